@@ -1,0 +1,26 @@
+//! The exit codes scripts can rely on (listed in `wasmpod --help`).
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Success,
+    PodFailed,
+    Usage,
+    Invalid,
+    Runtime,
+    Interrupted,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(match e {
+            Exit::Success => 0,
+            Exit::PodFailed => 1,
+            Exit::Usage => 2,
+            Exit::Invalid => 3,
+            Exit::Runtime => 4,
+            Exit::Interrupted => 130,
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! Command-line interface: clap structs here, one file per subcommand.
+
+mod duration;
+mod exit;
+mod run;
+mod terminal;
+mod version;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use exit::Exit;
+
+/// Exit codes, shown by `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (for `run`: every pod Succeeded)
+  1    a pod Failed
+  2    usage error (bad flags or arguments)
+  3    invalid input: a manifest, image or alias was refused before anything ran
+  4    runtime error: state directory, engine, or the pod is already running
+  130  interrupted (Ctrl-C): pods were stopped";
+
+/// Run Kubernetes Pod YAML as WebAssembly-sandboxed pods: no cluster, no
+/// container engine, no root. Every container is a WASI program run by
+/// wasmtime inside this process.
+#[derive(Parser)]
+#[command(name = "wasmpod", version, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    /// State directory (pod records, logs, compile cache).
+    /// Default: $WASMPOD_STATE_DIR, else a per-user directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pods in FILE... in the foreground until they end or Ctrl-C.
+    #[command(after_help = run::AFTER_HELP)]
+    Run(run::RunArgs),
+    /// Print wasmpod's version and the engine it runs on.
+    Version,
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Exit::Usage.into() } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(cli.state_dir.as_deref(), args),
+        Command::Version => version::run(),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {:#}", e.error);
+            e.exit.into()
+        }
+    }
+}
+
+/// An error with the exit code it maps to.
+pub(crate) struct Failure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+pub(crate) trait ExitContext<T> {
+    fn exit(self, exit: Exit) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> ExitContext<T> for Result<T, E> {
+    fn exit(self, exit: Exit) -> Result<T, Failure> {
+        self.map_err(|e| Failure { exit, error: e.into() })
+    }
+}

@@ -1,0 +1,180 @@
+//! `wasmpod run FILE...`: run pods in the foreground.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use wasmpod::{PodOutcome, PodPhase, Runtime, RuntimeConfig, StateDir, Validation, manifest, parse_alias_file, parse_alias_flag};
+
+use super::terminal::{TerminalTap, pod_label};
+use super::{Exit, ExitContext, Failure};
+
+pub(crate) const AFTER_HELP: &str = "\
+Each file may hold several YAML documents (---) of kind Pod, ConfigMap or
+Secret; ConfigMaps and Secrets feed the pods' env and envFrom. Log lines are
+printed as [pod/container] text and kept in the state directory in the CRI
+format. Ctrl-C stops every pod (containers are killed: exit code 137).
+
+Images: a path to a .wasm file (relative to the manifest, absolute, or
+file://), builtin:toolbox, or an image name mapped by an alias. Builtin
+aliases: alpine, busybox -> the toolbox (entrypoint sh). Add your own with
+--image-alias 'mysql:*=./mysql.wasm' or --alias-file FILE (YAML mapping of
+pattern to target, first match wins; targets relative to the file).
+
+Examples:
+  wasmpod run examples/custom-command.yaml
+  wasmpod run --validate=warn pod.yaml configmap.yaml
+  wasmpod run --image-alias 'myapp:*=./target/wasm32-wasip2/release/myapp.wasm' app.yaml";
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Manifest files (YAML; several documents per file allowed).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Unknown manifest fields: strict (error, default), warn, or false (ignore).
+    #[arg(long, default_value = "strict", value_name = "MODE")]
+    validate: Validation,
+    /// Map image names to wasm: PATTERN=TARGET, `*` wildcards, TARGET a .wasm
+    /// path, file:// URL or builtin:NAME. Repeatable; tried before builtins.
+    #[arg(long = "image-alias", value_name = "PATTERN=TARGET")]
+    image_alias: Vec<String>,
+    /// A YAML file of image aliases (pattern: target), tried after --image-alias.
+    #[arg(long, value_name = "FILE")]
+    alias_file: Option<PathBuf>,
+    /// First CrashLoopBackOff delay (Kubernetes: 10s).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "10s")]
+    backoff_initial: Duration,
+    /// Longest CrashLoopBackOff delay (Kubernetes: 5m).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "5m")]
+    backoff_max: Duration,
+    /// Do not print progress events (pulling, started...); warnings still show.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failure> {
+    // Everything that can refuse the input happens before any pod starts.
+    let mut loaded = Vec::new();
+    for file in &args.files {
+        let m = manifest::load_file(file, args.validate).exit(Exit::Invalid)?;
+        for w in &m.warnings {
+            eprintln!("{w}");
+        }
+        for pod in &m.pods {
+            for w in wasmpod::unimplemented_fields(pod) {
+                eprintln!("Warning: {w}");
+            }
+        }
+        let base = file.parent().map(Path::to_owned).unwrap_or_default();
+        loaded.push((m, base));
+    }
+    if loaded.iter().all(|(m, _)| m.pods.is_empty()) {
+        return Err(Failure { exit: Exit::Invalid, error: anyhow::anyhow!("no Pod in {}", display_files(&args.files)) });
+    }
+    let mut aliases = Vec::new();
+    for a in &args.image_alias {
+        aliases.push(parse_alias_flag(a).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
+    }
+    if let Some(f) = &args.alias_file {
+        aliases.extend(parse_alias_file(f).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
+    }
+
+    let state_dir = StateDir::locate(state_dir).exit(Exit::Runtime)?;
+    let mut config = RuntimeConfig::new(state_dir);
+    config.aliases = aliases;
+    config.backoff.initial = args.backoff_initial;
+    config.backoff.max = args.backoff_max;
+    config.tap = Some(Arc::new(TerminalTap { normal_events: !args.quiet }));
+
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
+    tokio.block_on(async move {
+        let runtime = Runtime::new(config).exit(Exit::Runtime)?;
+        let mut plans = Vec::new();
+        for (m, base) in &loaded {
+            plans.extend(runtime.plan(m, base).exit(Exit::Invalid)?);
+        }
+        let mut handles = Vec::new();
+        for plan in plans {
+            match runtime.start(plan) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    for h in &handles {
+                        h.stop();
+                    }
+                    for h in handles {
+                        h.wait().await;
+                    }
+                    return Err(e).exit(Exit::Runtime);
+                }
+            }
+        }
+        let stops: Vec<_> = handles.iter().map(|h| h.stopper()).collect();
+        let mut waiting = tokio::task::JoinSet::new();
+        for (i, h) in handles.into_iter().enumerate() {
+            waiting.spawn(async move { (i, h.wait().await) });
+        }
+        let mut outcomes: Vec<Option<PodOutcome>> = (0..stops.len()).map(|_| None).collect();
+        let mut interrupted = false;
+        loop {
+            tokio::select! {
+                done = waiting.join_next() => match done {
+                    Some(Ok((i, outcome))) => outcomes[i] = Some(outcome),
+                    Some(Err(e)) => return Err(e).context("a pod task failed").exit(Exit::Runtime),
+                    None => break,
+                },
+                r = tokio::signal::ctrl_c(), if !interrupted => {
+                    r.context("cannot listen for Ctrl-C").exit(Exit::Runtime)?;
+                    interrupted = true;
+                    eprintln!("\nwasmpod: stopping {} pod(s)...", stops.len());
+                    for s in &stops {
+                        s.stop();
+                    }
+                }
+            }
+        }
+        let outcomes: Vec<PodOutcome> = outcomes.into_iter().flatten().collect();
+        for o in &outcomes {
+            print_final(o);
+        }
+        Ok(if interrupted {
+            Exit::Interrupted
+        } else if outcomes.iter().all(|o| o.phase() == PodPhase::Succeeded) {
+            Exit::Success
+        } else if outcomes.iter().any(|o| o.phase() == PodPhase::Failed) {
+            Exit::PodFailed
+        } else {
+            Exit::Runtime
+        })
+    })
+}
+
+fn display_files(files: &[PathBuf]) -> String {
+    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The final status: the pod's phase, then each container's last state.
+fn print_final(o: &PodOutcome) {
+    let pod = &o.pod;
+    let key = format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or_default());
+    eprintln!("pod/{} {}", pod_label(&key), o.phase());
+    let status = pod.status.clone().unwrap_or_default();
+    let all = status.init_container_statuses.into_iter().flatten().chain(status.container_statuses.into_iter().flatten());
+    for c in all {
+        let state = c.state.unwrap_or_default();
+        let what = if let Some(t) = state.terminated {
+            format!("Terminated: {} (exit code {})", t.reason.unwrap_or_default(), t.exit_code)
+        } else if let Some(w) = state.waiting {
+            format!("Waiting: {}{}", w.reason.unwrap_or_default(), w.message.map(|m| format!(" ({m})")).unwrap_or_default())
+        } else if state.running.is_some() {
+            "Running".to_owned()
+        } else {
+            "Unknown".to_owned()
+        };
+        eprintln!("  {}: {what}, restarts {}", c.name, c.restart_count);
+    }
+    for e in &o.store_errors {
+        eprintln!("  warning: state directory: {e}");
+    }
+}

@@ -1,0 +1,220 @@
+//! The wasmtime engine shared by every pod: configuration, compiled-image
+//! cache and pre-instantiated programs.
+//!
+//! One [`WasmEngine`] serves the whole process. Loading an image goes
+//! memory cache -> disk cache -> compile, so the second start of an image
+//! neither recompiles nor re-links: it reuses the same [`Program`] and only
+//! pays for instantiation.
+
+mod cache;
+mod ticker;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker as ComponentLinker};
+use wasmtime::{Config, Engine, InstancePre, Linker, Module};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use crate::sandbox::{ComponentState, ModuleState};
+use cache::CompileCache;
+use ticker::EpochTicker;
+
+/// How often the epoch advances. Every store yields to the async scheduler
+/// at each tick, so this bounds how long a spinning guest can hold a worker
+/// thread: 10 ms keeps other containers responsive at negligible overhead.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Errors of loading or compiling an image.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The wasmtime engine could not be configured.
+    #[error("cannot configure the wasmtime engine")]
+    Config(#[source] wasmtime::Error),
+    /// The bytes are neither a WebAssembly component nor a core module.
+    #[error("image {image:?} is not a WebAssembly module or component")]
+    NotWasm {
+        /// The image reference as written in the manifest.
+        image: String,
+    },
+    /// Compilation failed.
+    #[error("image {image:?} failed to compile")]
+    Compile {
+        /// The image reference.
+        image: String,
+        /// What wasmtime reported.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The program imports something this runtime does not provide.
+    #[error("image {image:?} cannot be linked: it needs imports wasmpod does not provide")]
+    Link {
+        /// The image reference.
+        image: String,
+        /// What wasmtime reported (names the missing import).
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The compiled-image cache directory could not be used.
+    #[error("compiled-image cache at {path} is unusable")]
+    Cache {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A compiled, linked, ready-to-instantiate image.
+pub enum Program {
+    /// A wasm32-wasip2 component exporting `wasi:cli/run`.
+    Component(CommandPre<ComponentState>),
+    /// A wasip1 core module with a `_start` export.
+    Module(InstancePre<ModuleState>),
+}
+
+impl Program {
+    /// `component` or `module`, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Program::Component(_) => "component",
+            Program::Module(_) => "module",
+        }
+    }
+}
+
+/// How a [`WasmEngine::load`] was satisfied, for events and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Already loaded in this process.
+    Memory,
+    /// Deserialized from the on-disk compiled-image cache.
+    DiskCache,
+    /// Compiled from wasm now (and written to the disk cache).
+    Compiled,
+}
+
+/// The result of loading an image.
+pub struct Loaded {
+    /// The program, shared by every container running this image.
+    pub program: Arc<Program>,
+    /// Where it came from.
+    pub source: LoadSource,
+    /// Wall time the load took.
+    pub elapsed: Duration,
+}
+
+/// The process-wide wasmtime engine with its linkers and caches.
+pub struct WasmEngine {
+    engine: Engine,
+    component_linker: ComponentLinker<ComponentState>,
+    module_linker: Linker<ModuleState>,
+    disk: CompileCache,
+    loaded: Mutex<HashMap<[u8; 32], Arc<Program>>>,
+    _ticker: EpochTicker,
+}
+
+impl WasmEngine {
+    /// Builds the engine; compiled images are cached under `cache_dir`.
+    pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Preemption: every store yields at each epoch tick (see EPOCH_TICK).
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(EngineError::Config)?;
+
+        let mut component_linker = ComponentLinker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker)
+            .map_err(EngineError::Config)?;
+        let mut module_linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut module_linker, |s: &mut ModuleState| {
+            &mut s.wasi
+        })
+        .map_err(EngineError::Config)?;
+
+        let disk = CompileCache::open(cache_dir, &engine)?;
+        let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);
+        Ok(Self {
+            engine,
+            component_linker,
+            module_linker,
+            disk,
+            loaded: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// The underlying wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads `bytes` (named `image` in messages): from memory, the disk
+    /// cache, or by compiling. Compilation runs on a blocking thread.
+    pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>) -> Result<Loaded, EngineError> {
+        let started = Instant::now();
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        if let Some(program) = self.loaded.lock().expect("program cache poisoned").get(&digest) {
+            return Ok(Loaded { program: program.clone(), source: LoadSource::Memory, elapsed: started.elapsed() });
+        }
+        let this = self.clone();
+        let image_owned = image.to_owned();
+        let (program, source) = tokio::task::spawn_blocking(move || this.load_blocking(&image_owned, &bytes, &digest))
+            .await
+            .expect("compile task panicked")?;
+        let program = Arc::new(program);
+        self.loaded.lock().expect("program cache poisoned").insert(digest, program.clone());
+        Ok(Loaded { program, source, elapsed: started.elapsed() })
+    }
+
+    fn load_blocking(&self, image: &str, bytes: &[u8], digest: &[u8; 32]) -> Result<(Program, LoadSource), EngineError> {
+        let is_component = wasmparser::Parser::is_component(bytes);
+        let is_module = wasmparser::Parser::is_core_wasm(bytes) || looks_like_wat(bytes);
+        if !is_component && !is_module {
+            return Err(EngineError::NotWasm { image: image.to_owned() });
+        }
+        let compile_err = |source| EngineError::Compile { image: image.to_owned(), source };
+        let link_err = |source| EngineError::Link { image: image.to_owned(), source };
+        if is_component {
+            let (component, source) = match self.disk.get_component(&self.engine, digest) {
+                Some(c) => (c, LoadSource::DiskCache),
+                None => {
+                    let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
+                    self.disk.put(digest, &artifact)?;
+                    // SAFETY: the artifact was produced by this engine just now.
+                    let c = unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
+                    (c, LoadSource::Compiled)
+                }
+            };
+            let pre = self.component_linker.instantiate_pre(&component).map_err(link_err)?;
+            let pre = CommandPre::new(pre).map_err(link_err)?;
+            Ok((Program::Component(pre), source))
+        } else {
+            let (module, source) = match self.disk.get_module(&self.engine, digest) {
+                Some(m) => (m, LoadSource::DiskCache),
+                None => {
+                    let artifact = self.engine.precompile_module(bytes).map_err(compile_err)?;
+                    self.disk.put(digest, &artifact)?;
+                    // SAFETY: the artifact was produced by this engine just now.
+                    let m = unsafe { Module::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
+                    (m, LoadSource::Compiled)
+                }
+            };
+            let pre = self.module_linker.instantiate_pre(&module).map_err(link_err)?;
+            Ok((Program::Module(pre), source))
+        }
+    }
+}
+
+/// The text format is accepted for core modules (handy for tests and tiny
+/// guests); wasmtime parses it when the `wat` feature is on.
+fn looks_like_wat(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]);
+    let trimmed = text.trim_start();
+    trimmed.starts_with("(module") || trimmed.starts_with(";;")
+}

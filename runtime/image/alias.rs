@@ -1,0 +1,184 @@
+//! The image alias table: glob patterns over image names -> targets.
+
+use std::path::{Path, PathBuf};
+
+/// What an alias maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasTarget {
+    /// A builtin guest, with the argv used when a container gives no command.
+    Builtin {
+        /// Builtin name (`toolbox`).
+        name: String,
+        /// Default argv.
+        entrypoint: Vec<String>,
+    },
+    /// A wasm file.
+    File(PathBuf),
+    /// Known name that this version refuses, with the reason.
+    Refused(String),
+}
+
+impl AliasTarget {
+    /// Parses `builtin:NAME [ENTRYPOINT...]`, `file://PATH` or a path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("builtin:") {
+            let mut words = rest.split_whitespace();
+            let name = words.next().ok_or("builtin: needs a name, e.g. builtin:toolbox")?.to_owned();
+            let mut entrypoint: Vec<String> = words.map(str::to_owned).collect();
+            if entrypoint.is_empty() {
+                // The toolbox is a multi-call program; without a command it
+                // behaves like a Linux image whose entrypoint is a shell.
+                entrypoint.push(if name == "toolbox" { "sh".to_owned() } else { name.clone() });
+            }
+            return Ok(AliasTarget::Builtin { name, entrypoint });
+        }
+        if let Some(rest) = text.strip_prefix("file://") {
+            return Ok(AliasTarget::File(PathBuf::from(rest)));
+        }
+        if text.is_empty() {
+            return Err("empty alias target".into());
+        }
+        Ok(AliasTarget::File(PathBuf::from(text)))
+    }
+}
+
+/// One alias: `pattern` (with `*` wildcards) -> `target`.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// Glob over the normalized image reference.
+    pub pattern: String,
+    /// Where it leads.
+    pub target: AliasTarget,
+    /// Directory relative file targets are taken from (an alias file's
+    /// directory); `None`: the manifest's directory.
+    pub base_dir: Option<PathBuf>,
+}
+
+impl Alias {
+    /// Whether `normalized` (see [`normalize`]) matches the pattern.
+    pub fn matches(&self, normalized: &str) -> bool {
+        glob(&normalize(&self.pattern), normalized)
+    }
+}
+
+/// `docker.io/library/alpine:3` -> `alpine:3`: the forms Docker treats as
+/// the same image match the same alias.
+pub(super) fn normalize(image: &str) -> String {
+    let mut s = image.trim();
+    for prefix in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    s.strip_prefix("library/").unwrap_or(s).to_owned()
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else { return false };
+            (0..=rest.len()).filter(|&i| rest.is_char_boundary(i)).any(|i| glob(tail, &rest[i..]))
+        }
+    }
+}
+
+/// `PATTERN=TARGET`, as given to `--image-alias`.
+pub fn parse_alias_flag(text: &str) -> Result<Alias, String> {
+    let (pattern, target) = text.split_once('=').ok_or_else(|| format!("image alias {text:?} must be PATTERN=TARGET"))?;
+    if pattern.trim().is_empty() {
+        return Err(format!("image alias {text:?} has an empty pattern"));
+    }
+    Ok(Alias { pattern: pattern.trim().to_owned(), target: AliasTarget::parse(target).map_err(|e| format!("image alias {text:?}: {e}"))?, base_dir: None })
+}
+
+/// An alias file: a YAML mapping `pattern: target`, in priority order.
+/// Relative file targets are taken from the alias file's directory.
+pub fn parse_alias_file(path: &Path) -> Result<Vec<Alias>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read alias file {}: {e}", path.display()))?;
+    let map: Vec<(String, String)> = serde_saphyr::from_str::<indexmap_like::OrderedMap>(&text)
+        .map_err(|e| format!("alias file {}: {e}", path.display()))?
+        .0;
+    let base = path.parent().map(Path::to_owned);
+    map.into_iter()
+        .map(|(pattern, target)| {
+            let target = AliasTarget::parse(&target).map_err(|e| format!("alias file {}: {pattern}: {e}", path.display()))?;
+            Ok(Alias { pattern, target, base_dir: base.clone() })
+        })
+        .collect()
+}
+
+mod indexmap_like {
+    //! A mapping that keeps the file's order (priority is top to bottom).
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+    pub(super) struct OrderedMap(pub(super) Vec<(String, String)>);
+
+    impl<'de> Deserialize<'de> for OrderedMap {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = OrderedMap;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a mapping of image patterns to targets")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedMap, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(kv) = m.next_entry::<String, String>()? {
+                        out.push(kv);
+                    }
+                    Ok(OrderedMap(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+}
+
+const NGINX_REFUSED: &str = "the nginx alias maps to the toolbox web server, which needs the pod network; \
+    this wasmpod version does not have it yet (map the image to your own .wasm with --image-alias meanwhile)";
+const PYTHON_REFUSED: &str = "the python alias (the toolbox's `python -m http.server`) needs the pod network; \
+    this wasmpod version does not have it yet (map the image to your own .wasm with --image-alias meanwhile)";
+
+pub(super) fn builtin_aliases() -> Vec<Alias> {
+    let mut out = Vec::new();
+    let mut add = |name: &str, target: AliasTarget| {
+        for pattern in [name.to_owned(), format!("{name}:*"), format!("{name}@*")] {
+            out.push(Alias { pattern, target: target.clone(), base_dir: None });
+        }
+    };
+    let toolbox = AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["sh".into()] };
+    add("alpine", toolbox.clone());
+    add("busybox", toolbox);
+    add("nginx", AliasTarget::Refused(NGINX_REFUSED.into()));
+    add("python", AliasTarget::Refused(PYTHON_REFUSED.into()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_star_anywhere() {
+        assert!(glob("alpine*", "alpine:3.19"));
+        assert!(glob("*:8.0", "mysql:8.0"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXbYY"));
+        assert!(glob("exact", "exact"));
+        assert!(!glob("exact", "exactly"));
+    }
+
+    #[test]
+    fn alias_file_keeps_order_and_base_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aliases.yaml");
+        std::fs::write(&path, "\"mysql:*\": ./mysql.wasm\n\"redis*\": builtin:toolbox sh -c true\n").unwrap();
+        let aliases = parse_alias_file(&path).unwrap();
+        assert_eq!(aliases[0].pattern, "mysql:*");
+        assert_eq!(aliases[0].base_dir.as_deref(), Some(dir.path()));
+        assert_eq!(aliases[1].target, AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["sh".into(), "-c".into(), "true".into()] });
+        assert!(parse_alias_flag("novalue").is_err());
+    }
+}

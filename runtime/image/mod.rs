@@ -1,0 +1,196 @@
+//! Image references -> wasm bytes.
+//!
+//! An image is one of:
+//! - a path to a `.wasm` (or `.wat`) file: relative to the manifest's
+//!   directory, absolute, or a `file://` URL;
+//! - a builtin guest: `builtin:toolbox`;
+//! - a name that matches the alias table ([`ImageResolver`]), so manifests
+//!   written for Linux images run unchanged. User aliases come first and
+//!   override the builtin ones.
+//!
+//! Builtin aliases (patterns match the reference after `docker.io/` and
+//! `library/` are stripped; `*` matches any text):
+//!
+//! | pattern                          | maps to                                      |
+//! |----------------------------------|----------------------------------------------|
+//! | `alpine`, `alpine:*`, `alpine@*` | the toolbox, entrypoint `sh`                 |
+//! | `busybox`, `busybox:*`, `busybox@*` | the toolbox, entrypoint `sh`              |
+//! | `nginx`, `nginx:*`, `nginx@*`    | refused: the web server needs the pod network (not in this version) |
+//! | `python`, `python:*`, `python@*` | refused: the python alias is not in this version |
+
+mod alias;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use alias::{Alias, AliasTarget, parse_alias_file, parse_alias_flag};
+
+/// The toolbox guest, built from `guests/toolbox` by build.rs.
+static TOOLBOX: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/toolbox.wasm"));
+
+/// The builtin guests by name.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    match name {
+        "toolbox" => Some(TOOLBOX),
+        _ => None,
+    }
+}
+
+/// Errors of resolving an image reference.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The reference names no file, builtin or alias.
+    #[error(
+        "image {image:?} is not a WebAssembly file and matches no image alias; use a path to a .wasm file \
+         (relative to the manifest, absolute, or file://), builtin:toolbox, or map the name with \
+         `--image-alias '{image}=PATH.wasm'` or an alias file (`--alias-file`, see `wasmpod run --help`)"
+    )]
+    Unknown {
+        /// The image reference.
+        image: String,
+    },
+    /// An alias maps the name to something this version cannot run.
+    #[error("image {image:?}: {reason}")]
+    Refused {
+        /// The image reference.
+        image: String,
+        /// Why.
+        reason: String,
+    },
+    /// `builtin:NAME` with an unknown name.
+    #[error("image {image:?}: no builtin guest named {name:?} (builtins: toolbox)")]
+    NoSuchBuiltin {
+        /// The image reference.
+        image: String,
+        /// The builtin name.
+        name: String,
+    },
+    /// The wasm file could not be read.
+    #[error("image {image:?}: cannot read {path}")]
+    Read {
+        /// The image reference.
+        image: String,
+        /// The resolved host path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A resolved image.
+#[derive(Clone)]
+pub struct Image {
+    /// The reference as written in the manifest.
+    pub reference: String,
+    /// The wasm bytes.
+    pub bytes: Arc<[u8]>,
+    /// argv used when the container has no `command` (the image's
+    /// ENTRYPOINT, in Docker terms); `args` are appended.
+    pub entrypoint: Vec<String>,
+    /// What it resolved to, for events (`builtin toolbox`, a path).
+    pub description: String,
+}
+
+/// Resolves image references through paths, builtins and aliases.
+#[derive(Debug, Clone)]
+pub struct ImageResolver {
+    aliases: Vec<Alias>,
+}
+
+impl Default for ImageResolver {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl ImageResolver {
+    /// A resolver with `user` aliases before the builtin table.
+    pub fn new(user: Vec<Alias>) -> Self {
+        let mut aliases = user;
+        aliases.extend(alias::builtin_aliases());
+        Self { aliases }
+    }
+
+    /// Resolves `image`; relative paths are taken from `base_dir` (the
+    /// manifest's directory).
+    pub fn resolve(&self, image: &str, base_dir: &Path) -> Result<Image, ImageError> {
+        if let Some(target) = direct_target(image) {
+            return load_target(image, &target, base_dir);
+        }
+        let normalized = alias::normalize(image);
+        match self.aliases.iter().find(|a| a.matches(&normalized)) {
+            Some(a) => load_target(image, &a.target, a.base_dir.as_deref().unwrap_or(base_dir)),
+            None => Err(ImageError::Unknown { image: image.to_owned() }),
+        }
+    }
+}
+
+/// A reference that names a file or builtin itself, without the alias table.
+fn direct_target(image: &str) -> Option<AliasTarget> {
+    AliasTarget::parse(image).ok().filter(|t| !matches!(t, AliasTarget::Refused(_)))
+        .filter(|_| image.starts_with("builtin:") || image.starts_with("file://") || image.ends_with(".wasm") || image.ends_with(".wat"))
+}
+
+fn load_target(image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Image, ImageError> {
+    match target {
+        AliasTarget::Builtin { name, entrypoint } => {
+            let bytes = builtin(name).ok_or_else(|| ImageError::NoSuchBuiltin { image: image.to_owned(), name: name.clone() })?;
+            Ok(Image {
+                reference: image.to_owned(),
+                bytes: Arc::from(bytes),
+                entrypoint: entrypoint.clone(),
+                description: format!("builtin {name}"),
+            })
+        }
+        AliasTarget::File(path) => {
+            let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+            let bytes = std::fs::read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
+            Ok(Image { reference: image.to_owned(), bytes: Arc::from(bytes), entrypoint: vec![name], description: path.display().to_string() })
+        }
+        AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_images_resolve_or_are_refused_with_a_reason() {
+        let r = ImageResolver::default();
+        let dir = Path::new(".");
+        for image in ["alpine", "alpine:3.19", "docker.io/library/alpine:latest", "busybox:1.36", "library/busybox"] {
+            let img = r.resolve(image, dir).unwrap_or_else(|e| panic!("{image}: {e}"));
+            assert_eq!(img.entrypoint, vec!["sh".to_string()], "{image}");
+            assert_eq!(img.description, "builtin toolbox");
+        }
+        let err = r.resolve("nginx:1.7.9", dir).err().unwrap().to_string();
+        assert!(err.contains("pod network"), "{err}");
+        let err = r.resolve("mysql:8.0", dir).err().unwrap().to_string();
+        assert!(err.starts_with("image \"mysql:8.0\" is not a WebAssembly file"), "{err}");
+        assert!(err.contains("--image-alias 'mysql:8.0=PATH.wasm'"), "{err}");
+        // Not the alpine image, only a name that starts like it.
+        assert!(r.resolve("alpine/git", dir).is_err());
+    }
+
+    #[test]
+    fn user_aliases_override_builtins_and_paths_resolve_against_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        let r = ImageResolver::new(vec![parse_alias_flag("alpine*=./app.wasm").unwrap(), parse_alias_flag("mysql:*=builtin:toolbox").unwrap()]);
+        let img = r.resolve("alpine:3", dir.path()).unwrap();
+        assert_eq!(img.entrypoint, vec!["app.wasm".to_string()]);
+        assert_eq!(&*img.bytes, b"\0asm\x01\0\0\0");
+        assert_eq!(r.resolve("mysql:8.0", dir.path()).unwrap().description, "builtin toolbox");
+        let direct = ImageResolver::default().resolve("app.wasm", dir.path()).unwrap();
+        assert_eq!(direct.entrypoint, vec!["app.wasm".to_string()]);
+        let url = format!("file://{}", dir.path().join("app.wasm").display());
+        assert!(ImageResolver::default().resolve(&url, Path::new("/nonexistent")).is_ok());
+        let missing = ImageResolver::default().resolve("nope.wasm", dir.path()).err().unwrap();
+        assert!(matches!(missing, ImageError::Read { .. }));
+        assert!(matches!(ImageResolver::default().resolve("builtin:nginx", dir.path()), Err(ImageError::NoSuchBuiltin { .. })));
+    }
+}

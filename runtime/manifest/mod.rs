@@ -1,0 +1,1 @@
+//! Pod manifests: YAML loading, the Kubernetes object model, defaults, validation and `$(VAR)` expansion.

@@ -1,0 +1,259 @@
+//! The worker that runs one container of a pod through its lifecycle:
+//! create, run, exit, and restart per `restartPolicy` with the
+//! CrashLoopBackOff back-off, reporting every state to the supervisor.
+//!
+//! ```text
+//!   Waiting(ContainerCreating) -> Running -> Terminated
+//!        ^                                      |
+//!        '---- Waiting(CrashLoopBackOff) <------'  (restart allowed, delay > 0)
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::{mpsc, watch};
+
+use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
+use super::events::PodEvent;
+use crate::engine::{Program, WasmEngine};
+use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec};
+use crate::store::{ContainerLog, LogTap, PodDir, Stream};
+
+/// Exit code of a container killed by the runtime: 128 + SIGKILL, as
+/// Kubernetes reports a killed process. WASI has no signals; this keeps
+/// scripts and dashboards that read exit codes working.
+pub const EXIT_KILLED: i32 = 137;
+/// Exit code reported for a guest that trapped (a Rust panic aborts with an
+/// `unreachable` trap): 128 + SIGABRT, what a panicking native program shows.
+pub const EXIT_TRAPPED: i32 = 134;
+
+/// Which list a container is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `spec.initContainers[i]` (regular: runs to completion, in order).
+    Init,
+    /// `spec.containers[i]`.
+    App,
+}
+
+/// What a worker tells the supervisor.
+pub(crate) enum Report {
+    /// The container's status changed.
+    Status { kind: ContainerKind, index: usize, status: ContainerStatus },
+    /// Something worth an Event happened.
+    Event(PodEvent),
+}
+
+/// Everything a worker needs to (re)create its container. Built once per
+/// container by the supervisor; argv and env are already resolved.
+pub(crate) struct ContainerPlan {
+    pub kind: ContainerKind,
+    pub index: usize,
+    pub container: Container,
+    pub image_ref: String,
+    pub program: Arc<Program>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    /// Volume mounts, after the root.
+    pub mounts: Vec<Mount>,
+    pub rootfs: PathBuf,
+    pub restart_policy: String,
+    pub backoff: BackoffConfig,
+    pub pod_key: String,
+    pub pod_name: String,
+    pub pod_namespace: String,
+    pub pod_uid: String,
+}
+
+pub(crate) struct Worker {
+    pub plan: ContainerPlan,
+    pub engine: Arc<WasmEngine>,
+    pub dir: PodDir,
+    pub tap: Option<Arc<dyn LogTap>>,
+    pub reports: mpsc::UnboundedSender<Report>,
+    pub stop: watch::Receiver<bool>,
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+impl Worker {
+    fn status(&self, state: ContainerState, last: Option<ContainerState>, restarts: i32, started: bool) -> ContainerStatus {
+        let running = state.running.is_some();
+        let c = &self.plan.container;
+        ContainerStatus {
+            name: c.name.clone(),
+            image: self.plan.image_ref.clone(),
+            image_id: format!("wasmpod://{}", self.plan.image_ref),
+            container_id: Some(format!("wasmpod://{}/{}/{}", self.plan.pod_key, c.name, restarts)),
+            // No readiness probes yet: a running container is ready, as in
+            // Kubernetes without a readiness probe. An init container is
+            // ready once it completed.
+            ready: match self.plan.kind {
+                ContainerKind::App => running,
+                ContainerKind::Init => state.terminated.as_ref().is_some_and(|t| t.exit_code == 0),
+            },
+            started: Some(started && running),
+            restart_count: restarts,
+            state: Some(state),
+            last_state: last,
+            ..Default::default()
+        }
+    }
+
+    fn report(&self, status: ContainerStatus) {
+        let _ = self.reports.send(Report::Status { kind: self.plan.kind, index: self.plan.index, status });
+    }
+
+    fn event(&self, ev: PodEvent) {
+        let _ = self.reports.send(Report::Event(ev));
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Runs the container until it ends for good (exit without restart, or
+    /// the pod is stopped). Returns the last exit code, if it ran.
+    pub(crate) async fn run(mut self) -> Option<i32> {
+        let name = self.plan.container.name.clone();
+        let mut backoff = RestartBackoff::new(self.plan.backoff.clone());
+        let mut restarts = 0;
+        let mut last: Option<ContainerState> = None;
+        let mut last_code = None;
+        loop {
+            if self.stopping() {
+                return last_code;
+            }
+            let log_path = self.dir.log_path(&name, restarts);
+            // The kubelet keeps the current and the previous instance's log.
+            if restarts >= 2 {
+                let _ = std::fs::remove_file(self.dir.log_path(&name, restarts - 2));
+            }
+            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone()) {
+                Ok(l) => Arc::new(l),
+                Err(e) => {
+                    let msg = format!("cannot create the container's log: {e}");
+                    self.event(PodEvent::warning("Failed", Some(&name), msg.clone()));
+                    self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                    let _ = self.stop.wait_for(|s| *s).await;
+                    return last_code;
+                }
+            };
+            if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
+                let msg = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
+                self.event(PodEvent::warning("Failed", Some(&name), msg.clone()));
+                self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                let _ = self.stop.wait_for(|s| *s).await;
+                return last_code;
+            }
+            if let Some(wd) = &self.plan.working_dir {
+                let _ = std::fs::create_dir_all(self.plan.rootfs.join(wd.trim_start_matches('/')));
+            }
+            if restarts == 0 {
+                self.event(PodEvent::normal("Created", Some(&name), format!("Created container: {name}")));
+            }
+            let started_at = now();
+            let began = Instant::now();
+            self.report(self.status(ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() }, last.clone(), restarts, true));
+            self.event(PodEvent::normal("Started", Some(&name), format!("Started container {name}")));
+
+            let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
+            mounts.extend(self.plan.mounts.iter().cloned());
+            let spec = SandboxSpec {
+                args: self.plan.args.clone(),
+                env: self.plan.env.clone(),
+                mounts,
+                working_dir: self.plan.working_dir.clone(),
+                stdout: LogStream::new(log.clone(), Stream::Stdout),
+                stderr: LogStream::new(log.clone(), Stream::Stderr),
+            };
+            let engine = self.engine.clone();
+            let program = self.plan.program.clone();
+            let mut stop = self.stop.clone();
+            let outcome = tokio::select! {
+                r = sandbox::run(&engine, &program, spec) => Some(r),
+                // Dropping the run future kills the guest at its next yield.
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let (code, reason, message) = match outcome {
+                Some(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
+                Some(Ok(GuestExit::Trapped(msg))) => {
+                    log.write(Stream::Stderr, format!("wasmpod: guest trapped: {msg}\n").as_bytes());
+                    (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))
+                }
+                Some(Err(e)) => {
+                    let msg = format!("{e}: {}", error_chain(&e));
+                    log.write(Stream::Stderr, format!("wasmpod: {msg}\n").as_bytes());
+                    self.event(PodEvent::warning("Failed", Some(&name), format!("Error: {msg}")));
+                    (128, "StartError", Some(msg))
+                }
+                None => {
+                    self.event(PodEvent::normal("Killing", Some(&name), format!("Stopping container {name}")));
+                    (EXIT_KILLED, "Error", None)
+                }
+            };
+            log.finish(Stream::Stdout);
+            log.finish(Stream::Stderr);
+            let ran_for = began.elapsed();
+            last_code = Some(code);
+            let terminated = ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: code,
+                    reason: Some(reason.into()),
+                    message,
+                    started_at: Some(started_at),
+                    finished_at: Some(now()),
+                    container_id: Some(format!("wasmpod://{}/{}/{}", self.plan.pod_key, name, restarts)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            self.report(self.status(terminated.clone(), last.clone(), restarts, false));
+
+            // Regular init containers restart on failure only, whatever the
+            // pod policy says (Always acts as OnFailure for them).
+            let policy = match (self.plan.kind, self.plan.restart_policy.as_str()) {
+                (ContainerKind::Init, "Always") => "OnFailure",
+                (_, p) => p,
+            };
+            if self.stopping() || !restart_allowed(policy, code, false) {
+                return last_code;
+            }
+            let delay = backoff.on_exit(ran_for);
+            last = Some(terminated);
+            if !delay.is_zero() {
+                let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
+                self.report(self.status(waiting("CrashLoopBackOff", Some(msg)), last.clone(), restarts, false));
+                self.event(PodEvent::warning("BackOff", Some(&name), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return last_code,
+                }
+            }
+            restarts += 1;
+        }
+    }
+}
+
+fn waiting(reason: &str, message: Option<String>) -> ContainerState {
+    ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message }), ..Default::default() }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}

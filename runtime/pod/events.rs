@@ -1,0 +1,125 @@
+//! Kubernetes Events about a pod, aggregated the way the kubelet's
+//! recorder does: a repeat of the same reason and message on the same
+//! object bumps `count` and `lastTimestamp` instead of adding a row.
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+/// `Normal` or `Warning`, as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Something expected happened.
+    Normal,
+    /// Something went wrong.
+    Warning,
+}
+
+/// One event before it is stamped and aggregated.
+#[derive(Debug, Clone)]
+pub struct PodEvent {
+    /// Normal or Warning.
+    pub kind: EventType,
+    /// CamelCase reason (`Started`, `BackOff`, ...).
+    pub reason: &'static str,
+    /// Human message.
+    pub message: String,
+    /// The container it is about, if any.
+    pub container: Option<String>,
+}
+
+impl PodEvent {
+    /// A Normal event about `container`.
+    pub fn normal(reason: &'static str, container: Option<&str>, message: String) -> Self {
+        Self { kind: EventType::Normal, reason, message, container: container.map(str::to_owned) }
+    }
+    /// A Warning event about `container`.
+    pub fn warning(reason: &'static str, container: Option<&str>, message: String) -> Self {
+        Self { kind: EventType::Warning, reason, message, container: container.map(str::to_owned) }
+    }
+}
+
+/// Turns [`PodEvent`]s into aggregated core/v1 Events for one pod.
+pub(crate) struct EventRecorder {
+    reference: ObjectReference,
+    node: String,
+    seen: HashMap<(String, &'static str, String), Event>,
+    serial: u64,
+}
+
+impl EventRecorder {
+    pub(crate) fn new(pod: &Pod, node: &str) -> Self {
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        };
+        Self { reference, node: node.to_owned(), seen: HashMap::new(), serial: 0 }
+    }
+
+    /// The event to persist for `ev` (new, or the aggregate with its count bumped).
+    pub(crate) fn record(&mut self, ev: PodEvent, now: Time) -> Event {
+        let field_path = ev.container.as_ref().map(|c| container_field_path(c)).unwrap_or_default();
+        let key = (field_path.clone(), ev.reason, ev.message.clone());
+        if let Some(existing) = self.seen.get_mut(&key) {
+            existing.count = Some(existing.count.unwrap_or(1) + 1);
+            existing.last_timestamp = Some(now);
+            return existing.clone();
+        }
+        self.serial += 1;
+        let mut involved = self.reference.clone();
+        if !field_path.is_empty() {
+            involved.field_path = Some(field_path);
+        }
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{}.{:x}", self.reference.name.as_deref().unwrap_or("pod"), self.serial)),
+                namespace: self.reference.namespace.clone(),
+                ..Default::default()
+            },
+            involved_object: involved,
+            reason: Some(ev.reason.into()),
+            message: Some(ev.message),
+            type_: Some(match ev.kind {
+                EventType::Normal => "Normal".into(),
+                EventType::Warning => "Warning".into(),
+            }),
+            count: Some(1),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            source: Some(EventSource { component: Some("kubelet".into()), host: Some(self.node.clone()) }),
+            ..Default::default()
+        };
+        self.seen.insert(key, event.clone());
+        event
+    }
+}
+
+/// Kubernetes' fieldPath for a container: `spec.containers{name}`. Init
+/// containers use the same form in kubelet events.
+fn container_field_path(container: &str) -> String {
+    format!("spec.containers{{{container}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_aggregated() {
+        let pod = Pod { metadata: ObjectMeta { name: Some("p".into()), namespace: Some("default".into()), ..Default::default() }, ..Default::default() };
+        let mut r = EventRecorder::new(&pod, "node");
+        let now = || Time(jiff::Timestamp::now());
+        let a = r.record(PodEvent::warning("BackOff", Some("c"), "back-off".into()), now());
+        let b = r.record(PodEvent::warning("BackOff", Some("c"), "back-off".into()), now());
+        let c = r.record(PodEvent::normal("Started", Some("c"), "Started container c".into()), now());
+        assert_eq!(a.metadata.name, b.metadata.name);
+        assert_eq!(b.count, Some(2));
+        assert_ne!(c.metadata.name, a.metadata.name);
+        assert_eq!(c.involved_object.field_path.as_deref(), Some("spec.containers{c}"));
+    }
+}

@@ -1,0 +1,251 @@
+//! Starting a pod: take its lock, write its first record, then (in the
+//! pod's own task) load its images, resolve every container's argv, env
+//! and mounts, and hand over to the supervisor.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::watch;
+
+use super::container::{ContainerKind, ContainerPlan};
+use super::events::{EventRecorder, PodEvent};
+use super::supervisor::Supervisor;
+use super::{PodHandle, PodPlan};
+use crate::engine::{LoadSource, Program};
+use crate::manifest::{self, PodFacts};
+use crate::runtime::Runtime;
+use crate::sandbox::Mount;
+use crate::store::StoreError;
+
+/// PATH of the toolbox images, as the alpine image's config sets it, so
+/// scripts that call `/usr/bin/env` or rely on PATH behave the same.
+const TOOLBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Locks and records the pod, then spawns its task.
+pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError> {
+    let PodPlan { mut pod, images, objects } = plan;
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let dir = rt.state().pod(&namespace, &name);
+    let lock = dir.lock()?;
+    // A new run of a pod that ended earlier replaces its record and logs.
+    dir.clear()?;
+
+    let now = Time(jiff::Timestamp::now());
+    pod.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
+    pod.metadata.creation_timestamp = Some(now.clone());
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    spec.node_name = Some(rt.node_name().to_owned());
+    let has_init = spec.init_containers.as_ref().is_some_and(|c| !c.is_empty());
+    let initial = |c: &Container, reason: &str| ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        state: Some(ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: None }), ..Default::default() }),
+        ..Default::default()
+    };
+    let app_reason = if has_init { "PodInitializing" } else { "ContainerCreating" };
+    pod.status = Some(PodStatus {
+        phase: Some("Pending".into()),
+        host_ip: Some("127.0.0.1".into()),
+        start_time: Some(now),
+        init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(|c| initial(c, "PodInitializing")).collect()),
+        container_statuses: Some(spec.containers.iter().map(|c| initial(c, app_reason)).collect()),
+        ..Default::default()
+    });
+    dir.write_record(&pod)?;
+
+    let (publish, status) = watch::channel(pod.clone());
+    let (stop_tx, stop) = watch::channel(false);
+    let recorder = EventRecorder::new(&pod, rt.node_name());
+    let mut sup = Supervisor {
+        pod,
+        dir,
+        lock,
+        recorder,
+        engine: rt.engine().clone(),
+        tap: rt.tap(),
+        publish,
+        stop,
+        init: Vec::new(),
+        app: Vec::new(),
+        init_blocked: false,
+        store_errors: Vec::new(),
+    };
+    let backoff = rt.backoff().clone();
+    let task = tokio::spawn(async move {
+        let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
+        sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.recorder_node())));
+        prepare(&mut sup, &images, &objects, backoff).await;
+        let deleting = *sup.stop.borrow();
+        sup.refresh(deleting);
+        sup.run().await
+    });
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task })
+}
+
+fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
+    rx.borrow().metadata.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+/// Loads every image and builds each container's plan; a container that
+/// cannot be prepared is reported Waiting with Kubernetes' reason.
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, crate::image::Image>, objects: &manifest::EnvObjects, backoff: super::backoff::BackoffConfig) {
+    let pod = sup.pod.clone();
+    let spec = pod.spec.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let facts = PodFacts { pod_ip: String::new(), host_ip: "127.0.0.1".into(), node_name: sup.recorder_node(), ..PodFacts::default() };
+
+    let mut programs: HashMap<String, Result<Arc<Program>, String>> = HashMap::new();
+    let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
+    for (kind, containers) in lists {
+        for (index, c) in containers.iter().enumerate() {
+            if kind == ContainerKind::Init && sup.init_blocked {
+                break;
+            }
+            let image_ref = c.image.clone().unwrap_or_default();
+            let Some(image) = images.get(&c.name) else { continue };
+            if !programs.contains_key(&image_ref) {
+                sup.event(PodEvent::normal("Pulling", Some(&c.name), format!("Pulling image \"{image_ref}\"")));
+                let loaded = sup.engine.load(&image_ref, image.bytes.clone()).await;
+                let entry = match loaded {
+                    Ok(l) => {
+                        let how = match l.source {
+                            LoadSource::Compiled => "compiled",
+                            LoadSource::DiskCache => "loaded from the compile cache",
+                            LoadSource::Memory => "already loaded",
+                        };
+                        sup.event(PodEvent::normal(
+                            "Pulled",
+                            Some(&c.name),
+                            format!("Successfully pulled image \"{image_ref}\" in {:.3}s ({}, {how}: {} of {} bytes)", l.elapsed.as_secs_f64(), image.description, l.program.kind(), image.bytes.len()),
+                        ));
+                        Ok(l.program)
+                    }
+                    Err(e) => {
+                        let msg = format!("{e}: {}", source_chain(&e));
+                        sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Failed to pull image \"{image_ref}\": {msg}")));
+                        Err(msg)
+                    }
+                };
+                programs.insert(image_ref.clone(), entry);
+            }
+            let program = match &programs[&image_ref] {
+                Ok(p) => p.clone(),
+                Err(msg) => {
+                    block(sup, kind, index, c, "ErrImagePull", msg.clone());
+                    continue;
+                }
+            };
+            let env = match manifest::resolve_env(&pod, c, objects, &facts) {
+                Ok(mut env) => {
+                    // Container runtimes set HOSTNAME to the pod name;
+                    // the image's config provides PATH. The manifest wins.
+                    let mut base = vec![("HOSTNAME".to_owned(), name.clone())];
+                    if image.description == "builtin toolbox" {
+                        base.push(("PATH".to_owned(), TOOLBOX_PATH.to_owned()));
+                    }
+                    if let Some(wd) = &c.working_dir {
+                        base.push(("PWD".to_owned(), wd.clone()));
+                    }
+                    base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
+                    base.append(&mut env);
+                    base
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
+                    continue;
+                }
+            };
+            let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
+            let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
+            let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
+            let mounts = match volume_mounts(sup, &spec, c) {
+                Ok(m) => m,
+                Err(msg) => {
+                    sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerError", msg);
+                    continue;
+                }
+            };
+            let plan = ContainerPlan {
+                kind,
+                index,
+                container: c.clone(),
+                image_ref: image_ref.clone(),
+                program,
+                args: argv,
+                env,
+                working_dir: c.working_dir.clone(),
+                mounts,
+                rootfs: sup.dir.rootfs(&c.name),
+                restart_policy: spec.restart_policy.clone().unwrap_or_else(|| "Always".into()),
+                backoff: backoff.clone(),
+                pod_key: format!("{namespace}/{name}"),
+                pod_name: name.clone(),
+                pod_namespace: namespace.clone(),
+                pod_uid: uid.clone(),
+            };
+            match kind {
+                ContainerKind::Init => sup.init.push(plan),
+                ContainerKind::App => sup.app.push(plan),
+            }
+        }
+    }
+}
+
+/// Reports a container that cannot be created as Waiting with `reason`.
+fn block(sup: &mut Supervisor, kind: ContainerKind, index: usize, c: &Container, reason: &str, message: String) {
+    if kind == ContainerKind::Init {
+        sup.init_blocked = true;
+    }
+    let status = ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        state: Some(ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: Some(message) }), ..Default::default() }),
+        ..Default::default()
+    };
+    sup.set_container_status(kind, index, status);
+}
+
+/// The container's volume mounts. emptyDir volumes are directories under
+/// the pod's state directory, created on first use and shared by every
+/// container that mounts them.
+fn volume_mounts(sup: &Supervisor, spec: &k8s_openapi::api::core::v1::PodSpec, c: &Container) -> Result<Vec<Mount>, String> {
+    let mut out = Vec::new();
+    for m in c.volume_mounts.iter().flatten() {
+        let Some(vol) = spec.volumes.iter().flatten().find(|v| v.name == m.name) else {
+            return Err(format!("volume {:?} of mount {:?} not found", m.name, m.mount_path));
+        };
+        if vol.empty_dir.is_none() {
+            // Only emptyDir exists in this version; load warned about it.
+            continue;
+        }
+        let mut host: PathBuf = sup.dir.path().join("volumes").join(&vol.name);
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            host = host.join(sub);
+        }
+        std::fs::create_dir_all(&host).map_err(|e| format!("cannot create volume directory {}: {e}", host.display()))?;
+        let rootfs = sup.dir.rootfs(&c.name);
+        let _ = std::fs::create_dir_all(rootfs.join(m.mount_path.trim_start_matches('/')));
+        out.push(Mount { host_path: host, guest_path: m.mount_path.clone(), writable: !m.read_only.unwrap_or(false) });
+    }
+    Ok(out)
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,196 @@
+//! The pod supervisor: one task per pod that starts its containers in
+//! order, owns the pod's status, and persists every change.
+//!
+//! Workers (see `container.rs`) only report; the supervisor alone writes
+//! `status` (phase through the kubelet's getPhase port, conditions, the
+//! container statuses), appends events, and publishes the new Pod to
+//! watchers. Stages: init containers one at a time, then all app
+//! containers together; a stop request kills whatever runs.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::conditions::pod_conditions;
+use super::container::{ContainerKind, ContainerPlan, Report, Worker};
+use super::events::{EventRecorder, PodEvent};
+use super::phase::{PodPhase, next_phase, pod_phase};
+use crate::engine::WasmEngine;
+use crate::store::{LogTap, PodDir, PodLock, StoreError};
+
+pub(crate) struct Supervisor {
+    pub pod: Pod,
+    pub dir: PodDir,
+    pub lock: PodLock,
+    pub recorder: EventRecorder,
+    pub engine: Arc<WasmEngine>,
+    pub tap: Option<Arc<dyn LogTap>>,
+    pub publish: watch::Sender<Pod>,
+    pub stop: watch::Receiver<bool>,
+    pub init: Vec<ContainerPlan>,
+    pub app: Vec<ContainerPlan>,
+    /// An init container could not be prepared (image, env): it is
+    /// reported Waiting, and neither it nor anything after it starts.
+    /// App containers that could not be prepared are simply absent from
+    /// `app`; the others run, as in Kubernetes.
+    pub init_blocked: bool,
+    pub store_errors: Vec<StoreError>,
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+impl Supervisor {
+    pub(crate) fn recorder_node(&self) -> String {
+        self.pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn event(&mut self, ev: PodEvent) {
+        let event = self.recorder.record(ev, now());
+        if let Some(tap) = &self.tap {
+            tap.event(&event);
+        }
+        if let Err(e) = self.dir.events().append(&event) {
+            self.store_errors.push(e);
+        }
+    }
+
+    fn status_mut(&mut self) -> &mut PodStatus {
+        self.pod.status.get_or_insert_with(Default::default)
+    }
+
+    pub(crate) fn set_container_status(&mut self, kind: ContainerKind, index: usize, status: ContainerStatus) {
+        let st = self.status_mut();
+        let list = match kind {
+            ContainerKind::Init => st.init_container_statuses.get_or_insert_with(Vec::new),
+            ContainerKind::App => st.container_statuses.get_or_insert_with(Vec::new),
+        };
+        if index < list.len() {
+            list[index] = status;
+        }
+    }
+
+    /// Recomputes phase and conditions, then persists and publishes.
+    pub(crate) fn refresh(&mut self, deleting: bool) {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let status = self.pod.status.clone().unwrap_or_default();
+        let init = status.init_container_statuses.clone().unwrap_or_default();
+        let app = status.container_statuses.clone().unwrap_or_default();
+        let previous: PodPhase = status.phase.as_deref().and_then(|p| p.parse().ok()).unwrap_or(PodPhase::Pending);
+        let phase = next_phase(previous, pod_phase(&spec, &init, &app, deleting));
+        let conditions = pod_conditions(&spec, &init, &app, phase, true, now(), status.conditions.as_deref().unwrap_or(&[]));
+        let st = self.status_mut();
+        st.phase = Some(phase.as_str().to_owned());
+        st.conditions = Some(conditions);
+        if let Err(e) = self.dir.write_record(&self.pod) {
+            self.store_errors.push(e);
+        }
+        self.publish.send_replace(self.pod.clone());
+    }
+
+    fn phase(&self) -> PodPhase {
+        self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).and_then(|p| p.parse().ok()).unwrap_or(PodPhase::Pending)
+    }
+
+    fn apply(&mut self, report: Report, deleting: bool) {
+        match report {
+            Report::Status { kind, index, status } => {
+                self.set_container_status(kind, index, status);
+                self.refresh(deleting);
+            }
+            Report::Event(ev) => self.event(ev),
+        }
+    }
+
+    fn spawn(&self, workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>, plan: ContainerPlan, reports: &mpsc::UnboundedSender<Report>) {
+        let (kind, index) = (plan.kind, plan.index);
+        let worker = Worker {
+            plan,
+            engine: self.engine.clone(),
+            dir: self.dir.clone(),
+            tap: self.tap.clone(),
+            reports: reports.clone(),
+            stop: self.stop.clone(),
+        };
+        workers.spawn(async move { (kind, index, worker.run().await) });
+    }
+
+    /// Runs the pod to its end (a terminal phase, or stopped) and returns
+    /// the final Pod.
+    pub(crate) async fn run(mut self) -> (Pod, Vec<StoreError>) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut workers = JoinSet::new();
+        let mut init_plans = std::mem::take(&mut self.init).into_iter();
+        let mut app_plans = std::mem::take(&mut self.app);
+        let mut deleting = *self.stop.borrow();
+        if !deleting {
+            self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
+        }
+        let mut stop = self.stop.clone();
+        loop {
+            tokio::select! {
+                Some(report) = rx.recv() => self.apply(report, deleting),
+                Some(done) = workers.join_next(), if !workers.is_empty() => {
+                    // Drain what the worker reported before it ended, so
+                    // statuses are applied in order.
+                    while let Ok(r) = rx.try_recv() {
+                        self.apply(r, deleting);
+                    }
+                    if let Ok((ContainerKind::Init, _, Some(0))) = done {
+                        if !deleting {
+                            self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
+                        }
+                    }
+                    if let Err(e) = done {
+                        // A worker panicked: a runtime bug, not a guest fault.
+                        // The pod is reported Failed rather than taking the
+                        // process down.
+                        self.event(PodEvent::warning("Failed", None, format!("internal error in a container worker: {e}")));
+                    }
+                }
+                _ = stop.wait_for(|s| *s), if !deleting => {
+                    deleting = true;
+                    self.refresh(deleting);
+                }
+            }
+            // Without workers the pod either ended (terminal phase), was
+            // stopped, or waits on a container that cannot be created,
+            // which Kubernetes also leaves Pending until it is deleted.
+            if workers.is_empty() && (deleting || self.phase().is_terminal()) {
+                break;
+            }
+        }
+        while let Ok(r) = rx.try_recv() {
+            self.apply(r, deleting);
+        }
+        self.refresh(deleting);
+        if let Err(e) = self.dir.remove_rootfs() {
+            self.store_errors.push(e);
+        }
+        drop(self.lock);
+        (self.pod, self.store_errors)
+    }
+
+    /// Starts the next init container, or every app container once the
+    /// init containers are done.
+    fn start_next(
+        &self,
+        workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>,
+        init: &mut impl Iterator<Item = ContainerPlan>,
+        app: &mut Vec<ContainerPlan>,
+        tx: &mpsc::UnboundedSender<Report>,
+    ) {
+        if let Some(next) = init.next() {
+            return self.spawn(workers, next, tx);
+        }
+        if !self.init_blocked {
+            for plan in app.drain(..) {
+                self.spawn(workers, plan, tx);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Fields wasmpod parses but does not implement yet. Each one present in a
+//! manifest becomes a visible warning, so nothing is silently ignored.
+//! When a feature lands, its entry leaves this file.
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+const NOT_YET: &str = "is not implemented by this wasmpod version and is ignored";
+
+/// Warnings for every unimplemented field set in `pod`, with field paths,
+/// in the form `pod "x": spec.containers[0].readinessProbe is not implemented ...`.
+pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let mut paths: Vec<String> = Vec::new();
+    let Some(spec) = &pod.spec else { return Vec::new() };
+    let flag = |paths: &mut Vec<String>, cond: bool, path: String| {
+        if cond {
+            paths.push(path);
+        }
+    };
+    let p = &mut paths;
+    flag(p, spec.host_network == Some(true), "spec.hostNetwork".into());
+    flag(p, spec.host_ipc == Some(true), "spec.hostIPC".into());
+    flag(p, spec.host_pid == Some(true), "spec.hostPID".into());
+    flag(p, spec.security_context.is_some(), "spec.securityContext".into());
+    flag(p, spec.active_deadline_seconds.is_some(), "spec.activeDeadlineSeconds".into());
+    flag(p, spec.readiness_gates.as_ref().is_some_and(|g| !g.is_empty()), "spec.readinessGates".into());
+    flag(p, spec.host_aliases.as_ref().is_some_and(|g| !g.is_empty()), "spec.hostAliases".into());
+    flag(p, spec.share_process_namespace == Some(true), "spec.shareProcessNamespace".into());
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        match &v.empty_dir {
+            Some(ed) => {
+                flag(&mut paths, ed.medium.as_deref() == Some("Memory"), format!("spec.volumes[{i}].emptyDir.medium"));
+                flag(&mut paths, ed.size_limit.is_some(), format!("spec.volumes[{i}].emptyDir.sizeLimit"));
+            }
+            // Mounts of these volumes are left out of the container.
+            None => paths.push(format!("spec.volumes[{i}] (only emptyDir volumes are supported; {:?} is not mounted)", v.name)),
+        }
+    }
+    let lists = [("initContainers", spec.init_containers.as_deref().unwrap_or_default()), ("containers", &spec.containers[..])];
+    for (list, containers) in lists {
+        for (i, c) in containers.iter().enumerate() {
+            container_fields(c, &format!("spec.{list}[{i}]"), &mut paths);
+        }
+    }
+    paths.into_iter().map(|p| format!("pod \"{name}\": {p} {NOT_YET}")).collect()
+}
+
+fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
+    let mut flag = |cond: bool, field: &str| {
+        if cond {
+            out.push(format!("{at}.{field}"));
+        }
+    };
+    flag(c.liveness_probe.is_some(), "livenessProbe");
+    flag(c.readiness_probe.is_some(), "readinessProbe");
+    flag(c.startup_probe.is_some(), "startupProbe");
+    flag(c.lifecycle.is_some(), "lifecycle");
+    flag(c.security_context.is_some(), "securityContext");
+    flag(c.stdin == Some(true), "stdin");
+    flag(c.tty == Some(true), "tty");
+    flag(c.volume_mounts.iter().flatten().any(|m| m.sub_path_expr.is_some()), "volumeMounts[].subPathExpr");
+    if let Some(r) = &c.resources {
+        flag(r.limits.as_ref().is_some_and(|l| !l.is_empty()), "resources.limits (not enforced)");
+    }
+    flag(c.ports.iter().flatten().any(|p| p.host_port.is_some()), "ports[].hostPort");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_each_unimplemented_field_with_its_path() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "securityContext": {"runAsUser": 42},
+                "volumes": [{"name": "a", "emptyDir": {}}, {"name": "cm", "configMap": {"name": "x"}}],
+                "containers": [{"name": "c", "image": "alpine", "readinessProbe": {"tcpSocket": {"port": 80}}}]
+            }
+        }))
+        .unwrap();
+        let w = unimplemented_fields(&pod);
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert_eq!(w[0], format!("pod \"p\": spec.securityContext {NOT_YET}"));
+        assert!(w[1].contains("spec.volumes[1]") && w[1].contains("\"cm\" is not mounted"));
+        assert_eq!(w[2], format!("pod \"p\": spec.containers[0].readinessProbe {NOT_YET}"));
+    }
+}

@@ -1,0 +1,166 @@
+//! [`Runtime`]: the entry point for embedders and the CLI alike.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::engine::{EngineError, WasmEngine};
+use crate::image::{Alias, ImageError, ImageResolver};
+use crate::manifest::{EnvObjects, Manifests};
+use crate::pod::backoff::BackoffConfig;
+use crate::pod::{PodHandle, PodPlan};
+use crate::store::{LogTap, StateDir, StoreError};
+
+/// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
+/// back-off durations, no user image aliases, no log tap, node name = the
+/// host's name.
+pub struct RuntimeConfig {
+    /// The state directory (see [`StateDir::locate`]).
+    pub state_dir: PathBuf,
+    /// CrashLoopBackOff durations.
+    pub backoff: BackoffConfig,
+    /// User image aliases, tried before the builtin table.
+    pub aliases: Vec<Alias>,
+    /// Reported as `spec.nodeName`.
+    pub node_name: String,
+    /// Receives log lines and events as they happen.
+    pub tap: Option<Arc<dyn LogTap>>,
+}
+
+impl RuntimeConfig {
+    /// Defaults with the given state directory.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            backoff: BackoffConfig::default(),
+            aliases: Vec::new(),
+            node_name: gethostname::gethostname().to_string_lossy().into_owned(),
+            tap: None,
+        }
+    }
+}
+
+/// Errors of the runtime's own operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The state directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A container's image could not be resolved.
+    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
+    Image {
+        /// Pod name.
+        pod: String,
+        /// Container name.
+        container: String,
+        /// `containers[0]` or `initContainers[0]`.
+        field: String,
+        /// Why.
+        #[source]
+        source: ImageError,
+    },
+    /// The pod uses something this version refuses to run.
+    #[error("pod \"{pod}\": {field}: {reason}")]
+    Unsupported {
+        /// Pod name.
+        pod: String,
+        /// Field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A wasmpod runtime: one engine, one state directory, any number of pods.
+pub struct Runtime {
+    engine: Arc<WasmEngine>,
+    state: StateDir,
+    images: ImageResolver,
+    backoff: BackoffConfig,
+    node_name: String,
+    tap: Option<Arc<dyn LogTap>>,
+}
+
+impl Runtime {
+    /// Opens the state directory and builds the engine.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let state = StateDir::open(&config.state_dir)?;
+        let engine = Arc::new(WasmEngine::new(&state.compile_cache())?);
+        Ok(Self {
+            engine,
+            state,
+            images: ImageResolver::new(config.aliases),
+            backoff: config.backoff,
+            node_name: config.node_name,
+            tap: config.tap,
+        })
+    }
+
+    /// The state directory.
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<WasmEngine> {
+        &self.engine
+    }
+
+    pub(crate) fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    pub(crate) fn tap(&self) -> Option<Arc<dyn LogTap>> {
+        self.tap.clone()
+    }
+
+    pub(crate) fn backoff(&self) -> &BackoffConfig {
+        &self.backoff
+    }
+
+    /// Resolves every container image of every pod in `manifests` (paths
+    /// relative to `base_dir`), so a bad image is refused before any pod
+    /// starts. Returns one plan per pod, in input order.
+    pub fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, RuntimeError> {
+        let objects = Arc::new(EnvObjects { config_maps: manifests.config_maps.clone(), secrets: manifests.secrets.clone() });
+        let mut plans = Vec::new();
+        for pod in &manifests.pods {
+            let pod_name = pod.metadata.name.clone().unwrap_or_default();
+            let spec = pod.spec.clone().unwrap_or_default();
+            for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+                if c.restart_policy.as_deref() == Some("Always") {
+                    return Err(RuntimeError::Unsupported {
+                        pod: pod_name,
+                        field: format!("spec.initContainers[{i}].restartPolicy"),
+                        reason: "native sidecar containers (init containers with restartPolicy: Always) are not supported by this wasmpod version".into(),
+                    });
+                }
+            }
+            let mut images = HashMap::new();
+            let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
+            for (list, containers) in lists {
+                for (i, c) in containers.iter().enumerate() {
+                    let image = c.image.as_deref().unwrap_or_default();
+                    let resolved = self.images.resolve(image, base_dir).map_err(|source| RuntimeError::Image {
+                        pod: pod_name.clone(),
+                        container: c.name.clone(),
+                        field: format!("{list}[{i}]"),
+                        source,
+                    })?;
+                    images.insert(c.name.clone(), resolved);
+                }
+            }
+            plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });
+        }
+        Ok(plans)
+    }
+
+    /// Starts a planned pod. Fails at once if the pod is already running
+    /// from this state directory (in this or another process).
+    pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
+        Ok(crate::pod::start(self, plan)?)
+    }
+}

@@ -1,0 +1,153 @@
+//! The WASI sandbox of one container instance: its arguments, environment,
+//! standard streams and preopened directories, and running it to its exit.
+//!
+//! Deny by default: a sandbox gets exactly what its [`SandboxSpec`] lists.
+//! No sockets (wasmtime-wasi's TCP/UDP stay off), no inherited environment,
+//! no host directory but the container's own root and its mounts.
+
+mod stdio;
+
+use std::path::PathBuf;
+
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::engine::{Program, WasmEngine};
+pub use stdio::LogStream;
+
+/// Store state of a component container.
+pub struct ComponentState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// Store state of a wasip1 core-module container.
+pub struct ModuleState {
+    pub(crate) wasi: WasiP1Ctx,
+}
+
+/// A directory the guest sees at `guest_path`.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// Host directory backing it.
+    pub host_path: PathBuf,
+    /// Absolute path inside the guest.
+    pub guest_path: String,
+    /// Whether the guest may write.
+    pub writable: bool,
+}
+
+/// Everything one container instance is granted.
+pub struct SandboxSpec {
+    /// argv, argv\[0\] first.
+    pub args: Vec<String>,
+    /// The environment, in order.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories; the container's root (`/`) first.
+    pub mounts: Vec<Mount>,
+    /// The initial working directory (`workingDir`), absolute.
+    pub working_dir: Option<String>,
+    /// Where stdout goes.
+    pub stdout: LogStream,
+    /// Where stderr goes.
+    pub stderr: LogStream,
+}
+
+/// How a guest ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestExit {
+    /// It returned or called `exit(code)`.
+    Exited(i32),
+    /// It trapped (a Rust panic is an `unreachable` trap); the message says which.
+    Trapped(String),
+}
+
+/// A failure to set the sandbox up, before any guest code ran.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// A preopen could not be opened.
+    #[error("cannot open {host} for {guest}")]
+    Preopen {
+        /// Host path.
+        host: PathBuf,
+        /// Guest path.
+        guest: String,
+        /// What wasmtime reported.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// Instantiation failed (e.g. a start function trapped, or limits).
+    #[error("cannot instantiate the program")]
+    Instantiate(#[source] wasmtime::Error),
+}
+
+impl SandboxSpec {
+    fn builder(&self) -> Result<WasiCtxBuilder, SandboxError> {
+        let mut b = WasiCtxBuilder::new();
+        b.args(&self.args).envs(&self.env);
+        b.stdout(self.stdout.clone()).stderr(self.stderr.clone());
+        if let Some(dir) = &self.working_dir {
+            b.initial_cwd(dir);
+        }
+        for m in &self.mounts {
+            let perms = if m.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            b.preopened_dir(&m.host_path, &m.guest_path, perms).map_err(|source| SandboxError::Preopen {
+                host: m.host_path.clone(),
+                guest: m.guest_path.clone(),
+                source,
+            })?;
+        }
+        Ok(b)
+    }
+}
+
+/// Runs `program` in a fresh store until the guest ends.
+///
+/// The store yields to tokio at every epoch tick, so a spinning guest never
+/// starves other containers. Dropping the returned future kills the guest
+/// at its next yield point: that is how a container is killed.
+pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
+    let mut builder = spec.builder()?;
+    let result = match program {
+        Program::Component(pre) => {
+            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new() };
+            let mut store = Store::new(engine.engine(), state);
+            store.epoch_deadline_async_yield_and_update(1);
+            let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
+            match command.wasi_cli_run().call_run(&mut store).await {
+                Ok(Ok(())) => Ok(()),
+                // `run` returning error is how Rust's `main` reports Err: exit 1.
+                Ok(Err(())) => return Ok(GuestExit::Exited(1)),
+                Err(e) => Err(e),
+            }
+        }
+        Program::Module(pre) => {
+            let state = ModuleState { wasi: builder.build_p1() };
+            let mut store = Store::new(engine.engine(), state);
+            store.epoch_deadline_async_yield_and_update(1);
+            let instance = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
+            let start = instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .map_err(SandboxError::Instantiate)?;
+            start.call_async(&mut store, ()).await
+        }
+    };
+    spec.stdout.finish();
+    spec.stderr.finish();
+    Ok(match result {
+        Ok(()) => GuestExit::Exited(0),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(I32Exit(code)) => GuestExit::Exited(*code),
+            None => GuestExit::Trapped(format!("{e:#}")),
+        },
+    })
+}

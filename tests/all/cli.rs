@@ -1,0 +1,147 @@
+//! Black-box tests of the `wasmpod` binary: exit codes, messages, output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wasmpod(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_lists_commands_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmpod(dir.path(), &["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in ["run", "version", "Exit codes:", "130"] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+    let out = wasmpod(dir.path(), &["run", "--help"]);
+    assert!(text(&out.stdout).contains("--validate"));
+    let out = wasmpod(dir.path(), &["version"]);
+    assert!(text(&out.stdout).starts_with("wasmpod "));
+    let out = wasmpod(dir.path(), &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_invalid_manifest_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  restartPolicy: Sometimes\n  containers:\n  - image: alpine\n").unwrap();
+    let state = dir.path().join("state");
+    let out = wasmpod(&state, &["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("The Pod \"x\" is invalid: \n* spec.containers[0].name: Required value\n* spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""), "{err}");
+    assert!(!state.join("pods/default/x").exists(), "nothing may be created for a refused pod");
+}
+
+#[test]
+fn unknown_fields_are_refused_under_strict_validation_and_warned_under_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: typo}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: alpine\n    command: [sh, -c, 'echo ran']\n    httpGet: {port: 80}\n").unwrap();
+    let out = wasmpod(&dir.path().join("s"), &["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("unknown field \"spec.containers[0].httpGet\""), "{}", text(&out.stderr));
+    let out = wasmpod(&dir.path().join("s"), &["run", "--validate=warn", "-q", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown field \"spec.containers[0].httpGet\""));
+    assert!(text(&out.stdout).contains("[typo/c] ran"));
+}
+
+#[test]
+fn unknown_images_say_how_to_map_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  containers:\n  - {name: mysql, image: \"mysql:8.0\"}\n").unwrap();
+    let out = wasmpod(&dir.path().join("s"), &["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert!(err.contains("pod \"db\", container \"mysql\" (spec.containers[0].image)"), "{err}");
+    assert!(err.contains("--image-alias 'mysql:8.0=PATH.wasm'"), "{err}");
+    // With an alias it runs.
+    let out = wasmpod(&dir.path().join("s"), &["run", "-q", "--image-alias", "mysql:*=builtin:toolbox sh -c true", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn run_prints_prefixed_logs_and_the_final_status_and_exits_by_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let out = wasmpod(&state, &["run", "--backoff-initial", "50ms", "examples/restart-on-failure.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("[restart-on-failure/flaky] second attempt: the marker survived the restart; succeeding"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[restart-on-failure/flaky] first attempt: failing with exit code 3"), "{stderr}");
+    assert!(stderr.contains("pod/restart-on-failure Succeeded"), "{stderr}");
+    assert!(stderr.contains("flaky: Terminated: Completed (exit code 0), restarts 1"), "{stderr}");
+
+    let failing = dir.path().join("fail.yaml");
+    std::fs::write(&failing, "apiVersion: v1\nkind: Pod\nmetadata: {name: f}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'exit 5']}\n").unwrap();
+    let out = wasmpod(&state, &["run", "-q", failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("c: Terminated: Error (exit code 5), restarts 0"));
+}
+
+#[test]
+fn the_seed_examples_in_examples_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmpod(&dir.path().join("s"), &["run", "-q", "examples/environment-variables.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("[environment-variables/env-var-container] BASE_URL=https://api.company.com/"), "{stdout}");
+    assert!(stdout.contains("CONNECTION_STRING=mongodb://localhost:27017"), "{stdout}");
+    let out = wasmpod(&dir.path().join("s"), &["run", "-q", "examples/init-and-shared-volume.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("[init-and-shared-volume/reader] prepared by the init container"));
+}
+
+/// Ctrl-C stops the pod: the seed's first manifest prints dates until
+/// interrupted, then `run` prints the final status and exits 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_custom_command_pod() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir", state.to_str().unwrap(), "run", "-q", "examples/custom-command.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("[custom-command-pod/command-container] "), "{first}");
+    assert!(first.contains(" UTC 20"), "a date line: {first}");
+    // A second run of the same pod from the same state directory is refused.
+    let again = wasmpod(&state, &["run", "examples/custom-command.yaml"]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(text(&again.stderr).contains("pod \"default/custom-command-pod\" is already running"), "{}", text(&again.stderr));
+
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("pod/custom-command-pod Failed"), "{stderr}");
+    assert!(stderr.contains("command-container: Terminated: Error (exit code 137)"), "{stderr}");
+    let log = std::fs::read_to_string(state.join("pods/default/custom-command-pod/logs/command-container/0.log")).unwrap();
+    assert!(log.lines().next().unwrap().contains(" stdout F "), "{log}");
+}

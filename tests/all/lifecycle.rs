@@ -1,0 +1,185 @@
+//! Exit codes to phases under the three restart policies, restarts with
+//! back-off, init containers, traps, and stopping a pod.
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn never_exit_zero_succeeds_and_nonzero_fails() {
+    let h = Harness::new();
+    let ok = h.run(&shell_pod("ok", "Never", "echo done")).await;
+    assert_eq!(phase(&ok.pod), "Succeeded");
+    let c = container(&ok.pod, "main");
+    assert_eq!((exit_code(c), reason(c).as_deref(), c.restart_count), (Some(0), Some("Completed"), 0));
+
+    let bad = h.run(&shell_pod("bad", "Never", "echo failing; exit 3")).await;
+    assert_eq!(phase(&bad.pod), "Failed");
+    let c = container(&bad.pod, "main");
+    assert_eq!((exit_code(c), reason(c).as_deref(), c.restart_count), (Some(3), Some("Error"), 0));
+    assert_eq!(h.stdout("bad", "main"), vec!["failing"]);
+}
+
+#[tokio::test]
+async fn on_failure_restarts_until_success_keeping_the_root_filesystem() {
+    let h = Harness::new();
+    let script = "if [ -f /marker ]; then echo second; exit 0; fi; touch /marker; echo first; exit 3";
+    let out = h.run(&shell_pod("flaky", "OnFailure", script)).await;
+    assert_eq!(phase(&out.pod), "Succeeded");
+    let c = container(&out.pod, "main");
+    assert_eq!(c.restart_count, 1);
+    assert_eq!(exit_code(c), Some(0));
+    let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()).expect("lastState.terminated");
+    assert_eq!(last.exit_code, 3);
+    assert_eq!(h.stdout("flaky", "main"), vec!["first", "second"]);
+    // Both instances' logs are kept (current and previous), CRI format.
+    let dir = h.pod_dir("flaky").join("logs/main");
+    assert!(std::fs::read_to_string(dir.join("0.log")).unwrap().contains(" stdout F first"));
+    assert!(std::fs::read_to_string(dir.join("1.log")).unwrap().contains(" stdout F second"));
+    // The writable layer is removed once the pod ended.
+    assert!(!h.pod_dir("flaky").join("rootfs").exists());
+}
+
+#[tokio::test]
+async fn on_failure_does_not_restart_a_success_and_never_does_not_restart_a_failure() {
+    let h = Harness::new();
+    let out = h.run(&shell_pod("once", "OnFailure", "exit 0")).await;
+    assert_eq!((phase(&out.pod), container(&out.pod, "main").restart_count), ("Succeeded", 0));
+    let out = h.run(&shell_pod("never", "Never", "exit 1")).await;
+    assert_eq!((phase(&out.pod), container(&out.pod, "main").restart_count), ("Failed", 0));
+}
+
+#[tokio::test]
+async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
+    let h = Harness::new();
+    let handle = h.start(&shell_pod("looping", "Always", "echo run; exit 0"));
+    // First restart is immediate, the next ones wait (100ms, 200ms...):
+    // the container shows CrashLoopBackOff with the kubelet's message.
+    let pod = wait_until(&handle, "CrashLoopBackOff", |p| {
+        p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c[0].state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+            == Some("CrashLoopBackOff")
+    })
+    .await;
+    assert_eq!(phase(&pod), "Running", "Always keeps the pod Running while it restarts");
+    let c = container(&pod, "main");
+    let msg = c.state.as_ref().unwrap().waiting.as_ref().unwrap().message.clone().unwrap();
+    assert!(msg.starts_with("back-off 100ms restarting failed container=main pod=looping_default("), "{msg}");
+    assert_eq!(c.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 0);
+    let pod = wait_until(&handle, "3 restarts", |p| container(p, "main").restart_count >= 3).await;
+    assert_eq!(phase(&pod), "Running");
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert!(matches!(phase(&out.pod), "Succeeded" | "Failed"), "a deleted pod ends terminal: {}", phase(&out.pod));
+    let events = std::fs::read_to_string(h.pod_dir("looping").join("events.jsonl")).unwrap();
+    assert!(events.contains("\"reason\":\"BackOff\""));
+    assert!(events.contains("\"reason\":\"Started\""));
+}
+
+#[tokio::test]
+async fn stopping_kills_running_containers_with_137() {
+    let h = Harness::new();
+    let handle = h.start(&shell_pod("sleeper", "Always", "echo up; sleep 1000"));
+    wait_until(&handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    let c = container(&out.pod, "main");
+    assert_eq!(exit_code(c), Some(wasmpod::EXIT_KILLED));
+    assert_eq!(phase(&out.pod), "Failed");
+    // The record on disk is the final one.
+    let rec: k8s_openapi::api::core::v1::Pod = serde_json::from_slice(&std::fs::read(h.pod_dir("sleeper").join("pod.json")).unwrap()).unwrap();
+    assert_eq!(phase(&rec), "Failed");
+}
+
+#[tokio::test]
+async fn a_multi_container_pod_fails_if_any_container_fails_under_never() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: mixed}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: good, image: alpine, command: ["sh", "-c", "exit 0"]}
+  - {name: bad, image: alpine, command: ["sh", "-c", "sleep 0.2; exit 7"]}
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(phase(&out.pod), "Failed");
+    assert_eq!(exit_code(container(&out.pod, "good")), Some(0));
+    assert_eq!(exit_code(container(&out.pod, "bad")), Some(7));
+    let ready = out.pod.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap().clone();
+    assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("False", Some("PodFailed")));
+}
+
+#[tokio::test]
+async fn init_containers_run_in_order_before_app_containers_and_share_volumes() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: inits}
+spec:
+  restartPolicy: Never
+  volumes: [{name: shared, emptyDir: {}}]
+  initContainers:
+  - {name: one, image: busybox, command: ["sh", "-c", "echo one >> /v/order"], volumeMounts: [{name: shared, mountPath: /v}]}
+  - {name: two, image: busybox, command: ["sh", "-c", "echo two >> /v/order"], volumeMounts: [{name: shared, mountPath: /v}]}
+  containers:
+  - {name: app, image: alpine, command: ["sh", "-c", "cat /data/order; echo x > /data/ro"], volumeMounts: [{name: shared, mountPath: /data, readOnly: true}]}
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(h.stdout("inits", "app"), vec!["one", "two"]);
+    // The read-only mount refused the write: the script's last command failed.
+    assert_eq!(exit_code(container(&out.pod, "app")), Some(1));
+    assert_eq!(phase(&out.pod), "Failed");
+    assert!(h.lines_of("inits", "app", wasmpod::Stream::Stderr).iter().any(|l| l.contains("/data/ro")));
+}
+
+#[tokio::test]
+async fn a_failed_init_container_fails_the_pod_under_never_and_app_containers_never_start() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: badinit}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - {name: setup, image: busybox, command: ["sh", "-c", "exit 2"]}
+  containers:
+  - {name: app, image: alpine, command: ["sh", "-c", "echo should not run"]}
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(phase(&out.pod), "Failed");
+    assert_eq!(exit_code(container(&out.pod, "setup")), Some(2));
+    assert_eq!(reason(container(&out.pod, "app")).as_deref(), Some("PodInitializing"));
+    assert!(h.stdout("badinit", "app").is_empty());
+}
+
+#[tokio::test]
+async fn core_modules_run_and_report_their_exit_code_and_traps_map_to_134() {
+    let h = Harness::new();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: core}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: bye, image: \"file://{}\"}}\n  - {{name: boom, image: \"{}\"}}\n",
+        guest("exit42.wat"),
+        guest("trap.wat")
+    );
+    let out = h.run(&yaml).await;
+    assert_eq!(exit_code(container(&out.pod, "bye")), Some(42));
+    assert_eq!(h.stdout("core", "bye"), vec!["core module says bye"]);
+    let boom = container(&out.pod, "boom");
+    assert_eq!(exit_code(boom), Some(wasmpod::EXIT_TRAPPED));
+    let msg = boom.state.as_ref().unwrap().terminated.as_ref().unwrap().message.clone().unwrap();
+    assert!(msg.contains("unreachable"), "{msg}");
+    assert_eq!(phase(&out.pod), "Failed");
+}
+
+#[tokio::test]
+async fn a_second_start_of_a_running_pod_is_refused() {
+    let h = Harness::new();
+    let first = h.start(&shell_pod("twice", "Always", "sleep 1000"));
+    let m = wasmpod::manifest::load_str(&shell_pod("twice", "Always", "sleep 1000"), "t.yaml", wasmpod::Validation::Strict).unwrap();
+    let plan = h.runtime.plan(&m, h.base()).unwrap().remove(0);
+    let err = h.runtime.start(plan).err().expect("second start must fail").to_string();
+    assert!(err.starts_with("pod \"default/twice\" is already running from state directory"), "{err}");
+    first.stop();
+    first.wait().await;
+}
