@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::engine::{EngineError, WasmEngine};
 use crate::image::{Alias, ImageError, ImageResolver};
-use crate::manifest::{EnvObjects, Manifests};
+use crate::manifest::Manifests;
 use crate::pod::backoff::BackoffConfig;
-use crate::pod::{PodHandle, PodPlan};
+use crate::pod::{EnvObjects, PlannedImage, PodHandle, PodPlan};
 use crate::store::{LogTap, StateDir, StoreError};
 
 /// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
@@ -25,6 +25,10 @@ pub struct RuntimeConfig {
     pub node_name: String,
     /// Receives log lines and events as they happen.
     pub tap: Option<Arc<dyn LogTap>>,
+    /// Where compiled images are cached; default `<state_dir>/cache/compiled`.
+    /// Several state directories may share one cache: entries are keyed by
+    /// content and engine, and written atomically.
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -36,6 +40,7 @@ impl RuntimeConfig {
             aliases: Vec::new(),
             node_name: gethostname::gethostname().to_string_lossy().into_owned(),
             tap: None,
+            compile_cache: None,
         }
     }
 }
@@ -50,6 +55,19 @@ pub enum RuntimeError {
     /// The engine could not be built.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A container's image could not be compiled or linked.
+    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
+    Compile {
+        /// Pod name.
+        pod: String,
+        /// Container name.
+        container: String,
+        /// `containers[0]` or `initContainers[0]`.
+        field: String,
+        /// Why.
+        #[source]
+        source: EngineError,
+    },
     /// A container's image could not be resolved.
     #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
     Image {
@@ -89,7 +107,8 @@ impl Runtime {
     /// Opens the state directory and builds the engine.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let state = StateDir::open(&config.state_dir)?;
-        let engine = Arc::new(WasmEngine::new(&state.compile_cache())?);
+        let cache = config.compile_cache.unwrap_or_else(|| state.compile_cache());
+        let engine = Arc::new(WasmEngine::new(&cache)?);
         Ok(Self {
             engine,
             state,
@@ -121,10 +140,10 @@ impl Runtime {
         &self.backoff
     }
 
-    /// Resolves every container image of every pod in `manifests` (paths
-    /// relative to `base_dir`), so a bad image is refused before any pod
-    /// starts. Returns one plan per pod, in input order.
-    pub fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, RuntimeError> {
+    /// Resolves and compiles every container image of every pod in
+    /// `manifests` (paths relative to `base_dir`), so a bad image is refused
+    /// before any pod starts. Returns one plan per pod, in input order.
+    pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, RuntimeError> {
         let objects = Arc::new(EnvObjects { config_maps: manifests.config_maps.clone(), secrets: manifests.secrets.clone() });
         let mut plans = Vec::new();
         for pod in &manifests.pods {
@@ -144,13 +163,20 @@ impl Runtime {
             for (list, containers) in lists {
                 for (i, c) in containers.iter().enumerate() {
                     let image = c.image.as_deref().unwrap_or_default();
+                    let field = format!("{list}[{i}]");
                     let resolved = self.images.resolve(image, base_dir).map_err(|source| RuntimeError::Image {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
-                        field: format!("{list}[{i}]"),
+                        field: field.clone(),
                         source,
                     })?;
-                    images.insert(c.name.clone(), resolved);
+                    let loaded = self.engine.load(image, resolved.bytes.clone()).await.map_err(|source| RuntimeError::Compile {
+                        pod: pod_name.clone(),
+                        container: c.name.clone(),
+                        field,
+                        source,
+                    })?;
+                    images.insert(c.name.clone(), PlannedImage { image: resolved, loaded });
                 }
             }
             plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });

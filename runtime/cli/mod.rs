@@ -61,7 +61,14 @@ pub(crate) fn main() -> ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("error: {:#}", e.error);
+            // kubectl prints an invalid object as `The Pod "x" is invalid: ...`
+            // with no prefix; everything else is an `error: `.
+            let invalid = e.error.downcast_ref::<wasmpod::manifest::ManifestError>().is_some_and(|m| matches!(m, wasmpod::manifest::ManifestError::Invalid { .. }));
+            if invalid {
+                eprintln!("{:#}", e.error);
+            } else {
+                eprintln!("error: {:#}", e.error);
+            }
             e.exit.into()
         }
     }

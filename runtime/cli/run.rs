@@ -60,7 +60,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
     for file in &args.files {
         let m = manifest::load_file(file, args.validate).exit(Exit::Invalid)?;
         for w in &m.warnings {
-            eprintln!("{w}");
+            eprintln!("Warning: {w}");
         }
         for pod in &m.pods {
             for w in wasmpod::unimplemented_fields(pod) {
@@ -93,7 +93,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         let runtime = Runtime::new(config).exit(Exit::Runtime)?;
         let mut plans = Vec::new();
         for (m, base) in &loaded {
-            plans.extend(runtime.plan(m, base).exit(Exit::Invalid)?);
+            plans.extend(runtime.plan(m, base).await.exit(Exit::Invalid)?);
         }
         let mut handles = Vec::new();
         for plan in plans {

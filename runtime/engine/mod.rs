@@ -50,8 +50,12 @@ pub enum EngineError {
         #[source]
         source: wasmtime::Error,
     },
-    /// The program imports something this runtime does not provide.
-    #[error("image {image:?} cannot be linked: it needs imports wasmpod does not provide")]
+    /// The program lacks the entry point or imports something this runtime
+    /// does not provide.
+    #[error(
+        "image {image:?} is not a runnable WASI program here: it must be a wasm32-wasip2 command \
+         (exporting wasi:cli/run) or a wasip1 module (exporting _start), importing only what wasmpod provides"
+    )]
     Link {
         /// The image reference.
         image: String,

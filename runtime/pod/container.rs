@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
 use super::events::PodEvent;
 use crate::engine::{Program, WasmEngine};
+use crate::error_text::full_message;
 use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
 
@@ -157,9 +158,9 @@ impl Worker {
             if let Some(wd) = &self.plan.working_dir {
                 let _ = std::fs::create_dir_all(self.plan.rootfs.join(wd.trim_start_matches('/')));
             }
-            if restarts == 0 {
-                self.event(PodEvent::normal("Created", Some(&name), format!("Created container: {name}")));
-            }
+            // Every instance is a new container, as the kubelet reports it;
+            // the recorder counts the repeats.
+            self.event(PodEvent::normal("Created", Some(&name), format!("Created container: {name}")));
             let started_at = now();
             let began = Instant::now();
             self.report(self.status(ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() }, last.clone(), restarts, true));
@@ -190,7 +191,7 @@ impl Worker {
                     (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))
                 }
                 Some(Err(e)) => {
-                    let msg = format!("{e}: {}", error_chain(&e));
+                    let msg = full_message(&e);
                     log.write(Stream::Stderr, format!("wasmpod: {msg}\n").as_bytes());
                     self.event(PodEvent::warning("Failed", Some(&name), format!("Error: {msg}")));
                     (128, "StartError", Some(msg))
@@ -246,14 +247,4 @@ impl Worker {
 
 fn waiting(reason: &str, message: Option<String>) -> ContainerState {
     ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message }), ..Default::default() }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -13,8 +12,8 @@ use tokio::sync::watch;
 use super::container::{ContainerKind, ContainerPlan};
 use super::events::{EventRecorder, PodEvent};
 use super::supervisor::Supervisor;
-use super::{PodHandle, PodPlan};
-use crate::engine::{LoadSource, Program};
+use super::{PlannedImage, PodHandle, PodPlan};
+use crate::engine::LoadSource;
 use crate::manifest::{self, PodFacts};
 use crate::runtime::Runtime;
 use crate::sandbox::Mount;
@@ -92,7 +91,7 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, crate::image::Image>, objects: &manifest::EnvObjects, backoff: super::backoff::BackoffConfig) {
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -100,7 +99,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, crate::image::Im
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let facts = PodFacts { pod_ip: String::new(), host_ip: "127.0.0.1".into(), node_name: sup.recorder_node(), ..PodFacts::default() };
 
-    let mut programs: HashMap<String, Result<Arc<Program>, String>> = HashMap::new();
+    let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
     for (kind, containers) in lists {
         for (index, c) in containers.iter().enumerate() {
@@ -108,40 +107,30 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, crate::image::Im
                 break;
             }
             let image_ref = c.image.clone().unwrap_or_default();
-            let Some(image) = images.get(&c.name) else { continue };
-            if !programs.contains_key(&image_ref) {
-                sup.event(PodEvent::normal("Pulling", Some(&c.name), format!("Pulling image \"{image_ref}\"")));
-                let loaded = sup.engine.load(&image_ref, image.bytes.clone()).await;
-                let entry = match loaded {
-                    Ok(l) => {
-                        let how = match l.source {
-                            LoadSource::Compiled => "compiled",
-                            LoadSource::DiskCache => "loaded from the compile cache",
-                            LoadSource::Memory => "already loaded",
-                        };
-                        sup.event(PodEvent::normal(
-                            "Pulled",
-                            Some(&c.name),
-                            format!("Successfully pulled image \"{image_ref}\" in {:.3}s ({}, {how}: {} of {} bytes)", l.elapsed.as_secs_f64(), image.description, l.program.kind(), image.bytes.len()),
-                        ));
-                        Ok(l.program)
-                    }
-                    Err(e) => {
-                        let msg = format!("{e}: {}", source_chain(&e));
-                        sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Failed to pull image \"{image_ref}\": {msg}")));
-                        Err(msg)
-                    }
+            let Some(PlannedImage { image, loaded }) = images.get(&c.name) else { continue };
+            // Runtime::plan loaded the image; report it as the kubelet
+            // reports a pull, once per image.
+            if pulled.insert(image_ref.clone()) {
+                let how = match loaded.source {
+                    LoadSource::Compiled => "compiled",
+                    LoadSource::DiskCache => "loaded from the compile cache",
+                    LoadSource::Memory => "already loaded",
                 };
-                programs.insert(image_ref.clone(), entry);
+                sup.event(PodEvent::normal("Pulling", Some(&c.name), format!("Pulling image \"{image_ref}\"")));
+                sup.event(PodEvent::normal(
+                    "Pulled",
+                    Some(&c.name),
+                    format!(
+                        "Successfully pulled image \"{image_ref}\" in {:.3}s ({}, {how}: {} of {} bytes)",
+                        loaded.elapsed.as_secs_f64(),
+                        image.description,
+                        loaded.program.kind(),
+                        image.bytes.len()
+                    ),
+                ));
             }
-            let program = match &programs[&image_ref] {
-                Ok(p) => p.clone(),
-                Err(msg) => {
-                    block(sup, kind, index, c, "ErrImagePull", msg.clone());
-                    continue;
-                }
-            };
-            let env = match manifest::resolve_env(&pod, c, objects, &facts) {
+            let program = loaded.program.clone();
+            let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
                 Ok(mut env) => {
                     // Container runtimes set HOSTNAME to the pod name;
                     // the image's config provides PATH. The manifest wins.
@@ -238,14 +227,4 @@ fn volume_mounts(sup: &Supervisor, spec: &k8s_openapi::api::core::v1::PodSpec, c
         out.push(Mount { host_path: host, guest_path: m.mount_path.clone(), writable: !m.read_only.unwrap_or(false) });
     }
     Ok(out)
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
 }

@@ -21,7 +21,8 @@ pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
     flag(p, spec.host_network == Some(true), "spec.hostNetwork".into());
     flag(p, spec.host_ipc == Some(true), "spec.hostIPC".into());
     flag(p, spec.host_pid == Some(true), "spec.hostPID".into());
-    flag(p, spec.security_context.is_some(), "spec.securityContext".into());
+    // Defaulting adds an empty securityContext; only a set field counts.
+    flag(p, spec.security_context.as_ref().is_some_and(|sc| *sc != Default::default()), "spec.securityContext".into());
     flag(p, spec.active_deadline_seconds.is_some(), "spec.activeDeadlineSeconds".into());
     flag(p, spec.readiness_gates.as_ref().is_some_and(|g| !g.is_empty()), "spec.readinessGates".into());
     flag(p, spec.host_aliases.as_ref().is_some_and(|g| !g.is_empty()), "spec.hostAliases".into());
@@ -55,7 +56,7 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     flag(c.readiness_probe.is_some(), "readinessProbe");
     flag(c.startup_probe.is_some(), "startupProbe");
     flag(c.lifecycle.is_some(), "lifecycle");
-    flag(c.security_context.is_some(), "securityContext");
+    flag(c.security_context.as_ref().is_some_and(|sc| *sc != Default::default()), "securityContext");
     flag(c.stdin == Some(true), "stdin");
     flag(c.tty == Some(true), "tty");
     flag(c.volume_mounts.iter().flatten().any(|m| m.sub_path_expr.is_some()), "volumeMounts[].subPathExpr");

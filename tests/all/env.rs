@@ -74,7 +74,7 @@ spec:
     - name: X
       valueFrom: {configMapKeyRef: {name: cfg, key: absent}}
 "#;
-    let handle = h.start(yaml);
+    let handle = h.start(yaml).await;
     let pod = wait_until(&handle, "config error", |p| reason(container(p, "main")).as_deref() == Some("CreateContainerConfigError")).await;
     assert_eq!(phase(&pod), "Pending");
     let msg = container(&pod, "main").state.as_ref().unwrap().waiting.as_ref().unwrap().message.clone().unwrap();

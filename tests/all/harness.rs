@@ -27,10 +27,17 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// A runtime sharing the test run's compile cache, so each image is
+    /// compiled once for the whole suite.
     pub fn new() -> Self {
+        Self::with_cache(Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"))
+    }
+
+    pub fn with_cache(cache: PathBuf) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let lines = Arc::new(Lines::default());
         let mut config = RuntimeConfig::new(dir.path().join("state"));
+        config.compile_cache = Some(cache);
         config.backoff.initial = Duration::from_millis(100);
         config.backoff.max = Duration::from_millis(400);
         config.tap = Some(lines.clone());
@@ -43,15 +50,15 @@ impl Harness {
         self.dir.path()
     }
 
-    pub fn start(&self, yaml: &str) -> PodHandle {
+    pub async fn start(&self, yaml: &str) -> PodHandle {
         let m = manifest::load_str(yaml, "test.yaml", Validation::Strict).unwrap_or_else(|e| panic!("{e}"));
-        let mut plans = self.runtime.plan(&m, self.base()).unwrap_or_else(|e| panic!("{e}"));
+        let mut plans = self.runtime.plan(&m, self.base()).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(plans.len(), 1);
         self.runtime.start(plans.remove(0)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn run(&self, yaml: &str) -> PodOutcome {
-        let handle = self.start(yaml);
+        let handle = self.start(yaml).await;
         tokio::time::timeout(DEADLINE, handle.wait()).await.expect("pod did not finish in time")
     }
 

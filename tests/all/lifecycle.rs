@@ -50,7 +50,7 @@ async fn on_failure_does_not_restart_a_success_and_never_does_not_restart_a_fail
 #[tokio::test]
 async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
     let h = Harness::new();
-    let handle = h.start(&shell_pod("looping", "Always", "echo run; exit 0"));
+    let handle = h.start(&shell_pod("looping", "Always", "echo run; exit 0")).await;
     // First restart is immediate, the next ones wait (100ms, 200ms...):
     // the container shows CrashLoopBackOff with the kubelet's message.
     let pod = wait_until(&handle, "CrashLoopBackOff", |p| {
@@ -76,7 +76,7 @@ async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
 #[tokio::test]
 async fn stopping_kills_running_containers_with_137() {
     let h = Harness::new();
-    let handle = h.start(&shell_pod("sleeper", "Always", "echo up; sleep 1000"));
+    let handle = h.start(&shell_pod("sleeper", "Always", "echo up; sleep 1000")).await;
     wait_until(&handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
     handle.stop();
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
@@ -175,11 +175,30 @@ async fn core_modules_run_and_report_their_exit_code_and_traps_map_to_134() {
 #[tokio::test]
 async fn a_second_start_of_a_running_pod_is_refused() {
     let h = Harness::new();
-    let first = h.start(&shell_pod("twice", "Always", "sleep 1000"));
+    let first = h.start(&shell_pod("twice", "Always", "sleep 1000")).await;
     let m = wasmpod::manifest::load_str(&shell_pod("twice", "Always", "sleep 1000"), "t.yaml", wasmpod::Validation::Strict).unwrap();
-    let plan = h.runtime.plan(&m, h.base()).unwrap().remove(0);
+    let plan = h.runtime.plan(&m, h.base()).await.unwrap().remove(0);
     let err = h.runtime.start(plan).err().expect("second start must fail").to_string();
     assert!(err.starts_with("pod \"default/twice\" is already running from state directory"), "{err}");
     first.stop();
     first.wait().await;
+}
+
+#[tokio::test]
+async fn the_second_start_of_an_image_loads_it_from_the_compile_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let pulled = |h: &Harness, pod: &str| {
+        let events = std::fs::read_to_string(h.pod_dir(pod).join("events.jsonl")).unwrap();
+        events.lines().find(|l| l.contains("\"reason\":\"Pulled\"")).expect("a Pulled event").to_owned()
+    };
+    let first = Harness::with_cache(cache.path().to_owned());
+    first.run(&shell_pod("cold", "Never", "true")).await;
+    assert!(pulled(&first, "cold").contains("(builtin toolbox, compiled: component of "), "{}", pulled(&first, "cold"));
+    // A new process (here: a new runtime) finds the compiled image on disk.
+    let second = Harness::with_cache(cache.path().to_owned());
+    second.run(&shell_pod("warm", "Never", "true")).await;
+    assert!(pulled(&second, "warm").contains("loaded from the compile cache"), "{}", pulled(&second, "warm"));
+    // And the same runtime reuses the loaded program.
+    second.run(&shell_pod("hot", "Never", "true")).await;
+    assert!(pulled(&second, "hot").contains("already loaded"), "{}", pulled(&second, "hot"));
 }

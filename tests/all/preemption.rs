@@ -21,7 +21,7 @@ spec:
 "#,
         guest("spin.wat")
     );
-    let handle = h.start(&yaml);
+    let handle = h.start(&yaml).await;
     let lines = h.lines.clone();
     let count = |c: &str| lines.0.lock().unwrap().iter().filter(|l| l.1 == c).count();
     let deadline = tokio::time::Instant::now() + DEADLINE;
