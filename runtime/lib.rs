@@ -1,5 +1,72 @@
-//! wasmpod: run Kubernetes Pod YAML as WebAssembly-sandboxed pods.
-//! (overview written once the modules settle)
+//! wasmpod runs Kubernetes Pod YAML on one machine with no cluster, no
+//! container engine and no root: every container is a WASI program (a
+//! wasm32-wasip2 component or a wasip1 module) executed by wasmtime inside
+//! this process.
+//!
+//! # The data path
+//!
+//! ```text
+//! pod.yaml --manifest::load_file--> Manifests (defaulted, validated Pods, ConfigMaps, Secrets)
+//!   --Runtime::plan--> PodPlan (every image resolved: paths, builtins, aliases)
+//!   --Runtime::start--> PodHandle
+//!        pod task: lock + record -> load images (engine: compile cache, pre-instantiation)
+//!                  -> resolve env, argv, mounts -> supervisor
+//!        supervisor: init containers in order -> app containers -> restarts/back-off
+//!                    -> phase (kubelet getPhase) + conditions -> record, events, watchers
+//!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit
+//! ```
+//!
+//! # Where to start reading
+//!
+//! [`Runtime`] is the entry point; `pod::supervisor` owns a pod's status;
+//! `pod::container` runs one container's lifecycle; `sandbox` is the WASI
+//! boundary; `store` is everything on disk.
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wasmpod::{Runtime, RuntimeConfig, Validation, manifest};
+//!
+//! let manifests = manifest::load_file("pod.yaml".as_ref(), Validation::Strict)?;
+//! let runtime = Runtime::new(RuntimeConfig::new("/tmp/wasmpod-state"))?;
+//! for plan in runtime.plan(&manifests, ".".as_ref()).await? {
+//!     let pod = runtime.start(plan)?;
+//!     let outcome = pod.wait().await;
+//!     let name = outcome.pod.metadata.name.as_deref().unwrap_or_default();
+//!     println!("{name}: {}", outcome.phase());
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
+mod engine;
+mod error_text;
+mod image;
 pub mod manifest;
-pub mod pod;
+mod pod;
+mod runtime;
+mod sandbox;
+mod store;
+
+pub use engine::{EngineError, LoadSource};
+pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
+pub use manifest::Validation;
+pub use pod::backoff::BackoffConfig;
+pub use pod::phase::PodPhase;
+pub use pod::{EXIT_KILLED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
+pub use runtime::{Runtime, RuntimeConfig, RuntimeError};
+pub use store::{LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
+
+/// The wasmtime version this build runs on.
+pub const WASMTIME_VERSION: &str = env!("WASMPOD_WASMTIME_VERSION");
+
+/// Exposed for the integration tests and benchmarks: the pure pod
+/// functions (phase, conditions, back-off) and the path of built guests.
+pub mod testing {
+    pub use crate::pod::backoff;
+    pub use crate::pod::conditions;
+    pub use crate::pod::phase;
+    /// Directory holding the guest programs built from `guests/`.
+    pub const GUESTS_DIR: &str = env!("WASMPOD_GUESTS_DIR");
+}

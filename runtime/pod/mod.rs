@@ -1,5 +1,147 @@
-//! Pod lifecycle: the supervisor, container states, phase and conditions.
+//! Pod lifecycle: starting a pod, the supervisor that owns its status,
+//! the per-container workers, and the pure functions they are built on
+//! (phase, conditions, back-off).
 
 pub mod backoff;
 pub mod conditions;
+mod container;
+mod events;
 pub mod phase;
+mod start;
+mod supervisor;
+mod warnings;
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::watch;
+
+pub use container::{EXIT_KILLED, EXIT_TRAPPED};
+pub(crate) use start::start;
+pub use warnings::unimplemented_fields;
+
+use crate::image::Image;
+use crate::store::StoreError;
+
+/// The ConfigMaps and Secrets loaded with a pod, owned so a running pod
+/// can resolve env for every (re)start of its containers.
+#[derive(Debug, Default)]
+pub(crate) struct EnvObjects {
+    pub config_maps: Vec<k8s_openapi::api::core::v1::ConfigMap>,
+    pub secrets: Vec<k8s_openapi::api::core::v1::Secret>,
+}
+
+impl EnvObjects {
+    pub(crate) fn sources(&self) -> crate::manifest::EnvSources<'_> {
+        crate::manifest::EnvSources { config_maps: &self.config_maps, secrets: &self.secrets }
+    }
+}
+
+/// A container's image, resolved and loaded (compiled or from a cache).
+pub(crate) struct PlannedImage {
+    pub image: Image,
+    pub loaded: crate::engine::Loaded,
+}
+
+/// A pod ready to start: its (defaulted, validated) object, the loaded
+/// image of each container by container name, and the ConfigMaps and
+/// Secrets its environment may refer to.
+pub struct PodPlan {
+    pub(crate) pod: Pod,
+    pub(crate) images: HashMap<String, PlannedImage>,
+    pub(crate) objects: std::sync::Arc<EnvObjects>,
+}
+
+impl PodPlan {
+    /// The pod as it will be started.
+    pub fn pod(&self) -> &Pod {
+        &self.pod
+    }
+}
+
+/// A running pod. Dropping the handle does not stop the pod; call
+/// [`PodHandle::stop`] and [`PodHandle::wait`].
+pub struct PodHandle {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) status: watch::Receiver<Pod>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: tokio::task::JoinHandle<(Pod, Vec<StoreError>)>,
+}
+
+/// Stops a pod; see [`PodHandle::stop`].
+#[derive(Clone)]
+pub struct PodStopper(watch::Sender<bool>);
+
+impl PodStopper {
+    /// Asks the pod to stop, as [`PodHandle::stop`].
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// How a pod ended.
+pub struct PodOutcome {
+    /// The final Pod object, status included.
+    pub pod: Pod,
+    /// State-directory writes that failed while it ran (the pod itself ran
+    /// on; its on-disk record may be behind).
+    pub store_errors: Vec<StoreError>,
+}
+
+impl PodOutcome {
+    /// The final phase.
+    pub fn phase(&self) -> phase::PodPhase {
+        self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).and_then(|p| p.parse().ok()).unwrap_or(phase::PodPhase::Unknown)
+    }
+}
+
+impl PodHandle {
+    /// The pod's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The pod's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The latest Pod object.
+    pub fn current(&self) -> Pod {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch(&self) -> watch::Receiver<Pod> {
+        self.status.clone()
+    }
+
+    /// Asks the pod to stop (deletion): every running container is killed
+    /// (exit code 137: WASI has no signal a guest could handle yet) and the
+    /// pod ends Succeeded or Failed as Kubernetes decides for a deleted pod.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// A handle that can stop the pod from elsewhere (a Ctrl-C handler).
+    pub fn stopper(&self) -> PodStopper {
+        PodStopper(self.stop.clone())
+    }
+
+    /// Waits until the pod ended (terminal phase, or stopped).
+    pub async fn wait(self) -> PodOutcome {
+        match self.task.await {
+            Ok((pod, store_errors)) => PodOutcome { pod, store_errors },
+            // The supervisor task panicked: a runtime bug. Report the last
+            // published status with phase Unknown rather than crashing.
+            Err(_) => {
+                let mut pod = self.status.borrow().clone();
+                if let Some(st) = pod.status.as_mut() {
+                    st.phase = Some("Unknown".into());
+                }
+                PodOutcome { pod, store_errors: Vec::new() }
+            }
+        }
+    }
+}

@@ -132,6 +132,13 @@ impl Supervisor {
         }
         let mut stop = self.stop.clone();
         loop {
+            // Without workers the pod either ended (terminal phase), was
+            // stopped (possibly before anything started), or waits on a
+            // container that cannot be created, which Kubernetes also
+            // leaves Pending until it is deleted.
+            if workers.is_empty() && (deleting || self.phase().is_terminal()) {
+                break;
+            }
             tokio::select! {
                 Some(report) = rx.recv() => self.apply(report, deleting),
                 Some(done) = workers.join_next(), if !workers.is_empty() => {
@@ -156,12 +163,6 @@ impl Supervisor {
                     deleting = true;
                     self.refresh(deleting);
                 }
-            }
-            // Without workers the pod either ended (terminal phase), was
-            // stopped, or waits on a container that cannot be created,
-            // which Kubernetes also leaves Pending until it is deleted.
-            if workers.is_empty() && (deleting || self.phase().is_terminal()) {
-                break;
             }
         }
         while let Ok(r) = rx.try_recv() {

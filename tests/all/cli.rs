@@ -65,7 +65,7 @@ fn unknown_fields_are_refused_under_strict_validation_and_warned_under_warn() {
 fn unknown_images_say_how_to_map_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db.yaml");
-    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  containers:\n  - {name: mysql, image: \"mysql:8.0\"}\n").unwrap();
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: mysql, image: \"mysql:8.0\"}\n").unwrap();
     let out = wasmpod(&dir.path().join("s"), &["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);

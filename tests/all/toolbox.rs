@@ -79,9 +79,10 @@ async fn toolbox_cases_pass_in_the_sandbox() {
             };
             let env_yaml: String = env.iter().map(|(k, v)| format!("    - {{name: {k}, value: {}}}\n", serde_json::to_string(v).unwrap())).collect();
             let yaml = format!(
-                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: alpine\n    command: [\"sh\", \"-c\", {}]\n    env:\n{env_yaml}",
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: alpine\n    workingDir: /case\n    command: [\"sh\", \"-c\", {}]\n    env:\n{env_yaml}",
                 serde_json::to_string(&command).unwrap()
             );
+            // Cases start in an empty directory (the root holds /tmp).
             let h = h.clone();
             set.spawn(async move {
                 let out = h.run(&yaml).await;
