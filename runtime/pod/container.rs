@@ -165,6 +165,9 @@ impl Worker {
             let began = Instant::now();
             self.report(self.status(ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() }, last.clone(), restarts, true));
             self.event(PodEvent::normal("Started", Some(&name), format!("Started container {name}")));
+            // Let the supervisor record Created/Started before the guest's
+            // first line reaches the log tap, so output reads in order.
+            tokio::task::yield_now().await;
 
             let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
             mounts.extend(self.plan.mounts.iter().cloned());

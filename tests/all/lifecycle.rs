@@ -202,3 +202,28 @@ async fn the_second_start_of_an_image_loads_it_from_the_compile_cache() {
     second.run(&shell_pod("hot", "Never", "true")).await;
     assert!(pulled(&second, "hot").contains("already loaded"), "{}", pulled(&second, "hot"));
 }
+
+#[tokio::test]
+async fn a_container_sees_only_its_own_root_directory() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: fs}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: a
+    image: alpine
+    command: ["sh", "-c", "echo mine > /owned-by-a; ls -a /; cd /../../..; pwd; ls /; cat /etc/passwd || echo no-passwd"]
+  - name: b
+    image: alpine
+    command: ["sh", "-c", "sleep 0.2; cat /owned-by-a || echo not-visible"]
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(phase(&out.pod), "Succeeded");
+    // `/` is the container's own empty writable layer (with /tmp): no host
+    // directories, and `..` above the root stays at the root.
+    assert_eq!(h.stdout("fs", "a"), vec![".", "..", "owned-by-a", "tmp", "/", "owned-by-a", "tmp", "no-passwd"]);
+    assert_eq!(h.stdout("fs", "b"), vec!["not-visible"]);
+}
