@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -119,7 +120,9 @@ pub struct WasmEngine {
     component_linker: ComponentLinker<ComponentState>,
     module_linker: Linker<ModuleState>,
     disk: CompileCache,
-    loaded: Mutex<HashMap<[u8; 32], Arc<Program>>>,
+    /// One cell per image digest: concurrent loads of one image (a thousand
+    /// pods starting at once) wait for a single compile.
+    loaded: Mutex<HashMap<[u8; 32], Arc<OnceCell<Arc<Program>>>>>,
     _ticker: EpochTicker,
 }
 
@@ -162,16 +165,20 @@ impl WasmEngine {
     pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>) -> Result<Loaded, EngineError> {
         let started = Instant::now();
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        if let Some(program) = self.loaded.lock().expect("program cache poisoned").get(&digest) {
-            return Ok(Loaded { program: program.clone(), source: LoadSource::Memory, elapsed: started.elapsed() });
-        }
-        let this = self.clone();
-        let image_owned = image.to_owned();
-        let (program, source) = tokio::task::spawn_blocking(move || this.load_blocking(&image_owned, &bytes, &digest))
-            .await
-            .expect("compile task panicked")?;
-        let program = Arc::new(program);
-        self.loaded.lock().expect("program cache poisoned").insert(digest, program.clone());
+        let cell = self.loaded.lock().expect("program cache poisoned").entry(digest).or_default().clone();
+        let mut source = LoadSource::Memory;
+        let program = cell
+            .get_or_try_init(|| async {
+                let this = self.clone();
+                let image_owned = image.to_owned();
+                let (program, from) = tokio::task::spawn_blocking(move || this.load_blocking(&image_owned, &bytes, &digest))
+                    .await
+                    .expect("compile task panicked")?;
+                source = from;
+                Ok::<_, EngineError>(Arc::new(program))
+            })
+            .await?
+            .clone();
         Ok(Loaded { program, source, elapsed: started.elapsed() })
     }
 
@@ -220,4 +227,40 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]);
     let trimmed = text.trim_start();
     trimmed.starts_with("(module") || trimmed.starts_with(";;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_loads_of_one_image_compile_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        let bytes: Arc<[u8]> = Arc::from(MODULE.as_bytes());
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (engine, bytes) = (engine.clone(), bytes.clone());
+            set.spawn(async move { engine.load("m.wat", bytes).await.unwrap().source });
+        }
+        let mut sources = Vec::new();
+        while let Some(s) = set.join_next().await {
+            sources.push(s.unwrap());
+        }
+        assert_eq!(sources.iter().filter(|s| **s == LoadSource::Compiled).count(), 1, "{sources:?}");
+        assert_eq!(sources.iter().filter(|s| **s == LoadSource::Memory).count(), 7);
+        // A second engine (a new process) finds it on disk.
+        let again = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        assert_eq!(again.load("m.wat", bytes).await.unwrap().source, LoadSource::DiskCache);
+    }
+
+    #[tokio::test]
+    async fn bytes_that_are_not_wasm_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..])).await.err().unwrap();
+        assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
+    }
 }

@@ -2,6 +2,11 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Makes every temporary name unique within the process, so concurrent
+/// writers of the same path (threads of one runtime) never share one.
+static TMP_SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `path` through a temporary file in the same directory,
 /// fsyncs it, and renames it over `path`: readers (and a runtime restarted
@@ -10,7 +15,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let serial = TMP_SERIAL.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.{}.{serial}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -37,5 +43,24 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("pod.json")]);
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_path_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared");
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(path, &[i; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data.len(), 4096);
+        assert!(data.iter().all(|b| *b == data[0]), "a torn write");
     }
 }

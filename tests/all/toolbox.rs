@@ -5,53 +5,8 @@
 use crate::harness::*;
 use std::sync::Arc;
 
-struct Case {
-    name: String,
-    script: String,
-    stdin: Option<String>,
-    stdout: Option<String>,
-    stderr: Option<String>,
-    status: i32,
-}
-
-fn parse_cases(text: &str) -> Vec<Case> {
-    let mut cases = Vec::new();
-    let mut cur: Option<(String, Vec<(String, String)>)> = None;
-    let mut section: Option<(String, String)> = None;
-    let flush_section = |cur: &mut Option<(String, Vec<(String, String)>)>, section: &mut Option<(String, String)>| {
-        if let (Some(c), Some(s)) = (cur.as_mut(), section.take()) {
-            c.1.push(s);
-        }
-    };
-    let mut finish = |cur: Option<(String, Vec<(String, String)>)>| {
-        if let Some((name, sections)) = cur {
-            let get = |k: &str| sections.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            cases.push(Case {
-                script: get("script").unwrap_or_else(|| panic!("case {name:?} has no script")).trim_end_matches('\n').to_owned(),
-                stdin: get("stdin"),
-                stdout: get("stdout"),
-                stderr: get("stderr"),
-                status: get("status").map(|s| s.trim().parse().unwrap()).unwrap_or(0),
-                name,
-            });
-        }
-    };
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = line.strip_prefix("=== ") {
-            flush_section(&mut cur, &mut section);
-            finish(cur.take());
-            cur = Some((name.trim().to_owned(), Vec::new()));
-        } else if let Some(sec) = line.strip_prefix("--- ") {
-            flush_section(&mut cur, &mut section);
-            section = Some((sec.trim().to_owned(), String::new()));
-        } else if let Some((_, body)) = section.as_mut() {
-            body.push_str(line);
-        }
-    }
-    flush_section(&mut cur, &mut section);
-    finish(cur);
-    cases
-}
+#[path = "../../guests/toolbox/src/cases.rs"]
+mod cases;
 
 fn lines(s: &str) -> Vec<String> {
     s.lines().map(str::to_owned).collect()
@@ -60,7 +15,7 @@ fn lines(s: &str) -> Vec<String> {
 #[tokio::test]
 async fn toolbox_cases_pass_in_the_sandbox() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/toolbox_cases.txt")).unwrap();
-    let cases = parse_cases(&text);
+    let cases = cases::parse(&text);
     assert!(cases.len() >= 100, "only {} toolbox cases", cases.len());
     let h = Arc::new(Harness::new());
     let mut failures = Vec::new();
@@ -69,13 +24,14 @@ async fn toolbox_cases_pass_in_the_sandbox() {
         let mut set = tokio::task::JoinSet::new();
         for (i, case) in batch.iter().enumerate() {
             let name = format!("case-{}", batch_no * 16 + i);
-            let mut env = vec![("CASE_SCRIPT", case.script.clone())];
+            let script = case.script.trim_end_matches('\n').to_owned();
+            let mut env = vec![("CASE_SCRIPT", script.clone())];
             let command = match &case.stdin {
                 Some(input) => {
                     env.push(("CASE_STDIN", input.clone()));
                     r#"printf '%s' "$CASE_STDIN" | sh -c "$CASE_SCRIPT""#.to_owned()
                 }
-                None => case.script.clone(),
+                None => script,
             };
             let env_yaml: String = env.iter().map(|(k, v)| format!("    - {{name: {k}, value: {}}}\n", serde_json::to_string(v).unwrap())).collect();
             let yaml = format!(
@@ -100,8 +56,9 @@ async fn toolbox_cases_pass_in_the_sandbox() {
             let got_out = h.stdout(&name, "main");
             let got_err = h.lines_of(&name, "main", wasmpod::Stream::Stderr);
             let mut problems = Vec::new();
-            if code != Some(case.status) {
-                problems.push(format!("status {code:?}, want {}", case.status));
+            let want_status: i32 = case.status.as_deref().map(|s| s.trim().parse().expect("numeric status")).unwrap_or(0);
+            if code != Some(want_status) {
+                problems.push(format!("status {code:?}, want {want_status}"));
             }
             if let Some(want) = &case.stdout {
                 if got_out != lines(want) {

@@ -11,6 +11,8 @@ mod regex;
 mod shell;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod cases;
 
 use std::io::Write;
 
