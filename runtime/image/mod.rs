@@ -129,8 +129,8 @@ impl ImageResolver {
 
 /// A reference that names a file or builtin itself, without the alias table.
 fn direct_target(image: &str) -> Option<AliasTarget> {
-    AliasTarget::parse(image).ok().filter(|t| !matches!(t, AliasTarget::Refused(_)))
-        .filter(|_| image.starts_with("builtin:") || image.starts_with("file://") || image.ends_with(".wasm") || image.ends_with(".wat"))
+    let direct = image.starts_with("builtin:") || image.starts_with("file://") || image.ends_with(".wasm") || image.ends_with(".wat");
+    if direct { AliasTarget::parse(image).ok() } else { None }
 }
 
 fn load_target(image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Image, ImageError> {

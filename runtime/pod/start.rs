@@ -76,7 +76,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
     let backoff = rt.backoff().clone();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
-        sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.recorder_node())));
+        sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
         prepare(&mut sup, &images, &objects, backoff).await;
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -97,7 +97,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let facts = PodFacts { pod_ip: String::new(), host_ip: "127.0.0.1".into(), node_name: sup.recorder_node(), ..PodFacts::default() };
+    let facts = PodFacts { pod_ip: String::new(), host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];

@@ -45,7 +45,7 @@ fn now() -> Time {
 }
 
 impl Supervisor {
-    pub(crate) fn recorder_node(&self) -> String {
+    pub(crate) fn node_name(&self) -> String {
         self.pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()
     }
 

@@ -141,8 +141,6 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             start.call_async(&mut store, ()).await
         }
     };
-    spec.stdout.finish();
-    spec.stderr.finish();
     Ok(match result {
         Ok(()) => GuestExit::Exited(0),
         Err(e) => match e.downcast_ref::<I32Exit>() {

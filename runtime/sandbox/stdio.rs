@@ -24,11 +24,6 @@ impl LogStream {
     pub fn new(log: Arc<ContainerLog>, stream: Stream) -> Self {
         Self { log, stream }
     }
-
-    /// Writes out a last unterminated line, at the guest's exit.
-    pub fn finish(&self) {
-        self.log.finish(self.stream);
-    }
 }
 
 impl IsTerminal for LogStream {
