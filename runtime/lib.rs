@@ -7,10 +7,10 @@
 //!
 //! ```text
 //! pod.yaml --manifest::load_file--> Manifests (defaulted, validated Pods, ConfigMaps, Secrets)
-//!   --Runtime::plan--> PodPlan (every image resolved: paths, builtins, aliases)
+//!   --Runtime::plan--> PodPlan (every image resolved: paths, builtins, aliases; and loaded:
+//!                               compile cache, pre-instantiation)
 //!   --Runtime::start--> PodHandle
-//!        pod task: lock + record -> load images (engine: compile cache, pre-instantiation)
-//!                  -> resolve env, argv, mounts -> supervisor
+//!        pod task: lock + record -> resolve env, argv, mounts -> supervisor
 //!        supervisor: init containers in order -> app containers -> restarts/back-off
 //!                    -> phase (kubelet getPhase) + conditions -> record, events, watchers
 //!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit

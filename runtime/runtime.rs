@@ -185,7 +185,8 @@ impl Runtime {
     }
 
     /// Starts a planned pod. Fails at once if the pod is already running
-    /// from this state directory (in this or another process).
+    /// from this state directory (in this or another process). Must be
+    /// called within a tokio runtime: the pod runs as tasks on it.
     pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
         Ok(crate::pod::start(self, plan)?)
     }

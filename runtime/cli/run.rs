@@ -81,6 +81,12 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         aliases.extend(parse_alias_file(f).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
     }
 
+    if args.backoff_initial.is_zero() || args.backoff_max < args.backoff_initial {
+        return Err(Failure {
+            exit: Exit::Usage,
+            error: anyhow::anyhow!("--backoff-initial must be more than 0 and at most --backoff-max"),
+        });
+    }
     let state_dir = StateDir::locate(state_dir).exit(Exit::Runtime)?;
     let mut config = RuntimeConfig::new(state_dir);
     config.aliases = aliases;
@@ -111,29 +117,35 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
             }
         }
         let stops: Vec<_> = handles.iter().map(|h| h.stopper()).collect();
+        let pod_count = stops.len();
+        let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // One listener for the whole run, so no Ctrl-C is missed: the first
+        // stops every pod, a second one exits at once.
+        let flag = interrupted.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("\nwasmpod: second interrupt, exiting without waiting for the pods");
+                    std::process::exit(130);
+                }
+                eprintln!("\nwasmpod: stopping {pod_count} pod(s)... (Ctrl-C again to exit at once)");
+                for s in &stops {
+                    s.stop();
+                }
+            }
+        });
         let mut waiting = tokio::task::JoinSet::new();
         for (i, h) in handles.into_iter().enumerate() {
             waiting.spawn(async move { (i, h.wait().await) });
         }
-        let mut outcomes: Vec<Option<PodOutcome>> = (0..stops.len()).map(|_| None).collect();
-        let mut interrupted = false;
-        loop {
-            tokio::select! {
-                done = waiting.join_next() => match done {
-                    Some(Ok((i, outcome))) => outcomes[i] = Some(outcome),
-                    Some(Err(e)) => return Err(e).context("a pod task failed").exit(Exit::Runtime),
-                    None => break,
-                },
-                r = tokio::signal::ctrl_c(), if !interrupted => {
-                    r.context("cannot listen for Ctrl-C").exit(Exit::Runtime)?;
-                    interrupted = true;
-                    eprintln!("\nwasmpod: stopping {} pod(s)...", stops.len());
-                    for s in &stops {
-                        s.stop();
-                    }
-                }
+        let mut outcomes: Vec<Option<PodOutcome>> = (0..pod_count).map(|_| None).collect();
+        while let Some(done) = waiting.join_next().await {
+            match done {
+                Ok((i, outcome)) => outcomes[i] = Some(outcome),
+                Err(e) => return Err(e).context("a pod task failed").exit(Exit::Runtime),
             }
         }
+        let interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
         let outcomes: Vec<PodOutcome> = outcomes.into_iter().flatten().collect();
         for o in &outcomes {
             print_final(o);

@@ -35,7 +35,8 @@ impl LogTap for TerminalTap {
         let obj = &event.involved_object;
         let pod = obj.name.as_deref().unwrap_or_default();
         let ns = obj.namespace.as_deref().unwrap_or("default");
-        let who = match obj.field_path.as_deref().and_then(|f| f.strip_prefix("spec.containers{")).and_then(|f| f.strip_suffix('}')) {
+        let container = obj.field_path.as_deref().and_then(|f| f.strip_prefix("spec.containers{").or_else(|| f.strip_prefix("spec.initContainers{")));
+        let who = match container.and_then(|f| f.strip_suffix('}')) {
             Some(c) => format!("{}/{c}", pod_label(&format!("{ns}/{pod}"))),
             None => pod_label(&format!("{ns}/{pod}")).to_owned(),
         };

@@ -195,7 +195,9 @@ impl WasmEngine {
                 Some(c) => (c, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
-                    self.disk.put(digest, &artifact)?;
+                    // The cache only saves time: a read-only or full cache
+                    // directory must not refuse the image.
+                    let _ = self.disk.put(digest, &artifact);
                     // SAFETY: the artifact was produced by this engine just now.
                     let c = unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
                     (c, LoadSource::Compiled)
@@ -209,7 +211,7 @@ impl WasmEngine {
                 Some(m) => (m, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_module(bytes).map_err(compile_err)?;
-                    self.disk.put(digest, &artifact)?;
+                    let _ = self.disk.put(digest, &artifact);
                     // SAFETY: the artifact was produced by this engine just now.
                     let m = unsafe { Module::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
                     (m, LoadSource::Compiled)

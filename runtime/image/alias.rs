@@ -34,13 +34,37 @@ impl AliasTarget {
             return Ok(AliasTarget::Builtin { name, entrypoint });
         }
         if let Some(rest) = text.strip_prefix("file://") {
-            return Ok(AliasTarget::File(PathBuf::from(rest)));
+            return Ok(AliasTarget::File(file_url_path(rest)));
         }
         if text.is_empty() {
             return Err("empty alias target".into());
         }
         Ok(AliasTarget::File(PathBuf::from(text)))
     }
+}
+
+/// The path of a `file://` URL (after the scheme): `/C:/x.wasm` is
+/// `C:/x.wasm` (a Windows drive), `%20` and other escapes are decoded.
+fn file_url_path(rest: &str) -> PathBuf {
+    let bytes = rest.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let path = String::from_utf8_lossy(&decoded).into_owned();
+    let is_drive = path.len() >= 3 && path.as_bytes()[0] == b'/' && path.as_bytes()[1].is_ascii_alphabetic() && path.as_bytes()[2] == b':';
+    PathBuf::from(if is_drive { &path[1..] } else { &path[..] })
 }
 
 /// One alias: `pattern` (with `*` wildcards) -> `target`.
@@ -168,6 +192,13 @@ mod tests {
         assert!(!glob("a*b*c", "aXXbYY"));
         assert!(glob("exact", "exact"));
         assert!(!glob("exact", "exactly"));
+    }
+
+    #[test]
+    fn file_urls_decode_escapes_and_drive_letters() {
+        assert_eq!(file_url_path("/opt/my%20app.wasm"), PathBuf::from("/opt/my app.wasm"));
+        assert_eq!(file_url_path("/C:/apps/x.wasm"), PathBuf::from("C:/apps/x.wasm"));
+        assert_eq!(file_url_path("/tmp/100%"), PathBuf::from("/tmp/100%"));
     }
 
     #[test]

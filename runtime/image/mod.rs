@@ -91,7 +91,14 @@ pub struct Image {
     pub entrypoint: Vec<String>,
     /// What it resolved to, for events (`builtin toolbox`, a path).
     pub description: String,
+    /// Environment the image itself provides (Docker's image config `Env`),
+    /// under the container's own env.
+    pub env: Vec<(String, String)>,
 }
+
+/// PATH of the toolbox images, as the alpine image's config sets it, so
+/// scripts that rely on PATH behave the same.
+const TOOLBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Resolves image references through paths, builtins and aliases.
 #[derive(Debug, Clone)]
@@ -142,13 +149,14 @@ fn load_target(image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Ima
                 bytes: Arc::from(bytes),
                 entrypoint: entrypoint.clone(),
                 description: format!("builtin {name}"),
+                env: vec![("PATH".to_owned(), TOOLBOX_PATH.to_owned())],
             })
         }
         AliasTarget::File(path) => {
             let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
             let bytes = std::fs::read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
-            Ok(Image { reference: image.to_owned(), bytes: Arc::from(bytes), entrypoint: vec![name], description: path.display().to_string() })
+            Ok(Image { reference: image.to_owned(), bytes: Arc::from(bytes), entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
         }
         AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
     }

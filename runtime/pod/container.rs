@@ -15,11 +15,11 @@ use std::time::Instant;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
 use super::events::PodEvent;
+use super::now;
 use crate::engine::{Program, WasmEngine};
 use crate::error_text::full_message;
 use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec};
@@ -81,10 +81,6 @@ pub(crate) struct Worker {
     pub stop: watch::Receiver<bool>,
 }
 
-fn now() -> Time {
-    Time(jiff::Timestamp::now())
-}
-
 impl Worker {
     fn status(&self, state: ContainerState, last: Option<ContainerState>, restarts: i32, started: bool) -> ContainerStatus {
         let running = state.running.is_some();
@@ -117,6 +113,10 @@ impl Worker {
         let _ = self.reports.send(Report::Event(ev));
     }
 
+    fn field_path(&self) -> String {
+        super::events::field_path(self.plan.kind, &self.plan.container.name)
+    }
+
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
@@ -142,29 +142,29 @@ impl Worker {
                 Ok(l) => Arc::new(l),
                 Err(e) => {
                     let msg = format!("cannot create the container's log: {e}");
-                    self.event(PodEvent::warning("Failed", Some(&name), msg.clone()));
+                    self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
                     self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
-                    let _ = self.stop.wait_for(|s| *s).await;
+                    super::stop_requested(&mut self.stop).await;
                     return last_code;
                 }
             };
             if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
                 let msg = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
-                self.event(PodEvent::warning("Failed", Some(&name), msg.clone()));
+                self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
                 self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
-                let _ = self.stop.wait_for(|s| *s).await;
+                super::stop_requested(&mut self.stop).await;
                 return last_code;
             }
             if let Some(wd) = &self.plan.working_dir {
-                let _ = std::fs::create_dir_all(self.plan.rootfs.join(wd.trim_start_matches('/')));
+                let _ = std::fs::create_dir_all(super::host_path_under(&self.plan.rootfs, wd));
             }
             // Every instance is a new container, as the kubelet reports it;
             // the recorder counts the repeats.
-            self.event(PodEvent::normal("Created", Some(&name), format!("Created container: {name}")));
+            self.event(PodEvent::normal("Created", Some(self.field_path()), format!("Created container: {name}")));
             let started_at = now();
             let began = Instant::now();
             self.report(self.status(ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() }, last.clone(), restarts, true));
-            self.event(PodEvent::normal("Started", Some(&name), format!("Started container {name}")));
+            self.event(PodEvent::normal("Started", Some(self.field_path()), format!("Started container {name}")));
             // Let the supervisor record Created/Started before the guest's
             // first line reaches the log tap, so output reads in order.
             tokio::task::yield_now().await;
@@ -185,7 +185,7 @@ impl Worker {
             let outcome = tokio::select! {
                 r = sandbox::run(&engine, &program, spec) => Some(r),
                 // Dropping the run future kills the guest at its next yield.
-                _ = stop.wait_for(|s| *s) => None,
+                _ = super::stop_requested(&mut stop) => None,
             };
             let (code, reason, message) = match outcome {
                 Some(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
@@ -196,11 +196,11 @@ impl Worker {
                 Some(Err(e)) => {
                     let msg = full_message(&e);
                     log.write(Stream::Stderr, format!("wasmpod: {msg}\n").as_bytes());
-                    self.event(PodEvent::warning("Failed", Some(&name), format!("Error: {msg}")));
+                    self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
                     (128, "StartError", Some(msg))
                 }
                 None => {
-                    self.event(PodEvent::normal("Killing", Some(&name), format!("Stopping container {name}")));
+                    self.event(PodEvent::normal("Killing", Some(self.field_path()), format!("Stopping container {name}")));
                     (EXIT_KILLED, "Error", None)
                 }
             };
@@ -236,11 +236,11 @@ impl Worker {
             if !delay.is_zero() {
                 let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
                 self.report(self.status(waiting("CrashLoopBackOff", Some(msg)), last.clone(), restarts, false));
-                self.event(PodEvent::warning("BackOff", Some(&name), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
+                self.event(PodEvent::warning("BackOff", Some(self.field_path()), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
                 let mut stop = self.stop.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => return last_code,
+                    _ = super::stop_requested(&mut stop) => return last_code,
                 }
             }
             restarts += 1;

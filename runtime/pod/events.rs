@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
+use super::container::ContainerKind;
+
 /// `Normal` or `Warning`, as in Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -25,18 +27,28 @@ pub struct PodEvent {
     pub reason: &'static str,
     /// Human message.
     pub message: String,
-    /// The container it is about, if any.
-    pub container: Option<String>,
+    /// The container it is about, as Kubernetes' fieldPath
+    /// (`spec.containers{name}`); `None` for the pod itself.
+    pub field_path: Option<String>,
 }
 
 impl PodEvent {
-    /// A Normal event about `container`.
-    pub fn normal(reason: &'static str, container: Option<&str>, message: String) -> Self {
-        Self { kind: EventType::Normal, reason, message, container: container.map(str::to_owned) }
+    /// A Normal event about the container at `field_path` (see [`field_path`]).
+    pub fn normal(reason: &'static str, field_path: Option<String>, message: String) -> Self {
+        Self { kind: EventType::Normal, reason, message, field_path }
     }
-    /// A Warning event about `container`.
-    pub fn warning(reason: &'static str, container: Option<&str>, message: String) -> Self {
-        Self { kind: EventType::Warning, reason, message, container: container.map(str::to_owned) }
+    /// A Warning event about the container at `field_path`.
+    pub fn warning(reason: &'static str, field_path: Option<String>, message: String) -> Self {
+        Self { kind: EventType::Warning, reason, message, field_path }
+    }
+}
+
+/// Kubernetes' fieldPath of a container in events:
+/// `spec.containers{name}` or `spec.initContainers{name}`.
+pub fn field_path(kind: ContainerKind, container: &str) -> String {
+    match kind {
+        ContainerKind::Init => format!("spec.initContainers{{{container}}}"),
+        ContainerKind::App => format!("spec.containers{{{container}}}"),
     }
 }
 
@@ -63,7 +75,7 @@ impl EventRecorder {
 
     /// The event to persist for `ev` (new, or the aggregate with its count bumped).
     pub(crate) fn record(&mut self, ev: PodEvent, now: Time) -> Event {
-        let field_path = ev.container.as_ref().map(|c| container_field_path(c)).unwrap_or_default();
+        let field_path = ev.field_path.clone().unwrap_or_default();
         let key = (field_path.clone(), ev.reason, ev.message.clone());
         if let Some(existing) = self.seen.get_mut(&key) {
             existing.count = Some(existing.count.unwrap_or(1) + 1);
@@ -99,12 +111,6 @@ impl EventRecorder {
     }
 }
 
-/// Kubernetes' fieldPath for a container: `spec.containers{name}`. Init
-/// containers use the same form in kubelet events.
-fn container_field_path(container: &str) -> String {
-    format!("spec.containers{{{container}}}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,9 +120,12 @@ mod tests {
         let pod = Pod { metadata: ObjectMeta { name: Some("p".into()), namespace: Some("default".into()), ..Default::default() }, ..Default::default() };
         let mut r = EventRecorder::new(&pod, "node");
         let now = || Time(jiff::Timestamp::now());
-        let a = r.record(PodEvent::warning("BackOff", Some("c"), "back-off".into()), now());
-        let b = r.record(PodEvent::warning("BackOff", Some("c"), "back-off".into()), now());
-        let c = r.record(PodEvent::normal("Started", Some("c"), "Started container c".into()), now());
+        let c_path = Some(field_path(ContainerKind::App, "c"));
+        let a = r.record(PodEvent::warning("BackOff", c_path.clone(), "back-off".into()), now());
+        let b = r.record(PodEvent::warning("BackOff", c_path.clone(), "back-off".into()), now());
+        let c = r.record(PodEvent::normal("Started", c_path, "Started container c".into()), now());
+        let i = r.record(PodEvent::normal("Started", Some(field_path(ContainerKind::Init, "setup")), "Started container setup".into()), now());
+        assert_eq!(i.involved_object.field_path.as_deref(), Some("spec.initContainers{setup}"));
         assert_eq!(a.metadata.name, b.metadata.name);
         assert_eq!(b.count, Some(2));
         assert_ne!(c.metadata.name, a.metadata.name);

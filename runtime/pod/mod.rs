@@ -23,8 +23,47 @@ pub use warnings::unimplemented_fields;
 use crate::image::Image;
 use crate::store::StoreError;
 
-/// The ConfigMaps and Secrets loaded with a pod, owned so a running pod
-/// can resolve env for every (re)start of its containers.
+/// Resolves when a stop is requested. A closed channel (every handle and
+/// stopper dropped) is not a request: the pod keeps running, as documented
+/// on [`PodHandle`].
+pub(crate) async fn stop_requested(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The current time as a Kubernetes timestamp.
+pub(crate) fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())
+}
+
+/// The phase recorded in `pod`'s status; `None` when unset or unknown text.
+pub(crate) fn recorded_phase(pod: &Pod) -> Option<phase::PodPhase> {
+    pod.status.as_ref()?.phase.as_deref()?.parse().ok()
+}
+
+/// Where a guest path lands under a container's root directory on the
+/// host. The path is normalized lexically: `.` dropped, `..` clamped at the
+/// root (as the guest itself would see it), and drive or root prefixes
+/// ignored, so a manifest's `workingDir` or `mountPath` can never name a
+/// host directory outside `root`.
+pub(crate) fn host_path_under(root: &std::path::Path, guest: &str) -> std::path::PathBuf {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in guest.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p if p.contains(':') => {} // a Windows drive or stream prefix
+            p => parts.push(p),
+        }
+    }
+    parts.iter().fold(root.to_path_buf(), |acc, p| acc.join(p))
+}
+
+/// The ConfigMaps and Secrets loaded with a pod, owned by the pod's task,
+/// which resolves its containers' env from them.
 #[derive(Debug, Default)]
 pub(crate) struct EnvObjects {
     pub config_maps: Vec<k8s_openapi::api::core::v1::ConfigMap>,
@@ -92,7 +131,7 @@ pub struct PodOutcome {
 impl PodOutcome {
     /// The final phase.
     pub fn phase(&self) -> phase::PodPhase {
-        self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).and_then(|p| p.parse().ok()).unwrap_or(phase::PodPhase::Unknown)
+        recorded_phase(&self.pod).unwrap_or(phase::PodPhase::Unknown)
     }
 }
 
@@ -143,5 +182,32 @@ impl PodHandle {
                 PodOutcome { pod, store_errors: Vec::new() }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn guest_paths_never_leave_the_root() {
+        let root = Path::new("/state/rootfs/c");
+        assert_eq!(host_path_under(root, "/srv/app"), root.join("srv").join("app"));
+        assert_eq!(host_path_under(root, "/../../../../home/u/x"), root.join("home").join("u").join("x"));
+        assert_eq!(host_path_under(root, "a/./b/../c"), root.join("a").join("c"));
+        assert_eq!(host_path_under(root, "C:\\Windows"), root.join("Windows"));
+        assert_eq!(host_path_under(root, "/"), root.to_path_buf());
+    }
+
+    #[tokio::test]
+    async fn a_closed_stop_channel_is_not_a_stop_request() {
+        let (tx, mut rx) = watch::channel(false);
+        drop(tx);
+        let r = tokio::time::timeout(std::time::Duration::from_millis(50), stop_requested(&mut rx)).await;
+        assert!(r.is_err(), "stop_requested resolved on a closed channel");
+        let (tx, mut rx) = watch::channel(false);
+        tx.send_replace(true);
+        stop_requested(&mut rx).await;
     }
 }

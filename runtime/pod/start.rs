@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
 use super::container::{ContainerKind, ContainerPlan};
-use super::events::{EventRecorder, PodEvent};
+use super::events::{EventRecorder, PodEvent, field_path};
 use super::supervisor::Supervisor;
 use super::{PlannedImage, PodHandle, PodPlan};
 use crate::engine::LoadSource;
@@ -18,10 +18,6 @@ use crate::manifest::{self, PodFacts};
 use crate::runtime::Runtime;
 use crate::sandbox::Mount;
 use crate::store::StoreError;
-
-/// PATH of the toolbox images, as the alpine image's config sets it, so
-/// scripts that call `/usr/bin/env` or rely on PATH behave the same.
-const TOOLBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Locks and records the pod, then spawns its task.
 pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError> {
@@ -72,6 +68,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         app: Vec::new(),
         init_blocked: false,
         store_errors: Vec::new(),
+        running: HashMap::new(),
     };
     let backoff = rt.backoff().clone();
     let task = tokio::spawn(async move {
@@ -111,55 +108,51 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             // Runtime::plan loaded the image; report it as the kubelet
             // reports a pull, once per image.
             if pulled.insert(image_ref.clone()) {
-                let how = match loaded.source {
-                    LoadSource::Compiled => "compiled",
-                    LoadSource::DiskCache => "loaded from the compile cache",
-                    LoadSource::Memory => "already loaded",
+                let what = format!("{}: {} of {} bytes", image.description, loaded.program.kind(), image.bytes.len());
+                let message = match loaded.source {
+                    // As the kubelet reports a pull: Pulling, then the time.
+                    LoadSource::Compiled => {
+                        sup.event(PodEvent::normal("Pulling", Some(field_path(kind, &c.name)), format!("Pulling image \"{image_ref}\"")));
+                        format!("Successfully pulled image \"{image_ref}\" in {:.3}s ({what}, compiled)", loaded.elapsed.as_secs_f64())
+                    }
+                    LoadSource::DiskCache => format!("Container image \"{image_ref}\" already present on machine ({what}, loaded from the compile cache)"),
+                    LoadSource::Memory => format!("Container image \"{image_ref}\" already present on machine ({what}, already loaded)"),
                 };
-                sup.event(PodEvent::normal("Pulling", Some(&c.name), format!("Pulling image \"{image_ref}\"")));
-                sup.event(PodEvent::normal(
-                    "Pulled",
-                    Some(&c.name),
-                    format!(
-                        "Successfully pulled image \"{image_ref}\" in {:.3}s ({}, {how}: {} of {} bytes)",
-                        loaded.elapsed.as_secs_f64(),
-                        image.description,
-                        loaded.program.kind(),
-                        image.bytes.len()
-                    ),
-                ));
+                sup.event(PodEvent::normal("Pulled", Some(field_path(kind, &c.name)), message));
             }
             let program = loaded.program.clone();
             let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
-                Ok(mut env) => {
+                Ok(env) => env,
+                Err(e) => {
+                    let msg = e.to_string();
+                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
+                    continue;
+                }
+            };
+            // $(VAR) in command/args sees the container's env as the
+            // manifest defines it, not what the runtime adds below.
+            let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
+            let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
+            let env = {
+                let mut env = env;
                     // Container runtimes set HOSTNAME to the pod name;
                     // the image's config provides PATH. The manifest wins.
                     let mut base = vec![("HOSTNAME".to_owned(), name.clone())];
-                    if image.description == "builtin toolbox" {
-                        base.push(("PATH".to_owned(), TOOLBOX_PATH.to_owned()));
-                    }
+                    base.extend(image.env.iter().cloned());
                     if let Some(wd) = &c.working_dir {
                         base.push(("PWD".to_owned(), wd.clone()));
                     }
                     base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
                     base.append(&mut env);
                     base
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Error: {msg}")));
-                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
-                    continue;
-                }
             };
-            let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
-            let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             let mounts = match volume_mounts(sup, &spec, c) {
                 Ok(m) => m,
                 Err(msg) => {
-                    sup.event(PodEvent::warning("Failed", Some(&c.name), format!("Error: {msg}")));
+                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
                     block(sup, kind, index, c, "CreateContainerError", msg);
                     continue;
                 }
@@ -223,7 +216,7 @@ fn volume_mounts(sup: &Supervisor, spec: &k8s_openapi::api::core::v1::PodSpec, c
         }
         std::fs::create_dir_all(&host).map_err(|e| format!("cannot create volume directory {}: {e}", host.display()))?;
         let rootfs = sup.dir.rootfs(&c.name);
-        let _ = std::fs::create_dir_all(rootfs.join(m.mount_path.trim_start_matches('/')));
+        let _ = std::fs::create_dir_all(super::host_path_under(&rootfs, &m.mount_path));
         out.push(Mount { host_path: host, guest_path: m.mount_path.clone(), writable: !m.read_only.unwrap_or(false) });
     }
     Ok(out)

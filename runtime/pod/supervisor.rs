@@ -9,8 +9,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -18,6 +17,7 @@ use super::conditions::pod_conditions;
 use super::container::{ContainerKind, ContainerPlan, Report, Worker};
 use super::events::{EventRecorder, PodEvent};
 use super::phase::{PodPhase, next_phase, pod_phase};
+use super::{now, recorded_phase};
 use crate::engine::WasmEngine;
 use crate::store::{LogTap, PodDir, PodLock, StoreError};
 
@@ -38,10 +38,8 @@ pub(crate) struct Supervisor {
     /// `app`; the others run, as in Kubernetes.
     pub init_blocked: bool,
     pub store_errors: Vec<StoreError>,
-}
-
-fn now() -> Time {
-    Time(jiff::Timestamp::now())
+    /// Running workers by task id: kind, index, container and image names.
+    pub running: std::collections::HashMap<tokio::task::Id, (ContainerKind, usize, String, String)>,
 }
 
 impl Supervisor {
@@ -80,7 +78,7 @@ impl Supervisor {
         let status = self.pod.status.clone().unwrap_or_default();
         let init = status.init_container_statuses.clone().unwrap_or_default();
         let app = status.container_statuses.clone().unwrap_or_default();
-        let previous: PodPhase = status.phase.as_deref().and_then(|p| p.parse().ok()).unwrap_or(PodPhase::Pending);
+        let previous = recorded_phase(&self.pod).unwrap_or(PodPhase::Pending);
         let phase = next_phase(previous, pod_phase(&spec, &init, &app, deleting));
         let conditions = pod_conditions(&spec, &init, &app, phase, true, now(), status.conditions.as_deref().unwrap_or(&[]));
         let st = self.status_mut();
@@ -93,7 +91,7 @@ impl Supervisor {
     }
 
     fn phase(&self) -> PodPhase {
-        self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).and_then(|p| p.parse().ok()).unwrap_or(PodPhase::Pending)
+        recorded_phase(&self.pod).unwrap_or(PodPhase::Pending)
     }
 
     fn apply(&mut self, report: Report, deleting: bool) {
@@ -106,8 +104,10 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&self, workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>, plan: ContainerPlan, reports: &mpsc::UnboundedSender<Report>) {
+    fn spawn(&mut self, workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>, plan: ContainerPlan, reports: &mpsc::UnboundedSender<Report>) {
         let (kind, index) = (plan.kind, plan.index);
+        let container = plan.container.clone();
+        let image = plan.image_ref.clone();
         let worker = Worker {
             plan,
             engine: self.engine.clone(),
@@ -116,7 +116,28 @@ impl Supervisor {
             reports: reports.clone(),
             stop: self.stop.clone(),
         };
-        workers.spawn(async move { (kind, index, worker.run().await) });
+        let handle = workers.spawn(async move { (kind, index, worker.run().await) });
+        self.running.insert(handle.id(), (kind, index, container.name, image));
+    }
+
+    /// A worker panicked (a runtime bug, not a guest fault): its container
+    /// is recorded Terminated with exit code 128 so the pod can still end,
+    /// instead of waiting forever on a container nobody runs.
+    fn worker_panicked(&mut self, id: tokio::task::Id, error: &tokio::task::JoinError, deleting: bool) {
+        let Some((kind, index, name, image)) = self.running.remove(&id) else { return };
+        let message = format!("internal error in wasmpod's container worker: {error}");
+        self.event(PodEvent::warning("Failed", Some(super::events::field_path(kind, &name)), message.clone()));
+        let status = ContainerStatus {
+            name,
+            image,
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated { exit_code: 128, reason: Some("Error".into()), message: Some(message), finished_at: Some(now()), ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.set_container_status(kind, index, status);
+        self.refresh(deleting);
     }
 
     /// Runs the pod to its end (a terminal phase, or stopped) and returns
@@ -141,25 +162,25 @@ impl Supervisor {
             }
             tokio::select! {
                 Some(report) = rx.recv() => self.apply(report, deleting),
-                Some(done) = workers.join_next(), if !workers.is_empty() => {
+                Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
                     // Drain what the worker reported before it ended, so
                     // statuses are applied in order.
                     while let Ok(r) = rx.try_recv() {
                         self.apply(r, deleting);
                     }
-                    if let Ok((ContainerKind::Init, _, Some(0))) = done {
+                    if let Ok((id, _)) = &done {
+                        self.running.remove(id);
+                    }
+                    if let Ok((_, (ContainerKind::Init, _, Some(0)))) = done {
                         if !deleting {
                             self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
                         }
                     }
-                    if let Err(e) = done {
-                        // A worker panicked: a runtime bug, not a guest fault.
-                        // The pod is reported Failed rather than taking the
-                        // process down.
-                        self.event(PodEvent::warning("Failed", None, format!("internal error in a container worker: {e}")));
+                    if let Err(e) = &done {
+                        self.worker_panicked(e.id(), e, deleting);
                     }
                 }
-                _ = stop.wait_for(|s| *s), if !deleting => {
+                _ = super::stop_requested(&mut stop), if !deleting => {
                     deleting = true;
                     self.refresh(deleting);
                 }
@@ -179,7 +200,7 @@ impl Supervisor {
     /// Starts the next init container, or every app container once the
     /// init containers are done.
     fn start_next(
-        &self,
+        &mut self,
         workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>,
         init: &mut impl Iterator<Item = ContainerPlan>,
         app: &mut Vec<ContainerPlan>,

@@ -5,7 +5,6 @@
 //! runtime never leaves a stale lock behind.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 /// Why the lock was not taken.
@@ -13,6 +12,10 @@ use std::path::Path;
 pub(super) enum LockError {
     Held { holder: Option<u32> },
     Io(std::io::Error),
+}
+
+fn pid_path(lock: &Path) -> std::path::PathBuf {
+    lock.with_extension("pid")
 }
 
 /// Held while a process runs the pod; released on drop or process death.
@@ -23,19 +26,18 @@ pub struct PodLock {
 
 impl PodLock {
     pub(super) fn acquire(path: &Path) -> Result<Self, LockError> {
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(LockError::Io)?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(LockError::Io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let _ = file.read_to_string(&mut s);
-                return Err(LockError::Held { holder: s.trim().parse().ok() });
+                let holder = std::fs::read_to_string(pid_path(path)).ok().and_then(|s| s.trim().parse().ok());
+                return Err(LockError::Held { holder });
             }
             Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
         }
-        file.set_len(0).map_err(LockError::Io)?;
-        file.rewind().map_err(LockError::Io)?;
-        write!(file, "{}", std::process::id()).map_err(LockError::Io)?;
+        // The holder's pid goes beside the lock: on Windows a locked file
+        // cannot be read through another handle.
+        let _ = std::fs::write(pid_path(path), std::process::id().to_string());
         Ok(Self { _file: file })
     }
 

@@ -79,39 +79,48 @@ impl ContainerLog {
 
     /// Appends guest output.
     pub fn write(&self, stream: Stream, mut bytes: &[u8]) {
-        let mut inner = self.inner.lock().expect("log lock poisoned");
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let idx = stream as usize;
         while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
             let mut line = std::mem::take(&mut inner.pending[idx]);
             line.extend_from_slice(&bytes[..nl]);
-            self.emit(&mut inner, stream, &line);
+            self.emit_line(&mut inner, stream, &line);
             bytes = &bytes[nl + 1..];
         }
         inner.pending[idx].extend_from_slice(bytes);
+        // Bound the memory a guest can make us hold: an unterminated line
+        // over MAX_LINE is written out as partial records now.
         while inner.pending[idx].len() > MAX_LINE {
             let rest = inner.pending[idx].split_off(MAX_LINE);
             let chunk = std::mem::replace(&mut inner.pending[idx], rest);
-            self.record(&mut inner.file, stream, 'P', &chunk);
+            self.emit(&mut inner.file, stream, 'P', &chunk);
         }
     }
 
     /// Writes a last unterminated line of `stream` (the guest exited).
     pub fn finish(&self, stream: Stream) {
-        let mut inner = self.inner.lock().expect("log lock poisoned");
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let line = std::mem::take(&mut inner.pending[stream as usize]);
         if !line.is_empty() {
-            self.emit(&mut inner, stream, &line);
+            self.emit_line(&mut inner, stream, &line);
         }
     }
 
-    fn emit(&self, inner: &mut Inner, stream: Stream, line: &[u8]) {
-        self.record(&mut inner.file, stream, 'F', line);
-        if let Some(tap) = &self.tap {
-            tap.line(&self.pod, &self.container, stream, &String::from_utf8_lossy(line));
+    /// A complete line: `P` records of MAX_LINE bytes, then the final `F`.
+    fn emit_line(&self, inner: &mut Inner, stream: Stream, line: &[u8]) {
+        let mut chunks = line.chunks(MAX_LINE).peekable();
+        if chunks.peek().is_none() {
+            return self.emit(&mut inner.file, stream, 'F', b"");
+        }
+        while let Some(chunk) = chunks.next() {
+            let tag = if chunks.peek().is_some() { 'P' } else { 'F' };
+            self.emit(&mut inner.file, stream, tag, chunk);
         }
     }
 
-    fn record(&self, file: &mut File, stream: Stream, tag: char, text: &[u8]) {
+    /// One record to the file, and its text to the tap (each partial
+    /// record too, so the terminal shows a long line whole, in pieces).
+    fn emit(&self, file: &mut File, stream: Stream, tag: char, text: &[u8]) {
         let mut rec = Vec::with_capacity(text.len() + 48);
         let _ = write!(rec, "{} {} {} ", rfc3339_nano_now(), stream.as_str(), tag);
         rec.extend_from_slice(text);
@@ -119,6 +128,9 @@ impl ContainerLog {
         // A full disk must not kill the guest; the line is lost, as the
         // kubelet would lose it.
         let _ = file.write_all(&rec);
+        if let Some(tap) = &self.tap {
+            tap.line(&self.pod, &self.container, stream, &String::from_utf8_lossy(text));
+        }
     }
 }
 
@@ -176,10 +188,15 @@ mod tests {
         let path = dir.path().join("0.log");
         let log = ContainerLog::create(&path, "default/p", "c", None).unwrap();
         let long = vec![b'x'; MAX_LINE * 2 + 5];
+        // Split across writes, or complete in one write: the same records.
         log.write(Stream::Stdout, &long);
         log.write(Stream::Stdout, b"\n");
+        let mut whole = long.clone();
+        whole.push(b'\n');
+        log.write(Stream::Stdout, &whole);
         let recs = records(&path);
         let tags: Vec<_> = recs.iter().map(|r| (r.1.as_str(), r.2.len())).collect();
-        assert_eq!(tags, vec![("P", MAX_LINE), ("P", MAX_LINE), ("F", 5)]);
+        let one_line = [("P", MAX_LINE), ("P", MAX_LINE), ("F", 5)];
+        assert_eq!(tags, [one_line, one_line].concat());
     }
 }

@@ -6,7 +6,7 @@
 //!   pods/<namespace>/<name>/
 //!     pod.json                               the Pod object with its status
 //!     events.jsonl                           core/v1 Events, one per line
-//!     lock                                   held by the process running the pod
+//!     lock, lock.pid                         held by the process running the pod (and its pid)
 //!     logs/<container>/<restartCount>.log    CRI-format container logs
 //!     rootfs/<container>/                    each container's writable `/`
 //! ```
@@ -85,8 +85,9 @@ pub struct StateDir {
 
 impl StateDir {
     /// Picks the directory: `flag`, else `$WASMPOD_STATE_DIR`, else the
-    /// per-user default (XDG state dir on Linux, Application Support on
-    /// macOS, %LOCALAPPDATA% on Windows).
+    /// per-user default (`$XDG_STATE_HOME/wasmpod` or
+    /// `~/.local/state/wasmpod` on Linux, `~/Library/Application
+    /// Support/wasmpod` on macOS, `%LOCALAPPDATA%\\wasmpod\\data` on Windows).
     pub fn locate(flag: Option<&Path>) -> Result<PathBuf, StoreError> {
         if let Some(p) = flag {
             return Ok(p.to_owned());
@@ -101,9 +102,12 @@ impl StateDir {
     /// Opens (creating if needed) the state directory at `root`, private to
     /// the current user.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let created = !root.exists();
         std::fs::create_dir_all(root.join("pods")).map_err(io_err("cannot create", root))?;
+        // Private to the user, but only a directory wasmpod created: a
+        // `--state-dir .` must not change the mode of the user's directory.
         #[cfg(unix)]
-        {
+        if created {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
                 .map_err(io_err("cannot restrict permissions of", root))?;
@@ -243,7 +247,7 @@ impl PodDir {
     /// (held by the caller), to start a new pod of the same name.
     pub fn clear(&self) -> Result<(), StoreError> {
         for entry in std::fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))?.flatten() {
-            if entry.file_name() == "lock" {
+            if entry.file_name() == "lock" || entry.file_name() == "lock.pid" {
                 continue;
             }
             let p = entry.path();

@@ -67,7 +67,12 @@ async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
     assert_eq!(phase(&pod), "Running");
     handle.stop();
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
-    assert!(matches!(phase(&out.pod), "Succeeded" | "Failed"), "a deleted pod ends terminal: {}", phase(&out.pod));
+    // The deletion rule: Succeeded only if every container's last run
+    // exited 0. Stopped while running it was killed (137): Failed; stopped
+    // while waiting in back-off its last exit was 0: Succeeded.
+    let c = container(&out.pod, "main");
+    let expected = if exit_code(c) == Some(wasmpod::EXIT_KILLED) { "Failed" } else { "Succeeded" };
+    assert_eq!(phase(&out.pod), expected, "{:?}", c.state);
     let events = std::fs::read_to_string(h.pod_dir("looping").join("events.jsonl")).unwrap();
     assert!(events.contains("\"reason\":\"BackOff\""));
     assert!(events.contains("\"reason\":\"Started\""));
@@ -193,7 +198,9 @@ async fn the_second_start_of_an_image_loads_it_from_the_compile_cache() {
     };
     let first = Harness::with_cache(cache.path().to_owned());
     first.run(&shell_pod("cold", "Never", "true")).await;
-    assert!(pulled(&first, "cold").contains("(builtin toolbox, compiled: component of "), "{}", pulled(&first, "cold"));
+    assert!(pulled(&first, "cold").contains("Successfully pulled image \\\"alpine\\\" in "), "{}", pulled(&first, "cold"));
+    assert!(pulled(&first, "cold").contains("(builtin toolbox: component of "), "{}", pulled(&first, "cold"));
+    assert!(pulled(&first, "cold").contains(" bytes, compiled)"), "{}", pulled(&first, "cold"));
     // A new process (here: a new runtime) finds the compiled image on disk.
     let second = Harness::with_cache(cache.path().to_owned());
     second.run(&shell_pod("warm", "Never", "true")).await;

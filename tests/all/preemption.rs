@@ -1,12 +1,16 @@
 //! A guest spinning in a loop must not stop other containers from running:
-//! epoch-based yielding in every store. Run on a single-threaded tokio
-//! runtime, where a guest that never yielded would starve everything else.
+//! epoch-based yielding in every store. The pods run on a single-threaded
+//! tokio runtime, where a guest that never yielded would starve everything
+//! else; that runtime lives on its own thread so that, if preemption broke,
+//! this test fails at its deadline instead of hanging.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_spinning_guest_and_a_sleeping_guest_both_make_progress() {
-    let h = Harness::new();
+#[test]
+fn a_spinning_guest_and_a_sleeping_guest_both_make_progress() {
     let yaml = format!(
         r#"
 apiVersion: v1
@@ -21,17 +25,29 @@ spec:
 "#,
         guest("spin.wat")
     );
-    let handle = h.start(&yaml).await;
-    let lines = h.lines.clone();
+    let (started_tx, started) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let h = Harness::new();
+            let handle = h.start(&yaml).await;
+            started_tx.send((h.lines.clone(), handle.stopper())).unwrap();
+            let out = handle.wait().await;
+            let _ = done_tx.send(phase(&out.pod).to_owned());
+        });
+    });
+    let (lines, stopper) = started.recv_timeout(DEADLINE).expect("the pod did not start");
     let count = |c: &str| lines.0.lock().unwrap().iter().filter(|l| l.1 == c).count();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = Instant::now() + DEADLINE;
     // Progress counts with generous bounds, not timings: both must advance.
-    while (count("ticker") < 10 || count("spinner") < 3) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    while (count("ticker") < 10 || count("spinner") < 3) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
     let (ticks, spins) = (count("ticker"), count("spinner"));
-    handle.stop();
-    tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
     assert!(ticks >= 10, "the sleeping container starved: {ticks} ticks, spinner printed {spins}");
     assert!(spins >= 3, "the spinning container made no progress: {spins}");
+    stopper.stop();
+    let phase = done.recv_timeout(DEADLINE).expect("the pod did not stop");
+    assert_eq!(phase, "Failed", "both containers were killed on stop");
 }
