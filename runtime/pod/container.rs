@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus,
 };
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
 use super::events::PodEvent;
-use super::now;
+use super::{now, waiting_state};
 use crate::engine::{Program, WasmEngine};
 use crate::error_text::full_message;
 use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec};
@@ -143,7 +143,7 @@ impl Worker {
                 Err(e) => {
                     let msg = format!("cannot create the container's log: {e}");
                     self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                    self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                    self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, false));
                     super::stop_requested(&mut self.stop).await;
                     return last_code;
                 }
@@ -151,7 +151,7 @@ impl Worker {
             if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
                 let msg = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
                 self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                self.report(self.status(waiting("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, false));
                 super::stop_requested(&mut self.stop).await;
                 return last_code;
             }
@@ -235,7 +235,7 @@ impl Worker {
             last = Some(terminated);
             if !delay.is_zero() {
                 let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
-                self.report(self.status(waiting("CrashLoopBackOff", Some(msg)), last.clone(), restarts, false));
+                self.report(self.status(waiting_state("CrashLoopBackOff", Some(msg)), last.clone(), restarts, false));
                 self.event(PodEvent::warning("BackOff", Some(self.field_path()), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
                 let mut stop = self.stop.clone();
                 tokio::select! {
@@ -246,8 +246,4 @@ impl Worker {
             restarts += 1;
         }
     }
-}
-
-fn waiting(reason: &str, message: Option<String>) -> ContainerState {
-    ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message }), ..Default::default() }
 }

@@ -37,6 +37,20 @@ pub(crate) fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
     k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())
 }
 
+/// A container state `Waiting` with `reason`.
+pub(crate) fn waiting_state(reason: &str, message: Option<String>) -> k8s_openapi::api::core::v1::ContainerState {
+    k8s_openapi::api::core::v1::ContainerState {
+        waiting: Some(k8s_openapi::api::core::v1::ContainerStateWaiting { reason: Some(reason.into()), message }),
+        ..Default::default()
+    }
+}
+
+/// The status of a container no worker runs (not created yet, blocked, or
+/// lost): name, image and state only.
+pub(crate) fn bare_status(name: &str, image: &str, state: k8s_openapi::api::core::v1::ContainerState) -> k8s_openapi::api::core::v1::ContainerStatus {
+    k8s_openapi::api::core::v1::ContainerStatus { name: name.to_owned(), image: image.to_owned(), state: Some(state), ..Default::default() }
+}
+
 /// The phase recorded in `pod`'s status; `None` when unset or unknown text.
 pub(crate) fn recorded_phase(pod: &Pod) -> Option<phase::PodPhase> {
     pod.status.as_ref()?.phase.as_deref()?.parse().ok()

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
 use super::container::{ContainerKind, ContainerPlan};
 use super::events::{EventRecorder, PodEvent, field_path};
 use super::supervisor::Supervisor;
-use super::{PlannedImage, PodHandle, PodPlan};
+use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
 use crate::engine::LoadSource;
 use crate::manifest::{self, PodFacts};
 use crate::runtime::Runtime;
@@ -35,12 +35,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(rt.node_name().to_owned());
     let has_init = spec.init_containers.as_ref().is_some_and(|c| !c.is_empty());
-    let initial = |c: &Container, reason: &str| ContainerStatus {
-        name: c.name.clone(),
-        image: c.image.clone().unwrap_or_default(),
-        state: Some(ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: None }), ..Default::default() }),
-        ..Default::default()
-    };
+    let initial = |c: &Container, reason: &str| bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, None));
     let app_reason = if has_init { "PodInitializing" } else { "ContainerCreating" };
     pod.status = Some(PodStatus {
         phase: Some("Pending".into()),
@@ -188,12 +183,7 @@ fn block(sup: &mut Supervisor, kind: ContainerKind, index: usize, c: &Container,
     if kind == ContainerKind::Init {
         sup.init_blocked = true;
     }
-    let status = ContainerStatus {
-        name: c.name.clone(),
-        image: c.image.clone().unwrap_or_default(),
-        state: Some(ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: Some(message) }), ..Default::default() }),
-        ..Default::default()
-    };
+    let status = bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, Some(message)));
     sup.set_container_status(kind, index, status);
 }
 

@@ -127,15 +127,8 @@ impl Supervisor {
         let Some((kind, index, name, image)) = self.running.remove(&id) else { return };
         let message = format!("internal error in wasmpod's container worker: {error}");
         self.event(PodEvent::warning("Failed", Some(super::events::field_path(kind, &name)), message.clone()));
-        let status = ContainerStatus {
-            name,
-            image,
-            state: Some(ContainerState {
-                terminated: Some(ContainerStateTerminated { exit_code: 128, reason: Some("Error".into()), message: Some(message), finished_at: Some(now()), ..Default::default() }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let terminated = ContainerStateTerminated { exit_code: 128, reason: Some("Error".into()), message: Some(message), finished_at: Some(now()), ..Default::default() };
+        let status = super::bare_status(&name, &image, ContainerState { terminated: Some(terminated), ..Default::default() });
         self.set_container_status(kind, index, status);
         self.refresh(deleting);
     }
