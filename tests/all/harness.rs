@@ -34,13 +34,23 @@ impl Harness {
     }
 
     pub fn with_cache(cache: PathBuf) -> Self {
+        Self::build(cache, None)
+    }
+
+    /// A runtime whose log tap is `tap` (the harness's own line collector
+    /// stays empty).
+    pub fn with_tap(tap: Arc<dyn LogTap>) -> Self {
+        Self::build(Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"), Some(tap))
+    }
+
+    fn build(cache: PathBuf, tap: Option<Arc<dyn LogTap>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let lines = Arc::new(Lines::default());
         let mut config = RuntimeConfig::new(dir.path().join("state"));
         config.compile_cache = Some(cache);
         config.backoff.initial = Duration::from_millis(100);
         config.backoff.max = Duration::from_millis(400);
-        config.tap = Some(lines.clone());
+        config.tap = Some(tap.unwrap_or_else(|| lines.clone()));
         let runtime = Runtime::new(config).unwrap();
         Self { dir, runtime, lines }
     }

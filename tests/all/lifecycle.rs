@@ -234,3 +234,38 @@ spec:
     assert_eq!(h.stdout("fs", "a"), vec![".", "..", "owned-by-a", "tmp", "/", "owned-by-a", "tmp", "no-passwd"]);
     assert_eq!(h.stdout("fs", "b"), vec!["not-visible"]);
 }
+
+/// A log tap that panics on one line: the panic unwinds through the
+/// guest's write into the container's worker, the runtime bug this test
+/// stands for. The pod must still end, with that container Terminated 128.
+struct PanickingTap;
+
+impl wasmpod::LogTap for PanickingTap {
+    fn line(&self, _pod: &str, _container: &str, _stream: wasmpod::Stream, text: &str) {
+        if text == "boom" {
+            panic!("tap failure (intended by the test)");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_worker_ends_its_container_instead_of_hanging_the_pod() {
+    let h = Harness::with_tap(std::sync::Arc::new(PanickingTap));
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: panicky}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: bad, image: alpine, command: ["sh", "-c", "echo boom; sleep 1000"]}
+  - {name: good, image: alpine, command: ["sh", "-c", "echo fine"]}
+"#;
+    let out = h.run(yaml).await;
+    let bad = container(&out.pod, "bad");
+    assert_eq!(exit_code(bad), Some(128));
+    let msg = bad.state.as_ref().unwrap().terminated.as_ref().unwrap().message.clone().unwrap();
+    assert!(msg.starts_with("internal error in wasmpod's container worker"), "{msg}");
+    assert_eq!(exit_code(container(&out.pod, "good")), Some(0));
+    assert_eq!(phase(&out.pod), "Failed");
+}
