@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::io::{Input, Io, Output};
 
-use crate::cases::{Case, parse};
+use crate::cases::parse;
 
 fn show(label: &str, expected: &str, actual: &str) -> String {
     let mut s = format!("  {label} differs:\n");

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{getopt, parse_or_usage};
+use super::{getopt, parse_or_usage, Opts};
 use crate::io::{errmsg, split_lines, Io};
 
 /// Reads each operand (or stdin when none), reporting unreadable ones as
@@ -108,21 +108,33 @@ fn count_arg(cmd: &str, s: &str, io: &mut Io) -> Option<(bool, bool, usize)> {
     }
 }
 
-pub fn head(argv: &[String], io: &mut Io) -> i32 {
-    let argv = legacy_count(argv);
-    let Some(o) = parse_or_usage(&argv, "n:c:qv", true, io) else { return 1 };
-    let (bytes, spec) = match (o.val('c'), o.val('n')) {
+/// head/tail's count: `-c N` (bytes: true) wins over `-n N`; default 10 lines.
+fn count_option(o: &Opts) -> (bool, String) {
+    match (o.val('c'), o.val('n')) {
         (Some(c), _) => (true, c.to_owned()),
         (None, Some(n)) => (false, n.to_owned()),
         _ => (false, "10".to_owned()),
-    };
+    }
+}
+
+/// The `==> name <==` line head and tail print before each of several files.
+fn file_header(index: usize, name: &str) -> String {
+    let gap = if index > 0 { "\n" } else { "" };
+    let shown = if name == "-" { "standard input" } else { name };
+    format!("{gap}==> {shown} <==\n")
+}
+
+pub fn head(argv: &[String], io: &mut Io) -> i32 {
+    let argv = legacy_count(argv);
+    let Some(o) = parse_or_usage(&argv, "n:c:qv", true, io) else { return 1 };
+    let (bytes, spec) = count_option(&o);
     let Some((_, all_but, n)) = count_arg("head", &spec, io) else { return 1 };
     let (data, st) = inputs("head", &o.operands, io);
     let headers = (data.len() > 1 || o.has('v')) && !o.has('q');
     let mut out = Vec::new();
     for (k, (name, d)) in data.iter().enumerate() {
         if headers {
-            out.extend(format!("{}==> {} <==\n", if k > 0 { "\n" } else { "" }, if name == "-" { "standard input" } else { name }).into_bytes());
+            out.extend(file_header(k, name).into_bytes());
         }
         if bytes {
             let end = if all_but { d.len().saturating_sub(n) } else { n.min(d.len()) };
@@ -142,18 +154,14 @@ pub fn head(argv: &[String], io: &mut Io) -> i32 {
 pub fn tail(argv: &[String], io: &mut Io) -> i32 {
     let argv = legacy_count(&argv.to_vec());
     let Some(o) = parse_or_usage(&argv, "n:c:qvfFs:", true, io) else { return 1 };
-    let (bytes, spec) = match (o.val('c'), o.val('n')) {
-        (Some(c), _) => (true, c.to_owned()),
-        (None, Some(n)) => (false, n.to_owned()),
-        _ => (false, "10".to_owned()),
-    };
+    let (bytes, spec) = count_option(&o);
     let Some((from_start, _, n)) = count_arg("tail", &spec, io) else { return 1 };
     let (data, st) = inputs("tail", &o.operands, io);
     let headers = (data.len() > 1 || o.has('v')) && !o.has('q');
     let mut out = Vec::new();
     for (k, (name, d)) in data.iter().enumerate() {
         if headers {
-            out.extend(format!("{}==> {} <==\n", if k > 0 { "\n" } else { "" }, if name == "-" { "standard input" } else { name }).into_bytes());
+            out.extend(file_header(k, name).into_bytes());
         }
         if bytes {
             let start = if from_start { n.saturating_sub(1).min(d.len()) } else { d.len().saturating_sub(n) };
