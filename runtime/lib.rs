@@ -43,7 +43,6 @@
 mod engine;
 mod error_text;
 mod image;
-#[allow(dead_code)] // the wasi:sockets adapter that uses it comes with the pod-network issue
 mod net;
 pub mod manifest;
 mod pod;

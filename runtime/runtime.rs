@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::engine::{EngineError, WasmEngine};
 use crate::image::{Alias, ImageError, ImageResolver};
 use crate::manifest::Manifests;
+use crate::net::ClusterNetwork;
 use crate::pod::backoff::BackoffConfig;
 use crate::pod::{EnvObjects, PlannedImage, PodHandle, PodPlan};
 use crate::store::{LogTap, StateDir, StoreError};
@@ -101,6 +102,7 @@ pub struct Runtime {
     backoff: BackoffConfig,
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
+    cluster: Arc<ClusterNetwork>,
 }
 
 impl Runtime {
@@ -116,6 +118,7 @@ impl Runtime {
             backoff: config.backoff,
             node_name: config.node_name,
             tap: config.tap,
+            cluster: ClusterNetwork::new(),
         })
     }
 
@@ -126,6 +129,11 @@ impl Runtime {
 
     pub(crate) fn engine(&self) -> &Arc<WasmEngine> {
         &self.engine
+    }
+
+    /// The network all pods of this runtime share.
+    pub(crate) fn cluster(&self) -> &Arc<ClusterNetwork> {
+        &self.cluster
     }
 
     pub(crate) fn node_name(&self) -> &str {

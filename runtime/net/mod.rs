@@ -13,8 +13,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
+
+mod pipe;
+mod wasi;
+
+pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
+pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold
@@ -45,10 +50,12 @@ pub enum NetError {
 
 /// A connection arriving at a listener.
 pub struct Incoming {
-    /// The server's end of the stream.
-    pub stream: DuplexStream,
+    /// The server's end of the connection.
+    pub stream: Connection,
     /// The client's address as the server sees it.
     pub peer: SocketAddr,
+    /// The address the client connected to (the server's local address).
+    pub local: SocketAddr,
 }
 
 /// The flat network all pods of a runtime share.
@@ -75,7 +82,7 @@ impl ClusterNetwork {
     }
 
     /// Gives a new pod an address and its own port table.
-    pub fn attach(self: &Arc<Self>) -> Arc<PodNetwork> {
+    pub fn attach(self: &Arc<Self>, hostname: &str) -> Arc<PodNetwork> {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
         inner.pods.retain(|_, p| p.strong_count() > 0);
         let ip = loop {
@@ -86,7 +93,12 @@ impl ClusterNetwork {
                 break ip;
             }
         };
-        let pod = Arc::new(PodNetwork { ip, cluster: Arc::downgrade(self), ports: Mutex::new(PortTable::default()) });
+        let pod = Arc::new(PodNetwork {
+            ip,
+            hostname: hostname.to_ascii_lowercase(),
+            cluster: Arc::downgrade(self),
+            ports: Mutex::new(PortTable::default()),
+        });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
     }
@@ -98,15 +110,26 @@ impl ClusterNetwork {
 
 #[derive(Default)]
 struct PortTable {
-    bound: HashMap<u16, Option<mpsc::Sender<Incoming>>>,
+    /// Each bound port, with its accept queue once listening.
+    bound: HashMap<u16, Option<Acceptor>>,
     next_ephemeral: u16,
 }
 
 /// One pod's network namespace.
 pub struct PodNetwork {
     ip: Ipv4Addr,
+    hostname: String,
     cluster: Weak<ClusterNetwork>,
     ports: Mutex<PortTable>,
+}
+
+/// A listening port's queue, and the address family it accepts: as on a
+/// host with IPV6_V6ONLY (what wasi:sockets 0.2 implementations do), an
+/// IPv4 listener accepts IPv4 connections and an IPv6 listener IPv6 ones.
+#[derive(Clone)]
+struct Acceptor {
+    queue: mpsc::Sender<Incoming>,
+    v6: bool,
 }
 
 /// A bound port; dropping it frees the port.
@@ -119,12 +142,25 @@ pub struct Binding {
 pub struct Listener {
     binding: Binding,
     incoming: mpsc::Receiver<Incoming>,
+    /// A connection taken off the queue by [`Listener::ready`], handed out
+    /// by the next accept.
+    next: Option<Incoming>,
 }
 
 impl PodNetwork {
     /// The pod's virtual IP (`status.podIP`).
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
+    }
+
+    /// The pod's hostname (its name), which resolves to its IP inside it.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// Whether a pod with this IP is attached to the cluster network.
+    pub fn pod_exists(&self, ip: Ipv4Addr) -> bool {
+        ip == self.ip || self.cluster.upgrade().and_then(|c| c.pod(ip)).is_some()
     }
 
     /// Whether `ip` names this pod (loopback or its own address).
@@ -155,9 +191,15 @@ impl PodNetwork {
         Ok(Binding { pod: self.clone(), port })
     }
 
-    /// Connects from this pod to `to`. Refused at once when nothing
-    /// listens there; unreachable when `to` is no pod.
-    pub async fn connect(self: &Arc<Self>, to: SocketAddr) -> Result<(DuplexStream, Binding), NetError> {
+    /// Connects from this pod to `to` from an ephemeral port. Refused at
+    /// once when nothing listens there; unreachable when `to` is no pod.
+    pub fn connect(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {
+        self.connect_from(None, to).map(|(conn, binding, _)| (conn, binding))
+    }
+
+    /// Connects from `local` (an ephemeral port when `None`) to `to`;
+    /// returns the connection, the port it holds, and its local address.
+    pub fn connect_from(self: &Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
         let target = if self.is_self(to.ip()) {
             self.clone()
         } else {
@@ -168,16 +210,29 @@ impl PodNetwork {
             let cluster = self.cluster.upgrade().ok_or(NetError::Unreachable)?;
             v4.and_then(|ip| cluster.pod(ip)).ok_or(NetError::Unreachable)?
         };
-        let sender = target.ports.lock().expect("port table poisoned").bound.get(&to.port()).cloned().flatten();
-        let sender = sender.ok_or(NetError::ConnectionRefused)?;
-        let local = self.bind(0)?;
-        let from_ip = if Arc::ptr_eq(&target, self) && to.ip().is_loopback() { to.ip() } else { IpAddr::V4(self.ip) };
-        let (client, server) = tokio::io::duplex(CONNECTION_BUFFER);
-        let incoming = Incoming { stream: server, peer: SocketAddr::new(from_ip, local.port) };
+        let acceptor = target.ports.lock().expect("port table poisoned").bound.get(&to.port()).cloned().flatten();
+        let sender = acceptor.filter(|a| a.v6 == to.is_ipv6()).ok_or(NetError::ConnectionRefused)?.queue;
+        let local = match local {
+            Some(b) => b,
+            None => self.bind(0)?,
+        };
+        // Loopback traffic comes from loopback; anything else from the
+        // pod's own address, as with a real interface.
+        let from_ip = if to.ip().is_loopback() {
+            to.ip()
+        } else if to.is_ipv6() {
+            IpAddr::V6(self.ip.to_ipv6_mapped())
+        } else {
+            IpAddr::V4(self.ip)
+        };
+        let to_ip = if to.ip().is_unspecified() { from_ip } else { to.ip() };
+        let from = SocketAddr::new(from_ip, local.port);
+        let (client, server) = connection_pair(CONNECTION_BUFFER);
+        let incoming = Incoming { stream: server, peer: from, local: SocketAddr::new(to_ip, to.port()) };
         // A full backlog or a listener that just closed: refused, as a
         // kernel answers a SYN it cannot queue.
         sender.try_send(incoming).map_err(|_| NetError::ConnectionRefused)?;
-        Ok((client, local))
+        Ok((client, local, from))
     }
 }
 
@@ -188,10 +243,11 @@ impl Binding {
     }
 
     /// Starts listening with room for `backlog` pending connections.
-    pub fn listen(self, backlog: usize) -> Listener {
+    /// `v6`: whether it accepts IPv6 (else IPv4) connections.
+    pub fn listen(self, backlog: usize, v6: bool) -> Listener {
         let (tx, rx) = mpsc::channel(backlog.max(1));
-        self.pod.ports.lock().expect("port table poisoned").bound.insert(self.port, Some(tx));
-        Listener { binding: self, incoming: rx }
+        self.pod.ports.lock().expect("port table poisoned").bound.insert(self.port, Some(Acceptor { queue: tx, v6 }));
+        Listener { binding: self, incoming: rx, next: None }
     }
 }
 
@@ -209,12 +265,21 @@ impl Listener {
 
     /// The next connection, waiting for one.
     pub async fn accept(&mut self) -> Option<Incoming> {
-        self.incoming.recv().await
+        self.ready().await;
+        self.next.take()
     }
 
     /// The next connection if one is queued.
     pub fn try_accept(&mut self) -> Option<Incoming> {
-        self.incoming.try_recv().ok()
+        self.next.take().or_else(|| self.incoming.try_recv().ok())
+    }
+
+    /// Waits until a connection is queued (cancel-safe: a connection
+    /// received here is kept for the next accept).
+    pub async fn ready(&mut self) {
+        if self.next.is_none() {
+            self.next = self.incoming.recv().await;
+        }
     }
 }
 
@@ -230,9 +295,9 @@ mod tests {
     #[tokio::test]
     async fn localhost_reaches_the_pods_own_listener_and_data_flows_both_ways() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach();
-        let mut listener = pod.bind(80).unwrap().listen(8);
-        let (mut client, _local) = pod.connect(addr(Ipv4Addr::LOCALHOST, 80)).await.unwrap();
+        let pod = cluster.attach("p");
+        let mut listener = pod.bind(80).unwrap().listen(8, false);
+        let (mut client, _local) = pod.connect(addr(Ipv4Addr::LOCALHOST, 80)).unwrap();
         let mut conn = listener.accept().await.unwrap();
         assert!(conn.peer.ip().is_loopback());
         client.write_all(b"ping").await.unwrap();
@@ -242,49 +307,52 @@ mod tests {
         conn.stream.write_all(b"pong").await.unwrap();
         client.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"pong");
-        // ::1 and the pod's own IP reach the same table.
-        pod.connect(addr(Ipv6Addr::LOCALHOST, 80)).await.unwrap();
-        pod.connect(addr(pod.ip(), 80)).await.unwrap();
+        // The pod's own IP reaches the same table; ::1 reaches only an
+        // IPv6 listener.
+        pod.connect(addr(pod.ip(), 80)).unwrap();
+        assert_eq!(pod.connect(addr(Ipv6Addr::LOCALHOST, 80)).err(), Some(NetError::ConnectionRefused));
+        let _six = pod.bind(81).unwrap().listen(1, true);
+        pod.connect(addr(Ipv6Addr::LOCALHOST, 81)).unwrap();
     }
 
     #[tokio::test]
     async fn a_second_bind_is_address_in_use_and_a_closed_port_is_refused_at_once() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach();
-        let listener = pod.bind(8080).unwrap().listen(1);
+        let pod = cluster.attach("p");
+        let listener = pod.bind(8080).unwrap().listen(1, false);
         assert_eq!(pod.bind(8080).err(), Some(NetError::AddressInUse));
-        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 9)).await.err(), Some(NetError::ConnectionRefused));
+        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 9)).err(), Some(NetError::ConnectionRefused));
         drop(listener);
-        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 8080)).await.err(), Some(NetError::ConnectionRefused));
+        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 8080)).err(), Some(NetError::ConnectionRefused));
         pod.bind(8080).expect("the port is free again");
     }
 
     #[tokio::test]
     async fn pods_are_isolated_but_reachable_by_pod_ip() {
         let cluster = ClusterNetwork::new();
-        let (a, b) = (cluster.attach(), cluster.attach());
+        let (a, b) = (cluster.attach("p"), cluster.attach("p"));
         assert_ne!(a.ip(), b.ip());
-        let _la = a.bind(80).unwrap().listen(4);
-        let mut lb = b.bind(80).unwrap().listen(4);
+        let _la = a.bind(80).unwrap().listen(4, false);
+        let mut lb = b.bind(80).unwrap().listen(4, false);
         // Both pods listen on :80 side by side; b's localhost is b's own.
-        assert_eq!(b.connect(addr(Ipv4Addr::LOCALHOST, 81)).await.err(), Some(NetError::ConnectionRefused));
-        b.connect(addr(Ipv4Addr::LOCALHOST, 80)).await.unwrap();
+        assert_eq!(b.connect(addr(Ipv4Addr::LOCALHOST, 81)).err(), Some(NetError::ConnectionRefused));
+        b.connect(addr(Ipv4Addr::LOCALHOST, 80)).unwrap();
         assert!(lb.try_accept().is_some());
         // a reaches b only by b's IP, and b sees a's IP as the peer.
-        a.connect(addr(b.ip(), 80)).await.unwrap();
+        a.connect(addr(b.ip(), 80)).unwrap();
         assert_eq!(lb.try_accept().unwrap().peer.ip(), IpAddr::V4(a.ip()));
         // Nothing else is reachable: no host, no internet.
-        assert_eq!(a.connect(addr(Ipv4Addr::new(93, 184, 216, 34), 80)).await.err(), Some(NetError::Unreachable));
-        assert_eq!(a.connect(addr(Ipv4Addr::new(10, 88, 9, 9), 80)).await.err(), Some(NetError::Unreachable));
+        assert_eq!(a.connect(addr(Ipv4Addr::new(93, 184, 216, 34), 80)).err(), Some(NetError::Unreachable));
+        assert_eq!(a.connect(addr(Ipv4Addr::new(10, 88, 9, 9), 80)).err(), Some(NetError::Unreachable));
     }
 
     #[tokio::test]
     async fn a_full_backlog_refuses_and_ephemeral_ports_are_distinct() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach();
-        let _l = pod.bind(7).unwrap().listen(1);
-        let (_c1, b1) = pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).await.unwrap();
-        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).await.err(), Some(NetError::ConnectionRefused));
+        let pod = cluster.attach("p");
+        let _l = pod.bind(7).unwrap().listen(1, false);
+        let (_c1, b1) = pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).unwrap();
+        assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).err(), Some(NetError::ConnectionRefused));
         let b2 = pod.bind(0).unwrap();
         assert_ne!(b1.port(), b2.port());
         assert!((EPHEMERAL_FIRST..=EPHEMERAL_LAST).contains(&b2.port()));

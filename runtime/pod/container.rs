@@ -70,6 +70,8 @@ pub(crate) struct ContainerPlan {
     pub pod_name: String,
     pub pod_namespace: String,
     pub pod_uid: String,
+    /// What the container's sockets reach.
+    pub network: crate::net::SocketPolicy,
 }
 
 pub(crate) struct Worker {
@@ -178,6 +180,7 @@ impl Worker {
                 working_dir: self.plan.working_dir.clone(),
                 stdout: LogStream::new(log.clone(), Stream::Stdout),
                 stderr: LogStream::new(log.clone(), Stream::Stderr),
+                network: self.plan.network.clone(),
             };
             let engine = self.engine.clone();
             let program = self.plan.program.clone();

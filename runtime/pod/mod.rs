@@ -120,6 +120,7 @@ pub struct PodHandle {
     pub(crate) status: watch::Receiver<Pod>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: tokio::task::JoinHandle<(Pod, Vec<StoreError>)>,
+    pub(crate) network: std::sync::Arc<crate::net::PodNetwork>,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].

@@ -26,6 +26,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
     let name = pod.metadata.name.clone().unwrap_or_default();
     let dir = rt.state().pod(&namespace, &name);
     let lock = dir.lock()?;
+    let network = rt.cluster().attach(&name);
     // A new run of a pod that ended earlier replaces its record and logs.
     dir.clear()?;
 
@@ -40,6 +41,9 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
     pod.status = Some(PodStatus {
         phase: Some("Pending".into()),
         host_ip: Some("127.0.0.1".into()),
+        host_ips: Some(vec![k8s_openapi::api::core::v1::HostIP { ip: "127.0.0.1".into() }]),
+        pod_ip: Some(network.ip().to_string()),
+        pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: network.ip().to_string() }]),
         start_time: Some(now),
         init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(|c| initial(c, "PodInitializing")).collect()),
         container_statuses: Some(spec.containers.iter().map(|c| initial(c, app_reason)).collect()),
@@ -56,6 +60,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         lock,
         recorder,
         engine: rt.engine().clone(),
+        network: network.clone(),
         tap: rt.tap(),
         publish,
         stop,
@@ -74,7 +79,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         sup.refresh(deleting);
         sup.run().await
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -89,7 +94,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let facts = PodFacts { pod_ip: String::new(), host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
+    let facts = PodFacts { pod_ip: sup.network.ip().to_string(), host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
@@ -169,6 +174,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 pod_name: name.clone(),
                 pod_namespace: namespace.clone(),
                 pod_uid: uid.clone(),
+                network: crate::net::SocketPolicy::Pod(sup.network.clone()),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

@@ -27,6 +27,8 @@ pub(crate) struct Supervisor {
     pub lock: PodLock,
     pub recorder: EventRecorder,
     pub engine: Arc<WasmEngine>,
+    /// The pod's network namespace; the pod keeps its IP while this lives.
+    pub network: Arc<crate::net::PodNetwork>,
     pub tap: Option<Arc<dyn LogTap>>,
     pub publish: watch::Sender<Pod>,
     pub stop: watch::Receiver<bool>,

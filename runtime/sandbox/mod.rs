@@ -2,7 +2,7 @@
 //! standard streams and preopened directories, and running it to its exit.
 //!
 //! Deny by default: a sandbox gets exactly what its [`SandboxSpec`] lists.
-//! No sockets (wasmtime-wasi's TCP/UDP stay off), no inherited environment,
+//! Sockets reach only the pod network (see `net`), no inherited environment,
 //! no host directory but the container's own root and its mounts.
 
 mod stdio;
@@ -10,17 +10,39 @@ mod stdio;
 use std::path::PathBuf;
 
 use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
+use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::{Program, WasmEngine};
+use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stdio::LogStream;
 
 /// Store state of a component container.
 pub struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
+    network: SocketPolicy,
+}
+
+impl ComponentState {
+    fn pod_sockets(&mut self) -> PodSocketsView<'_> {
+        PodSocketsView { policy: &self.network, table: &mut self.table }
+    }
+}
+
+/// Replaces wasmtime-wasi's host-socket implementations of wasi:sockets
+/// TCP and name lookup with the pod network's (the `network` and
+/// `instance-network` interfaces stay wasmtime's: they only hand out the
+/// capability handle). UDP stays wasmtime's, which denies it by default.
+pub(crate) fn add_pod_sockets_to_linker(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    tcp::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
+    tcp_create_socket::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
+    ip_name_lookup::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 impl WasiView for ComponentState {
@@ -59,6 +81,9 @@ pub struct SandboxSpec {
     pub stdout: LogStream,
     /// Where stderr goes.
     pub stderr: LogStream,
+    /// What the container's sockets reach (components only: wasmtime 48
+    /// gives wasip1 modules no sockets).
+    pub network: SocketPolicy,
 }
 
 /// How a guest ended.
@@ -119,7 +144,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
     let mut builder = spec.builder()?;
     let result = match program {
         Program::Component(pre) => {
-            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new() };
+            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new(), network: spec.network.clone() };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;

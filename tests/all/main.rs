@@ -6,5 +6,6 @@ mod env;
 mod harness;
 mod lifecycle;
 mod logs;
+mod network;
 mod preemption;
 mod toolbox;

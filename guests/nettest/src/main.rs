@@ -1,0 +1,143 @@
+//! A test guest for the pod network, written against plain `std::net` the
+//! way ordinary programs are. Each step prints one line the tests match:
+//!
+//! ```text
+//! nettest listen PORT [COUNT [HOLD]] echo server: "echo <line> from <peer>"
+//!                                    (on [::] when NETTEST_V6 is set)
+//! nettest connect ADDR MSG [RETRY]   send a line, print the reply
+//! nettest bind PORT [HOLD_SECS]      bind only: "bound PORT" or "error: <kind>"
+//! nettest resolve NAME               print each address, or "error: ..."
+//! nettest sink PORT                  accept one connection, count its bytes
+//! nettest send ADDR BYTES [RETRY]    write BYTES bytes, half-close, wait for the count
+//! ```
+//! Steps separated by `--` run in order; the first failure ends the
+//! program with exit code 1. ADDR is host:port with any name the pod can resolve. RETRY is seconds
+//! to keep retrying a refused connect (the peer may not listen yet).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    for step in all.split(|a| a == "--") {
+        if let Err(code) = run(step) {
+            return code;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn run(args: &[String]) -> Result<(), ExitCode> {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    let num = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let result = match arg(0) {
+        "listen" => listen(num(1, 0) as u16, num(2, u64::MAX), num(3, 0)),
+        "connect" => connect(arg(1), arg(2), num(3, 0)),
+        "bind" => bind(num(1, 0) as u16, num(2, 0)),
+        "resolve" => resolve(arg(1)),
+        "sink" => sink(num(1, 0) as u16),
+        "send" => send(arg(1), num(2, 0) as usize, num(3, 0)),
+        other => Err(format!("unknown step {other:?}")),
+    };
+    result.map_err(|e| {
+        println!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn kind(e: std::io::Error) -> String {
+    format!("{:?}", e.kind())
+}
+
+fn listen(port: u16, count: u64, hold: u64) -> Result<(), String> {
+    let any = if std::env::var_os("NETTEST_V6").is_some() { "::" } else { "0.0.0.0" };
+    let listener = TcpListener::bind((any, port)).map_err(kind)?;
+    println!("listening on {}", listener.local_addr().map_err(kind)?.port());
+    for _ in 0..count {
+        let (stream, peer) = listener.accept().map_err(kind)?;
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line).map_err(kind)?;
+        let line = line.trim_end();
+        println!("got {line} from {}", peer.ip());
+        writeln!(&stream, "echo {line} from {}", peer.ip()).map_err(kind)?;
+    }
+    // Keep the port a while after serving, for tests of a taken port.
+    std::thread::sleep(Duration::from_secs(hold));
+    Ok(())
+}
+
+fn dial(addr: &str, retry_secs: u64) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + Duration::from_secs(retry_secs);
+    loop {
+        let addrs: Vec<_> = addr.to_socket_addrs().map_err(|e| format!("resolve {addr}: {}", kind(e)))?.collect();
+        match TcpStream::connect(&addrs[..]) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(kind(e)),
+        }
+    }
+}
+
+fn connect(addr: &str, msg: &str, retry: u64) -> Result<(), String> {
+    let stream = dial(addr, retry)?;
+    writeln!(&stream, "{msg}").map_err(kind)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).map_err(kind)?;
+    println!("{}", reply.trim_end());
+    Ok(())
+}
+
+fn bind(port: u16, hold: u64) -> Result<(), String> {
+    let l = TcpListener::bind(("127.0.0.1", port)).map_err(kind)?;
+    println!("bound {}", l.local_addr().map_err(kind)?.port());
+    std::thread::sleep(Duration::from_secs(hold));
+    Ok(())
+}
+
+fn resolve(name: &str) -> Result<(), String> {
+    let addrs = (name, 0).to_socket_addrs().map_err(|e| format!("{:?} ({e})", e.kind()))?;
+    for a in addrs {
+        println!("{}", a.ip());
+    }
+    Ok(())
+}
+
+fn sink(port: u16) -> Result<(), String> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).map_err(kind)?;
+    println!("listening on {port}");
+    let (mut stream, _) = listener.accept().map_err(kind)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut sum) = (0u64, 0u64);
+    loop {
+        let n = stream.read(&mut buf).map_err(kind)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        sum = buf[..n].iter().fold(sum, |s, b| s.wrapping_add(*b as u64));
+    }
+    println!("received {total} bytes, sum {sum}");
+    writeln!(stream, "{total}").map_err(kind)?;
+    Ok(())
+}
+
+fn send(addr: &str, bytes: usize, retry: u64) -> Result<(), String> {
+    let mut stream = dial(addr, retry)?;
+    let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let (mut left, mut sum) = (bytes, 0u64);
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).map_err(kind)?;
+        sum = chunk[..n].iter().fold(sum, |s, b| s.wrapping_add(*b as u64));
+        left -= n;
+    }
+    stream.shutdown(Shutdown::Write).map_err(kind)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).map_err(kind)?;
+    println!("sent {bytes} bytes, sum {sum}, peer counted {}", reply.trim_end());
+    Ok(())
+}
