@@ -55,7 +55,8 @@ pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file,
 pub use manifest::Validation;
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
-pub use pod::{EXIT_KILLED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
+pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
+pub use pod::{ExecError, ExecOutcome, ExecOutput, ExecRequest, EXIT_KILLED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
 pub use runtime::{Runtime, RuntimeConfig, RuntimeError};
 pub use store::{LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
 

@@ -15,9 +15,12 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::mpsc;
 
+mod forward;
 mod pipe;
 mod wasi;
 
+pub use forward::ForwardEvent;
+pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
 pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
 

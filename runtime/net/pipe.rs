@@ -186,13 +186,23 @@ pub struct Connection {
     pub reader: PipeReader,
     /// Bytes to the peer.
     pub writer: PipeWriter,
+    /// The local port this end holds, freed when the connection is dropped.
+    port: Option<super::Binding>,
+}
+
+impl Connection {
+    /// This end, keeping `port` reserved for as long as it lives.
+    pub fn holding(mut self, port: super::Binding) -> Self {
+        self.port = Some(port);
+        self
+    }
 }
 
 /// Two connected ends, each direction buffering `capacity` bytes.
 pub fn connection_pair(capacity: usize) -> (Connection, Connection) {
     let (a_w, b_r) = pipe(capacity);
     let (b_w, a_r) = pipe(capacity);
-    (Connection { reader: a_r, writer: a_w }, Connection { reader: b_r, writer: b_w })
+    (Connection { reader: a_r, writer: a_w, port: None }, Connection { reader: b_r, writer: b_w, port: None })
 }
 
 impl AsyncRead for Connection {

@@ -178,8 +178,9 @@ impl Worker {
                 env: self.plan.env.clone(),
                 mounts,
                 working_dir: self.plan.working_dir.clone(),
-                stdout: LogStream::new(log.clone(), Stream::Stdout),
-                stderr: LogStream::new(log.clone(), Stream::Stderr),
+                stdin: None,
+                stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
+                stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
                 network: self.plan.network.clone(),
             };
             let engine = self.engine.clone();

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod conditions;
 mod container;
+mod exec;
 mod events;
 pub mod phase;
 mod start;
@@ -17,6 +18,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
 pub use container::{EXIT_KILLED, EXIT_TRAPPED};
+pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::start;
 pub use warnings::unimplemented_fields;
 
@@ -121,6 +123,8 @@ pub struct PodHandle {
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: tokio::task::JoinHandle<(Pod, Vec<StoreError>)>,
     pub(crate) network: std::sync::Arc<crate::net::PodNetwork>,
+    pub(crate) exec_targets: exec::ExecTargets,
+    pub(crate) engine: std::sync::Arc<crate::engine::WasmEngine>,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].
@@ -176,6 +180,39 @@ impl PodHandle {
     /// pod ends Succeeded or Failed as Kubernetes decides for a deleted pod.
     pub fn stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Runs a command in one of the pod's running containers (a fresh
+    /// instance of its image with its env, mounts and network; see
+    /// [`ExecRequest`]) and waits for it to end.
+    pub async fn exec(&self, request: ExecRequest) -> Result<ExecOutcome, ExecError> {
+        let pod = self.current();
+        exec::exec(&self.engine, &pod, &self.exec_targets, self.stop.subscribe(), request).await
+    }
+
+    /// The pod's IP on the pod network.
+    pub fn pod_ip(&self) -> std::net::Ipv4Addr {
+        self.network.ip()
+    }
+
+    /// Opens a connection to `port` on the pod's localhost from outside the
+    /// pod (port-forward): the pod sees it coming from its loopback. IPv4
+    /// first, then IPv6, as kubectl's port-forward tries both.
+    pub fn connect(&self, port: u16) -> Result<crate::net::Connection, crate::net::NetError> {
+        crate::net::connect_loopback(&self.network, port)
+    }
+
+    /// Forwards every connection accepted on `listener` (a host socket the
+    /// caller bound, normally on loopback) to `port` in the pod, until the
+    /// listener fails or the returned future is dropped. `report` hears of
+    /// each connection, as kubectl prints `Handling connection for 8080`.
+    pub fn port_forward(
+        &self,
+        listener: tokio::net::TcpListener,
+        port: u16,
+        report: std::sync::Arc<dyn Fn(crate::net::ForwardEvent) + Send + Sync>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
+        crate::net::serve_forward(listener, self.network.clone(), self.name.clone(), port, report)
     }
 
     /// A handle that can stop the pod from elsewhere (a Ctrl-C handler).

@@ -53,6 +53,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
 
     let (publish, status) = watch::channel(pod.clone());
     let (stop_tx, stop) = watch::channel(false);
+    let exec_targets = super::exec::ExecTargets::default();
     let recorder = EventRecorder::new(&pod, rt.node_name());
     let mut sup = Supervisor {
         pod,
@@ -61,6 +62,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         recorder,
         engine: rt.engine().clone(),
         network: network.clone(),
+        exec_targets: exec_targets.clone(),
         tap: rt.tap(),
         publish,
         stop,
@@ -79,7 +81,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         sup.refresh(deleting);
         sup.run().await
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, exec_targets, engine: rt.engine().clone() })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -157,6 +159,16 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     continue;
                 }
             };
+            let mut exec_mounts = vec![Mount { host_path: sup.dir.rootfs(&c.name), guest_path: "/".into(), writable: true }];
+            exec_mounts.extend(mounts.iter().cloned());
+            sup.exec_targets.add(super::exec::ExecTarget {
+                name: c.name.clone(),
+                program: program.clone(),
+                env: env.clone(),
+                working_dir: c.working_dir.clone(),
+                mounts: exec_mounts,
+                network: crate::net::SocketPolicy::Pod(sup.network.clone()),
+            });
             let plan = ContainerPlan {
                 kind,
                 index,

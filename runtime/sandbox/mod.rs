@@ -8,10 +8,12 @@
 mod stdio;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket};
+use wasmtime_wasi::cli::{StdinStream, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -77,10 +79,12 @@ pub struct SandboxSpec {
     pub mounts: Vec<Mount>,
     /// The initial working directory (`workingDir`), absolute.
     pub working_dir: Option<String>,
+    /// Where stdin comes from; none: an empty stdin.
+    pub stdin: Option<Arc<dyn StdinStream + Send + Sync>>,
     /// Where stdout goes.
-    pub stdout: LogStream,
+    pub stdout: Arc<dyn StdoutStream + Send + Sync>,
     /// Where stderr goes.
-    pub stderr: LogStream,
+    pub stderr: Arc<dyn StdoutStream + Send + Sync>,
     /// What the container's sockets reach (components only: wasmtime 48
     /// gives wasip1 modules no sockets).
     pub network: SocketPolicy,
@@ -120,6 +124,9 @@ impl SandboxSpec {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         b.stdout(self.stdout.clone()).stderr(self.stderr.clone());
+        if let Some(stdin) = &self.stdin {
+            b.stdin(stdin.clone());
+        }
         if let Some(dir) = &self.working_dir {
             b.initial_cwd(dir);
         }

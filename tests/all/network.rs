@@ -163,3 +163,110 @@ async fn the_pod_resolves_localhost_its_hostname_and_pod_records() {
     assert_eq!(h.stdout("dns", "record"), [other_ip]);
     other.stop();
 }
+
+/// Collects an exec'd command's output.
+#[derive(Clone, Default)]
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl tokio::io::AsyncWrite for Sink {
+    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Sink {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+async fn exec(h: &wasmpod::PodHandle, container: Option<&str>, argv: &[&str]) -> (Result<wasmpod::ExecOutcome, wasmpod::ExecError>, String, String) {
+    let (out, err) = (Sink::default(), Sink::default());
+    let req = wasmpod::ExecRequest {
+        container: container.map(str::to_owned),
+        command: argv.iter().map(|s| s.to_string()).collect(),
+        stdin: None,
+        stdout: Box::new(out.clone()),
+        stderr: Box::new(err.clone()),
+    };
+    let r = h.exec(req).await;
+    (r, out.text(), err.text())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_in_the_containers_files_env_and_network() {
+    let h = Harness::new();
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ex\nspec:\n  containers:\n  - name: shell\n    image: alpine\n    env: [{{name: GREETING, value: hello}}]\n    command: [sh, -c, 'echo written > /tmp/f; sleep 600']\n  - name: server\n    image: {}\n    args: [listen, '80']\n",
+        nettest()
+    );
+    let pod = h.start(&yaml).await;
+    wait_until(&pod, "both running", |p| p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().all(|c| c.ready))).await;
+    // The default container is the first; its root filesystem and env.
+    let mut file = String::new();
+    for _ in 0..200 {
+        let (r, out, _) = exec(&pod, None, &["sh", "-c", "cat /tmp/f; echo $GREETING"]).await;
+        assert_eq!(r.as_ref().unwrap().container, "shell");
+        file = out;
+        if file.starts_with("written") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(file, "written\nhello\n");
+    // A failing command returns its exit code.
+    let (r, _, err) = exec(&pod, Some("shell"), &["sh", "-c", "echo oops >&2; exit 3"]).await;
+    assert_eq!(r.unwrap().exit_code, 3);
+    assert_eq!(err, "oops\n");
+    // A fresh instance of the server's image reaches the server over the
+    // pod's localhost.
+    let (r, out, _) = exec(&pod, Some("server"), &["nettest", "connect", "localhost:80", "via-exec", "30"]).await;
+    assert_eq!(r.unwrap().exit_code, 0);
+    assert_eq!(out, "echo via-exec from 127.0.0.1\n");
+    // Errors in the API server's words.
+    let (r, _, _) = exec(&pod, Some("nope"), &["true"]).await;
+    assert_eq!(r.unwrap_err().to_string(), "container nope is not valid for pod ex");
+    let (r, _, _) = exec(&pod, None, &[]).await;
+    assert!(matches!(r, Err(wasmpod::ExecError::NoCommand)));
+    pod.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_splices_host_connections_into_the_pod() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let h = Harness::new();
+    let pod = h.start(&pod("fwd", &[("server", "listen 80 2")])).await;
+    wait_until(&pod, "running", |p| phase(p) == "Running").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let fwd = tokio::spawn(pod.port_forward(listener, 80, std::sync::Arc::new(move |e| ev.lock().unwrap().push(format!("{e:?}")))));
+    for msg in ["one", "two"] {
+        let mut reply = String::new();
+        for _ in 0..500 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
+            reply.clear();
+            let _ = BufReader::new(&mut s).read_line(&mut reply).await;
+            if !reply.is_empty() {
+                break;
+            }
+            // The server may not listen yet: the forward closes the host
+            // connection at once, as kubectl's does.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(reply, format!("echo {msg} from 127.0.0.1\n"));
+    }
+    assert!(events.lock().unwrap().iter().any(|e| e.starts_with("Connected")), "{events:?}");
+    fwd.abort();
+    let end = tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
+    assert_eq!(phase(&end.pod), "Succeeded");
+}

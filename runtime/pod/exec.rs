@@ -1,0 +1,172 @@
+//! `exec`: a command run inside a running container.
+//!
+//! A Linux container runtime starts a new process in the container's
+//! namespaces. The wasm equivalent is a fresh instance of the container's
+//! image (the same compiled program, pre-instantiated, so this is cheap)
+//! with the container's environment, filesystem (its root and mounts) and
+//! pod network, and the caller's argv and standard streams. The exec'd
+//! instance is not the container's main instance: it shares the
+//! container's files and network, not its memory, as a second process
+//! would.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
+
+use super::EXIT_TRAPPED;
+use crate::engine::{Program, WasmEngine};
+use crate::net::SocketPolicy;
+use crate::sandbox::{self, GuestExit, Mount, SandboxSpec};
+
+/// What an exec into one container needs, recorded when the pod prepares
+/// its containers.
+#[derive(Clone)]
+pub(crate) struct ExecTarget {
+    pub name: String,
+    pub program: Arc<Program>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    /// The container's root first, then its volume mounts.
+    pub mounts: Vec<Mount>,
+    pub network: SocketPolicy,
+}
+
+/// The exec targets of one pod, shared by its supervisor and handle.
+#[derive(Clone, Default)]
+pub(crate) struct ExecTargets(Arc<Mutex<Vec<ExecTarget>>>);
+
+impl ExecTargets {
+    pub(crate) fn add(&self, target: ExecTarget) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(target);
+    }
+
+    fn get(&self, name: &str) -> Option<ExecTarget> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|t| t.name == name).cloned()
+    }
+}
+
+/// Standard output and error of an exec'd command.
+pub type ExecOutput = Box<dyn AsyncWrite + Send + Sync + Unpin>;
+
+/// A command to run in a pod's container.
+pub struct ExecRequest {
+    /// The container; `None`: the pod's default container (the
+    /// `kubectl.kubernetes.io/default-container` annotation, else the first).
+    pub container: Option<String>,
+    /// argv, argv\[0\] first (the toolbox dispatches on it).
+    pub command: Vec<String>,
+    /// The command's stdin; `None`: empty.
+    pub stdin: Option<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+    /// Where its stdout goes.
+    pub stdout: ExecOutput,
+    /// Where its stderr goes.
+    pub stderr: ExecOutput,
+}
+
+/// Why an exec could not run. Messages follow the API server's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// No command given.
+    #[error("you must specify at least one command for the container")]
+    NoCommand,
+    /// The pod has no such container.
+    #[error("container {container} is not valid for pod {pod}")]
+    NoSuchContainer {
+        /// Pod name.
+        pod: String,
+        /// Container name.
+        container: String,
+    },
+    /// The pod ended.
+    #[error("cannot exec into a container in a completed pod; current phase is {phase}")]
+    PodCompleted {
+        /// Its phase.
+        phase: String,
+    },
+    /// The container exists but is not running.
+    #[error("unable to upgrade connection: container not found (\"{container}\")")]
+    NotRunning {
+        /// Container name.
+        container: String,
+    },
+    /// The instance could not be set up.
+    #[error("container {container}: cannot start the command")]
+    Sandbox {
+        /// Container name.
+        container: String,
+        /// Why.
+        #[source]
+        source: sandbox::SandboxError,
+    },
+}
+
+/// How an exec'd command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// The container it ran in (useful when defaulted).
+    pub container: String,
+    /// Its exit code: the guest's, 134 for a trap, 137 when the pod was
+    /// stopped under it.
+    pub exit_code: i32,
+}
+
+/// The container an exec without `-c` goes to, as kubectl picks it.
+pub(crate) fn default_container(pod: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get("kubectl.kubernetes.io/default-container")).cloned();
+    annotated.or_else(|| pod.spec.as_ref()?.containers.first().map(|c| c.name.clone()))
+}
+
+pub(crate) async fn exec(
+    engine: &WasmEngine,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    targets: &ExecTargets,
+    mut stop: watch::Receiver<bool>,
+    req: ExecRequest,
+) -> Result<ExecOutcome, ExecError> {
+    if req.command.is_empty() {
+        return Err(ExecError::NoCommand);
+    }
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let container = match req.container {
+        Some(c) => c,
+        None => default_container(pod).unwrap_or_default(),
+    };
+    let status = pod.status.clone().unwrap_or_default();
+    let all = status.container_statuses.iter().flatten().chain(status.init_container_statuses.iter().flatten());
+    let Some(cs) = all.clone().find(|c| c.name == container) else {
+        return Err(ExecError::NoSuchContainer { pod: pod_name, container });
+    };
+    if let Some(phase) = status.phase.as_deref().filter(|p| matches!(*p, "Succeeded" | "Failed")) {
+        return Err(ExecError::PodCompleted { phase: phase.to_owned() });
+    }
+    let running = cs.state.as_ref().is_some_and(|s| s.running.is_some());
+    let Some(target) = targets.get(&container).filter(|_| running) else {
+        return Err(ExecError::NotRunning { container });
+    };
+    let spec = SandboxSpec {
+        args: req.command,
+        env: target.env,
+        mounts: target.mounts,
+        working_dir: target.working_dir,
+        stdin: req.stdin.map(|s| Arc::new(AsyncStdinStream::new(s)) as _),
+        stdout: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stdout)),
+        stderr: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stderr)),
+        network: target.network,
+    };
+    let exit = tokio::select! {
+        r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,
+        // The pod is being stopped: the command dies with it.
+        _ = super::stop_requested(&mut stop) => return Ok(ExecOutcome { container, exit_code: super::EXIT_KILLED }),
+    };
+    let exit_code = match exit {
+        GuestExit::Exited(code) => code,
+        GuestExit::Trapped(_) => EXIT_TRAPPED,
+    };
+    Ok(ExecOutcome { container, exit_code })
+}
+
+/// Bytes an exec'd command may have in flight to its caller per stream.
+const STREAM_BUDGET: usize = 64 * 1024;
