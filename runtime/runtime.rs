@@ -82,6 +82,19 @@ pub enum RuntimeError {
         #[source]
         source: ImageError,
     },
+    /// A `hostPort` could not be opened on the host.
+    #[error("pod \"{pod}\": {field}: cannot listen on 127.0.0.1:{port}")]
+    HostPort {
+        /// Pod name.
+        pod: String,
+        /// Field path.
+        field: String,
+        /// The host port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The pod uses something this version refuses to run.
     #[error("pod \"{pod}\": {field}: {reason}")]
     Unsupported {
@@ -196,6 +209,42 @@ impl Runtime {
     /// from this state directory (in this or another process). Must be
     /// called within a tokio runtime: the pod runs as tasks on it.
     pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
-        Ok(crate::pod::start(self, plan)?)
+        let host_ports = bind_host_ports(&plan.pod)?;
+        Ok(crate::pod::start(self, plan, host_ports)?)
     }
+}
+
+/// Opens every `hostPort` of the pod on host loopback, before the pod
+/// starts, so a taken port refuses the pod instead of failing later.
+/// `hostIP` may only name loopback: `hostPort` is one of the two doors into
+/// the pod network, and it stays on the user's own machine.
+fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::net::TcpListener, u16)>, RuntimeError> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let spec = pod.spec.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    let lists = [("initContainers", spec.init_containers.unwrap_or_default()), ("containers", spec.containers)];
+    for (list, containers) in lists {
+        for (i, c) in containers.iter().enumerate() {
+            for (j, p) in c.ports.iter().flatten().enumerate() {
+                let Some(host_port) = p.host_port.filter(|hp| *hp > 0) else { continue };
+                let field = format!("spec.{list}[{i}].ports[{j}]");
+                if p.protocol.as_deref().is_some_and(|proto| proto != "TCP") {
+                    return Err(RuntimeError::Unsupported { pod: name, field: format!("{field}.protocol"), reason: "hostPort forwards TCP only".into() });
+                }
+                if let Some(ip) = p.host_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "127.0.0.1" && *ip != "localhost") {
+                    return Err(RuntimeError::Unsupported {
+                        pod: name,
+                        field: format!("{field}.hostIP"),
+                        reason: format!("hostPort listens on host loopback (127.0.0.1) only, not {ip:?}: the pod network is not exposed beyond this machine"),
+                    });
+                }
+                let port = host_port as u16;
+                let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| RuntimeError::HostPort { pod: name.clone(), field: format!("{field}.hostPort"), port, source })?;
+                out.push((listener, p.container_port as u16));
+            }
+        }
+    }
+    Ok(out)
 }

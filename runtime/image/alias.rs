@@ -160,10 +160,6 @@ mod indexmap_like {
     }
 }
 
-const NGINX_REFUSED: &str = "the nginx alias maps to the toolbox web server, which needs the pod network; \
-    this wasmpod version does not have it yet (map the image to your own .wasm with --image-alias meanwhile)";
-const PYTHON_REFUSED: &str = "the python alias (the toolbox's `python -m http.server`) needs the pod network; \
-    this wasmpod version does not have it yet (map the image to your own .wasm with --image-alias meanwhile)";
 
 pub(super) fn builtin_aliases() -> Vec<Alias> {
     let mut out = Vec::new();
@@ -175,8 +171,13 @@ pub(super) fn builtin_aliases() -> Vec<Alias> {
     let toolbox = AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["sh".into()] };
     add("alpine", toolbox.clone());
     add("busybox", toolbox);
-    add("nginx", AliasTarget::Refused(NGINX_REFUSED.into()));
-    add("python", AliasTarget::Refused(PYTHON_REFUSED.into()));
+    // nginx's image runs `nginx -g 'daemon off;'`; the toolbox's nginx
+    // serves /usr/share/nginx/html on :80 the same way.
+    let nginx = ["nginx", "-g", "daemon off;"].map(String::from).to_vec();
+    add("nginx", AliasTarget::Builtin { name: "toolbox".into(), entrypoint: nginx });
+    // python's image runs the interpreter; the toolbox's `python` provides
+    // only `-m http.server` / `-m SimpleHTTPServer` and says so otherwise.
+    add("python", AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["python".into()] });
     out
 }
 

@@ -15,8 +15,8 @@
 //! |----------------------------------|----------------------------------------------|
 //! | `alpine`, `alpine:*`, `alpine@*` | the toolbox, entrypoint `sh`                 |
 //! | `busybox`, `busybox:*`, `busybox@*` | the toolbox, entrypoint `sh`              |
-//! | `nginx`, `nginx:*`, `nginx@*`    | refused: the web server needs the pod network (not in this version) |
-//! | `python`, `python:*`, `python@*` | refused: the python alias is not in this version |
+//! | `nginx`, `nginx:*`, `nginx@*`    | the toolbox, entrypoint `nginx -g 'daemon off;'` (static files from /usr/share/nginx/html on :80) |
+//! | `python`, `python:*`, `python@*` | the toolbox, entrypoint `python` (only `-m http.server` / `-m SimpleHTTPServer`) |
 
 mod alias;
 
@@ -167,7 +167,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_images_resolve_or_are_refused_with_a_reason() {
+    fn seed_images_resolve_to_the_toolbox() {
         let r = ImageResolver::default();
         let dir = Path::new(".");
         for image in ["alpine", "alpine:3.19", "docker.io/library/alpine:latest", "busybox:1.36", "library/busybox"] {
@@ -175,8 +175,9 @@ mod tests {
             assert_eq!(img.entrypoint, vec!["sh".to_string()], "{image}");
             assert_eq!(img.description, "builtin toolbox");
         }
-        let err = r.resolve("nginx:1.7.9", dir).err().unwrap().to_string();
-        assert!(err.contains("pod network"), "{err}");
+        let nginx = r.resolve("nginx:1.7.9", dir).unwrap();
+        assert_eq!(nginx.entrypoint, ["nginx", "-g", "daemon off;"]);
+        assert_eq!(r.resolve("python:2.7-alpine", dir).unwrap().entrypoint, ["python"]);
         let err = r.resolve("mysql:8.0", dir).err().unwrap().to_string();
         assert!(err.starts_with("image \"mysql:8.0\" is not a WebAssembly file"), "{err}");
         assert!(err.contains("--image-alias 'mysql:8.0=PATH.wasm'"), "{err}");

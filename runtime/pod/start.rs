@@ -20,7 +20,7 @@ use crate::sandbox::Mount;
 use crate::store::StoreError;
 
 /// Locks and records the pod, then spawns its task.
-pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError> {
+pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
     let PodPlan { mut pod, images, objects } = plan;
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -79,7 +79,12 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan) -> Result<PodHandle, StoreError
         prepare(&mut sup, &images, &objects, backoff).await;
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
-        sup.run().await
+        let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);
+        let end = sup.run().await;
+        for f in forwards {
+            f.abort();
+        }
+        end
     });
     Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, exec_targets, engine: rt.engine().clone() })
 }
@@ -228,4 +233,22 @@ fn volume_mounts(sup: &Supervisor, spec: &k8s_openapi::api::core::v1::PodSpec, c
         out.push(Mount { host_path: host, guest_path: m.mount_path.clone(), writable: !m.read_only.unwrap_or(false) });
     }
     Ok(out)
+}
+
+/// Serves the pod's `hostPort`s for as long as it runs.
+fn forward_host_ports(listeners: Vec<(std::net::TcpListener, u16)>, network: &std::sync::Arc<crate::net::PodNetwork>, pod: &str) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (listener, port) in listeners {
+        // Bound and set non-blocking by Runtime::start; conversion only
+        // fails outside a tokio runtime, which start() already requires.
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
+        // A refused connection just closes the host side, as a host port
+        // with nothing behind it would.
+        let report: std::sync::Arc<dyn Fn(crate::net::ForwardEvent) + Send + Sync> = std::sync::Arc::new(|_| {});
+        let serve = crate::net::serve_forward(listener, network.clone(), pod.to_owned(), port, report);
+        tasks.push(tokio::spawn(async move {
+            let _ = serve.await;
+        }));
+    }
+    tasks
 }

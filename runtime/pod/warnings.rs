@@ -63,7 +63,6 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     if let Some(r) = &c.resources {
         flag(r.limits.as_ref().is_some_and(|l| !l.is_empty()), "resources.limits (not enforced)");
     }
-    flag(c.ports.iter().flatten().any(|p| p.host_port.is_some()), "ports[].hostPort");
 }
 
 #[cfg(test)]

@@ -270,3 +270,37 @@ async fn port_forward_splices_host_connections_into_the_pod() {
     let end = tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
     assert_eq!(phase(&end.pod), "Succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_port_opens_on_host_loopback_and_a_taken_one_refuses_the_pod() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let h = Harness::new();
+    let yaml = pod("hp", &[("server", "listen 80 1")]).replace("    args:", &format!("    ports: [{{containerPort: 80, hostPort: {free}}}]\n    args:"));
+    let server = h.start(&yaml).await;
+    let mut reply = String::new();
+    for _ in 0..500 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", free)).await.unwrap();
+        s.write_all(b"door\n").await.unwrap();
+        let _ = BufReader::new(&mut s).read_line(&mut reply).await;
+        if !reply.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(reply, "echo door from 127.0.0.1\n");
+    let end = tokio::time::timeout(crate::harness::DEADLINE, server.wait()).await.unwrap();
+    assert_eq!(phase(&end.pod), "Succeeded");
+    // The pod ended: its host port is closed again.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", free)).await.is_err());
+
+    // A host port already taken refuses the pod before it starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let yaml = pod("hp2", &[("server", "listen 80 1")]).replace("    args:", &format!("    ports: [{{containerPort: 80, hostPort: {port}}}]\n    args:"));
+    let m = wasmpod::manifest::load_str(&yaml, "t.yaml", wasmpod::Validation::Strict).unwrap();
+    let plan = h.runtime.plan(&m, h.base()).await.unwrap().remove(0);
+    let err = h.runtime.start(plan).err().expect("a taken hostPort is refused");
+    assert_eq!(err.to_string(), format!("pod \"hp2\": spec.containers[0].ports[0].hostPort: cannot listen on 127.0.0.1:{port}"));
+    assert!(!h.pod_dir("hp2").join("pod.json").exists(), "nothing recorded for a refused pod");
+}
