@@ -221,6 +221,7 @@ impl Runtime {
 fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::net::TcpListener, u16)>, RuntimeError> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
+    let host_network = spec.host_network == Some(true);
     let mut out = Vec::new();
     let lists = [("initContainers", spec.init_containers.unwrap_or_default()), ("containers", spec.containers)];
     for (list, containers) in lists {
@@ -237,6 +238,18 @@ fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::ne
                         field: format!("{field}.hostIP"),
                         reason: format!("hostPort listens on host loopback (127.0.0.1) only, not {ip:?}: the pod network is not exposed beyond this machine"),
                     });
+                }
+                if host_network {
+                    // The guest binds the host port itself; Kubernetes
+                    // requires the two numbers to agree.
+                    if host_port != p.container_port {
+                        return Err(RuntimeError::Unsupported {
+                            pod: name,
+                            field: format!("{field}.hostPort"),
+                            reason: format!("must match `containerPort` ({}) when `hostNetwork` is true", p.container_port),
+                        });
+                    }
+                    continue;
                 }
                 let port = host_port as u16;
                 let listener = std::net::TcpListener::bind(("127.0.0.1", port))

@@ -49,6 +49,10 @@ pub enum NetError {
     /// No ephemeral port left.
     #[error("no ephemeral port available")]
     PortsExhausted,
+    /// The pod uses the host's network (`hostNetwork: true`): its ports
+    /// are host ports, reached directly rather than forwarded.
+    #[error("the pod uses the host network; connect to its port on 127.0.0.1 directly")]
+    HostNetwork,
 }
 
 /// A connection arriving at a listener.

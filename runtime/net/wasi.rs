@@ -22,6 +22,7 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, ResolveAddressS
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Network};
 use wasmtime_wasi::p2::bindings::sockets::tcp::{self, ShutdownType, TcpSocket};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
+use wasmtime_wasi::sockets::{WasiSocketsCtx, WasiSocketsCtxView};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, InputStream, OutputStream, Pollable, SocketResult, StreamError, StreamResult};
 
 use super::{Binding, Connection, Listener, NetError, PipeReader, PipeWriter, PodNetwork, ReadOutcome};
@@ -31,6 +32,9 @@ use super::{Binding, Connection, Listener, NetError, PipeReader, PipeWriter, Pod
 pub enum SocketPolicy {
     /// The pod network: the pod's own localhost and other pods' IPs.
     Pod(Arc<PodNetwork>),
+    /// The host's own network, through wasmtime-wasi's host sockets: the
+    /// explicit opt-in of `hostNetwork: true`.
+    Host,
     /// No network at all: creating a socket is access-denied.
     #[default]
     None,
@@ -49,6 +53,8 @@ pub struct PodSocketsView<'a> {
     pub policy: &'a SocketPolicy,
     /// The store's resource table.
     pub table: &'a mut ResourceTable,
+    /// wasmtime-wasi's socket context, used under [`SocketPolicy::Host`].
+    pub host: &'a mut WasiSocketsCtx,
 }
 
 impl From<NetError> for ErrorCode {
@@ -58,6 +64,7 @@ impl From<NetError> for ErrorCode {
             NetError::ConnectionRefused => ErrorCode::ConnectionRefused,
             NetError::Unreachable => ErrorCode::RemoteUnreachable,
             NetError::PortsExhausted => ErrorCode::AddressNotBindable,
+            NetError::HostNetwork => ErrorCode::AccessDenied,
         }
     }
 }
@@ -244,8 +251,15 @@ impl PodSocketsView<'_> {
     fn net(&self) -> SocketResult<Arc<PodNetwork>> {
         match self.policy {
             SocketPolicy::Pod(n) => Ok(n.clone()),
-            SocketPolicy::None => err(ErrorCode::AccessDenied),
+            SocketPolicy::Host | SocketPolicy::None => err(ErrorCode::AccessDenied),
         }
+    }
+
+    /// wasmtime-wasi's own implementation, for a host-network container:
+    /// every call is handed to it unchanged, and the table then holds
+    /// wasmtime's resource types, never this module's.
+    fn host(&mut self) -> Option<WasiSocketsCtxView<'_>> {
+        matches!(self.policy, SocketPolicy::Host).then(|| WasiSocketsCtxView { ctx: &mut *self.host, table: &mut *self.table })
     }
 
     fn socket(&mut self, r: &Resource<TcpSocket>) -> SocketResult<&mut PodTcpSocket> {
@@ -263,6 +277,9 @@ impl PodSocketsView<'_> {
 
 impl tcp_create_socket::Host for PodSocketsView<'_> {
     fn create_tcp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<TcpSocket>> {
+        if let Some(mut host) = self.host() {
+            return tcp_create_socket::Host::create_tcp_socket(&mut host, family);
+        }
         let net = self.net()?;
         let socket = self.table.push(PodTcpSocket::new(net, matches!(family, IpAddressFamily::Ipv6)))?;
         Ok(Resource::new_own(socket.rep()))
@@ -293,6 +310,9 @@ impl network::HostNetwork for PodSocketsView<'_> {
 
 impl tcp::HostTcpSocket for PodSocketsView<'_> {
     async fn start_bind(&mut self, this: Resource<TcpSocket>, network: Resource<Network>, local: IpSocketAddress) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::start_bind(&mut host, this, network, local).await;
+        }
         self.table.get(&network)?;
         let local = to_socket_addr(local);
         let s = self.socket(&this)?;
@@ -316,6 +336,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::finish_bind(&mut host, this);
+        }
         let s = self.socket(&this)?;
         match s.in_progress {
             Some(Operation::Bind) => {
@@ -327,6 +350,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn start_connect(&mut self, this: Resource<TcpSocket>, network: Resource<Network>, remote: IpSocketAddress) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::start_connect(&mut host, this, network, remote);
+        }
         self.table.get(&network)?;
         let remote = to_socket_addr(remote);
         let s = self.socket(&this)?;
@@ -352,6 +378,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn finish_connect(&mut self, this: Resource<TcpSocket>) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::finish_connect(&mut host, this);
+        }
         let s = self.socket(&this)?;
         let result = match s.in_progress.take() {
             Some(Operation::Connect(result)) => result,
@@ -371,6 +400,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     async fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::start_listen(&mut host, this).await;
+        }
         let s = self.socket(&this)?;
         if s.in_progress.is_some() {
             return err(ErrorCode::ConcurrencyConflict);
@@ -389,6 +421,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn finish_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::finish_listen(&mut host, this);
+        }
         let s = self.socket(&this)?;
         match s.in_progress {
             Some(Operation::Listen) => {
@@ -400,6 +435,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn accept(&mut self, this: Resource<TcpSocket>) -> SocketResult<(Resource<TcpSocket>, Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::accept(&mut host, this);
+        }
         let s = self.socket(&this)?;
         let TcpState::Listening { listener, .. } = &mut s.state else {
             return err(ErrorCode::InvalidState);
@@ -419,6 +457,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn local_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::local_address(&mut host, this);
+        }
         let s = self.socket(&this)?;
         match &s.state {
             TcpState::Bound { addr, .. } | TcpState::Listening { addr, .. } => Ok((*addr).into()),
@@ -428,6 +469,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn remote_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::remote_address(&mut host, this);
+        }
         match &self.socket(&this)?.state {
             TcpState::Connected(c) => Ok(c.remote.into()),
             _ => err(ErrorCode::InvalidState),
@@ -435,14 +479,23 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn is_listening(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<bool> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::is_listening(&mut host, this);
+        }
         Ok(matches!(self.table.get(&sock(&this))?.state, TcpState::Listening { .. }))
     }
 
     fn address_family(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<IpAddressFamily> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::address_family(&mut host, this);
+        }
         Ok(if self.table.get(&sock(&this))?.v6 { IpAddressFamily::Ipv6 } else { IpAddressFamily::Ipv4 })
     }
 
     fn set_listen_backlog_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_listen_backlog_size(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -456,19 +509,31 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn keep_alive_enabled(&mut self, this: Resource<TcpSocket>) -> SocketResult<bool> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::keep_alive_enabled(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.keep_alive)
     }
 
     fn set_keep_alive_enabled(&mut self, this: Resource<TcpSocket>, value: bool) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_keep_alive_enabled(&mut host, this, value);
+        }
         self.socket(&this)?.options.keep_alive = value;
         Ok(())
     }
 
     fn keep_alive_idle_time(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::keep_alive_idle_time(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.keep_alive_idle)
     }
 
     fn set_keep_alive_idle_time(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_keep_alive_idle_time(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -477,10 +542,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn keep_alive_interval(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::keep_alive_interval(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.keep_alive_interval)
     }
 
     fn set_keep_alive_interval(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_keep_alive_interval(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -489,10 +560,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn keep_alive_count(&mut self, this: Resource<TcpSocket>) -> SocketResult<u32> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::keep_alive_count(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.keep_alive_count)
     }
 
     fn set_keep_alive_count(&mut self, this: Resource<TcpSocket>, value: u32) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_keep_alive_count(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -501,10 +578,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::hop_limit(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.hop_limit)
     }
 
     fn set_hop_limit(&mut self, this: Resource<TcpSocket>, value: u8) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_hop_limit(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -513,10 +596,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn receive_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::receive_buffer_size(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.receive_buffer)
     }
 
     fn set_receive_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_receive_buffer_size(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -525,10 +614,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn send_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::send_buffer_size(&mut host, this);
+        }
         Ok(self.socket(&this)?.options.send_buffer)
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::set_send_buffer_size(&mut host, this, value);
+        }
         if value == 0 {
             return err(ErrorCode::InvalidArgument);
         }
@@ -537,10 +632,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn subscribe(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::subscribe(&mut host, this);
+        }
         wasmtime_wasi::p2::subscribe(self.table, sock(&this))
     }
 
     fn shutdown(&mut self, this: Resource<TcpSocket>, how: ShutdownType) -> SocketResult<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::shutdown(&mut host, this, how);
+        }
         let TcpState::Connected(c) = &self.socket(&this)?.state else {
             return err(ErrorCode::InvalidState);
         };
@@ -554,6 +655,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {
+        if let Some(mut host) = self.host() {
+            return tcp::HostTcpSocket::drop(&mut host, this);
+        }
         // Dropping the socket drops its connection or listener, which frees
         // the port and, once the streams are gone too, ends the connection.
         self.table.delete(Resource::<PodTcpSocket>::new_own(this.rep()))?;
@@ -563,6 +667,9 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
 
 impl ip_name_lookup::Host for PodSocketsView<'_> {
     fn resolve_addresses(&mut self, network: Resource<Network>, name: String) -> SocketResult<Resource<ResolveAddressStream>> {
+        if let Some(mut host) = self.host() {
+            return ip_name_lookup::Host::resolve_addresses(&mut host, network, name);
+        }
         self.table.get(&network)?;
         let net = self.net()?;
         let addrs = resolve(&net, &name)?;
@@ -573,15 +680,24 @@ impl ip_name_lookup::Host for PodSocketsView<'_> {
 
 impl ip_name_lookup::HostResolveAddressStream for PodSocketsView<'_> {
     fn resolve_next_address(&mut self, this: Resource<ResolveAddressStream>) -> SocketResult<Option<IpAddress>> {
+        if let Some(mut host) = self.host() {
+            return ip_name_lookup::HostResolveAddressStream::resolve_next_address(&mut host, this);
+        }
         let stream = self.table.get_mut(&Resource::<PodResolveStream>::new_borrow(this.rep()))?;
         Ok(stream.0.next().map(IpAddress::from))
     }
 
     fn subscribe(&mut self, this: Resource<ResolveAddressStream>) -> wasmtime::Result<Resource<DynPollable>> {
+        if let Some(mut host) = self.host() {
+            return ip_name_lookup::HostResolveAddressStream::subscribe(&mut host, this);
+        }
         wasmtime_wasi::p2::subscribe(self.table, Resource::<PodResolveStream>::new_borrow(this.rep()))
     }
 
     fn drop(&mut self, this: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
+        if let Some(mut host) = self.host() {
+            return ip_name_lookup::HostResolveAddressStream::drop(&mut host, this);
+        }
         self.table.delete(Resource::<PodResolveStream>::new_own(this.rep()))?;
         Ok(())
     }

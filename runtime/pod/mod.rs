@@ -123,6 +123,7 @@ pub struct PodHandle {
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: tokio::task::JoinHandle<(Pod, Vec<StoreError>)>,
     pub(crate) network: std::sync::Arc<crate::net::PodNetwork>,
+    pub(crate) host_network: bool,
     pub(crate) exec_targets: exec::ExecTargets,
     pub(crate) engine: std::sync::Arc<crate::engine::WasmEngine>,
 }
@@ -190,15 +191,19 @@ impl PodHandle {
         exec::exec(&self.engine, &pod, &self.exec_targets, self.stop.subscribe(), request).await
     }
 
-    /// The pod's IP on the pod network.
+    /// The pod's IP (`status.podIP`): on the pod network, or the host's
+    /// loopback for a `hostNetwork` pod.
     pub fn pod_ip(&self) -> std::net::Ipv4Addr {
-        self.network.ip()
+        if self.host_network { std::net::Ipv4Addr::LOCALHOST } else { self.network.ip() }
     }
 
     /// Opens a connection to `port` on the pod's localhost from outside the
     /// pod (port-forward): the pod sees it coming from its loopback. IPv4
     /// first, then IPv6, as kubectl's port-forward tries both.
     pub fn connect(&self, port: u16) -> Result<crate::net::Connection, crate::net::NetError> {
+        if self.host_network {
+            return Err(crate::net::NetError::HostNetwork);
+        }
         crate::net::connect_loopback(&self.network, port)
     }
 

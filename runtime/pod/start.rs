@@ -27,6 +27,9 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let dir = rt.state().pod(&namespace, &name);
     let lock = dir.lock()?;
     let network = rt.cluster().attach(&name);
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    // A host-network pod's IP is the node's, as in Kubernetes.
+    let pod_ip = if host_network { "127.0.0.1".to_owned() } else { network.ip().to_string() };
     // A new run of a pod that ended earlier replaces its record and logs.
     dir.clear()?;
 
@@ -42,8 +45,8 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         phase: Some("Pending".into()),
         host_ip: Some("127.0.0.1".into()),
         host_ips: Some(vec![k8s_openapi::api::core::v1::HostIP { ip: "127.0.0.1".into() }]),
-        pod_ip: Some(network.ip().to_string()),
-        pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: network.ip().to_string() }]),
+        pod_ip: Some(pod_ip.clone()),
+        pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: pod_ip }]),
         start_time: Some(now),
         init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(|c| initial(c, "PodInitializing")).collect()),
         container_statuses: Some(spec.containers.iter().map(|c| initial(c, app_reason)).collect()),
@@ -81,12 +84,15 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         sup.refresh(deleting);
         let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);
         let end = sup.run().await;
+        // Close the host ports before the pod counts as ended: an aborted
+        // task's join completes once its listener is dropped.
         for f in forwards {
             f.abort();
+            let _ = f.await;
         }
         end
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, exec_targets, engine: rt.engine().clone() })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, engine: rt.engine().clone() })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -101,7 +107,9 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let facts = PodFacts { pod_ip: sup.network.ip().to_string(), host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
+    let host_network = spec.host_network == Some(true);
+    let socket_policy = if host_network { crate::net::SocketPolicy::Host } else { crate::net::SocketPolicy::Pod(sup.network.clone()) };
+    let facts = PodFacts { pod_ip: if host_network { "127.0.0.1".into() } else { sup.network.ip().to_string() }, host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
@@ -172,7 +180,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 env: env.clone(),
                 working_dir: c.working_dir.clone(),
                 mounts: exec_mounts,
-                network: crate::net::SocketPolicy::Pod(sup.network.clone()),
+                network: socket_policy.clone(),
             });
             let plan = ContainerPlan {
                 kind,
@@ -191,7 +199,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 pod_name: name.clone(),
                 pod_namespace: namespace.clone(),
                 pod_uid: uid.clone(),
-                network: crate::net::SocketPolicy::Pod(sup.network.clone()),
+                network: socket_policy.clone(),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

@@ -18,7 +18,6 @@ pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
         }
     };
     let p = &mut paths;
-    flag(p, spec.host_network == Some(true), "spec.hostNetwork".into());
     flag(p, spec.host_ipc == Some(true), "spec.hostIPC".into());
     flag(p, spec.host_pid == Some(true), "spec.hostPID".into());
     // Defaulting adds an empty securityContext; only a set field counts.

@@ -30,7 +30,7 @@ pub struct ComponentState {
 
 impl ComponentState {
     fn pod_sockets(&mut self) -> PodSocketsView<'_> {
-        PodSocketsView { policy: &self.network, table: &mut self.table }
+        PodSocketsView { policy: &self.network, table: &mut self.table, host: self.ctx.sockets() }
     }
 }
 
@@ -124,6 +124,10 @@ impl SandboxSpec {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
         b.stdout(self.stdout.clone()).stderr(self.stderr.clone());
+        if matches!(self.network, SocketPolicy::Host) {
+            // hostNetwork: true: the explicit opt-in to the host's network.
+            b.inherit_network().allow_tcp(true).allow_udp(true).allow_ip_name_lookup(true);
+        }
         if let Some(stdin) = &self.stdin {
             b.stdin(stdin.clone());
         }

@@ -304,3 +304,29 @@ async fn host_port_opens_on_host_loopback_and_a_taken_one_refuses_the_pod() {
     assert_eq!(err.to_string(), format!("pod \"hp2\": spec.containers[0].ports[0].hostPort: cannot listen on 127.0.0.1:{port}"));
     assert!(!h.pod_dir("hp2").join("pod.json").exists(), "nothing recorded for a refused pod");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_services_are_reachable_only_with_host_network() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    // A service on the host's loopback.
+    let service = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = service.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = service.accept().await.unwrap();
+        let mut line = String::new();
+        BufReader::new(&mut s).read_line(&mut line).await.unwrap();
+        s.write_all(format!("host saw {line}").as_bytes()).await.unwrap();
+    });
+    let h = Harness::new();
+    // In the pod network, 127.0.0.1 is the pod's own loopback.
+    let isolated = h.run(&pod("isolated", &[("c", &format!("connect 127.0.0.1:{port} x"))])).await;
+    assert_eq!(h.stdout("isolated", "c"), ["error: ConnectionRefused"]);
+    assert_eq!(phase(&isolated.pod), "Failed");
+    // hostNetwork: true is the opt-in to the host's network.
+    let yaml = pod("hostnet", &[("c", &format!("connect 127.0.0.1:{port} hello"))]).replace("spec:\n", "spec:\n  hostNetwork: true\n");
+    let out = h.run(&yaml).await;
+    assert_eq!(h.stdout("hostnet", "c"), ["host saw hello"], "{:?}", h.lines.0.lock().unwrap());
+    assert_eq!(phase(&out.pod), "Succeeded");
+    assert_eq!(out.pod.status.unwrap().pod_ip.as_deref(), Some("127.0.0.1"));
+    server.await.unwrap();
+}
