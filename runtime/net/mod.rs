@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 
 mod forward;
 mod pipe;
+mod udp;
 mod wasi;
+mod wasi_udp;
 
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
@@ -105,6 +107,7 @@ impl ClusterNetwork {
             hostname: hostname.to_ascii_lowercase(),
             cluster: Arc::downgrade(self),
             ports: Mutex::new(PortTable::default()),
+            udp: Mutex::new(udp::UdpPorts::default()),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
@@ -128,6 +131,7 @@ pub struct PodNetwork {
     hostname: String,
     cluster: Weak<ClusterNetwork>,
     ports: Mutex<PortTable>,
+    udp: Mutex<udp::UdpPorts>,
 }
 
 /// A listening port's queue, and the address family it accepts: as on a
@@ -198,6 +202,20 @@ impl PodNetwork {
         Ok(Binding { pod: self.clone(), port })
     }
 
+    /// The pod that `ip` reaches from this one: itself for loopback and
+    /// its own IP, another pod by its IP, nothing else.
+    fn route(self: &Arc<Self>, ip: IpAddr) -> Result<Arc<PodNetwork>, NetError> {
+        if self.is_self(ip) {
+            return Ok(self.clone());
+        }
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let cluster = self.cluster.upgrade().ok_or(NetError::Unreachable)?;
+        v4.and_then(|ip| cluster.pod(ip)).ok_or(NetError::Unreachable)
+    }
+
     /// Connects from this pod to `to` from an ephemeral port. Refused at
     /// once when nothing listens there; unreachable when `to` is no pod.
     pub fn connect(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {
@@ -207,16 +225,7 @@ impl PodNetwork {
     /// Connects from `local` (an ephemeral port when `None`) to `to`;
     /// returns the connection, the port it holds, and its local address.
     pub fn connect_from(self: &Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
-        let target = if self.is_self(to.ip()) {
-            self.clone()
-        } else {
-            let v4 = match to.ip() {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-            };
-            let cluster = self.cluster.upgrade().ok_or(NetError::Unreachable)?;
-            v4.and_then(|ip| cluster.pod(ip)).ok_or(NetError::Unreachable)?
-        };
+        let target = self.route(to.ip())?;
         let acceptor = target.ports.lock().expect("port table poisoned").bound.get(&to.port()).cloned().flatten();
         let sender = acceptor.filter(|a| a.v6 == to.is_ipv6()).ok_or(NetError::ConnectionRefused)?.queue;
         let local = match local {

@@ -248,7 +248,7 @@ fn to_socket_addr(a: IpSocketAddress) -> SocketAddr {
 }
 
 impl PodSocketsView<'_> {
-    fn net(&self) -> SocketResult<Arc<PodNetwork>> {
+    pub(super) fn net(&self) -> SocketResult<Arc<PodNetwork>> {
         match self.policy {
             SocketPolicy::Pod(n) => Ok(n.clone()),
             SocketPolicy::Host | SocketPolicy::None => err(ErrorCode::AccessDenied),
@@ -258,7 +258,7 @@ impl PodSocketsView<'_> {
     /// wasmtime-wasi's own implementation, for a host-network container:
     /// every call is handed to it unchanged, and the table then holds
     /// wasmtime's resource types, never this module's.
-    fn host(&mut self) -> Option<WasiSocketsCtxView<'_>> {
+    pub(super) fn host(&mut self) -> Option<WasiSocketsCtxView<'_>> {
         matches!(self.policy, SocketPolicy::Host).then(|| WasiSocketsCtxView { ctx: &mut *self.host, table: &mut *self.table })
     }
 

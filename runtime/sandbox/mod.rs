@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
-use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket};
+use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket, udp, udp_create_socket};
 use wasmtime_wasi::cli::{StdinStream, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -35,14 +35,16 @@ impl ComponentState {
 }
 
 /// Replaces wasmtime-wasi's host-socket implementations of wasi:sockets
-/// TCP and name lookup with the pod network's (the `network` and
+/// TCP, UDP and name lookup with the pod network's (the `network` and
 /// `instance-network` interfaces stay wasmtime's: they only hand out the
-/// capability handle). UDP stays wasmtime's, which denies it by default.
+/// capability handle), and UDP likewise.
 pub(crate) fn add_pod_sockets_to_linker(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     tcp::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
     tcp_create_socket::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
     ip_name_lookup::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
+    udp::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
+    udp_create_socket::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
     linker.allow_shadowing(false);
     Ok(())
 }

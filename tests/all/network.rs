@@ -330,3 +330,18 @@ async fn host_services_are_reachable_only_with_host_network() {
     assert_eq!(out.pod.status.unwrap().pod_ip.as_deref(), Some("127.0.0.1"));
     server.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_datagrams_travel_within_a_pod_and_between_pods() {
+    let h = Harness::new();
+    let a = h.start(&pod("ua", &[("echo", "udp-echo 5353 2")])).await;
+    let a_ip = pod_ip(&a);
+    let b = h.run(&pod("ub", &[("cross", &format!("udp-send {a_ip}:5353 hi 30"))])).await;
+    assert_eq!(phase(&b.pod), "Succeeded", "{:?}", h.lines.0.lock().unwrap());
+    let b_ip = b.pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
+    assert_eq!(h.stdout("ub", "cross"), [format!("udp hi from {b_ip}")]);
+    let local = h.run(&pod("uc", &[("echo", "udp-echo 5353 1"), ("local", "udp-send 127.0.0.1:5353 near 30")])).await;
+    assert_eq!(phase(&local.pod), "Succeeded", "{:?}", h.lines.0.lock().unwrap());
+    assert_eq!(h.stdout("uc", "local"), ["udp near from 127.0.0.1"]);
+    a.stop();
+}

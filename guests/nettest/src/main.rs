@@ -9,6 +9,8 @@
 //! nettest resolve NAME               print each address, or "error: ..."
 //! nettest sink PORT                  accept one connection, count its bytes
 //! nettest send ADDR BYTES [RETRY]    write BYTES bytes, half-close, wait for the count
+//! nettest udp-echo PORT [COUNT]     UDP echo: "udp <msg> from <peer>"
+//! nettest udp-send ADDR MSG [RETRY]  send a datagram until a reply comes
 //! ```
 //! Steps separated by `--` run in order; the first failure ends the
 //! program with exit code 1. ADDR is host:port with any name the pod can resolve. RETRY is seconds
@@ -39,6 +41,8 @@ fn run(args: &[String]) -> Result<(), ExitCode> {
         "resolve" => resolve(arg(1)),
         "sink" => sink(num(1, 0) as u16),
         "send" => send(arg(1), num(2, 0) as usize, num(3, 0)),
+        "udp-echo" => udp_echo(num(1, 0) as u16, num(2, 1)),
+        "udp-send" => udp_send(arg(1), arg(2), num(3, 0)),
         other => Err(format!("unknown step {other:?}")),
     };
     result.map_err(|e| {
@@ -140,4 +144,43 @@ fn send(addr: &str, bytes: usize, retry: u64) -> Result<(), String> {
     BufReader::new(&stream).read_line(&mut reply).map_err(kind)?;
     println!("sent {bytes} bytes, sum {sum}, peer counted {}", reply.trim_end());
     Ok(())
+}
+
+fn udp_echo(port: u16, count: u64) -> Result<(), String> {
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(kind)?;
+    println!("udp listening on {port}");
+    let mut buf = [0u8; 2048];
+    for _ in 0..count {
+        let (n, peer) = socket.recv_from(&mut buf).map_err(kind)?;
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        println!("udp got {msg} from {}", peer.ip());
+        socket.send_to(format!("udp {msg} from {}", peer.ip()).as_bytes(), peer).map_err(kind)?;
+    }
+    Ok(())
+}
+
+/// UDP has no connection to wait for: resend until the echo answers.
+fn udp_send(addr: &str, msg: &str, retry_secs: u64) -> Result<(), String> {
+    let to = addr.to_socket_addrs().map_err(kind)?.next().ok_or("no address")?;
+    let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).map_err(kind)?;
+    socket.set_nonblocking(true).map_err(kind)?;
+    let deadline = Instant::now() + Duration::from_secs(retry_secs);
+    let mut buf = [0u8; 2048];
+    loop {
+        socket.send_to(msg.as_bytes(), to).map_err(kind)?;
+        let wait = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < wait {
+            match socket.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    println!("{}", String::from_utf8_lossy(&buf[..n]));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(kind(e)),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err("no reply".into());
+        }
+    }
 }
