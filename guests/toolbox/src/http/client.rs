@@ -12,10 +12,8 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-#[cfg(target_os = "wasi")]
-use std::os::wasi::io::AsRawFd;
-#[cfg(unix)]
-use std::os::unix::io::AsRawFd;
+// std::os::fd covers Unix and WASI alike.
+use std::os::fd::AsRawFd;
 
 use super::poll::{self, Interest};
 use super::{head_end, parse_head, Headers, MAX_HEAD};

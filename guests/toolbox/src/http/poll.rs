@@ -12,10 +12,8 @@ use std::io;
 use std::os::raw::{c_int, c_short};
 use std::time::Duration;
 
-#[cfg(target_os = "wasi")]
-use std::os::wasi::io::RawFd;
-#[cfg(unix)]
-use std::os::unix::io::RawFd;
+// std::os::fd covers Unix and WASI alike.
+use std::os::fd::RawFd;
 
 /// `struct pollfd`, laid out the same in wasi-libc and on Unix.
 #[repr(C)]

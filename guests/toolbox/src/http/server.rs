@@ -19,10 +19,8 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-#[cfg(target_os = "wasi")]
-use std::os::wasi::io::AsRawFd;
-#[cfg(unix)]
-use std::os::unix::io::AsRawFd;
+// std::os::fd covers Unix and WASI alike.
+use std::os::fd::AsRawFd;
 
 use super::poll::{self, Interest};
 use super::{error_log_time, html_escape, http_date, log_time, parse_http_date, percent_decode, percent_encode_path, python_log_time, reason, RequestHead, MAX_HEAD};
