@@ -208,7 +208,8 @@ fn parse_curl(args: &[String], io: &mut Io) -> Result<CurlOpts, UsageError> {
 /// What `-w` can report about the last transfer.
 struct Outcome<'a> {
     response: Option<&'a Response>,
-    url: &'a Url,
+    /// The last URL, or what was given when it did not parse.
+    url: Result<&'a Url, &'a str>,
     method: &'a str,
     redirects: u32,
     started: Instant,
@@ -221,39 +222,39 @@ fn write_out(fmt: &str, o: &Outcome, io: &mut Io) -> String {
     let mut out = String::new();
     let mut rest = fmt;
     while let Some(c) = rest.chars().next() {
-        if let Some(r) = rest.strip_prefix("%{") {
-            if let Some(end) = r.find('}') {
-                let var = &r[..end];
-                rest = &r[end + 1..];
-                let resp = o.response;
-                let header_len = resp.map(|r| r.raw_head.len()).unwrap_or(0);
-                let val = match var {
-                    "http_code" | "response_code" => format!("{:03}", resp.map(|r| r.status).unwrap_or(0)),
-                    "size_download" => resp.map(|r| r.body.len()).unwrap_or(0).to_string(),
-                    "size_header" => header_len.to_string(),
-                    "url_effective" | "url" => o.url.to_string(),
-                    "content_type" => resp.and_then(|r| r.headers.get("Content-Type")).unwrap_or("").to_owned(),
-                    "num_redirects" => o.redirects.to_string(),
-                    "redirect_url" => match resp.filter(|r| (300..400).contains(&r.status)).and_then(|r| r.headers.get("Location")) {
-                        Some(l) => o.url.join(l).map(|u| u.to_string()).unwrap_or_default(),
-                        None => String::new(),
-                    },
-                    "time_total" => format!("{:.6}", o.started.elapsed().as_secs_f64()),
-                    "remote_ip" => resp.map(|r| r.remote.ip().to_string()).unwrap_or_default(),
-                    "remote_port" => resp.map(|r| r.remote.port().to_string()).unwrap_or_default(),
-                    "method" => o.method.to_owned(),
-                    "http_version" => resp.map(|r| r.status_line.split(' ').next().unwrap_or("").trim_start_matches("HTTP/").to_owned()).unwrap_or_else(|| "0".into()),
-                    "exitcode" => o.exit.to_string(),
-                    "errormsg" => o.error.clone(),
-                    "scheme" => "http".into(),
-                    other => {
-                        let _ = writeln!(io.stderr, "curl: unknown --write-out variable: '{other}'");
-                        String::new()
-                    }
-                };
-                out.push_str(&val);
-                continue;
-            }
+        if let Some(r) = rest.strip_prefix("%{")
+            && let Some(end) = r.find('}')
+        {
+            let var = &r[..end];
+            rest = &r[end + 1..];
+            let resp = o.response;
+            let header_len = resp.map(|r| r.raw_head.len()).unwrap_or(0);
+            let val = match var {
+                "http_code" | "response_code" => format!("{:03}", resp.map(|r| r.status).unwrap_or(0)),
+                "size_download" => resp.map(|r| r.body.len()).unwrap_or(0).to_string(),
+                "size_header" => header_len.to_string(),
+                "url_effective" | "url" => o.url.map(|u| u.to_string()).unwrap_or_else(|raw| raw.to_owned()),
+                "content_type" => resp.and_then(|r| r.headers.get("Content-Type")).unwrap_or("").to_owned(),
+                "num_redirects" => o.redirects.to_string(),
+                "redirect_url" => match resp.filter(|r| (300..400).contains(&r.status)).and_then(|r| r.headers.get("Location")) {
+                    Some(l) => o.url.ok().and_then(|u| u.join(l).ok()).map(|u| u.to_string()).unwrap_or_default(),
+                    None => String::new(),
+                },
+                "time_total" => format!("{:.6}", o.started.elapsed().as_secs_f64()),
+                "remote_ip" => resp.map(|r| r.remote.ip().to_string()).unwrap_or_default(),
+                "remote_port" => resp.map(|r| r.remote.port().to_string()).unwrap_or_default(),
+                "method" => o.method.to_owned(),
+                "http_version" => resp.map(|r| r.status_line.split(' ').next().unwrap_or("").trim_start_matches("HTTP/").to_owned()).unwrap_or_else(|| "0".into()),
+                "exitcode" => o.exit.to_string(),
+                "errormsg" => o.error.clone(),
+                "scheme" => "http".into(),
+                other => {
+                    let _ = writeln!(io.stderr, "curl: unknown --write-out variable: '{other}'");
+                    String::new()
+                }
+            };
+            out.push_str(&val);
+            continue;
         }
         if let Some(r) = rest.strip_prefix("%%") {
             out.push('%');
@@ -320,6 +321,11 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
     let mut url = match Url::parse(raw_url) {
         Ok(u) => u,
         Err(e) => {
+            // As after any failed transfer, -w still reports (http_code 000).
+            if let Some(fmt) = &o.write_out {
+                let s = write_out(fmt, &Outcome { response: None, url: Err(raw_url), method: "GET", redirects: 0, started, exit: e.code(), error: e.to_string() }, io);
+                io.outs(&s);
+            }
             show_error(o, io, e.code(), &e.to_string());
             return e.code();
         }
@@ -372,7 +378,7 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
                 if redirects >= max_redirs {
                     let exit = 47;
                     if let Some(fmt) = &o.write_out {
-                        let s = write_out(fmt, &Outcome { response: Some(&resp), url: &url, method: &method, redirects, started, exit, error: String::new() }, io);
+                        let s = write_out(fmt, &Outcome { response: Some(&resp), url: Ok(&url), method: &method, redirects, started, exit, error: String::new() }, io);
                         io.outs(&s);
                     }
                     show_error(o, io, exit, &format!("Maximum ({max_redirs}) redirects followed"));
@@ -417,7 +423,7 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
         }
     }
     if let Some(fmt) = &o.write_out {
-        let s = write_out(fmt, &Outcome { response: result.as_ref().ok(), url: &url, method: &method, redirects, started, exit, error: error.clone() }, io);
+        let s = write_out(fmt, &Outcome { response: result.as_ref().ok(), url: Ok(&url), method: &method, redirects, started, exit, error: error.clone() }, io);
         io.outs(&s);
     }
     if exit != 0 {

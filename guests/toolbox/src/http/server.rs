@@ -32,6 +32,11 @@ pub const NGINX_VERSION: &str = "1.27.3";
 /// 75 s, which also bounds how long a silent client holds a slot.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// nginx's default `worker_connections`: past this many open connections
+/// the listener is left unpolled (new clients wait in the backlog) rather
+/// than accepted and starved.
+const MAX_CONNS: usize = 1024;
+
 /// File bodies are read and sent in pieces of this size: large enough for
 /// few wakeups, small enough that a big file never sits in memory.
 const CHUNK: usize = 64 * 1024;
@@ -326,10 +331,10 @@ impl Config {
             }
             for name in self.flavor.index_names() {
                 let index = path.join(name);
-                if let Ok(m) = fs::metadata(&index) {
-                    if m.is_file() {
-                        return self.file(req, &index, &m);
-                    }
+                if let Ok(m) = fs::metadata(&index)
+                    && m.is_file()
+                {
+                    return self.file(req, &index, &m);
                 }
             }
             return match self.flavor {
@@ -509,32 +514,39 @@ impl Server {
     /// Serves forever.
     pub fn run(&mut self, access: &mut dyn Write, errors: &mut dyn Write) -> io::Result<()> {
         loop {
-            self.turn(access, errors, None)?;
+            self.turn(access, errors)?;
         }
     }
 
-    /// Waits (at most `max_wait`) for something to do and does it: accept
-    /// new clients, read requests, write replies, expire idle connections.
-    pub fn turn(&mut self, access: &mut dyn Write, errors: &mut dyn Write, max_wait: Option<Duration>) -> io::Result<()> {
+    /// Waits for something to do and does it: accept new clients, read
+    /// requests, write replies, expire idle connections.
+    fn turn(&mut self, access: &mut dyn Write, errors: &mut dyn Write) -> io::Result<()> {
         let now = Instant::now();
-        let mut fds = vec![(self.listener.as_raw_fd(), Interest::Read)];
-        let mut timeout = max_wait;
+        let listening = self.conns.len() < MAX_CONNS;
+        let mut fds = Vec::with_capacity(self.conns.len() + 1);
+        if listening {
+            fds.push((self.listener.as_raw_fd(), Interest::Read));
+        }
+        let mut timeout: Option<Duration> = None;
         for c in &self.conns {
             fds.push((c.stream.as_raw_fd(), if c.sending() { Interest::Write } else { Interest::Read }));
             let left = (c.last_active + KEEPALIVE_TIMEOUT).saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
         let ready = poll::wait(&fds, timeout)?;
-        if ready[0] {
+        let first_conn = listening as usize;
+        if listening && ready[0] {
             self.accept_all(errors);
         }
         let mut closed = Vec::new();
         for (i, c) in self.conns.iter_mut().enumerate() {
             // Connections accepted just now were not polled; try them anyway,
             // a non-blocking read costs nothing when there is no data.
-            let is_ready = ready.get(i + 1).copied().unwrap_or(true);
+            let is_ready = ready.get(i + first_conn).copied().unwrap_or(true);
             let next = if is_ready { serve(&self.cfg, c, access, errors) } else { Next::Keep };
-            if next == Next::Close || (!c.sending() && c.last_active.elapsed() >= KEEPALIVE_TIMEOUT) {
+            // Idle too long, whether waiting for a request or for a client
+            // that stopped reading its reply (nginx's send_timeout).
+            if next == Next::Close || c.last_active.elapsed() >= KEEPALIVE_TIMEOUT {
                 closed.push(i);
             }
         }
@@ -680,7 +692,10 @@ fn flush(c: &mut Conn) -> io::Result<bool> {
         }
         match c.stream.write(&c.out[c.out_pos..]) {
             Ok(0) => return Err(io::Error::from(ErrorKind::WriteZero)),
-            Ok(n) => c.out_pos += n,
+            Ok(n) => {
+                c.out_pos += n;
+                c.last_active = Instant::now();
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
