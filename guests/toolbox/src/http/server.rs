@@ -77,7 +77,6 @@ impl Flavor {
         match (self, status) {
             (Flavor::Nginx, 405) => "Not Allowed",
             (Flavor::Python, 404) => "File not found",
-            (Flavor::Python, 501) => "Unsupported method",
             _ => reason(status),
         }
     }
@@ -125,11 +124,14 @@ pub struct Reply {
     pub note: Option<String>,
     /// Close the connection after this reply whatever the request said.
     pub close: bool,
+    /// A reason phrase other than the flavor's usual one (Python names
+    /// the refused method in it).
+    pub reason: Option<String>,
 }
 
 impl Reply {
     fn new(status: u16, headers: Vec<(String, String)>, body: Body) -> Reply {
-        Reply { status, headers, body, has_length: true, note: None, close: false }
+        Reply { status, headers, body, has_length: true, note: None, close: false, reason: None }
     }
 }
 
@@ -265,8 +267,8 @@ fn errno_text(e: &io::Error) -> String {
 
 impl Config {
     /// The body of an error page in this flavor's words.
-    fn error_page(&self, status: u16, explanation: &str) -> Vec<u8> {
-        let r = self.flavor.reason(status);
+    fn error_page(&self, status: u16, reason: &str, explanation: &str) -> Vec<u8> {
+        let r = reason;
         match self.flavor {
             Flavor::Nginx => format!(
                 "<html>\r\n<head><title>{status} {r}</title></head>\r\n<body>\r\n<center><h1>{status} {r}</h1></center>\r\n<hr><center>nginx/{NGINX_VERSION} (wasmpod toolbox)</center>\r\n</body>\r\n</html>\r\n"
@@ -282,10 +284,17 @@ impl Config {
     }
 
     fn error(&self, status: u16, explanation: &str) -> Reply {
+        self.error_with_reason(status, self.flavor.reason(status), explanation)
+    }
+
+    fn error_with_reason(&self, status: u16, reason: &str, explanation: &str) -> Reply {
         let ct = if self.flavor == Flavor::Python { "text/html;charset=utf-8" } else { "text/html" };
-        let mut r = Reply::new(status, vec![("Content-Type".into(), ct.into())], Body::Bytes(self.error_page(status, explanation)));
+        let mut r = Reply::new(status, vec![("Content-Type".into(), ct.into())], Body::Bytes(self.error_page(status, reason, explanation)));
         if self.flavor == Flavor::Python {
-            r.note = Some(format!("code {status}, message {}", self.flavor.reason(status)));
+            r.note = Some(format!("code {status}, message {reason}"));
+        }
+        if reason != self.flavor.reason(status) {
+            r.reason = Some(reason.to_owned());
         }
         r
     }
@@ -304,9 +313,7 @@ impl Config {
         if req.method != "GET" && !head {
             let mut r = match self.flavor {
                 Flavor::Python => {
-                    let mut r = self.error(501, "Server does not support this operation");
-                    r.note = Some(format!("code 501, message Unsupported method ('{}')", req.method));
-                    r
+                    self.error_with_reason(501, &format!("Unsupported method ('{}')", req.method), "Server does not support this operation")
                 }
                 Flavor::Busybox => self.error(501, "The requested method is not recognized"),
                 Flavor::Nginx => self.error(405, ""),
@@ -760,7 +767,7 @@ fn log_error(cfg: &Config, c: &Conn, req: &RequestHead, note: &str, errors: &mut
 fn queue(cfg: &Config, c: &mut Conn, req: Option<&RequestHead>, reply: Reply, access: &mut dyn Write) {
     let head_only = req.is_some_and(|r| r.method == "HEAD");
     let len = reply.body.len();
-    let mut h = format!("{} {} {}\r\nServer: {}\r\nDate: {}\r\n", cfg.flavor.version(), reply.status, cfg.flavor.reason(reply.status), cfg.flavor.server(), http_date(now_epoch()));
+    let mut h = format!("{} {} {}\r\nServer: {}\r\nDate: {}\r\n", cfg.flavor.version(), reply.status, reply.reason.as_deref().unwrap_or(cfg.flavor.reason(reply.status)), cfg.flavor.server(), http_date(now_epoch()));
     let mut fields = reply.headers.iter();
     let mut rest = Vec::new();
     // Content-Type, then Content-Length, then the rest: nginx's order.

@@ -437,6 +437,12 @@ fn python_flavor_lists_directories_and_logs_on_stderr() {
     assert_eq!(get(srv.addr, "/", "").1, b"<h1>home</h1>\n", "index.html wins over a listing");
     let (head, _) = get(srv.addr, "/nope", "");
     assert!(head.starts_with("HTTP/1.0 404 File not found\r\n"), "{head}");
+    let mut s = connect(srv.addr);
+    write!(s, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let (head, body) = read_response(&mut s, false);
+    assert!(head.starts_with("HTTP/1.0 501 Unsupported method ('POST')\r\n"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("<p>Message: Unsupported method (&#x27;POST&#x27;).</p>"));
+    get(srv.addr, "/nope", "");
     // The applet gives both logs the same stream (stderr); here they are apart.
     let errors = srv.errors.text();
     let note = errors.lines().last().unwrap();
