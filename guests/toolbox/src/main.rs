@@ -5,6 +5,7 @@
 //! `toolbox` (`toolbox sh -c ...`, `toolbox --list`).
 
 mod cmd;
+mod http;
 mod io;
 mod pattern;
 mod regex;
@@ -29,6 +30,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("basename", cmd::basic::basename),
     ("cat", cmd::fs::cat),
     ("cp", cmd::fs::cp),
+    ("curl", cmd::curl::curl),
     ("cut", cmd::text::cut),
     ("date", cmd::date::main),
     ("dirname", cmd::basic::dirname),
@@ -40,14 +42,19 @@ const APPLETS: &[(&str, Applet)] = &[
     ("grep", cmd::grep::main),
     ("head", cmd::text::head),
     ("hostname", cmd::basic::hostname),
+    ("httpd", cmd::serve::httpd),
     ("id", cmd::basic::id),
     ("kill", cmd::basic::kill),
     ("ls", cmd::fs::ls),
     ("mkdir", cmd::fs::mkdir),
     ("mv", cmd::fs::mv),
+    ("nginx", cmd::serve::nginx),
     ("printenv", cmd::basic::printenv),
     ("printf", cmd::printf::main),
     ("pwd", cmd::basic::pwd),
+    ("python", cmd::serve::python),
+    ("python2", cmd::serve::python),
+    ("python3", cmd::serve::python),
     ("rm", cmd::fs::rm),
     ("rmdir", cmd::fs::rmdir),
     ("sed", cmd::sed::main),
@@ -65,6 +72,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("uname", cmd::basic::uname),
     ("uniq", cmd::text::uniq),
     ("wc", cmd::text::wc),
+    ("wget", cmd::curl::wget),
     ("which", cmd::basic::which),
     ("whoami", cmd::basic::whoami),
     ("xargs", cmd::text::xargs),

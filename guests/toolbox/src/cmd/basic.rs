@@ -447,7 +447,7 @@ pub fn apk(argv: &[String], io: &mut Io) -> i32 {
                 // `curl=8.5.0-r0` and `curl>8` name the package `curl`.
                 let name = p.split(['=', '<', '>', '~']).next().unwrap_or(p);
                 if crate::find_applet(name).is_some() && !name.contains('/') {
-                    let _ = writeln!(io.stdout, "OK: {name} is provided by the wasmpod toolbox");
+                    let _ = writeln!(io.stdout, "OK: {name} is built into the wasmpod toolbox (nothing to install)");
                 } else {
                     missing.push(name.to_owned());
                 }
@@ -455,8 +455,12 @@ pub fn apk(argv: &[String], io: &mut Io) -> i32 {
             if missing.is_empty() {
                 return 0;
             }
-            let list: Vec<String> = missing.iter().map(|m| format!("{m} (no such package)")).collect();
-            io.err("ERROR", format_args!("unable to select packages: {}: wasmpod images cannot install packages", list.join(", ")));
+            // apk's own layout: one line per package, then why.
+            let _ = writeln!(io.stderr, "ERROR: unable to select packages:");
+            for m in &missing {
+                let _ = writeln!(io.stderr, "  {m} (no such package):");
+                let _ = writeln!(io.stderr, "    the wasmpod toolbox has no package manager; its commands are built in");
+            }
             1
         }
         Some("update") | Some("upgrade") => {

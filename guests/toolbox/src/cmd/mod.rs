@@ -4,11 +4,13 @@
 //! point can all run any of them in-process.
 
 pub mod basic;
+pub mod curl;
 pub mod date;
 pub mod fs;
 pub mod grep;
 pub mod printf;
 pub mod sed;
+pub mod serve;
 pub mod test;
 pub mod text;
 
