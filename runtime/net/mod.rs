@@ -76,6 +76,8 @@ pub struct ClusterNetwork {
 #[derive(Default)]
 struct ClusterInner {
     pods: HashMap<Ipv4Addr, Weak<PodNetwork>>,
+    /// Fully qualified DNS names of pods (see [`PodNetwork::publish_name`]).
+    names: HashMap<String, Weak<PodNetwork>>,
     next_host: u32,
 }
 
@@ -91,9 +93,10 @@ impl ClusterNetwork {
     }
 
     /// Gives a new pod an address and its own port table.
-    pub fn attach(self: &Arc<Self>, hostname: &str) -> Arc<PodNetwork> {
+    pub fn attach(self: &Arc<Self>, hostname: &str, namespace: &str) -> Arc<PodNetwork> {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
         inner.pods.retain(|_, p| p.strong_count() > 0);
+        inner.names.retain(|_, p| p.strong_count() > 0);
         let ip = loop {
             let host = 2 + inner.next_host % (POD_SUBNET_HOSTS - 3);
             inner.next_host = inner.next_host.wrapping_add(1);
@@ -105,12 +108,17 @@ impl ClusterNetwork {
         let pod = Arc::new(PodNetwork {
             ip,
             hostname: hostname.to_ascii_lowercase(),
+            namespace: namespace.to_ascii_lowercase(),
             cluster: Arc::downgrade(self),
             ports: Mutex::new(PortTable::default()),
             udp: Mutex::new(udp::UdpPorts::default()),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
+    }
+
+    fn named(&self, fqdn: &str) -> Option<Arc<PodNetwork>> {
+        self.inner.lock().expect("cluster network poisoned").names.get(fqdn).and_then(Weak::upgrade)
     }
 
     fn pod(&self, ip: Ipv4Addr) -> Option<Arc<PodNetwork>> {
@@ -129,6 +137,7 @@ struct PortTable {
 pub struct PodNetwork {
     ip: Ipv4Addr,
     hostname: String,
+    namespace: String,
     cluster: Weak<ClusterNetwork>,
     ports: Mutex<PortTable>,
     udp: Mutex<udp::UdpPorts>,
@@ -167,6 +176,23 @@ impl PodNetwork {
     /// The pod's hostname (its name), which resolves to its IP inside it.
     pub fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    /// Publishes `fqdn` (e.g. `db.backend.default.svc.cluster.local`) as
+    /// a name of this pod for every pod's resolver.
+    pub fn publish_name(self: &Arc<Self>, fqdn: &str) {
+        if let Some(cluster) = self.cluster.upgrade() {
+            cluster.inner.lock().expect("cluster network poisoned").names.insert(fqdn.to_ascii_lowercase(), Arc::downgrade(self));
+        }
+    }
+
+    /// The pod a DNS name reaches, trying the pod's search domains as its
+    /// resolv.conf would (`<ns>.svc.cluster.local svc.cluster.local cluster.local`).
+    pub fn lookup_name(&self, name: &str) -> Option<Ipv4Addr> {
+        let cluster = self.cluster.upgrade()?;
+        let name = name.to_ascii_lowercase();
+        let candidates = [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local"), format!("{name}.cluster.local")];
+        candidates.iter().find_map(|n| cluster.named(n)).map(|p| p.ip)
     }
 
     /// Whether a pod with this IP is attached to the cluster network.
@@ -311,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn localhost_reaches_the_pods_own_listener_and_data_flows_both_ways() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach("p");
+        let pod = cluster.attach("p", "default");
         let mut listener = pod.bind(80).unwrap().listen(8, false);
         let (mut client, _local) = pod.connect(addr(Ipv4Addr::LOCALHOST, 80)).unwrap();
         let mut conn = listener.accept().await.unwrap();
@@ -334,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_bind_is_address_in_use_and_a_closed_port_is_refused_at_once() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach("p");
+        let pod = cluster.attach("p", "default");
         let listener = pod.bind(8080).unwrap().listen(1, false);
         assert_eq!(pod.bind(8080).err(), Some(NetError::AddressInUse));
         assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 9)).err(), Some(NetError::ConnectionRefused));
@@ -346,7 +372,7 @@ mod tests {
     #[tokio::test]
     async fn pods_are_isolated_but_reachable_by_pod_ip() {
         let cluster = ClusterNetwork::new();
-        let (a, b) = (cluster.attach("p"), cluster.attach("p"));
+        let (a, b) = (cluster.attach("p", "default"), cluster.attach("p", "default"));
         assert_ne!(a.ip(), b.ip());
         let _la = a.bind(80).unwrap().listen(4, false);
         let mut lb = b.bind(80).unwrap().listen(4, false);
@@ -365,7 +391,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_backlog_refuses_and_ephemeral_ports_are_distinct() {
         let cluster = ClusterNetwork::new();
-        let pod = cluster.attach("p");
+        let pod = cluster.attach("p", "default");
         let _l = pod.bind(7).unwrap().listen(1, false);
         let (_c1, b1) = pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).unwrap();
         assert_eq!(pod.connect(addr(Ipv4Addr::LOCALHOST, 7)).err(), Some(NetError::ConnectionRefused));

@@ -130,7 +130,7 @@ mod tests {
     #[tokio::test]
     async fn datagrams_reach_the_bound_port_in_this_pod_or_another_by_ip() {
         let cluster = super::super::ClusterNetwork::new();
-        let (a, b) = (cluster.attach("a"), cluster.attach("b"));
+        let (a, b) = (cluster.attach("a", "default"), cluster.attach("b", "default"));
         let mut rx_a = a.bind_udp(53, false).unwrap();
         let mut rx_b = b.bind_udp(53, false).unwrap();
         assert_eq!(a.bind_udp(53, false).err(), Some(NetError::AddressInUse));

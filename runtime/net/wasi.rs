@@ -703,11 +703,15 @@ impl ip_name_lookup::HostResolveAddressStream for PodSocketsView<'_> {
     }
 }
 
-/// The pod's resolver: what a pod's /etc/hosts and cluster DNS answer for
-/// names that need no Service: IP literals, `localhost`, the pod's own
-/// hostname, and Kubernetes' pod A records (`10-88-0-2.<ns>.pod[.cluster.local]`)
-/// for pods that exist. Everything else is unresolvable: the pod network
-/// has no internet.
+/// The pod's resolver: what a pod's /etc/hosts and cluster DNS answer:
+/// IP literals, `localhost`, the pod's own hostname, Kubernetes' pod A
+/// records (`10-88-0-2.<ns>.pod[.cluster.local]`) for pods that exist, and
+/// the names of pods with `hostname` and `subdomain`
+/// (`<hostname>.<subdomain>.<ns>.svc.cluster.local`, and the shorter forms
+/// the search domains allow). Kubernetes publishes those only with a
+/// headless Service named like the subdomain; wasmpod has no Services and
+/// publishes them directly. Everything else is unresolvable: the pod
+/// network has no internet.
 pub(super) fn resolve(net: &PodNetwork, name: &str) -> SocketResult<Vec<IpAddr>> {
     let name = name.trim_end_matches('.');
     if name.is_empty() || name.len() > 253 {
@@ -732,6 +736,9 @@ pub(super) fn resolve(net: &PodNetwork, name: &str) -> SocketResult<Vec<IpAddr>>
     }
     if !lower.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return err(ErrorCode::InvalidArgument);
+    }
+    if let Some(ip) = net.lookup_name(&lower) {
+        return Ok(vec![IpAddr::V4(ip)]);
     }
     err(ErrorCode::NameUnresolvable)
 }

@@ -26,7 +26,12 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let name = pod.metadata.name.clone().unwrap_or_default();
     let dir = rt.state().pod(&namespace, &name);
     let lock = dir.lock()?;
-    let network = rt.cluster().attach(&name);
+    let spec_ref = pod.spec.as_ref();
+    let hostname = spec_ref.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()).unwrap_or_else(|| name.clone());
+    let network = rt.cluster().attach(&hostname, &namespace);
+    if let Some(sub) = spec_ref.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty()) {
+        network.publish_name(&format!("{hostname}.{sub}.{namespace}.svc.cluster.local"));
+    }
     let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
     // A host-network pod's IP is the node's, as in Kubernetes.
     let pod_ip = if host_network { "127.0.0.1".to_owned() } else { network.ip().to_string() };
@@ -154,7 +159,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 let mut env = env;
                     // Container runtimes set HOSTNAME to the pod name;
                     // the image's config provides PATH. The manifest wins.
-                    let mut base = vec![("HOSTNAME".to_owned(), name.clone())];
+                    let mut base = vec![("HOSTNAME".to_owned(), sup.network.hostname().to_owned())];
                     base.extend(image.env.iter().cloned());
                     if let Some(wd) = &c.working_dir {
                         base.push(("PWD".to_owned(), wd.clone()));

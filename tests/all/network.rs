@@ -152,12 +152,20 @@ async fn bulk_data_streams_intact_with_back_pressure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pod_resolves_localhost_its_hostname_and_pod_records() {
     let h = Harness::new();
-    let other = h.start(&pod("other", &[("server", "listen 1 1")])).await;
+    let other = h.start(&pod("other", &[("server", "listen 1 1")]).replace("spec:\n", "spec:\n  hostname: db\n  subdomain: backend\n")).await;
     let other_ip = pod_ip(&other);
     let record = format!("{}.default.pod.cluster.local", other_ip.replace('.', "-"));
-    let out = h.run(&pod("dns", &[("localhost", "resolve localhost"), ("me", "resolve dns"), ("record", &format!("resolve {record}"))])).await;
-    assert_eq!(phase(&out.pod), "Succeeded", "{:?}", h.lines.0.lock().unwrap());
+    let out = h
+        .run(&pod(
+            "dns",
+            &[("localhost", "resolve localhost"), ("me", "resolve dns"), ("record", &format!("resolve {record}")), ("short", "resolve db.backend"), ("fqdn", "resolve db.backend.default.svc.cluster.local"), ("podname", "resolve other")],
+        ))
+        .await;
+    // A pod's name alone is not a DNS name (no Service), as in Kubernetes.
+    assert_eq!(exit_code(container(&out.pod, "podname")), Some(1));
     assert_eq!(h.stdout("dns", "localhost"), ["127.0.0.1", "::1"]);
+    assert_eq!(h.stdout("dns", "short"), [other_ip.clone()]);
+    assert_eq!(h.stdout("dns", "fqdn"), [other_ip.clone()]);
     let me = out.pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
     assert_eq!(h.stdout("dns", "me"), [me]);
     assert_eq!(h.stdout("dns", "record"), [other_ip]);
