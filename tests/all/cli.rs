@@ -99,11 +99,6 @@ fn run_prints_prefixed_logs_and_the_final_status_and_exits_by_phase() {
 #[test]
 fn the_seed_examples_in_examples_run() {
     let dir = tempfile::tempdir().unwrap();
-    let out = wasmpod(&dir.path().join("s"), &["run", "-q", "examples/environment-variables.yaml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("[environment-variables/env-var-container] BASE_URL=https://api.company.com/"), "{stdout}");
-    assert!(stdout.contains("CONNECTION_STRING=mongodb://localhost:27017"), "{stdout}");
     let out = wasmpod(&dir.path().join("s"), &["run", "-q", "examples/init-and-shared-volume.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("[init-and-shared-volume/reader] prepared by the init container"));

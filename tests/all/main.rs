@@ -3,6 +3,7 @@
 
 mod cli;
 mod env;
+mod examples;
 mod harness;
 mod lifecycle;
 mod logs;
