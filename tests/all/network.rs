@@ -353,3 +353,27 @@ async fn udp_datagrams_travel_within_a_pod_and_between_pods() {
     assert_eq!(h.stdout("uc", "local"), ["udp near from 127.0.0.1"]);
     a.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_listener_opens_no_host_socket() {
+    // A port free on the host, then a pod listening on that same port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let h = Harness::new();
+    // The server keeps its port 5 s after serving the client.
+    let server = h.start(&pod("quiet", &[("server", &format!("listen {port} 1 5")), ("client", &format!("connect localhost:{port} x 30"))])).await;
+    let end = tokio::time::timeout(crate::harness::DEADLINE, async {
+        // Once the client got its answer the pod's listener exists; the
+        // host's port stays free: binding it succeeds, connecting finds nobody.
+        while h.stdout("quiet", "client").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(h.stdout("quiet", "server").contains(&"got x from 127.0.0.1".to_owned()));
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the pod's listener is visible on the host");
+        drop(std::net::TcpListener::bind(("127.0.0.1", port)).expect("the host port is free while the pod listens on it"));
+        server.wait().await
+    })
+    .await
+    .unwrap();
+    assert_eq!(phase(&end.pod), "Succeeded");
+    assert_eq!(h.stdout("quiet", "client"), ["echo x from 127.0.0.1"]);
+}
