@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod engine;
 mod error_text;
 mod image;

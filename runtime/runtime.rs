@@ -101,6 +101,8 @@ pub struct Runtime {
     backoff: BackoffConfig,
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
+    /// The pods this process started (see `api::PodRegistry`).
+    registry: Arc<crate::api::PodRegistry>,
 }
 
 impl Runtime {
@@ -116,6 +118,7 @@ impl Runtime {
             backoff: config.backoff,
             node_name: config.node_name,
             tap: config.tap,
+            registry: Arc::new(crate::api::PodRegistry::new()),
         })
     }
 
@@ -134,6 +137,10 @@ impl Runtime {
 
     pub(crate) fn tap(&self) -> Option<Arc<dyn LogTap>> {
         self.tap.clone()
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<crate::api::PodRegistry> {
+        &self.registry
     }
 
     pub(crate) fn backoff(&self) -> &BackoffConfig {
@@ -186,8 +193,13 @@ impl Runtime {
 
     /// Starts a planned pod. Fails at once if the pod is already running
     /// from this state directory (in this or another process). Must be
-    /// called within a tokio runtime: the pod runs as tasks on it.
+    /// called within a tokio runtime: the pod runs as tasks on it. The pod
+    /// joins this runtime's registry, so [`Runtime::get`], [`Runtime::list`]
+    /// and the control API see it live.
     pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
-        Ok(crate::pod::start(self, plan)?)
+        let submitted = plan.pod().clone();
+        let handle = crate::pod::start(self, plan)?;
+        self.registry.insert(submitted, &handle);
+        Ok(handle)
     }
 }
