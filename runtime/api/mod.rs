@@ -33,7 +33,7 @@ pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
 pub use error::{ApiError, Status};
 pub use logs::{LogOptions, LogStream};
-pub use pods::absolute_image_paths;
+pub use pods::{StateView, absolute_image_paths};
 pub use server::{ApiServer, Upgraded};
 pub use table::{PodRow, event_age, human_duration, pod_row};
 pub use watch::{PodWatch, WatchEvent, WatchEventType};

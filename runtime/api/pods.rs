@@ -232,3 +232,42 @@ impl Runtime {
         }
     }
 }
+
+/// The pods of a state directory read from their records alone, for
+/// when no runtime process is alive to ask (`get`, `describe` and `logs`
+/// then still show what happened).
+#[derive(Clone)]
+pub struct StateView {
+    view: PodView,
+}
+
+impl StateView {
+    /// Opens the state directory at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { view: PodView { state: StateDir::open(path)?, registry: Arc::new(PodRegistry::new()) } })
+    }
+
+    /// As [`Runtime::get`].
+    pub fn get(&self, namespace: &str, name: &str) -> Result<Pod, ApiError> {
+        self.view.get(namespace, name)
+    }
+
+    /// As [`Runtime::list`].
+    pub fn list(&self, namespace: Option<&str>) -> Result<Vec<Pod>, ApiError> {
+        self.view.list(namespace)
+    }
+
+    /// As [`Runtime::events`].
+    pub fn events(&self, namespace: &str, name: &str) -> Result<Vec<Event>, ApiError> {
+        let dir = self.view.state.pod(namespace, name);
+        if !dir.has_record() {
+            return Err(ApiError::NotFound { namespace: namespace.to_owned(), name: name.to_owned() });
+        }
+        Ok(dir.events().read()?)
+    }
+
+    /// As [`Runtime::logs`].
+    pub fn logs(&self, namespace: &str, name: &str, options: &LogOptions) -> Result<LogStream, ApiError> {
+        LogStream::open(self.view.clone(), namespace, name, options)
+    }
+}
