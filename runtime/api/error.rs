@@ -56,11 +56,18 @@ pub enum ApiError {
         pid: Option<u32>,
     },
     /// Planning or starting the pod failed (images, the state directory).
+    /// Boxed: a `RuntimeError` is large and this error is returned often.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(Box<RuntimeError>),
     /// The state directory failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        ApiError::Runtime(Box::new(e))
+    }
 }
 
 impl ApiError {
@@ -74,9 +81,12 @@ impl ApiError {
             ApiError::NotAllowed(_) => (405, "MethodNotAllowed"),
             ApiError::RunningElsewhere { .. } => (503, "ServiceUnavailable"),
             // An image that cannot be resolved or compiled is bad input.
-            ApiError::Runtime(RuntimeError::Image { .. } | RuntimeError::Compile { .. } | RuntimeError::Unsupported { .. }) => (422, "Invalid"),
-            ApiError::Runtime(RuntimeError::Store(StoreError::AlreadyRunning { .. })) => (409, "AlreadyExists"),
-            ApiError::Runtime(_) | ApiError::Store(_) => (500, "InternalError"),
+            ApiError::Runtime(e) => match **e {
+                RuntimeError::Image { .. } | RuntimeError::Compile { .. } | RuntimeError::Unsupported { .. } => (422, "Invalid"),
+                RuntimeError::Store(StoreError::AlreadyRunning { .. }) => (409, "AlreadyExists"),
+                _ => (500, "InternalError"),
+            },
+            ApiError::Store(_) => (500, "InternalError"),
         }
     }
 

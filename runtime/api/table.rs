@@ -213,7 +213,7 @@ mod tests {
 
     /// A pod with containers `app` (and init containers `init`), given phase and statuses.
     fn pod(init: &[&str], app: &[&str], phase: &str, init_st: Vec<ContainerStatus>, app_st: Vec<ContainerStatus>, initialized: bool) -> Pod {
-        let mut yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n");
+        let mut yaml = String::from("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n");
         for c in app {
             yaml.push_str(&format!("  - {{name: {c}, image: alpine}}\n"));
         }
