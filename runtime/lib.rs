@@ -14,6 +14,8 @@
 //!        supervisor: init containers in order -> app containers -> restarts/back-off
 //!                    -> phase (kubelet getPhase) + conditions -> record, events, watchers
 //!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit
+//!   Runtime::get / list / create / delete / watch / logs   (api/: the pods of the state directory)
+//!   api::ApiServer: the same over HTTP in Kubernetes' shapes; api::Client talks to it
 //! ```
 //!
 //! # Where to start reading
@@ -40,6 +42,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod engine;
 mod error_text;
 mod image;

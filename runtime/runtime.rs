@@ -116,6 +116,8 @@ pub struct Runtime {
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
     cluster: Arc<ClusterNetwork>,
+    /// The pods this process started (see `api::PodRegistry`).
+    registry: Arc<crate::api::PodRegistry>,
 }
 
 impl Runtime {
@@ -132,6 +134,7 @@ impl Runtime {
             node_name: config.node_name,
             tap: config.tap,
             cluster: ClusterNetwork::new(),
+            registry: Arc::new(crate::api::PodRegistry::new()),
         })
     }
 
@@ -155,6 +158,10 @@ impl Runtime {
 
     pub(crate) fn tap(&self) -> Option<Arc<dyn LogTap>> {
         self.tap.clone()
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<crate::api::PodRegistry> {
+        &self.registry
     }
 
     pub(crate) fn backoff(&self) -> &BackoffConfig {
@@ -207,10 +214,15 @@ impl Runtime {
 
     /// Starts a planned pod. Fails at once if the pod is already running
     /// from this state directory (in this or another process). Must be
-    /// called within a tokio runtime: the pod runs as tasks on it.
+    /// called within a tokio runtime: the pod runs as tasks on it. The pod
+    /// joins this runtime's registry, so [`Runtime::get`], [`Runtime::list`]
+    /// and the control API see it live.
     pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
         let host_ports = bind_host_ports(&plan.pod)?;
-        Ok(crate::pod::start(self, plan, host_ports)?)
+        let submitted = plan.pod().clone();
+        let handle = crate::pod::start(self, plan, host_ports)?;
+        self.registry.insert(submitted, &handle);
+        Ok(handle)
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) enum Exit {
     Usage,
     Invalid,
     Runtime,
+    Unreachable,
     Interrupted,
 }
 
@@ -20,6 +21,7 @@ impl From<Exit> for ExitCode {
             Exit::Usage => 2,
             Exit::Invalid => 3,
             Exit::Runtime => 4,
+            Exit::Unreachable => 5,
             Exit::Interrupted => 130,
         })
     }

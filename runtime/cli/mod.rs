@@ -1,8 +1,16 @@
 //! Command-line interface: clap structs here, one file per subcommand.
 
+mod apply;
+mod delete;
+mod describe;
 mod duration;
 mod exit;
+mod get;
+mod logs;
+mod remote;
 mod run;
+mod runtime_args;
+mod serve;
 mod terminal;
 mod version;
 
@@ -17,10 +25,12 @@ pub(crate) use exit::Exit;
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success (for `run`: every pod Succeeded)
-  1    a pod Failed
+  1    a pod Failed; for client commands: the server refused (e.g. NotFound)
   2    usage error (bad flags or arguments)
-  3    invalid input: a manifest, image or alias was refused before anything ran
+  3    invalid input: a manifest, image or alias was refused before anything
+       ran, or `apply` asked for a change Kubernetes forbids
   4    runtime error: state directory, engine, or the pod is already running
+  5    no wasmpod process (`serve` or `run`) is running for the state directory
   130  interrupted (Ctrl-C): pods were stopped";
 
 /// Run Kubernetes Pod YAML as WebAssembly-sandboxed pods: no cluster, no
@@ -42,6 +52,19 @@ enum Command {
     /// Run the pods in FILE... in the foreground until they end or Ctrl-C.
     #[command(after_help = run::AFTER_HELP)]
     Run(run::RunArgs),
+    /// Run pods created through the control API (`apply`) until Ctrl-C.
+    #[command(after_help = serve::AFTER_HELP)]
+    Serve(serve::ServeArgs),
+    /// Create the pods of a manifest in the `wasmpod serve` daemon.
+    Apply(apply::ApplyArgs),
+    /// List pods, as `kubectl get pods`.
+    Get(get::GetArgs),
+    /// Show a pod in detail, with its events.
+    Describe(describe::DescribeArgs),
+    /// Print a container's log.
+    Logs(logs::LogsArgs),
+    /// Delete pods (stopping them) and wait until they are gone.
+    Delete(delete::DeleteArgs),
     /// Print wasmpod's version and the engine it runs on.
     Version,
 }
@@ -56,6 +79,12 @@ pub(crate) fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(cli.state_dir.as_deref(), args),
+        Command::Serve(args) => serve::run(cli.state_dir.as_deref(), args),
+        Command::Apply(args) => apply::run(cli.state_dir.as_deref(), args),
+        Command::Get(args) => get::run(cli.state_dir.as_deref(), args),
+        Command::Describe(args) => describe::run(cli.state_dir.as_deref(), args),
+        Command::Logs(args) => logs::run(cli.state_dir.as_deref(), args),
+        Command::Delete(args) => delete::run(cli.state_dir.as_deref(), args),
         Command::Version => version::run(),
     };
     match result {
@@ -64,7 +93,8 @@ pub(crate) fn main() -> ExitCode {
             // kubectl prints an invalid object as `The Pod "x" is invalid: ...`
             // with no prefix; everything else is an `error: `.
             let invalid = e.error.downcast_ref::<wasmpod::manifest::ManifestError>().is_some_and(|m| matches!(m, wasmpod::manifest::ManifestError::Invalid { .. }));
-            if invalid {
+            let from_server = e.error.downcast_ref::<remote::ServerSaid>().is_some();
+            if invalid || from_server {
                 eprintln!("{:#}", e.error);
             } else {
                 eprintln!("error: {:#}", e.error);

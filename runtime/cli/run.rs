@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use wasmpod::{PodOutcome, PodPhase, Runtime, RuntimeConfig, StateDir, Validation, manifest, parse_alias_file, parse_alias_flag};
+use wasmpod::api::{ApiServer, Role};
+use wasmpod::{PodOutcome, PodPhase, Runtime, StateDir, Validation, manifest};
 
-use super::terminal::{TerminalTap, pod_label};
+use super::terminal::pod_label;
 use super::{Exit, ExitContext, Failure};
 
 pub(crate) const AFTER_HELP: &str = "\
@@ -36,22 +36,8 @@ pub(crate) struct RunArgs {
     /// Unknown manifest fields: strict (error, default), warn, or false (ignore).
     #[arg(long, default_value = "strict", value_name = "MODE")]
     validate: Validation,
-    /// Map image names to wasm: PATTERN=TARGET, `*` wildcards, TARGET a .wasm
-    /// path, file:// URL or builtin:NAME. Repeatable; tried before builtins.
-    #[arg(long = "image-alias", value_name = "PATTERN=TARGET")]
-    image_alias: Vec<String>,
-    /// A YAML file of image aliases (pattern: target), tried after --image-alias.
-    #[arg(long, value_name = "FILE")]
-    alias_file: Option<PathBuf>,
-    /// First CrashLoopBackOff delay (Kubernetes: 10s).
-    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "10s")]
-    backoff_initial: Duration,
-    /// Longest CrashLoopBackOff delay (Kubernetes: 5m).
-    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "5m")]
-    backoff_max: Duration,
-    /// Do not print progress events (pulling, started...); warnings still show.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    runtime: super::runtime_args::RuntimeArgs,
 }
 
 pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failure> {
@@ -73,30 +59,15 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
     if loaded.iter().all(|(m, _)| m.pods.is_empty()) {
         return Err(Failure { exit: Exit::Invalid, error: anyhow::anyhow!("no Pod in {}", display_files(&args.files)) });
     }
-    let mut aliases = Vec::new();
-    for a in &args.image_alias {
-        aliases.push(parse_alias_flag(a).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
-    }
-    if let Some(f) = &args.alias_file {
-        aliases.extend(parse_alias_file(f).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
-    }
-
-    if args.backoff_initial.is_zero() || args.backoff_max < args.backoff_initial {
-        return Err(Failure {
-            exit: Exit::Usage,
-            error: anyhow::anyhow!("--backoff-initial must be more than 0 and at most --backoff-max"),
-        });
-    }
     let state_dir = StateDir::locate(state_dir).exit(Exit::Runtime)?;
-    let mut config = RuntimeConfig::new(state_dir);
-    config.aliases = aliases;
-    config.backoff.initial = args.backoff_initial;
-    config.backoff.max = args.backoff_max;
-    config.tap = Some(Arc::new(TerminalTap { normal_events: !args.quiet }));
+    let config = args.runtime.config(state_dir)?;
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
     tokio.block_on(async move {
-        let runtime = Runtime::new(config).exit(Exit::Runtime)?;
+        let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
+        // Other wasmpod commands see these pods through the control API
+        // while they run; it closes when `run` returns.
+        let _api = ApiServer::start(runtime.clone(), Role::Run).context("cannot serve the control API").exit(Exit::Runtime)?;
         let mut plans = Vec::new();
         for (m, base) in &loaded {
             plans.extend(runtime.plan(m, base).await.exit(Exit::Invalid)?);

@@ -145,7 +145,9 @@ impl Supervisor {
         let mut init_plans = std::mem::take(&mut self.init).into_iter();
         let mut app_plans = std::mem::take(&mut self.app);
         let mut deleting = *self.stop.borrow();
-        if !deleting {
+        if deleting {
+            self.mark_deleted();
+        } else {
             self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
         }
         let mut stop = self.stop.clone();
@@ -179,6 +181,7 @@ impl Supervisor {
                 }
                 _ = super::stop_requested(&mut stop), if !deleting => {
                     deleting = true;
+                    self.mark_deleted();
                     self.refresh(deleting);
                 }
             }
@@ -192,6 +195,14 @@ impl Supervisor {
         }
         drop(self.lock);
         (self.pod, self.store_errors)
+    }
+
+    /// Records the deletion in the object, as the API server does, so
+    /// readers show `Terminating`. The grace period is 0 because guests are
+    /// killed at once: WASI has no signal they could handle.
+    fn mark_deleted(&mut self) {
+        self.pod.metadata.deletion_timestamp.get_or_insert_with(now);
+        self.pod.metadata.deletion_grace_period_seconds = Some(0);
     }
 
     /// Starts the next init container, or every app container once the

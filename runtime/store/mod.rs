@@ -175,6 +175,11 @@ pub struct PodDir {
 }
 
 impl PodDir {
+    /// Namespace and name.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -197,6 +202,33 @@ impl PodDir {
             },
             lock::LockError::Io(source) => StoreError::Io { action: "cannot lock", path: self.path.join("lock"), source },
         })
+    }
+
+    /// Whether the pod has a record.
+    pub fn has_record(&self) -> bool {
+        self.record_path().exists()
+    }
+
+    /// The pid written beside the lock by its last holder (meaningful
+    /// while [`PodDir::is_locked`] is true).
+    pub fn holder_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.path.join("lock.pid")).ok()?.trim().parse().ok()
+    }
+
+    /// Removes the pod's directory (the pod was deleted). The caller's
+    /// lock keeps another process from starting the pod meanwhile; the
+    /// lock file itself goes last, after the lock is released, because
+    /// Windows cannot remove an open file.
+    pub fn remove(&self, lock: PodLock) -> Result<(), StoreError> {
+        self.clear()?;
+        drop(lock);
+        for f in ["lock.pid", "lock"] {
+            let _ = std::fs::remove_file(self.path.join(f));
+        }
+        // A new run of the same name may have taken the lock in between:
+        // then the directory is not empty and stays.
+        let _ = std::fs::remove_dir(&self.path);
+        Ok(())
     }
 
     /// Whether some process holds the pod's lock right now.

@@ -140,3 +140,158 @@ fn ctrl_c_stops_the_custom_command_pod() {
     let log = std::fs::read_to_string(state.join("pods/default/custom-command-pod/logs/command-container/0.log")).unwrap();
     assert!(log.lines().next().unwrap().contains(" stdout F "), "{log}");
 }
+
+/// A `wasmpod serve` daemon, stopped with Ctrl-C (or killed) on drop.
+#[cfg(unix)]
+struct Daemon(std::process::Child);
+
+#[cfg(unix)]
+impl Daemon {
+    fn start(state: &Path, args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+            .arg("--state-dir")
+            .arg(state)
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        // `serve` says where it listens once it accepts connections.
+        while !line.contains("serving state directory") {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "serve exited before listening");
+        }
+        // Keep draining so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err.take(u64::MAX), &mut std::io::sink()));
+        Daemon(child)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_is_driven_by_apply_get_logs_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let out = wasmpod(&state, &["get", "pods"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("No resources found in default namespace."), "{}", text(&out.stderr));
+    let file = dir.path().join("pods.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: two-lines}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: a, image: alpine, command: [sh, -c, 'echo one; sleep 1; echo two']}\n  - {name: b, image: alpine, command: [sh, -c, 'while true; do sleep 1; done']}\n",
+    )
+    .unwrap();
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "no daemon yet: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("start one with `wasmpod serve`"), "{}", text(&out.stderr));
+
+    let _daemon = Daemon::start(&state, &["serve"]);
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "pod/two-lines created\n".into()), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "pod/two-lines unchanged\n");
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("Never", "Always")).unwrap();
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).starts_with("The Pod \"two-lines\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{}", text(&out.stderr));
+
+    // Follows container a until it exits, after its second line.
+    let out = wasmpod(&state, &["logs", "two-lines", "-f"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\ntwo\n");
+    assert_eq!(text(&out.stderr), "Defaulted container \"a\" out of: a, b\n");
+    let out = wasmpod(&state, &["logs", "two-lines", "-c", "a", "--tail", "1"]);
+    assert_eq!(text(&out.stdout), "two\n");
+
+    let out = wasmpod(&state, &["get", "pods"]);
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "NAME        READY   STATUS     RESTARTS   AGE", "{table}");
+    assert!(lines[1].starts_with("two-lines   1/2     NotReady   0          "), "{table}");
+    let out = wasmpod(&state, &["get", "pods", "two-lines", "-o", "json"]);
+    let pod: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pod["metadata"]["name"], "two-lines");
+    let out = wasmpod(&state, &["get", "pods", "-o", "name"]);
+    assert_eq!(text(&out.stdout), "pod/two-lines\n");
+    let out = wasmpod(&state, &["describe", "pod", "two-lines"]);
+    let d = text(&out.stdout);
+    for needle in ["Name:             two-lines", "Namespace:        default", "Status:           Running", "Containers:\n  a:\n", "      Reason:       Completed", "Restart Count:  0", "Conditions:", "Events:\n  Type    Reason     Age", "Started container b"] {
+        assert!(d.contains(needle), "describe lacks {needle:?}:\n{d}");
+    }
+
+    let out = wasmpod(&state, &["delete", "pod", "two-lines"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "pod \"two-lines\" deleted\n".into()), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "pods", "two-lines"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "Error from server (NotFound): pods \"two-lines\" not found\n");
+    let out = wasmpod(&state, &["delete", "pod", "two-lines"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// `run` serves the API while its pod runs; after it ends, and after a
+/// runtime that was killed, the records are still listed.
+#[cfg(unix)]
+#[test]
+fn run_serves_the_api_and_records_outlive_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let spawn_run = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+            .args(["--state-dir", state.to_str().unwrap(), "run", "-q", "examples/custom-command.yaml"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.starts_with("[custom-command-pod/command-container] "), "{first}");
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        child
+    };
+    let child = spawn_run();
+    let out = wasmpod(&state, &["get", "pods"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.lines().nth(1).unwrap().starts_with("custom-command-pod   1/1     Running   0          "), "{table}");
+    assert!(text(&out.stderr).is_empty(), "a live process answered: {}", text(&out.stderr));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+
+    // No process is alive: the record says how the pod ended.
+    let out = wasmpod(&state, &["get", "pods"]);
+    let table = text(&out.stdout);
+    assert!(table.lines().nth(1).unwrap().starts_with("custom-command-pod   0/1     Error    0          "), "{table}");
+    assert!(text(&out.stderr).contains("no wasmpod process is running for state directory"), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["logs", "custom-command-pod"]);
+    assert!(text(&out.stdout).contains(" UTC 20"), "{}", text(&out.stdout));
+    let out = wasmpod(&state, &["delete", "pod", "custom-command-pod"]);
+    assert_eq!(out.status.code(), Some(5));
+
+    // A runtime killed without stopping its pod leaves it Unknown.
+    let mut child = spawn_run();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = wasmpod(&state, &["get", "pods"]);
+    let table = text(&out.stdout);
+    assert!(table.lines().nth(1).unwrap().starts_with("custom-command-pod   1/1     Unknown   0          "), "{table}");
+    let out = wasmpod(&state, &["describe", "pod", "custom-command-pod"]);
+    assert!(text(&out.stdout).contains("Status:           Unknown\nMessage:          the wasmpod process that ran this pod (pid "), "{}", text(&out.stdout));
+}

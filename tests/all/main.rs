@@ -1,6 +1,7 @@
 //! Integration tests: real guests through the real runtime.
 //! One test binary (linking wasmtime once), one module per area.
 
+mod api;
 mod cli;
 mod env;
 mod examples;

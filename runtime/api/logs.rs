@@ -1,0 +1,202 @@
+//! Reading a container's CRI log as `kubectl logs` shows it: partial
+//! records joined into lines, optionally timestamped, the last N lines,
+//! and following the file until the container instance ends.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+use super::pods::PodView;
+use super::ApiError;
+
+/// How often a followed log is checked for new lines. The log is a file
+/// any process of the state directory may be writing; 100 ms keeps
+/// `logs -f` feeling live at the cost of one `read` per tick.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+/// The query of `GET .../pods/{name}/log`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The container; may be omitted when the pod has exactly one.
+    pub container: Option<String>,
+    /// The previous instance's log instead of the current one.
+    pub previous: bool,
+    /// Keep streaming until the container instance ends.
+    pub follow: bool,
+    /// Prefix each line with its RFC3339Nano timestamp.
+    pub timestamps: bool,
+    /// Only the last N lines.
+    pub tail_lines: Option<i64>,
+}
+
+/// A container's log, line by line. See [`crate::Runtime::logs`].
+pub struct LogStream {
+    view: PodView,
+    namespace: String,
+    name: String,
+    container: String,
+    instance: i32,
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    /// Bytes read but not yet ending in a newline.
+    partial: Vec<u8>,
+    /// A line split into P records, waiting for its F record.
+    joined: Vec<u8>,
+    ready: std::collections::VecDeque<Vec<u8>>,
+    timestamps: bool,
+    follow: bool,
+    done: bool,
+}
+
+/// The container the log request names: `container`, or the only one.
+fn pick_container<'a>(pod: &'a Pod, requested: Option<&str>) -> Result<&'a str, ApiError> {
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let spec = pod.spec.as_ref();
+    let app: Vec<&str> = spec.map(|s| s.containers.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
+    let init: Vec<&str> = spec.and_then(|s| s.init_containers.as_ref()).map(|cs| cs.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
+    match requested {
+        Some(c) => app.iter().chain(init.iter()).find(|n| **n == c).copied().ok_or_else(|| ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
+        None if app.len() == 1 => Ok(app[0]),
+        None => {
+            let mut msg = format!("a container name must be specified for pod {name}, choose one of: [{}]", app.join(" "));
+            if !init.is_empty() {
+                msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+            }
+            Err(ApiError::BadRequest(msg))
+        }
+    }
+}
+
+fn container_status<'a>(pod: &'a Pod, container: &str) -> Option<&'a ContainerStatus> {
+    let st = pod.status.as_ref()?;
+    st.container_statuses.iter().flatten().chain(st.init_container_statuses.iter().flatten()).find(|c| c.name == container)
+}
+
+impl LogStream {
+    pub(crate) fn open(view: PodView, namespace: &str, name: &str, options: &LogOptions) -> Result<Self, ApiError> {
+        let pod = view.get(namespace, name)?;
+        let container = pick_container(&pod, options.container.as_deref())?.to_owned();
+        let status = container_status(&pod, &container);
+        let restarts = status.map(|s| s.restart_count).unwrap_or(0);
+        let instance = if options.previous {
+            let had = status.and_then(|s| s.last_state.as_ref()).is_some_and(|l| l.terminated.is_some());
+            if !had || restarts == 0 {
+                return Err(ApiError::BadRequest(format!("previous terminated container \"{container}\" in pod \"{name}\" not found")));
+            }
+            restarts - 1
+        } else {
+            restarts
+        };
+        let path = view.state.pod(namespace, name).log_path(&container, instance);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(_) => {
+                // Kubernetes' answer for a container with no log yet.
+                let reason = status.and_then(|s| s.state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "ContainerCreating".into());
+                return Err(ApiError::BadRequest(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")));
+            }
+        };
+        let mut stream = Self {
+            view,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            container,
+            instance,
+            file: Some(file),
+            path,
+            partial: Vec::new(),
+            joined: Vec::new(),
+            ready: Default::default(),
+            timestamps: options.timestamps,
+            follow: options.follow && !options.previous,
+            done: false,
+        };
+        stream.read_available();
+        if let Some(n) = options.tail_lines {
+            let keep = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+            while stream.ready.len() > keep {
+                stream.ready.pop_front();
+            }
+        }
+        Ok(stream)
+    }
+
+    /// The container whose log this is (the defaulted one when none was named).
+    pub fn container(&self) -> &str {
+        &self.container
+    }
+
+    /// The next line, newline included; `None` at the end (for a followed
+    /// log: once the container instance ended and its last line was read).
+    pub async fn next_line(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(l) = self.ready.pop_front() {
+                return Some(l);
+            }
+            if self.done || !self.follow {
+                return None;
+            }
+            // Check before reading: a line written just before the
+            // container ended is read by the read that follows.
+            let ended = self.instance_ended();
+            self.read_available();
+            if ended {
+                self.done = true;
+                continue;
+            }
+            if self.ready.is_empty() {
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        }
+    }
+
+    fn instance_ended(&self) -> bool {
+        let Ok(pod) = self.view.get(&self.namespace, &self.name) else { return true };
+        let phase_ended = pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| matches!(p, "Succeeded" | "Failed" | "Unknown"));
+        match container_status(&pod, &self.container) {
+            None => true,
+            Some(s) => phase_ended || s.restart_count != self.instance || s.state.as_ref().is_none_or(|st| st.running.is_none()),
+        }
+    }
+
+    /// Reads what was appended since the last read and turns complete
+    /// records into lines.
+    fn read_available(&mut self) {
+        let Some(file) = self.file.as_mut() else { return };
+        let mut buf = Vec::new();
+        if file.read_to_end(&mut buf).is_err() {
+            // The file was removed (pod deleted): what was read stands.
+            self.file = None;
+            return;
+        }
+        self.partial.extend_from_slice(&buf);
+        while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
+            let record: Vec<u8> = self.partial.drain(..=nl).collect();
+            self.record(&record[..record.len() - 1]);
+        }
+    }
+
+    /// One CRI record: `<timestamp> <stream> <P|F> <text>`.
+    fn record(&mut self, rec: &[u8]) {
+        let mut parts = rec.splitn(4, |&b| b == b' ');
+        let (Some(ts), Some(_stream), Some(tag)) = (parts.next(), parts.next(), parts.next()) else { return };
+        let text = parts.next().unwrap_or_default();
+        if self.joined.is_empty() && self.timestamps {
+            self.joined.extend_from_slice(ts);
+            self.joined.push(b' ');
+        }
+        self.joined.extend_from_slice(text);
+        if tag == b"F" {
+            let mut line = std::mem::take(&mut self.joined);
+            line.push(b'\n');
+            self.ready.push_back(line);
+        }
+    }
+
+    /// The log file being read.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}

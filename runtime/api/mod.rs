@@ -1,0 +1,41 @@
+//! The control API: every runtime process serves the pods of its state
+//! directory over HTTP/1.1 in Kubernetes' REST shapes, and [`Client`]
+//! talks to it.
+//!
+//! ```text
+//! Runtime (registry of its pods: status watch, stopper, submitted object)
+//!   --pods.rs--> create / get / list / delete / watch / logs / events   (library API)
+//!   --server.rs + routes.rs--> /api/v1/namespaces/{ns}/pods/...          (HTTP, Status errors)
+//!   --transport/--> <state>/api/<role>-<pid>.sock (Unix) or a named pipe (Windows)
+//! Client (client.rs) --discovery.rs--> the live endpoints of a state directory
+//! ```
+//!
+//! Every server answers for the whole state directory: its own pods live,
+//! the others from their records. An operation that needs the process that
+//! runs a pod (delete; later exec and port-forward) is forwarded to that
+//! process's endpoint.
+
+mod body;
+mod client;
+mod discovery;
+mod error;
+mod logs;
+mod pods;
+mod registry;
+mod routes;
+mod server;
+mod table;
+mod transport;
+mod update;
+mod watch;
+
+pub use client::{Client, ClientError, LogLines, PodEvents, Target};
+pub use discovery::{Endpoint, Role};
+pub use error::{ApiError, Status};
+pub use logs::{LogOptions, LogStream};
+pub use pods::{StateView, absolute_image_paths};
+pub use server::{ApiServer, Upgraded};
+pub use table::{PodRow, event_age, human_duration, pod_row};
+pub use watch::{PodWatch, WatchEvent, WatchEventType};
+
+pub(crate) use registry::PodRegistry;

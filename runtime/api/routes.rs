@@ -1,0 +1,326 @@
+//! The route table of the control API: Kubernetes' paths for pods, and
+//! the discovery documents clients read first.
+//!
+//! | method | path | answer |
+//! |--------|------|--------|
+//! | GET | `/healthz`, `/livez`, `/readyz` | `ok` |
+//! | GET | `/version` | version.Info |
+//! | GET | `/api`, `/api/v1` | APIVersions, APIResourceList |
+//! | GET | `/api/v1/pods`, `/api/v1/namespaces/{ns}/pods` | PodList, or a watch with `watch=true` |
+//! | POST | `/api/v1/namespaces/{ns}/pods` | create (JSON or YAML): 201 |
+//! | GET, PUT, DELETE | `/api/v1/namespaces/{ns}/pods/{name}` | the pod; replace (apply); delete |
+//! | GET | `.../pods/{name}/status`, `.../pods/{name}/log` | the pod; its log |
+//! | GET | `/api/v1/namespaces/{ns}/events` | EventList (`fieldSelector=involvedObject.name=...`) |
+//!
+//! Pod subresources that need the process running the pod (exec,
+//! port-forward) are added as `PodSub` arms in [`handle`], using
+//! `server::upgrade` for their byte streams.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::body::{Body, channel, full};
+use super::discovery::{Role, endpoints};
+use super::logs::LogOptions;
+use super::server::ServerContext;
+use super::{ApiError, Status};
+use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
+
+/// A parsed request path.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Version,
+    ApiVersions,
+    Resources,
+    Pods { namespace: Option<String> },
+    Pod { namespace: String, name: String },
+    PodSub { namespace: String, name: String, sub: String },
+    Events { namespace: Option<String> },
+}
+
+fn route(path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let s = |x: &str| x.to_owned();
+    Some(match parts.as_slice() {
+        ["healthz" | "livez" | "readyz"] => Route::Health,
+        ["version"] => Route::Version,
+        ["api"] => Route::ApiVersions,
+        ["api", "v1"] => Route::Resources,
+        ["api", "v1", "pods"] => Route::Pods { namespace: None },
+        ["api", "v1", "events"] => Route::Events { namespace: None },
+        ["api", "v1", "namespaces", ns, "pods"] => Route::Pods { namespace: Some(s(ns)) },
+        ["api", "v1", "namespaces", ns, "events"] => Route::Events { namespace: Some(s(ns)) },
+        ["api", "v1", "namespaces", ns, "pods", name] => Route::Pod { namespace: s(ns), name: s(name) },
+        ["api", "v1", "namespaces", ns, "pods", name, sub] => Route::PodSub { namespace: s(ns), name: s(name), sub: s(sub) },
+        _ => return None,
+    })
+}
+
+type Query = HashMap<String, String>;
+
+fn flag(q: &Query, key: &str) -> bool {
+    q.get(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+/// `metadata.name=x` (or `involvedObject.name=x`) from a fieldSelector.
+fn selected_name(q: &Query, field: &str) -> Result<Option<String>, ApiError> {
+    let Some(sel) = q.get("fieldSelector").filter(|s| !s.is_empty()) else { return Ok(None) };
+    let mut name = None;
+    for term in sel.split(',') {
+        match term.split_once('=') {
+            Some((f, v)) if f == field => name = Some(v.trim_start_matches('=').to_owned()),
+            _ => return Err(ApiError::BadRequest(format!("field label not supported: {term}"))),
+        }
+    }
+    Ok(name)
+}
+
+pub(crate) fn json_response(code: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).expect("API objects serialize");
+    bytes.push(b'\n');
+    Response::builder().status(code).header(hyper::header::CONTENT_TYPE, "application/json").body(full(bytes)).expect("a valid response")
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let status = e.status();
+    json_response(StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &status)
+}
+
+fn status_response(code: u16, reason: &str, message: String) -> Response<Body> {
+    json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &Status::failure(code, reason, message, None))
+}
+
+pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
+    let query: Query = req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let Some(r) = route(req.uri().path()) else {
+        return status_response(404, "NotFound", "the server could not find the requested resource".into());
+    };
+    let method = req.method().clone();
+    let result = match (&method, r) {
+        (&Method::GET, Route::Health) => return Response::new(full("ok")),
+        (&Method::GET, Route::Version) => Ok(json_response(StatusCode::OK, &version())),
+        (&Method::GET, Route::ApiVersions) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "localhost"}]}),
+        )),
+        (&Method::GET, Route::Resources) => Ok(json_response(StatusCode::OK, &resources())),
+        (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query),
+        (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, req).await,
+        (&Method::GET, Route::Pod { namespace, name }) => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
+        (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "status" => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
+        (&Method::PUT, Route::Pod { namespace, name }) => replace(&ctx, &namespace, &name, req).await,
+        (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
+        (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
+        (&Method::GET, Route::Events { namespace }) => events(&ctx, namespace.as_deref(), &query),
+        (m, r) => Err(ApiError::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn version() -> serde_json::Value {
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    json!({
+        // The Kubernetes API version whose shapes this server follows.
+        "major": "1",
+        "minor": "35",
+        "gitVersion": format!("v1.35.0+wasmpod-{}", env!("CARGO_PKG_VERSION")),
+        "platform": format!("{os}/{arch}"),
+        "compiler": "rustc",
+        "wasmtime": crate::WASMTIME_VERSION,
+    })
+}
+
+fn resources() -> serde_json::Value {
+    let verbs = json!(["create", "delete", "get", "list", "update", "watch"]);
+    json!({
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": verbs, "shortNames": ["po"], "categories": ["all"]},
+            {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
+            {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
+            {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
+        ],
+    })
+}
+
+fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Result<Response<Body>, ApiError> {
+    let name = selected_name(q, "metadata.name")?;
+    if flag(q, "watch") {
+        let mut watch = ctx.runtime.watch(namespace.as_deref(), name.as_deref());
+        let (tx, body) = channel();
+        tokio::spawn(async move {
+            while let Some(ev) = watch.next().await {
+                let mut line = serde_json::to_vec(&ev).expect("watch events serialize");
+                line.push(b'\n');
+                if tx.send(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        return Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "application/json").body(body).expect("a valid response"));
+    }
+    let mut pods = ctx.runtime.list(namespace.as_deref())?;
+    if let Some(n) = name {
+        pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
+    }
+    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), ApiError> {
+    let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
+    let bytes = limited.collect().await.map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
+    Ok((ctype, bytes))
+}
+
+/// A Pod from a request body (JSON, or YAML with `application/yaml`),
+/// in `namespace` unless it names its own, through the same loading and
+/// validation as a manifest file.
+fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::BadRequest("the request body is not UTF-8".into()))?;
+    // YAML is a superset of JSON, so one parser reads both.
+    let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ApiError::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
+    let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
+    let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
+    if let Some(meta) = meta {
+        match meta.get("namespace").and_then(|n| n.as_str()) {
+            None => {
+                meta.insert("namespace".into(), namespace.into());
+            }
+            Some(ns) if ns != namespace => {
+                return Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
+            }
+            Some(_) => {}
+        }
+    }
+    let json = serde_json::to_string(&value).expect("a JSON value serializes");
+    let m = crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| ApiError::from_manifest(&name, e))?;
+    if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() {
+        return Err(ApiError::BadRequest("the request body must be one Pod".into()));
+    }
+    Ok(m)
+}
+
+async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    if ctx.role == Role::Run {
+        return Err(ApiError::NotAllowed(format!(
+            "this is a `wasmpod run` process (pid {}), which runs only its own pods: start `wasmpod serve` to create pods",
+            std::process::id()
+        )));
+    }
+    let (_, bytes) = read_body(req).await?;
+    let m = pod_from_body(&bytes, namespace)?;
+    // Relative image paths are the client's business (`apply` makes
+    // them absolute); what is left resolves against the server's cwd.
+    let base = std::env::current_dir().unwrap_or_default();
+    let mut pods = ctx.runtime.create(&m, &base).await?;
+    Ok(json_response(StatusCode::CREATED, &pods.remove(0)))
+}
+
+async fn replace(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (_, bytes) = read_body(req).await?;
+    let m = pod_from_body(&bytes, namespace)?;
+    let pod = &m.pods[0];
+    if pod.metadata.name.as_deref() != Some(name) {
+        return Err(ApiError::BadRequest(format!("the name of the object ({}) does not match the name on the URL ({name})", pod.metadata.name.as_deref().unwrap_or_default())));
+    }
+    Ok(json_response(StatusCode::OK, &ctx.runtime.replace(pod)?))
+}
+
+async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+    let (_, bytes) = read_body(req).await?;
+    let mut grace = match q.get("gracePeriodSeconds") {
+        Some(g) => Some(g.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("gracePeriodSeconds: Invalid value: {g:?}: must be an integer")))?),
+        None => None,
+    };
+    if !bytes.is_empty() {
+        // DeleteOptions
+        let opts: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("the request body is not DeleteOptions: {e}")))?;
+        if let Some(g) = opts.get("gracePeriodSeconds").and_then(|g| g.as_i64()) {
+            grace = Some(g);
+        }
+    }
+    match ctx.runtime.delete(namespace, name, grace) {
+        Ok(pod) => Ok(json_response(StatusCode::OK, &pod)),
+        Err(ApiError::RunningElsewhere { pid: Some(pid), namespace, name }) => {
+            // The process that runs the pod deletes it.
+            let Some(owner) = endpoints(ctx.runtime.state().path()).into_iter().find(|e| e.pid == pid) else {
+                return Err(ApiError::RunningElsewhere { namespace, name, pid: Some(pid) });
+            };
+            let mut fwd = Request::builder().method(method).uri(uri);
+            for (k, v) in &headers {
+                fwd = fwd.header(k, v);
+            }
+            let fwd = fwd.body(http_body_util::Full::new(bytes)).expect("a copied request is valid");
+            match super::client::send(&owner.path, fwd).await {
+                Ok(resp) => Ok(resp.map(|b| b.boxed())),
+                Err(_) => Err(ApiError::RunningElsewhere { namespace, name, pid: Some(pid) }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let tail_lines = match q.get("tailLines") {
+        Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("tailLines: Invalid value: {t:?}: must be an integer")))?),
+        None => None,
+    };
+    let options = LogOptions {
+        container: q.get("container").filter(|c| !c.is_empty()).cloned(),
+        previous: flag(q, "previous"),
+        follow: flag(q, "follow"),
+        timestamps: flag(q, "timestamps"),
+        tail_lines,
+    };
+    let mut stream = ctx.runtime.logs(namespace, name, &options)?;
+    let (tx, body) = channel();
+    tokio::spawn(async move {
+        while let Some(line) = stream.next_line().await {
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain").body(body).expect("a valid response"))
+}
+
+fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, ApiError> {
+    let name = selected_name(q, "involvedObject.name")?;
+    let mut items = Vec::new();
+    for pod in ctx.runtime.list(namespace)? {
+        let (ns, n) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        if name.as_ref().is_none_or(|want| *want == n) {
+            match ctx.runtime.events(&ns, &n) {
+                Ok(evs) => items.extend(evs),
+                Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(json_response(StatusCode::OK, &json!({"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": items})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        assert_eq!(route("/api/v1/namespaces/ns/pods/p/log"), Some(Route::PodSub { namespace: "ns".into(), name: "p".into(), sub: "log".into() }));
+        assert_eq!(route("/api/v1/pods/"), Some(Route::Pods { namespace: None }));
+        assert_eq!(route("/api/v2"), None);
+        let q: Query = [("fieldSelector".to_string(), "metadata.name=x".to_string())].into();
+        assert_eq!(selected_name(&q, "metadata.name").unwrap(), Some("x".into()));
+        assert!(selected_name(&q, "involvedObject.name").is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! Watching pods: snapshots of the state directory diffed into
+//! Kubernetes watch events.
+//!
+//! A snapshot is taken whenever a pod of this process changes (the
+//! registry's generation counter) and every [`RESCAN`] for pods other
+//! processes run, whose records are the only thing this process sees.
+//! Changes between two snapshots are coalesced into one MODIFIED, which
+//! Kubernetes watchers tolerate (they only rely on the latest object).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::pods::PodView;
+
+/// How often records written by other processes are re-read. A second
+/// keeps `get -w` responsive without reading every record constantly.
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// Events buffered for a slow reader before the watch task waits for it.
+const BUFFER: usize = 64;
+
+/// The kind of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WatchEventType {
+    /// The pod appeared (or existed when the watch began).
+    Added,
+    /// The pod changed.
+    Modified,
+    /// The pod was deleted; the object is its last state.
+    Deleted,
+}
+
+/// One line of a watch stream: `{"type":"ADDED","object":{...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchEvent {
+    /// ADDED, MODIFIED or DELETED.
+    #[serde(rename = "type")]
+    pub kind: WatchEventType,
+    /// The pod.
+    pub object: Pod,
+}
+
+/// A stream of [`WatchEvent`]s; dropping it ends the watch.
+pub struct PodWatch {
+    rx: mpsc::Receiver<WatchEvent>,
+}
+
+impl PodWatch {
+    pub(crate) fn start(view: PodView, namespace: Option<String>, name: Option<String>) -> Self {
+        let (tx, rx) = mpsc::channel(BUFFER);
+        tokio::spawn(async move {
+            let mut changes = view.registry.changes();
+            let mut seen: BTreeMap<(String, String), Pod> = BTreeMap::new();
+            let mut tick = tokio::time::interval(RESCAN);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                changes.borrow_and_update();
+                // A state directory that cannot be read gives no events
+                // this round; the next one tries again.
+                if let Ok(pods) = view.list(namespace.as_deref()) {
+                    let mut now: BTreeMap<(String, String), Pod> = BTreeMap::new();
+                    for p in pods {
+                        let key = (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+                        if name.as_ref().is_none_or(|n| *n == key.1) {
+                            now.insert(key, p);
+                        }
+                    }
+                    for (key, pod) in &now {
+                        let kind = match seen.get(key) {
+                            None => Some(WatchEventType::Added),
+                            Some(old) if old != pod => Some(WatchEventType::Modified),
+                            Some(_) => None,
+                        };
+                        if let Some(kind) = kind
+                            && tx.send(WatchEvent { kind, object: pod.clone() }).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    for (key, pod) in &seen {
+                        if !now.contains_key(key) && tx.send(WatchEvent { kind: WatchEventType::Deleted, object: pod.clone() }).await.is_err() {
+                            return;
+                        }
+                    }
+                    seen = now;
+                }
+                tokio::select! {
+                    r = changes.changed() => if r.is_err() { return },
+                    _ = tick.tick() => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Self { rx }
+    }
+
+    /// The next event; `None` when the watch ended.
+    pub async fn next(&mut self) -> Option<WatchEvent> {
+        self.rx.recv().await
+    }
+}

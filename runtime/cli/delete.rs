@@ -1,0 +1,65 @@
+//! `wasmpod delete pod NAME...`: delete pods and wait until they are gone.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+use wasmpod::api::Target;
+
+use super::remote::{client_failure, live, namespace, state_dir, tokio};
+use super::{Exit, Failure};
+
+/// How often `delete` checks whether a deleted pod is gone.
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Args)]
+pub(crate) struct DeleteArgs {
+    /// The resource type: pod (or pods, po).
+    #[arg(value_parser = ["pod", "pods", "po"])]
+    kind: String,
+    /// Pod names.
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Namespace.
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// Seconds given to the pod to stop; accepted for kubectl
+    /// compatibility: guests are stopped at once (WASI has no signals).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    grace_period: Option<i64>,
+    /// Wait until the pods are gone (kubectl's default).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    wait: bool,
+}
+
+pub(crate) fn run(state: Option<&Path>, args: DeleteArgs) -> Result<Exit, Failure> {
+    let state = state_dir(state)?;
+    let ns = namespace(&args.namespace);
+    // kubectl: -1 means "the pod's default".
+    let grace = args.grace_period.filter(|g| *g >= 0);
+    tokio()?.block_on(async move {
+        let client = live(&state, Target::Any).await?;
+        let mut result = Ok(Exit::Success);
+        for name in &args.names {
+            match client.delete(&ns, name, grace).await {
+                Ok(_) => println!("pod \"{name}\" deleted"),
+                Err(e) => {
+                    let f = client_failure(e);
+                    eprintln!("{}", f.error);
+                    result = Ok(f.exit);
+                    continue;
+                }
+            }
+            if args.wait {
+                loop {
+                    match client.get(&ns, name).await {
+                        Err(e) if e.status().is_some_and(|s| s.code == 404) => break,
+                        Err(e) => return Err(client_failure(e)),
+                        Ok(_) => tokio::time::sleep(POLL).await,
+                    }
+                }
+            }
+        }
+        result
+    })
+}

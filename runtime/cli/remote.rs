@@ -1,0 +1,131 @@
+//! What the client commands share: the state directory, a connection to
+//! a live runtime process (or its records when none is alive), and
+//! printing server errors as kubectl does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use wasmpod::StateDir;
+use wasmpod::api::{ApiError, Client, ClientError, LogLines, LogOptions, LogStream, StateView, Status, Target};
+
+use super::{Exit, ExitContext, Failure};
+
+/// An error the server (or the records) answered, printed as kubectl
+/// prints it: `Error from server (NotFound): pods "x" not found`, or an
+/// Invalid object's message alone.
+#[derive(Debug)]
+pub(crate) struct ServerSaid(pub Status);
+
+impl std::fmt::Display for ServerSaid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.reason == "Invalid" {
+            f.write_str(&self.0.message)
+        } else {
+            write!(f, "Error from server ({}): {}", self.0.reason, self.0.message)
+        }
+    }
+}
+
+impl std::error::Error for ServerSaid {}
+
+pub(crate) fn status_failure(status: Status) -> Failure {
+    let exit = if status.reason == "Invalid" { Exit::Invalid } else { Exit::PodFailed };
+    Failure { exit, error: ServerSaid(status).into() }
+}
+
+pub(crate) fn client_failure(e: ClientError) -> Failure {
+    match e {
+        ClientError::Api(status) => status_failure(status),
+        e @ ClientError::Unreachable { .. } => Failure { exit: Exit::Unreachable, error: e.into() },
+        e => Failure { exit: Exit::Runtime, error: e.into() },
+    }
+}
+
+pub(crate) fn api_failure(e: ApiError) -> Failure {
+    status_failure(e.status())
+}
+
+pub(crate) fn tokio() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)
+}
+
+pub(crate) fn state_dir(flag: Option<&Path>) -> Result<PathBuf, Failure> {
+    StateDir::locate(flag).exit(Exit::Runtime)
+}
+
+/// Where pod information comes from.
+pub(crate) enum Source {
+    /// A live runtime process.
+    Live(Client),
+    /// No process is alive: the records on disk.
+    Records(StateView),
+}
+
+impl Source {
+    /// A live process if there is one, else the records.
+    pub async fn open(state: &Path) -> Result<Source, Failure> {
+        match Client::connect(state, Target::Any).await {
+            Ok(c) => Ok(Source::Live(c)),
+            Err(ClientError::Unreachable { .. }) => Ok(Source::Records(StateView::open(state).exit(Exit::Runtime)?)),
+            Err(e) => Err(client_failure(e)),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Live(_))
+    }
+
+    pub async fn get(&self, ns: &str, name: &str) -> Result<Pod, Failure> {
+        match self {
+            Source::Live(c) => c.get(ns, name).await.map_err(client_failure),
+            Source::Records(v) => v.get(ns, name).map_err(api_failure),
+        }
+    }
+
+    pub async fn list(&self, ns: Option<&str>) -> Result<Vec<Pod>, Failure> {
+        match self {
+            Source::Live(c) => c.list(ns).await.map_err(client_failure),
+            Source::Records(v) => v.list(ns).map_err(api_failure),
+        }
+    }
+
+    pub async fn events(&self, ns: &str, name: &str) -> Result<Vec<Event>, Failure> {
+        match self {
+            Source::Live(c) => c.events(ns, name).await.map_err(client_failure),
+            Source::Records(v) => v.events(ns, name).map_err(api_failure),
+        }
+    }
+
+    pub async fn logs(&self, ns: &str, name: &str, options: &LogOptions) -> Result<Logs, Failure> {
+        match self {
+            Source::Live(c) => c.logs(ns, name, options).await.map(Logs::Live).map_err(client_failure),
+            Source::Records(v) => v.logs(ns, name, options).map(Logs::Records).map_err(api_failure),
+        }
+    }
+}
+
+pub(crate) enum Logs {
+    Live(LogLines),
+    Records(LogStream),
+}
+
+impl Logs {
+    pub async fn next(&mut self) -> Option<Result<Bytes, Failure>> {
+        match self {
+            Logs::Live(l) => l.next_chunk().await.map(|r| r.map_err(client_failure)),
+            Logs::Records(s) => s.next_line().await.map(|l| Ok(Bytes::from(l))),
+        }
+    }
+}
+
+/// A client of a live process, or the message that none runs.
+pub(crate) async fn live(state: &Path, target: Target) -> Result<Client, Failure> {
+    Client::connect(state, target).await.map_err(client_failure)
+}
+
+/// The namespace a command works in: `-n`, else `default`.
+pub(crate) fn namespace(flag: &Option<String>) -> String {
+    flag.clone().unwrap_or_else(|| "default".into())
+}

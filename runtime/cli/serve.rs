@@ -1,0 +1,49 @@
+//! `wasmpod serve`: a daemon that runs the pods created through the
+//! control API until Ctrl-C.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use wasmpod::Runtime;
+use wasmpod::api::{ApiServer, Role};
+
+use super::remote::{state_dir, tokio};
+use super::{Exit, ExitContext, Failure};
+
+pub(crate) const AFTER_HELP: &str = "\
+Starts with no pods; `wasmpod apply -f FILE` creates them, `get`, `describe`,
+`logs` and `delete` manage them. The control API listens on a socket in the
+state directory (a named pipe on Windows), reachable only by its owner.
+Ctrl-C stops every pod (their records stay) and exits.";
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    runtime: super::runtime_args::RuntimeArgs,
+}
+
+pub(crate) fn run(state: Option<&Path>, args: ServeArgs) -> Result<Exit, Failure> {
+    let state = state_dir(state)?;
+    let config = args.runtime.config(state)?;
+    tokio()?.block_on(async move {
+        let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
+        let api = ApiServer::start(runtime.clone(), Role::Serve).context("cannot serve the control API").exit(Exit::Runtime)?;
+        if !args.runtime.quiet {
+            eprintln!("wasmpod: serving state directory {} at {}", runtime.state().path().display(), api.endpoint().display());
+        }
+        tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C").exit(Exit::Runtime)?;
+        // No new requests while the pods stop.
+        drop(api);
+        eprintln!("\nwasmpod: stopping every pod... (Ctrl-C again to exit at once)");
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nwasmpod: second interrupt, exiting without waiting for the pods");
+                std::process::exit(130);
+            }
+        });
+        runtime.shutdown().await;
+        Ok(Exit::Interrupted)
+    })
+}
