@@ -9,6 +9,7 @@ mod http;
 mod io;
 mod pattern;
 mod regex;
+mod relay;
 mod shell;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("ls", cmd::fs::ls),
     ("mkdir", cmd::fs::mkdir),
     ("mv", cmd::fs::mv),
+    ("nc", cmd::nc::nc),
     ("nginx", cmd::serve::nginx),
     ("printenv", cmd::basic::printenv),
     ("printf", cmd::printf::main),
@@ -61,6 +63,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("seq", cmd::basic::seq),
     ("sh", shell::sh_main),
     ("sleep", cmd::basic::sleep),
+    ("socat", cmd::socat::socat),
     ("sort", cmd::text::sort),
     ("tail", cmd::text::tail),
     ("tee", cmd::text::tee),

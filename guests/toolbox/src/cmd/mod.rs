@@ -8,9 +8,11 @@ pub mod curl;
 pub mod date;
 pub mod fs;
 pub mod grep;
+pub mod nc;
 pub mod printf;
 pub mod sed;
 pub mod serve;
+pub mod socat;
 pub mod test;
 pub mod text;
 
