@@ -14,7 +14,7 @@ use super::discovery::{Endpoint, Role, endpoints};
 use super::logs::LogOptions;
 use super::transport;
 use super::watch::WatchEvent;
-use super::Status;
+use super::{Status, Upgraded};
 
 /// Which runtime process a client talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +166,50 @@ impl Client {
         let resp = self.request(method, path, ct, bytes).await?;
         let bytes = self.collect(resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Sends an upgrade request for a streaming subresource and returns
+    /// the upgraded connection.
+    async fn upgrade(&self, path: &str, protocol: &str) -> Result<Upgraded, ClientError> {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(hyper::header::HOST, "localhost")
+            .header(hyper::header::CONNECTION, "Upgrade")
+            .header(hyper::header::UPGRADE, protocol)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let resp = send(&self.endpoint.path, req).await?;
+        if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            let code = resp.status().as_u16();
+            let bytes = self.collect(resp).await?;
+            let status = serde_json::from_slice::<Status>(&bytes)
+                .unwrap_or_else(|_| Status::failure(code, "Unknown", String::from_utf8_lossy(&bytes).trim().to_owned(), None));
+            return Err(ClientError::Api(status));
+        }
+        let upgraded = hyper::upgrade::on(resp).await.map_err(|e| ClientError::Transport { endpoint: self.endpoint.path.clone(), source: e.into() })?;
+        Ok(TokioIo::new(upgraded))
+    }
+
+    /// Opens an exec stream into `container` (the default one when `None`)
+    /// of the pod, running `command`; drive it with [`super::client_exec`].
+    pub async fn exec(&self, namespace: &str, name: &str, container: Option<&str>, command: &[String], stdin: bool) -> Result<Upgraded, ClientError> {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(c) = container {
+            q.append_pair("container", c);
+        }
+        for arg in command {
+            q.append_pair("command", arg);
+        }
+        q.append_pair("stdin", if stdin { "true" } else { "false" });
+        q.append_pair("stdout", "true");
+        q.append_pair("stderr", "true");
+        self.upgrade(&format!("{}/exec?{}", pod_path(namespace, name), q.finish()), super::EXEC_PROTOCOL).await
+    }
+
+    /// Opens one forwarded connection to `port` on the pod's loopback.
+    pub async fn port_forward(&self, namespace: &str, name: &str, port: u16) -> Result<Upgraded, ClientError> {
+        self.upgrade(&format!("{}/portforward?ports={port}", pod_path(namespace, name)), super::PORT_FORWARD_PROTOCOL).await
     }
 
     /// `GET /api/v1/[namespaces/{ns}/]pods`.

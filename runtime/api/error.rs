@@ -55,6 +55,20 @@ pub enum ApiError {
         /// The process holding the pod's lock, when known.
         pid: Option<u32>,
     },
+    /// exec refused (no such container, not running, no command).
+    #[error(transparent)]
+    Exec(#[from] crate::ExecError),
+    /// port-forward could not connect inside the pod.
+    #[error("error forwarding port {port} to pod {name}: failed to connect to localhost:{port} inside the pod's network: {source}")]
+    Forward {
+        /// Pod name.
+        name: String,
+        /// The pod's port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: crate::NetError,
+    },
     /// Planning or starting the pod failed (images, the state directory).
     /// Boxed: a `RuntimeError` is large and this error is returned often.
     #[error(transparent)]
@@ -80,6 +94,9 @@ impl ApiError {
             ApiError::BadRequest(_) => (400, "BadRequest"),
             ApiError::NotAllowed(_) => (405, "MethodNotAllowed"),
             ApiError::RunningElsewhere { .. } => (503, "ServiceUnavailable"),
+            ApiError::Exec(crate::ExecError::Sandbox { .. }) => (500, "InternalError"),
+            ApiError::Exec(_) => (400, "BadRequest"),
+            ApiError::Forward { .. } => (500, "InternalError"),
             // An image that cannot be resolved or compiled is bad input.
             ApiError::Runtime(e) => match **e {
                 RuntimeError::Image { .. } | RuntimeError::Compile { .. } | RuntimeError::Unsupported { .. } => (422, "Invalid"),

@@ -24,6 +24,7 @@ mod pods;
 mod registry;
 mod routes;
 mod server;
+mod stream;
 mod table;
 mod transport;
 mod update;
@@ -35,6 +36,7 @@ pub use error::{ApiError, Status};
 pub use logs::{LogOptions, LogStream};
 pub use pods::{StateView, absolute_image_paths};
 pub use server::{ApiServer, Upgraded};
+pub use stream::{EXEC_PROTOCOL, ExecEnd, PORT_FORWARD_PROTOCOL, client_exec, read_frame, write_frame};
 pub use table::{PodRow, event_age, human_duration, pod_row};
 pub use watch::{PodWatch, WatchEvent, WatchEventType};
 

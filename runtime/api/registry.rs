@@ -23,6 +23,8 @@ pub(crate) struct Registered {
     pub submitted: Pod,
     pub status: watch::Receiver<Pod>,
     pub stopper: PodStopper,
+    /// Exec and port-forward into the pod.
+    pub access: crate::pod::PodAccess,
 }
 
 impl Registered {
@@ -50,7 +52,7 @@ impl PodRegistry {
     /// called within a tokio runtime.
     pub fn insert(self: &std::sync::Arc<Self>, submitted: Pod, handle: &PodHandle) {
         let key = (handle.namespace().to_owned(), handle.name().to_owned());
-        let entry = Registered { submitted, status: handle.watch(), stopper: handle.stopper() };
+        let entry = Registered { submitted, status: handle.watch(), stopper: handle.stopper(), access: handle.access() };
         let mut changes = handle.watch();
         self.pods().insert(key, entry);
         self.bump();

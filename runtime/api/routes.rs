@@ -119,6 +119,8 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
         (&Method::GET, Route::Events { namespace }) => events(&ctx, namespace.as_deref(), &query),
+        (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "exec" => exec(&ctx, &namespace, &name, req),
+        (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
         (m, r) => Err(ApiError::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -268,6 +270,34 @@ async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
         }
         Err(e) => Err(e),
     }
+}
+
+/// `exec?container=c&command=sh&command=-c&command=...&stdin=true`,
+/// upgraded to the exec stream (see `stream.rs`). A pod run by another
+/// process answers 503 with that process's pid; clients connect there.
+fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let mut container = None;
+    let mut command = Vec::new();
+    let mut stdin = false;
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
+        match &*k {
+            "container" if !v.is_empty() => container = Some(v.into_owned()),
+            "command" => command.push(v.into_owned()),
+            "stdin" => stdin = v == "true" || v == "1",
+            _ => {}
+        }
+    }
+    let access = ctx.runtime.access(namespace, name)?;
+    Ok(super::server::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
+}
+
+/// `portforward?ports=80`: connects into the pod first (a refusal is an
+/// error response), then upgrades and splices the bytes.
+fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let ports = q.get("ports").ok_or_else(|| ApiError::BadRequest("ports: Required value: a port to forward to".into()))?;
+    let port: u16 = ports.parse().ok().filter(|p| *p > 0).ok_or_else(|| ApiError::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
+    let conn = ctx.runtime.connect(namespace, name, port)?;
+    Ok(super::server::upgrade(req, super::stream::PORT_FORWARD_PROTOCOL, move |io| super::stream::serve_port_forward(io, conn)))
 }
 
 fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<Response<Body>, ApiError> {

@@ -155,6 +155,34 @@ impl PodOutcome {
     }
 }
 
+/// Exec into and connect to a running pod, cloneable apart from its
+/// [`PodHandle`].
+#[derive(Clone)]
+pub(crate) struct PodAccess {
+    status: watch::Receiver<Pod>,
+    stop: watch::Receiver<bool>,
+    network: std::sync::Arc<crate::net::PodNetwork>,
+    host_network: bool,
+    exec_targets: exec::ExecTargets,
+    engine: std::sync::Arc<crate::engine::WasmEngine>,
+}
+
+impl PodAccess {
+    /// See [`PodHandle::exec`].
+    pub(crate) async fn exec(&self, request: ExecRequest) -> Result<ExecOutcome, ExecError> {
+        let pod = self.status.borrow().clone();
+        exec::exec(&self.engine, &pod, &self.exec_targets, self.stop.clone(), request).await
+    }
+
+    /// See [`PodHandle::connect`].
+    pub(crate) fn connect(&self, port: u16) -> Result<crate::net::Connection, crate::net::NetError> {
+        if self.host_network {
+            return Err(crate::net::NetError::HostNetwork);
+        }
+        crate::net::connect_loopback(&self.network, port)
+    }
+}
+
 impl PodHandle {
     /// The pod's namespace.
     pub fn namespace(&self) -> &str {
@@ -187,8 +215,20 @@ impl PodHandle {
     /// instance of its image with its env, mounts and network; see
     /// [`ExecRequest`]) and waits for it to end.
     pub async fn exec(&self, request: ExecRequest) -> Result<ExecOutcome, ExecError> {
-        let pod = self.current();
-        exec::exec(&self.engine, &pod, &self.exec_targets, self.stop.subscribe(), request).await
+        self.access().exec(request).await
+    }
+
+    /// What exec and port-forward need, detached from the handle (for the
+    /// API's registry).
+    pub(crate) fn access(&self) -> PodAccess {
+        PodAccess {
+            status: self.status.clone(),
+            stop: self.stop.subscribe(),
+            network: self.network.clone(),
+            host_network: self.host_network,
+            exec_targets: self.exec_targets.clone(),
+            engine: self.engine.clone(),
+        }
     }
 
     /// The pod's IP (`status.podIP`): on the pod network, or the host's
@@ -201,10 +241,7 @@ impl PodHandle {
     /// pod (port-forward): the pod sees it coming from its loopback. IPv4
     /// first, then IPv6, as kubectl's port-forward tries both.
     pub fn connect(&self, port: u16) -> Result<crate::net::Connection, crate::net::NetError> {
-        if self.host_network {
-            return Err(crate::net::NetError::HostNetwork);
-        }
-        crate::net::connect_loopback(&self.network, port)
+        self.access().connect(port)
     }
 
     /// Forwards every connection accepted on `listener` (a host socket the
