@@ -42,6 +42,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("hostname", cmd::basic::hostname),
     ("id", cmd::basic::id),
     ("kill", cmd::basic::kill),
+    ("ln", cmd::fs::ln),
     ("ls", cmd::fs::ls),
     ("mkdir", cmd::fs::mkdir),
     ("mv", cmd::fs::mv),
