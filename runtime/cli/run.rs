@@ -49,6 +49,10 @@ pub(crate) struct RunArgs {
     /// Longest CrashLoopBackOff delay (Kubernetes: 5m).
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "5m")]
     backoff_max: Duration,
+    /// Let pods mount hostPath volumes (host files and directories). Off by
+    /// default: without it a pod with a hostPath volume is refused.
+    #[arg(long)]
+    allow_host_path: bool,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     quiet: bool,
@@ -92,6 +96,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
     config.aliases = aliases;
     config.backoff.initial = args.backoff_initial;
     config.backoff.max = args.backoff_max;
+    config.allow_host_path = args.allow_host_path;
     config.tap = Some(Arc::new(TerminalTap { normal_events: !args.quiet }));
 
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
