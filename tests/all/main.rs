@@ -8,3 +8,4 @@ mod lifecycle;
 mod logs;
 mod preemption;
 mod toolbox;
+mod volumes;
