@@ -43,10 +43,10 @@ impl From<io::Error> for Refusal {
 /// `root`; with `create`, missing components are created as directories,
 /// as the kubelet creates a missing subPath.
 ///
-/// A guest running at the same time could still swap a checked directory
-/// for a link before the preopen opens it; pod containers share a volume
-/// by design, so this protects the host from what a guest left behind,
-/// not from a race between two of its own containers.
+/// Not closed: a guest of the same pod running at that moment could swap a
+/// checked directory for a link before the preopen opens it by path
+/// (wasmtime-wasi 48's `preopened_dir` takes no handle). This protects the
+/// host from what a guest left behind, not from that race.
 pub(super) fn resolve_beneath(root: &Path, sub: &str, create: bool) -> Result<Found, Refusal> {
     let root = root.canonicalize()?;
     let parts: Vec<&str> = sub.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
