@@ -222,3 +222,28 @@ pub(super) fn host_path(src: &HostPathVolumeSource) -> Result<bool, VolumeError>
     }
     Ok(path.is_dir())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_empty_dirs_use_the_ram_root_where_there_is_one_and_disk_otherwise() {
+        let disk = tempfile::tempdir().unwrap();
+        let uid = uuid::Uuid::new_v4().to_string();
+        let ed = EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: None };
+        let (dir, limit) = empty_dir("cache", &ed, &disk.path().join("cache"), &uid).unwrap();
+        assert!(limit.is_none());
+        match memory_root() {
+            Some(root) => assert_eq!(dir, root.join(&uid).join("cache")),
+            None => assert_eq!(dir, disk.path().join("cache")),
+        }
+        assert!(dir.is_dir());
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+        let ed = EmptyDirVolumeSource { medium: None, size_limit: Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into())) };
+        let (dir, limit) = empty_dir("v", &ed, &disk.path().join("v"), &uid).unwrap();
+        assert_eq!(dir, disk.path().join("v"));
+        let limit = limit.unwrap();
+        assert_eq!((limit.bytes, limit.eviction_message()), (1 << 30, "Usage of EmptyDir volume \"v\" exceeds the limit \"1Gi\". ".to_owned()));
+    }
+}
