@@ -10,7 +10,7 @@
 //!   --Runtime::plan--> PodPlan (every image resolved: paths, builtins, aliases; and loaded:
 //!                               compile cache, pre-instantiation)
 //!   --Runtime::start--> PodHandle
-//!        pod task: lock + record -> resolve env, argv, mounts -> supervisor
+//!        pod task: lock + record -> volumes (volume/) -> resolve env, argv, mounts -> supervisor
 //!        supervisor: init containers in order -> app containers -> restarts/back-off
 //!                    -> phase (kubelet getPhase) + conditions -> record, events, watchers
 //!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit
@@ -52,6 +52,7 @@ mod pod;
 mod runtime;
 mod sandbox;
 mod store;
+mod volume;
 
 pub use engine::{EngineError, LoadSource};
 pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
@@ -62,6 +63,7 @@ pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOu
 pub use pod::{ExecError, ExecOutcome, ExecOutput, ExecRequest, EXIT_KILLED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
 pub use runtime::{Runtime, RuntimeConfig, RuntimeError};
 pub use store::{LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
+pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
 
 /// The wasmtime version this build runs on.
 pub const WASMTIME_VERSION: &str = env!("WASMPOD_WASMTIME_VERSION");

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::engine::{EngineError, WasmEngine};
 use crate::image::{Alias, ImageError, ImageResolver};
@@ -14,7 +15,8 @@ use crate::store::{LogTap, StateDir, StoreError};
 
 /// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
 /// back-off durations, no user image aliases, no log tap, node name = the
-/// host's name.
+/// host's name, hostPath volumes refused, emptyDir usage measured every
+/// 10 seconds.
 pub struct RuntimeConfig {
     /// The state directory (see [`StateDir::locate`]).
     pub state_dir: PathBuf,
@@ -30,6 +32,13 @@ pub struct RuntimeConfig {
     /// Several state directories may share one cache: entries are keyed by
     /// content and engine, and written atomically.
     pub compile_cache: Option<PathBuf>,
+    /// Whether pods may mount hostPath volumes (host directories). Off by
+    /// default: a hostPath gives guests the host's files.
+    pub allow_host_path: bool,
+    /// How often emptyDir volumes with a `sizeLimit` are measured; a pod
+    /// whose volume is over its limit is evicted. Default
+    /// [`DEFAULT_USAGE_INTERVAL`](crate::DEFAULT_USAGE_INTERVAL) (10s, the kubelet's).
+    pub volume_usage_interval: Duration,
 }
 
 impl RuntimeConfig {
@@ -42,6 +51,8 @@ impl RuntimeConfig {
             node_name: gethostname::gethostname().to_string_lossy().into_owned(),
             tap: None,
             compile_cache: None,
+            allow_host_path: false,
+            volume_usage_interval: crate::volume::DEFAULT_USAGE_INTERVAL,
         }
     }
 }
@@ -118,6 +129,8 @@ pub struct Runtime {
     cluster: Arc<ClusterNetwork>,
     /// The pods this process started (see `api::PodRegistry`).
     registry: Arc<crate::api::PodRegistry>,
+    allow_host_path: bool,
+    volume_usage_interval: Duration,
 }
 
 impl Runtime {
@@ -135,6 +148,8 @@ impl Runtime {
             tap: config.tap,
             cluster: ClusterNetwork::new(),
             registry: Arc::new(crate::api::PodRegistry::new()),
+            allow_host_path: config.allow_host_path,
+            volume_usage_interval: config.volume_usage_interval,
         })
     }
 
@@ -168,9 +183,15 @@ impl Runtime {
         &self.backoff
     }
 
+    pub(crate) fn volume_usage_interval(&self) -> Duration {
+        self.volume_usage_interval
+    }
+
     /// Resolves and compiles every container image of every pod in
     /// `manifests` (paths relative to `base_dir`), so a bad image is refused
-    /// before any pod starts. Returns one plan per pod, in input order.
+    /// before any pod starts. Volumes are checked too: unsupported sources,
+    /// and hostPath unless [`RuntimeConfig::allow_host_path`], are refused
+    /// ([`RuntimeError::Unsupported`]). Returns one plan per pod, in input order.
     pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, RuntimeError> {
         let objects = Arc::new(EnvObjects { config_maps: manifests.config_maps.clone(), secrets: manifests.secrets.clone() });
         let mut plans = Vec::new();
@@ -186,6 +207,8 @@ impl Runtime {
                     });
                 }
             }
+            crate::volume::admit(pod, self.allow_host_path)
+                .map_err(|r| RuntimeError::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
             let mut images = HashMap::new();
             let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
             for (list, containers) in lists {

@@ -25,6 +25,10 @@ pub(crate) struct RuntimeArgs {
     /// Longest CrashLoopBackOff delay (Kubernetes: 5m).
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "5m")]
     backoff_max: Duration,
+    /// Let pods mount hostPath volumes (host files and directories). Off by
+    /// default: without it a pod with a hostPath volume is refused.
+    #[arg(long)]
+    allow_host_path: bool,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     pub quiet: bool,
@@ -46,6 +50,7 @@ impl RuntimeArgs {
         config.aliases = aliases;
         config.backoff.initial = self.backoff_initial;
         config.backoff.max = self.backoff_max;
+        config.allow_host_path = self.allow_host_path;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         Ok(config)
     }

@@ -52,13 +52,13 @@ pub struct EnvSources<'a> {
 }
 
 impl<'a> EnvSources<'a> {
-    fn config_map(&self, namespace: &str, name: &str) -> Option<&'a ConfigMap> {
+    pub(crate) fn config_map(&self, namespace: &str, name: &str) -> Option<&'a ConfigMap> {
         self.config_maps.iter().find(|c| {
             c.metadata.name.as_deref() == Some(name) && c.metadata.namespace.as_deref().unwrap_or("default") == namespace
         })
     }
 
-    fn secret(&self, namespace: &str, name: &str) -> Option<&'a Secret> {
+    pub(crate) fn secret(&self, namespace: &str, name: &str) -> Option<&'a Secret> {
         self.secrets.iter().find(|s| {
             s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().unwrap_or("default") == namespace
         })
@@ -207,7 +207,7 @@ fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
 }
 
 /// Downward API field value (`podFieldSelectorRuntimeValue`).
-fn field_value(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, EnvError> {
+pub(crate) fn field_value(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, EnvError> {
     let spec = pod.spec.as_ref();
     let meta = &pod.metadata;
     let value = match path {
@@ -248,7 +248,7 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 
 /// `resourceFieldRef` value: `ceil(value / divisor)`, with node allocatable
 /// standing in for an unset limit.
-fn resource_value(
+pub(crate) fn resource_value(
     pod: &Pod,
     current: &Container,
     sel: &ResourceFieldSelector,

@@ -31,6 +31,7 @@ use std::str::FromStr;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
 pub use env::{EnvSources, PodFacts, resolve_env};
+pub(crate) use env::{field_value, resource_value};
 pub use error::{BadValue, EnvError, FieldError, FieldErrorKind, ManifestError, QuantityError};
 pub use expand::expand;
 pub use load::{MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, MAX_YAML_NODES, MAX_YAML_REPLAYED_EVENTS};

@@ -61,8 +61,8 @@ pub(crate) struct ContainerPlan {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
-    /// Volume mounts, after the root.
-    pub mounts: Vec<Mount>,
+    /// Volume mounts, after the root; resolved on the host at each start.
+    pub mounts: Vec<crate::volume::PlannedMount>,
     pub rootfs: PathBuf,
     pub restart_policy: String,
     pub backoff: BackoffConfig,
@@ -158,8 +158,21 @@ impl Worker {
                 return last_code;
             }
             if let Some(wd) = &self.plan.working_dir {
-                let _ = std::fs::create_dir_all(super::host_path_under(&self.plan.rootfs, wd));
+                // Never through a link the previous instance left in its root.
+                let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
             }
+            let volume_mounts = match crate::volume::resolve(&self.plan.mounts, &self.plan.rootfs) {
+                Ok(m) => m,
+                Err(e) => {
+                    // As the kubelet's makeMounts failures: the container is
+                    // not created and waits with CreateContainerConfigError.
+                    let msg = full_message(&e);
+                    self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
+                    self.report(self.status(waiting_state("CreateContainerConfigError", Some(msg)), last.clone(), restarts, false));
+                    super::stop_requested(&mut self.stop).await;
+                    return last_code;
+                }
+            };
             // Every instance is a new container, as the kubelet reports it;
             // the recorder counts the repeats.
             self.event(PodEvent::normal("Created", Some(self.field_path()), format!("Created container: {name}")));
@@ -172,7 +185,7 @@ impl Worker {
             tokio::task::yield_now().await;
 
             let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
-            mounts.extend(self.plan.mounts.iter().cloned());
+            mounts.extend(volume_mounts);
             let spec = SandboxSpec {
                 args: self.plan.args.clone(),
                 env: self.plan.env.clone(),

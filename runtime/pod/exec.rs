@@ -28,8 +28,11 @@ pub(crate) struct ExecTarget {
     pub program: Arc<Program>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
-    /// The container's root first, then its volume mounts.
-    pub mounts: Vec<Mount>,
+    /// The container's writable root.
+    pub rootfs: std::path::PathBuf,
+    /// Its volume mounts, resolved on the host at each exec as at each
+    /// container start.
+    pub mounts: Vec<crate::volume::PlannedMount>,
     pub network: SocketPolicy,
 }
 
@@ -92,6 +95,14 @@ pub enum ExecError {
         /// Container name.
         container: String,
     },
+    /// The container's volumes could not be opened.
+    #[error("container {container}: {message}")]
+    Mounts {
+        /// Container name.
+        container: String,
+        /// Why.
+        message: String,
+    },
     /// The instance could not be set up.
     #[error("container {container}: cannot start the command")]
     Sandbox {
@@ -146,10 +157,13 @@ pub(crate) async fn exec(
     let Some(target) = targets.get(&container).filter(|_| running) else {
         return Err(ExecError::NotRunning { container });
     };
+    let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs).map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
+    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: true }];
+    mounts.extend(volume_mounts);
     let spec = SandboxSpec {
         args: req.command,
         env: target.env,
-        mounts: target.mounts,
+        mounts,
         working_dir: target.working_dir,
         stdin: req.stdin.map(|s| Arc::new(AsyncStdinStream::new(s)) as _),
         stdout: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stdout)),

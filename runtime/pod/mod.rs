@@ -58,26 +58,6 @@ pub(crate) fn recorded_phase(pod: &Pod) -> Option<phase::PodPhase> {
     pod.status.as_ref()?.phase.as_deref()?.parse().ok()
 }
 
-/// Where a guest path lands under a container's root directory on the
-/// host. The path is normalized lexically: `.` dropped, `..` clamped at the
-/// root (as the guest itself would see it), and drive or root prefixes
-/// ignored, so a manifest's `workingDir` or `mountPath` can never name a
-/// host directory outside `root`.
-pub(crate) fn host_path_under(root: &std::path::Path, guest: &str) -> std::path::PathBuf {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in guest.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p if p.contains(':') => {} // a Windows drive or stream prefix
-            p => parts.push(p),
-        }
-    }
-    parts.iter().fold(root.to_path_buf(), |acc, p| acc.join(p))
-}
-
 /// The ConfigMaps and Secrets loaded with a pod, owned by the pod's task,
 /// which resolves its containers' env from them.
 #[derive(Debug, Default)]
@@ -282,17 +262,6 @@ impl PodHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn guest_paths_never_leave_the_root() {
-        let root = Path::new("/state/rootfs/c");
-        assert_eq!(host_path_under(root, "/srv/app"), root.join("srv").join("app"));
-        assert_eq!(host_path_under(root, "/../../../../home/u/x"), root.join("home").join("u").join("x"));
-        assert_eq!(host_path_under(root, "a/./b/../c"), root.join("a").join("c"));
-        assert_eq!(host_path_under(root, "C:\\Windows"), root.join("Windows"));
-        assert_eq!(host_path_under(root, "/"), root.to_path_buf());
-    }
 
     #[tokio::test]
     async fn a_closed_stop_channel_is_not_a_stop_request() {

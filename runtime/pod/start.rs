@@ -3,7 +3,6 @@
 //! and mounts, and hand over to the supervisor.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -16,8 +15,8 @@ use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
 use crate::engine::LoadSource;
 use crate::manifest::{self, PodFacts};
 use crate::runtime::Runtime;
-use crate::sandbox::Mount;
 use crate::store::StoreError;
+use crate::volume::{PodVolumes, SizeWatch};
 
 /// Locks and records the pod, then spawns its task.
 pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
@@ -79,12 +78,18 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         init_blocked: false,
         store_errors: Vec::new(),
         running: HashMap::new(),
+        volumes: PodVolumes::default(),
+        size_watch: None,
+        kill: stop_tx.clone(),
+        evicted: None,
     };
     let backoff = rt.backoff().clone();
+    let usage_interval = rt.volume_usage_interval();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
         prepare(&mut sup, &images, &objects, backoff).await;
+        sup.size_watch = SizeWatch::spawn(sup.volumes.size_limits(), usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
         let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);
@@ -115,6 +120,12 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let host_network = spec.host_network == Some(true);
     let socket_policy = if host_network { crate::net::SocketPolicy::Host } else { crate::net::SocketPolicy::Pod(sup.network.clone()) };
     let facts = PodFacts { pod_ip: if host_network { "127.0.0.1".into() } else { sup.network.ip().to_string() }, host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
+    let (volumes, failed) = PodVolumes::materialize(&pod, &objects.sources(), &facts, &sup.dir.path().join("volumes"));
+    for (volume, message) in failed {
+        // The kubelet's event for a volume it cannot set up.
+        sup.event(PodEvent::warning("FailedMount", None, format!("MountVolume.SetUp failed for volume \"{volume}\" : {message}")));
+    }
+    sup.volumes = volumes;
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
@@ -155,6 +166,16 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
+            // subPathExpr sees the same variables as command and args.
+            let mounts = match sup.volumes.plan_mounts(c, lookup) {
+                Ok(m) => m,
+                Err(e) => {
+                    let msg = crate::error_text::full_message(&e);
+                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
+                    continue;
+                }
+            };
             let env = {
                 let mut env = env;
                     // Container runtimes set HOSTNAME to the pod name;
@@ -169,22 +190,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     base
             };
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
-            let mounts = match volume_mounts(sup, &spec, c) {
-                Ok(m) => m,
-                Err(msg) => {
-                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
-                    block(sup, kind, index, c, "CreateContainerError", msg);
-                    continue;
-                }
-            };
-            let mut exec_mounts = vec![Mount { host_path: sup.dir.rootfs(&c.name), guest_path: "/".into(), writable: true }];
-            exec_mounts.extend(mounts.iter().cloned());
             sup.exec_targets.add(super::exec::ExecTarget {
                 name: c.name.clone(),
                 program: program.clone(),
                 env: env.clone(),
                 working_dir: c.working_dir.clone(),
-                mounts: exec_mounts,
+                rootfs: sup.dir.rootfs(&c.name),
+                mounts: mounts.clone(),
                 network: socket_policy.clone(),
             });
             let plan = ContainerPlan {
@@ -222,32 +234,6 @@ fn block(sup: &mut Supervisor, kind: ContainerKind, index: usize, c: &Container,
     let status = bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, Some(message)));
     sup.set_container_status(kind, index, status);
 }
-
-/// The container's volume mounts. emptyDir volumes are directories under
-/// the pod's state directory, created on first use and shared by every
-/// container that mounts them.
-fn volume_mounts(sup: &Supervisor, spec: &k8s_openapi::api::core::v1::PodSpec, c: &Container) -> Result<Vec<Mount>, String> {
-    let mut out = Vec::new();
-    for m in c.volume_mounts.iter().flatten() {
-        let Some(vol) = spec.volumes.iter().flatten().find(|v| v.name == m.name) else {
-            return Err(format!("volume {:?} of mount {:?} not found", m.name, m.mount_path));
-        };
-        if vol.empty_dir.is_none() {
-            // Only emptyDir exists in this version; load warned about it.
-            continue;
-        }
-        let mut host: PathBuf = sup.dir.path().join("volumes").join(&vol.name);
-        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            host = host.join(sub);
-        }
-        std::fs::create_dir_all(&host).map_err(|e| format!("cannot create volume directory {}: {e}", host.display()))?;
-        let rootfs = sup.dir.rootfs(&c.name);
-        let _ = std::fs::create_dir_all(super::host_path_under(&rootfs, &m.mount_path));
-        out.push(Mount { host_path: host, guest_path: m.mount_path.clone(), writable: !m.read_only.unwrap_or(false) });
-    }
-    Ok(out)
-}
-
 /// Serves the pod's `hostPort`s for as long as it runs.
 fn forward_host_ports(listeners: Vec<(std::net::TcpListener, u16)>, network: &std::sync::Arc<crate::net::PodNetwork>, pod: &str) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();

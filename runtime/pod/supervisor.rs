@@ -44,6 +44,14 @@ pub(crate) struct Supervisor {
     pub store_errors: Vec<StoreError>,
     /// Running workers by task id: kind, index, container and image names.
     pub running: std::collections::HashMap<tokio::task::Id, (ContainerKind, usize, String, String)>,
+    /// The pod's volumes; removed when the pod ends.
+    pub volumes: crate::volume::PodVolumes,
+    /// Measures emptyDir volumes with a sizeLimit.
+    pub size_watch: Option<crate::volume::SizeWatch>,
+    /// Stops every worker: the pod's own stop channel, used for an eviction.
+    pub kill: watch::Sender<bool>,
+    /// The eviction message, once the pod was evicted.
+    pub evicted: Option<String>,
 }
 
 impl Supervisor {
@@ -83,11 +91,20 @@ impl Supervisor {
         let init = status.init_container_statuses.clone().unwrap_or_default();
         let app = status.container_statuses.clone().unwrap_or_default();
         let previous = recorded_phase(&self.pod).unwrap_or(PodPhase::Pending);
-        let phase = next_phase(previous, pod_phase(&spec, &init, &app, deleting));
+        let mut phase = next_phase(previous, pod_phase(&spec, &init, &app, deleting));
+        // An evicted pod is Failed, whatever its containers' last exits were.
+        if self.evicted.is_some() {
+            phase = PodPhase::Failed;
+        }
         let conditions = pod_conditions(&spec, &init, &app, phase, true, now(), status.conditions.as_deref().unwrap_or(&[]));
+        let evicted = self.evicted.clone();
         let st = self.status_mut();
         st.phase = Some(phase.as_str().to_owned());
         st.conditions = Some(conditions);
+        if let Some(message) = evicted {
+            st.reason = Some("Evicted".into());
+            st.message = Some(message);
+        }
         if let Err(e) = self.dir.write_record(&self.pod) {
             self.store_errors.push(e);
         }
@@ -137,6 +154,16 @@ impl Supervisor {
         self.refresh(deleting);
     }
 
+    /// The kubelet's eviction: a Warning `Evicted` event with the message,
+    /// phase Failed with reason `Evicted`, and every container killed
+    /// (through the pod's stop channel, as a deletion would).
+    fn evict(&mut self, message: String) {
+        self.event(PodEvent::warning("Evicted", None, message.clone()));
+        self.evicted = Some(message);
+        self.kill.send_replace(true);
+        self.refresh(true);
+    }
+
     /// Runs the pod to its end (a terminal phase, or stopped) and returns
     /// the final Pod.
     pub(crate) async fn run(mut self) -> (Pod, Vec<StoreError>) {
@@ -151,6 +178,7 @@ impl Supervisor {
             self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
         }
         let mut stop = self.stop.clone();
+        let mut size_watch = self.size_watch.take();
         loop {
             // Without workers the pod either ended (terminal phase), was
             // stopped (possibly before anything started), or waits on a
@@ -184,15 +212,22 @@ impl Supervisor {
                     self.mark_deleted();
                     self.refresh(deleting);
                 }
+                Some(message) = over_limit(&mut size_watch), if !deleting => {
+                    size_watch = None;
+                    deleting = true;
+                    self.evict(message);
+                }
             }
         }
         while let Ok(r) = rx.try_recv() {
             self.apply(r, deleting);
         }
         self.refresh(deleting);
+        drop(size_watch);
         if let Err(e) = self.dir.remove_rootfs() {
             self.store_errors.push(e);
         }
+        self.store_errors.extend(self.volumes.remove());
         drop(self.lock);
         (self.pod, self.store_errors)
     }
@@ -222,5 +257,13 @@ impl Supervisor {
                 self.spawn(workers, plan, tx);
             }
         }
+    }
+}
+
+/// The next eviction message of `watch`; never resolves without one.
+async fn over_limit(watch: &mut Option<crate::volume::SizeWatch>) -> Option<String> {
+    match watch {
+        Some(w) => w.over_limit().await,
+        None => std::future::pending().await,
     }
 }

@@ -62,6 +62,28 @@ fn unknown_fields_are_refused_under_strict_validation_and_warned_under_warn() {
 }
 
 #[test]
+fn host_path_volumes_need_allow_host_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("shared");
+    std::fs::create_dir(&host).unwrap();
+    let file = dir.path().join("hp.yaml");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: hp}}\nspec:\n  restartPolicy: Never\n  volumes: [{{name: h, hostPath: {{path: {}}}}}]\n  containers:\n  - {{name: c, image: alpine, command: [sh, -c, 'echo hi > /h/out'], volumeMounts: [{{name: h, mountPath: /h}}]}}\n",
+        serde_json::to_string(&host.display().to_string()).unwrap()
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let state = dir.path().join("s");
+    let out = wasmpod(&state, &["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("pod \"hp\": spec.volumes[0].hostPath: ") && err.contains("--allow-host-path"), "{err}");
+    assert!(!host.join("out").exists() && !state.join("pods/default/hp").exists(), "nothing ran");
+    let out = wasmpod(&state, &["run", "-q", "--allow-host-path", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "hi\n");
+}
+
+#[test]
 fn unknown_images_say_how_to_map_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db.yaml");

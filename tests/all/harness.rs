@@ -43,7 +43,17 @@ impl Harness {
         Self::build(Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"), Some(tap))
     }
 
+    /// A runtime whose configuration `adjust` changes (after the harness's
+    /// own settings).
+    pub fn with_config(adjust: impl FnOnce(&mut RuntimeConfig)) -> Self {
+        Self::build_with(Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"), None, adjust)
+    }
+
     fn build(cache: PathBuf, tap: Option<Arc<dyn LogTap>>) -> Self {
+        Self::build_with(cache, tap, |_| {})
+    }
+
+    fn build_with(cache: PathBuf, tap: Option<Arc<dyn LogTap>>, adjust: impl FnOnce(&mut RuntimeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let lines = Arc::new(Lines::default());
         let mut config = RuntimeConfig::new(dir.path().join("state"));
@@ -51,6 +61,7 @@ impl Harness {
         config.backoff.initial = Duration::from_millis(100);
         config.backoff.max = Duration::from_millis(400);
         config.tap = Some(tap.unwrap_or_else(|| lines.clone()));
+        adjust(&mut config);
         let runtime = Runtime::new(config).unwrap();
         Self { dir, runtime, lines }
     }
@@ -58,6 +69,17 @@ impl Harness {
     /// The directory manifests' relative image paths resolve against.
     pub fn base(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Plans `yaml` (one pod) and returns the planning error, if any.
+    pub async fn plan_error(&self, yaml: &str) -> Option<String> {
+        let m = manifest::load_str(yaml, "test.yaml", Validation::Strict).unwrap_or_else(|e| panic!("{e}"));
+        self.runtime.plan(&m, self.base()).await.err().map(|e| e.to_string())
+    }
+
+    /// Events of pod `name` (default namespace) as written to events.jsonl.
+    pub fn events(&self, pod: &str) -> String {
+        std::fs::read_to_string(self.pod_dir(pod).join("events.jsonl")).unwrap_or_default()
     }
 
     pub async fn start(&self, yaml: &str) -> PodHandle {

@@ -11,3 +11,4 @@ mod logs;
 mod network;
 mod preemption;
 mod toolbox;
+mod volumes;

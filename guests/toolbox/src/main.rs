@@ -46,6 +46,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("httpd", cmd::serve::httpd),
     ("id", cmd::basic::id),
     ("kill", cmd::basic::kill),
+    ("ln", cmd::fs::ln),
     ("ls", cmd::fs::ls),
     ("mkdir", cmd::fs::mkdir),
     ("mv", cmd::fs::mv),

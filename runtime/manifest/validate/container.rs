@@ -269,23 +269,12 @@ fn env(vars: &[EnvVar], path: &str, errs: &mut Errors) {
             match fr.api_version.as_deref() {
                 None | Some("") => errs.push(FieldError::required(format!("{fpath}.apiVersion"), "")),
                 _ if fr.field_path.is_empty() => errs.push(FieldError::required(format!("{fpath}.fieldPath"), "")),
-                Some(version) => field_selector(version, &fr.field_path, &fpath, errs),
+                Some(version) => field_selector(version, &fr.field_path, &fpath, &ENV_FIELD_PATHS, errs),
             }
         }
         if let Some(rr) = &vf.resource_field_ref {
             sources += 1;
-            let rpath = format!("{vpath}.resourceFieldRef");
-            if rr.resource.is_empty() {
-                errs.push(FieldError::required(format!("{rpath}.resource"), ""));
-            } else if !RESOURCE_FIELD_PATHS.contains(&rr.resource.as_str())
-                && !rr.resource.starts_with("limits.hugepages-")
-                && !rr.resource.starts_with("requests.hugepages-")
-            {
-                errs.push(FieldError::not_supported(format!("{rpath}.resource"), &rr.resource, &RESOURCE_FIELD_PATHS));
-            }
-            if let Some(divisor) = &rr.divisor {
-                divisor_check(&rr.resource, divisor, &rpath, errs);
-            }
+            resource_selector(rr, &format!("{vpath}.resourceFieldRef"), errs);
         }
         if let Some(cm) = &vf.config_map_key_ref {
             sources += 1;
@@ -313,8 +302,9 @@ fn env(vars: &[EnvVar], path: &str, errs: &mut Errors) {
     }
 }
 
-/// `validateObjectFieldSelector` for env.
-fn field_selector(version: &str, field_path: &str, fpath: &str, errs: &mut Errors) {
+/// `validateObjectFieldSelector`: `supported` lists the plain (not
+/// subscripted) paths allowed where the selector is used.
+pub(super) fn field_selector(version: &str, field_path: &str, fpath: &str, supported: &[&str], errs: &mut Errors) {
     if version != "v1" {
         errs.push(FieldError::invalid(
             format!("{fpath}.fieldPath"),
@@ -347,10 +337,26 @@ fn field_selector(version: &str, field_path: &str, fpath: &str, errs: &mut Error
             }
         }
         (_, Some(_)) => errs.push(FieldError::invalid(fpath, base, "does not support subscript")),
-        (_, None) if !ENV_FIELD_PATHS.contains(&base) => {
-            errs.push(FieldError::not_supported(format!("{fpath}.fieldPath"), base, &ENV_FIELD_PATHS));
+        (_, None) if !supported.contains(&base) => {
+            errs.push(FieldError::not_supported(format!("{fpath}.fieldPath"), base, supported));
         }
         _ => {}
+    }
+}
+
+/// `validateContainerResourceFieldSelector` (resource and divisor; the
+/// volume form's containerName check is the caller's).
+pub(super) fn resource_selector(rr: &k8s_openapi::api::core::v1::ResourceFieldSelector, rpath: &str, errs: &mut Errors) {
+    if rr.resource.is_empty() {
+        errs.push(FieldError::required(format!("{rpath}.resource"), ""));
+    } else if !RESOURCE_FIELD_PATHS.contains(&rr.resource.as_str())
+        && !rr.resource.starts_with("limits.hugepages-")
+        && !rr.resource.starts_with("requests.hugepages-")
+    {
+        errs.push(FieldError::not_supported(format!("{rpath}.resource"), &rr.resource, &RESOURCE_FIELD_PATHS));
+    }
+    if let Some(divisor) = &rr.divisor {
+        divisor_check(&rr.resource, divisor, rpath, errs);
     }
 }
 

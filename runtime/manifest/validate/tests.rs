@@ -226,6 +226,54 @@ fn invalid_manifests_give_kubernetes_messages() {
             pod("  volumes: [{name: data, configMap: {name: cfg, items: [{key: k, path: ..data}]}}]\n  containers: [{name: c, image: alpine}]\n"),
             invalid("spec.volumes[0].configMap.items[0].path: Invalid value: \"..data\": must not start with '..'"),
         ),
+        (
+            pod("  volumes: [{name: data, downwardAPI: {items: [{path: node, fieldRef: {fieldPath: spec.nodeName}}]}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"spec.nodeName\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\""),
+        ),
+        (
+            pod("  volumes: [{name: data, downwardAPI: {items: [{path: mem, resourceFieldRef: {resource: limits.memory}}]}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName: Required value"),
+        ),
+        (
+            pod("  volumes: [{name: data, downwardAPI: {items: [{path: x}]}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].downwardAPI.items[0]: Required value: one of fieldRef and resourceFieldRef is required"),
+        ),
+        (
+            pod("  volumes: [{name: data, downwardAPI: {items: [{path: name, mode: 1000, fieldRef: {fieldPath: metadata.name}}]}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].downwardAPI.items[0].mode: Invalid value: 1000: must be a number between 0 and 0777 (octal), both inclusive"),
+        ),
+        (
+            pod("  volumes: [{name: data, hostPath: {path: \"\"}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].hostPath.path: Required value"),
+        ),
+        (
+            pod("  volumes: [{name: data, hostPath: {path: /srv/../etc}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].hostPath.path: Invalid value: \"/srv/../etc\": must not contain '..'"),
+        ),
+        (
+            pod("  volumes: [{name: data, hostPath: {path: /srv, type: Dir}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].hostPath.type: Unsupported value: \"Dir\": supported values: \"\", \"BlockDevice\", \"CharDevice\", \"Directory\", \"DirectoryOrCreate\", \"File\", \"FileOrCreate\", \"Socket\""),
+        ),
+        (
+            pod("  volumes: [{name: data, emptyDir: {sizeLimit: -1Gi}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].emptyDir.sizeLimit: Forbidden: SizeLimit field must be a valid resource quantity"),
+        ),
+        (
+            pod("  volumes: [{name: data, secret: {}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].secret.secretName: Required value"),
+        ),
+        (
+            pod("  volumes: [{name: data, emptyDir: {}, hostPath: {path: /srv}}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.volumes[0].hostPath: Forbidden: may not specify more than 1 volume type"),
+        ),
+        (
+            pod("  volumes: [{name: data}]\n  containers: [{name: c, image: alpine, volumeMounts: [{name: data, mountPath: /data, subPathExpr: \"$(A)/../x\"}]}]\n"),
+            invalid("spec.containers[0].volumeMounts.subPathExpr: Invalid value: \"$(A)/../x\": must not contain '..'"),
+        ),
+        (
+            pod("  volumes: [{name: data}]\n  initContainers: [{name: i, image: alpine, volumeMounts: [{name: other, mountPath: /x}]}]\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("spec.initContainers[0].volumeMounts[0].name: Not found: \"other\""),
+        ),
         // probes and hooks
         (
             ctr("    livenessProbe: {periodSeconds: 5}\n"),

@@ -5,11 +5,15 @@ use std::collections::{HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{KeyToPath, Volume};
 
-use super::container::local_descending_path;
+use super::container::{field_selector, local_descending_path, resource_selector};
 use super::format::dns1123_label;
 use super::{Errors, subdomain_name};
 use crate::manifest::error::FieldError;
 use crate::manifest::quantity::Quantity;
+
+/// `validVolumeDownwardAPIFieldPathExpressions`.
+const VOLUME_FIELD_PATHS: [&str; 5] =
+    ["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"];
 
 const FILE_MODE_ERROR: &str = "must be a number between 0 and 0777 (octal), both inclusive";
 
@@ -215,13 +219,30 @@ fn downward_api(v: &Volume, path: &str, errs: &mut Errors) {
             errs.push(FieldError::invalid(format!("{idx}.mode"), m, FILE_MODE_ERROR));
         }
         match (&item.field_ref, &item.resource_field_ref) {
-            (Some(_), Some(_)) => errs.push(FieldError::invalid(
-                &idx,
-                "resource",
-                "fieldRef and resourceFieldRef can not be specified simultaneously",
-            )),
+            (Some(fr), rr) => {
+                let fpath = format!("{idx}.fieldRef");
+                match fr.api_version.as_deref() {
+                    None | Some("") => errs.push(FieldError::required(format!("{fpath}.apiVersion"), "")),
+                    _ if fr.field_path.is_empty() => errs.push(FieldError::required(format!("{fpath}.fieldPath"), "")),
+                    Some(version) => field_selector(version, &fr.field_path, &fpath, &VOLUME_FIELD_PATHS, errs),
+                }
+                if rr.is_some() {
+                    errs.push(FieldError::invalid(
+                        &idx,
+                        "resource",
+                        "fieldRef and resourceFieldRef can not be specified simultaneously",
+                    ));
+                }
+            }
+            (None, Some(rr)) => {
+                let rpath = format!("{idx}.resourceFieldRef");
+                // A volume is not any one container's: it must say whose.
+                if rr.container_name.as_deref().unwrap_or_default().is_empty() {
+                    errs.push(FieldError::required(format!("{rpath}.containerName"), ""));
+                }
+                resource_selector(rr, &rpath, errs);
+            }
             (None, None) => errs.push(FieldError::required(&idx, "one of fieldRef and resourceFieldRef is required")),
-            _ => {}
         }
     }
 }

@@ -1,4 +1,4 @@
-//! File commands: cat, ls, mkdir, rm, rmdir, touch, cp, mv.
+//! File commands: cat, ls, mkdir, rm, rmdir, touch, cp, mv, ln.
 
 use std::fs;
 use std::io::Write;
@@ -491,6 +491,72 @@ pub fn mv(argv: &[String], io: &mut Io) -> i32 {
         if let Err(e) = r {
             io.err("mv", format_args!("can't rename '{src}': {}", errmsg(&e)));
             st = 1;
+        }
+    }
+    st
+}
+
+/// Creates a symbolic link. Rust's `std::os::wasi::fs::symlink_path` is
+/// unstable, so on WASI this calls wasi-libc's `symlink`, which std links
+/// anyway and which resolves `link` against the preopens as every other
+/// path call does.
+#[cfg(target_os = "wasi")]
+fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
+    use std::ffi::{c_char, c_int, CString};
+    unsafe extern "C" {
+        fn symlink(target: *const c_char, link: *const c_char) -> c_int;
+    }
+    let nul = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let t = CString::new(target).map_err(nul)?;
+    let l = CString::new(link.to_string_lossy().into_owned()).map_err(nul)?;
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call.
+    if unsafe { symlink(t.as_ptr(), l.as_ptr()) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(unix)]
+fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(any(unix, target_os = "wasi")))]
+fn symlink(_target: &str, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// `ln [-sf] TARGET [LINK]`, `ln [-sf] TARGET... DIR`: hard links, or
+/// symbolic links with `-s` (the target text is stored as written).
+pub fn ln(argv: &[String], io: &mut Io) -> i32 {
+    let Some(o) = parse_or_usage(argv, "sfnv", true, io) else { return 1 };
+    let list = match o.operands.len() {
+        0 => {
+            io.err("ln", "missing file operand");
+            return 1;
+        }
+        // `ln TARGET` links into the current directory under the same name.
+        1 => {
+            let base = Path::new(o.operands[0].trim_end_matches('/')).file_name().map(PathBuf::from).unwrap_or_default();
+            vec![(o.operands[0].clone(), base)]
+        }
+        _ => match targets("ln", &o.operands, io) {
+            Some(l) => l,
+            None => return 1,
+        },
+    };
+    let mut st = 0;
+    for (target, link) in list {
+        if o.has('f') && fs::symlink_metadata(&link).is_ok_and(|m| !m.is_dir()) {
+            let _ = fs::remove_file(&link);
+        }
+        let r = if o.has('s') { symlink(&target, &link) } else { fs::hard_link(&target, &link) };
+        match r {
+            Ok(()) if o.has('v') => {
+                let _ = writeln!(io.stdout, "'{}' -> '{target}'", link.display());
+            }
+            Ok(()) => {}
+            Err(e) => {
+                io.err("ln", format_args!("{}: {}", link.display(), errmsg(&e)));
+                st = 1;
+            }
         }
     }
     st
