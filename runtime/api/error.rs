@@ -181,7 +181,8 @@ pub struct StatusDetails {
 }
 
 impl Status {
-    pub(crate) fn failure(code: u16, reason: &str, message: String, details: Option<StatusDetails>) -> Self {
+    /// A failure `Status` with an HTTP code, Kubernetes reason and message.
+    pub fn failure(code: u16, reason: &str, message: String, details: Option<StatusDetails>) -> Self {
         Self {
             kind: "Status".into(),
             api_version: "v1".into(),

@@ -11,6 +11,8 @@ pub(crate) enum Exit {
     Runtime,
     Unreachable,
     Interrupted,
+    /// `exec`: the remote command's own exit code.
+    Command(u8),
 }
 
 impl From<Exit> for ExitCode {
@@ -23,6 +25,7 @@ impl From<Exit> for ExitCode {
             Exit::Runtime => 4,
             Exit::Unreachable => 5,
             Exit::Interrupted => 130,
+            Exit::Command(code) => code,
         })
     }
 }

@@ -9,9 +9,6 @@ use wasmpod::api::LogOptions;
 use super::remote::{Source, namespace, state_dir, tokio};
 use super::{Exit, Failure};
 
-/// kubectl's annotation naming the container `logs` and `exec` default to.
-const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
-
 #[derive(Args)]
 pub(crate) struct LogsArgs {
     /// The pod.
@@ -43,16 +40,7 @@ pub(crate) fn run(state: Option<&Path>, args: LogsArgs) -> Result<Exit, Failure>
         let source = Source::open(&state).await?;
         let container = match args.container {
             Some(c) => c,
-            None => {
-                let pod = source.get(&ns, &args.pod).await?;
-                let names: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
-                let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CONTAINER)).filter(|c| names.contains(c)).cloned();
-                let chosen = annotated.clone().or_else(|| names.first().cloned()).unwrap_or_default();
-                if annotated.is_none() && names.len() > 1 {
-                    eprintln!("Defaulted container \"{chosen}\" out of: {}", names.join(", "));
-                }
-                chosen
-            }
+            None => super::remote::default_container(&source.get(&ns, &args.pod).await?),
         };
         if args.follow && !source.is_live() {
             eprintln!("wasmpod: no wasmpod process is running for state directory {}: printing the recorded log", state.display());

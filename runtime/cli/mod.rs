@@ -4,9 +4,11 @@ mod apply;
 mod delete;
 mod describe;
 mod duration;
+mod exec;
 mod exit;
 mod get;
 mod logs;
+mod port_forward;
 mod remote;
 mod run;
 mod runtime_args;
@@ -31,6 +33,7 @@ Exit codes:
        ran, or `apply` asked for a change Kubernetes forbids
   4    runtime error: state directory, engine, or the pod is already running
   5    no wasmpod process (`serve` or `run`) is running for the state directory
+  N    `exec`: the command's own exit code (kubectl's convention)
   130  interrupted (Ctrl-C): pods were stopped";
 
 /// Run Kubernetes Pod YAML as WebAssembly-sandboxed pods: no cluster, no
@@ -65,6 +68,12 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Delete pods (stopping them) and wait until they are gone.
     Delete(delete::DeleteArgs),
+    /// Run a command in a running container (a fresh instance of its image
+    /// with its env, files and network).
+    Exec(exec::ExecArgs),
+    /// Forward local ports (on 127.0.0.1) to a pod's ports.
+    #[command(name = "port-forward")]
+    PortForward(port_forward::PortForwardArgs),
     /// Print wasmpod's version and the engine it runs on.
     Version,
 }
@@ -85,6 +94,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Describe(args) => describe::run(cli.state_dir.as_deref(), args),
         Command::Logs(args) => logs::run(cli.state_dir.as_deref(), args),
         Command::Delete(args) => delete::run(cli.state_dir.as_deref(), args),
+        Command::Exec(args) => exec::run(cli.state_dir.as_deref(), args),
+        Command::PortForward(args) => port_forward::run(cli.state_dir.as_deref(), args),
         Command::Version => version::run(),
     };
     match result {

@@ -129,3 +129,35 @@ pub(crate) async fn live(state: &Path, target: Target) -> Result<Client, Failure
 pub(crate) fn namespace(flag: &Option<String>) -> String {
     flag.clone().unwrap_or_else(|| "default".into())
 }
+
+/// kubectl's annotation naming the container `logs` and `exec` default to.
+const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
+
+/// The container a command without `-c` uses: the annotated default, else
+/// the first, printing kubectl's `Defaulted container "a" out of: a, b`
+/// when the pod has several and none is annotated.
+pub(crate) fn default_container(pod: &Pod) -> String {
+    let names: Vec<String> = pod.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect();
+    let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CONTAINER)).filter(|c| names.contains(c)).cloned();
+    let chosen = annotated.clone().or_else(|| names.first().cloned()).unwrap_or_default();
+    if annotated.is_none() && names.len() > 1 {
+        eprintln!("Defaulted container \"{chosen}\" out of: {}", names.join(", "));
+    }
+    chosen
+}
+
+/// A client of the process that runs pod `ns/name` (the holder of its
+/// lock), for exec and port-forward, which only that process can serve.
+pub(crate) async fn owner(state: &Path, ns: &str, name: &str) -> Result<(Client, Pod), Failure> {
+    let source = Source::open(state).await?;
+    let pod = source.get(ns, name).await?;
+    let dir = StateDir::open(state).exit(Exit::Runtime)?.pod(ns, name);
+    let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
+    if !dir.is_locked() {
+        let status = Status::failure(400, "BadRequest", format!("cannot exec into or forward to a container in a completed pod; current phase is {phase}"), None);
+        return Err(status_failure(status));
+    }
+    let pid = dir.holder_pid().ok_or_else(|| Failure { exit: Exit::Runtime, error: anyhow::anyhow!("pod \"{name}\" is running but its process id is unknown") })?;
+    let client = live(state, Target::Pid(pid)).await?;
+    Ok((client, pod))
+}

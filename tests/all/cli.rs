@@ -317,3 +317,102 @@ fn run_serves_the_api_and_records_outlive_it() {
     let out = wasmpod(&state, &["describe", "pod", "custom-command-pod"]);
     assert!(text(&out.stdout).contains("Status:           Unknown\nMessage:          the wasmpod process that ran this pod (pid "), "{}", text(&out.stdout));
 }
+
+/// The seed's exercise end to end, as README shows it: `run` the sidecar
+/// example, then from other processes `get pods`, `exec` curl in the
+/// sidecar, `port-forward` from the host, `logs`, `describe`, `delete`.
+#[test]
+fn the_sidecar_exercise_end_to_end() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir", state.to_str().unwrap(), "run", "-q", "examples/sidecar.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(run.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while stdout.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            line.clear();
+        }
+    });
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    let until = |what: &str, f: &mut dyn FnMut() -> bool| {
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until("get pods shows 2/2 Running", &mut || {
+        let out = wasmpod(&state, &["get", "pods"]);
+        text(&out.stdout).lines().nth(1).is_some_and(|l| l.starts_with("sidecar-pod   2/2     Running   0 "))
+    });
+    let out = wasmpod(&state, &["get", "pods", "-o", "wide"]);
+    assert!(text(&out.stdout).contains(" 10.88."), "the pod IP is shown: {}", text(&out.stdout));
+
+    // exec curl in the sidecar: the main container's dates.
+    let mut body = String::new();
+    until("curl in the sidecar reads date.log", &mut || {
+        let out = wasmpod(&state, &["exec", "sidecar-pod", "-c", "sidecar-container", "--", "curl", "-s", "http://localhost/date.log"]);
+        body = text(&out.stdout);
+        out.status.success() && body.contains(" UTC ")
+    });
+    // Without -c: kubectl's defaulting message; the command's exit code.
+    let out = wasmpod(&state, &["exec", "sidecar-pod", "--", "sh", "-c", "echo $HOSTNAME; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "sidecar-pod\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("Defaulted container \"main-container\" out of: main-container, sidecar-container"), "{err}");
+    assert!(err.contains("command terminated with exit code 3"), "{err}");
+    // stdin with -i.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir", state.to_str().unwrap(), "exec", "-i", "sidecar-pod", "-c", "main-container", "--", "wc", "-l"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"a\nb\nc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout).trim(), "3");
+
+    // port-forward from the host.
+    let mut pf = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir", state.to_str().unwrap(), "port-forward", "sidecar-pod", ":80"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
+    let mut first = String::new();
+    pf_out.read_line(&mut first).unwrap();
+    let port: u16 = first.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.strip_suffix(" -> 80\n")).unwrap_or_else(|| panic!("{first}")).parse().unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"GET /date.log HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n") && response.contains(" UTC "), "{response}");
+    let mut handling = String::new();
+    pf_out.read_line(&mut handling).unwrap();
+    assert_eq!(handling, format!("Handling connection for {port}\n"));
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // The sidecar's log is nginx's access log.
+    let out = wasmpod(&state, &["logs", "sidecar-pod", "-c", "sidecar-container"]);
+    assert!(text(&out.stdout).contains("\"GET /date.log HTTP/1.1\" 200 "), "{}", text(&out.stdout));
+    let out = wasmpod(&state, &["describe", "pod", "sidecar-pod"]);
+    assert!(text(&out.stdout).contains("sidecar-container:"), "{}", text(&out.stdout));
+
+    let out = wasmpod(&state, &["delete", "pod", "sidecar-pod"]);
+    assert_eq!(text(&out.stdout), "pod \"sidecar-pod\" deleted\n", "{}", text(&out.stderr));
+    let status = run.wait().unwrap();
+    assert!(status.code().is_some(), "run ended after the delete");
+    // A deleted pod is gone, as kubectl reports it.
+    let out = wasmpod(&state, &["exec", "sidecar-pod", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "Error from server (NotFound): pods \"sidecar-pod\" not found\n");
+}
