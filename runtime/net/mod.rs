@@ -16,12 +16,14 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::mpsc;
 
 mod forward;
+mod outgoing_http;
 mod pipe;
 mod udp;
 mod wasi;
 mod wasi_udp;
 
 pub use forward::ForwardEvent;
+pub use outgoing_http::PodHttpHooks;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
 pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};

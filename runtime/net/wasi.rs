@@ -712,7 +712,7 @@ impl ip_name_lookup::HostResolveAddressStream for PodSocketsView<'_> {
 /// headless Service named like the subdomain; wasmpod has no Services and
 /// publishes them directly. Everything else is unresolvable: the pod
 /// network has no internet.
-pub(super) fn resolve(net: &PodNetwork, name: &str) -> SocketResult<Vec<IpAddr>> {
+pub(crate) fn resolve(net: &PodNetwork, name: &str) -> SocketResult<Vec<IpAddr>> {
     let name = name.trim_end_matches('.');
     if name.is_empty() || name.len() > 253 {
         return err(ErrorCode::InvalidArgument);

@@ -26,6 +26,14 @@ pub struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
     network: SocketPolicy,
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    http_hooks: crate::net::PodHttpHooks,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for ComponentState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+    }
 }
 
 impl ComponentState {
@@ -157,7 +165,13 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
     let mut builder = spec.builder()?;
     let result = match program {
         Program::Component(pre) => {
-            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new(), network: spec.network.clone() };
+            let state = ComponentState {
+                ctx: builder.build(),
+                table: ResourceTable::new(),
+                network: spec.network.clone(),
+                http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
+            };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;

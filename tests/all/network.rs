@@ -377,3 +377,31 @@ async fn a_pods_listener_opens_no_host_socket() {
     assert_eq!(phase(&end.pod), "Succeeded");
     assert_eq!(h.stdout("quiet", "client"), ["echo x from 127.0.0.1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_wasi_http_goes_through_the_pod_network() {
+    let h = Harness::new();
+    let web = h.start("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: nginx\n    image: nginx:1.7.9\n").await;
+    let web_ip = pod_ip(&web);
+    // Wait until nginx listens (its own curl answers) before the client runs.
+    for _ in 0..500 {
+        let (r, out, _) = exec(&web, None, &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://localhost/"]).await;
+        if r.is_ok_and(|o| o.exit_code == 0) && out == "200" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let yaml = pod("client", &[("cross", &format!("http-get {web_ip}:80 /")), ("outside", "http-get example.com:80 /"), ("local", "http-get localhost:80 /")]);
+    let out = h.run(&yaml).await;
+    let cross = h.stdout("client", "cross");
+    assert_eq!(exit_code(container(&out.pod, "cross")), Some(0), "{cross:?}");
+    assert_eq!(cross[0], "200 <!DOCTYPE html>");
+    assert!(cross.iter().any(|l| l.contains("Welcome to nginx!")), "{cross:?}");
+    // This pod's own localhost:80 has no server: refused, not the other pod.
+    assert_eq!(exit_code(container(&out.pod, "local")), Some(1));
+    assert!(h.stdout("client", "local")[0].contains("ConnectionRefused"), "{:?}", h.stdout("client", "local"));
+    // No internet: the name does not resolve.
+    assert_eq!(exit_code(container(&out.pod, "outside")), Some(1));
+    assert!(h.stdout("client", "outside")[0].contains("DnsError"), "{:?}", h.stdout("client", "outside"));
+    web.stop();
+}

@@ -11,6 +11,7 @@
 //! nettest send ADDR BYTES [RETRY]    write BYTES bytes, half-close, wait for the count
 //! nettest udp-echo PORT [COUNT]     UDP echo: "udp <msg> from <peer>"
 //! nettest udp-send ADDR MSG [RETRY]  send a datagram until a reply comes
+//! nettest http-get AUTHORITY PATH    a wasi:http request: "<status> <body>"
 //! ```
 //! Steps separated by `--` run in order; the first failure ends the
 //! program with exit code 1. ADDR is host:port with any name the pod can resolve. RETRY is seconds
@@ -43,6 +44,7 @@ fn run(args: &[String]) -> Result<(), ExitCode> {
         "send" => send(arg(1), num(2, 0) as usize, num(3, 0)),
         "udp-echo" => udp_echo(num(1, 0) as u16, num(2, 1)),
         "udp-send" => udp_send(arg(1), arg(2), num(3, 0)),
+        "http-get" => http_get(arg(1), arg(2)),
         other => Err(format!("unknown step {other:?}")),
     };
     result.map_err(|e| {
@@ -183,4 +185,33 @@ fn udp_send(addr: &str, msg: &str, retry_secs: u64) -> Result<(), String> {
             return Err("no reply".into());
         }
     }
+}
+
+/// An outgoing request through wasi:http (not sockets), as components that
+/// use an HTTP client library make it.
+fn http_get(authority: &str, path: &str) -> Result<(), String> {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_scheme(Some(&Scheme::Http)).map_err(|_| "scheme")?;
+    request.set_authority(Some(authority)).map_err(|_| "authority")?;
+    request.set_path_with_query(Some(path)).map_err(|_| "path")?;
+    let body = request.body().map_err(|_| "body")?;
+    let response = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    response.subscribe().block();
+    let response = response.get().ok_or("no response")?.map_err(|_| "taken twice")?.map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|_| "consume")?;
+    let stream = body.stream().map_err(|_| "stream")?;
+    let mut text = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => text.extend_from_slice(&chunk),
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    println!("{status} {}", String::from_utf8_lossy(&text).trim_end());
+    Ok(())
 }

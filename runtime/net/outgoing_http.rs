@@ -1,0 +1,109 @@
+//! Outgoing wasi:http requests of a component, sent through the pod
+//! network: the request's authority is resolved by the pod's resolver and
+//! connected like any socket of the pod, so wasi:http reaches exactly what
+//! wasi:sockets reaches. Plain HTTP only: the pod network has no TLS
+//! terminator, and wasmpod links no TLS stack (small builds for edge
+//! devices); an `https` request fails with a protocol error.
+
+use std::net::SocketAddr;
+
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::SocketPolicy;
+
+/// The hooks a component's wasi:http uses.
+pub struct PodHttpHooks {
+    policy: SocketPolicy,
+}
+
+impl PodHttpHooks {
+    /// Requests go where `policy`'s sockets go.
+    pub fn new(policy: SocketPolicy) -> Self {
+        Self { policy }
+    }
+}
+
+type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+
+impl WasiHttpHooks for PodHttpHooks {
+    fn is_supported_scheme(&mut self, scheme: &Scheme) -> bool {
+        *scheme == Scheme::HTTP
+    }
+
+    fn default_scheme(&mut self) -> Option<Scheme> {
+        Some(Scheme::HTTP)
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        // Request-body errors reach the guest through the request's own
+        // future; nothing here needs to observe them.
+        drop(fut);
+        let policy = self.policy.clone();
+        Box::new(send(policy, request, options))
+    }
+}
+
+async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
+    if request.uri().scheme() != Some(&Scheme::HTTP) {
+        return Err(HttpError::HttpProtocolError);
+    }
+    let authority = request.uri().authority().cloned().ok_or(HttpError::HttpRequestUriInvalid)?;
+    let port = authority.port_u16().unwrap_or(80);
+    let connect_timeout = options.as_ref().and_then(|o| o.connect_timeout).unwrap_or(std::time::Duration::from_secs(600));
+    let connect = async {
+        match &policy {
+            SocketPolicy::Pod(net) => {
+                let ips = super::wasi::resolve(net, authority.host()).map_err(|_| HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None })?;
+                let mut last = HttpError::DestinationNotFound;
+                for ip in ips {
+                    match net.connect(SocketAddr::new(ip, port)) {
+                        Ok((conn, binding)) => return Ok(Stream::Pod(conn.holding(binding))),
+                        Err(super::NetError::ConnectionRefused) => last = HttpError::ConnectionRefused,
+                        Err(super::NetError::Unreachable) => last = HttpError::DestinationUnavailable,
+                        Err(_) => last = HttpError::ConnectionLimitReached,
+                    }
+                }
+                Err(last)
+            }
+            SocketPolicy::Host => tokio::net::TcpStream::connect((authority.host(), port)).await.map(Stream::Host).map_err(HttpError::Connect),
+            SocketPolicy::None => Err(HttpError::HttpRequestDenied),
+        }
+    };
+    let stream = tokio::time::timeout(connect_timeout, connect).await.map_err(|_| HttpError::ConnectionTimeout)??;
+    // Origin-form on the wire: the authority travels in the Host header.
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .build()
+        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let response = match stream {
+        Stream::Pod(conn) => exchange(TokioIo::new(conn), request).await?,
+        Stream::Host(tcp) => exchange(TokioIo::new(tcp), request).await?,
+    };
+    Ok((response, Box::new(async { Ok(()) })))
+}
+
+enum Stream {
+    Pod(super::Connection),
+    Host(tokio::net::TcpStream),
+}
+
+async fn exchange<IO>(io: IO, request: http::Request<WasiBody>) -> Result<http::Response<WasiBody>, HttpError>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(HttpError::from)?;
+    // The connection task ends when the response body is consumed or dropped.
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let response = sender.send_request(request).await.map_err(HttpError::from)?;
+    Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()))
+}
