@@ -37,6 +37,22 @@ pub const CONNECTION_BUFFER: usize = 256 * 1024;
 const EPHEMERAL_FIRST: u16 = 32768;
 const EPHEMERAL_LAST: u16 = 60999;
 
+/// Picks the port to bind: `port` itself, or the next free ephemeral one
+/// when it is 0 (round robin, as Linux does); `taken` tells which are bound.
+fn claim_port(port: u16, next_ephemeral: &mut u16, taken: impl Fn(u16) -> bool) -> Result<u16, NetError> {
+    let port = if port == 0 {
+        let span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+        (0..span).map(|i| EPHEMERAL_FIRST + (next_ephemeral.wrapping_add(i)) % span).find(|p| !taken(*p)).ok_or(NetError::PortsExhausted)?
+    } else {
+        port
+    };
+    if taken(port) {
+        return Err(NetError::AddressInUse);
+    }
+    *next_ephemeral = port.wrapping_sub(EPHEMERAL_FIRST).wrapping_add(1);
+    Ok(port)
+}
+
 /// Errors a guest sees, mapped later to wasi:sockets error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -213,21 +229,22 @@ impl PodNetwork {
     /// Reserves `port` (0: an ephemeral one) in this pod.
     pub fn bind(self: &Arc<Self>, port: u16) -> Result<Binding, NetError> {
         let mut table = self.ports.lock().expect("port table poisoned");
-        let port = if port == 0 {
-            let span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
-            (0..span)
-                .map(|i| EPHEMERAL_FIRST + (table.next_ephemeral.wrapping_add(i)) % span)
-                .find(|p| !table.bound.contains_key(p))
-                .ok_or(NetError::PortsExhausted)?
-        } else {
-            port
-        };
-        if table.bound.contains_key(&port) {
-            return Err(NetError::AddressInUse);
-        }
-        table.next_ephemeral = port.wrapping_sub(EPHEMERAL_FIRST).wrapping_add(1);
+        let table = &mut *table;
+        let port = claim_port(port, &mut table.next_ephemeral, |p| table.bound.contains_key(&p))?;
         table.bound.insert(port, None);
         Ok(Binding { pod: self.clone(), port })
+    }
+
+    /// The address traffic to `to` comes from: loopback for loopback, else
+    /// the pod's own address, as with a real interface.
+    fn source_ip(&self, to: SocketAddr) -> IpAddr {
+        if to.ip().is_loopback() {
+            to.ip()
+        } else if to.is_ipv6() {
+            IpAddr::V6(self.ip.to_ipv6_mapped())
+        } else {
+            IpAddr::V4(self.ip)
+        }
     }
 
     /// The pod that `ip` reaches from this one: itself for loopback and
@@ -260,15 +277,7 @@ impl PodNetwork {
             Some(b) => b,
             None => self.bind(0)?,
         };
-        // Loopback traffic comes from loopback; anything else from the
-        // pod's own address, as with a real interface.
-        let from_ip = if to.ip().is_loopback() {
-            to.ip()
-        } else if to.is_ipv6() {
-            IpAddr::V6(self.ip.to_ipv6_mapped())
-        } else {
-            IpAddr::V4(self.ip)
-        };
+        let from_ip = self.source_ip(to);
         let to_ip = if to.ip().is_unspecified() { from_ip } else { to.ip() };
         let from = SocketAddr::new(from_ip, local.port);
         let (client, server) = connection_pair(CONNECTION_BUFFER);

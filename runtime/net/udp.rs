@@ -5,12 +5,12 @@
 //! full receive queue, is dropped without an error.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{EPHEMERAL_FIRST, EPHEMERAL_LAST, NetError, PodNetwork};
+use super::{NetError, PodNetwork};
 
 /// Datagrams queued per socket before new ones are dropped.
 const RECEIVE_QUEUE: usize = 256;
@@ -52,19 +52,8 @@ impl PodNetwork {
     /// Binds UDP `port` (0: an ephemeral one) for IPv6 or IPv4 traffic.
     pub fn bind_udp(self: &Arc<Self>, port: u16, v6: bool) -> Result<UdpBinding, NetError> {
         let mut table = self.udp();
-        let port = if port == 0 {
-            let span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
-            (0..span)
-                .map(|i| EPHEMERAL_FIRST + (table.next_ephemeral.wrapping_add(i)) % span)
-                .find(|p| !table.bound.contains_key(p))
-                .ok_or(NetError::PortsExhausted)?
-        } else {
-            port
-        };
-        if table.bound.contains_key(&port) {
-            return Err(NetError::AddressInUse);
-        }
-        table.next_ephemeral = port.wrapping_sub(EPHEMERAL_FIRST).wrapping_add(1);
+        let table = &mut *table;
+        let port = super::claim_port(port, &mut table.next_ephemeral, |p| table.bound.contains_key(&p))?;
         let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
         table.bound.insert(port, UdpEndpoint { queue: tx, v6 });
         Ok(UdpBinding { pod: self.clone(), port, queue: rx })
@@ -74,13 +63,7 @@ impl PodNetwork {
     /// pod; otherwise delivered or silently dropped, as UDP is.
     pub fn send_udp(self: &Arc<Self>, from_port: u16, data: Vec<u8>, to: SocketAddr) -> Result<(), NetError> {
         let target = self.route(to.ip())?;
-        let from_ip = if to.ip().is_loopback() {
-            to.ip()
-        } else if to.is_ipv6() {
-            IpAddr::V6(self.ip.to_ipv6_mapped())
-        } else {
-            IpAddr::V4(self.ip)
-        };
+        let from_ip = self.source_ip(to);
         let queue = target.udp().bound.get(&to.port()).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
         if let Some(queue) = queue {
             let _ = queue.try_send(Datagram { data, from: SocketAddr::new(from_ip, from_port) });
