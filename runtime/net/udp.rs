@@ -108,7 +108,7 @@ pub(super) struct UdpShared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[tokio::test]
     async fn datagrams_reach_the_bound_port_in_this_pod_or_another_by_ip() {
