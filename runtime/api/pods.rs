@@ -187,12 +187,12 @@ impl Runtime {
             pod.metadata.deletion_grace_period_seconds = Some(0);
             let (ns, n) = (namespace.to_owned(), name.to_owned());
             let mut status = r.status.clone();
-            tokio::spawn(async move {
+            self.registry().add_removal(tokio::spawn(async move {
                 while status.changed().await.is_ok() {}
                 // The pod ended and released its lock; nothing to report
                 // to if removal fails: the record stays and is listed.
                 let _ = view.remove_record(&ns, &n);
-            });
+            }));
             return Ok(pod);
         }
         view.remove_record(namespace, name)
@@ -250,8 +250,14 @@ impl Runtime {
         LogStream::open(self.view(), namespace, name, options)
     }
 
+    /// Waits until the records of deleted pods are removed; call it before
+    /// the process exits (a `run` whose last pod was deleted ends then).
+    pub async fn settle(&self) {
+        self.registry().settle().await;
+    }
+
     /// Stops every pod this process runs and waits until they ended
-    /// (their records stay, as after `run`).
+    /// (their records stay, as after `run`; deleted pods' go).
     pub async fn shutdown(&self) {
         let running = self.registry().running();
         for (_, r) in &running {
@@ -261,6 +267,7 @@ impl Runtime {
             let mut status = r.status;
             while status.changed().await.is_ok() {}
         }
+        self.settle().await;
     }
 }
 

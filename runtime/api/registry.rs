@@ -36,12 +36,15 @@ impl Registered {
 
 pub(crate) struct PodRegistry {
     pods: Mutex<HashMap<Key, Registered>>,
+    /// Deleted pods whose records are removed once they ended; awaited by
+    /// [`crate::Runtime::settle`] so a process never exits before.
+    removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     generation: watch::Sender<u64>,
 }
 
 impl PodRegistry {
     pub fn new() -> Self {
-        Self { pods: Mutex::new(HashMap::new()), generation: watch::channel(0).0 }
+        Self { pods: Mutex::new(HashMap::new()), removals: Mutex::new(Vec::new()), generation: watch::channel(0).0 }
     }
 
     fn pods(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Registered>> {
@@ -73,6 +76,19 @@ impl PodRegistry {
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<Registered> {
         self.pods().get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Keeps a record-removal task until [`PodRegistry::settle`].
+    pub fn add_removal(&self, task: tokio::task::JoinHandle<()>) {
+        self.removals.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
+    /// Waits for every pending record removal.
+    pub async fn settle(&self) {
+        let tasks = std::mem::take(&mut *self.removals.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 
     pub fn remove(&self, namespace: &str, name: &str) {

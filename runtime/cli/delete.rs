@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use wasmpod::api::Target;
+use wasmpod::api::{ClientError, Target};
 
 use super::remote::{client_failure, live, namespace, state_dir, tokio};
 use super::{Exit, Failure};
@@ -54,6 +54,13 @@ pub(crate) fn run(state: Option<&Path>, args: DeleteArgs) -> Result<Exit, Failur
                 loop {
                     match client.get(&ns, name).await {
                         Err(e) if e.status().is_some_and(|s| s.code == 404) => break,
+                        // The process that served us ended: a `run` whose
+                        // last pod this was. It removed the record first.
+                        Err(ClientError::Transport { .. }) => match super::remote::Source::open(&state).await?.get(&ns, name).await {
+                            Err(f) if f.error.downcast_ref::<super::remote::ServerSaid>().is_some_and(|s| s.0.code == 404) => break,
+                            Err(f) => return Err(f),
+                            Ok(_) => tokio::time::sleep(POLL).await,
+                        },
                         Err(e) => return Err(client_failure(e)),
                         Ok(_) => tokio::time::sleep(POLL).await,
                     }

@@ -116,6 +116,8 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
                 Err(e) => return Err(e).context("a pod task failed").exit(Exit::Runtime),
             }
         }
+        // Deleted pods' records are removed before this process exits.
+        runtime.settle().await;
         let interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
         let outcomes: Vec<PodOutcome> = outcomes.into_iter().flatten().collect();
         for o in &outcomes {

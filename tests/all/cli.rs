@@ -407,8 +407,10 @@ fn the_sidecar_exercise_end_to_end() {
     let out = wasmpod(&state, &["describe", "pod", "sidecar-pod"]);
     assert!(text(&out.stdout).contains("sidecar-container:"), "{}", text(&out.stdout));
 
+    // Deleting run's only pod ends run; delete still sees the pod gone.
     let out = wasmpod(&state, &["delete", "pod", "sidecar-pod"]);
     assert_eq!(text(&out.stdout), "pod \"sidecar-pod\" deleted\n", "{}", text(&out.stderr));
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(0), String::new()));
     let status = run.wait().unwrap();
     assert!(status.code().is_some(), "run ended after the delete");
     // A deleted pod is gone, as kubectl reports it.
