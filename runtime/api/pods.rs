@@ -168,10 +168,11 @@ impl Runtime {
         Ok(current)
     }
 
-    /// Deletes the pod: a running pod of this process is stopped (its
-    /// containers killed at once: `grace_period_seconds` is accepted but
-    /// WASI has no signal a guest could handle), and its record, logs and
-    /// volumes are removed once it ended; an ended pod's are removed now.
+    /// Deletes the pod: a running pod of this process is stopped as
+    /// [`crate::PodHandle::stop`] describes (preStop, stop request, kill at
+    /// the end of `grace_period_seconds`, else the pod's
+    /// `terminationGracePeriodSeconds`), and its record, logs and volumes
+    /// are removed once it ended; an ended pod's are removed now.
     /// Returns the object as it was when deletion began (with
     /// `deletionTimestamp` for a running pod).
     /// [`ApiError::RunningElsewhere`] when another process runs it.
@@ -181,10 +182,14 @@ impl Runtime {
         }
         let view = self.view();
         if let Some(r) = self.registry().get(namespace, name).filter(|r| r.running()) {
-            r.stopper.stop();
             let mut pod = r.status.borrow().clone();
+            let grace = grace_period_seconds.or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds)).unwrap_or(30);
+            match grace_period_seconds {
+                Some(g) => r.stopper.stop_with_grace(std::time::Duration::from_secs(g as u64)),
+                None => r.stopper.stop(),
+            }
             pod.metadata.deletion_timestamp.get_or_insert_with(crate::pod::now);
-            pod.metadata.deletion_grace_period_seconds = Some(0);
+            pod.metadata.deletion_grace_period_seconds = Some(grace);
             let (ns, n) = (namespace.to_owned(), name.to_owned());
             let mut status = r.status.clone();
             self.registry().add_removal(tokio::spawn(async move {

@@ -138,6 +138,7 @@ impl WasmEngine {
         let mut component_linker = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_pod_sockets_to_linker(&mut component_linker).map_err(EngineError::Config)?;
+        crate::sandbox::add_stop_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         // Outgoing wasi:http, sent through the pod network (net/http.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         let mut module_linker = Linker::new(&engine);
@@ -145,6 +146,7 @@ impl WasmEngine {
             &mut s.wasi
         })
         .map_err(EngineError::Config)?;
+        crate::sandbox::add_stop_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
 
         let disk = CompileCache::open(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);

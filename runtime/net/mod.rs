@@ -37,6 +37,12 @@ pub const CONNECTION_BUFFER: usize = 256 * 1024;
 const EPHEMERAL_FIRST: u16 = 32768;
 const EPHEMERAL_LAST: u16 = 60999;
 
+/// The first address the pod's resolver gives for `name` (see
+/// `wasi::resolve`), for host-side clients such as hooks and probes.
+pub(crate) fn resolve_name(net: &PodNetwork, name: &str) -> Result<IpAddr, String> {
+    wasi::resolve(net, name).ok().and_then(|a| a.into_iter().next()).ok_or_else(|| format!("dial tcp: lookup {name}: no such host"))
+}
+
 /// Picks the port to bind: `port` itself, or the next free ephemeral one
 /// when it is 0 (round robin, as Linux does); `taken` tells which are bound.
 fn claim_port(port: u16, next_ephemeral: &mut u16, taken: impl Fn(u16) -> bool) -> Result<u16, NetError> {

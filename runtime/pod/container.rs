@@ -22,7 +22,8 @@ use super::events::PodEvent;
 use super::{now, waiting_state};
 use crate::engine::{Program, WasmEngine};
 use crate::error_text::full_message;
-use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec};
+use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec, StopSignal};
+use super::hooks::HookContext;
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
 
 /// Exit code of a container killed by the runtime: 128 + SIGKILL, as
@@ -32,6 +33,9 @@ pub const EXIT_KILLED: i32 = 137;
 /// Exit code reported for a guest that trapped (a Rust panic aborts with an
 /// `unreachable` trap): 128 + SIGABRT, what a panicking native program shows.
 pub const EXIT_TRAPPED: i32 = 134;
+/// Exit code of a guest ended by a stop request it does not handle:
+/// 128 + SIGTERM, what a process without a handler shows.
+pub const EXIT_TERMINATED: i32 = 143;
 
 /// Which list a container is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +76,12 @@ pub(crate) struct ContainerPlan {
     pub pod_uid: String,
     /// What the container's sockets reach.
     pub network: crate::net::SocketPolicy,
+    /// The grace period when the pod is stopped: the override, else
+    /// `grace_default` (`terminationGracePeriodSeconds`).
+    pub grace: super::GraceOverride,
+    pub grace_default: std::time::Duration,
+    /// `lifecycle.preStop`.
+    pub pre_stop: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
 }
 
 pub(crate) struct Worker {
@@ -121,6 +131,43 @@ impl Worker {
 
     fn stopping(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    /// The kubelet's stop of a running container: the preStop hook (the
+    /// guest keeps running meanwhile), then the stop request, then, for a
+    /// guest that handles requests, its own exit or a kill when the grace
+    /// period ends. `Ok`: the guest exited by itself; `Err`: the exit code
+    /// it was ended with (143 terminated on the request, 137 killed).
+    async fn stop_gracefully<F>(&self, mut run: std::pin::Pin<&mut F>, signal: &StopSignal, hook: &HookContext<'_>) -> Result<Result<GuestExit, sandbox::SandboxError>, i32>
+    where
+        F: std::future::Future<Output = Result<GuestExit, sandbox::SandboxError>>,
+    {
+        let grace = self.plan.grace.get(self.plan.grace_default);
+        if grace.is_zero() {
+            // `--grace-period=0` (and local-storage evictions): SIGKILL.
+            return Err(EXIT_KILLED);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        if let Some(handler) = &self.plan.pre_stop {
+            tokio::select! {
+                r = run.as_mut() => return Ok(r),
+                done = tokio::time::timeout_at(deadline, super::hooks::run(handler, hook)) => match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(msg)) => self.event(PodEvent::warning("FailedPreStopHook", Some(self.field_path()), format!("PreStopHook failed: {msg}"))),
+                    Err(_) => self.event(PodEvent::warning("FailedPreStopHook", Some(self.field_path()), format!("PreStopHook failed: did not complete within the grace period of {}s", grace.as_secs()))),
+                },
+            }
+        }
+        signal.request();
+        if !signal.is_handled() {
+            // A process without a SIGTERM handler dies of the signal.
+            return Err(EXIT_TERMINATED);
+        }
+        tokio::select! {
+            r = run.as_mut() => Ok(r),
+            // Dropping the run future kills the guest at its next yield.
+            _ = tokio::time::sleep_until(deadline) => Err(EXIT_KILLED),
+        }
     }
 
     /// Runs the container until it ends for good (exit without restart, or
@@ -186,39 +233,56 @@ impl Worker {
 
             let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
             mounts.extend(volume_mounts);
+            let signal = StopSignal::new();
             let spec = SandboxSpec {
                 args: self.plan.args.clone(),
                 env: self.plan.env.clone(),
-                mounts,
+                mounts: mounts.clone(),
                 working_dir: self.plan.working_dir.clone(),
                 stdin: None,
                 stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
                 stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
                 network: self.plan.network.clone(),
+                stop: signal.clone(),
             };
             let engine = self.engine.clone();
             let program = self.plan.program.clone();
             let mut stop = self.stop.clone();
+            let run = sandbox::run(&engine, &program, spec);
+            tokio::pin!(run);
             let outcome = tokio::select! {
-                r = sandbox::run(&engine, &program, spec) => Some(r),
-                // Dropping the run future kills the guest at its next yield.
+                r = &mut run => Some(r),
                 _ = super::stop_requested(&mut stop) => None,
             };
+            // Err: the exit code a stop ended the guest with.
+            let outcome: Result<Result<GuestExit, sandbox::SandboxError>, i32> = match outcome {
+                Some(r) => Ok(r),
+                None => {
+                    self.event(PodEvent::normal("Killing", Some(self.field_path()), format!("Stopping container {name}")));
+                    let hook = HookContext {
+                        engine: &engine,
+                        program: &program,
+                        container: &self.plan.container,
+                        env: &self.plan.env,
+                        mounts: &mounts,
+                        working_dir: self.plan.working_dir.clone(),
+                        network: &self.plan.network,
+                    };
+                    self.stop_gracefully(run.as_mut(), &signal, &hook).await
+                }
+            };
             let (code, reason, message) = match outcome {
-                Some(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
-                Some(Ok(GuestExit::Trapped(msg))) => {
+                Err(code) => (code, "Error", None),
+                Ok(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
+                Ok(Ok(GuestExit::Trapped(msg))) => {
                     log.write(Stream::Stderr, format!("wasmpod: guest trapped: {msg}\n").as_bytes());
                     (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))
                 }
-                Some(Err(e)) => {
+                Ok(Err(e)) => {
                     let msg = full_message(&e);
                     log.write(Stream::Stderr, format!("wasmpod: {msg}\n").as_bytes());
                     self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
                     (128, "StartError", Some(msg))
-                }
-                None => {
-                    self.event(PodEvent::normal("Killing", Some(self.field_path()), format!("Stopping container {name}")));
-                    (EXIT_KILLED, "Error", None)
                 }
             };
             log.finish(Stream::Stdout);

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod conditions;
 mod container;
 mod exec;
+mod hooks;
 mod events;
 pub mod phase;
 mod start;
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-pub use container::{EXIT_KILLED, EXIT_TRAPPED};
+pub use container::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::start;
 pub use warnings::unimplemented_fields;
@@ -105,16 +106,49 @@ pub struct PodHandle {
     pub(crate) network: std::sync::Arc<crate::net::PodNetwork>,
     pub(crate) host_network: bool,
     pub(crate) exec_targets: exec::ExecTargets,
+    pub(crate) grace: GraceOverride,
     pub(crate) engine: std::sync::Arc<crate::engine::WasmEngine>,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].
 #[derive(Clone)]
-pub struct PodStopper(watch::Sender<bool>);
+pub struct PodStopper(watch::Sender<bool>, GraceOverride);
+
+/// A grace period set by whoever stops the pod (`delete --grace-period`, an
+/// eviction), overriding the pod's `terminationGracePeriodSeconds`;
+/// negative: none.
+#[derive(Clone)]
+pub(crate) struct GraceOverride(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Default for GraceOverride {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1)))
+    }
+}
+
+impl GraceOverride {
+    pub(crate) fn set(&self, seconds: u64) {
+        self.0.store(i64::try_from(seconds).unwrap_or(i64::MAX), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The grace period to use: the override, else `default`.
+    pub(crate) fn get(&self, default: std::time::Duration) -> std::time::Duration {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            s if s >= 0 => std::time::Duration::from_secs(s as u64),
+            _ => default,
+        }
+    }
+}
 
 impl PodStopper {
-    /// Asks the pod to stop, as [`PodHandle::stop`].
+    /// See [`PodHandle::stop`].
     pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// See [`PodHandle::stop_with_grace`].
+    pub fn stop_with_grace(&self, grace: std::time::Duration) {
+        self.1.set(grace.as_secs());
         self.0.send_replace(true);
     }
 }
@@ -184,10 +218,21 @@ impl PodHandle {
         self.status.clone()
     }
 
-    /// Asks the pod to stop (deletion): every running container is killed
-    /// (exit code 137: WASI has no signal a guest could handle yet) and the
-    /// pod ends Succeeded or Failed as Kubernetes decides for a deleted pod.
+    /// Asks the pod to stop (deletion), as the kubelet stops a pod: each
+    /// running container's preStop hook, then a stop request its guest can
+    /// observe (`wasmpod:lifecycle/stop`; a guest that does not handle
+    /// requests ends at once with exit code 143, as a process dies of
+    /// SIGTERM), then a hard kill (137) when the pod's
+    /// `terminationGracePeriodSeconds` (default 30) run out. The pod ends
+    /// Succeeded or Failed as Kubernetes decides for a deleted pod.
     pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// [`PodHandle::stop`] with this grace period instead of the pod's
+    /// (`delete --grace-period`); zero kills at once (137).
+    pub fn stop_with_grace(&self, grace: std::time::Duration) {
+        self.grace.set(grace.as_secs());
         self.stop.send_replace(true);
     }
 
@@ -239,7 +284,7 @@ impl PodHandle {
 
     /// A handle that can stop the pod from elsewhere (a Ctrl-C handler).
     pub fn stopper(&self) -> PodStopper {
-        PodStopper(self.stop.clone())
+        PodStopper(self.stop.clone(), self.grace.clone())
     }
 
     /// Waits until the pod ended (terminal phase, or stopped).

@@ -60,6 +60,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
 
     let (publish, status) = watch::channel(pod.clone());
     let (stop_tx, stop) = watch::channel(false);
+    let grace = super::GraceOverride::default();
     let exec_targets = super::exec::ExecTargets::default();
     let recorder = EventRecorder::new(&pod, rt.node_name());
     let mut sup = Supervisor {
@@ -81,6 +82,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         volumes: PodVolumes::default(),
         size_watch: None,
         kill: stop_tx.clone(),
+        grace: grace.clone(),
         evicted: None,
     };
     let backoff = rt.backoff().clone();
@@ -102,7 +104,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         }
         end
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, engine: rt.engine().clone() })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine().clone() })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -217,6 +219,9 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 pod_namespace: namespace.clone(),
                 pod_uid: uid.clone(),
                 network: socket_policy.clone(),
+                grace: sup.grace.clone(),
+                grace_default: std::time::Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64),
+                pre_stop: c.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

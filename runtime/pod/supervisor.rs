@@ -50,6 +50,8 @@ pub(crate) struct Supervisor {
     pub size_watch: Option<crate::volume::SizeWatch>,
     /// Stops every worker: the pod's own stop channel, used for an eviction.
     pub kill: watch::Sender<bool>,
+    /// The grace period override; an eviction sets 0.
+    pub grace: super::GraceOverride,
     /// The eviction message, once the pod was evicted.
     pub evicted: Option<String>,
 }
@@ -160,6 +162,8 @@ impl Supervisor {
     fn evict(&mut self, message: String) {
         self.event(PodEvent::warning("Evicted", None, message.clone()));
         self.evicted = Some(message);
+        // Evictions for local storage kill at once, as the kubelet's do.
+        self.grace.set(0);
         self.kill.send_replace(true);
         self.refresh(true);
     }
@@ -233,11 +237,12 @@ impl Supervisor {
     }
 
     /// Records the deletion in the object, as the API server does, so
-    /// readers show `Terminating`. The grace period is 0 because guests are
-    /// killed at once: WASI has no signal they could handle.
+    /// readers show `Terminating`, with the grace period the containers get.
     fn mark_deleted(&mut self) {
         self.pod.metadata.deletion_timestamp.get_or_insert_with(now);
-        self.pod.metadata.deletion_grace_period_seconds = Some(0);
+        let default = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+        let grace = self.grace.get(std::time::Duration::from_secs(default.max(0) as u64));
+        self.pod.metadata.deletion_grace_period_seconds = Some(grace.as_secs() as i64);
     }
 
     /// Starts the next init container, or every app container once the

@@ -6,6 +6,7 @@
 //! no host directory but the container's own root and its mounts.
 
 mod stdio;
+mod stop;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use crate::engine::{Program, WasmEngine};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stdio::LogStream;
+pub use stop::StopSignal;
+pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
 
 /// Store state of a component container.
 pub struct ComponentState {
@@ -28,6 +31,7 @@ pub struct ComponentState {
     network: SocketPolicy,
     http: wasmtime_wasi_http::WasiHttpCtx,
     http_hooks: crate::net::PodHttpHooks,
+    stop: StopSignal,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for ComponentState {
@@ -66,6 +70,7 @@ impl WasiView for ComponentState {
 /// Store state of a wasip1 core-module container.
 pub struct ModuleState {
     pub(crate) wasi: WasiP1Ctx,
+    stop: StopSignal,
 }
 
 /// A directory the guest sees at `guest_path`.
@@ -98,6 +103,8 @@ pub struct SandboxSpec {
     /// What the container's sockets reach (components only: wasmtime 48
     /// gives wasip1 modules no sockets).
     pub network: SocketPolicy,
+    /// The instance's stop request.
+    pub stop: StopSignal,
 }
 
 /// How a guest ended.
@@ -171,6 +178,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
                 network: spec.network.clone(),
                 http: wasmtime_wasi_http::WasiHttpCtx::new(),
                 http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
+                stop: spec.stop.clone(),
             };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
@@ -183,7 +191,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             }
         }
         Program::Module(pre) => {
-            let state = ModuleState { wasi: builder.build_p1() };
+            let state = ModuleState { wasi: builder.build_p1(), stop: spec.stop.clone() };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let instance = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;

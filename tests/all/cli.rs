@@ -158,7 +158,7 @@ fn ctrl_c_stops_the_custom_command_pod() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("pod/custom-command-pod Failed"), "{stderr}");
-    assert!(stderr.contains("command-container: Terminated: Error (exit code 137)"), "{stderr}");
+    assert!(stderr.contains("command-container: Terminated: Error (exit code 143)"), "{stderr}");
     let log = std::fs::read_to_string(state.join("pods/default/custom-command-pod/logs/command-container/0.log")).unwrap();
     assert!(log.lines().next().unwrap().contains(" stdout F "), "{log}");
 }

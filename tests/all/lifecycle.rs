@@ -68,10 +68,10 @@ async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
     handle.stop();
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
     // The deletion rule: Succeeded only if every container's last run
-    // exited 0. Stopped while running it was killed (137): Failed; stopped
+    // exited 0. Stopped while running it was terminated (143): Failed; stopped
     // while waiting in back-off its last exit was 0: Succeeded.
     let c = container(&out.pod, "main");
-    let expected = if exit_code(c) == Some(wasmpod::EXIT_KILLED) { "Failed" } else { "Succeeded" };
+    let expected = if exit_code(c) == Some(wasmpod::EXIT_TERMINATED) { "Failed" } else { "Succeeded" };
     assert_eq!(phase(&out.pod), expected, "{:?}", c.state);
     let events = std::fs::read_to_string(h.pod_dir("looping").join("events.jsonl")).unwrap();
     assert!(events.contains("\"reason\":\"BackOff\""));
@@ -79,14 +79,15 @@ async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
 }
 
 #[tokio::test]
-async fn stopping_kills_running_containers_with_137() {
+async fn stopping_terminates_a_guest_that_does_not_handle_the_request_with_143() {
     let h = Harness::new();
     let handle = h.start(&shell_pod("sleeper", "Always", "echo up; sleep 1000")).await;
     wait_until(&handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
     handle.stop();
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
     let c = container(&out.pod, "main");
-    assert_eq!(exit_code(c), Some(wasmpod::EXIT_KILLED));
+    // sh without a TERM trap dies of the request, as of SIGTERM.
+    assert_eq!(exit_code(c), Some(wasmpod::EXIT_TERMINATED));
     assert_eq!(phase(&out.pod), "Failed");
     // The record on disk is the final one.
     let rec: k8s_openapi::api::core::v1::Pod = serde_json::from_slice(&std::fs::read(h.pod_dir("sleeper").join("pod.json")).unwrap()).unwrap();

@@ -10,5 +10,6 @@ mod lifecycle;
 mod logs;
 mod network;
 mod preemption;
+mod stopping;
 mod toolbox;
 mod volumes;

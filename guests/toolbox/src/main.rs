@@ -11,6 +11,7 @@ mod pattern;
 mod regex;
 mod relay;
 mod shell;
+mod stop;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -158,12 +158,17 @@ pub fn sleep(argv: &[String], io: &mut Io) -> i32 {
     }
     // Whatever was printed so far must be visible while we wait.
     let _ = io.stdout.flush();
+    // A stop request ends the sleep, as SIGTERM ends sleep(1): 128 + 15.
     if total.is_infinite() {
         loop {
-            std::thread::sleep(Duration::from_secs(3600));
+            if crate::stop::sleep(Duration::from_secs(3600)) {
+                return 143;
+            }
         }
     }
-    std::thread::sleep(Duration::from_secs_f64(total));
+    if crate::stop::sleep(Duration::from_secs_f64(total)) {
+        return 143;
+    }
     0
 }
 

@@ -565,6 +565,11 @@ impl Shell {
                     if action == "-" {
                         self.traps.remove(name);
                     } else {
+                        if name == "TERM" {
+                            // The container's stop request is this
+                            // shell's SIGTERM (see stop.rs).
+                            crate::stop::handle_requests();
+                        }
                         self.traps.insert(name.to_owned(), action.to_owned());
                     }
                 }

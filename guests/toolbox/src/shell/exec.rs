@@ -357,7 +357,29 @@ impl Shell {
                 Err(st) => return Ok(st),
             }
         };
-        self.run_command(&fields, &assigns, &mut cio, true)
+        let status = self.run_command(&fields, &assigns, &mut cio, true)?;
+        self.deliver_stop(io)?;
+        Ok(status)
+    }
+
+    /// Runs the TERM trap once the container's stop request arrived (the
+    /// shell only asks for requests when a TERM trap is set); with the
+    /// trap reset since, the shell ends as SIGTERM would end it.
+    fn deliver_stop(&mut self, io: &mut Io) -> Result<(), Ctl> {
+        if !crate::stop::take() {
+            return Ok(());
+        }
+        match self.traps.get("TERM").cloned() {
+            Some(action) if !action.is_empty() => {
+                let saved = self.status;
+                self.eval_str(&action, io)?;
+                self.status = saved;
+                Ok(())
+            }
+            // `trap '' TERM` ignores it.
+            Some(_) => Ok(()),
+            None => Err(Ctl::Exit(143)),
+        }
     }
 
     /// Runs a command by name: shell builtin, function (unless `funcs` is

@@ -1,0 +1,128 @@
+//! Container lifecycle hooks (`lifecycle.postStart`, `lifecycle.preStop`)
+//! with the kubelet's handlers: `exec` (a fresh instance of the
+//! container's image with the hook's command, in the container's files,
+//! env and network, as `exec` runs), `httpGet` (through the pod network)
+//! and `sleep`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::engine::{Program, WasmEngine};
+use crate::net::SocketPolicy;
+use crate::sandbox::{self, GuestExit, Mount, SandboxSpec, StopSignal};
+
+/// What a hook runs in: the container's instance context.
+pub(crate) struct HookContext<'a> {
+    pub engine: &'a Arc<WasmEngine>,
+    pub program: &'a Arc<Program>,
+    pub container: &'a Container,
+    pub env: &'a [(String, String)],
+    pub mounts: &'a [Mount],
+    pub working_dir: Option<String>,
+    pub network: &'a SocketPolicy,
+}
+
+/// Runs `handler`; `Err` carries the kubelet-style failure text.
+pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Result<(), String> {
+    if let Some(exec) = &handler.exec {
+        let command = exec.command.clone().unwrap_or_default();
+        if command.is_empty() {
+            return Err("exec hook has no command".into());
+        }
+        let spec = SandboxSpec {
+            args: command.clone(),
+            env: ctx.env.to_vec(),
+            mounts: ctx.mounts.to_vec(),
+            working_dir: ctx.working_dir.clone(),
+            stdin: None,
+            stdout: Arc::new(tokio::io::empty()),
+            stderr: Arc::new(tokio::io::empty()),
+            network: ctx.network.clone(),
+            stop: StopSignal::new(),
+        };
+        return match sandbox::run(ctx.engine, ctx.program, spec).await {
+            Ok(GuestExit::Exited(0)) => Ok(()),
+            Ok(GuestExit::Exited(code)) => Err(format!("command '{}' exited with {code}", command.join(" "))),
+            Ok(GuestExit::Trapped(msg)) => Err(format!("command '{}' trapped: {msg}", command.join(" "))),
+            Err(e) => Err(crate::error_text::full_message(&e)),
+        };
+    }
+    if let Some(get) = &handler.http_get {
+        let port = resolve_port(&get.port, ctx.container)?;
+        let path = get.path.clone().unwrap_or_else(|| "/".into());
+        return http_get(ctx.network, get.host.as_deref(), port, &path).await;
+    }
+    if let Some(sleep) = &handler.sleep {
+        tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
+        return Ok(());
+    }
+    if handler.tcp_socket.is_some() {
+        // Deprecated for hooks and never run by the kubelet either.
+        return Ok(());
+    }
+    Err("the hook has no handler".into())
+}
+
+/// A named port is looked up among the container's ports, as the kubelet does.
+fn resolve_port(port: &IntOrString, c: &Container) -> Result<u16, String> {
+    match port {
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name))
+            .map(|p| p.container_port as u16)
+            .ok_or_else(|| format!("couldn't find port: {name} in {}", c.name)),
+    }
+}
+
+async fn http_get(network: &SocketPolicy, host: Option<&str>, port: u16, path: &str) -> Result<(), String> {
+    let host = host.filter(|h| !h.is_empty());
+    let response = match network {
+        SocketPolicy::Pod(net) => {
+            let conn = match host {
+                None => crate::net::connect_loopback(net, port).map_err(|e| e.to_string())?,
+                Some(h) => {
+                    let ip = crate::net::resolve_name(net, h)?;
+                    let (conn, binding) = net.connect(std::net::SocketAddr::new(ip, port)).map_err(|e| e.to_string())?;
+                    conn.holding(binding)
+                }
+            };
+            request(TokioIo::new(conn), host.unwrap_or("localhost"), port, path).await?
+        }
+        SocketPolicy::Host => {
+            let h = host.unwrap_or("127.0.0.1");
+            let tcp = tokio::net::TcpStream::connect((h, port)).await.map_err(|e| e.to_string())?;
+            request(TokioIo::new(tcp), h, port, path).await?
+        }
+        SocketPolicy::None => return Err("the container has no network".into()),
+    };
+    // The kubelet counts 2xx and 3xx as success.
+    if (200..400).contains(&response) { Ok(()) } else { Err(format!("HTTP lifecycle hook ({path}) for port {port} failed with statuscode: {response}")) }
+}
+
+async fn request<IO>(io: IO, host: &str, port: u16, path: &str) -> Result<u16, String>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::get(path)
+        .header(http::header::HOST, format!("{host}:{port}"))
+        .header(http::header::USER_AGENT, "kube-lifecycle/1.35")
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    // Read the body so the connection ends cleanly.
+    let _ = resp.into_body().collect().await;
+    Ok(status)
+}

@@ -1,0 +1,92 @@
+//! Stopping a pod as the kubelet does: preStop, a stop request the guest
+//! can observe (wasmpod's SIGTERM), then a kill when the grace period ends.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{DEADLINE, Harness, container, exit_code, phase, reason, wait_until};
+
+/// A one-container toolbox pod running `script`, with extra spec lines.
+fn pod(name: &str, script: &str, spec_extra: &str, container_extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n{spec_extra}  containers:\n  - name: main\n    image: alpine\n{container_extra}    command: [\"/bin/sh\", \"-c\", {script}]\n",
+        script = serde_json::to_string(script).unwrap()
+    )
+}
+
+async fn started(h: &Harness, handle: &wasmpod::PodHandle, name: &str, line: &str) {
+    wait_until(handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+    let start = Instant::now();
+    while !h.stdout(name, "main").iter().any(|l| l == line) {
+        assert!(start.elapsed() < DEADLINE, "{name} never printed {line:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_term_trap_runs_on_the_stop_request_and_the_guest_exits_on_its_own() {
+    let h = Harness::new();
+    let handle = h.start(&pod("graceful", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 1000; done", "", "")).await;
+    started(&h, &handle, "graceful", "ready").await;
+    let asked = Instant::now();
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    let c = container(&out.pod, "main");
+    assert_eq!(exit_code(c), Some(0), "{:?}", c.state);
+    assert_eq!(reason(c).as_deref(), Some("Completed"));
+    assert_eq!(h.stdout("graceful", "main"), ["ready", "bye"]);
+    // The sleep woke for the request: nowhere near the 30 s grace period.
+    assert!(asked.elapsed() < Duration::from_secs(20), "{:?}", asked.elapsed());
+    assert_eq!(phase(&out.pod), "Succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_ignores_the_request_is_killed_when_the_grace_period_ends() {
+    let h = Harness::new();
+    // The trap notes the request and goes on sleeping.
+    let yaml = pod("stubborn", "trap 'echo noted' TERM; echo ready; while true; do sleep 1; done", "  terminationGracePeriodSeconds: 2\n", "");
+    let handle = h.start(&yaml).await;
+    started(&h, &handle, "stubborn", "ready").await;
+    let asked = Instant::now();
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    let c = container(&out.pod, "main");
+    assert_eq!(exit_code(c), Some(wasmpod::EXIT_KILLED), "{:?}", c.state);
+    assert_eq!(h.stdout("stubborn", "main"), ["ready", "noted"]);
+    assert!(asked.elapsed() >= Duration::from_secs(2), "killed before the grace period ended: {:?}", asked.elapsed());
+    assert_eq!(phase(&out.pod), "Failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_grace_period_kills_at_once() {
+    let h = Harness::new();
+    let handle = h.start(&pod("now", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 1000; done", "", "")).await;
+    started(&h, &handle, "now", "ready").await;
+    handle.stop_with_grace(Duration::ZERO);
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_KILLED));
+    assert_eq!(h.stdout("now", "main"), ["ready"], "no trap ran: nothing was asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_stop_runs_before_the_stop_request() {
+    let h = Harness::new();
+    // preStop (a fresh instance of the image, in the container's files)
+    // leaves a note the trap then reads: the hook ran first.
+    let hook = "    lifecycle:\n      preStop:\n        exec:\n          command: [\"/bin/sh\", \"-c\", \"echo from-pre-stop > /tmp/note\"]\n";
+    let yaml = pod("hooked", "trap 'cat /tmp/note; exit 0' TERM; echo ready; while true; do sleep 1000; done", "", hook);
+    let handle = h.start(&yaml).await;
+    started(&h, &handle, "hooked", "ready").await;
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(h.stdout("hooked", "main"), ["ready", "from-pre-stop"]);
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(0));
+    // A failing hook is reported and the stop goes on.
+    let bad = "    lifecycle:\n      preStop:\n        httpGet:\n          port: 9\n          path: /down\n";
+    let handle = h.start(&pod("badhook", "echo ready; sleep 1000", "", bad)).await;
+    started(&h, &handle, "badhook", "ready").await;
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_TERMINATED));
+    let events = std::fs::read_to_string(h.pod_dir("badhook").join("events.jsonl")).unwrap();
+    assert!(events.contains("\"reason\":\"FailedPreStopHook\""), "{events}");
+}
