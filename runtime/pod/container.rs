@@ -82,6 +82,8 @@ pub(crate) struct ContainerPlan {
     pub grace_default: std::time::Duration,
     /// `lifecycle.preStop`.
     pub pre_stop: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
+    /// `lifecycle.postStart`.
+    pub post_start: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
 }
 
 pub(crate) struct Worker {
@@ -248,26 +250,46 @@ impl Worker {
             let engine = self.engine.clone();
             let program = self.plan.program.clone();
             let mut stop = self.stop.clone();
+            let hook = HookContext {
+                engine: &engine,
+                program: &program,
+                container: &self.plan.container,
+                env: &self.plan.env,
+                mounts: &mounts,
+                working_dir: self.plan.working_dir.clone(),
+                network: &self.plan.network,
+            };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);
-            let outcome = tokio::select! {
-                r = &mut run => Some(r),
-                _ = super::stop_requested(&mut stop) => None,
+            // postStart runs beside the guest's entrypoint, as the kubelet
+            // runs it; a failure stops the container like a deletion would,
+            // and the restart policy decides what follows.
+            let post_start = async {
+                match &self.plan.post_start {
+                    Some(h) => super::hooks::run(h, &hook).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(post_start);
+            let mut post_start_done = self.plan.post_start.is_none();
+            let outcome = loop {
+                tokio::select! {
+                    r = &mut run => break Some(r),
+                    _ = super::stop_requested(&mut stop) => break None,
+                    done = &mut post_start, if !post_start_done => {
+                        post_start_done = true;
+                        if let Err(msg) = done {
+                            self.event(PodEvent::warning("FailedPostStartHook", Some(self.field_path()), format!("PostStartHook failed: {msg}")));
+                            break None;
+                        }
+                    }
+                }
             };
             // Err: the exit code a stop ended the guest with.
             let outcome: Result<Result<GuestExit, sandbox::SandboxError>, i32> = match outcome {
                 Some(r) => Ok(r),
                 None => {
                     self.event(PodEvent::normal("Killing", Some(self.field_path()), format!("Stopping container {name}")));
-                    let hook = HookContext {
-                        engine: &engine,
-                        program: &program,
-                        container: &self.plan.container,
-                        env: &self.plan.env,
-                        mounts: &mounts,
-                        working_dir: self.plan.working_dir.clone(),
-                        network: &self.plan.network,
-                    };
                     self.stop_gracefully(run.as_mut(), &signal, &hook).await
                 }
             };

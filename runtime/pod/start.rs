@@ -222,6 +222,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 grace: sup.grace.clone(),
                 grace_default: std::time::Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64),
                 pre_stop: c.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()),
+                post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

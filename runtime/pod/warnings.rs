@@ -46,7 +46,8 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     flag(c.liveness_probe.is_some(), "livenessProbe");
     flag(c.readiness_probe.is_some(), "readinessProbe");
     flag(c.startup_probe.is_some(), "startupProbe");
-    flag(c.lifecycle.is_some(), "lifecycle");
+    // Hooks run; a custom stop signal has no meaning without signals.
+    flag(c.lifecycle.as_ref().is_some_and(|l| l.stop_signal.is_some()), "lifecycle.stopSignal");
     flag(c.security_context.as_ref().is_some_and(|sc| *sc != Default::default()), "securityContext");
     flag(c.stdin == Some(true), "stdin");
     flag(c.tty == Some(true), "tty");

@@ -90,3 +90,21 @@ async fn pre_stop_runs_before_the_stop_request() {
     let events = std::fs::read_to_string(h.pod_dir("badhook").join("events.jsonl")).unwrap();
     assert!(events.contains("\"reason\":\"FailedPreStopHook\""), "{events}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_start_runs_beside_the_entrypoint_and_its_failure_stops_the_container() {
+    let h = Harness::new();
+    let hook = "    lifecycle:\n      postStart:\n        exec:\n          command: [\"/bin/sh\", \"-c\", \"echo hooked > /tmp/started\"]\n";
+    let yaml = pod("poststart", "while [ ! -f /tmp/started ]; do sleep 0.05; done; cat /tmp/started", "  restartPolicy: Never\n", hook);
+    let out = h.run(&yaml).await;
+    assert_eq!(h.stdout("poststart", "main"), ["hooked"]);
+    assert_eq!(phase(&out.pod), "Succeeded");
+
+    let failing = "    lifecycle:\n      postStart:\n        exec:\n          command: [\"/bin/sh\", \"-c\", \"exit 3\"]\n";
+    let yaml = pod("badstart", "echo up; sleep 1000", "  restartPolicy: Never\n", failing);
+    let out = h.run(&yaml).await;
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_TERMINATED));
+    assert_eq!(phase(&out.pod), "Failed");
+    let events = std::fs::read_to_string(h.pod_dir("badstart").join("events.jsonl")).unwrap();
+    assert!(events.contains("\"reason\":\"FailedPostStartHook\"") && events.contains("exited with 3"), "{events}");
+}
