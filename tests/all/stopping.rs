@@ -94,7 +94,8 @@ async fn pre_stop_runs_before_the_stop_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_start_runs_beside_the_entrypoint_and_its_failure_stops_the_container() {
     let h = Harness::new();
-    let hook = "    lifecycle:\n      postStart:\n        exec:\n          command: [\"/bin/sh\", \"-c\", \"echo hooked > /tmp/started\"]\n";
+    // The file appears whole (mv), so the entrypoint never reads it half-written.
+    let hook = "    lifecycle:\n      postStart:\n        exec:\n          command: [\"/bin/sh\", \"-c\", \"echo hooked > /tmp/s.part && mv /tmp/s.part /tmp/started\"]\n";
     let yaml = pod("poststart", "while [ ! -f /tmp/started ]; do sleep 0.05; done; cat /tmp/started", "  restartPolicy: Never\n", hook);
     let out = h.run(&yaml).await;
     assert_eq!(h.stdout("poststart", "main"), ["hooked"]);
