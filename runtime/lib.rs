@@ -43,6 +43,7 @@
 mod engine;
 mod error_text;
 mod image;
+mod ipc;
 mod net;
 pub mod manifest;
 mod pod;
@@ -52,6 +53,7 @@ mod store;
 
 pub use engine::{EngineError, LoadSource};
 pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
+pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use manifest::Validation;
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;

@@ -138,11 +138,13 @@ impl WasmEngine {
         let mut component_linker = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_pod_sockets_to_linker(&mut component_linker).map_err(EngineError::Config)?;
+        crate::ipc::add_to_component_linker(&mut component_linker, ComponentState::ipc).map_err(EngineError::Config)?;
         let mut module_linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut module_linker, |s: &mut ModuleState| {
             &mut s.wasi
         })
         .map_err(EngineError::Config)?;
+        crate::ipc::add_to_module_linker(&mut module_linker, |s: &mut ModuleState| &mut s.ipc).map_err(EngineError::Config)?;
 
         let disk = CompileCache::open(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);

@@ -72,6 +72,9 @@ pub(crate) struct ContainerPlan {
     pub pod_uid: String,
     /// What the container's sockets reach.
     pub network: crate::net::SocketPolicy,
+    /// The pod's IPC namespace: the same for every instance of every
+    /// container, so objects survive restarts.
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
 }
 
 pub(crate) struct Worker {
@@ -182,6 +185,7 @@ impl Worker {
                 stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
                 stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
                 network: self.plan.network.clone(),
+                ipc: self.plan.ipc.clone(),
             };
             let engine = self.engine.clone();
             let program = self.plan.program.clone();

@@ -31,6 +31,8 @@ pub(crate) struct ExecTarget {
     /// The container's root first, then its volume mounts.
     pub mounts: Vec<Mount>,
     pub network: SocketPolicy,
+    /// The pod's IPC namespace.
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -155,6 +157,7 @@ pub(crate) async fn exec(
         stdout: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stdout)),
         stderr: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stderr)),
         network: target.network,
+        ipc: target.ipc,
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

@@ -18,6 +18,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::{Program, WasmEngine};
+use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stdio::LogStream;
 
@@ -26,9 +27,14 @@ pub struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
     network: SocketPolicy,
+    ipc: ComponentIpc,
 }
 
 impl ComponentState {
+    pub(crate) fn ipc(&mut self) -> crate::ipc::IpcView<'_> {
+        crate::ipc::IpcView { namespace: &self.ipc.namespace, table: &mut self.table }
+    }
+
     fn pod_sockets(&mut self) -> PodSocketsView<'_> {
         PodSocketsView { policy: &self.network, table: &mut self.table, host: self.ctx.sockets() }
     }
@@ -58,6 +64,8 @@ impl WasiView for ComponentState {
 /// Store state of a wasip1 core-module container.
 pub struct ModuleState {
     pub(crate) wasi: WasiP1Ctx,
+    /// The pod's IPC namespace and this instance's open handles.
+    pub(crate) ipc: ModuleIpc,
 }
 
 /// A directory the guest sees at `guest_path`.
@@ -90,6 +98,8 @@ pub struct SandboxSpec {
     /// What the container's sockets reach (components only: wasmtime 48
     /// gives wasip1 modules no sockets).
     pub network: SocketPolicy,
+    /// The pod's IPC namespace (queues and segments shared by its containers).
+    pub ipc: Arc<IpcNamespace>,
 }
 
 /// How a guest ended.
@@ -157,7 +167,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
     let mut builder = spec.builder()?;
     let result = match program {
         Program::Component(pre) => {
-            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new(), network: spec.network.clone() };
+            let state = ComponentState { ctx: builder.build(), table: ResourceTable::new(), network: spec.network.clone(), ipc: ComponentIpc { namespace: spec.ipc.clone() } };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
@@ -169,7 +179,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             }
         }
         Program::Module(pre) => {
-            let state = ModuleState { wasi: builder.build_p1() };
+            let state = ModuleState { wasi: builder.build_p1(), ipc: ModuleIpc::new(spec.ipc.clone()) };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let instance = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
