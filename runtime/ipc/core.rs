@@ -176,6 +176,8 @@ pub(crate) fn add_to_module_linker<T: Send + 'static>(linker: &mut Linker<T>, ip
                 };
                 match q.try_send(&data[r]) {
                     Ok(()) => return Ok(0),
+                    // Timeout 0 is the non-blocking variant.
+                    Err(ErrorCode::WouldBlock) if timeout_ns == 0 => return Ok(code(ErrorCode::WouldBlock)),
                     Err(ErrorCode::WouldBlock) => {
                         if let Err(e) = q.writable(deadline).await {
                             return Ok(code(e));
@@ -222,6 +224,7 @@ pub(crate) fn add_to_module_linker<T: Send + 'static>(linker: &mut Linker<T>, ip
                         data[out_range].copy_from_slice(&(needed as u32).to_le_bytes());
                         return Ok(BUFFER_TOO_SMALL);
                     }
+                    (Err(ErrorCode::WouldBlock), None) if timeout_ns == 0 => return Ok(code(ErrorCode::WouldBlock)),
                     (Err(ErrorCode::WouldBlock), None) => {
                         if let Err(e) = q.readable(deadline).await {
                             return Ok(code(e));

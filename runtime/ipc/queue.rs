@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn messages_come_out_in_order_across_the_ring_wrap() {
-        let q = queue(3, 16);
+        let q = queue(4, 16);
         // Interleave so the byte ring wraps and messages straddle the seam.
         let mut expect = std::collections::VecDeque::new();
         for i in 0..200u32 {
@@ -304,7 +304,7 @@ mod tests {
             q.try_send(&msg).unwrap();
             expect.push_back(msg);
             if i % 3 == 2 {
-                for _ in 0..2 {
+                for _ in 0..3 {
                     assert_eq!(q.try_receive().unwrap(), expect.pop_front().unwrap());
                 }
             }

@@ -8,6 +8,7 @@ pub mod curl;
 pub mod date;
 pub mod fs;
 pub mod grep;
+pub mod ipc;
 pub mod printf;
 pub mod sed;
 pub mod serve;
