@@ -14,6 +14,8 @@
 //!        supervisor: init containers in order -> app containers -> restarts/back-off
 //!                    -> phase (kubelet getPhase) + conditions -> record, events, watchers
 //!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit
+//!        every container instance: the pod network (`net`) and the pod IPC namespace (`ipc`:
+//!        message queues, shared segments; `wasmpod:ipc` WIT and `wasmpod_ipc` core imports)
 //! ```
 //!
 //! # Where to start reading
