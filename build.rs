@@ -15,6 +15,8 @@ fn main() {
     let guests = root.join("guests");
     println!("cargo:rerun-if-changed=guests/Cargo.toml");
     println!("cargo:rerun-if-changed=guests/Cargo.lock");
+    // The wasmpod:ipc WIT, shared by the host and the guest crate.
+    println!("cargo:rerun-if-changed=wit");
     for dir in walk(&guests) {
         println!("cargo:rerun-if-changed={}", dir.display());
     }

@@ -16,6 +16,8 @@
 //!        container worker: sandbox (WASI ctx: args, env, stdio -> CRI log, preopens) -> exit
 //!   Runtime::get / list / create / delete / watch / logs   (api/: the pods of the state directory)
 //!   api::ApiServer: the same over HTTP in Kubernetes' shapes; api::Client talks to it
+//!        every container instance: the pod network (`net`) and the pod IPC namespace (`ipc`:
+//!        message queues, shared segments; `wasmpod:ipc` WIT and `wasmpod_ipc` core imports)
 //! ```
 //!
 //! # Where to start reading
@@ -46,6 +48,7 @@ pub mod api;
 mod engine;
 mod error_text;
 mod image;
+mod ipc;
 mod net;
 pub mod manifest;
 mod pod;
@@ -56,6 +59,7 @@ mod volume;
 
 pub use engine::{EngineError, LoadSource};
 pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
+pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use manifest::Validation;
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;

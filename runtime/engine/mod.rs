@@ -141,12 +141,14 @@ impl WasmEngine {
         crate::sandbox::add_stop_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         // Outgoing wasi:http, sent through the pod network (net/http.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
+        crate::ipc::add_to_component_linker(&mut component_linker, ComponentState::ipc).map_err(EngineError::Config)?;
         let mut module_linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut module_linker, |s: &mut ModuleState| {
             &mut s.wasi
         })
         .map_err(EngineError::Config)?;
         crate::sandbox::add_stop_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
+        crate::ipc::add_to_module_linker(&mut module_linker, |s: &mut ModuleState| &mut s.ipc).map_err(EngineError::Config)?;
 
         let disk = CompileCache::open(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);

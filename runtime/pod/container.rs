@@ -84,6 +84,9 @@ pub(crate) struct ContainerPlan {
     pub pre_stop: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
     /// `lifecycle.postStart`.
     pub post_start: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
+    /// The pod's IPC namespace: the same for every instance of every
+    /// container, so objects survive restarts.
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
 }
 
 pub(crate) struct Worker {
@@ -246,6 +249,7 @@ impl Worker {
                 stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
                 network: self.plan.network.clone(),
                 stop: signal.clone(),
+                ipc: self.plan.ipc.clone(),
             };
             let engine = self.engine.clone();
             let program = self.plan.program.clone();
@@ -258,6 +262,7 @@ impl Worker {
                 mounts: &mounts,
                 working_dir: self.plan.working_dir.clone(),
                 network: &self.plan.network,
+                ipc: &self.plan.ipc,
             };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);

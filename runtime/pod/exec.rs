@@ -34,6 +34,8 @@ pub(crate) struct ExecTarget {
     /// container start.
     pub mounts: Vec<crate::volume::PlannedMount>,
     pub network: SocketPolicy,
+    /// The pod's IPC namespace.
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -171,6 +173,7 @@ pub(crate) async fn exec(
         network: target.network,
         // An exec'd command is not asked to stop: it ends with the pod.
         stop: crate::sandbox::StopSignal::new(),
+        ipc: target.ipc,
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

@@ -25,6 +25,7 @@ pub(crate) struct HookContext<'a> {
     pub mounts: &'a [Mount],
     pub working_dir: Option<String>,
     pub network: &'a SocketPolicy,
+    pub ipc: &'a Arc<crate::ipc::IpcNamespace>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.
@@ -44,6 +45,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             stderr: Arc::new(tokio::io::empty()),
             network: ctx.network.clone(),
             stop: StopSignal::new(),
+            ipc: ctx.ipc.clone(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
             Ok(GuestExit::Exited(0)) => Ok(()),

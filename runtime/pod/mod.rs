@@ -108,6 +108,7 @@ pub struct PodHandle {
     pub(crate) exec_targets: exec::ExecTargets,
     pub(crate) grace: GraceOverride,
     pub(crate) engine: std::sync::Arc<crate::engine::WasmEngine>,
+    pub(crate) ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].
@@ -280,6 +281,18 @@ impl PodHandle {
         report: std::sync::Arc<dyn Fn(crate::net::ForwardEvent) + Send + Sync>,
     ) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
         crate::net::serve_forward(listener, self.network.clone(), self.name.clone(), port, report)
+    }
+
+    /// The pod's IPC namespace: its message queues and shared segments
+    /// with their sizes and depths (what `describe pod` lists). The view
+    /// outlives the handle; once the pod ended it is empty.
+    pub fn ipc(&self) -> crate::ipc::PodIpc {
+        crate::ipc::PodIpc(self.ipc.clone())
+    }
+
+    /// The pod's IPC objects now; shorthand for `ipc().objects()`.
+    pub fn ipc_objects(&self) -> Vec<crate::ipc::IpcObject> {
+        self.ipc.objects()
     }
 
     /// A handle that can stop the pod from elsewhere (a Ctrl-C handler).

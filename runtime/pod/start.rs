@@ -32,6 +32,8 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         network.publish_name(&format!("{hostname}.{sub}.{namespace}.svc.cluster.local"));
     }
     let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    // The pod's IPC namespace: its containers share it, nobody else sees it.
+    let ipc = std::sync::Arc::new(crate::ipc::IpcNamespace::new(format!("{namespace}/{name}")));
     // A host-network pod's IP is the node's, as in Kubernetes.
     let pod_ip = if host_network { "127.0.0.1".to_owned() } else { network.ip().to_string() };
     // A new run of a pod that ended earlier replaces its record and logs.
@@ -70,6 +72,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         recorder,
         engine: rt.engine().clone(),
         network: network.clone(),
+        ipc: ipc.clone(),
         exec_targets: exec_targets.clone(),
         tap: rt.tap(),
         publish,
@@ -87,6 +90,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     };
     let backoff = rt.backoff().clone();
     let usage_interval = rt.volume_usage_interval();
+    let pod_ipc = ipc.clone();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
@@ -102,9 +106,11 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
             f.abort();
             let _ = f.await;
         }
+        // Every instance has ended: the pod's IPC objects go with it.
+        pod_ipc.remove_all();
         end
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine().clone() })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine().clone(), ipc })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -200,6 +206,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 rootfs: sup.dir.rootfs(&c.name),
                 mounts: mounts.clone(),
                 network: socket_policy.clone(),
+                ipc: sup.ipc.clone(),
             });
             let plan = ContainerPlan {
                 kind,
@@ -223,6 +230,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 grace_default: std::time::Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64),
                 pre_stop: c.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()),
                 post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
+                ipc: sup.ipc.clone(),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

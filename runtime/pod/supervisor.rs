@@ -29,6 +29,8 @@ pub(crate) struct Supervisor {
     pub engine: Arc<WasmEngine>,
     /// The pod's network namespace; the pod keeps its IP while this lives.
     pub network: Arc<crate::net::PodNetwork>,
+    /// The pod's IPC namespace, handed to every container instance.
+    pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// What `exec` needs per container, filled as containers are prepared.
     pub exec_targets: super::exec::ExecTargets,
     pub tap: Option<Arc<dyn LogTap>>,

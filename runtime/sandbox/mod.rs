@@ -19,6 +19,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::{Program, WasmEngine};
+use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stdio::LogStream;
 pub use stop::StopSignal;
@@ -32,6 +33,7 @@ pub struct ComponentState {
     http: wasmtime_wasi_http::WasiHttpCtx,
     http_hooks: crate::net::PodHttpHooks,
     stop: StopSignal,
+    ipc: ComponentIpc,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for ComponentState {
@@ -41,6 +43,10 @@ impl wasmtime_wasi_http::WasiHttpView for ComponentState {
 }
 
 impl ComponentState {
+    pub(crate) fn ipc(&mut self) -> crate::ipc::IpcView<'_> {
+        crate::ipc::IpcView { namespace: &self.ipc.namespace, table: &mut self.table }
+    }
+
     fn pod_sockets(&mut self) -> PodSocketsView<'_> {
         PodSocketsView { policy: &self.network, table: &mut self.table, host: self.ctx.sockets() }
     }
@@ -71,6 +77,8 @@ impl WasiView for ComponentState {
 pub struct ModuleState {
     pub(crate) wasi: WasiP1Ctx,
     stop: StopSignal,
+    /// The pod's IPC namespace and this instance's open handles.
+    pub(crate) ipc: ModuleIpc,
 }
 
 /// A directory the guest sees at `guest_path`.
@@ -105,6 +113,8 @@ pub struct SandboxSpec {
     pub network: SocketPolicy,
     /// The instance's stop request.
     pub stop: StopSignal,
+    /// The pod's IPC namespace (queues and segments shared by its containers).
+    pub ipc: Arc<IpcNamespace>,
 }
 
 /// How a guest ended.
@@ -179,6 +189,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
                 http: wasmtime_wasi_http::WasiHttpCtx::new(),
                 http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
                 stop: spec.stop.clone(),
+                ipc: ComponentIpc { namespace: spec.ipc.clone() },
             };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
@@ -191,7 +202,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             }
         }
         Program::Module(pre) => {
-            let state = ModuleState { wasi: builder.build_p1(), stop: spec.stop.clone() };
+            let state = ModuleState { wasi: builder.build_p1(), stop: spec.stop.clone(), ipc: ModuleIpc::new(spec.ipc.clone()) };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);
             let instance = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;

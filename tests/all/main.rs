@@ -6,6 +6,7 @@ mod cli;
 mod env;
 mod examples;
 mod harness;
+mod ipc;
 mod lifecycle;
 mod logs;
 mod network;

@@ -46,6 +46,8 @@ const APPLETS: &[(&str, Applet)] = &[
     ("hostname", cmd::basic::hostname),
     ("httpd", cmd::serve::httpd),
     ("id", cmd::basic::id),
+    ("ipc", cmd::ipc::ipc),
+    ("ipcs", cmd::ipc::ipcs),
     ("kill", cmd::basic::kill),
     ("ln", cmd::fs::ln),
     ("ls", cmd::fs::ls),

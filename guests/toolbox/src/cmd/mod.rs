@@ -9,6 +9,7 @@ pub mod date;
 pub mod fs;
 pub mod grep;
 pub mod nc;
+pub mod ipc;
 pub mod printf;
 pub mod sed;
 pub mod serve;
