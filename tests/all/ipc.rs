@@ -112,7 +112,7 @@ async fn other_pods_cannot_open_them_and_deleting_the_pod_removes_them() {
 
     a.stop();
     let end = tokio::time::timeout(crate::harness::DEADLINE, a.wait()).await.unwrap();
-    assert_eq!(exit_code(container(&end.pod, "main")), Some(137));
+    assert_eq!(exit_code(container(&end.pod, "main")), Some(wasmpod::EXIT_TERMINATED));
     assert!(ipc.objects().is_empty(), "objects left after the pod ended: {:?}", ipc.objects());
 }
 
