@@ -207,6 +207,16 @@ impl Client {
         self.upgrade(&format!("{}/exec?{}", pod_path(namespace, name), q.finish()), super::EXEC_PROTOCOL).await
     }
 
+    /// The IPC objects of a pod this process runs (`GET .../pods/{name}/ipc`).
+    pub async fn ipc_objects(&self, namespace: &str, name: &str) -> Result<Vec<crate::ipc::IpcObject>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            items: Vec<crate::ipc::IpcObject>,
+        }
+        let list: List = self.json(Method::GET, &format!("{}/ipc", pod_path(namespace, name)), None).await?;
+        Ok(list.items)
+    }
+
     /// Opens one forwarded connection to `port` on the pod's loopback.
     pub async fn port_forward(&self, namespace: &str, name: &str, port: u16) -> Result<Upgraded, ClientError> {
         self.upgrade(&format!("{}/portforward?ports={port}", pod_path(namespace, name)), super::PORT_FORWARD_PROTOCOL).await

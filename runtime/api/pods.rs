@@ -227,6 +227,12 @@ impl Runtime {
         access.exec(request).await.map_err(ApiError::from)
     }
 
+    /// The IPC objects (queues, segments) of the running pod
+    /// `namespace/name`, as `describe pod` lists them.
+    pub fn ipc_objects(&self, namespace: &str, name: &str) -> Result<Vec<crate::ipc::IpcObject>, ApiError> {
+        Ok(self.access(namespace, name)?.ipc_objects())
+    }
+
     /// Opens a connection to `port` on the running pod's loopback (see
     /// [`crate::PodHandle::connect`]).
     pub fn connect(&self, namespace: &str, name: &str, port: u16) -> Result<crate::Connection, ApiError> {

@@ -119,6 +119,11 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
         (&Method::GET, Route::Events { namespace }) => events(&ctx, namespace.as_deref(), &query),
+        // Not a Kubernetes subresource: the pod IPC namespace wasmpod adds.
+        (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "ipc" => ctx
+            .runtime
+            .ipc_objects(&namespace, &name)
+            .map(|items| json_response(StatusCode::OK, &json!({"kind": "IpcObjectList", "apiVersion": "wasmpod/v1", "items": items}))),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "exec" => exec(&ctx, &namespace, &name, req),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
         (m, r) => Err(ApiError::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),

@@ -36,10 +36,16 @@ pub(crate) fn run(state: Option<&Path>, args: DescribeArgs) -> Result<Exit, Fail
         for (i, name) in args.names.iter().enumerate() {
             let pod = source.get(&ns, name).await?;
             let events = source.events(&ns, name).await.unwrap_or_default();
+            // Only the process running the pod knows its IPC objects; an
+            // ended pod has none (they go with it).
+            let ipc = match super::remote::owner(&state, &ns, name).await {
+                Ok((client, _)) => client.ipc_objects(&ns, name).await.ok(),
+                Err(_) => Some(Vec::new()),
+            };
             if i > 0 {
                 println!();
             }
-            print!("{}", describe(&pod, &events, jiff::Timestamp::now()));
+            print!("{}", describe(&pod, &events, ipc.as_deref(), jiff::Timestamp::now()));
         }
         Ok(Exit::Success)
     })
@@ -161,7 +167,7 @@ fn container(out: &mut String, c: &Container, status: Option<&ContainerStatus>) 
 }
 
 /// The whole description, as `kubectl describe pod` lays it out.
-pub(crate) fn describe(pod: &Pod, events: &[Event], now: jiff::Timestamp) -> String {
+pub(crate) fn describe(pod: &Pod, events: &[Event], ipc: Option<&[wasmpod::IpcObject]>, now: jiff::Timestamp) -> String {
     let mut out = String::new();
     let spec = pod.spec.clone().unwrap_or_default();
     let status = pod.status.clone().unwrap_or_default();
@@ -250,6 +256,28 @@ pub(crate) fn describe(pod: &Pod, events: &[Event], now: jiff::Timestamp) -> Str
                 kv(&mut out, 4, 12, "HostPathType", h.type_.as_deref().unwrap_or_default());
             } else {
                 kv(&mut out, 4, 12, "Type", "(a volume type wasmpod does not describe)");
+            }
+        }
+    }
+    // The pod's IPC namespace (wasmpod's; Kubernetes shows none).
+    match ipc {
+        None => kv(&mut out, 0, 18, "IPC Objects", "<unknown: the process running the pod did not answer>"),
+        Some([]) => kv(&mut out, 0, 18, "IPC Objects", "<none>"),
+        Some(objects) => {
+            let _ = writeln!(out, "IPC Objects:");
+            let mut rows = vec![["Kind", "Name", "Bytes", "Depth", "Capacity", "Max Message"].map(str::to_owned).to_vec()];
+            for o in objects {
+                let kind = match o.kind {
+                    wasmpod::IpcObjectKind::Queue => "queue",
+                    wasmpod::IpcObjectKind::Segment => "segment",
+                };
+                let queue_only = |v: u32| if o.kind == wasmpod::IpcObjectKind::Queue { v.to_string() } else { "-".into() };
+                rows.push(vec![kind.into(), o.name.clone(), o.bytes.to_string(), queue_only(o.depth), queue_only(o.capacity), queue_only(o.max_message_size)]);
+            }
+            let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+            for r in rows {
+                let line: Vec<String> = r.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+                let _ = writeln!(out, "  {}", line.join("  ").trim_end());
             }
         }
     }

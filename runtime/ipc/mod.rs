@@ -78,7 +78,7 @@ pub(crate) enum ErrorCode {
 }
 
 /// The kind of an IPC object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum IpcObjectKind {
     /// A message queue.
     Queue,
@@ -96,7 +96,8 @@ impl std::fmt::Display for IpcObjectKind {
 }
 
 /// One object of a pod's IPC namespace, as `describe pod` and `ipcs` show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct IpcObject {
     /// Queue or segment.

@@ -180,9 +180,15 @@ pub(crate) struct PodAccess {
     host_network: bool,
     exec_targets: exec::ExecTargets,
     engine: std::sync::Arc<crate::engine::WasmEngine>,
+    ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
 }
 
 impl PodAccess {
+    /// The pod's IPC objects now.
+    pub(crate) fn ipc_objects(&self) -> Vec<crate::ipc::IpcObject> {
+        self.ipc.objects()
+    }
+
     /// See [`PodHandle::exec`].
     pub(crate) async fn exec(&self, request: ExecRequest) -> Result<ExecOutcome, ExecError> {
         let pod = self.status.borrow().clone();
@@ -254,6 +260,7 @@ impl PodHandle {
             host_network: self.host_network,
             exec_targets: self.exec_targets.clone(),
             engine: self.engine.clone(),
+            ipc: self.ipc.clone(),
         }
     }
 

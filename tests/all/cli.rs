@@ -418,3 +418,36 @@ fn the_sidecar_exercise_end_to_end() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stderr), "Error from server (NotFound): pods \"sidecar-pod\" not found\n");
 }
+
+/// `describe pod` lists the pod's IPC objects, asked of the process that
+/// runs it.
+#[test]
+fn describe_lists_the_pods_ipc_objects() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let manifest = dir.path().join("ipc.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: queued\nspec:\n  containers:\n  - name: main\n    image: alpine\n    command: [sh, -c, 'ipc send jobs hello; echo sent; sleep 1000']\n",
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir", state.to_str().unwrap(), "run", "-q", manifest.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    let mut described = String::new();
+    while !described.contains("IPC Objects:\n") {
+        assert!(std::time::Instant::now() < deadline, "describe never listed the queue:\n{described}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        described = text(&wasmpod(&state, &["describe", "pod", "queued"]).stdout);
+    }
+    let table: Vec<&str> = described.lines().skip_while(|l| *l != "IPC Objects:").skip(1).take(2).collect();
+    assert_eq!(table[0].split_whitespace().collect::<Vec<_>>(), ["Kind", "Name", "Bytes", "Depth", "Capacity", "Max", "Message"]);
+    assert_eq!(table[1].split_whitespace().collect::<Vec<_>>(), ["queue", "jobs", "5", "1", "256", "65536"]);
+    let _ = run.kill();
+    let _ = run.wait();
+}
