@@ -49,6 +49,7 @@ mod image;
 mod net;
 pub mod manifest;
 mod pod;
+mod probe;
 mod runtime;
 mod sandbox;
 mod store;

@@ -169,6 +169,8 @@ pub(crate) async fn exec(
         stdout: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stdout)),
         stderr: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stderr)),
         network: target.network,
+        // An exec'd instance serves nothing.
+        http_ports: Vec::new(),
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

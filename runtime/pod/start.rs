@@ -85,10 +85,11 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     };
     let backoff = rt.backoff().clone();
     let usage_interval = rt.volume_usage_interval();
+    let probe_second = rt.probe_second();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        prepare(&mut sup, &images, &objects, backoff).await;
+        prepare(&mut sup, &images, &objects, backoff, probe_second).await;
         sup.size_watch = SizeWatch::spawn(sup.volumes.size_limits(), usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -111,7 +112,7 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig) {
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -217,6 +218,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 pod_namespace: namespace.clone(),
                 pod_uid: uid.clone(),
                 network: socket_policy.clone(),
+                probe_second,
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),
