@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod logs;
 mod network;
+mod probes;
 mod preemption;
 mod toolbox;
 mod volumes;
