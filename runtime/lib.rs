@@ -52,6 +52,7 @@ mod ipc;
 mod net;
 pub mod manifest;
 mod pod;
+mod probe;
 mod runtime;
 mod sandbox;
 mod store;

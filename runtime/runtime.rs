@@ -39,6 +39,11 @@ pub struct RuntimeConfig {
     /// whose volume is over its limit is evicted. Default
     /// [`DEFAULT_USAGE_INTERVAL`](crate::DEFAULT_USAGE_INTERVAL) (10s, the kubelet's).
     pub volume_usage_interval: Duration,
+    /// How long one second of a probe's timing fields
+    /// (`initialDelaySeconds`, `periodSeconds`, `timeoutSeconds`) lasts.
+    /// Default 1 s; tests shorten it, as the manifest's fields are whole
+    /// seconds.
+    pub probe_second: Duration,
 }
 
 impl RuntimeConfig {
@@ -53,6 +58,7 @@ impl RuntimeConfig {
             compile_cache: None,
             allow_host_path: false,
             volume_usage_interval: crate::volume::DEFAULT_USAGE_INTERVAL,
+            probe_second: Duration::from_secs(1),
         }
     }
 }
@@ -131,6 +137,7 @@ pub struct Runtime {
     registry: Arc<crate::api::PodRegistry>,
     allow_host_path: bool,
     volume_usage_interval: Duration,
+    probe_second: Duration,
 }
 
 impl Runtime {
@@ -150,6 +157,7 @@ impl Runtime {
             registry: Arc::new(crate::api::PodRegistry::new()),
             allow_host_path: config.allow_host_path,
             volume_usage_interval: config.volume_usage_interval,
+            probe_second: config.probe_second,
         })
     }
 
@@ -181,6 +189,10 @@ impl Runtime {
 
     pub(crate) fn backoff(&self) -> &BackoffConfig {
         &self.backoff
+    }
+
+    pub(crate) fn probe_second(&self) -> Duration {
+        self.probe_second
     }
 
     pub(crate) fn volume_usage_interval(&self) -> Duration {

@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::sandbox::{ComponentState, ModuleState};
 use cache::CompileCache;
@@ -55,7 +56,8 @@ pub enum EngineError {
     /// does not provide.
     #[error(
         "image {image:?} is not a runnable WASI program here: it must be a wasm32-wasip2 command \
-         (exporting wasi:cli/run) or a wasip1 module (exporting _start), importing only what wasmpod provides"
+         (exporting wasi:cli/run), a wasi:http handler component (exporting wasi:http/incoming-handler) \
+         or a wasip1 module (exporting _start), importing only what wasmpod provides"
     )]
     Link {
         /// The image reference.
@@ -77,16 +79,63 @@ pub enum EngineError {
 
 /// A compiled, linked, ready-to-instantiate image.
 pub enum Program {
-    /// A wasm32-wasip2 component exporting `wasi:cli/run`.
-    Component(CommandPre<ComponentState>),
+    /// A wasm32-wasip2 component: a command, a wasi:http handler, or both.
+    Component(ComponentProgram),
     /// A wasip1 core module with a `_start` export.
     Module(InstancePre<ModuleState>),
+}
+
+/// The interface a component exports to answer exec probes in-process
+/// (see `probe/check.wit`).
+pub const CHECK_INTERFACE: &str = "wasmpod:probe/check@0.1.0";
+
+/// What a component exports, found once at load time, each with its
+/// pre-instantiated entry point.
+pub struct ComponentProgram {
+    /// `wasi:cli/run`: the component runs as a program.
+    pub(crate) command: Option<CommandPre<ComponentState>>,
+    /// `wasi:http/incoming-handler`: the component is served on its
+    /// container's ports, an instance per request.
+    pub(crate) proxy: Option<ProxyPre<ComponentState>>,
+    /// `wasmpod:probe/check`: exec probes call it instead of running a
+    /// command.
+    pub(crate) check: Option<CheckPre>,
+}
+
+/// A component's exported `check` function, ready to instantiate.
+#[derive(Clone)]
+pub(crate) struct CheckPre {
+    pub pre: wasmtime::component::InstancePre<ComponentState>,
+    pub func: wasmtime::component::ComponentExportIndex,
+}
+
+impl ComponentProgram {
+    fn link(pre: wasmtime::component::InstancePre<ComponentState>) -> Result<Self, wasmtime::Error> {
+        let command = CommandPre::new(pre.clone());
+        let proxy = ProxyPre::new(pre.clone()).ok();
+        let component = pre.component();
+        let check = component
+            .get_export_index(None, CHECK_INTERFACE)
+            .and_then(|iface| component.get_export_index(Some(&iface), "check"))
+            .map(|func| CheckPre { pre: pre.clone(), func });
+        match (command, proxy) {
+            // Neither entry point: the command's error names what is missing.
+            (Err(e), None) => Err(e),
+            (command, proxy) => Ok(Self { command: command.ok(), proxy, check }),
+        }
+    }
+
+    /// Whether the component is a wasi:http handler.
+    pub fn is_http_handler(&self) -> bool {
+        self.proxy.is_some()
+    }
 }
 
 impl Program {
     /// `component` or `module`, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
+            Program::Component(c) if c.command.is_none() => "wasi:http handler component",
             Program::Component(_) => "component",
             Program::Module(_) => "module",
         }
@@ -211,8 +260,8 @@ impl WasmEngine {
                 }
             };
             let pre = self.component_linker.instantiate_pre(&component).map_err(link_err)?;
-            let pre = CommandPre::new(pre).map_err(link_err)?;
-            Ok((Program::Component(pre), source))
+            let program = ComponentProgram::link(pre).map_err(link_err)?;
+            Ok((Program::Component(program), source))
         } else {
             let (module, source) = match self.disk.get_module(&self.engine, digest) {
                 Some(m) => (m, LoadSource::DiskCache),

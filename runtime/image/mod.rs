@@ -3,7 +3,8 @@
 //! An image is one of:
 //! - a path to a `.wasm` (or `.wat`) file: relative to the manifest's
 //!   directory, absolute, or a `file://` URL;
-//! - a builtin guest: `builtin:toolbox`;
+//! - a builtin guest: `builtin:toolbox`, `builtin:hello-http` (an example
+//!   wasi:http handler component);
 //! - a name that matches the alias table ([`ImageResolver`]), so manifests
 //!   written for Linux images run unchanged. User aliases come first and
 //!   override the builtin ones.
@@ -28,10 +29,14 @@ pub use alias::{Alias, AliasTarget, parse_alias_file, parse_alias_flag};
 /// The toolbox guest, built from `guests/toolbox` by build.rs.
 static TOOLBOX: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/toolbox.wasm"));
 
+/// The example wasi:http handler component, built from `guests/hello-http`.
+static HELLO_HTTP: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/hello_http.wasm"));
+
 /// The builtin guests by name.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     match name {
         "toolbox" => Some(TOOLBOX),
+        "hello-http" => Some(HELLO_HTTP),
         _ => None,
     }
 }
@@ -59,7 +64,7 @@ pub enum ImageError {
         reason: String,
     },
     /// `builtin:NAME` with an unknown name.
-    #[error("image {image:?}: no builtin guest named {name:?} (builtins: toolbox)")]
+    #[error("image {image:?}: no builtin guest named {name:?} (builtins: toolbox, hello-http)")]
     NoSuchBuiltin {
         /// The image reference.
         image: String,

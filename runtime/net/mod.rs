@@ -27,6 +27,7 @@ pub use outgoing_http::PodHttpHooks;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
 pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
+pub(crate) use wasi::resolve;
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold

@@ -87,6 +87,33 @@ pub(crate) struct ContainerPlan {
     /// The pod's IPC namespace: the same for every instance of every
     /// container, so objects survive restarts.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
+    /// How long one second of the container's probe timings lasts.
+    pub probe_second: std::time::Duration,
+}
+
+/// What the probes say about a running instance (see `probe/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Health {
+    /// The startup probe (if any) succeeded.
+    started: bool,
+    /// Started, and the readiness probe (if any) succeeded.
+    ready: bool,
+}
+
+impl Health {
+    /// Not running, or not created.
+    const DOWN: Health = Health { started: false, ready: false };
+}
+
+/// How an instance's run ended.
+enum RunEnd {
+    Exited(Result<GuestExit, sandbox::SandboxError>),
+    /// The pod is stopping.
+    Stopped,
+    /// Its liveness or startup probe failed.
+    FailedProbe(crate::probe::ProbeKind),
+    /// Its postStart hook failed.
+    FailedPostStart,
 }
 
 pub(crate) struct Worker {
@@ -99,7 +126,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn status(&self, state: ContainerState, last: Option<ContainerState>, restarts: i32, started: bool) -> ContainerStatus {
+    fn status(&self, state: ContainerState, last: Option<ContainerState>, restarts: i32, health: Health) -> ContainerStatus {
         let running = state.running.is_some();
         let c = &self.plan.container;
         ContainerStatus {
@@ -107,14 +134,14 @@ impl Worker {
             image: self.plan.image_ref.clone(),
             image_id: format!("wasmpod://{}", self.plan.image_ref),
             container_id: Some(format!("wasmpod://{}/{}/{}", self.plan.pod_key, c.name, restarts)),
-            // No readiness probes yet: a running container is ready, as in
-            // Kubernetes without a readiness probe. An init container is
-            // ready once it completed.
+            // A running container is ready when its probes say so (always,
+            // without a readiness probe). An init container is ready once
+            // it completed.
             ready: match self.plan.kind {
-                ContainerKind::App => running,
+                ContainerKind::App => running && health.ready,
                 ContainerKind::Init => state.terminated.as_ref().is_some_and(|t| t.exit_code == 0),
             },
-            started: Some(started && running),
+            started: Some(health.started && running),
             restart_count: restarts,
             state: Some(state),
             last_state: last,
@@ -197,7 +224,7 @@ impl Worker {
                 Err(e) => {
                     let msg = format!("cannot create the container's log: {e}");
                     self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                    self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                    self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, Health::DOWN));
                     super::stop_requested(&mut self.stop).await;
                     return last_code;
                 }
@@ -205,7 +232,7 @@ impl Worker {
             if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
                 let msg = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
                 self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, false));
+                self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, Health::DOWN));
                 super::stop_requested(&mut self.stop).await;
                 return last_code;
             }
@@ -220,7 +247,7 @@ impl Worker {
                     // not created and waits with CreateContainerConfigError.
                     let msg = full_message(&e);
                     self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
-                    self.report(self.status(waiting_state("CreateContainerConfigError", Some(msg)), last.clone(), restarts, false));
+                    self.report(self.status(waiting_state("CreateContainerConfigError", Some(msg)), last.clone(), restarts, Health::DOWN));
                     super::stop_requested(&mut self.stop).await;
                     return last_code;
                 }
@@ -230,11 +257,7 @@ impl Worker {
             self.event(PodEvent::normal("Created", Some(self.field_path()), format!("Created container: {name}")));
             let started_at = now();
             let began = Instant::now();
-            self.report(self.status(ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() }, last.clone(), restarts, true));
-            self.event(PodEvent::normal("Started", Some(self.field_path()), format!("Started container {name}")));
-            // Let the supervisor record Created/Started before the guest's
-            // first line reaches the log tap, so output reads in order.
-            tokio::task::yield_now().await;
+            let running = ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() };
 
             let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
             mounts.extend(volume_mounts);
@@ -250,7 +273,19 @@ impl Worker {
                 network: self.plan.network.clone(),
                 stop: signal.clone(),
                 ipc: self.plan.ipc.clone(),
+                http_ports: tcp_ports(&self.plan.container),
             };
+            // The probes of this instance; a restart gets fresh ones with
+            // their initial results, as the kubelet's new prober workers.
+            let probe_ctx = crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
+            let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
+            let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
+            self.report(self.status(running.clone(), last.clone(), restarts, health(&probes)));
+            self.event(PodEvent::normal("Started", Some(self.field_path()), format!("Started container {name}")));
+            // Let the supervisor record Created/Started before the guest's
+            // first line reaches the log tap, so output reads in order.
+            tokio::task::yield_now().await;
+
             let engine = self.engine.clone();
             let program = self.plan.program.clone();
             let mut stop = self.stop.clone();
@@ -277,28 +312,45 @@ impl Worker {
             };
             tokio::pin!(post_start);
             let mut post_start_done = self.plan.post_start.is_none();
-            let outcome = loop {
+            let end = loop {
                 tokio::select! {
-                    r = &mut run => break Some(r),
-                    _ = super::stop_requested(&mut stop) => break None,
+                    r = &mut run => break RunEnd::Exited(r),
+                    _ = super::stop_requested(&mut stop) => break RunEnd::Stopped,
                     done = &mut post_start, if !post_start_done => {
                         post_start_done = true;
                         if let Err(msg) = done {
                             self.event(PodEvent::warning("FailedPostStartHook", Some(self.field_path()), format!("PostStartHook failed: {msg}")));
-                            break None;
+                            break RunEnd::FailedPostStart;
                         }
                     }
+                    event = probes.next() => match event {
+                        crate::probe::ProbeEvent::Unhealthy { kind, message } => {
+                            self.event(PodEvent::warning("Unhealthy", Some(self.field_path()), format!("{} probe failed: {message}", kind.title())));
+                        }
+                        crate::probe::ProbeEvent::Changed => self.report(self.status(running.clone(), last.clone(), restarts, health(&probes))),
+                        crate::probe::ProbeEvent::Kill(kind) => break RunEnd::FailedProbe(kind),
+                    },
                 }
             };
-            // Err: the exit code a stop ended the guest with.
-            let outcome: Result<Result<GuestExit, sandbox::SandboxError>, i32> = match outcome {
-                Some(r) => Ok(r),
-                None => {
-                    self.event(PodEvent::normal("Killing", Some(self.field_path()), format!("Stopping container {name}")));
+            probes.stop();
+            // A stop, a failed probe and a failed postStart all stop the
+            // guest the kubelet's way: preStop, the stop request, the grace
+            // period, a kill. Err: the exit code that ended the guest.
+            let stopped = match end {
+                RunEnd::Exited(r) => Ok(r),
+                other => {
+                    let message = match other {
+                        RunEnd::FailedProbe(kind) => {
+                            let what = if kind == crate::probe::ProbeKind::Startup { "startup" } else { "liveness" };
+                            format!("Container {name} failed {what} probe, will be restarted")
+                        }
+                        _ => format!("Stopping container {name}"),
+                    };
+                    self.event(PodEvent::normal("Killing", Some(self.field_path()), message));
                     self.stop_gracefully(run.as_mut(), &signal, &hook).await
                 }
             };
-            let (code, reason, message) = match outcome {
+            let (code, reason, message) = match stopped {
                 Err(code) => (code, "Error", None),
                 Ok(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
                 Ok(Ok(GuestExit::Trapped(msg))) => {
@@ -328,7 +380,7 @@ impl Worker {
                 }),
                 ..Default::default()
             };
-            self.report(self.status(terminated.clone(), last.clone(), restarts, false));
+            self.report(self.status(terminated.clone(), last.clone(), restarts, Health::DOWN));
 
             // Regular init containers restart on failure only, whatever the
             // pod policy says (Always acts as OnFailure for them).
@@ -343,7 +395,7 @@ impl Worker {
             last = Some(terminated);
             if !delay.is_zero() {
                 let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
-                self.report(self.status(waiting_state("CrashLoopBackOff", Some(msg)), last.clone(), restarts, false));
+                self.report(self.status(waiting_state("CrashLoopBackOff", Some(msg)), last.clone(), restarts, Health::DOWN));
                 self.event(PodEvent::warning("BackOff", Some(self.field_path()), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
                 let mut stop = self.stop.clone();
                 tokio::select! {
@@ -354,4 +406,11 @@ impl Worker {
             restarts += 1;
         }
     }
+}
+
+/// The ports a wasi:http handler container is served on: its TCP
+/// `containerPort`s.
+fn tcp_ports(c: &Container) -> Vec<u16> {
+    let tcp = c.ports.iter().flatten().filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"));
+    tcp.filter_map(|p| u16::try_from(p.container_port).ok()).collect()
 }

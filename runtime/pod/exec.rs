@@ -174,6 +174,8 @@ pub(crate) async fn exec(
         // An exec'd command is not asked to stop: it ends with the pod.
         stop: crate::sandbox::StopSignal::new(),
         ipc: target.ipc,
+        // An exec'd instance serves nothing.
+        http_ports: Vec::new(),
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

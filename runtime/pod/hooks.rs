@@ -46,6 +46,8 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             network: ctx.network.clone(),
             stop: StopSignal::new(),
             ipc: ctx.ipc.clone(),
+            // A hook's instance serves nothing.
+            http_ports: Vec::new(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
             Ok(GuestExit::Exited(0)) => Ok(()),

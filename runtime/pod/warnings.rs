@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 const NOT_YET: &str = "is not implemented by this wasmpod version and is ignored";
 
 /// Warnings for every unimplemented field set in `pod`, with field paths,
-/// in the form `pod "x": spec.containers[0].readinessProbe is not implemented ...`.
+/// in the form `pod "x": spec.containers[0].lifecycle is not implemented ...`.
 pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let mut paths: Vec<String> = Vec::new();
@@ -43,10 +43,8 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
             out.push(format!("{at}.{field}"));
         }
     };
-    flag(c.liveness_probe.is_some(), "livenessProbe");
-    flag(c.readiness_probe.is_some(), "readinessProbe");
-    flag(c.startup_probe.is_some(), "startupProbe");
-    // Hooks run; a custom stop signal has no meaning without signals.
+    // Probes run (probe/) and hooks run; a custom stop signal has no
+    // meaning without signals.
     flag(c.lifecycle.as_ref().is_some_and(|l| l.stop_signal.is_some()), "lifecycle.stopSignal");
     flag(c.security_context.as_ref().is_some_and(|sc| *sc != Default::default()), "securityContext");
     flag(c.stdin == Some(true), "stdin");
@@ -70,13 +68,13 @@ mod tests {
             "spec": {
                 "securityContext": {"runAsUser": 42},
                 "volumes": [{"name": "a", "emptyDir": {}}, {"name": "cm", "configMap": {"name": "x"}}],
-                "containers": [{"name": "c", "image": "alpine", "readinessProbe": {"tcpSocket": {"port": 80}}}]
+                "containers": [{"name": "c", "image": "alpine", "readinessProbe": {"tcpSocket": {"port": 80}}, "lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}]
             }
         }))
         .unwrap();
         let w = unimplemented_fields(&pod);
         assert_eq!(w.len(), 2, "{w:#?}");
         assert_eq!(w[0], format!("pod \"p\": spec.securityContext {NOT_YET}"));
-        assert_eq!(w[1], format!("pod \"p\": spec.containers[0].readinessProbe {NOT_YET}"));
+        assert_eq!(w[1], format!("pod \"p\": spec.containers[0].lifecycle {NOT_YET}"));
     }
 }

@@ -5,6 +5,8 @@
 //! Sockets reach only the pod network (see `net`), no inherited environment,
 //! no host directory but the container's own root and its mounts.
 
+mod check;
+mod http_handler;
 mod stdio;
 mod stop;
 
@@ -21,9 +23,12 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use crate::engine::{Program, WasmEngine};
 use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
-pub use stdio::LogStream;
 pub use stop::StopSignal;
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
+pub use check::CheckOutcome;
+pub(crate) use check::run_check;
+pub use http_handler::dispatch;
+pub use stdio::{CaptureStream, LogStream};
 
 /// Store state of a component container.
 pub struct ComponentState {
@@ -92,7 +97,10 @@ pub struct Mount {
     pub writable: bool,
 }
 
-/// Everything one container instance is granted.
+/// Everything one container instance is granted. Cloned for each request
+/// of a wasi:http handler and each exec probe: they share the container's
+/// env, files, network and log.
+#[derive(Clone)]
 pub struct SandboxSpec {
     /// argv, argv\[0\] first.
     pub args: Vec<String>,
@@ -115,6 +123,9 @@ pub struct SandboxSpec {
     pub stop: StopSignal,
     /// The pod's IPC namespace (queues and segments shared by its containers).
     pub ipc: Arc<IpcNamespace>,
+    /// The pod-network ports a wasi:http handler component is served on
+    /// (the container's TCP `containerPort`s); unused for commands.
+    pub http_ports: Vec<u16>,
 }
 
 /// How a guest ended.
@@ -144,6 +155,12 @@ pub enum SandboxError {
     /// Instantiation failed (e.g. a start function trapped, or limits).
     #[error("cannot instantiate the program")]
     Instantiate(#[source] wasmtime::Error),
+    /// A wasi:http handler component cannot be run as a command (exec).
+    #[error("the image is a wasi:http handler component without wasi:cli/run: it serves requests on its containerPorts and runs no commands")]
+    NotACommand,
+    /// A wasi:http handler component cannot be served.
+    #[error("cannot serve the wasi:http handler: {0}")]
+    Serve(String),
 }
 
 impl SandboxSpec {
@@ -173,26 +190,40 @@ impl SandboxSpec {
     }
 }
 
+/// A fresh store for one component instance granted `spec`, yielding at
+/// every epoch tick.
+fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Store<ComponentState>, SandboxError> {
+    let state = ComponentState {
+        ctx: spec.builder()?.build(),
+        table: ResourceTable::new(),
+        network: spec.network.clone(),
+        http: wasmtime_wasi_http::WasiHttpCtx::new(),
+        http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
+        stop: spec.stop.clone(),
+        ipc: ComponentIpc { namespace: spec.ipc.clone() },
+    };
+    let mut store = Store::new(engine, state);
+    store.epoch_deadline_async_yield_and_update(1);
+    Ok(store)
+}
+
 /// Runs `program` in a fresh store until the guest ends.
 ///
 /// The store yields to tokio at every epoch tick, so a spinning guest never
 /// starves other containers. Dropping the returned future kills the guest
 /// at its next yield point: that is how a container is killed.
 pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
-    let mut builder = spec.builder()?;
     let result = match program {
-        Program::Component(pre) => {
-            let state = ComponentState {
-                ctx: builder.build(),
-                table: ResourceTable::new(),
-                network: spec.network.clone(),
-                http: wasmtime_wasi_http::WasiHttpCtx::new(),
-                http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
-                stop: spec.stop.clone(),
-                ipc: ComponentIpc { namespace: spec.ipc.clone() },
+        Program::Component(c) => {
+            let Some(pre) = &c.command else {
+                // Served only as a container (with ports); exec'd
+                // instances of a handler image have nothing to run.
+                return match &c.proxy {
+                    Some(proxy) if !spec.http_ports.is_empty() => http_handler::serve(engine, proxy, spec).await,
+                    _ => Err(SandboxError::NotACommand),
+                };
             };
-            let mut store = Store::new(engine.engine(), state);
-            store.epoch_deadline_async_yield_and_update(1);
+            let mut store = component_store(engine.engine(), &spec)?;
             let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
             match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Ok(()),
@@ -202,6 +233,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             }
         }
         Program::Module(pre) => {
+            let mut builder = spec.builder()?;
             let state = ModuleState { wasi: builder.build_p1(), stop: spec.stop.clone(), ipc: ModuleIpc::new(spec.ipc.clone()) };
             let mut store = Store::new(engine.engine(), state);
             store.epoch_deadline_async_yield_and_update(1);

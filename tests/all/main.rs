@@ -10,6 +10,7 @@ mod ipc;
 mod lifecycle;
 mod logs;
 mod network;
+mod probes;
 mod preemption;
 mod stopping;
 mod toolbox;
