@@ -68,13 +68,13 @@ mod tests {
             "spec": {
                 "securityContext": {"runAsUser": 42},
                 "volumes": [{"name": "a", "emptyDir": {}}, {"name": "cm", "configMap": {"name": "x"}}],
-                "containers": [{"name": "c", "image": "alpine", "readinessProbe": {"tcpSocket": {"port": 80}}, "lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}]
+                "containers": [{"name": "c", "image": "alpine", "readinessProbe": {"tcpSocket": {"port": 80}}, "lifecycle": {"preStop": {"exec": {"command": ["true"]}}, "stopSignal": "SIGUSR1"}}]
             }
         }))
         .unwrap();
         let w = unimplemented_fields(&pod);
         assert_eq!(w.len(), 2, "{w:#?}");
         assert_eq!(w[0], format!("pod \"p\": spec.securityContext {NOT_YET}"));
-        assert_eq!(w[1], format!("pod \"p\": spec.containers[0].lifecycle {NOT_YET}"));
+        assert_eq!(w[1], format!("pod \"p\": spec.containers[0].lifecycle.stopSignal {NOT_YET}"));
     }
 }

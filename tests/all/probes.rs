@@ -90,7 +90,7 @@ spec:
     exec(&pod, "web", &["rm", "/srv/alive.txt"]).await;
     let p = wait_until(&pod, "restarted by liveness", |p| restarts(p, "web") >= 1).await;
     let last = container(&p, "web").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code);
-    assert_eq!(last, Some(137));
+    assert_eq!(last, Some(wasmpod::EXIT_TERMINATED));
     events_contain(&h, "httpget", &["Liveness probe failed: HTTP probe failed with statuscode: 404", "Container web failed liveness probe, will be restarted"]).await;
     // The restarted instance recreates the files and becomes ready.
     wait_until(&pod, "ready after the restart", |p| ready(p, "web") && restarts(p, "web") >= 1).await;
@@ -120,7 +120,7 @@ spec:
         .await;
     let ip = pod.pod_ip();
     let p = wait_until(&pod, "three restarts", |p| restarts(p, "main") >= 3).await;
-    assert_eq!(container(&p, "main").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code), Some(137));
+    assert_eq!(container(&p, "main").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code), Some(wasmpod::EXIT_TERMINATED));
     let events = events_contain(
         &h,
         "tcp",
@@ -185,7 +185,7 @@ spec:
     exec(&pod, "main", &["touch", "/tmp/dead"]).await;
     let p = wait_until(&pod, "main killed", |p| container(p, "main").state.as_ref().is_some_and(|s| s.terminated.is_some())).await;
     let t = container(&p, "main").state.as_ref().unwrap().terminated.clone().unwrap();
-    assert_eq!((t.exit_code, restarts(&p, "main")), (137, 0), "restartPolicy Never: killed, not restarted");
+    assert_eq!((t.exit_code, restarts(&p, "main")), (wasmpod::EXIT_TERMINATED, 0), "restartPolicy Never: stopped, not restarted");
     events_contain(&h, "execprobe", &["Container main failed liveness probe, will be restarted"]).await;
     pod.stop();
 }
@@ -255,7 +255,7 @@ async fn the_seed_liveness_example_is_refused_then_restarts_with_validation_off(
     let h = harness();
     let pod = start_file(&h, "liveness-probe.yaml", Validation::Ignore, |s| s).await.remove(0);
     let p = wait_until(&pod, "restarted twice", |p| restarts(p, "server") >= 2).await;
-    assert_eq!(container(&p, "server").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code), Some(137));
+    assert_eq!(container(&p, "server").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code), Some(wasmpod::EXIT_TERMINATED));
     events_contain(&h, "liveness-readiness-pod", &["Liveness probe failed: ", "index.html", "Container server failed liveness probe, will be restarted"]).await;
     pod.stop();
 }
