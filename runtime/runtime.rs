@@ -210,15 +210,6 @@ impl Runtime {
         for pod in &manifests.pods {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let spec = pod.spec.clone().unwrap_or_default();
-            for (i, c) in spec.init_containers.iter().flatten().enumerate() {
-                if c.restart_policy.as_deref() == Some("Always") {
-                    return Err(RuntimeError::Unsupported {
-                        pod: pod_name,
-                        field: format!("spec.initContainers[{i}].restartPolicy"),
-                        reason: "native sidecar containers (init containers with restartPolicy: Always) are not supported by this wasmpod version".into(),
-                    });
-                }
-            }
             crate::volume::admit(pod, self.allow_host_path)
                 .map_err(|r| RuntimeError::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
             let mut images = HashMap::new();

@@ -89,6 +89,8 @@ pub(crate) struct ContainerPlan {
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
+    /// A native sidecar: an init container with `restartPolicy: Always`.
+    pub sidecar: bool,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -139,6 +141,8 @@ impl Worker {
             // it completed.
             ready: match self.plan.kind {
                 ContainerKind::App => running && health.ready,
+                // A native sidecar is ready as an app container is.
+                ContainerKind::Init if self.plan.sidecar => running && health.ready,
                 ContainerKind::Init => state.terminated.as_ref().is_some_and(|t| t.exit_code == 0),
             },
             started: Some(health.started && running),
@@ -385,6 +389,8 @@ impl Worker {
             // Regular init containers restart on failure only, whatever the
             // pod policy says (Always acts as OnFailure for them).
             let policy = match (self.plan.kind, self.plan.restart_policy.as_str()) {
+                // A native sidecar restarts whatever it exited with.
+                (ContainerKind::Init, _) if self.plan.sidecar => "Always",
                 (ContainerKind::Init, "Always") => "OnFailure",
                 (_, p) => p,
             };

@@ -80,6 +80,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         init: Vec::new(),
         app: Vec::new(),
         init_blocked: false,
+        sidecars: Default::default(),
         store_errors: Vec::new(),
         running: HashMap::new(),
         volumes: PodVolumes::default(),
@@ -233,6 +234,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
                 ipc: sup.ipc.clone(),
                 probe_second,
+                sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

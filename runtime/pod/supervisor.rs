@@ -43,6 +43,8 @@ pub(crate) struct Supervisor {
     /// App containers that could not be prepared are simply absent from
     /// `app`; the others run, as in Kubernetes.
     pub init_blocked: bool,
+    /// Native sidecars (init containers with `restartPolicy: Always`).
+    pub sidecars: Sidecars,
     pub store_errors: Vec<StoreError>,
     /// Running workers by task id: kind, index, container and image names.
     pub running: std::collections::HashMap<tokio::task::Id, (ContainerKind, usize, String, String)>,
@@ -133,13 +135,24 @@ impl Supervisor {
         let (kind, index) = (plan.kind, plan.index);
         let container = plan.container.clone();
         let image = plan.image_ref.clone();
+        // A sidecar is stopped by the supervisor, after the other
+        // containers ended; everything else by the pod's stop channel.
+        let stop = if plan.sidecar {
+            let (tx, rx) = watch::channel(false);
+            self.sidecars.stops.push((index, tx));
+            self.sidecars.indices.insert(index);
+            rx
+        } else {
+            self.sidecars.others_alive += 1;
+            self.stop.clone()
+        };
         let worker = Worker {
             plan,
             engine: self.engine.clone(),
             dir: self.dir.clone(),
             tap: self.tap.clone(),
             reports: reports.clone(),
-            stop: self.stop.clone(),
+            stop,
         };
         let handle = workers.spawn(async move { (kind, index, worker.run().await) });
         self.running.insert(handle.id(), (kind, index, container.name, image));
@@ -194,34 +207,61 @@ impl Supervisor {
                 break;
             }
             tokio::select! {
-                Some(report) = rx.recv() => self.apply(report, deleting),
+                Some(report) = rx.recv() => {
+                    self.apply(report, deleting);
+                    // The next init container waits for the sidecar
+                    // before it to have started.
+                    if let Some(i) = self.sidecars.awaiting
+                        && !deleting
+                        && self.init_started(i)
+                    {
+                        self.sidecars.awaiting = None;
+                        self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
+                    }
+                }
                 Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
                     // Drain what the worker reported before it ended, so
                     // statuses are applied in order.
                     while let Ok(r) = rx.try_recv() {
                         self.apply(r, deleting);
                     }
+                    let id = match &done {
+                        Ok((id, _)) => *id,
+                        Err(e) => e.id(),
+                    };
+                    let sidecar = self.running.get(&id).is_some_and(|(kind, index, ..)| *kind == ContainerKind::Init && self.sidecars.indices.contains(index));
                     if let Ok((id, _)) = &done {
                         self.running.remove(id);
                     }
-                    if let Ok((_, (ContainerKind::Init, _, Some(0)))) = done {
-                        if !deleting {
-                            self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
-                        }
+                    if let Ok((_, (ContainerKind::Init, _, Some(0)))) = done
+                        && !sidecar
+                        && !deleting
+                    {
+                        self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
                     }
                     if let Err(e) = &done {
                         self.worker_panicked(e.id(), e, deleting);
                     }
+                    if sidecar {
+                        if self.sidecars.stopping {
+                            self.sidecars.stop_next();
+                        }
+                    } else {
+                        self.sidecars.others_alive -= 1;
+                    }
+                    self.stop_sidecars_when_alone(deleting);
                 }
                 _ = super::stop_requested(&mut stop), if !deleting => {
                     deleting = true;
                     self.mark_deleted();
                     self.refresh(deleting);
+                    self.stop_sidecars_when_alone(deleting);
                 }
                 Some(message) = over_limit(&mut size_watch), if !deleting => {
                     size_watch = None;
                     deleting = true;
                     self.evict(message);
+                    self.stop_sidecars_when_alone(deleting);
                 }
             }
         }
@@ -257,12 +297,64 @@ impl Supervisor {
         tx: &mpsc::UnboundedSender<Report>,
     ) {
         if let Some(next) = init.next() {
-            return self.spawn(workers, next, tx);
+            let (sidecar, index) = (next.sidecar, next.index);
+            self.spawn(workers, next, tx);
+            if sidecar {
+                self.sidecars.awaiting = Some(index);
+            }
+            return;
         }
         if !self.init_blocked {
             for plan in app.drain(..) {
+                self.sidecars.apps_started = true;
                 self.spawn(workers, plan, tx);
             }
+        }
+    }
+
+    /// Whether init container `index` reports `started`.
+    fn init_started(&self, index: usize) -> bool {
+        let statuses = self.pod.status.as_ref().and_then(|s| s.init_container_statuses.as_ref());
+        statuses.and_then(|s| s.get(index)).is_some_and(|c| c.started == Some(true))
+    }
+
+    /// Once every other container ended for good (the pod is deleted, or
+    /// its app containers finished, or it failed), the sidecars are
+    /// stopped, one after another in reverse order, as the kubelet does.
+    fn stop_sidecars_when_alone(&mut self, deleting: bool) {
+        let s = &self.sidecars;
+        if s.stopping || s.stops.is_empty() || s.others_alive > 0 {
+            return;
+        }
+        if deleting || s.apps_started || self.phase().is_terminal() {
+            self.sidecars.stopping = true;
+            self.sidecars.stop_next();
+        }
+    }
+}
+
+/// The supervisor's bookkeeping of native sidecars.
+#[derive(Default)]
+pub(crate) struct Sidecars {
+    /// Stop channels of the sidecars started, in start order.
+    stops: Vec<(usize, watch::Sender<bool>)>,
+    /// Their init-container indices.
+    indices: std::collections::HashSet<usize>,
+    /// The sidecar whose start the next init container waits for.
+    awaiting: Option<usize>,
+    /// Workers of regular init and app containers still running.
+    others_alive: usize,
+    /// App containers were started.
+    apps_started: bool,
+    /// The sidecars are being stopped.
+    stopping: bool,
+}
+
+impl Sidecars {
+    /// Stops the most recently started sidecar still running.
+    fn stop_next(&mut self) {
+        if let Some((_, tx)) = self.stops.pop() {
+            tx.send_replace(true);
         }
     }
 }

@@ -195,7 +195,7 @@ impl Sink {
     }
 }
 
-async fn exec(h: &wasmpod::PodHandle, container: Option<&str>, argv: &[&str]) -> (Result<wasmpod::ExecOutcome, wasmpod::ExecError>, String, String) {
+pub async fn exec(h: &wasmpod::PodHandle, container: Option<&str>, argv: &[&str]) -> (Result<wasmpod::ExecOutcome, wasmpod::ExecError>, String, String) {
     let (out, err) = (Sink::default(), Sink::default());
     let req = wasmpod::ExecRequest {
         container: container.map(str::to_owned),

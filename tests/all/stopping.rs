@@ -109,3 +109,48 @@ async fn post_start_runs_beside_the_entrypoint_and_its_failure_stops_the_contain
     let events = std::fs::read_to_string(h.pod_dir("badstart").join("events.jsonl")).unwrap();
     assert!(events.contains("\"reason\":\"FailedPostStartHook\"") && events.contains("exited with 3"), "{events}");
 }
+
+/// The order of the lines the pod's containers printed, across containers.
+fn timeline(h: &Harness, pod: &str) -> Vec<String> {
+    let key = format!("default/{pod}");
+    h.lines.0.lock().unwrap().iter().filter(|(p, _, s, _)| *p == key && *s == wasmpod::Stream::Stdout).map(|(_, _, _, t)| t.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_sidecars_start_before_later_init_containers_and_stop_after_the_app_in_reverse_order() {
+    let h = Harness::new();
+    let sidecar = |name: &str| {
+        format!(
+            "  - name: {name}\n    image: alpine\n    restartPolicy: Always\n    command: [\"/bin/sh\", \"-c\", {}]\n",
+            serde_json::to_string(&format!("trap 'echo {name}-stop; exit 0' TERM; echo {name}-up; while true; do sleep 1000; done")).unwrap()
+        )
+    };
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sidecars\nspec:\n  restartPolicy: Never\n  initContainers:\n{}{}  - name: setup\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"echo setup\"]\n  containers:\n  - name: app\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"while [ ! -f /tmp/go ]; do sleep 0.05; done; echo app\"]\n",
+        sidecar("first"),
+        sidecar("second")
+    );
+    let handle = h.start(&yaml).await;
+    // While the app runs, the sidecars are running and ready.
+    let pod = wait_until(&handle, "app running", |p| container(p, "app").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+    for s in ["first", "second"] {
+        let c = container(&pod, s);
+        assert!(c.state.as_ref().unwrap().running.is_some() && c.ready, "{s}: {c:?}");
+    }
+    assert_eq!(container(&pod, "setup").state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 0);
+    let (r, _, _) = crate::network::exec(&handle, Some("app"), &["touch", "/tmp/go"]).await;
+    assert_eq!(r.unwrap().exit_code, 0);
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    // Started in order: each sidecar is started before the next init
+    // container (started, not ready: no startup probe here).
+    let events = std::fs::read_to_string(h.pod_dir("sidecars").join("events.jsonl")).unwrap();
+    let at = |what: &str| events.find(&format!("Started container {what}\"")).unwrap_or_else(|| panic!("no Started event for {what}: {events}"));
+    assert!(at("first") < at("second") && at("second") < at("setup") && at("setup") < at("app"), "{events}");
+    // Stopped after the app, in reverse order, each on its stop request.
+    let lines = timeline(&h, "sidecars");
+    assert!(lines.contains(&"first-up".to_owned()) && lines.contains(&"second-up".to_owned()), "{lines:?}");
+    assert_eq!(lines[lines.len() - 3..], ["app", "second-stop", "first-stop"]);
+    // The sidecars' exits do not decide the phase: the app succeeded.
+    assert_eq!(phase(&out.pod), "Succeeded");
+    assert_eq!(exit_code(container(&out.pod, "first")), Some(0));
+}
