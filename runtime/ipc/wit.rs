@@ -26,7 +26,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-use wasmpod::ipc::{objects, queues, segments, types};
+use self::wasmpod::ipc::{objects, queues, segments, types};
 
 /// The resource behind a guest's `queue` handle.
 pub struct QueueHandle(Arc<Queue>);
