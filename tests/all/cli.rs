@@ -318,6 +318,20 @@ fn run_serves_the_api_and_records_outlive_it() {
     assert!(text(&out.stdout).contains("Status:           Unknown\nMessage:          the wasmpod process that ran this pod (pid "), "{}", text(&out.stdout));
 }
 
+/// `wasmpod ARGS...` running in the background (output discarded), from
+/// the repository root so example paths resolve.
+fn background(state: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// The seed's exercise end to end, as README shows it: `run` the sidecar
 /// example, then from other processes `get pods`, `exec` curl in the
 /// sidecar, `port-forward` from the host, `logs`, `describe`, `delete`.
@@ -327,20 +341,7 @@ fn the_sidecar_exercise_end_to_end() {
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s");
-    let mut run = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
-        .args(["--state-dir", state.to_str().unwrap(), "run", "-q", "examples/sidecar.yaml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(run.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        while stdout.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            line.clear();
-        }
-    });
+    let mut run = background(&state, &["run", "-q", "examples/sidecar.yaml"]);
     let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
     let until = |what: &str, f: &mut dyn FnMut() -> bool| {
         while !f() {
@@ -423,7 +424,6 @@ fn the_sidecar_exercise_end_to_end() {
 /// runs it.
 #[test]
 fn describe_lists_the_pods_ipc_objects() {
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s");
     let manifest = dir.path().join("ipc.yaml");
@@ -432,12 +432,7 @@ fn describe_lists_the_pods_ipc_objects() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: queued\nspec:\n  containers:\n  - name: main\n    image: alpine\n    command: [sh, -c, 'ipc send jobs hello; echo sent; sleep 1000']\n",
     )
     .unwrap();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
-        .args(["--state-dir", state.to_str().unwrap(), "run", "-q", manifest.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = background(&state, &["run", "-q", manifest.to_str().unwrap()]);
     let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
     let mut described = String::new();
     while !described.contains("IPC Objects:\n") {
