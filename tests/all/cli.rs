@@ -230,6 +230,19 @@ fn serve_is_driven_by_apply_get_logs_and_delete() {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).starts_with("The Pod \"two-lines\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{}", text(&out.stderr));
 
+    // As with kubectl, logs of a container still being created are
+    // refused ("waiting to start"): wait until it started.
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    loop {
+        let out = wasmpod(&state, &["get", "pods", "two-lines", "-o", "json"]);
+        let pod: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let state_a = &pod["status"]["containerStatuses"][0]["state"];
+        if state_a.get("running").is_some() || state_a.get("terminated").is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "container a never started: {pod}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // Follows container a until it exits, after its second line.
     let out = wasmpod(&state, &["logs", "two-lines", "-f"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
