@@ -55,6 +55,7 @@ mod pod;
 mod probe;
 mod runtime;
 mod sandbox;
+mod security;
 mod store;
 mod volume;
 

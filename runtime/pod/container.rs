@@ -91,6 +91,15 @@ pub(crate) struct ContainerPlan {
     pub probe_second: std::time::Duration,
     /// A native sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
+    /// Who the container runs as (securityContext).
+    pub identity: Arc<crate::security::Identity>,
+    /// Owners of the files in its root.
+    pub root_owners: Arc<crate::security::OwnerBook>,
+    /// readOnlyRootFilesystem: the root preopen is read-only.
+    pub read_only_root: bool,
+    /// Its memory account (`resources.limits.memory`); kept across
+    /// restarts, empty whenever no instance runs.
+    pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -240,6 +249,9 @@ impl Worker {
                 super::stop_requested(&mut self.stop).await;
                 return last_code;
             }
+            // /tmp is root's, as in an image; the rest of the root is what
+            // the container itself wrote.
+            self.plan.root_owners.record(&self.plan.rootfs.join("tmp"), (0, 0));
             if let Some(wd) = &self.plan.working_dir {
                 // Never through a link the previous instance left in its root.
                 let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
@@ -263,7 +275,12 @@ impl Worker {
             let began = Instant::now();
             let running = ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() };
 
-            let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
+            let mut mounts = vec![Mount {
+                host_path: self.plan.rootfs.clone(),
+                guest_path: "/".into(),
+                writable: !self.plan.read_only_root,
+                owners: Some(self.plan.root_owners.clone()),
+            }];
             mounts.extend(volume_mounts);
             let signal = StopSignal::new();
             let spec = SandboxSpec {
@@ -278,6 +295,8 @@ impl Worker {
                 stop: signal.clone(),
                 ipc: self.plan.ipc.clone(),
                 http_ports: tcp_ports(&self.plan.container),
+                identity: self.plan.identity.clone(),
+                memory: self.plan.memory.clone(),
             };
             // The probes of this instance; a restart gets fresh ones with
             // their initial results, as the kubelet's new prober workers.
@@ -302,6 +321,8 @@ impl Worker {
                 working_dir: self.plan.working_dir.clone(),
                 network: &self.plan.network,
                 ipc: &self.plan.ipc,
+                identity: &self.plan.identity,
+                memory: &self.plan.memory,
             };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);
@@ -357,6 +378,11 @@ impl Worker {
             let (code, reason, message) = match stopped {
                 Err(code) => (code, "Error", None),
                 Ok(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
+                // As the kubelet reports a container the OOM killer ended.
+                Ok(Ok(GuestExit::OomKilled(msg))) => {
+                    log.write(Stream::Stderr, format!("wasmpod: OOM killed: {msg}\n").as_bytes());
+                    (EXIT_KILLED, "OOMKilled", Some(msg))
+                }
                 Ok(Ok(GuestExit::Trapped(msg))) => {
                     log.write(Stream::Stderr, format!("wasmpod: guest trapped: {msg}\n").as_bytes());
                     (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))

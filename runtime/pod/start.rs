@@ -171,13 +171,23 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     continue;
                 }
             };
+            let identity = match crate::security::identity(&name, &spec, c) {
+                Ok(i) => std::sync::Arc::new(i),
+                Err(e) => {
+                    // The kubelet's CreateContainerConfigError, with its message.
+                    let msg = e.kubelet_message().to_owned();
+                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
+                    continue;
+                }
+            };
             // $(VAR) in command/args sees the container's env as the
             // manifest defines it, not what the runtime adds below.
             let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             // subPathExpr sees the same variables as command and args.
-            let mounts = match sup.volumes.plan_mounts(c, lookup) {
+            let mounts = match sup.volumes.plan_mounts(c, lookup, identity.volume_writer()) {
                 Ok(m) => m,
                 Err(e) => {
                     let msg = crate::error_text::full_message(&e);
@@ -199,6 +209,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     base.append(&mut env);
                     base
             };
+            let rootfs = sup.dir.rootfs(&c.name);
+            // The root holds what the container wrote (there are no image
+            // layers): its files are the container's, the root itself root's.
+            let root_owners = std::sync::Arc::new(crate::security::OwnerBook::new(rootfs.clone(), (0, 0)));
+            root_owners.add_writer((identity.uid, identity.gid));
+            let read_only_root = crate::security::read_only_root(c);
+            let memory = memory_limit(c).map(crate::sandbox::MemoryAccount::new);
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             sup.exec_targets.add(super::exec::ExecTarget {
                 name: c.name.clone(),
@@ -209,6 +226,10 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 mounts: mounts.clone(),
                 network: socket_policy.clone(),
                 ipc: sup.ipc.clone(),
+                identity: identity.clone(),
+                root_owners: root_owners.clone(),
+                read_only_root,
+                memory: memory.clone(),
             });
             let plan = ContainerPlan {
                 kind,
@@ -235,6 +256,10 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 ipc: sup.ipc.clone(),
                 probe_second,
                 sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),
+                identity,
+                root_owners,
+                read_only_root,
+                memory,
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),
@@ -242,6 +267,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             }
         }
     }
+}
+
+/// `resources.limits.memory` in bytes (validated before the pod starts).
+fn memory_limit(c: &Container) -> Option<u64> {
+    let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
+    let bytes = manifest::parse_quantity(&q.0).ok()?.value();
+    u64::try_from(bytes).ok()
 }
 
 /// Reports a container that cannot be created as Waiting with `reason`.
