@@ -89,6 +89,8 @@ pub(crate) struct ContainerPlan {
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
+    /// How its log rotates.
+    pub log_rotation: crate::store::LogRotation,
     /// A native sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
     /// Who the container runs as (securityContext).
@@ -230,9 +232,9 @@ impl Worker {
             let log_path = self.dir.log_path(&name, restarts);
             // The kubelet keeps the current and the previous instance's log.
             if restarts >= 2 {
-                let _ = std::fs::remove_file(self.dir.log_path(&name, restarts - 2));
+                crate::store::remove_log(&self.dir.log_path(&name, restarts - 2));
             }
-            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone()) {
+            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone(), self.plan.log_rotation) {
                 Ok(l) => Arc::new(l),
                 Err(e) => {
                     let msg = format!("cannot create the container's log: {e}");

@@ -93,10 +93,11 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let usage_interval = rt.volume_usage_interval();
     let pod_ipc = ipc.clone();
     let probe_second = rt.probe_second();
+    let log_rotation = rt.log_rotation();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        prepare(&mut sup, &images, &objects, backoff, probe_second).await;
+        prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation).await;
         sup.size_watch = SizeWatch::spawn(sup.volumes.size_limits(), usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -121,7 +122,7 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration) {
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration, log_rotation: crate::store::LogRotation) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -255,6 +256,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
                 ipc: sup.ipc.clone(),
                 probe_second,
+                log_rotation,
                 sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),
                 identity,
                 root_owners,
