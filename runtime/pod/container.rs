@@ -102,6 +102,8 @@ pub(crate) struct ContainerPlan {
     /// Its memory account (`resources.limits.memory`); kept across
     /// restarts, empty whenever no instance runs.
     pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    /// Its CPU account (`resources.limits.cpu`), shared by its instances.
+    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -299,6 +301,7 @@ impl Worker {
                 http_ports: tcp_ports(&self.plan.container),
                 identity: self.plan.identity.clone(),
                 memory: self.plan.memory.clone(),
+                cpu: self.plan.cpu.clone(),
             };
             // The probes of this instance; a restart gets fresh ones with
             // their initial results, as the kubelet's new prober workers.
@@ -325,6 +328,7 @@ impl Worker {
                 ipc: &self.plan.ipc,
                 identity: &self.plan.identity,
                 memory: &self.plan.memory,
+                cpu: &self.plan.cpu,
             };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);

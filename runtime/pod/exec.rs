@@ -42,6 +42,9 @@ pub(crate) struct ExecTarget {
     /// The container's memory account: an exec'd command counts against
     /// the container's limit, as a process in its cgroup does.
     pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    /// The container's CPU account: an exec'd command shares its quota,
+    /// as a process in the container's cgroup would.
+    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -184,6 +187,7 @@ pub(crate) async fn exec(
         http_ports: Vec::new(),
         identity: target.identity,
         memory: target.memory,
+        cpu: target.cpu,
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

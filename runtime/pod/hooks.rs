@@ -30,6 +30,7 @@ pub(crate) struct HookContext<'a> {
     /// A hook's command counts against the container's limit, as a
     /// process in its cgroup would.
     pub memory: &'a Option<Arc<crate::sandbox::MemoryAccount>>,
+    pub cpu: &'a Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.
@@ -54,6 +55,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             http_ports: Vec::new(),
             identity: ctx.identity.clone(),
             memory: ctx.memory.clone(),
+            cpu: ctx.cpu.clone(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
             Ok(GuestExit::Exited(0)) => Ok(()),

@@ -217,6 +217,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             root_owners.add_writer((identity.uid, identity.gid));
             let read_only_root = crate::security::read_only_root(c);
             let memory = memory_limit(c).map(crate::sandbox::MemoryAccount::new);
+            let cpu = cpu_limit(c).map(crate::sandbox::CpuAccount::new);
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             sup.exec_targets.add(super::exec::ExecTarget {
                 name: c.name.clone(),
@@ -231,6 +232,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 root_owners: root_owners.clone(),
                 read_only_root,
                 memory: memory.clone(),
+                cpu: cpu.clone(),
             });
             let plan = ContainerPlan {
                 kind,
@@ -262,6 +264,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 root_owners,
                 read_only_root,
                 memory,
+                cpu,
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),
@@ -276,6 +279,15 @@ fn memory_limit(c: &Container) -> Option<u64> {
     let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
     let bytes = manifest::parse_quantity(&q.0).ok()?.value();
     u64::try_from(bytes).ok()
+}
+
+/// `resources.limits.cpu` in millicores (validated before the pod starts).
+fn cpu_limit(c: &Container) -> Option<u64> {
+    let q = c.resources.as_ref()?.limits.as_ref()?.get("cpu")?;
+    let millis = manifest::parse_quantity(&q.0).ok()?.milli_value();
+    // A zero limit would stop the container for good; Kubernetes rejects
+    // it in validation, so it only reaches here through a bug: unlimited.
+    u64::try_from(millis).ok().filter(|m| *m > 0)
 }
 
 /// Reports a container that cannot be created as Waiting with `reason`.

@@ -53,11 +53,8 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     // There is one mount namespace per container and no host mounts to
     // propagate.
     flag(c.volume_mounts.iter().flatten().any(|m| m.mount_propagation.as_deref().is_some_and(|p| p != "None")), "volumeMounts[].mountPropagation");
-    if let Some(r) = &c.resources {
-        // Memory limits are enforced (sandbox/memory.rs); CPU has no
-        // quota, only epoch preemption.
-        flag(r.limits.as_ref().is_some_and(|l| l.contains_key("cpu")), "resources.limits.cpu (not enforced)");
-    }
+    // Memory limits (sandbox/memory.rs) and CPU limits (sandbox/cpu.rs)
+    // are enforced.
 }
 
 #[cfg(test)]

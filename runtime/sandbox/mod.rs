@@ -8,6 +8,7 @@
 mod check;
 mod http_handler;
 mod identity;
+mod cpu;
 mod memory;
 mod stdio;
 mod stop;
@@ -26,6 +27,7 @@ use crate::engine::{Program, WasmEngine};
 use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stop::StopSignal;
+pub use cpu::CpuAccount;
 pub use memory::MemoryAccount;
 pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
@@ -142,6 +144,9 @@ pub struct SandboxSpec {
     /// The container's memory account (`resources.limits.memory`), shared
     /// by all its instances; none: unlimited.
     pub memory: Option<Arc<MemoryAccount>>,
+    /// The container's CPU account (`resources.limits.cpu`), shared by all
+    /// its instances; none: unlimited.
+    pub cpu: Option<Arc<CpuAccount>>,
 }
 
 /// How a guest ended.
@@ -214,7 +219,7 @@ impl SandboxSpec {
 }
 
 /// A fresh store for one component instance granted `spec`, yielding at
-/// every epoch tick.
+/// every epoch tick (and held to the container's CPU limit).
 fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Store<ComponentState>, SandboxError> {
     let state = ComponentState {
         ctx: spec.builder()?.build(),
@@ -229,7 +234,7 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    store.epoch_deadline_async_yield_and_update(1);
+    cpu::schedule(&mut store, spec.cpu.as_ref());
     Ok(store)
 }
 
@@ -274,7 +279,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             };
             let mut store = Store::new(engine.engine(), state);
             store.limiter(|s| &mut s.limiter);
-            store.epoch_deadline_async_yield_and_update(1);
+            cpu::schedule(&mut store, spec.cpu.as_ref());
             let instance = match pre.instantiate_async(&mut store).await {
                 Ok(i) => i,
                 Err(e) if memory::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
