@@ -55,6 +55,7 @@ mod pod;
 mod probe;
 mod runtime;
 mod sandbox;
+mod security;
 mod store;
 mod volume;
 
@@ -67,7 +68,7 @@ pub use pod::phase::PodPhase;
 pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
 pub use pod::{ExecError, ExecOutcome, ExecOutput, ExecRequest, EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
 pub use runtime::{Runtime, RuntimeConfig, RuntimeError};
-pub use store::{LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
+pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
 pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
 
 /// The wasmtime version this build runs on.

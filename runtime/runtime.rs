@@ -44,6 +44,9 @@ pub struct RuntimeConfig {
     /// Default 1 s; tests shorten it, as the manifest's fields are whole
     /// seconds.
     pub probe_second: Duration,
+    /// How container logs rotate (the kubelet's `containerLogMaxSize` and
+    /// `containerLogMaxFiles`; default 10 MiB x 5 files).
+    pub log_rotation: crate::store::LogRotation,
 }
 
 impl RuntimeConfig {
@@ -59,6 +62,7 @@ impl RuntimeConfig {
             allow_host_path: false,
             volume_usage_interval: crate::volume::DEFAULT_USAGE_INTERVAL,
             probe_second: Duration::from_secs(1),
+            log_rotation: crate::store::LogRotation::default(),
         }
     }
 }
@@ -138,6 +142,7 @@ pub struct Runtime {
     allow_host_path: bool,
     volume_usage_interval: Duration,
     probe_second: Duration,
+    log_rotation: crate::store::LogRotation,
 }
 
 impl Runtime {
@@ -158,6 +163,7 @@ impl Runtime {
             allow_host_path: config.allow_host_path,
             volume_usage_interval: config.volume_usage_interval,
             probe_second: config.probe_second,
+            log_rotation: config.log_rotation,
         })
     }
 
@@ -193,6 +199,10 @@ impl Runtime {
 
     pub(crate) fn probe_second(&self) -> Duration {
         self.probe_second
+    }
+
+    pub(crate) fn log_rotation(&self) -> crate::store::LogRotation {
+        self.log_rotation
     }
 
     pub(crate) fn volume_usage_interval(&self) -> Duration {

@@ -1,6 +1,10 @@
 //! Reading a container's CRI log as `kubectl logs` shows it: partial
 //! records joined into lines, optionally timestamped, the last N lines,
 //! and following the file until the container instance ends.
+//!
+//! An instance's log is its current file plus the files rotated from it
+//! (store/logs.rs); they are read oldest first, and a reader whose file is
+//! rotated away finishes it, then goes on to the newer files.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -113,6 +117,15 @@ impl LogStream {
             follow: options.follow && !options.previous,
             done: false,
         };
+        // The rotated files older than the one just opened come first.
+        let opened = stream.file.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| file_id(&m));
+        let rotated = crate::store::rotated_files(&stream.path);
+        let older = rotated.iter().position(|(_, p)| path_id(p).is_some() && path_id(p) == opened).unwrap_or(rotated.len());
+        for (_, p) in &rotated[..older] {
+            if let Ok(bytes) = std::fs::read(p) {
+                stream.feed(&bytes);
+            }
+        }
         stream.read_available();
         if let Some(n) = options.tail_lines {
             let keep = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
@@ -162,16 +175,52 @@ impl LogStream {
     }
 
     /// Reads what was appended since the last read and turns complete
-    /// records into lines.
+    /// records into lines; when the file was rotated away, goes on to the
+    /// newer rotated files and the new current one.
     fn read_available(&mut self) {
-        let Some(file) = self.file.as_mut() else { return };
-        let mut buf = Vec::new();
-        if file.read_to_end(&mut buf).is_err() {
-            // The file was removed (pod deleted): what was read stands.
-            self.file = None;
-            return;
+        // Each pass moves to a newer file; the bound only keeps a guest
+        // that rotates faster than we read from holding this reader.
+        for _ in 0..64 {
+            let Some(mut file) = self.file.take() else { return };
+            let mut buf = Vec::new();
+            if file.read_to_end(&mut buf).is_err() {
+                // The file was removed (pod deleted): what was read stands.
+                return;
+            }
+            self.feed(&buf);
+            let ours = file.metadata().ok().and_then(|m| file_id(&m));
+            let current = path_id(&self.path);
+            if ours.is_none() || current.is_none() || ours == current {
+                // Not rotated (or the new file is not there yet: the next
+                // read sees it).
+                self.file = Some(file);
+                return;
+            }
+            // Writes to our file ended with the rename, and all of it was
+            // read above. Open the new current file before listing, so a
+            // rotation in between shows up as a rotated file we read.
+            let next = std::fs::File::open(&self.path).ok();
+            let next_id = next.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| file_id(&m));
+            let rotated = crate::store::rotated_files(&self.path);
+            let ids: Vec<_> = rotated.iter().map(|(_, p)| path_id(p)).collect();
+            // Ours may already be removed as the oldest: then every rotated
+            // file left is newer.
+            let from = ids.iter().position(|id| *id == ours).map_or(0, |i| i + 1);
+            let to = ids.iter().position(|id| id.is_some() && *id == next_id).unwrap_or(rotated.len()).max(from);
+            for (_, p) in &rotated[from..to] {
+                if let Ok(bytes) = std::fs::read(p) {
+                    self.feed(&bytes);
+                }
+            }
+            let Some(next) = next else { return };
+            self.file = Some(next);
         }
-        self.partial.extend_from_slice(&buf);
+    }
+
+    /// Turns the complete records of `buf` (after what was left of the
+    /// last read) into lines.
+    fn feed(&mut self, buf: &[u8]) {
+        self.partial.extend_from_slice(buf);
         while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
             let record: Vec<u8> = self.partial.drain(..=nl).collect();
             self.record(&record[..record.len() - 1]);
@@ -195,8 +244,27 @@ impl LogStream {
         }
     }
 
-    /// The log file being read.
+    /// The current log file of the instance.
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }
+}
+
+/// What identifies a file across renames: device and inode. Elsewhere
+/// rotation is not detected and a reader stays on the file it opened.
+fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+fn path_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().and_then(|m| file_id(&m))
 }

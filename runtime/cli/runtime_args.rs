@@ -29,6 +29,14 @@ pub(crate) struct RuntimeArgs {
     /// default: without it a pod with a hostPath volume is refused.
     #[arg(long)]
     allow_host_path: bool,
+    /// Rotate a container's log before it passes this size, a quantity
+    /// such as 10Mi (the kubelet's containerLogMaxSize).
+    #[arg(long, value_name = "QUANTITY", value_parser = parse_log_size, default_value = "10Mi")]
+    container_log_max_size: u64,
+    /// Log files kept per container instance, the current one included; at
+    /// least 2 (the kubelet's containerLogMaxFiles).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..), default_value = "5")]
+    container_log_max_files: u32,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     pub quiet: bool,
@@ -51,7 +59,14 @@ impl RuntimeArgs {
         config.backoff.initial = self.backoff_initial;
         config.backoff.max = self.backoff_max;
         config.allow_host_path = self.allow_host_path;
+        config.log_rotation = wasmpod::LogRotation { max_size: self.container_log_max_size, max_files: self.container_log_max_files as usize };
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         Ok(config)
     }
+}
+
+/// A positive size quantity in bytes (`10Mi`, `500k`, `1048576`).
+fn parse_log_size(s: &str) -> Result<u64, String> {
+    let q = wasmpod::manifest::parse_quantity(s).map_err(|e| e.to_string())?;
+    u64::try_from(q.value()).ok().filter(|b| *b > 0).ok_or_else(|| format!("{s} is not a positive size"))
 }

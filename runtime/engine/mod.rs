@@ -188,6 +188,7 @@ impl WasmEngine {
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_pod_sockets_to_linker(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_stop_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
+        crate::sandbox::add_identity_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         // Outgoing wasi:http, sent through the pod network (net/http.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         crate::ipc::add_to_component_linker(&mut component_linker, ComponentState::ipc).map_err(EngineError::Config)?;
@@ -197,6 +198,7 @@ impl WasmEngine {
         })
         .map_err(EngineError::Config)?;
         crate::sandbox::add_stop_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
+        crate::sandbox::add_identity_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
         crate::ipc::add_to_module_linker(&mut module_linker, |s: &mut ModuleState| &mut s.ipc).map_err(EngineError::Config)?;
 
         let disk = CompileCache::open(cache_dir, &engine)?;

@@ -89,8 +89,21 @@ pub(crate) struct ContainerPlan {
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
+    /// How its log rotates.
+    pub log_rotation: crate::store::LogRotation,
     /// A native sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
+    /// Who the container runs as (securityContext).
+    pub identity: Arc<crate::security::Identity>,
+    /// Owners of the files in its root.
+    pub root_owners: Arc<crate::security::OwnerBook>,
+    /// readOnlyRootFilesystem: the root preopen is read-only.
+    pub read_only_root: bool,
+    /// Its memory account (`resources.limits.memory`); kept across
+    /// restarts, empty whenever no instance runs.
+    pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    /// Its CPU account (`resources.limits.cpu`), shared by its instances.
+    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -221,9 +234,9 @@ impl Worker {
             let log_path = self.dir.log_path(&name, restarts);
             // The kubelet keeps the current and the previous instance's log.
             if restarts >= 2 {
-                let _ = std::fs::remove_file(self.dir.log_path(&name, restarts - 2));
+                crate::store::remove_log(&self.dir.log_path(&name, restarts - 2));
             }
-            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone()) {
+            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone(), self.plan.log_rotation) {
                 Ok(l) => Arc::new(l),
                 Err(e) => {
                     let msg = format!("cannot create the container's log: {e}");
@@ -240,6 +253,9 @@ impl Worker {
                 super::stop_requested(&mut self.stop).await;
                 return last_code;
             }
+            // /tmp is root's, as in an image; the rest of the root is what
+            // the container itself wrote.
+            self.plan.root_owners.record(&self.plan.rootfs.join("tmp"), (0, 0));
             if let Some(wd) = &self.plan.working_dir {
                 // Never through a link the previous instance left in its root.
                 let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
@@ -263,7 +279,12 @@ impl Worker {
             let began = Instant::now();
             let running = ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() };
 
-            let mut mounts = vec![Mount { host_path: self.plan.rootfs.clone(), guest_path: "/".into(), writable: true }];
+            let mut mounts = vec![Mount {
+                host_path: self.plan.rootfs.clone(),
+                guest_path: "/".into(),
+                writable: !self.plan.read_only_root,
+                owners: Some(self.plan.root_owners.clone()),
+            }];
             mounts.extend(volume_mounts);
             let signal = StopSignal::new();
             let spec = SandboxSpec {
@@ -278,6 +299,9 @@ impl Worker {
                 stop: signal.clone(),
                 ipc: self.plan.ipc.clone(),
                 http_ports: tcp_ports(&self.plan.container),
+                identity: self.plan.identity.clone(),
+                memory: self.plan.memory.clone(),
+                cpu: self.plan.cpu.clone(),
             };
             // The probes of this instance; a restart gets fresh ones with
             // their initial results, as the kubelet's new prober workers.
@@ -302,6 +326,9 @@ impl Worker {
                 working_dir: self.plan.working_dir.clone(),
                 network: &self.plan.network,
                 ipc: &self.plan.ipc,
+                identity: &self.plan.identity,
+                memory: &self.plan.memory,
+                cpu: &self.plan.cpu,
             };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);
@@ -357,6 +384,11 @@ impl Worker {
             let (code, reason, message) = match stopped {
                 Err(code) => (code, "Error", None),
                 Ok(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
+                // As the kubelet reports a container the OOM killer ended.
+                Ok(Ok(GuestExit::OomKilled(msg))) => {
+                    log.write(Stream::Stderr, format!("wasmpod: OOM killed: {msg}\n").as_bytes());
+                    (EXIT_KILLED, "OOMKilled", Some(msg))
+                }
                 Ok(Ok(GuestExit::Trapped(msg))) => {
                     log.write(Stream::Stderr, format!("wasmpod: guest trapped: {msg}\n").as_bytes());
                     (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))

@@ -36,6 +36,15 @@ pub(crate) struct ExecTarget {
     pub network: SocketPolicy,
     /// The pod's IPC namespace.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
+    pub identity: Arc<crate::security::Identity>,
+    pub root_owners: Arc<crate::security::OwnerBook>,
+    pub read_only_root: bool,
+    /// The container's memory account: an exec'd command counts against
+    /// the container's limit, as a process in its cgroup does.
+    pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    /// The container's CPU account: an exec'd command shares its quota,
+    /// as a process in the container's cgroup would.
+    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -160,7 +169,7 @@ pub(crate) async fn exec(
         return Err(ExecError::NotRunning { container });
     };
     let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs).map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
-    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: true }];
+    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: !target.read_only_root, owners: Some(target.root_owners.clone()) }];
     mounts.extend(volume_mounts);
     let spec = SandboxSpec {
         args: req.command,
@@ -176,6 +185,9 @@ pub(crate) async fn exec(
         ipc: target.ipc,
         // An exec'd instance serves nothing.
         http_ports: Vec::new(),
+        identity: target.identity,
+        memory: target.memory,
+        cpu: target.cpu,
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,
@@ -185,6 +197,8 @@ pub(crate) async fn exec(
     let exit_code = match exit {
         GuestExit::Exited(code) => code,
         GuestExit::Trapped(_) => EXIT_TRAPPED,
+        // The command alone was ended; the container keeps running.
+        GuestExit::OomKilled(_) => super::EXIT_KILLED,
     };
     Ok(ExecOutcome { container, exit_code })
 }

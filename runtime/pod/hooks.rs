@@ -26,6 +26,11 @@ pub(crate) struct HookContext<'a> {
     pub working_dir: Option<String>,
     pub network: &'a SocketPolicy,
     pub ipc: &'a Arc<crate::ipc::IpcNamespace>,
+    pub identity: &'a Arc<crate::security::Identity>,
+    /// A hook's command counts against the container's limit, as a
+    /// process in its cgroup would.
+    pub memory: &'a Option<Arc<crate::sandbox::MemoryAccount>>,
+    pub cpu: &'a Option<Arc<crate::sandbox::CpuAccount>>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.
@@ -48,11 +53,15 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             ipc: ctx.ipc.clone(),
             // A hook's instance serves nothing.
             http_ports: Vec::new(),
+            identity: ctx.identity.clone(),
+            memory: ctx.memory.clone(),
+            cpu: ctx.cpu.clone(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
             Ok(GuestExit::Exited(0)) => Ok(()),
             Ok(GuestExit::Exited(code)) => Err(format!("command '{}' exited with {code}", command.join(" "))),
             Ok(GuestExit::Trapped(msg)) => Err(format!("command '{}' trapped: {msg}", command.join(" "))),
+            Ok(GuestExit::OomKilled(msg)) => Err(format!("command '{}' was OOM killed: {msg}", command.join(" "))),
             Err(e) => Err(crate::error_text::full_message(&e)),
         };
     }

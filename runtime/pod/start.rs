@@ -93,10 +93,11 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let usage_interval = rt.volume_usage_interval();
     let pod_ipc = ipc.clone();
     let probe_second = rt.probe_second();
+    let log_rotation = rt.log_rotation();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        prepare(&mut sup, &images, &objects, backoff, probe_second).await;
+        prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation).await;
         sup.size_watch = SizeWatch::spawn(sup.volumes.size_limits(), usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -121,7 +122,7 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration) {
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration, log_rotation: crate::store::LogRotation) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -171,13 +172,23 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     continue;
                 }
             };
+            let identity = match crate::security::identity(&name, &spec, c) {
+                Ok(i) => std::sync::Arc::new(i),
+                Err(e) => {
+                    // The kubelet's CreateContainerConfigError, with its message.
+                    let msg = e.kubelet_message().to_owned();
+                    sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
+                    block(sup, kind, index, c, "CreateContainerConfigError", msg);
+                    continue;
+                }
+            };
             // $(VAR) in command/args sees the container's env as the
             // manifest defines it, not what the runtime adds below.
             let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             // subPathExpr sees the same variables as command and args.
-            let mounts = match sup.volumes.plan_mounts(c, lookup) {
+            let mounts = match sup.volumes.plan_mounts(c, lookup, identity.volume_writer()) {
                 Ok(m) => m,
                 Err(e) => {
                     let msg = crate::error_text::full_message(&e);
@@ -199,6 +210,14 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     base.append(&mut env);
                     base
             };
+            let rootfs = sup.dir.rootfs(&c.name);
+            // The root holds what the container wrote (there are no image
+            // layers): its files are the container's, the root itself root's.
+            let root_owners = std::sync::Arc::new(crate::security::OwnerBook::new(rootfs.clone(), (0, 0)));
+            root_owners.add_writer((identity.uid, identity.gid));
+            let read_only_root = crate::security::read_only_root(c);
+            let memory = memory_limit(c).map(crate::sandbox::MemoryAccount::new);
+            let cpu = cpu_limit(c).map(crate::sandbox::CpuAccount::new);
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             sup.exec_targets.add(super::exec::ExecTarget {
                 name: c.name.clone(),
@@ -209,6 +228,11 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 mounts: mounts.clone(),
                 network: socket_policy.clone(),
                 ipc: sup.ipc.clone(),
+                identity: identity.clone(),
+                root_owners: root_owners.clone(),
+                read_only_root,
+                memory: memory.clone(),
+                cpu: cpu.clone(),
             });
             let plan = ContainerPlan {
                 kind,
@@ -234,7 +258,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
                 ipc: sup.ipc.clone(),
                 probe_second,
+                log_rotation,
                 sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),
+                identity,
+                root_owners,
+                read_only_root,
+                memory,
+                cpu,
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),
@@ -242,6 +272,22 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             }
         }
     }
+}
+
+/// `resources.limits.memory` in bytes (validated before the pod starts).
+fn memory_limit(c: &Container) -> Option<u64> {
+    let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
+    let bytes = manifest::parse_quantity(&q.0).ok()?.value();
+    u64::try_from(bytes).ok()
+}
+
+/// `resources.limits.cpu` in millicores (validated before the pod starts).
+fn cpu_limit(c: &Container) -> Option<u64> {
+    let q = c.resources.as_ref()?.limits.as_ref()?.get("cpu")?;
+    let millis = manifest::parse_quantity(&q.0).ok()?.milli_value();
+    // A zero limit would stop the container for good; Kubernetes rejects
+    // it in validation, so it only reaches here through a bug: unlimited.
+    u64::try_from(millis).ok().filter(|m| *m > 0)
 }
 
 /// Reports a container that cannot be created as Waiting with `reason`.

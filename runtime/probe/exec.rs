@@ -41,6 +41,7 @@ pub(super) async fn check(ctx: &ProbeContext, command: &[String], timeout: Durat
         // The kubelet's message for a failed command is its output.
         Ok(Ok(GuestExit::Exited(_))) => Outcome::Failure(capture.text().trim_end().to_owned()),
         Ok(Ok(GuestExit::Trapped(trap))) => Outcome::Failure(format!("{}guest trapped: {trap}", capture.text())),
+        Ok(Ok(GuestExit::OomKilled(msg))) => Outcome::Failure(format!("{}command OOM killed: {msg}", capture.text())),
         Ok(Err(e)) => Outcome::Failure(format!("container {}: cannot run the probe's command: {}", ctx.container, full_message(&e))),
         Err(_) => timed_out(),
     }

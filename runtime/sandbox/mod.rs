@@ -7,6 +7,9 @@
 
 mod check;
 mod http_handler;
+mod identity;
+mod cpu;
+mod memory;
 mod stdio;
 mod stop;
 
@@ -24,6 +27,9 @@ use crate::engine::{Program, WasmEngine};
 use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stop::StopSignal;
+pub use cpu::CpuAccount;
+pub use memory::MemoryAccount;
+pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
 pub use check::CheckOutcome;
 pub(crate) use check::run_check;
@@ -39,6 +45,8 @@ pub struct ComponentState {
     http_hooks: crate::net::PodHttpHooks,
     stop: StopSignal,
     ipc: ComponentIpc,
+    identity: identity::IdentityView,
+    limiter: memory::MemoryLimiter,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for ComponentState {
@@ -84,6 +92,8 @@ pub struct ModuleState {
     stop: StopSignal,
     /// The pod's IPC namespace and this instance's open handles.
     pub(crate) ipc: ModuleIpc,
+    identity: identity::IdentityView,
+    limiter: memory::MemoryLimiter,
 }
 
 /// A directory the guest sees at `guest_path`.
@@ -95,6 +105,9 @@ pub struct Mount {
     pub guest_path: String,
     /// Whether the guest may write.
     pub writable: bool,
+    /// Who owns the files beneath it, as `wasmpod:identity` reports them;
+    /// none: owners are not tracked (reported as unknown).
+    pub owners: Option<Arc<crate::security::OwnerBook>>,
 }
 
 /// Everything one container instance is granted. Cloned for each request
@@ -126,6 +139,14 @@ pub struct SandboxSpec {
     /// The pod-network ports a wasi:http handler component is served on
     /// (the container's TCP `containerPort`s); unused for commands.
     pub http_ports: Vec<u16>,
+    /// Who the container runs as (securityContext), for `wasmpod:identity`.
+    pub identity: Arc<crate::security::Identity>,
+    /// The container's memory account (`resources.limits.memory`), shared
+    /// by all its instances; none: unlimited.
+    pub memory: Option<Arc<MemoryAccount>>,
+    /// The container's CPU account (`resources.limits.cpu`), shared by all
+    /// its instances; none: unlimited.
+    pub cpu: Option<Arc<CpuAccount>>,
 }
 
 /// How a guest ended.
@@ -135,6 +156,9 @@ pub enum GuestExit {
     Exited(i32),
     /// It trapped (a Rust panic is an `unreachable` trap); the message says which.
     Trapped(String),
+    /// It went over its container's memory limit (the message says by how
+    /// much) and was ended, as the kernel's OOM killer ends a process.
+    OomKilled(String),
 }
 
 /// A failure to set the sandbox up, before any guest code ran.
@@ -164,6 +188,10 @@ pub enum SandboxError {
 }
 
 impl SandboxSpec {
+    fn identity_view(&self) -> identity::IdentityView {
+        identity::IdentityView { identity: self.identity.clone(), mounts: Arc::new(self.mounts.clone()) }
+    }
+
     fn builder(&self) -> Result<WasiCtxBuilder, SandboxError> {
         let mut b = WasiCtxBuilder::new();
         b.args(&self.args).envs(&self.env);
@@ -191,7 +219,7 @@ impl SandboxSpec {
 }
 
 /// A fresh store for one component instance granted `spec`, yielding at
-/// every epoch tick.
+/// every epoch tick (and held to the container's CPU limit).
 fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Store<ComponentState>, SandboxError> {
     let state = ComponentState {
         ctx: spec.builder()?.build(),
@@ -201,9 +229,12 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
         http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
         stop: spec.stop.clone(),
         ipc: ComponentIpc { namespace: spec.ipc.clone() },
+        identity: spec.identity_view(),
+        limiter: memory::MemoryLimiter::new(spec.memory.clone()),
     };
     let mut store = Store::new(engine, state);
-    store.epoch_deadline_async_yield_and_update(1);
+    store.limiter(|s| &mut s.limiter);
+    cpu::schedule(&mut store, spec.cpu.as_ref());
     Ok(store)
 }
 
@@ -224,7 +255,12 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
                 };
             };
             let mut store = component_store(engine.engine(), &spec)?;
-            let command = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
+            let command = match pre.instantiate_async(&mut store).await {
+                Ok(c) => c,
+                // The initial memories alone are over the limit.
+                Err(e) if memory::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
+                Err(e) => return Err(SandboxError::Instantiate(e)),
+            };
             match command.wasi_cli_run().call_run(&mut store).await {
                 Ok(Ok(())) => Ok(()),
                 // `run` returning error is how Rust's `main` reports Err: exit 1.
@@ -234,10 +270,21 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
         }
         Program::Module(pre) => {
             let mut builder = spec.builder()?;
-            let state = ModuleState { wasi: builder.build_p1(), stop: spec.stop.clone(), ipc: ModuleIpc::new(spec.ipc.clone()) };
+            let state = ModuleState {
+                wasi: builder.build_p1(),
+                stop: spec.stop.clone(),
+                ipc: ModuleIpc::new(spec.ipc.clone()),
+                identity: spec.identity_view(),
+                limiter: memory::MemoryLimiter::new(spec.memory.clone()),
+            };
             let mut store = Store::new(engine.engine(), state);
-            store.epoch_deadline_async_yield_and_update(1);
-            let instance = pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
+            store.limiter(|s| &mut s.limiter);
+            cpu::schedule(&mut store, spec.cpu.as_ref());
+            let instance = match pre.instantiate_async(&mut store).await {
+                Ok(i) => i,
+                Err(e) if memory::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
+                Err(e) => return Err(SandboxError::Instantiate(e)),
+            };
             let start = instance
                 .get_typed_func::<(), ()>(&mut store, "_start")
                 .map_err(SandboxError::Instantiate)?;
@@ -248,6 +295,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
         Ok(()) => GuestExit::Exited(0),
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => GuestExit::Exited(*code),
+            None if memory::is_out_of_memory(&e) => GuestExit::OomKilled(format!("{e:#}")),
             None => GuestExit::Trapped(format!("{e:#}")),
         },
     })

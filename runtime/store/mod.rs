@@ -27,7 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 pub use atomic::write_atomic;
 pub use events::EventLog;
 pub use lock::PodLock;
-pub use logs::{ContainerLog, LogTap, Stream};
+pub use logs::{ContainerLog, LogRotation, LogTap, Stream, remove_log, rotated_files};
 
 /// The environment variable naming the state directory.
 pub const STATE_DIR_ENV: &str = "WASMPOD_STATE_DIR";

@@ -26,11 +26,13 @@ mod usage;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use crate::manifest::{self, EnvError, EnvSources, PodFacts};
 use crate::sandbox::Mount;
+use crate::security::OwnerBook;
 pub(crate) use path::create_beneath;
 pub use source::DEFAULT_FILE_MODE;
 pub use usage::DEFAULT_USAGE_INTERVAL;
@@ -234,6 +236,10 @@ pub(crate) struct PodVolumes {
     /// Directories this runtime created and removes at the pod's end
     /// (hostPaths are the user's and stay).
     owned: Vec<PathBuf>,
+    /// The ownership record of each volume wasmpod made (not hostPaths:
+    /// their files belong to the host, and Kubernetes applies no fsGroup
+    /// to them either).
+    books: HashMap<String, Arc<OwnerBook>>,
 }
 
 /// A mount of one container, resolved on the host at each (re)start.
@@ -245,6 +251,7 @@ pub(crate) struct PlannedMount {
     sub_path: Option<String>,
     guest_path: String,
     writable: bool,
+    owners: Option<Arc<OwnerBook>>,
 }
 
 impl PodVolumes {
@@ -255,9 +262,16 @@ impl PodVolumes {
         let mut out = Self::default();
         let mut failed = Vec::new();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
+        // The kubelet makes volumes root-owned with group fsGroup.
+        let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|s| s.fs_group).and_then(|g| u32::try_from(g).ok());
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let disk = volumes_dir.join(&v.name);
             let result = out.one(v, &disk, &uid, pod, objects, facts);
+            if let Ok(ready) = &result
+                && v.host_path.is_none()
+            {
+                out.books.insert(v.name.clone(), Arc::new(OwnerBook::new(ready.root.clone(), (0, fs_group.unwrap_or(0)))));
+            }
             if let Err(e) = &result {
                 failed.push((v.name.clone(), crate::error_text::full_message(e)));
             }
@@ -298,8 +312,9 @@ impl PodVolumes {
     }
 
     /// The mounts of `c`. `env` looks up the container's variables for
-    /// `subPathExpr`.
-    pub fn plan_mounts(&self, c: &Container, env: impl Fn(&str) -> Option<String>) -> Result<Vec<PlannedMount>, VolumeError> {
+    /// `subPathExpr`; `writer` is who owns the files `c` creates in a
+    /// volume (recorded in each volume it mounts writable).
+    pub fn plan_mounts(&self, c: &Container, env: impl Fn(&str) -> Option<String>, writer: (u32, u32)) -> Result<Vec<PlannedMount>, VolumeError> {
         let mut out = Vec::new();
         for m in c.volume_mounts.iter().flatten() {
             let ready = match self.volumes.get(&m.name) {
@@ -320,15 +335,21 @@ impl PodVolumes {
             if ready.is_file {
                 return Err(VolumeError::FileMount { what: format!("hostPath {:?}", ready.root.display().to_string()) });
             }
+            // Kubernetes mounts configMap, secret and downwardAPI
+            // volumes read-only whatever the mount says.
+            let writable = ready.kind == Kind::Writable && !m.read_only.unwrap_or(false);
+            let owners = self.books.get(&m.name).cloned();
+            if writable && let Some(book) = &owners {
+                book.add_writer(writer);
+            }
             out.push(PlannedMount {
                 volume: m.name.clone(),
                 root: ready.root.clone(),
                 kind: ready.kind,
                 sub_path,
                 guest_path: m.mount_path.clone(),
-                // Kubernetes mounts configMap, secret and downwardAPI
-                // volumes read-only whatever the mount says.
-                writable: ready.kind == Kind::Writable && !m.read_only.unwrap_or(false),
+                writable,
+                owners,
             });
         }
         Ok(out)
@@ -398,7 +419,7 @@ pub(crate) fn resolve(mounts: &[PlannedMount], rootfs: &Path) -> Result<Vec<Moun
         // The mount point, so `ls` of its parent shows it; wasi-libc finds
         // the preopen by path prefix whether or not it exists.
         let _ = create_beneath(rootfs, &m.guest_path, false);
-        out.push(Mount { host_path: host, guest_path: m.guest_path.clone(), writable: m.writable });
+        out.push(Mount { host_path: host, guest_path: m.guest_path.clone(), writable: m.writable, owners: m.owners.clone() });
     }
     Ok(out)
 }

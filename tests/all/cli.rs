@@ -459,3 +459,21 @@ fn describe_lists_the_pods_ipc_objects() {
     let _ = run.kill();
     let _ = run.wait();
 }
+
+#[test]
+fn container_log_rotation_is_set_by_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let pod = dir.path().join("chatty.yaml");
+    std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: chatty}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo line $i; done']}\n").unwrap();
+    let out = wasmpod(&state, &["run", "-q", "--container-log-max-size", "2Ki", "--container-log-max-files", "2", pod.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = state.join("pods/default/chatty/logs/c");
+    let files: Vec<_> = std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() <= 2048), "{files:?}");
+    // One file would leave nothing readable right after a rotation.
+    let out = wasmpod(&state, &["run", "--container-log-max-files", "1", pod.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("--container-log-max-files"), "{}", text(&out.stderr));
+}

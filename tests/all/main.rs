@@ -12,6 +12,7 @@ mod logs;
 mod network;
 mod probes;
 mod preemption;
+mod security;
 mod stopping;
 mod toolbox;
 mod volumes;

@@ -51,3 +51,46 @@ spec:
     let phase = done.recv_timeout(DEADLINE).expect("the pod did not stop");
     assert_eq!(phase, "Failed", "both containers were killed on stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_limit_holds_a_spinning_guest_to_its_share() {
+    let spin = guest("spin.wat");
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: shares}}
+spec:
+  containers:
+  - {{name: free, image: "{spin}"}}
+  - name: limited
+    image: "{spin}"
+    resources: {{limits: {{cpu: 200m}}}}
+  - name: ticker
+    image: alpine
+    command: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done"]
+"#
+    );
+    let h = Harness::new();
+    let handle = h.start(&yaml).await;
+    let count = |c: &str| h.stdout("shares", c).len();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    // Progress counts, not timings: let the unlimited spinner get well
+    // ahead, then compare how far each came in the same span.
+    while (count("free") < 200 || count("ticker") < 10) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (free, limited, ticks) = (count("free"), count("limited"), count("ticker"));
+    assert!(free >= 200, "the unlimited spinner made too little progress: {free}");
+    // The runtime stays responsive: a sleeping container goes on ticking.
+    assert!(ticks >= 10, "the sleeping container starved: {ticks} ticks");
+    // 200m against a whole core (or the rest of a shared one): about a
+    // fifth; half is far outside anything but a missing limit.
+    assert!(limited * 2 < free, "the limited spinner was not held back: {limited} against {free}");
+    // Held back, not stopped.
+    assert!(limited >= 3, "the limited spinner made no progress: {limited}");
+    let stopper = handle.stopper();
+    stopper.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.expect("the pod did not stop");
+    assert_eq!(phase(&out.pod), "Failed");
+}

@@ -6,6 +6,7 @@
 
 mod cmd;
 mod http;
+mod identity;
 mod io;
 mod pattern;
 mod regex;
@@ -69,6 +70,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("sleep", cmd::basic::sleep),
     ("socat", cmd::socat::socat),
     ("sort", cmd::text::sort),
+    ("stat", cmd::fs::stat),
     ("tail", cmd::text::tail),
     ("tee", cmd::text::tee),
     ("test", cmd::test::main),

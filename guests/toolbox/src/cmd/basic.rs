@@ -308,25 +308,44 @@ pub fn hostname(argv: &[String], io: &mut Io) -> i32 {
 
 pub fn id(argv: &[String], io: &mut Io) -> i32 {
     let Some(o) = parse_or_usage(argv, "ugGnr", true, io) else { return 1 };
-    if let Some(u) = o.operands.first() {
-        if u != "root" && u != "0" {
+    // The image knows only root by name; without an operand, the ids
+    // wasmpod gives this container (its securityContext).
+    let ids = match o.operands.first() {
+        Some(u) if u == "root" || u == "0" => crate::identity::root(),
+        Some(u) => {
             io.err("id", format_args!("unknown user {u}"));
             return 1;
         }
-    }
-    // Guests run without users; report root, which is what images expect.
-    let s = if o.has('u') || o.has('g') || o.has('G') {
-        if o.has('n') { "root" } else { "0" }
+        None => crate::identity::current(),
+    };
+    let show = |id: u32| if o.has('n') { crate::identity::name_or_number(id) } else { id.to_string() };
+    let s = if o.has('u') {
+        show(ids.uid)
+    } else if o.has('g') {
+        show(ids.gid)
+    } else if o.has('G') {
+        ids.groups.iter().map(|g| show(*g)).collect::<Vec<_>>().join(" ")
     } else {
-        "uid=0(root) gid=0(root) groups=0(root)"
+        let groups: Vec<String> = ids.groups.iter().map(|g| crate::identity::labeled(*g)).collect();
+        format!("uid={} gid={} groups={}", crate::identity::labeled(ids.uid), crate::identity::labeled(ids.gid), groups.join(","))
     };
     let _ = writeln!(io.stdout, "{s}");
     0
 }
 
 pub fn whoami(_: &[String], io: &mut Io) -> i32 {
-    io.outs("root\n");
-    0
+    let uid = crate::identity::current().uid;
+    match crate::identity::name(uid) {
+        Some(n) => {
+            let _ = writeln!(io.stdout, "{n}");
+            0
+        }
+        // What busybox says for a uid without a passwd entry.
+        None => {
+            io.err("whoami", format_args!("unknown uid {uid}"));
+            1
+        }
+    }
 }
 
 pub fn uname(argv: &[String], io: &mut Io) -> i32 {

@@ -147,7 +147,9 @@ fn ls_line(e: &Entry, o: &LsOpts, now: i64) -> String {
     let tm = tm_from_epoch(mtime, 0);
     // Like ls: the year instead of the time for files older than ~6 months.
     let when = if (now - mtime).abs() < 183 * 86_400 { strftime("%b %e %H:%M", &tm) } else { strftime("%b %e  %Y", &tm) };
-    let mut line = format!("{} {links:>4} {:<8} {:<8} {size:>9} {when} {name}", mode_string(mode), "root", "root");
+    let (uid, gid) = crate::identity::owner(&e.path);
+    let (user, group) = (crate::identity::name_or_number(uid), crate::identity::name_or_number(gid));
+    let mut line = format!("{} {links:>4} {user:<8} {group:<8} {size:>9} {when} {name}", mode_string(mode));
     if m.file_type().is_symlink() {
         if let Ok(t) = fs::read_link(&e.path) {
             line.push_str(&format!(" -> {}", t.display()));
@@ -558,6 +560,88 @@ pub fn ln(argv: &[String], io: &mut Io) -> i32 {
                 st = 1;
             }
         }
+    }
+    st
+}
+
+/// `stat [-L] [-c FORMAT] FILE...`: busybox's default layout, or FORMAT
+/// with %n %N %s %F %a %A %u %U %g %G %Y %y %h %%. WASI shows no inode,
+/// device or modes, so those are the defaults `ls -l` shows too; owners
+/// come from wasmpod (see `identity.rs`).
+pub fn stat(argv: &[String], io: &mut Io) -> i32 {
+    let Some(o) = parse_or_usage(argv, "Lc:", true, io) else { return 1 };
+    if o.operands.is_empty() {
+        io.err("stat", "missing operand");
+        return 1;
+    }
+    let mut st = 0;
+    for f in &o.operands {
+        let meta = if o.has('L') { fs::metadata(f) } else { fs::symlink_metadata(f) };
+        let m = match meta {
+            Ok(m) => m,
+            Err(e) => {
+                io.err("stat", format_args!("can't stat '{f}': {}", errmsg(&e)));
+                st = 1;
+                continue;
+            }
+        };
+        let (mode, links) = mode_and_links(&m);
+        let (uid, gid) = crate::identity::owner(Path::new(f));
+        let kind = if m.is_dir() {
+            "directory"
+        } else if m.file_type().is_symlink() {
+            "symbolic link"
+        } else if m.len() == 0 {
+            "regular empty file"
+        } else {
+            "regular file"
+        };
+        let mtime = m.modified().map(system_time_epoch).unwrap_or(0);
+        let when = strftime("%Y-%m-%d %H:%M:%S.000000000 +0000", &tm_from_epoch(mtime, 0));
+        let user = crate::identity::name(uid).unwrap_or("UNKNOWN");
+        let group = crate::identity::name(gid).unwrap_or("UNKNOWN");
+        let out = match o.val('c') {
+            Some(fmt) => {
+                let mut s = String::new();
+                let mut chars = fmt.chars();
+                while let Some(c) = chars.next() {
+                    if c != '%' {
+                        s.push(c);
+                        continue;
+                    }
+                    match chars.next() {
+                        Some('n') => s.push_str(f),
+                        Some('N') => s.push_str(&format!("'{f}'")),
+                        Some('s') => s.push_str(&m.len().to_string()),
+                        Some('F') => s.push_str(kind),
+                        Some('a') => s.push_str(&format!("{:o}", mode & 0o7777)),
+                        Some('A') => s.push_str(&mode_string(mode)),
+                        Some('u') => s.push_str(&uid.to_string()),
+                        Some('U') => s.push_str(user),
+                        Some('g') => s.push_str(&gid.to_string()),
+                        Some('G') => s.push_str(group),
+                        Some('h') => s.push_str(&links.to_string()),
+                        Some('Y') => s.push_str(&mtime.to_string()),
+                        Some('y') => s.push_str(&when),
+                        Some('%') => s.push('%'),
+                        Some(other) => {
+                            s.push('?');
+                            s.push(other);
+                        }
+                        None => s.push('%'),
+                    }
+                }
+                s
+            }
+            None => format!(
+                "  File: {f}\n  Size: {:<10}\tBlocks: {:<10} IO Block: 4096   {kind}\nLinks: {links}\nAccess: ({:04o}/{})  Uid: ({uid:>5}/{user:>8})   Gid: ({gid:>5}/{group:>8})\nModify: {when}",
+                m.len(),
+                m.len().div_ceil(512),
+                mode & 0o7777,
+                mode_string(mode)
+            ),
+        };
+        let _ = writeln!(io.stdout, "{out}");
     }
     st
 }
