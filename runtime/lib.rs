@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bench;
 mod engine;
 mod error_text;
 mod image;

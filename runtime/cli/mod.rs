@@ -1,6 +1,7 @@
 //! Command-line interface: clap structs here, one file per subcommand.
 
 mod apply;
+mod bench;
 mod delete;
 mod describe;
 mod duration;
@@ -74,8 +75,18 @@ enum Command {
     /// Forward local ports (on 127.0.0.1) to a pod's ports.
     #[command(name = "port-forward")]
     PortForward(port_forward::PortForwardArgs),
+    /// Measure container start, density, the pod network and probe cost,
+    /// beside process-per-container and host loopback baselines.
+    #[command(after_help = bench::AFTER_HELP)]
+    Bench(bench::BenchArgs),
     /// Print wasmpod's version and the engine it runs on.
     Version,
+    /// (internal) One container as its own OS process: the baseline of `bench`.
+    #[command(name = "__bench-shim", hide = true)]
+    BenchShim(bench::ShimArgs),
+    /// (internal) A host TCP peer: the loopback reference of `bench`.
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(bench::PeerArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -96,6 +107,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Delete(args) => delete::run(cli.state_dir.as_deref(), args),
         Command::Exec(args) => exec::run(cli.state_dir.as_deref(), args),
         Command::PortForward(args) => port_forward::run(cli.state_dir.as_deref(), args),
+        Command::Bench(args) => bench::run(cli.state_dir.as_deref(), args),
+        Command::BenchShim(args) => bench::shim(args),
+        Command::BenchPeer(args) => bench::peer(args),
         Command::Version => version::run(),
     };
     match result {
@@ -128,5 +142,30 @@ pub(crate) trait ExitContext<T> {
 impl<T, E: Into<anyhow::Error>> ExitContext<T> for Result<T, E> {
     fn exit(self, exit: Exit) -> Result<T, Failure> {
         self.map_err(|e| Failure { exit, error: e.into() })
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every container
+/// holds its pod's lock and, once it writes, its log file open, and the
+/// defaults (1,024 on Linux, 256 on macOS) are far below what thousands of
+/// pods need. Windows has no such per-process limit to raise.
+pub(crate) fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrlimit/setrlimit only read and write the struct given.
+        unsafe {
+            let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= lim.rlim_max {
+                return;
+            }
+            let wanted = lim.rlim_max;
+            lim.rlim_cur = wanted;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                // macOS refuses more than OPEN_MAX even under an unlimited
+                // hard limit.
+                lim.rlim_cur = wanted.min(10_240);
+                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
     }
 }

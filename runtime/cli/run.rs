@@ -41,6 +41,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failure> {
+    super::raise_open_file_limit();
     // Everything that can refuse the input happens before any pod starts.
     let mut loaded = Vec::new();
     for file in &args.files {

@@ -25,6 +25,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(state: Option<&Path>, args: ServeArgs) -> Result<Exit, Failure> {
+    super::raise_open_file_limit();
     let state = state_dir(state)?;
     let config = args.runtime.config(state)?;
     tokio()?.block_on(async move {

@@ -32,11 +32,16 @@ static TOOLBOX: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/too
 /// The example wasi:http handler component, built from `guests/hello-http`.
 static HELLO_HTTP: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/hello_http.wasm"));
 
+/// The network test guest (`guests/nettest`): echo, bulk transfer and
+/// ping steps over std::net, used by `wasmpod bench` and the tests.
+static NETTEST: &[u8] = include_bytes!(concat!(env!("WASMPOD_GUESTS_DIR"), "/nettest.wasm"));
+
 /// The builtin guests by name.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     match name {
         "toolbox" => Some(TOOLBOX),
         "hello-http" => Some(HELLO_HTTP),
+        "nettest" => Some(NETTEST),
         _ => None,
     }
 }
@@ -64,7 +69,7 @@ pub enum ImageError {
         reason: String,
     },
     /// `builtin:NAME` with an unknown name.
-    #[error("image {image:?}: no builtin guest named {name:?} (builtins: toolbox, hello-http)")]
+    #[error("image {image:?}: no builtin guest named {name:?} (builtins: toolbox, hello-http, nettest)")]
     NoSuchBuiltin {
         /// The image reference.
         image: String,

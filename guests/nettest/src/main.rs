@@ -12,6 +12,11 @@
 //! nettest udp-echo PORT [COUNT]     UDP echo: "udp <msg> from <peer>"
 //! nettest udp-send ADDR MSG [RETRY]  send a datagram until a reply comes
 //! nettest http-get AUTHORITY PATH    a wasi:http request: "<status> <body>"
+//! nettest rate-sink PORT             accept one connection, read to EOF:
+//!                                    "rate-sink bytes=N ns=T" (T from the first byte)
+//! nettest pong PORT                  accept one connection, echo every byte back
+//! nettest ping ADDR ROUNDS [RETRY]   one byte there and back ROUNDS times:
+//!                                    "ping rounds=N ns=T"
 //! ```
 //! Steps separated by `--` run in order; the first failure ends the
 //! program with exit code 1. ADDR is host:port with any name the pod can resolve. RETRY is seconds
@@ -45,6 +50,9 @@ fn run(args: &[String]) -> Result<(), ExitCode> {
         "udp-echo" => udp_echo(num(1, 0) as u16, num(2, 1)),
         "udp-send" => udp_send(arg(1), arg(2), num(3, 0)),
         "http-get" => http_get(arg(1), arg(2)),
+        "rate-sink" => rate_sink(num(1, 0) as u16),
+        "pong" => pong(num(1, 0) as u16),
+        "ping" => ping(arg(1), num(2, 1), num(3, 0)),
         other => Err(format!("unknown step {other:?}")),
     };
     result.map_err(|e| {
@@ -145,6 +153,50 @@ fn send(addr: &str, bytes: usize, retry: u64) -> Result<(), String> {
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(kind)?;
     println!("sent {bytes} bytes, sum {sum}, peer counted {}", reply.trim_end());
+    Ok(())
+}
+
+/// Throughput as the receiver sees it: the clock starts at the first
+/// byte, so the sender's start-up is not counted.
+fn rate_sink(port: u16) -> Result<(), String> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).map_err(kind)?;
+    println!("listening on {port}");
+    let (mut stream, _) = listener.accept().map_err(kind)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = stream.read(&mut buf).map_err(kind)? as u64;
+    let started = Instant::now();
+    loop {
+        let n = stream.read(&mut buf).map_err(kind)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    println!("rate-sink bytes={total} ns={}", started.elapsed().as_nanos());
+    Ok(())
+}
+
+fn pong(port: u16) -> Result<(), String> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).map_err(kind)?;
+    println!("listening on {port}");
+    let (mut stream, _) = listener.accept().map_err(kind)?;
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).map_err(kind)? == 1 {
+        stream.write_all(&byte).map_err(kind)?;
+    }
+    Ok(())
+}
+
+fn ping(addr: &str, rounds: u64, retry: u64) -> Result<(), String> {
+    let mut stream = dial(addr, retry)?;
+    let _ = stream.set_nodelay(true);
+    let mut byte = [7u8; 1];
+    let started = Instant::now();
+    for _ in 0..rounds {
+        stream.write_all(&byte).map_err(kind)?;
+        stream.read_exact(&mut byte).map_err(kind)?;
+    }
+    println!("ping rounds={rounds} ns={}", started.elapsed().as_nanos());
     Ok(())
 }
 
