@@ -60,7 +60,7 @@ mod security;
 mod store;
 mod volume;
 
-pub use engine::{EngineError, LoadSource};
+pub use engine::{AllocationPlan, EngineError, LoadSource};
 pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use manifest::Validation;

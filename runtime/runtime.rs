@@ -172,6 +172,12 @@ impl Runtime {
         &self.state
     }
 
+    /// How wasm instances get their memories and stacks here (the pooling
+    /// allocator's size, or on-demand), and why.
+    pub fn allocation(&self) -> &crate::engine::AllocationPlan {
+        self.engine.allocation()
+    }
+
     pub(crate) fn engine(&self) -> &Arc<WasmEngine> {
         &self.engine
     }
@@ -234,7 +240,7 @@ impl Runtime {
                         field: field.clone(),
                         source,
                     })?;
-                    let loaded = self.engine.load(image, resolved.bytes.clone()).await.map_err(|source| RuntimeError::Compile {
+                    let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| RuntimeError::Compile {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field,

@@ -64,8 +64,8 @@ pub fn shim_main(cache: &Path, argv: Vec<String>) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let engine = Arc::new(WasmEngine::new(cache)?);
-        let bytes = crate::image::builtin("toolbox").expect("the toolbox is builtin");
-        let loaded = engine.load("builtin:toolbox", Arc::from(bytes)).await?;
+        let image = crate::image::ImageResolver::default().resolve("builtin:toolbox", Path::new("."))?;
+        let loaded = engine.load("builtin:toolbox", image.bytes, image.digest).await?;
         let spec = SandboxSpec {
             args: argv,
             env: Vec::new(),

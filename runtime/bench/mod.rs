@@ -55,7 +55,12 @@ pub struct BenchOptions {
     /// Scratch directory (state, compile cache, images); default: a fresh
     /// directory under the system's temp dir, removed afterwards.
     pub scratch: Option<PathBuf>,
+    /// Scenarios to run ([`SCENARIOS`]); empty: all.
+    pub only: Vec<String>,
 }
+
+/// The scenario names, in the order they run.
+pub const SCENARIOS: [&str; 5] = ["start", "network", "probes", "baselines", "density"];
 
 impl BenchOptions {
     /// The full run (several minutes) or, with `quick`, the short one.
@@ -73,7 +78,12 @@ impl BenchOptions {
             baseline_samples: if quick { 20 } else { 100 },
             exe,
             scratch: None,
+            only: Vec::new(),
         }
+    }
+
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
     }
 }
 
@@ -178,21 +188,35 @@ pub async fn run(options: BenchOptions, progress: &(dyn Fn(&str) + Sync)) -> any
     let scratch = Scratch::new(options.scratch.clone())?;
     let mut report = BenchReport { machine: Machine::here(), ..Default::default() };
     let lab = Lab::new(scratch.path())?;
+    report.notes.push(format!("instances: {}", lab.rt.allocation().reason));
 
-    progress("container start: first compile of never-seen images");
-    start::cold(&lab, &options, &mut report).await?;
-    progress(&format!("container start: {} pods of a cached image, one after another", options.start_pods));
-    start::cached(&lab, &options, &mut report).await?;
-    progress(&format!("pod ready: {} pods of a cached image", options.start_pods));
-    start::ready(&lab, &options, &mut report).await?;
-    progress("pod network: throughput and round trips, beside host loopback TCP");
-    network::run(&lab, &options, &mut report).await?;
-    progress(&format!("probes: {} pods with 1-second httpGet probes, CPU over {:?}", options.probe_pods, options.probe_window));
-    probes::run(&lab, &options, &mut report).await?;
-    progress("baselines: one OS process per container, and a native spawn");
-    baseline::run(&lab, &options, &mut report).await?;
-    progress(&format!("density: sleeping pods until {} or a limit", options.density_max));
-    density::run(&lab, &options, &mut report, progress).await?;
+    if let Some(unknown) = options.only.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        anyhow::bail!("no scenario {unknown:?} (scenarios: {})", SCENARIOS.join(", "));
+    }
+    if options.runs("start") {
+        progress("container start: first compile of never-seen images");
+        start::cold(&lab, &options, &mut report).await?;
+        progress(&format!("container start: {} pods of a cached image, one after another", options.start_pods));
+        start::cached(&lab, &options, &mut report).await?;
+        progress(&format!("pod ready: {} pods of a cached image", options.start_pods));
+        start::ready(&lab, &options, &mut report).await?;
+    }
+    if options.runs("network") {
+        progress("pod network: throughput and round trips, beside host loopback TCP");
+        network::run(&lab, &options, &mut report).await?;
+    }
+    if options.runs("probes") {
+        progress(&format!("probes: {} pods with 1-second httpGet probes, CPU over {:?}", options.probe_pods, options.probe_window));
+        probes::run(&lab, &options, &mut report).await?;
+    }
+    if options.runs("baselines") {
+        progress("baselines: one OS process per container, and a native spawn");
+        baseline::run(&lab, &options, &mut report).await?;
+    }
+    if options.runs("density") {
+        progress(&format!("density: sleeping pods until {} or a limit", options.density_max));
+        density::run(&lab, &options, &mut report, progress).await?;
+    }
     Ok(report)
 }
 

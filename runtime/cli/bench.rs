@@ -48,6 +48,9 @@ pub(crate) struct BenchArgs {
     /// the bench never touches your pods.
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
+    /// Run only these scenarios: start, network, probes, baselines, density.
+    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Failure> {
@@ -61,6 +64,7 @@ pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Fa
         options.start_pods = n;
     }
     options.scratch = args.scratch;
+    options.only = args.only;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
     let started = std::time::Instant::now();
     let progress = |what: &str| eprintln!("wasmpod bench [{:>5.1}s] {what}", started.elapsed().as_secs_f64());

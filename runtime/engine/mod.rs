@@ -7,6 +7,7 @@
 //! pays for instantiation.
 
 mod cache;
+mod pool;
 mod ticker;
 
 use std::collections::HashMap;
@@ -14,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module};
@@ -24,6 +24,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::sandbox::{ComponentState, ModuleState};
 use cache::CompileCache;
 use ticker::EpochTicker;
+pub use pool::AllocationPlan;
 
 /// How often the epoch advances. Every store yields to the async scheduler
 /// at each tick, so this bounds how long a spinning guest can hold a worker
@@ -172,17 +173,31 @@ pub struct WasmEngine {
     /// One cell per image digest: concurrent loads of one image (a thousand
     /// pods starting at once) wait for a single compile.
     loaded: Mutex<HashMap<[u8; 32], Arc<OnceCell<Arc<Program>>>>>,
+    allocation: AllocationPlan,
     _ticker: EpochTicker,
 }
 
 impl WasmEngine {
     /// Builds the engine; compiled images are cached under `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Preemption: every store yields at each epoch tick (see EPOCH_TICK).
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(EngineError::Config)?;
+        let configure = |plan: &AllocationPlan| {
+            let mut config = Config::new();
+            config.wasm_component_model(true);
+            // Preemption: every store yields at each epoch tick (see EPOCH_TICK).
+            config.epoch_interruption(true);
+            pool::apply(&mut config, plan);
+            config
+        };
+        let mut allocation = pool::plan_here();
+        let engine = match Engine::new(&configure(&allocation)) {
+            Ok(e) => e,
+            Err(e) if allocation.slots > 0 => {
+                // The pool's reservation failed: map each instance on demand.
+                allocation = AllocationPlan { slots: 0, copy_on_write: true, reason: format!("on-demand allocation (the pool could not be reserved: {e})") };
+                Engine::new(&configure(&allocation)).map_err(EngineError::Config)?
+            }
+            Err(e) => return Err(EngineError::Config(e)),
+        };
 
         let mut component_linker = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
@@ -209,8 +224,14 @@ impl WasmEngine {
             module_linker,
             disk,
             loaded: Mutex::new(HashMap::new()),
+            allocation,
             _ticker: ticker,
         })
+    }
+
+    /// How instances are allocated (pool size and why).
+    pub fn allocation(&self) -> &AllocationPlan {
+        &self.allocation
     }
 
     /// The underlying wasmtime engine.
@@ -218,11 +239,11 @@ impl WasmEngine {
         &self.engine
     }
 
-    /// Loads `bytes` (named `image` in messages): from memory, the disk
-    /// cache, or by compiling. Compilation runs on a blocking thread.
-    pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>) -> Result<Loaded, EngineError> {
+    /// Loads `bytes` (named `image` in messages, with SHA-256 `digest`):
+    /// from memory, the disk cache, or by compiling. Compilation runs on a
+    /// blocking thread.
+    pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>, digest: [u8; 32]) -> Result<Loaded, EngineError> {
         let started = Instant::now();
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
         let cell = self.loaded.lock().expect("program cache poisoned").entry(digest).or_default().clone();
         let mut source = LoadSource::Memory;
         let program = cell
@@ -303,7 +324,7 @@ mod tests {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let (engine, bytes) = (engine.clone(), bytes.clone());
-            set.spawn(async move { engine.load("m.wat", bytes).await.unwrap().source });
+            set.spawn(async move { engine.load("m.wat", bytes, crate::image::digest_of(MODULE.as_bytes())).await.unwrap().source });
         }
         let mut sources = Vec::new();
         while let Some(s) = set.join_next().await {
@@ -313,14 +334,14 @@ mod tests {
         assert_eq!(sources.iter().filter(|s| **s == LoadSource::Memory).count(), 7);
         // A second engine (a new process) finds it on disk.
         let again = Arc::new(WasmEngine::new(dir.path()).unwrap());
-        assert_eq!(again.load("m.wat", bytes).await.unwrap().source, LoadSource::DiskCache);
+        assert_eq!(again.load("m.wat", bytes, crate::image::digest_of(MODULE.as_bytes())).await.unwrap().source, LoadSource::DiskCache);
     }
 
     #[tokio::test]
     async fn bytes_that_are_not_wasm_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Arc::new(WasmEngine::new(dir.path()).unwrap());
-        let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..])).await.err().unwrap();
+        let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..]), [0; 32]).await.err().unwrap();
         assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
     }
 }

@@ -21,8 +21,12 @@
 
 mod alias;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use sha2::{Digest as _, Sha256};
 
 pub use alias::{Alias, AliasTarget, parse_alias_file, parse_alias_flag};
 
@@ -44,6 +48,23 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
         "nettest" => Some(NETTEST),
         _ => None,
     }
+}
+
+/// The SHA-256 of an image's bytes: the key of the compiled-image caches.
+pub type Digest = [u8; 32];
+
+/// SHA-256 of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Sha256::digest(bytes).into()
+}
+
+/// A builtin's bytes, shared, with their digest: computed once per process,
+/// so a thousand pods of one builtin image neither copy nor hash it again.
+fn builtin_shared(name: &str) -> Option<(Arc<[u8]>, Digest)> {
+    static CACHE: OnceLock<Mutex<HashMap<String, (Arc<[u8]>, Digest)>>> = OnceLock::new();
+    let bytes = builtin(name)?;
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    Some(cache.entry(name.to_owned()).or_insert_with(|| (Arc::from(bytes), digest_of(bytes))).clone())
 }
 
 /// Errors of resolving an image reference.
@@ -96,6 +117,8 @@ pub struct Image {
     pub reference: String,
     /// The wasm bytes.
     pub bytes: Arc<[u8]>,
+    /// SHA-256 of `bytes`.
+    pub digest: Digest,
     /// argv used when the container has no `command` (the image's
     /// ENTRYPOINT, in Docker terms); `args` are appended.
     pub entrypoint: Vec<String>,
@@ -114,6 +137,46 @@ const TOOLBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 #[derive(Debug, Clone)]
 pub struct ImageResolver {
     aliases: Vec<Alias>,
+    files: FileCache,
+}
+
+/// Image files read before, by path: reused while their size and
+/// modification time are unchanged, so starting many pods of one image
+/// file reads and hashes it once.
+#[derive(Debug, Clone, Default)]
+struct FileCache(Arc<Mutex<HashMap<PathBuf, CachedFile>>>);
+
+#[derive(Debug, Clone)]
+struct CachedFile {
+    len: u64,
+    modified: Option<SystemTime>,
+    bytes: Arc<[u8]>,
+    digest: Digest,
+}
+
+impl FileCache {
+    /// At most this many files are remembered (images are few; this only
+    /// bounds a pathological stream of distinct paths).
+    const MAX: usize = 256;
+
+    fn read(&self, path: &Path) -> std::io::Result<(Arc<[u8]>, Digest)> {
+        let meta = std::fs::metadata(path)?;
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        {
+            let files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(f) = files.get(path).filter(|f| f.len == len && f.modified == modified && modified.is_some()) {
+                return Ok((f.bytes.clone(), f.digest));
+            }
+        }
+        let bytes: Arc<[u8]> = Arc::from(std::fs::read(path)?);
+        let digest = digest_of(&bytes);
+        let mut files = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if files.len() >= Self::MAX {
+            files.clear();
+        }
+        files.insert(path.to_owned(), CachedFile { len, modified, bytes: bytes.clone(), digest });
+        Ok((bytes, digest))
+    }
 }
 
 impl Default for ImageResolver {
@@ -127,18 +190,18 @@ impl ImageResolver {
     pub fn new(user: Vec<Alias>) -> Self {
         let mut aliases = user;
         aliases.extend(alias::builtin_aliases());
-        Self { aliases }
+        Self { aliases, files: FileCache::default() }
     }
 
     /// Resolves `image`; relative paths are taken from `base_dir` (the
     /// manifest's directory).
     pub fn resolve(&self, image: &str, base_dir: &Path) -> Result<Image, ImageError> {
         if let Some(target) = direct_target(image) {
-            return load_target(image, &target, base_dir);
+            return self.load_target(image, &target, base_dir);
         }
         let normalized = alias::normalize(image);
         match self.aliases.iter().find(|a| a.matches(&normalized)) {
-            Some(a) => load_target(image, &a.target, a.base_dir.as_deref().unwrap_or(base_dir)),
+            Some(a) => self.load_target(image, &a.target, a.base_dir.as_deref().unwrap_or(base_dir)),
             None => Err(ImageError::Unknown { image: image.to_owned() }),
         }
     }
@@ -150,25 +213,28 @@ fn direct_target(image: &str) -> Option<AliasTarget> {
     if direct { AliasTarget::parse(image).ok() } else { None }
 }
 
-fn load_target(image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Image, ImageError> {
-    match target {
-        AliasTarget::Builtin { name, entrypoint } => {
-            let bytes = builtin(name).ok_or_else(|| ImageError::NoSuchBuiltin { image: image.to_owned(), name: name.clone() })?;
-            Ok(Image {
-                reference: image.to_owned(),
-                bytes: Arc::from(bytes),
-                entrypoint: entrypoint.clone(),
-                description: format!("builtin {name}"),
-                env: vec![("PATH".to_owned(), TOOLBOX_PATH.to_owned())],
-            })
+impl ImageResolver {
+    fn load_target(&self, image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Image, ImageError> {
+        match target {
+            AliasTarget::Builtin { name, entrypoint } => {
+                let (bytes, digest) = builtin_shared(name).ok_or_else(|| ImageError::NoSuchBuiltin { image: image.to_owned(), name: name.clone() })?;
+                Ok(Image {
+                    reference: image.to_owned(),
+                    bytes,
+                    digest,
+                    entrypoint: entrypoint.clone(),
+                    description: format!("builtin {name}"),
+                    env: vec![("PATH".to_owned(), TOOLBOX_PATH.to_owned())],
+                })
+            }
+            AliasTarget::File(path) => {
+                let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
+                let (bytes, digest) = self.files.read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
+                Ok(Image { reference: image.to_owned(), bytes, digest, entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
+            }
+            AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
         }
-        AliasTarget::File(path) => {
-            let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
-            let bytes = std::fs::read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
-            Ok(Image { reference: image.to_owned(), bytes: Arc::from(bytes), entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
-        }
-        AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
     }
 }
 
@@ -211,5 +277,24 @@ mod tests {
         let missing = ImageResolver::default().resolve("nope.wasm", dir.path()).err().unwrap();
         assert!(matches!(missing, ImageError::Read { .. }));
         assert!(matches!(ImageResolver::default().resolve("builtin:nginx", dir.path()), Err(ImageError::NoSuchBuiltin { .. })));
+    }
+
+    #[test]
+    fn a_rewritten_image_file_is_read_again_and_an_unchanged_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.wasm");
+        std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+        let r = ImageResolver::default();
+        let first = r.resolve("app.wasm", dir.path()).unwrap();
+        assert_eq!(first.digest, digest_of(b"\0asm\x01\0\0\0"));
+        let again = r.resolve("app.wasm", dir.path()).unwrap();
+        assert!(Arc::ptr_eq(&first.bytes, &again.bytes), "an unchanged file is served from the cache");
+        std::fs::write(&path, b"\0asm\x01\0\0\0\0\0").unwrap();
+        let changed = r.resolve("app.wasm", dir.path()).unwrap();
+        assert_eq!(changed.bytes.len(), 10, "a different size is a different file");
+        assert_eq!(changed.digest, digest_of(&changed.bytes));
+        let a = r.resolve("builtin:toolbox", dir.path()).unwrap();
+        let b = r.resolve("builtin:toolbox", dir.path()).unwrap();
+        assert!(Arc::ptr_eq(&a.bytes, &b.bytes), "builtins are shared, not copied");
     }
 }

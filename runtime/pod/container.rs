@@ -48,8 +48,10 @@ pub enum ContainerKind {
 
 /// What a worker tells the supervisor.
 pub(crate) enum Report {
-    /// The container's status changed.
-    Status { kind: ContainerKind, index: usize, status: ContainerStatus },
+    /// The container's status changed. Boxed: the channel allocates its
+    /// slots in blocks of 32 whatever is sent, and a pod that sleeps for a
+    /// week should not hold 32 inline ContainerStatus slots (~24 KiB).
+    Status { kind: ContainerKind, index: usize, status: Box<ContainerStatus> },
     /// Something worth an Event happened.
     Event(PodEvent),
 }
@@ -167,7 +169,7 @@ impl Worker {
     }
 
     fn report(&self, status: ContainerStatus) {
-        let _ = self.reports.send(Report::Status { kind: self.plan.kind, index: self.plan.index, status });
+        let _ = self.reports.send(Report::Status { kind: self.plan.kind, index: self.plan.index, status: Box::new(status) });
     }
 
     fn event(&self, ev: PodEvent) {

@@ -111,9 +111,7 @@ impl Supervisor {
             st.reason = Some("Evicted".into());
             st.message = Some(message);
         }
-        if let Err(e) = self.dir.write_record(&self.pod) {
-            self.store_errors.push(e);
-        }
+        self.dir.submit_record(&self.pod);
         self.publish.send_replace(self.pod.clone());
     }
 
@@ -124,7 +122,7 @@ impl Supervisor {
     fn apply(&mut self, report: Report, deleting: bool) {
         match report {
             Report::Status { kind, index, status } => {
-                self.set_container_status(kind, index, status);
+                self.set_container_status(kind, index, *status);
                 self.refresh(deleting);
             }
             Report::Event(ev) => self.event(ev),
@@ -269,6 +267,11 @@ impl Supervisor {
             self.apply(r, deleting);
         }
         self.refresh(deleting);
+        // The final record is on disk before the pod counts as ended.
+        let dir = self.dir.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || dir.flush_record()).await.unwrap_or(Ok(())) {
+            self.store_errors.push(e);
+        }
         drop(size_watch);
         if let Err(e) = self.dir.remove_rootfs() {
             self.store_errors.push(e);

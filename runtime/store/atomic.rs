@@ -12,6 +12,13 @@ static TMP_SERIAL: AtomicU64 = AtomicU64::new(0);
 /// fsyncs it, and renames it over `path`: readers (and a runtime restarted
 /// after a crash) see the old contents or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`], with the fsync only if `durable`: without it the
+/// replacement is still atomic for readers and survives the process dying,
+/// but not a power loss.
+pub(crate) fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -20,7 +27,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)
     })();

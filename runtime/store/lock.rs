@@ -1,11 +1,22 @@
-//! The per-pod lock that makes a second `run` of a running pod an error.
+//! Pod ownership: which process runs a pod, so a second `run` of a running
+//! pod is an error, and whether that process is still alive.
 //!
-//! An OS file lock (`File::try_lock`: flock on Unix, LockFileEx on
-//! Windows) is released by the kernel when the holder dies, so a crashed
-//! runtime never leaves a stale lock behind.
+//! Each runtime process holds one OS file lock (`File::try_lock`: flock on
+//! Unix, LockFileEx on Windows) on its own file `<state>/run/<token>.lock`
+//! for as long as it lives; the kernel releases it when the process dies,
+//! so a crashed runtime never leaves a stale claim behind. A pod is claimed
+//! by writing the process's token into the pod's `lock` file (and its pid
+//! into `lock.pid`); the claim counts while the token's process lock is
+//! held. Claims are made and released under `<state>/run/claims.lock`, so
+//! two processes never both claim one pod.
+//!
+//! One open file per process, not per pod: ten thousand pods need no ten
+//! thousand descriptors.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why the lock was not taken.
 #[derive(Debug)]
@@ -14,41 +25,110 @@ pub(super) enum LockError {
     Io(std::io::Error),
 }
 
-fn pid_path(lock: &Path) -> std::path::PathBuf {
+fn pid_path(lock: &Path) -> PathBuf {
     lock.with_extension("pid")
 }
 
-/// Held while a process runs the pod; released on drop or process death.
+/// This process's lock in one state directory.
 #[derive(Debug)]
-pub struct PodLock {
+struct ProcessLock {
+    token: String,
     _file: File,
 }
 
-impl PodLock {
-    pub(super) fn acquire(path: &Path) -> Result<Self, LockError> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(LockError::Io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(pid_path(path)).ok().and_then(|s| s.trim().parse().ok());
-                return Err(LockError::Held { holder });
-            }
-            Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
+/// The process lock of `run_dir`, taken on first use.
+fn process_lock(run_dir: &Path) -> std::io::Result<Arc<ProcessLock>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<ProcessLock>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(l) = locks.get(run_dir) {
+        return Ok(l.clone());
+    }
+    std::fs::create_dir_all(run_dir)?;
+    remove_dead_process_locks(run_dir);
+    let token = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(run_dir.join(format!("{token}.lock")))?;
+    file.try_lock().map_err(|e| match e {
+        TryLockError::WouldBlock => std::io::Error::other("a fresh process lock is held by someone else"),
+        TryLockError::Error(e) => e,
+    })?;
+    let l = Arc::new(ProcessLock { token, _file: file });
+    locks.insert(run_dir.to_owned(), l.clone());
+    Ok(l)
+}
+
+/// Lock files of processes that have ended (nobody holds them).
+fn remove_dead_process_locks(run_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(run_dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(token) = name.strip_suffix(".lock").filter(|t| *t != "claims")
+            && !process_alive(run_dir, token)
+        {
+            let _ = std::fs::remove_file(e.path());
         }
-        // The holder's pid goes beside the lock: on Windows a locked file
-        // cannot be read through another handle.
+    }
+}
+
+/// Whether the process with `token` still holds its lock.
+fn process_alive(run_dir: &Path, token: &str) -> bool {
+    let Ok(file) = OpenOptions::new().read(true).write(true).open(run_dir.join(format!("{token}.lock"))) else { return false };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+/// Serializes claims in one state directory while held.
+fn claims_guard(run_dir: &Path) -> std::io::Result<File> {
+    std::fs::create_dir_all(run_dir)?;
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(run_dir.join("claims.lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// The token in a pod's `lock` file, if any.
+fn claimant(lock: &Path) -> Option<String> {
+    std::fs::read_to_string(lock).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Held while this process runs the pod; released on drop or process death.
+#[derive(Debug)]
+pub struct PodLock {
+    path: PathBuf,
+    run_dir: PathBuf,
+    process: Arc<ProcessLock>,
+}
+
+impl PodLock {
+    /// Claims the pod whose lock file is `path`, for this process.
+    pub(super) fn acquire(path: &Path, run_dir: &Path) -> Result<Self, LockError> {
+        let process = process_lock(run_dir).map_err(LockError::Io)?;
+        let _guard = claims_guard(run_dir).map_err(LockError::Io)?;
+        if let Some(token) = claimant(path)
+            && process_alive(run_dir, &token)
+        {
+            let holder = std::fs::read_to_string(pid_path(path)).ok().and_then(|s| s.trim().parse().ok());
+            return Err(LockError::Held { holder });
+        }
+        super::atomic::replace(path, process.token.as_bytes(), false).map_err(LockError::Io)?;
         let _ = std::fs::write(pid_path(path), std::process::id().to_string());
-        Ok(Self { _file: file })
+        Ok(Self { path: path.to_owned(), run_dir: run_dir.to_owned(), process })
     }
 
-    pub(super) fn is_held(path: &Path) -> bool {
-        let Ok(file) = OpenOptions::new().read(true).write(true).open(path) else { return false };
-        match file.try_lock() {
-            Ok(()) => {
-                let _ = file.unlock();
-                false
-            }
-            Err(_) => true,
+    /// Whether a live process has claimed the pod whose lock file is `path`.
+    pub(super) fn is_held(path: &Path, run_dir: &Path) -> bool {
+        claimant(path).is_some_and(|token| process_alive(run_dir, &token))
+    }
+}
+
+impl Drop for PodLock {
+    fn drop(&mut self) {
+        let Ok(_guard) = claims_guard(&self.run_dir) else { return };
+        if claimant(&self.path).as_deref() == Some(self.process.token.as_str()) {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -60,15 +140,45 @@ mod tests {
     #[test]
     fn second_acquire_fails_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
         let path = dir.path().join("lock");
-        let first = PodLock::acquire(&path).unwrap();
-        assert!(PodLock::is_held(&path));
-        match PodLock::acquire(&path) {
+        let first = PodLock::acquire(&path, &run).unwrap();
+        assert!(PodLock::is_held(&path, &run));
+        match PodLock::acquire(&path, &run) {
             Err(LockError::Held { holder }) => assert_eq!(holder, Some(std::process::id())),
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);
-        assert!(!PodLock::is_held(&path));
-        PodLock::acquire(&path).unwrap();
+        assert!(!PodLock::is_held(&path, &run));
+        PodLock::acquire(&path, &run).unwrap();
+    }
+
+    #[test]
+    fn a_claim_by_a_dead_process_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let path = dir.path().join("lock");
+        // A token whose process lock file exists but nobody holds, and one
+        // whose file is gone: both are processes that ended.
+        std::fs::write(run.join("1-dead.lock"), b"").unwrap();
+        for token in ["1-dead", "2-gone"] {
+            std::fs::write(&path, token).unwrap();
+            assert!(!PodLock::is_held(&path, &run), "{token}");
+        }
+        let lock = PodLock::acquire(&path, &run).unwrap();
+        assert!(PodLock::is_held(&path, &run));
+        assert!(!run.join("1-dead.lock").exists(), "dead process locks are cleaned up");
+        drop(lock);
+    }
+
+    #[test]
+    fn many_pods_hold_no_descriptor_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        // Far more claims than a low descriptor limit would allow if each
+        // kept its lock file open.
+        let locks: Vec<_> = (0..3000).map(|i| PodLock::acquire(&dir.path().join(format!("lock-{i}")), &run).unwrap()).collect();
+        assert!(locks.iter().all(|l| PodLock::is_held(&l.path, &run)));
     }
 }

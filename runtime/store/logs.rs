@@ -107,7 +107,9 @@ pub struct ContainerLog {
 }
 
 struct Inner {
-    file: File,
+    /// Opened at the first record: a container that never prints (a
+    /// sleeping sidecar among thousands) holds no file descriptor.
+    file: Option<File>,
     path: PathBuf,
     rotation: LogRotation,
     /// Bytes in the current file.
@@ -127,13 +129,15 @@ impl ContainerLog {
         }
         // Stale rotated files would read as the start of this log.
         remove_log(path);
-        let file = File::create(path).map_err(io_err("cannot create", path))?;
+        // Created now, so readers find an empty log, and opened again for
+        // appending only when there is something to write.
+        File::create(path).map_err(io_err("cannot create", path))?;
         let rotation = LogRotation { max_size: rotation.max_size.max(1), max_files: rotation.max_files.max(2) };
         Ok(Self {
             pod: pod.to_owned(),
             container: container.to_owned(),
             tap,
-            inner: Mutex::new(Inner { file, path: path.to_owned(), rotation, size: 0, next_seq: 1, pending: [Vec::new(), Vec::new()] }),
+            inner: Mutex::new(Inner { file: None, path: path.to_owned(), rotation, size: 0, next_seq: 1, pending: [Vec::new(), Vec::new()] }),
         })
     }
 
@@ -193,7 +197,10 @@ impl ContainerLog {
         }
         // A full disk must not kill the guest; the line is lost, as the
         // kubelet would lose it.
-        if inner.file.write_all(&rec).is_ok() {
+        if inner.file.is_none() {
+            inner.file = std::fs::OpenOptions::new().create(true).append(true).open(&inner.path).ok();
+        }
+        if inner.file.as_mut().is_some_and(|f| f.write_all(&rec).is_ok()) {
             inner.size += rec.len() as u64;
         }
         if let Some(tap) = &self.tap {
@@ -216,7 +223,7 @@ impl Inner {
         self.next_seq += 1;
         match File::create(&self.path) {
             Ok(f) => {
-                self.file = f;
+                self.file = Some(f);
                 self.size = 0;
             }
             // The renamed file's handle still works; the next record retries.

@@ -6,19 +6,25 @@
 //!   pods/<namespace>/<name>/
 //!     pod.json                               the Pod object with its status
 //!     events.jsonl                           core/v1 Events, one per line
-//!     lock, lock.pid                         held by the process running the pod (and its pid)
+//!     lock, lock.pid                         the token (and pid) of the process running the pod
+//!   run/<token>.lock                         held by each live runtime process
+//!   run/claims.lock                          held while a pod is claimed or released
 //!     logs/<container>/<restartCount>.log    CRI-format container logs
 //!     rootfs/<container>/                    each container's writable `/`
 //! ```
 //!
 //! Records are replaced with write-to-temp, fsync, rename, so a crash or
-//! kill leaves the previous or the new record, never a torn one. Logs and
+//! kill leaves the previous or the new record, never a torn one. A pod's
+//! first record is in place before `start` returns; later status changes
+//! are written in the background by one thread (`writer.rs`), coalesced per
+//! pod, and the last is flushed before the pod counts as ended. Logs and
 //! events are appended line by line; a torn last line is skipped on read.
 
 mod atomic;
 mod events;
 mod lock;
 mod logs;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -189,11 +195,16 @@ impl PodDir {
         self.path.join("pod.json")
     }
 
+    /// Where runtime processes keep their locks (see `lock.rs`).
+    fn run_dir(&self) -> PathBuf {
+        self.state_dir.join("run")
+    }
+
     /// Takes the pod's lock, creating the directory; fails with
     /// [`StoreError::AlreadyRunning`] when another process holds it.
     pub fn lock(&self) -> Result<PodLock, StoreError> {
         std::fs::create_dir_all(&self.path).map_err(io_err("cannot create", &self.path))?;
-        PodLock::acquire(&self.path.join("lock")).map_err(|e| match e {
+        PodLock::acquire(&self.path.join("lock"), &self.run_dir()).map_err(|e| match e {
             lock::LockError::Held { holder } => StoreError::AlreadyRunning {
                 namespace: self.namespace.clone(),
                 name: self.name.clone(),
@@ -216,14 +227,14 @@ impl PodDir {
     }
 
     /// Removes the pod's directory (the pod was deleted). The caller's
-    /// lock keeps another process from starting the pod meanwhile; the
-    /// lock file itself goes last, after the lock is released, because
-    /// Windows cannot remove an open file.
+    /// claim keeps another process from starting the pod meanwhile;
+    /// releasing it removes the `lock` file.
     pub fn remove(&self, lock: PodLock) -> Result<(), StoreError> {
         self.clear()?;
         drop(lock);
-        for f in ["lock.pid", "lock"] {
-            let _ = std::fs::remove_file(self.path.join(f));
+        // Unless another run claimed the pod in between.
+        if !self.path.join("lock").exists() {
+            let _ = std::fs::remove_file(self.path.join("lock.pid"));
         }
         // A new run of the same name may have taken the lock in between:
         // then the directory is not empty and stays.
@@ -233,14 +244,31 @@ impl PodDir {
 
     /// Whether some process holds the pod's lock right now.
     pub fn is_locked(&self) -> bool {
-        PodLock::is_held(&self.path.join("lock"))
+        PodLock::is_held(&self.path.join("lock"), &self.run_dir())
     }
 
-    /// Replaces the record, crash-safely.
+    /// Replaces the record before returning: in place once this returns,
+    /// whatever happens to the process. The fsync that makes it survive a
+    /// power loss as well follows in the background (the writer rewrites
+    /// it durably), so starting a pod does not wait on the disk.
     pub fn write_record(&self, pod: &Pod) -> Result<(), StoreError> {
         let path = self.record_path();
         let json = serde_json::to_vec_pretty(pod).expect("a Pod always serializes");
-        write_atomic(&path, &json).map_err(io_err("cannot write", &path))
+        atomic::replace(&path, &json, false).map_err(io_err("cannot write", &path))?;
+        writer::submit(&path, json);
+        Ok(())
+    }
+
+    /// Queues the record to be replaced in the background (see
+    /// `writer.rs`); [`PodDir::flush_record`] waits for it.
+    pub fn submit_record(&self, pod: &Pod) {
+        writer::submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
+    }
+
+    /// Waits until every submitted record is on disk; reports a failed write.
+    pub fn flush_record(&self) -> Result<(), StoreError> {
+        let path = self.record_path();
+        writer::flush(&path).map_err(io_err("cannot write", &path))
     }
 
     /// Reads the record.
@@ -278,6 +306,7 @@ impl PodDir {
     /// Removes the pod's record, logs and everything else but the lock
     /// (held by the caller), to start a new pod of the same name.
     pub fn clear(&self) -> Result<(), StoreError> {
+        writer::forget(&self.path);
         for entry in std::fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))?.flatten() {
             if entry.file_name() == "lock" || entry.file_name() == "lock.pid" {
                 continue;

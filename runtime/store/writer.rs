@@ -1,0 +1,207 @@
+//! The record writer: pod records are replaced in the background, off the
+//! pods' paths, by one thread for the whole process.
+//!
+//! Status changes come in bursts (a pod starting changes its record three
+//! times within a millisecond) and each crash-safe replacement costs an
+//! fsync, which also stalls every other file creation on the disk while
+//! the journal commits. Submissions coalesce per file (the latest contents
+//! win) and wait [`SETTLE`] before the writer thread replaces the file with
+//! [`write_atomic`], so a burst costs one fsync, after it. A pod's last
+//! record is waited for ([`flush`]) before the pod counts as ended, so a
+//! runtime that exits after its pods leaves every final record on disk; a
+//! crash meanwhile leaves an earlier complete record, never a torn one.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::atomic::write_atomic;
+
+/// How long a submission waits for later ones to coalesce with.
+pub(crate) const SETTLE: Duration = Duration::from_millis(100);
+
+#[derive(Default)]
+struct State {
+    /// The newest contents not yet written, per file.
+    pending: HashMap<PathBuf, Vec<u8>>,
+    /// Files with pending contents, oldest submission first, with when
+    /// that submission came.
+    queue: VecDeque<(PathBuf, Instant)>,
+    /// Files someone waits for ([`flush`]): written without settling.
+    urgent: VecDeque<PathBuf>,
+    /// The file being written now.
+    busy: Option<PathBuf>,
+    /// The last failure per file, until [`flush`] reports it.
+    failed: HashMap<PathBuf, std::io::Error>,
+}
+
+struct Writer {
+    state: Mutex<State>,
+    /// Signalled when work is queued.
+    work: Condvar,
+    /// Signalled after each write.
+    written: Condvar,
+}
+
+fn writer() -> &'static Writer {
+    static WRITER: OnceLock<&'static Writer> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let w: &'static Writer = Box::leak(Box::new(Writer { state: Mutex::default(), work: Condvar::new(), written: Condvar::new() }));
+        std::thread::Builder::new().name("wasmpod-records".into()).spawn(move || w.serve()).expect("cannot start the record writer thread");
+        w
+    })
+}
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn serve(&self) {
+        let mut state = self.lock();
+        loop {
+            let path = if let Some(path) = state.urgent.pop_front() {
+                path
+            } else {
+                match state.queue.front() {
+                    None => {
+                        state = self.work.wait(state).unwrap_or_else(|p| p.into_inner());
+                        continue;
+                    }
+                    Some((_, since)) if since.elapsed() < SETTLE => {
+                        let left = SETTLE - since.elapsed();
+                        state = self.work.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+                        continue;
+                    }
+                    Some(_) => state.queue.pop_front().map(|(p, _)| p).expect("front exists"),
+                }
+            };
+            // Already written (through the other queue), or forgotten.
+            let Some(bytes) = state.pending.remove(&path) else { continue };
+            state.busy = Some(path.clone());
+            drop(state);
+            let result = write_atomic(&path, &bytes);
+            state = self.lock();
+            state.busy = None;
+            match result {
+                Ok(()) => {
+                    state.failed.remove(&path);
+                }
+                Err(e) => {
+                    state.failed.insert(path, e);
+                }
+            }
+            self.written.notify_all();
+        }
+    }
+
+    /// Waits until `path` has nothing pending and is not being written.
+    fn settle<'a>(&self, mut state: MutexGuard<'a, State>, path: &Path) -> MutexGuard<'a, State> {
+        while state.pending.contains_key(path) || state.busy.as_deref() == Some(path) {
+            state = self.written.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state
+    }
+}
+
+/// Queues `bytes` as the new contents of `path`, replacing anything queued
+/// for it before.
+pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
+    let w = writer();
+    let mut state = w.lock();
+    if state.pending.insert(path.to_owned(), bytes).is_none() {
+        state.queue.push_back((path.to_owned(), Instant::now()));
+    }
+    drop(state);
+    w.work.notify_one();
+}
+
+/// Waits until everything submitted for `path` is on disk; reports the
+/// last failure to write it, if any since the previous flush.
+pub(crate) fn flush(path: &Path) -> std::io::Result<()> {
+    let w = writer();
+    let mut state = w.lock();
+    if state.pending.contains_key(path) {
+        state.urgent.push_back(path.to_owned());
+        w.work.notify_one();
+    }
+    state = w.settle(state, path);
+    match state.failed.remove(path) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Drops anything queued for files under `dir` and waits for a write in
+/// progress there to end: the directory is about to be removed, and a late
+/// write must not recreate it.
+pub(crate) fn forget(dir: &Path) {
+    let w = writer();
+    let mut state = w.lock();
+    state.pending.retain(|p, _| !p.starts_with(dir));
+    state.queue.retain(|(p, _)| !p.starts_with(dir));
+    state.urgent.retain(|p| !p.starts_with(dir));
+    state.failed.retain(|p, _| !p.starts_with(dir));
+    while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
+        state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_submission_wins_and_flush_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pod.json");
+        for i in 0..100 {
+            submit(&path, format!("version {i}").into_bytes());
+        }
+        flush(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "version 99");
+    }
+
+    #[test]
+    fn a_submission_settles_before_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pod.json");
+        let t0 = Instant::now();
+        submit(&path, b"first".to_vec());
+        // Written only after SETTLE (or a flush): not at once.
+        while !path.exists() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "never written");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(t0.elapsed() >= SETTLE, "written after {:?}, before settling", t0.elapsed());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_by_flush_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should go: the rename fails.
+        let path = dir.path().join("taken");
+        std::fs::create_dir_all(path.join("inside")).unwrap();
+        submit(&path, b"x".to_vec());
+        assert!(flush(&path).is_err());
+        assert!(flush(&path).is_ok(), "reported once");
+    }
+
+    #[test]
+    fn forgotten_writes_do_not_recreate_a_removed_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = dir.path().join("pods/default/p");
+        for i in 0..50 {
+            submit(&pod.join("pod.json"), format!("{i}").into_bytes());
+        }
+        forget(&pod);
+        let _ = std::fs::remove_dir_all(&pod);
+        // Anything still queued elsewhere is written; nothing for `pod`.
+        let other = dir.path().join("other.json");
+        submit(&other, b"o".to_vec());
+        flush(&other).unwrap();
+        assert!(!pod.exists());
+    }
+}
