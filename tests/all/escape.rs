@@ -484,45 +484,47 @@ fn count_in(line: &str) -> usize {
     line.split_whitespace().filter_map(|w| w.parse().ok()).next().unwrap_or_else(|| panic!("no count in {line:?}"))
 }
 
+/// Starts `yaml`, waits for its container `name` to report, and checks
+/// the count in its line; then, while it holds everything it got, that the
+/// neighbour and the runtime still open files, logs and sockets.
+async fn hog(h: &Harness, neighbour: &Neighbour, pod: &str, name: &str, yaml: &str) {
+    let handle = h.start(yaml).await;
+    eventually(&format!("{pod}/{name} reports"), || !verdicts(h, pod, name).is_empty()).await;
+    let line = assert_all_blocked(h, pod, name, 1).remove(0);
+    assert_eq!(count_in(&line), wasmpod::DEFAULT_MAX_OPEN_FILES, "stopped at the pod's cap: {line}");
+    neighbour.assert_alive(h).await;
+    assert_runtime_works(h, &format!("beside-{pod}")).await;
+    let p = handle.current();
+    assert!(running(&p, name), "the hog keeps running and holding: {:?}", p.status);
+    handle.stop();
+    tokio::time::timeout(DEADLINE, handle.wait()).await.expect("the hog did not stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escape_open_files_and_sockets_are_capped_per_pod() {
     let h = Harness::new();
     let neighbour = Neighbour::start(&h).await;
-    let yaml = format!(
-        r#"apiVersion: v1
-kind: Pod
-metadata: {{name: fds}}
-spec:
-  volumes: [{{name: v, emptyDir: {{}}}}]
-  containers:
-  - {{name: files, image: "{image}", args: [files-open, /v], volumeMounts: [{{name: v, mountPath: /v}}]}}
-"#,
-        image = escape_image()
+    let image = escape_image();
+    let files = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: files}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}]\n  containers:\n  - {{name: hog, image: \"{image}\", args: [files-open, /v], volumeMounts: [{{name: v, mountPath: /v}}]}}\n"
     );
-    let files = h.start(&yaml).await;
-    eventually("the file hog reports", || !verdicts(&h, "fds", "files").is_empty()).await;
-    let line = assert_all_blocked(&h, "fds", "files", 1).remove(0);
-    eprintln!("{line}");
-    // While the hog holds every handle it could get, the rest of the
-    // runtime still opens files, logs and sockets.
-    neighbour.assert_alive(&h).await;
-    assert_runtime_works(&h, "beside-files").await;
-    let p = files.current();
-    assert!(running(&p, "files"), "{:?}", p.status);
-    files.stop();
-    tokio::time::timeout(DEADLINE, files.wait()).await.expect("the file hog did not stop");
-
-    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: socks}}\nspec:\n  containers:\n  - {{name: sockets, image: \"{}\", args: [sockets]}}\n", escape_image());
-    let socks = h.start(&yaml).await;
-    eventually("the socket hog reports", || !verdicts(&h, "socks", "sockets").is_empty()).await;
-    let line = assert_all_blocked(&h, "socks", "sockets", 1).remove(0);
-    eprintln!("{line}");
-    let _ = count_in(&line);
-    neighbour.assert_alive(&h).await;
-    assert_runtime_works(&h, "beside-sockets").await;
-    socks.stop();
-    tokio::time::timeout(DEADLINE, socks.wait()).await.expect("the socket hog did not stop");
+    hog(&h, &neighbour, "files", "hog", &files).await;
+    let sockets = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: sockets}}\nspec:\n  containers:\n  - {{name: hog, image: \"{image}\", args: [sockets]}}\n");
+    hog(&h, &neighbour, "sockets", "hog", &sockets).await;
+    // A hostNetwork pod's sockets are the host's own descriptors.
+    let host_sockets = sockets.replace("name: sockets}", "name: host-sockets}").replace("spec:\n", "spec:\n  hostNetwork: true\n");
+    hog(&h, &neighbour, "host-sockets", "hog", &host_sockets).await;
     neighbour.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_a_wasip1_module_is_held_to_the_open_file_cap() {
+    let h = Harness::new();
+    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p1}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: hog, image: \"{}\"}}\n", crate::harness::guest("open-files.wat"));
+    let out = h.run(&yaml).await;
+    // errno 33 (mfile) at the cap, and a closed descriptor's slot came back.
+    assert_eq!(exit_code(container(&out.pod, "hog")), Some(33), "{:?}", out.pod.status);
+    assert_runtime_works(&h, "after-p1").await;
 }
 
 /// Counts the flooding container's lines instead of keeping them; every
