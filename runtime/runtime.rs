@@ -16,7 +16,7 @@ use crate::store::{LogTap, StateDir, StoreError};
 /// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
 /// back-off durations, no user image aliases, no log tap, node name = the
 /// host's name, hostPath volumes refused, emptyDir usage measured every
-/// 10 seconds.
+/// 10 seconds, 4096 open files and sockets per pod.
 pub struct RuntimeConfig {
     /// The state directory (see [`StateDir::locate`]).
     pub state_dir: PathBuf,
@@ -47,6 +47,11 @@ pub struct RuntimeConfig {
     /// How container logs rotate (the kubelet's `containerLogMaxSize` and
     /// `containerLogMaxFiles`; default 10 MiB x 5 files).
     pub log_rotation: crate::store::LogRotation,
+    /// Files and sockets the guests of one pod may hold open at once
+    /// (default [`DEFAULT_MAX_OPEN_FILES`](crate::DEFAULT_MAX_OPEN_FILES));
+    /// past it, opening fails inside the guest, so no pod can take the
+    /// process's file descriptors from the others and the runtime.
+    pub max_open_files_per_pod: usize,
 }
 
 impl RuntimeConfig {
@@ -63,6 +68,7 @@ impl RuntimeConfig {
             volume_usage_interval: crate::volume::DEFAULT_USAGE_INTERVAL,
             probe_second: Duration::from_secs(1),
             log_rotation: crate::store::LogRotation::default(),
+            max_open_files_per_pod: crate::sandbox::DEFAULT_MAX_OPEN_FILES,
         }
     }
 }
@@ -143,6 +149,7 @@ pub struct Runtime {
     volume_usage_interval: Duration,
     probe_second: Duration,
     log_rotation: crate::store::LogRotation,
+    max_open_files_per_pod: usize,
 }
 
 impl Runtime {
@@ -164,6 +171,7 @@ impl Runtime {
             volume_usage_interval: config.volume_usage_interval,
             probe_second: config.probe_second,
             log_rotation: config.log_rotation,
+            max_open_files_per_pod: config.max_open_files_per_pod,
         })
     }
 
@@ -209,6 +217,10 @@ impl Runtime {
 
     pub(crate) fn log_rotation(&self) -> crate::store::LogRotation {
         self.log_rotation
+    }
+
+    pub(crate) fn max_open_files_per_pod(&self) -> usize {
+        self.max_open_files_per_pod
     }
 
     pub(crate) fn volume_usage_interval(&self) -> Duration {

@@ -81,6 +81,7 @@ pub fn shim_main(cache: &Path, argv: Vec<String>) -> anyhow::Result<i32> {
             identity: Arc::default(),
             memory: None,
             cpu: None,
+            handles: crate::sandbox::HandleAccount::new(crate::sandbox::DEFAULT_MAX_OPEN_FILES),
         };
         Ok(match crate::sandbox::run(&engine, &loaded.program, spec).await? {
             GuestExit::Exited(code) => code,

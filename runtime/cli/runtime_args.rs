@@ -37,6 +37,10 @@ pub(crate) struct RuntimeArgs {
     /// least 2 (the kubelet's containerLogMaxFiles).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..), default_value = "5")]
     container_log_max_files: u32,
+    /// Files and sockets the guests of one pod may hold open at once; past
+    /// it, opening fails inside the guest (EMFILE), never in the runtime.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), default_value_t = wasmpod::DEFAULT_MAX_OPEN_FILES as u32)]
+    max_open_files_per_pod: u32,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     pub quiet: bool,
@@ -60,6 +64,7 @@ impl RuntimeArgs {
         config.backoff.max = self.backoff_max;
         config.allow_host_path = self.allow_host_path;
         config.log_rotation = wasmpod::LogRotation { max_size: self.container_log_max_size, max_files: self.container_log_max_files as usize };
+        config.max_open_files_per_pod = self.max_open_files_per_pod as usize;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         Ok(config)
     }

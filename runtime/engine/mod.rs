@@ -202,6 +202,7 @@ impl WasmEngine {
         let mut component_linker = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_pod_sockets_to_linker(&mut component_linker).map_err(EngineError::Config)?;
+        crate::sandbox::add_open_file_cap_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_stop_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_identity_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
         // Outgoing wasi:http, sent through the pod network (net/http.rs).
@@ -212,6 +213,7 @@ impl WasmEngine {
             &mut s.wasi
         })
         .map_err(EngineError::Config)?;
+        crate::sandbox::add_open_file_cap_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_stop_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
         crate::sandbox::add_identity_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
         crate::ipc::add_to_module_linker(&mut module_linker, |s: &mut ModuleState| &mut s.ipc).map_err(EngineError::Config)?;

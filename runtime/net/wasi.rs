@@ -55,6 +55,9 @@ pub struct PodSocketsView<'a> {
     pub table: &'a mut ResourceTable,
     /// wasmtime-wasi's socket context, used under [`SocketPolicy::Host`].
     pub host: &'a mut WasiSocketsCtx,
+    /// The instance's open handles: every socket, pod or host, takes a
+    /// slot of the pod's open-file cap.
+    pub(crate) handles: &'a mut crate::sandbox::Handles,
 }
 
 impl From<NetError> for ErrorCode {
@@ -273,16 +276,42 @@ impl PodSocketsView<'_> {
         let output = self.table.push_child(output, parent)?;
         Ok((input, output))
     }
+
+    /// accept on the pod network: the next queued connection, if any.
+    fn accept_pod(&mut self, this: Resource<TcpSocket>) -> SocketResult<(Resource<TcpSocket>, Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        let s = self.socket(&this)?;
+        let TcpState::Listening { listener, .. } = &mut s.state else {
+            return err(ErrorCode::InvalidState);
+        };
+        let Some(incoming) = listener.try_accept() else {
+            return err(ErrorCode::WouldBlock);
+        };
+        let (net, v6) = (s.net.clone(), s.v6);
+        let mut accepted = PodTcpSocket::new(net, v6);
+        let mut conn = connected(incoming.stream, incoming.local, incoming.peer, None);
+        conn.streams_taken = true;
+        let (reader, writer) = (conn.reader.clone(), conn.writer.clone());
+        accepted.state = TcpState::Connected(conn);
+        let accepted = self.table.push(accepted)?;
+        let (input, output) = self.push_streams(&accepted, reader, writer)?;
+        Ok((Resource::new_own(accepted.rep()), input, output))
+    }
 }
 
 impl tcp_create_socket::Host for PodSocketsView<'_> {
     fn create_tcp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<TcpSocket>> {
-        if let Some(mut host) = self.host() {
-            return tcp_create_socket::Host::create_tcp_socket(&mut host, family);
-        }
-        let net = self.net()?;
-        let socket = self.table.push(PodTcpSocket::new(net, matches!(family, IpAddressFamily::Ipv6)))?;
-        Ok(Resource::new_own(socket.rep()))
+        let Some(slot) = self.handles.reserve() else {
+            return err(ErrorCode::NewSocketLimit);
+        };
+        let socket = match self.host() {
+            Some(mut host) => tcp_create_socket::Host::create_tcp_socket(&mut host, family)?,
+            None => {
+                let net = self.net()?;
+                Resource::new_own(self.table.push(PodTcpSocket::new(net, matches!(family, IpAddressFamily::Ipv6)))?.rep())
+            }
+        };
+        self.handles.hold(socket.rep(), slot);
+        Ok(socket)
     }
 }
 
@@ -435,25 +464,16 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn accept(&mut self, this: Resource<TcpSocket>) -> SocketResult<(Resource<TcpSocket>, Resource<DynInputStream>, Resource<DynOutputStream>)> {
-        if let Some(mut host) = self.host() {
-            return tcp::HostTcpSocket::accept(&mut host, this);
-        }
-        let s = self.socket(&this)?;
-        let TcpState::Listening { listener, .. } = &mut s.state else {
-            return err(ErrorCode::InvalidState);
+        // As accept(2) with no descriptor left: EMFILE, the connection stays queued.
+        let Some(slot) = self.handles.reserve() else {
+            return err(ErrorCode::NewSocketLimit);
         };
-        let Some(incoming) = listener.try_accept() else {
-            return err(ErrorCode::WouldBlock);
+        let accepted = match self.host() {
+            Some(mut host) => tcp::HostTcpSocket::accept(&mut host, this)?,
+            None => self.accept_pod(this)?,
         };
-        let (net, v6) = (s.net.clone(), s.v6);
-        let mut accepted = PodTcpSocket::new(net, v6);
-        let mut conn = connected(incoming.stream, incoming.local, incoming.peer, None);
-        conn.streams_taken = true;
-        let (reader, writer) = (conn.reader.clone(), conn.writer.clone());
-        accepted.state = TcpState::Connected(conn);
-        let accepted = self.table.push(accepted)?;
-        let (input, output) = self.push_streams(&accepted, reader, writer)?;
-        Ok((Resource::new_own(accepted.rep()), input, output))
+        self.handles.hold(accepted.0.rep(), slot);
+        Ok(accepted)
     }
 
     fn local_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
@@ -467,7 +487,6 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
             TcpState::Unbound | TcpState::Closed => err(ErrorCode::InvalidState),
         }
     }
-
     fn remote_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
         if let Some(mut host) = self.host() {
             return tcp::HostTcpSocket::remote_address(&mut host, this);
@@ -655,6 +674,7 @@ impl tcp::HostTcpSocket for PodSocketsView<'_> {
     }
 
     fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {
+        self.handles.release(this.rep());
         if let Some(mut host) = self.host() {
             return tcp::HostTcpSocket::drop(&mut host, this);
         }

@@ -90,9 +90,20 @@ impl PodSocketsView<'_> {
 
 impl udp_create_socket::Host for PodSocketsView<'_> {
     async fn create_udp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<UdpSocket>> {
-        if let Some(mut host) = self.host_udp() {
-            return udp_create_socket::Host::create_udp_socket(&mut host, family).await;
-        }
+        let Some(slot) = self.handles.reserve() else {
+            return err(ErrorCode::NewSocketLimit);
+        };
+        let socket = match self.host_udp() {
+            Some(mut host) => udp_create_socket::Host::create_udp_socket(&mut host, family).await?,
+            None => self.create_pod_udp_socket(family)?,
+        };
+        self.handles.hold(socket.rep(), slot);
+        Ok(socket)
+    }
+}
+
+impl PodSocketsView<'_> {
+    fn create_pod_udp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<UdpSocket>> {
         let net = self.net()?;
         let socket = PodUdpSocket {
             net,
@@ -265,6 +276,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn drop(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<()> {
+        self.handles.release(this.rep());
         if let Some(mut host) = self.host_udp() {
             return udp::HostUdpSocket::drop(&mut host, this);
         }

@@ -89,6 +89,8 @@ pub(crate) struct ContainerPlan {
     /// The pod's IPC namespace: the same for every instance of every
     /// container, so objects survive restarts.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
+    /// The pod's cap on open files and sockets.
+    pub handles: Arc<crate::sandbox::HandleAccount>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
     /// How its log rotates.
@@ -304,6 +306,7 @@ impl Worker {
                 identity: self.plan.identity.clone(),
                 memory: self.plan.memory.clone(),
                 cpu: self.plan.cpu.clone(),
+                handles: self.plan.handles.clone(),
             };
             // The probes of this instance; a restart gets fresh ones with
             // their initial results, as the kubelet's new prober workers.
@@ -331,6 +334,7 @@ impl Worker {
                 identity: &self.plan.identity,
                 memory: &self.plan.memory,
                 cpu: &self.plan.cpu,
+                handles: &self.plan.handles,
             };
             let run = sandbox::run(&engine, &program, spec);
             tokio::pin!(run);

@@ -45,6 +45,8 @@ pub(crate) struct ExecTarget {
     /// The container's CPU account: an exec'd command shares its quota,
     /// as a process in the container's cgroup would.
     pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
+    /// The pod's cap on open files and sockets.
+    pub handles: Arc<crate::sandbox::HandleAccount>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -188,6 +190,7 @@ pub(crate) async fn exec(
         identity: target.identity,
         memory: target.memory,
         cpu: target.cpu,
+        handles: target.handles,
     };
     let exit = tokio::select! {
         r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,

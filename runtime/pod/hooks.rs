@@ -31,6 +31,7 @@ pub(crate) struct HookContext<'a> {
     /// process in its cgroup would.
     pub memory: &'a Option<Arc<crate::sandbox::MemoryAccount>>,
     pub cpu: &'a Option<Arc<crate::sandbox::CpuAccount>>,
+    pub handles: &'a Arc<crate::sandbox::HandleAccount>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.
@@ -56,6 +57,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             identity: ctx.identity.clone(),
             memory: ctx.memory.clone(),
             cpu: ctx.cpu.clone(),
+            handles: ctx.handles.clone(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
             Ok(GuestExit::Exited(0)) => Ok(()),

@@ -34,6 +34,8 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
     // The pod's IPC namespace: its containers share it, nobody else sees it.
     let ipc = std::sync::Arc::new(crate::ipc::IpcNamespace::new(format!("{namespace}/{name}")));
+    // Its cap on open files and sockets, shared by all its instances.
+    let handles = crate::sandbox::HandleAccount::new(rt.max_open_files_per_pod());
     // A host-network pod's IP is the node's, as in Kubernetes.
     let pod_ip = if host_network { "127.0.0.1".to_owned() } else { network.ip().to_string() };
     // A new run of a pod that ended earlier replaces its record and logs.
@@ -73,6 +75,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         engine: rt.engine().clone(),
         network: network.clone(),
         ipc: ipc.clone(),
+        handles,
         exec_targets: exec_targets.clone(),
         tap: rt.tap(),
         publish,
@@ -228,6 +231,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 mounts: mounts.clone(),
                 network: socket_policy.clone(),
                 ipc: sup.ipc.clone(),
+                handles: sup.handles.clone(),
                 identity: identity.clone(),
                 root_owners: root_owners.clone(),
                 read_only_root,
@@ -257,6 +261,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 pre_stop: c.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()),
                 post_start: c.lifecycle.as_ref().and_then(|l| l.post_start.clone()),
                 ipc: sup.ipc.clone(),
+                handles: sup.handles.clone(),
                 probe_second,
                 log_rotation,
                 sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),

@@ -31,6 +31,8 @@ pub(crate) struct Supervisor {
     pub network: Arc<crate::net::PodNetwork>,
     /// The pod's IPC namespace, handed to every container instance.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
+    /// The pod's cap on open files and sockets, handed to every instance.
+    pub handles: Arc<crate::sandbox::HandleAccount>,
     /// What `exec` needs per container, filled as containers are prepared.
     pub exec_targets: super::exec::ExecTargets,
     pub tap: Option<Arc<dyn LogTap>>,

@@ -6,6 +6,8 @@
 //! no host directory but the container's own root and its mounts.
 
 mod check;
+mod filesystem;
+mod handles;
 mod http_handler;
 mod identity;
 mod cpu;
@@ -28,7 +30,10 @@ use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stop::StopSignal;
 pub use cpu::CpuAccount;
+pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount};
+pub(crate) use handles::Handles;
 pub use memory::MemoryAccount;
+pub(crate) use filesystem::{add_to_component_linker as add_open_file_cap_to_component_linker, add_to_module_linker as add_open_file_cap_to_module_linker};
 pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
 pub use check::CheckOutcome;
@@ -47,6 +52,8 @@ pub struct ComponentState {
     ipc: ComponentIpc,
     identity: identity::IdentityView,
     limiter: memory::MemoryLimiter,
+    /// The files and sockets this instance holds, counted against its pod.
+    handles: Handles,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for ComponentState {
@@ -61,7 +68,7 @@ impl ComponentState {
     }
 
     fn pod_sockets(&mut self) -> PodSocketsView<'_> {
-        PodSocketsView { policy: &self.network, table: &mut self.table, host: self.ctx.sockets() }
+        PodSocketsView { policy: &self.network, table: &mut self.table, host: self.ctx.sockets(), handles: &mut self.handles }
     }
 }
 
@@ -94,6 +101,8 @@ pub struct ModuleState {
     pub(crate) ipc: ModuleIpc,
     identity: identity::IdentityView,
     limiter: memory::MemoryLimiter,
+    /// The files this instance holds open, counted against its pod.
+    handles: Handles,
 }
 
 /// A directory the guest sees at `guest_path`.
@@ -147,6 +156,9 @@ pub struct SandboxSpec {
     /// The container's CPU account (`resources.limits.cpu`), shared by all
     /// its instances; none: unlimited.
     pub cpu: Option<Arc<CpuAccount>>,
+    /// The pod's cap on open files and sockets, shared by every instance
+    /// of its containers.
+    pub handles: Arc<HandleAccount>,
 }
 
 /// How a guest ended.
@@ -236,6 +248,7 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
         ipc: ComponentIpc { namespace: spec.ipc.clone() },
         identity: spec.identity_view(),
         limiter: memory::MemoryLimiter::new(spec.memory.clone()),
+        handles: Handles::new(spec.handles.clone()),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -281,6 +294,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
                 ipc: ModuleIpc::new(spec.ipc.clone()),
                 identity: spec.identity_view(),
                 limiter: memory::MemoryLimiter::new(spec.memory.clone()),
+                handles: Handles::new(spec.handles.clone()),
             };
             let mut store = Store::new(engine.engine(), state);
             store.limiter(|s| &mut s.limiter);

@@ -15,9 +15,19 @@
 //!
 //! When wasmpod runs as root on Unix, a recorded owner is also applied to
 //! the host file with lchown, so host tools and hostPath users see it.
+//!
+//! A guest names the file (`owner(path)`), and guests can plant links in
+//! their volumes and root, so a looked-up file is found the way wasmtime
+//! resolves the guest's own paths: from a handle on the book's root, one
+//! component at a time, following links only while they stay beneath it
+//! (cap-std's rule). A link leading out answers "no such file"; the host
+//! file it names is never looked at, let alone chowned (`fchownat` on the
+//! parent's handle, so swapping a directory for a link in between cannot
+//! redirect it either).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 /// The ownership record of one volume or container root.
@@ -63,12 +73,13 @@ impl OwnerBook {
     }
 
     /// The owner of the host file `path` beneath this book's root, or
-    /// None when it does not exist.
+    /// None when it does not exist there (or only through a link that
+    /// leads outside the root).
     pub fn owner(&self, path: &Path) -> Option<(u32, u32)> {
-        std::fs::symlink_metadata(path).ok()?;
-        if path == self.root {
+        let found = Beneath::find(&self.root, path)?;
+        let Some(name) = &found.name else {
             return Some(self.base);
-        }
+        };
         let mut inner = self.lock();
         if let Some(owner) = inner.files.get(path) {
             return Some(*owner);
@@ -78,7 +89,7 @@ impl OwnerBook {
                 let owner = *only;
                 inner.files.insert(path.to_owned(), owner);
                 drop(inner);
-                apply_on_host(path, owner);
+                apply_beneath(&found.parent, name, owner);
                 Some(owner)
             }
             // Several writer identities: not attributable (see the module doc).
@@ -103,6 +114,59 @@ fn apply_on_host(path: &Path, owner: (u32, u32)) {
 #[cfg(not(unix))]
 fn apply_on_host(_path: &Path, _owner: (u32, u32)) {}
 
+/// As [`apply_on_host`], for the entry `name` of the directory `parent`.
+#[cfg(unix)]
+fn apply_beneath(parent: &std::fs::File, name: &std::ffi::OsStr, owner: (u32, u32)) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Ok(name) = std::ffi::CString::new(name.as_bytes()) else { return };
+    // SAFETY: the descriptor is open for the duration of the call and
+    // `name` is a NUL-terminated string. Best effort, as above.
+    let _ = unsafe { libc::fchownat(parent.as_raw_fd(), name.as_ptr(), owner.0, owner.1, libc::AT_SYMLINK_NOFOLLOW) };
+}
+
+#[cfg(not(unix))]
+fn apply_beneath(_parent: &std::fs::File, _name: &std::ffi::OsStr, _owner: (u32, u32)) {}
+
+/// A file found beneath a book's root without leaving it.
+struct Beneath {
+    /// The directory holding the file, opened beneath the root.
+    parent: std::fs::File,
+    /// The file's name in `parent` (not followed if it is a link); none:
+    /// the root itself.
+    name: Option<OsString>,
+}
+
+impl Beneath {
+    /// Finds `path` (a host path beneath `root`, lexically normalized), or
+    /// None when it is not beneath `root`, does not exist, or is reached
+    /// only through a link leading out of `root`.
+    fn find(root: &Path, path: &Path) -> Option<Self> {
+        // Mount paths of subPaths are canonical (see `volume::path`).
+        let rel = match path.strip_prefix(root) {
+            Ok(rel) => rel.to_owned(),
+            Err(_) => path.strip_prefix(root.canonicalize().ok()?).ok()?.to_owned(),
+        };
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        let root = cap_primitives::fs::open_ambient_dir(root, cap_primitives::ambient_authority()).ok()?;
+        let Some(name) = rel.file_name() else {
+            return Some(Self { parent: root, name: None });
+        };
+        let parent = match rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(dir) => cap_primitives::fs::open_dir(&root, dir).ok()?,
+            None => root,
+        };
+        cap_primitives::fs::stat(&parent, Path::new(name), cap_primitives::fs::FollowSymlinks::No).ok()?;
+        Some(Self { parent, name: Some(name.to_owned()) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +186,30 @@ mod tests {
         std::fs::write(dir.path().join("g"), b"x").unwrap();
         assert_eq!(book.owner(&dir.path().join("g")), Some((0, 231)));
         assert_eq!(book.owner(&dir.path().join("missing")), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_followed_only_while_they_stay_beneath_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("host.txt"), b"x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("vol");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/f"), b"x").unwrap();
+        let book = OwnerBook::new(root.clone(), (0, 231));
+        book.add_writer((42, 231));
+        // A link to the host and one climbing out: nothing behind them exists.
+        std::os::unix::fs::symlink(outside.path(), root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../".repeat(16), root.join("up")).unwrap();
+        assert_eq!(book.owner(&root.join("abs/host.txt")), None);
+        let through_up = root.join("up").join(outside.path().strip_prefix("/").unwrap()).join("host.txt");
+        assert!(std::fs::symlink_metadata(&through_up).is_ok(), "the host itself follows the link");
+        assert_eq!(book.owner(&through_up), None);
+        // The links themselves are files of the volume; a link inside works.
+        assert_eq!(book.owner(&root.join("abs")), Some((42, 231)));
+        std::os::unix::fs::symlink("sub", root.join("inner")).unwrap();
+        assert_eq!(book.owner(&root.join("inner/f")), Some((42, 231)));
+        assert_eq!(book.owner(&root.join("sub/../sub/f")), None, "paths come normalized");
     }
 }

@@ -210,10 +210,11 @@ impl ContainerLog {
 }
 
 impl Inner {
-    /// Renames the current file to the next rotated name, starts a new
-    /// one, and removes the oldest rotated files over the count. Readers
-    /// holding the old file keep reading it under its new name and then
-    /// go on to the newer files (api/logs.rs).
+    /// Renames the current file to the next rotated name, removes the
+    /// oldest rotated files over the count, and starts a new one: in that
+    /// order, so there are never more than max files on disk, even for a
+    /// moment. Readers holding the old file keep reading it under its new
+    /// name and then go on to the newer files (api/logs.rs).
     fn rotate(&mut self) {
         let rotated = PathBuf::from(format!("{}.{}", self.path.display(), self.next_seq));
         if std::fs::rename(&self.path, &rotated).is_err() {
@@ -221,18 +222,16 @@ impl Inner {
             return;
         }
         self.next_seq += 1;
-        match File::create(&self.path) {
-            Ok(f) => {
-                self.file = Some(f);
-                self.size = 0;
-            }
-            // The renamed file's handle still works; the next record retries.
-            Err(_) => return,
-        }
         let rotated = rotated_files(&self.path);
         let keep = self.rotation.max_files - 1;
         for (_, old) in rotated.iter().take(rotated.len().saturating_sub(keep)) {
             let _ = std::fs::remove_file(old);
+        }
+        // On failure the renamed file's handle still works; the next record
+        // retries.
+        if let Ok(f) = File::create(&self.path) {
+            self.file = Some(f);
+            self.size = 0;
         }
     }
 }

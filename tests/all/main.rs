@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod env;
+mod escape;
 mod examples;
 mod harness;
 mod ipc;

@@ -1,0 +1,128 @@
+//! The pod's open-file cap (`handles.rs`) on wasmtime-wasi's filesystem:
+//! the functions that open and close descriptors are shadowed in the
+//! linkers by wrappers that take a slot first and give it back on close;
+//! everything else is wasmtime-wasi's, unchanged.
+//!
+//! Components: `wasi:filesystem/types` `[method]descriptor.open-at` and the
+//! `descriptor` resource's destructor. wasip1 modules: `path_open`,
+//! `fd_close` and `fd_renumber` of `wasi_snapshot_preview1`, which call
+//! wasmtime-wasi's own wiggle-generated functions with the guest's memory
+//! (always an unshared memory: wasmpod builds wasmtime without threads).
+
+use wasmtime::component::{Linker as ComponentLinker, Resource, ResourceType};
+use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreContextMut};
+use wasmtime_wasi::filesystem::WasiFilesystemView;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1 as _};
+use wasmtime_wasi::p2::bindings::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags};
+use wiggle::GuestMemory;
+
+use super::{ComponentState, ModuleState};
+
+/// The `wasi:filesystem/types` instance wasmtime-wasi 48 defines; guests
+/// importing any 0.2.x version are linked to it.
+const TYPES: &str = "wasi:filesystem/types@0.2.12";
+
+/// The wasip1 module name.
+const P1: &str = "wasi_snapshot_preview1";
+
+/// wasip1 `errno::mfile`: too many open files.
+const ERRNO_MFILE: i32 = 33;
+
+/// Shadows `open-at` and the descriptor destructor for components.
+pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(TYPES)?;
+    types.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, ComponentState>, (dir, path_flags, path, open_flags, flags): (Resource<Descriptor>, PathFlags, String, OpenFlags, DescriptorFlags)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let Some(slot) = state.handles.reserve() else {
+                    return Ok((Err(ErrorCode::InsufficientMemory),));
+                };
+                match HostDescriptor::open_at(&mut state.filesystem(), dir, path_flags, path, open_flags, flags).await {
+                    Ok(fd) => {
+                        state.handles.hold(fd.rep(), slot);
+                        Ok((Ok(fd),))
+                    }
+                    // A trap stays a trap; an error code goes to the guest.
+                    Err(e) => Ok((Err(e.downcast()?),)),
+                }
+            })
+        },
+    )?;
+    types.resource("descriptor", ResourceType::host::<Descriptor>(), |mut store, rep| {
+        let state = store.data_mut();
+        state.handles.release(rep);
+        HostDescriptor::drop(&mut state.filesystem(), Resource::new_own(rep))
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Shadows `path_open`, `fd_close` and `fd_renumber` for wasip1 modules;
+/// each calls wasmtime-wasi's own implementation (the functions its
+/// linker entries call) on the guest's memory.
+pub(crate) fn add_to_module_linker(linker: &mut Linker<ModuleState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.func_wrap_async(
+        P1,
+        "path_open",
+        |mut caller: Caller<'_, ModuleState>, (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
+            Box::new(async move {
+                let Some(slot) = caller.data().handles.reserve() else { return Ok(ERRNO_MFILE) };
+                let memory = memory(&mut caller)?;
+                let (mut bytes, wasi) = p1_view(&mut caller, memory);
+                let errno = p1::path_open(wasi, &mut bytes, dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened).await?;
+                if errno == 0 {
+                    // The new descriptor number, written where the guest asked.
+                    let mut fd = [0u8; 4];
+                    memory.read(&caller, opened as u32 as usize, &mut fd)?;
+                    caller.data_mut().handles.hold(u32::from_le_bytes(fd), slot);
+                }
+                Ok(errno)
+            })
+        },
+    )?;
+    linker.func_wrap_async(P1, "fd_close", |mut caller: Caller<'_, ModuleState>, (fd,): (i32,)| {
+        Box::new(async move {
+            let memory = memory(&mut caller)?;
+            let (mut bytes, wasi) = p1_view(&mut caller, memory);
+            let errno = p1::fd_close(wasi, &mut bytes, fd).await?;
+            if errno == 0 {
+                caller.data_mut().handles.release(fd as u32);
+            }
+            Ok(errno)
+        })
+    })?;
+    linker.func_wrap_async(P1, "fd_renumber", |mut caller: Caller<'_, ModuleState>, (from, to): (i32, i32)| {
+        Box::new(async move {
+            let memory = memory(&mut caller)?;
+            let (mut bytes, wasi) = p1_view(&mut caller, memory);
+            let errno = p1::fd_renumber(wasi, &mut bytes, from, to).await?;
+            if errno == 0 {
+                caller.data_mut().handles.renumber(from as u32, to as u32);
+            }
+            Ok(errno)
+        })
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// What wasmtime-wasi's own wasip1 entry points hand their implementation:
+/// the guest's memory, and the context with the store's host-call fuel
+/// (which bounds how much a call may copy).
+fn p1_view<'a>(caller: &'a mut Caller<'_, ModuleState>, memory: Memory) -> (GuestMemory<'a>, &'a mut WasiP1Ctx) {
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let (bytes, state) = memory.data_and_store_mut(caller);
+    state.wasi.set_hostcall_fuel(fuel);
+    (GuestMemory::Unshared(bytes), &mut state.wasi)
+}
+
+/// The calling module's exported memory, as wasmtime-wasi's own wasip1
+/// functions find it.
+fn memory(caller: &mut Caller<'_, ModuleState>) -> wasmtime::Result<Memory> {
+    caller.get_export("memory").and_then(|e| e.into_memory()).ok_or_else(|| wasmtime::format_err!("missing required memory export"))
+}
