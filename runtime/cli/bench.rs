@@ -43,13 +43,16 @@ pub(crate) struct BenchArgs {
     /// Pods started one after another for the start figures.
     #[arg(long, value_name = "PODS")]
     start_pods: Option<usize>,
+    /// MiB sent per network throughput run (default 256, full run 1024).
+    #[arg(long, value_name = "MIB")]
+    net_mib: Option<u64>,
     /// Scratch directory (state, compile cache); default: a fresh
     /// temporary directory, removed afterwards. `--state-dir` is not used:
     /// the bench never touches your pods.
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
     /// Run only these scenarios: start, network, probes, baselines, density.
-    #[arg(long, value_name = "SCENARIO", value_delimiter = ',')]
+    #[arg(long, value_name = "SCENARIO", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(wasmpod::bench::SCENARIOS))]
     only: Vec<String>,
 }
 
@@ -62,6 +65,9 @@ pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Fa
     }
     if let Some(n) = args.start_pods {
         options.start_pods = n;
+    }
+    if let Some(mib) = args.net_mib {
+        options.net_bytes = mib.max(1) << 20;
     }
     options.scratch = args.scratch;
     options.only = args.only;

@@ -5,9 +5,8 @@
 //! Unix, LockFileEx on Windows) on its own file `<state>/run/<token>.lock`
 //! for as long as it lives; the kernel releases it when the process dies,
 //! so a crashed runtime never leaves a stale claim behind. A pod is claimed
-//! by writing the process's token into the pod's `lock` file (and its pid
-//! into `lock.pid`); the claim counts while the token's process lock is
-//! held. Claims are made and released under `<state>/run/claims.lock`, so
+//! by writing the process's token and pid into the pod's `lock` file; the
+//! claim counts while the token's process lock is held. Claims are made and released under `<state>/run/claims.lock`, so
 //! two processes never both claim one pod.
 //!
 //! One open file per process, not per pod: ten thousand pods need no ten
@@ -23,10 +22,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(super) enum LockError {
     Held { holder: Option<u32> },
     Io(std::io::Error),
-}
-
-fn pid_path(lock: &Path) -> PathBuf {
-    lock.with_extension("pid")
 }
 
 /// This process's lock in one state directory.
@@ -89,9 +84,14 @@ fn claims_guard(run_dir: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// The token in a pod's `lock` file, if any.
+/// The token in a pod's `lock` file (`<token> <pid>`), if any.
 fn claimant(lock: &Path) -> Option<String> {
-    std::fs::read_to_string(lock).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(lock).ok().and_then(|s| s.split_whitespace().next().map(str::to_owned))
+}
+
+/// The pid in a pod's `lock` file, if any.
+pub(super) fn claimant_pid(lock: &Path) -> Option<u32> {
+    std::fs::read_to_string(lock).ok().and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
 }
 
 /// Held while this process runs the pod; released on drop or process death.
@@ -110,11 +110,11 @@ impl PodLock {
         if let Some(token) = claimant(path)
             && process_alive(run_dir, &token)
         {
-            let holder = std::fs::read_to_string(pid_path(path)).ok().and_then(|s| s.trim().parse().ok());
-            return Err(LockError::Held { holder });
+            return Err(LockError::Held { holder: claimant_pid(path) });
         }
-        super::atomic::replace(path, process.token.as_bytes(), false).map_err(LockError::Io)?;
-        let _ = std::fs::write(pid_path(path), std::process::id().to_string());
+        // Readers outside the claims lock may see the file empty for a
+        // moment: as unclaimed, which it was until now.
+        std::fs::write(path, format!("{} {}", process.token, std::process::id())).map_err(LockError::Io)?;
         Ok(Self { path: path.to_owned(), run_dir: run_dir.to_owned(), process })
     }
 

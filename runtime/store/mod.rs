@@ -6,7 +6,7 @@
 //!   pods/<namespace>/<name>/
 //!     pod.json                               the Pod object with its status
 //!     events.jsonl                           core/v1 Events, one per line
-//!     lock, lock.pid                         the token (and pid) of the process running the pod
+//!     lock                                   the token and pid of the process running the pod
 //!   run/<token>.lock                         held by each live runtime process
 //!   run/claims.lock                          held while a pod is claimed or released
 //!     logs/<container>/<restartCount>.log    CRI-format container logs
@@ -14,10 +14,10 @@
 //! ```
 //!
 //! Records are replaced with write-to-temp, fsync, rename, so a crash or
-//! kill leaves the previous or the new record, never a torn one. A pod's
-//! first record is in place before `start` returns; later status changes
-//! are written in the background by one thread (`writer.rs`), coalesced per
-//! pod, and the last is flushed before the pod counts as ended. Logs and
+//! kill leaves the previous or the new record, never a torn one. Each
+//! status change is in place when `write_record` returns; the fsync is done
+//! in the background by one thread (`writer.rs`), once per burst of
+//! changes, and the last is flushed before the pod counts as ended. Logs and
 //! events are appended line by line; a torn last line is skipped on read.
 
 mod atomic;
@@ -223,7 +223,7 @@ impl PodDir {
     /// The pid written beside the lock by its last holder (meaningful
     /// while [`PodDir::is_locked`] is true).
     pub fn holder_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.path.join("lock.pid")).ok()?.trim().parse().ok()
+        lock::claimant_pid(&self.path.join("lock"))
     }
 
     /// Removes the pod's directory (the pod was deleted). The caller's
@@ -232,10 +232,6 @@ impl PodDir {
     pub fn remove(&self, lock: PodLock) -> Result<(), StoreError> {
         self.clear()?;
         drop(lock);
-        // Unless another run claimed the pod in between.
-        if !self.path.join("lock").exists() {
-            let _ = std::fs::remove_file(self.path.join("lock.pid"));
-        }
         // A new run of the same name may have taken the lock in between:
         // then the directory is not empty and stays.
         let _ = std::fs::remove_dir(&self.path);
@@ -250,7 +246,8 @@ impl PodDir {
     /// Replaces the record before returning: in place once this returns,
     /// whatever happens to the process. The fsync that makes it survive a
     /// power loss as well follows in the background (the writer rewrites
-    /// it durably), so starting a pod does not wait on the disk.
+    /// it durably, one write per burst of changes), so a status change
+    /// never waits on the disk.
     pub fn write_record(&self, pod: &Pod) -> Result<(), StoreError> {
         let path = self.record_path();
         let json = serde_json::to_vec_pretty(pod).expect("a Pod always serializes");
@@ -259,8 +256,9 @@ impl PodDir {
         Ok(())
     }
 
-    /// Queues the record to be replaced in the background (see
-    /// `writer.rs`); [`PodDir::flush_record`] waits for it.
+    /// Queues the record to be replaced by the writer thread at once (no
+    /// fsync: in place within moments, safe against the process dying) and
+    /// rewritten durably once changes settle; see `writer.rs`.
     pub fn submit_record(&self, pod: &Pod) {
         writer::submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
     }
@@ -308,7 +306,7 @@ impl PodDir {
     pub fn clear(&self) -> Result<(), StoreError> {
         writer::forget(&self.path);
         for entry in std::fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))?.flatten() {
-            if entry.file_name() == "lock" || entry.file_name() == "lock.pid" {
+            if entry.file_name() == "lock" {
                 continue;
             }
             let p = entry.path();

@@ -4,9 +4,12 @@
 //! Status changes come in bursts (a pod starting changes its record three
 //! times within a millisecond) and each crash-safe replacement costs an
 //! fsync, which also stalls every other file creation on the disk while
-//! the journal commits. Submissions coalesce per file (the latest contents
-//! win) and wait [`SETTLE`] before the writer thread replaces the file with
-//! [`write_atomic`], so a burst costs one fsync, after it. A pod's last
+//! the journal commits. So the writer thread does two things per file:
+//! it replaces the file at once without an fsync (atomic for readers and
+//! safe against the process dying: the status is on disk within moments),
+//! and, once no change came for [`SETTLE`], rewrites it with
+//! [`write_atomic`] (fsync: safe against a power loss). Submissions
+//! coalesce per file: the latest contents win, and a burst costs one fsync. A pod's last
 //! record is waited for ([`flush`]) before the pod counts as ended, so a
 //! runtime that exits after its pods leaves every final record on disk; a
 //! crash meanwhile leaves an earlier complete record, never a torn one.
@@ -16,15 +19,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::atomic::write_atomic;
+use super::atomic::{replace, write_atomic};
 
 /// How long a submission waits for later ones to coalesce with.
 pub(crate) const SETTLE: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct State {
-    /// The newest contents not yet written, per file.
+    /// The newest contents not yet written durably, per file.
     pending: HashMap<PathBuf, Vec<u8>>,
+    /// Files whose newest contents are not in place yet at all.
+    fresh: VecDeque<PathBuf>,
     /// Files with pending contents, oldest submission first, with when
     /// that submission came.
     queue: VecDeque<(PathBuf, Instant)>,
@@ -63,6 +68,19 @@ impl Writer {
         loop {
             let path = if let Some(path) = state.urgent.pop_front() {
                 path
+            } else if let Some(path) = state.fresh.pop_front() {
+                // In place now; the durable rewrite stays queued.
+                let Some(bytes) = state.pending.get(&path).cloned() else { continue };
+                state.busy = Some(path.clone());
+                drop(state);
+                let result = replace(&path, &bytes, false);
+                state = self.lock();
+                state.busy = None;
+                if let Err(e) = result {
+                    state.failed.insert(path, e);
+                }
+                self.written.notify_all();
+                continue;
             } else {
                 match state.queue.front() {
                     None => {
@@ -70,11 +88,15 @@ impl Writer {
                         continue;
                     }
                     Some((_, since)) if since.elapsed() < SETTLE => {
-                        let left = SETTLE - since.elapsed();
+                        // Measured once: a second reading may be past SETTLE.
+                        let left = SETTLE.saturating_sub(since.elapsed()).max(Duration::from_millis(1));
                         state = self.work.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
                         continue;
                     }
-                    Some(_) => state.queue.pop_front().map(|(p, _)| p).expect("front exists"),
+                    Some(_) => match state.queue.pop_front() {
+                        Some((p, _)) => p,
+                        None => continue,
+                    },
                 }
             };
             // Already written (through the other queue), or forgotten.
@@ -113,6 +135,9 @@ pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
     if state.pending.insert(path.to_owned(), bytes).is_none() {
         state.queue.push_back((path.to_owned(), Instant::now()));
     }
+    if !state.fresh.iter().any(|p| p == path) {
+        state.fresh.push_back(path.to_owned());
+    }
     drop(state);
     w.work.notify_one();
 }
@@ -142,6 +167,7 @@ pub(crate) fn forget(dir: &Path) {
     state.pending.retain(|p, _| !p.starts_with(dir));
     state.queue.retain(|(p, _)| !p.starts_with(dir));
     state.urgent.retain(|p| !p.starts_with(dir));
+    state.fresh.retain(|p| !p.starts_with(dir));
     state.failed.retain(|p, _| !p.starts_with(dir));
     while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
         state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -164,18 +190,26 @@ mod tests {
     }
 
     #[test]
-    fn a_submission_settles_before_it_is_written() {
+    fn a_submission_is_in_place_at_once_and_durable_after_settling() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pod.json");
+        let pending = |p: &Path| writer().lock().pending.contains_key(p);
         let t0 = Instant::now();
         submit(&path, b"first".to_vec());
-        // Written only after SETTLE (or a flush): not at once.
         while !path.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "never written");
+            assert!(t0.elapsed() < Duration::from_secs(30), "never put in place");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+        // The durable rewrite waits for the changes to settle.
+        if t0.elapsed() < SETTLE {
+            assert!(pending(&path), "rewritten durably before settling");
+        }
+        while pending(&path) {
+            assert!(t0.elapsed() < Duration::from_secs(30), "never written durably");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(t0.elapsed() >= SETTLE, "written after {:?}, before settling", t0.elapsed());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first");
+        assert!(t0.elapsed() >= SETTLE, "durable after {:?}, before settling", t0.elapsed());
     }
 
     #[test]

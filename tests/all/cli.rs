@@ -477,3 +477,42 @@ fn container_log_rotation_is_set_by_flags() {
     assert_ne!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("--container-log-max-files"), "{}", text(&out.stderr));
 }
+
+/// `wasmpod bench --json` on small sizes: every figure of the scenarios run
+/// is a positive number, and density ran exactly the pods asked for.
+#[test]
+fn bench_prints_its_figures_as_one_json_object() {
+    let state = tempfile::tempdir().unwrap();
+    let out = wasmpod(
+        state.path(),
+        &["bench", "--quick", "--json", "--only", "start,network,baselines,density", "--start-pods", "20", "--density-max", "300", "--net-mib", "16"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    for key in [
+        "container_start_cold_p50_us",
+        "container_start_cached_p50_us",
+        "container_start_cached_p99_us",
+        "pod_ready_cached_p50_us",
+        "pod_localhost_gbps",
+        "pod_to_pod_gbps",
+        "host_loopback_gbps",
+        "pod_localhost_vs_host_loopback",
+        "pod_localhost_rtt_us",
+        "process_per_container_start_p50_us",
+        "native_spawn_p50_us",
+        "rss_per_pod_kib",
+    ] {
+        let v = json[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {json}"));
+        assert!(v > 0.0, "{key} = {v}");
+    }
+    assert_eq!(json["density_pods"], serde_json::json!(300), "{json}");
+    assert!(json["probe_cpu_percent_1000_pods"].is_null(), "probes were not asked for");
+    assert!(json["machine"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(stderr.contains("density: sleeping pods"), "progress goes to stderr: {stderr}");
+    // A scenario that does not exist is a usage error naming the choices.
+    let bad = wasmpod(state.path(), &["bench", "--only", "nope"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("start, network, probes, baselines, density"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
