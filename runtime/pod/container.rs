@@ -313,8 +313,11 @@ impl Worker {
             let probe_ctx = crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
             let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
             let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
-            self.report(self.status(running.clone(), last.clone(), restarts, health(&probes)));
+            // The event first, as the kubelet records it before its status
+            // sync sees the container: whatever the running status lets
+            // start next (a later init container) comes after it.
             self.event(PodEvent::normal("Started", Some(self.field_path()), format!("Started container {name}")));
+            self.report(self.status(running.clone(), last.clone(), restarts, health(&probes)));
             // Let the supervisor record Created/Started before the guest's
             // first line reaches the log tap, so output reads in order.
             tokio::task::yield_now().await;
