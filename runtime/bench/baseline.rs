@@ -32,7 +32,7 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
         report.push("process_per_container_vs_in_process_start", micros(shim) / cached, "x");
     }
     report.notes.push(format!(
-        "baselines: {samples} samples each; process per container = spawn `wasmpod __bench-shim` (engine set-up, compiled image from the disk cache, instantiate, run `echo started`) until its line arrives; native = spawn `true` until it exits"
+        "baselines: {samples} samples each; process per container = spawn `wasmpod __bench-shim` (engine set-up without a pool, compiled image from the disk cache, instantiate, run `echo started`) until its line arrives; native = spawn `true` until it exits"
     ));
     Ok(())
 }
@@ -63,7 +63,7 @@ fn native_spawn() -> anyhow::Result<Duration> {
 pub fn shim_main(cache: &Path, argv: Vec<String>) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let engine = Arc::new(WasmEngine::new(cache)?);
+        let engine = Arc::new(WasmEngine::for_one_instance(cache)?);
         let image = crate::image::ImageResolver::default().resolve("builtin:toolbox", Path::new("."))?;
         let loaded = engine.load("builtin:toolbox", image.bytes, image.digest).await?;
         let spec = SandboxSpec {

@@ -180,6 +180,16 @@ pub struct WasmEngine {
 impl WasmEngine {
     /// Builds the engine; compiled images are cached under `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
+        Self::with_allocation(cache_dir, pool::plan_here())
+    }
+
+    /// An engine for one instance at a time (a process per container, as
+    /// `wasmpod bench` measures it): instances mapped on demand, no pool.
+    pub(crate) fn for_one_instance(cache_dir: &Path) -> Result<Self, EngineError> {
+        Self::with_allocation(cache_dir, AllocationPlan { slots: 0, copy_on_write: true, reason: "on-demand allocation (one instance per process)".into() })
+    }
+
+    fn with_allocation(cache_dir: &Path, mut allocation: AllocationPlan) -> Result<Self, EngineError> {
         let configure = |plan: &AllocationPlan| {
             let mut config = Config::new();
             config.wasm_component_model(true);
@@ -188,7 +198,6 @@ impl WasmEngine {
             pool::apply(&mut config, plan);
             config
         };
-        let mut allocation = pool::plan_here();
         let engine = match Engine::new(&configure(&allocation)) {
             Ok(e) => e,
             Err(e) if allocation.slots > 0 => {
