@@ -56,8 +56,18 @@ pub fn field_path(kind: ContainerKind, container: &str) -> String {
 pub(crate) struct EventRecorder {
     reference: ObjectReference,
     node: String,
-    seen: HashMap<(String, &'static str, String), Event>,
+    /// What a repeat needs, per (fieldPath, reason, message): the event's
+    /// name, count and first time (not the whole Event: a pod that runs for
+    /// a week among thousands should not keep every Event object).
+    seen: HashMap<(String, &'static str, String), Seen>,
     serial: u64,
+}
+
+struct Seen {
+    serial: u64,
+    count: i32,
+    first: Time,
+    kind: EventType,
 }
 
 impl EventRecorder {
@@ -75,39 +85,39 @@ impl EventRecorder {
 
     /// The event to persist for `ev` (new, or the aggregate with its count bumped).
     pub(crate) fn record(&mut self, ev: PodEvent, now: Time) -> Event {
-        let field_path = ev.field_path.clone().unwrap_or_default();
-        let key = (field_path.clone(), ev.reason, ev.message.clone());
-        if let Some(existing) = self.seen.get_mut(&key) {
-            existing.count = Some(existing.count.unwrap_or(1) + 1);
-            existing.last_timestamp = Some(now);
-            return existing.clone();
+        let field_path = ev.field_path.unwrap_or_default();
+        let key = (field_path, ev.reason, ev.message);
+        let next_serial = self.serial + 1;
+        let seen = self.seen.entry(key.clone()).or_insert_with(|| Seen { serial: next_serial, count: 0, first: now.clone(), kind: ev.kind });
+        seen.count += 1;
+        if seen.serial == next_serial {
+            self.serial = next_serial;
         }
-        self.serial += 1;
+        let (serial, count, first, kind) = (seen.serial, seen.count, seen.first.clone(), seen.kind);
+        let (field_path, reason, message) = key;
         let mut involved = self.reference.clone();
         if !field_path.is_empty() {
             involved.field_path = Some(field_path);
         }
-        let event = Event {
+        Event {
             metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", self.reference.name.as_deref().unwrap_or("pod"), self.serial)),
+                name: Some(format!("{}.{serial:x}", self.reference.name.as_deref().unwrap_or("pod"))),
                 namespace: self.reference.namespace.clone(),
                 ..Default::default()
             },
             involved_object: involved,
-            reason: Some(ev.reason.into()),
-            message: Some(ev.message),
-            type_: Some(match ev.kind {
+            reason: Some(reason.into()),
+            message: Some(message),
+            type_: Some(match kind {
                 EventType::Normal => "Normal".into(),
                 EventType::Warning => "Warning".into(),
             }),
-            count: Some(1),
-            first_timestamp: Some(now.clone()),
+            count: Some(count),
+            first_timestamp: Some(first),
             last_timestamp: Some(now),
             source: Some(EventSource { component: Some("kubelet".into()), host: Some(self.node.clone()) }),
             ..Default::default()
-        };
-        self.seen.insert(key, event.clone());
-        event
+        }
     }
 }
 
@@ -128,6 +138,9 @@ mod tests {
         assert_eq!(i.involved_object.field_path.as_deref(), Some("spec.initContainers{setup}"));
         assert_eq!(a.metadata.name, b.metadata.name);
         assert_eq!(b.count, Some(2));
+        assert_eq!(b.first_timestamp, a.first_timestamp, "a repeat keeps the first time");
+        assert_eq!(b.reason.as_deref(), Some("BackOff"));
+        assert_eq!(b.type_.as_deref(), Some("Warning"));
         assert_ne!(c.metadata.name, a.metadata.name);
         assert_eq!(c.involved_object.field_path.as_deref(), Some("spec.containers{c}"));
     }
