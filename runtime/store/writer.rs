@@ -21,15 +21,19 @@ use std::time::{Duration, Instant};
 
 use super::atomic::{replace, write_atomic};
 
-/// How long a submission waits for later ones to coalesce with.
+/// How long a submission waits for later ones to coalesce with before the
+/// durable (fsynced) rewrite.
 pub(crate) const SETTLE: Duration = Duration::from_millis(100);
+/// How long a submission waits before the file is replaced (no fsync).
+pub(crate) const GATHER: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 struct State {
     /// The newest contents not yet written durably, per file.
     pending: HashMap<PathBuf, Vec<u8>>,
-    /// Files whose newest contents are not in place yet at all.
-    fresh: VecDeque<PathBuf>,
+    /// Files whose newest contents are not in place yet at all, with when
+    /// the first of those contents came.
+    fresh: VecDeque<(PathBuf, Instant)>,
     /// Files with pending contents, oldest submission first, with when
     /// that submission came.
     queue: VecDeque<(PathBuf, Instant)>,
@@ -68,7 +72,12 @@ impl Writer {
         loop {
             let path = if let Some(path) = state.urgent.pop_front() {
                 path
-            } else if let Some(path) = state.fresh.pop_front() {
+            } else if let Some(wait) = state.fresh.front().map(|(_, since)| GATHER.saturating_sub(since.elapsed())) {
+                if !wait.is_zero() {
+                    state = self.work.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
+                    continue;
+                }
+                let Some((path, _)) = state.fresh.pop_front() else { continue };
                 // In place now; the durable rewrite stays queued.
                 let Some(bytes) = state.pending.get(&path).cloned() else { continue };
                 state.busy = Some(path.clone());
@@ -135,8 +144,8 @@ pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
     if state.pending.insert(path.to_owned(), bytes).is_none() {
         state.queue.push_back((path.to_owned(), Instant::now()));
     }
-    if !state.fresh.iter().any(|p| p == path) {
-        state.fresh.push_back(path.to_owned());
+    if !state.fresh.iter().any(|(p, _)| p == path) {
+        state.fresh.push_back((path.to_owned(), Instant::now()));
     }
     drop(state);
     w.work.notify_one();
@@ -167,7 +176,7 @@ pub(crate) fn forget(dir: &Path) {
     state.pending.retain(|p, _| !p.starts_with(dir));
     state.queue.retain(|(p, _)| !p.starts_with(dir));
     state.urgent.retain(|p| !p.starts_with(dir));
-    state.fresh.retain(|p| !p.starts_with(dir));
+    state.fresh.retain(|(p, _)| !p.starts_with(dir));
     state.failed.retain(|p, _| !p.starts_with(dir));
     while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
         state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());

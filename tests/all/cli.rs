@@ -320,8 +320,16 @@ fn run_serves_the_api_and_records_outlive_it() {
     let out = wasmpod(&state, &["delete", "pod", "custom-command-pod"]);
     assert_eq!(out.status.code(), Some(5));
 
-    // A runtime killed without stopping its pod leaves it Unknown.
+    // A runtime killed without stopping its pod leaves it Unknown, with
+    // the last status it had put on disk (records follow the pod within
+    // milliseconds: wait for the running one).
     let mut child = spawn_run();
+    let record = state.join("pods/default/custom-command-pod/pod.json");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&record).is_ok_and(|r| r.contains("\"running\"") && r.contains("\"ready\": true")) {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the running status never reached the record");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     let out = wasmpod(&state, &["get", "pods"]);
