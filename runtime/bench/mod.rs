@@ -170,7 +170,7 @@ impl BenchReport {
                 Some((t, false)) => format!("{t} (MISSED)"),
                 None => String::new(),
             };
-            out.push_str(&format!("{:<44} {:>12}  {:<6} {}\n", f.key, value, f.unit, target).trim_end().to_owned());
+            out.push_str(format!("{:<44} {:>12}  {:<6} {}", f.key, value, f.unit, target).trim_end());
             out.push('\n');
         }
         if !self.notes.is_empty() {

@@ -61,7 +61,8 @@ pub fn digest_of(bytes: &[u8]) -> Digest {
 /// A builtin's bytes, shared, with their digest: computed once per process,
 /// so a thousand pods of one builtin image neither copy nor hash it again.
 fn builtin_shared(name: &str) -> Option<(Arc<[u8]>, Digest)> {
-    static CACHE: OnceLock<Mutex<HashMap<String, (Arc<[u8]>, Digest)>>> = OnceLock::new();
+    type Shared = Mutex<HashMap<String, (Arc<[u8]>, Digest)>>;
+    static CACHE: OnceLock<Shared> = OnceLock::new();
     let bytes = builtin(name)?;
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
     Some(cache.entry(name.to_owned()).or_insert_with(|| (Arc::from(bytes), digest_of(bytes))).clone())

@@ -14,7 +14,7 @@
 //! runtime that exits after its pods leaves every final record on disk; a
 //! crash meanwhile leaves an earlier complete record, never a torn one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -34,6 +34,8 @@ struct State {
     /// Files whose newest contents are not in place yet at all, with when
     /// the first of those contents came.
     fresh: VecDeque<(PathBuf, Instant)>,
+    /// The files in `fresh`.
+    in_fresh: HashSet<PathBuf>,
     /// Files with pending contents, oldest submission first, with when
     /// that submission came.
     queue: VecDeque<(PathBuf, Instant)>,
@@ -78,6 +80,7 @@ impl Writer {
                     continue;
                 }
                 let Some((path, _)) = state.fresh.pop_front() else { continue };
+                state.in_fresh.remove(&path);
                 // In place now; the durable rewrite stays queued.
                 let Some(bytes) = state.pending.get(&path).cloned() else { continue };
                 state.busy = Some(path.clone());
@@ -97,7 +100,7 @@ impl Writer {
                         continue;
                     }
                     Some((_, since)) if since.elapsed() < SETTLE => {
-                        // Measured once: a second reading may be past SETTLE.
+                        // The clock moved since the guard: saturate.
                         let left = SETTLE.saturating_sub(since.elapsed()).max(Duration::from_millis(1));
                         state = self.work.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
                         continue;
@@ -144,7 +147,7 @@ pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
     if state.pending.insert(path.to_owned(), bytes).is_none() {
         state.queue.push_back((path.to_owned(), Instant::now()));
     }
-    if !state.fresh.iter().any(|(p, _)| p == path) {
+    if state.in_fresh.insert(path.to_owned()) {
         state.fresh.push_back((path.to_owned(), Instant::now()));
     }
     drop(state);
@@ -177,6 +180,7 @@ pub(crate) fn forget(dir: &Path) {
     state.queue.retain(|(p, _)| !p.starts_with(dir));
     state.urgent.retain(|p| !p.starts_with(dir));
     state.fresh.retain(|(p, _)| !p.starts_with(dir));
+    state.in_fresh.retain(|p| !p.starts_with(dir));
     state.failed.retain(|p, _| !p.starts_with(dir));
     while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
         state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
