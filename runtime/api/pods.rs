@@ -265,6 +265,9 @@ impl Runtime {
     /// the process exits (a `run` whose last pod was deleted ends then).
     pub async fn settle(&self) {
         self.registry().settle().await;
+        // Records are in place already; this makes them survive a power
+        // loss too before the process exits.
+        let _ = tokio::task::spawn_blocking(crate::store::PodDir::flush_all_records).await;
     }
 
     /// Stops every pod this process runs and waits until they ended

@@ -269,9 +269,9 @@ impl Supervisor {
             self.apply(r, deleting);
         }
         self.refresh(deleting);
-        // The final record is on disk before the pod counts as ended.
-        let dir = self.dir.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || dir.flush_record()).await.unwrap_or(Ok(())) {
+        // The final record is in place before the pod counts as ended (its
+        // fsync follows in the background, flushed by `settle`).
+        if let Err(e) = self.dir.write_record(&self.pod) {
             self.store_errors.push(e);
         }
         drop(size_watch);

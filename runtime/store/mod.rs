@@ -256,17 +256,16 @@ impl PodDir {
         Ok(())
     }
 
-    /// Queues the record to be replaced by the writer thread at once (no
-    /// fsync: in place within moments, safe against the process dying) and
+    /// Queues the record to be replaced by the writer thread within a few
+    /// milliseconds (no fsync: safe against the process dying) and
     /// rewritten durably once changes settle; see `writer.rs`.
     pub fn submit_record(&self, pod: &Pod) {
         writer::submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
     }
 
-    /// Waits until every submitted record is on disk; reports a failed write.
-    pub fn flush_record(&self) -> Result<(), StoreError> {
-        let path = self.record_path();
-        writer::flush(&path).map_err(io_err("cannot write", &path))
+    /// Waits until every submitted record of every pod is on disk, durably.
+    pub fn flush_all_records() {
+        writer::flush_all();
     }
 
     /// Reads the record.

@@ -5,14 +5,16 @@
 //! times within a millisecond) and each crash-safe replacement costs an
 //! fsync, which also stalls every other file creation on the disk while
 //! the journal commits. So the writer thread does two things per file:
-//! it replaces the file at once without an fsync (atomic for readers and
-//! safe against the process dying: the status is on disk within moments),
-//! and, once no change came for [`SETTLE`], rewrites it with
-//! [`write_atomic`] (fsync: safe against a power loss). Submissions
-//! coalesce per file: the latest contents win, and a burst costs one fsync. A pod's last
-//! record is waited for ([`flush`]) before the pod counts as ended, so a
-//! runtime that exits after its pods leaves every final record on disk; a
-//! crash meanwhile leaves an earlier complete record, never a torn one.
+//! after [`GATHER`] it replaces the file without an fsync (atomic for
+//! readers and safe against the process dying: a status is on disk within
+//! milliseconds, and a pod's start-up burst is one replacement, made after
+//! its guest runs rather than beside it), and once no change came for
+//! [`SETTLE`] it rewrites the file with [`write_atomic`] (fsync: safe
+//! against a power loss). Submissions coalesce per file: the latest
+//! contents win, and a burst costs one fsync. A pod's last record is put in
+//! place by the pod itself (`PodDir::write_record`); [`flush_all`] (called
+//! by `Runtime::settle`) waits for every durable rewrite before a runtime
+//! exits. A crash at any moment leaves a complete record, never a torn one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -131,6 +133,7 @@ impl Writer {
     }
 
     /// Waits until `path` has nothing pending and is not being written.
+    #[cfg(test)]
     fn settle<'a>(&self, mut state: MutexGuard<'a, State>, path: &Path) -> MutexGuard<'a, State> {
         while state.pending.contains_key(path) || state.busy.as_deref() == Some(path) {
             state = self.written.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -156,6 +159,7 @@ pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
 
 /// Waits until everything submitted for `path` is on disk; reports the
 /// last failure to write it, if any since the previous flush.
+#[cfg(test)]
 pub(crate) fn flush(path: &Path) -> std::io::Result<()> {
     let w = writer();
     let mut state = w.lock();
@@ -167,6 +171,18 @@ pub(crate) fn flush(path: &Path) -> std::io::Result<()> {
     match state.failed.remove(path) {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Waits until every submitted record is on disk, durably.
+pub(crate) fn flush_all() {
+    let w = writer();
+    let mut state = w.lock();
+    let paths: Vec<PathBuf> = state.pending.keys().cloned().collect();
+    state.urgent.extend(paths);
+    w.work.notify_one();
+    while !state.pending.is_empty() || state.busy.is_some() {
+        state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
     }
 }
 
