@@ -94,6 +94,13 @@ impl Supervisor {
 
     /// Recomputes phase and conditions, then persists and publishes.
     pub(crate) fn refresh(&mut self, deleting: bool) {
+        self.update_status(deleting);
+        self.dir.submit_record(&self.pod);
+        self.publish.send_replace(self.pod.clone());
+    }
+
+    /// Recomputes phase and conditions from the container statuses.
+    fn update_status(&mut self, deleting: bool) {
         let spec = self.pod.spec.clone().unwrap_or_default();
         let status = self.pod.status.clone().unwrap_or_default();
         let init = status.init_container_statuses.clone().unwrap_or_default();
@@ -113,8 +120,6 @@ impl Supervisor {
             st.reason = Some("Evicted".into());
             st.message = Some(message);
         }
-        self.dir.submit_record(&self.pod);
-        self.publish.send_replace(self.pod.clone());
     }
 
     fn phase(&self) -> PodPhase {
@@ -268,12 +273,13 @@ impl Supervisor {
         while let Ok(r) = rx.try_recv() {
             self.apply(r, deleting);
         }
-        self.refresh(deleting);
         // The final record is in place before the pod counts as ended (its
         // fsync follows in the background, flushed by `settle`).
+        self.update_status(deleting);
         if let Err(e) = self.dir.write_record(&self.pod) {
             self.store_errors.push(e);
         }
+        self.publish.send_replace(self.pod.clone());
         drop(size_watch);
         if let Err(e) = self.dir.remove_rootfs() {
             self.store_errors.push(e);

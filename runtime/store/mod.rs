@@ -252,7 +252,7 @@ impl PodDir {
         let path = self.record_path();
         let json = serde_json::to_vec_pretty(pod).expect("a Pod always serializes");
         atomic::replace(&path, &json, false).map_err(io_err("cannot write", &path))?;
-        writer::submit(&path, json);
+        writer::submit_in_place(&path, json);
         Ok(())
     }
 

@@ -10,15 +10,17 @@
 //! milliseconds, and a pod's start-up burst is one replacement, made after
 //! its guest runs rather than beside it), and once no change came for
 //! [`SETTLE`] it rewrites the file with [`write_atomic`] (fsync: safe
-//! against a power loss). Submissions coalesce per file: the latest
-//! contents win, and a burst costs one fsync. A pod's last record is put in
+//! against a power loss; when the file already holds those contents, put
+//! there by the pod or by the replacement, it is fsynced where it is).
+//! Submissions coalesce per file: the latest contents win, and a burst
+//! costs one fsync. A pod's last record is put in
 //! place by the pod itself (`PodDir::write_record`); [`flush_all`] (called
 //! by `Runtime::settle`) waits for every durable rewrite before a runtime
 //! exits. A crash at any moment leaves a complete record, never a torn one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::atomic::{replace, write_atomic};
@@ -32,7 +34,11 @@ pub(crate) const GATHER: Duration = Duration::from_millis(5);
 #[derive(Default)]
 struct State {
     /// The newest contents not yet written durably, per file.
-    pending: HashMap<PathBuf, Vec<u8>>,
+    pending: HashMap<PathBuf, Arc<[u8]>>,
+    /// Files whose pending contents are already in place (put there by the
+    /// pod, or by a replacement here): their durable write is an fsync of
+    /// the file as it is, not another copy.
+    in_place: HashSet<PathBuf>,
     /// Files whose newest contents are not in place yet at all, with when
     /// the first of those contents came.
     fresh: VecDeque<(PathBuf, Instant)>,
@@ -82,7 +88,10 @@ impl Writer {
                     continue;
                 }
                 let Some((path, _)) = state.fresh.pop_front() else { continue };
-                state.in_fresh.remove(&path);
+                // Gone from the set: written durably or put in place since.
+                if !state.in_fresh.remove(&path) {
+                    continue;
+                }
                 // In place now; the durable rewrite stays queued.
                 let Some(bytes) = state.pending.get(&path).cloned() else { continue };
                 state.busy = Some(path.clone());
@@ -90,8 +99,15 @@ impl Writer {
                 let result = replace(&path, &bytes, false);
                 state = self.lock();
                 state.busy = None;
-                if let Err(e) = result {
-                    state.failed.insert(path, e);
+                match result {
+                    // Unless newer contents came meanwhile.
+                    Ok(()) if state.pending.get(&path).is_some_and(|p| Arc::ptr_eq(p, &bytes)) => {
+                        state.in_place.insert(path);
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        state.failed.insert(path, e);
+                    }
                 }
                 self.written.notify_all();
                 continue;
@@ -115,9 +131,12 @@ impl Writer {
             };
             // Already written (through the other queue), or forgotten.
             let Some(bytes) = state.pending.remove(&path) else { continue };
+            let in_place = state.in_place.remove(&path);
+            state.in_fresh.remove(&path);
             state.busy = Some(path.clone());
             drop(state);
-            let result = write_atomic(&path, &bytes);
+            // Opened for writing: Windows flushes only a handle with write access.
+            let result = if in_place { std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.sync_all()) } else { write_atomic(&path, &bytes) };
             state = self.lock();
             state.busy = None;
             match result {
@@ -145,13 +164,29 @@ impl Writer {
 /// Queues `bytes` as the new contents of `path`, replacing anything queued
 /// for it before.
 pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
+    queue(path, bytes, false);
+}
+
+/// Queues the durable write of `bytes`, which the caller has just put in
+/// place at `path` itself (replacing anything queued for it before).
+pub(crate) fn submit_in_place(path: &Path, bytes: Vec<u8>) {
+    queue(path, bytes, true);
+}
+
+fn queue(path: &Path, bytes: Vec<u8>, in_place: bool) {
     let w = writer();
     let mut state = w.lock();
-    if state.pending.insert(path.to_owned(), bytes).is_none() {
+    if state.pending.insert(path.to_owned(), Arc::from(bytes)).is_none() {
         state.queue.push_back((path.to_owned(), Instant::now()));
     }
-    if state.in_fresh.insert(path.to_owned()) {
-        state.fresh.push_back((path.to_owned(), Instant::now()));
+    if in_place {
+        state.in_place.insert(path.to_owned());
+        state.in_fresh.remove(path);
+    } else {
+        state.in_place.remove(path);
+        if state.in_fresh.insert(path.to_owned()) {
+            state.fresh.push_back((path.to_owned(), Instant::now()));
+        }
     }
     drop(state);
     w.work.notify_one();
@@ -197,6 +232,7 @@ pub(crate) fn forget(dir: &Path) {
     state.urgent.retain(|p| !p.starts_with(dir));
     state.fresh.retain(|(p, _)| !p.starts_with(dir));
     state.in_fresh.retain(|p| !p.starts_with(dir));
+    state.in_place.retain(|p| !p.starts_with(dir));
     state.failed.retain(|p, _| !p.starts_with(dir));
     while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
         state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -239,6 +275,34 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert!(t0.elapsed() >= SETTLE, "durable after {:?}, before settling", t0.elapsed());
+    }
+
+    #[test]
+    fn contents_already_in_place_are_synced_not_copied_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pod.json");
+        std::fs::write(&path, b"placed").unwrap();
+        let inode = |p: &Path| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                Some(std::fs::metadata(p).unwrap().ino())
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = p;
+                None::<u64>
+            }
+        };
+        let before = inode(&path);
+        submit_in_place(&path, b"placed".to_vec());
+        flush(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "placed");
+        assert_eq!(inode(&path), before, "the file was synced where it is, not replaced");
+        // Contents submitted later are written (a new file), in place or not.
+        submit(&path, b"newer".to_vec());
+        flush(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer");
     }
 
     #[test]
