@@ -13,13 +13,18 @@ fn pod(name: &str, script: &str, spec_extra: &str, container_extra: &str) -> Str
     )
 }
 
-async fn started(h: &Harness, handle: &wasmpod::PodHandle, name: &str, line: &str) {
-    wait_until(handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+/// Waits until pod `name`'s container `c` runs and has printed `line`.
+async fn started_container(h: &Harness, handle: &wasmpod::PodHandle, name: &str, c: &str, line: &str) {
+    wait_until(handle, "running", |p| container(p, c).state.as_ref().is_some_and(|s| s.running.is_some())).await;
     let start = Instant::now();
-    while !h.stdout(name, "main").iter().any(|l| l == line) {
-        assert!(start.elapsed() < DEADLINE, "{name} never printed {line:?}");
+    while !h.stdout(name, c).iter().any(|l| l == line) {
+        assert!(start.elapsed() < DEADLINE, "{name}/{c} never printed {line:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+async fn started(h: &Harness, handle: &wasmpod::PodHandle, name: &str, line: &str) {
+    started_container(h, handle, name, "main", line).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,6 +143,10 @@ async fn native_sidecars_start_before_later_init_containers_and_stop_after_the_a
         assert!(c.state.as_ref().unwrap().running.is_some() && c.ready, "{s}: {c:?}");
     }
     assert_eq!(container(&pod, "setup").state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 0);
+    // Started is not printed: under load a sidecar's first line can come
+    // late. Let the app finish only once both have printed theirs.
+    started_container(&h, &handle, "sidecars", "first", "first-up").await;
+    started_container(&h, &handle, "sidecars", "second", "second-up").await;
     let (r, _, _) = crate::network::exec(&handle, Some("app"), &["touch", "/tmp/go"]).await;
     assert_eq!(r.unwrap().exit_code, 0);
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
