@@ -119,6 +119,17 @@ fn container(out: &mut String, c: &Container, status: Option<&ContainerStatus>) 
     }
     kv(out, 4, 16, "Ready", if status.is_some_and(|s| s.ready) { "True" } else { "False" });
     kv(out, 4, 16, "Restart Count", &status.map(|s| s.restart_count).unwrap_or(0).to_string());
+    let resources = c.resources.as_ref();
+    for (key, list) in [("Limits", resources.and_then(|r| r.limits.as_ref())), ("Requests", resources.and_then(|r| r.requests.as_ref()))] {
+        let Some(list) = list.filter(|l| !l.is_empty()) else { continue };
+        // kubectl aligns the values of each list with a tab writer.
+        let width = list.keys().map(|k| k.len() + 3).max().unwrap_or(0);
+        let _ = writeln!(out, "    {key}:");
+        for (name, q) in list {
+            let shown = wasmpod::manifest::parse_quantity(&q.0).map(|q| q.to_string()).unwrap_or_else(|_| q.0.clone());
+            kv(out, 6, width, name, &shown);
+        }
+    }
     let env: Vec<String> = c
         .env
         .iter()
@@ -318,4 +329,27 @@ pub(crate) fn describe(pod: &Pod, events: &[Event], ipc: Option<&[wasmpod::IpcOb
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_requests_are_listed_canonical_and_aligned_as_kubectl_does() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "app",
+            "image": "alpine",
+            "resources": {"limits": {"cpu": "0.5", "memory": "128Mi", "ephemeral-storage": "1G"}, "requests": {"cpu": "250m"}}
+        }))
+        .unwrap();
+        let mut out = String::new();
+        container(&mut out, &c, None);
+        let expected = "    Restart Count:  0\n    Limits:\n      cpu:                500m\n      ephemeral-storage:  1G\n      memory:             128Mi\n    Requests:\n      cpu:  250m\n    Environment:";
+        assert!(out.contains(expected), "{out}");
+        let bare: Container = serde_json::from_value(serde_json::json!({"name": "app", "image": "alpine"})).unwrap();
+        let mut out = String::new();
+        container(&mut out, &bare, None);
+        assert!(!out.contains("Limits") && !out.contains("Requests"), "{out}");
+    }
 }

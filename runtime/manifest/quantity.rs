@@ -163,6 +163,13 @@ impl Quantity {
     /// The zero quantity.
     pub const ZERO: Quantity = Quantity { mantissa: 0, exp10: 0, exp2: 0, format: QuantityFormat::DecimalSI };
 
+    /// The whole number `value` (bytes, cores) in `format`: how a sum of
+    /// quantities is shown, in the format of the first one added, as
+    /// Kubernetes' `Quantity.Add` keeps the receiver's.
+    pub fn from_value(value: i64, format: QuantityFormat) -> Quantity {
+        Quantity { mantissa: value, exp10: 0, exp2: 0, format }
+    }
+
     /// How the quantity was written.
     pub fn format(&self) -> QuantityFormat {
         self.format
@@ -315,6 +322,15 @@ mod tests {
 
     fn q(s: &str) -> Quantity {
         parse_quantity(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn sums_show_in_the_format_of_the_first_quantity() {
+        let sum = |a: &str, b: &str| Quantity::from_value(q(a).value() + q(b).value(), q(a).format()).to_string();
+        assert_eq!(sum("1Gi", "512Mi"), "1536Mi");
+        assert_eq!(sum("1G", "500M"), "1500M");
+        assert_eq!(sum("1Ki", "1"), "1025");
+        assert_eq!(sum("1e3", "1e3"), "2e3");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::engine::LoadSource;
 use crate::manifest::{self, PodFacts};
 use crate::runtime::Runtime;
 use crate::store::StoreError;
-use crate::volume::{PodVolumes, SizeWatch};
+use crate::volume::{PodVolumes, StorageWatch};
 
 /// Locks and records the pod, then spawns its task.
 pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
@@ -101,7 +101,8 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
         prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation).await;
-        sup.size_watch = SizeWatch::spawn(sup.volumes.size_limits(), usage_interval);
+        let limits = sup.volumes.storage_limits(&sup.pod, |c| [sup.dir.rootfs(c), sup.dir.log_dir(c)]);
+        sup.size_watch = StorageWatch::spawn(limits, usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
         let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);

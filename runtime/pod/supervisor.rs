@@ -52,8 +52,9 @@ pub(crate) struct Supervisor {
     pub running: std::collections::HashMap<tokio::task::Id, (ContainerKind, usize, String, String)>,
     /// The pod's volumes; removed when the pod ends.
     pub volumes: crate::volume::PodVolumes,
-    /// Measures emptyDir volumes with a sizeLimit.
-    pub size_watch: Option<crate::volume::SizeWatch>,
+    /// Measures local storage against its limits (emptyDir sizeLimit,
+    /// ephemeral-storage).
+    pub size_watch: Option<crate::volume::StorageWatch>,
     /// Stops every worker: the pod's own stop channel, used for an eviction.
     pub kill: watch::Sender<bool>,
     /// The grace period override; an eviction sets 0.
@@ -371,7 +372,7 @@ impl Sidecars {
 }
 
 /// The next eviction message of `watch`; never resolves without one.
-async fn over_limit(watch: &mut Option<crate::volume::SizeWatch>) -> Option<String> {
+async fn over_limit(watch: &mut Option<crate::volume::StorageWatch>) -> Option<String> {
     match watch {
         Some(w) => w.over_limit().await,
         None => std::future::pending().await,

@@ -285,9 +285,14 @@ impl PodDir {
         self.path.join("rootfs").join(container)
     }
 
+    /// The directory of `container`'s log files.
+    pub fn log_dir(&self, container: &str) -> PathBuf {
+        self.path.join("logs").join(container)
+    }
+
     /// The log file of `container`'s instance number `restart`.
     pub fn log_path(&self, container: &str, restart: i32) -> PathBuf {
-        self.path.join("logs").join(container).join(format!("{restart}.log"))
+        self.log_dir(container).join(format!("{restart}.log"))
     }
 
     /// Removes every container's root directory (the pod stopped running).

@@ -13,7 +13,8 @@
 //! each instance   resolve(): subPaths walked on the host (links a guest left
 //!                 in the volume may not lead out), mount points created
 //!                 -> sandbox::Mount preopens
-//! supervisor      SizeWatch: emptyDir sizeLimit -> eviction
+//! supervisor      StorageWatch: emptyDir sizeLimit, ephemeral-storage limits
+//!                 -> eviction
 //! pod end         PodVolumes::remove(): every volume directory removed
 //! ```
 //!
@@ -36,7 +37,7 @@ use crate::security::OwnerBook;
 pub(crate) use path::create_beneath;
 pub use source::DEFAULT_FILE_MODE;
 pub use usage::DEFAULT_USAGE_INTERVAL;
-pub(crate) use usage::SizeWatch;
+pub(crate) use usage::{StorageLimit, StorageWatch};
 
 /// Why a volume or a mount cannot be provided. The messages are the
 /// kubelet's where it has one; they end up in a container's Waiting
@@ -232,7 +233,12 @@ struct Ready {
 #[derive(Debug, Default)]
 pub(crate) struct PodVolumes {
     volumes: HashMap<String, Result<Ready, String>>,
-    limits: Vec<usage::SizeLimit>,
+    /// emptyDir `sizeLimit`s.
+    limits: Vec<StorageLimit>,
+    /// Directories of the volumes that count as the pod's local ephemeral
+    /// storage, as the kubelet counts them (`IsLocalEphemeralVolume`):
+    /// emptyDir volumes without `medium: Memory`, and configMap volumes.
+    local: Vec<PathBuf>,
     /// Directories this runtime created and removes at the pod's end
     /// (hostPaths are the user's and stay).
     owned: Vec<PathBuf>,
@@ -286,6 +292,9 @@ impl PodVolumes {
             let (dir, limit) = source::empty_dir(&v.name, ed, disk, uid)?;
             self.owned.push(dir.clone());
             self.limits.extend(limit);
+            if ed.medium.as_deref() != Some("Memory") {
+                self.local.push(dir.clone());
+            }
             return Ok(Ready { root: dir, kind: Kind::Writable, is_file: false });
         }
         if let Some(h) = &v.host_path {
@@ -294,6 +303,7 @@ impl PodVolumes {
         }
         self.owned.push(disk.to_owned());
         if let Some(cm) = &v.config_map {
+            self.local.push(disk.to_owned());
             source::config_map(disk, cm, pod, objects)?;
         } else if let Some(s) = &v.secret {
             source::secret(disk, s, pod, objects)?;
@@ -306,9 +316,49 @@ impl PodVolumes {
         Ok(projected(disk))
     }
 
-    /// emptyDir volumes with a `sizeLimit`.
-    pub fn size_limits(&self) -> Vec<usage::SizeLimit> {
-        self.limits.clone()
+    /// Every local storage limit of the pod, in the order the kubelet checks
+    /// them: emptyDir `sizeLimit`s, the pod's total of its containers'
+    /// `limits.ephemeral-storage`, each app container's own.
+    /// `container_dirs` names a container's writable root and log directory.
+    pub fn storage_limits(&self, pod: &Pod, container_dirs: impl Fn(&str) -> [PathBuf; 2]) -> Vec<StorageLimit> {
+        let mut out = self.limits.clone();
+        let Some(spec) = pod.spec.as_ref() else { return out };
+        let limit = |c: &Container| {
+            let q = c.resources.as_ref()?.limits.as_ref()?.get("ephemeral-storage")?;
+            manifest::parse_quantity(&q.0).ok()
+        };
+        let inits = spec.init_containers.iter().flatten();
+        let (sidecars, inits): (Vec<&Container>, Vec<&Container>) = inits.partition(|c| c.restart_policy.as_deref() == Some("Always"));
+        // The pod's limit, as `PodLimits` adds them: app containers and
+        // sidecars (which run beside them) summed, at least any one init
+        // container's (they run alone); the sum shown in the format of the
+        // first quantity, as `Quantity.Add` keeps it.
+        let mut total: Option<manifest::Quantity> = None;
+        for q in spec.containers.iter().chain(sidecars).filter_map(limit) {
+            total = Some(match total {
+                None => q,
+                Some(t) => manifest::Quantity::from_value(t.value().saturating_add(q.value()), t.format()),
+            });
+        }
+        for q in inits.into_iter().filter_map(limit) {
+            if total.is_none_or(|t| q.value() > t.value()) {
+                total = Some(q);
+            }
+        }
+        let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+        if let Some(total) = total {
+            let mut dirs: Vec<PathBuf> = all.flat_map(|c| container_dirs(&c.name)).collect();
+            dirs.extend(self.local.iter().cloned());
+            out.push(StorageLimit::pod(dirs, total.value().max(0) as u64, total.to_string()));
+        }
+        // Only app containers, and a zero limit means none, as in
+        // `containerEphemeralStorageLimitEviction`.
+        for c in &spec.containers {
+            if let Some(q) = limit(c).filter(|q| !q.is_zero()) {
+                out.push(StorageLimit::container(&c.name, container_dirs(&c.name).into(), q.value().max(0) as u64, q.to_string()));
+            }
+        }
+        out
     }
 
     /// The mounts of `c`. `env` looks up the container's variables for
@@ -501,5 +551,48 @@ mod tests {
         assert_eq!(check_expanded("/etc").unwrap_err().to_string(), "error SubPath `/etc` must not be an absolute path");
         assert_eq!(check_expanded("a/../..").unwrap_err().to_string(), "unable to provision SubPath `a/../..`: must not contain '..'");
         assert!(check_expanded("logs/p").is_ok());
+    }
+
+    #[test]
+    fn storage_limits_sum_the_containers_as_pod_limits_does() {
+        let spec = |init_limit: &str| -> Pod {
+            let res = |l: &str| serde_json::json!({"limits": {"ephemeral-storage": l}});
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p"},
+                "spec": {
+                    "initContainers": [
+                        {"name": "i", "image": "x", "resources": res(init_limit)},
+                        {"name": "s", "image": "x", "restartPolicy": "Always", "resources": res("512Mi")},
+                    ],
+                    "containers": [
+                        {"name": "a", "image": "x", "resources": res("1Gi")},
+                        {"name": "b", "image": "x"},
+                        {"name": "z", "image": "x", "resources": res("0")},
+                    ],
+                }
+            }))
+            .unwrap()
+        };
+        let volumes = PodVolumes { local: vec![PathBuf::from("/v/cache")], ..Default::default() };
+        let dirs = |c: &str| [PathBuf::from(format!("/root/{c}")), PathBuf::from(format!("/logs/{c}"))];
+        let messages = |pod: &Pod| volumes.storage_limits(pod, dirs).iter().map(StorageLimit::eviction_message).collect::<Vec<_>>();
+        // App containers and the sidecar add up (1Gi + 0 + 512Mi); the init
+        // container runs alone and is smaller. Only app containers with a
+        // non-zero limit are checked alone.
+        assert_eq!(
+            messages(&spec("1Gi")),
+            [
+                "Pod ephemeral local storage usage exceeds the total limit of containers 1536Mi. ",
+                "Container a exceeded its local ephemeral storage limit \"1Gi\". ",
+            ]
+        );
+        // A larger init container sets the pod's limit.
+        assert_eq!(messages(&spec("2Gi"))[0], "Pod ephemeral local storage usage exceeds the total limit of containers 2Gi. ");
+        let limits = volumes.storage_limits(&spec("1Gi"), dirs);
+        assert_eq!(limits[0].bytes, 1536 << 20);
+        assert_eq!(limits[0].dirs.len(), 2 * 5 + 1, "every container's root and logs, and the local volume");
+        assert_eq!(limits[1].dirs, dirs("a"));
+        // No limit anywhere: nothing to watch.
+        assert!(volumes.storage_limits(&pod(serde_json::json!([])), dirs).is_empty());
     }
 }

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::VolumeError;
-use super::usage::SizeLimit;
+use super::usage::StorageLimit;
 use crate::manifest::{self, EnvSources, PodFacts, Quantity};
 
 /// Default mode of projected files (`defaultMode`), as the API server defaults it.
@@ -58,7 +58,7 @@ pub(super) fn empty_dir(
     ed: &EmptyDirVolumeSource,
     disk: &Path,
     uid: &str,
-) -> Result<(PathBuf, Option<SizeLimit>), VolumeError> {
+) -> Result<(PathBuf, Option<StorageLimit>), VolumeError> {
     let dir = match (ed.medium.as_deref(), memory_root()) {
         (Some("Memory"), Some(root)) => root.join(uid).join(name),
         _ => disk.to_path_buf(),
@@ -68,7 +68,7 @@ pub(super) fn empty_dir(
         Some(q) => {
             // Validation accepted it; a parse failure here is a bug, not input.
             let parsed: Quantity = q.0.parse().map_err(|_| VolumeError::Invalid { detail: format!("sizeLimit {:?}", q.0) })?;
-            Some(SizeLimit { volume: name.to_owned(), path: dir.clone(), bytes: parsed.value().max(0) as u64, text: parsed.to_string() })
+            Some(StorageLimit::empty_dir(name, dir.clone(), parsed.value().max(0) as u64, parsed.to_string()))
         }
         None => None,
     };

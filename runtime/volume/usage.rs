@@ -1,5 +1,8 @@
-//! emptyDir `sizeLimit`: usage measured periodically, and the eviction
-//! message the kubelet's eviction manager gives when a volume is over.
+//! Local storage limits, measured periodically, and the eviction the
+//! kubelet's eviction manager makes when one is exceeded. Its checks, in
+//! its order (`localStorageEviction`): an emptyDir over its `sizeLimit`,
+//! the pod over the sum of its containers' `limits.ephemeral-storage`, a
+//! container over its own `limits.ephemeral-storage`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,20 +14,58 @@ use tokio::task::JoinHandle;
 /// manager's housekeeping interval (`--housekeeping-interval`).
 pub const DEFAULT_USAGE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// One emptyDir volume with a `sizeLimit`.
-#[derive(Debug, Clone)]
-pub(crate) struct SizeLimit {
-    pub volume: String,
-    pub path: PathBuf,
-    pub bytes: u64,
-    /// The limit as written, canonical (`1Gi`), for the message.
-    pub text: String,
+/// What a limit bounds, which decides its eviction message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bounds {
+    /// An emptyDir volume, by name (`sizeLimit`).
+    EmptyDir(String),
+    /// The pod's local ephemeral storage: its containers' writable roots
+    /// and logs, its emptyDir volumes on disk and its configMap volumes.
+    Pod,
+    /// One container's writable root and logs, by container name.
+    Container(String),
 }
 
-impl SizeLimit {
-    /// The kubelet's message (`emptyDirMessageFmt`), trailing space included.
+/// A limit on the bytes under some directories.
+#[derive(Debug, Clone)]
+pub(crate) struct StorageLimit {
+    bounds: Bounds,
+    pub(super) dirs: Vec<PathBuf>,
+    pub(super) bytes: u64,
+    /// The limit as Kubernetes shows it (`1Gi`), for the message.
+    text: String,
+}
+
+impl StorageLimit {
+    /// An emptyDir's `sizeLimit`.
+    pub fn empty_dir(volume: &str, dir: PathBuf, bytes: u64, text: String) -> Self {
+        Self { bounds: Bounds::EmptyDir(volume.to_owned()), dirs: vec![dir], bytes, text }
+    }
+
+    /// The pod's total: the sum of its containers' limits, over `dirs`.
+    pub fn pod(dirs: Vec<PathBuf>, bytes: u64, text: String) -> Self {
+        Self { bounds: Bounds::Pod, dirs, bytes, text }
+    }
+
+    /// One container's `limits.ephemeral-storage`, over its root and logs.
+    pub fn container(name: &str, dirs: Vec<PathBuf>, bytes: u64, text: String) -> Self {
+        Self { bounds: Bounds::Container(name.to_owned()), dirs, bytes, text }
+    }
+
+    /// Bytes used now under the limit's directories.
+    fn used(&self) -> u64 {
+        self.dirs.iter().map(|d| usage(d)).fold(0, u64::saturating_add)
+    }
+
+    /// The kubelet's messages (`emptyDirMessageFmt`,
+    /// `podEphemeralStorageMessageFmt`, `containerEphemeralStorageMessageFmt`),
+    /// trailing space included.
     pub fn eviction_message(&self) -> String {
-        format!("Usage of EmptyDir volume \"{}\" exceeds the limit \"{}\". ", self.volume, self.text)
+        match &self.bounds {
+            Bounds::EmptyDir(volume) => format!("Usage of EmptyDir volume \"{volume}\" exceeds the limit \"{}\". ", self.text),
+            Bounds::Pod => format!("Pod ephemeral local storage usage exceeds the total limit of containers {}. ", self.text),
+            Bounds::Container(name) => format!("Container {name} exceeded its local ephemeral storage limit \"{}\". ", self.text),
+        }
     }
 }
 
@@ -49,17 +90,17 @@ pub(crate) fn usage(dir: &Path) -> u64 {
     total
 }
 
-/// A task that measures the pod's limited volumes every `every` and sends
-/// the eviction message of the first one found over its limit, then ends.
-/// Aborted when dropped.
-pub(crate) struct SizeWatch {
+/// A task that measures the pod's limits every `every` and sends the
+/// eviction message of the first one found over (in the order given),
+/// then ends. Aborted when dropped.
+pub(crate) struct StorageWatch {
     rx: mpsc::Receiver<String>,
     task: JoinHandle<()>,
 }
 
-impl SizeWatch {
-    /// `None` when no volume has a limit.
-    pub fn spawn(limits: Vec<SizeLimit>, every: Duration) -> Option<Self> {
+impl StorageWatch {
+    /// `None` when there is no limit.
+    pub fn spawn(limits: Vec<StorageLimit>, every: Duration) -> Option<Self> {
         if limits.is_empty() {
             return None;
         }
@@ -71,7 +112,7 @@ impl SizeWatch {
                 ticks.tick().await;
                 let limits = limits.clone();
                 // Walking a directory blocks; keep it off the async workers.
-                let over = tokio::task::spawn_blocking(move || limits.into_iter().find(|l| usage(&l.path) > l.bytes)).await;
+                let over = tokio::task::spawn_blocking(move || limits.into_iter().find(|l| l.used() > l.bytes)).await;
                 if let Ok(Some(limit)) = over {
                     let _ = tx.send(limit.eviction_message()).await;
                     return;
@@ -81,13 +122,13 @@ impl SizeWatch {
         Some(Self { rx, task })
     }
 
-    /// The eviction message, once a volume is over its limit.
+    /// The eviction message, once something is over its limit.
     pub async fn over_limit(&mut self) -> Option<String> {
         self.rx.recv().await
     }
 }
 
-impl Drop for SizeWatch {
+impl Drop for StorageWatch {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -109,8 +150,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_volume_over_its_limit_is_reported_on_the_next_measurement() {
         let dir = tempfile::tempdir().unwrap();
-        let limit = SizeLimit { volume: "v".into(), path: dir.path().to_owned(), bytes: 10, text: "10".into() };
-        let mut watch = SizeWatch::spawn(vec![limit], Duration::from_secs(5)).unwrap();
+        let limit = StorageLimit::empty_dir("v", dir.path().to_owned(), 10, "10".into());
+        let mut watch = StorageWatch::spawn(vec![limit], Duration::from_secs(5)).unwrap();
         // At the limit is not over it.
         std::fs::write(dir.path().join("f"), vec![0u8; 10]).unwrap();
         tokio::select! {
@@ -119,5 +160,28 @@ mod tests {
         }
         std::fs::write(dir.path().join("g"), [0u8]).unwrap();
         assert_eq!(watch.over_limit().await.unwrap(), "Usage of EmptyDir volume \"v\" exceeds the limit \"10\". ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn limits_are_checked_in_order_and_a_container_counts_its_root_and_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, logs, volume) = (dir.path().join("root"), dir.path().join("logs"), dir.path().join("v"));
+        for d in [&root, &logs, &volume] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let limits = vec![
+            StorageLimit::empty_dir("v", volume.clone(), 1000, "1k".into()),
+            StorageLimit::pod(vec![root.clone(), logs.clone(), volume.clone()], 300, "300".into()),
+            StorageLimit::container("app", vec![root.clone(), logs.clone()], 100, "100".into()),
+        ];
+        // 60 + 50 bytes: the container's 100 is exceeded, the pod's 300 not.
+        std::fs::write(root.join("f"), vec![0u8; 60]).unwrap();
+        std::fs::write(logs.join("0.log"), vec![0u8; 50]).unwrap();
+        let mut watch = StorageWatch::spawn(limits.clone(), Duration::from_secs(1)).unwrap();
+        assert_eq!(watch.over_limit().await.unwrap(), "Container app exceeded its local ephemeral storage limit \"100\". ");
+        // Over both the pod's and the container's: the pod's comes first.
+        std::fs::write(volume.join("g"), vec![0u8; 200]).unwrap();
+        let mut watch = StorageWatch::spawn(limits, Duration::from_secs(1)).unwrap();
+        assert_eq!(watch.over_limit().await.unwrap(), "Pod ephemeral local storage usage exceeds the total limit of containers 300. ");
     }
 }

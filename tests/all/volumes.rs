@@ -1,7 +1,7 @@
 //! Volumes with real guests: emptyDir shared between containers,
 //! read-only mounts, configMap/secret/downwardAPI files, hostPath only when
 //! allowed, subPath and subPathExpr, guests trying to leave their mounts,
-//! and sizeLimit eviction.
+//! and eviction for sizeLimit and ephemeral-storage limits.
 
 use std::time::Duration;
 
@@ -351,4 +351,47 @@ spec:
     let events = h.events("hog");
     assert!(events.contains("\"reason\":\"Evicted\"") && events.contains("\"type\":\"Warning\""), "{events}");
     assert_eq!(h.stdout("hog", "main"), vec!["written"]);
+}
+
+#[tokio::test]
+async fn ephemeral_storage_over_a_containers_or_the_pods_limit_evicts_the_pod() {
+    let h = Harness::with_config(|c| c.volume_usage_interval = Duration::from_millis(50));
+    // `a` writes 136 KiB into its own root, over its 100Ki; the pod's
+    // total (100Ki + 1Mi) is not reached.
+    let root_hog = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: root-hog}
+spec:
+  containers:
+  - {name: a, image: alpine, command: ["sh", "-c", "seq 1 25000 > /tmp/big; echo written; sleep 3600"], resources: {limits: {ephemeral-storage: 100Ki}}}
+  - {name: b, image: alpine, command: ["sh", "-c", "sleep 3600"], resources: {limits: {ephemeral-storage: 1Mi}}}
+"#;
+    // Neither container passes its own 200Ki, but with the emptyDir on
+    // disk (which counts for the pod alone) the pod passes their 400Ki.
+    let pod_hog = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: pod-hog}
+spec:
+  volumes: [{name: cache, emptyDir: {}}]
+  containers:
+  - {name: a, image: alpine, command: ["sh", "-c", "seq 1 50000 > /cache/big; echo written; sleep 3600"], volumeMounts: [{name: cache, mountPath: /cache}], resources: {limits: {ephemeral-storage: 200Ki}}}
+  - {name: b, image: alpine, command: ["sh", "-c", "seq 1 25000 > /tmp/big; echo written; sleep 3600"], resources: {limits: {ephemeral-storage: 200Ki}}}
+"#;
+    let (one, two) = (h.start(root_hog).await, h.start(pod_hog).await);
+    let (one, two) = tokio::join!(tokio::time::timeout(DEADLINE, one.wait()), tokio::time::timeout(DEADLINE, two.wait()));
+    for (out, message) in [
+        (one.expect("root-hog was evicted"), "Container a exceeded its local ephemeral storage limit \"100Ki\". "),
+        (two.expect("pod-hog was evicted"), "Pod ephemeral local storage usage exceeds the total limit of containers 400Ki. "),
+    ] {
+        let st = out.pod.status.as_ref().unwrap();
+        let name = out.pod.metadata.name.clone().unwrap();
+        assert_eq!((phase(&out.pod), st.reason.as_deref(), st.message.as_deref()), ("Failed", Some("Evicted"), Some(message)), "{name}");
+        for c in ["a", "b"] {
+            assert_eq!(exit_code(container(&out.pod, c)), Some(wasmpod::EXIT_KILLED), "{name}/{c} was killed");
+        }
+        let events = h.events(&name);
+        assert!(events.contains("\"reason\":\"Evicted\"") && events.contains("ephemeral"), "{name}: {events}");
+    }
 }
