@@ -356,6 +356,9 @@ impl Worker {
                 tokio::select! {
                     r = &mut run => break RunEnd::Exited(r),
                     _ = super::stop_requested(&mut stop) => break RunEnd::Stopped,
+                    // Files in memory-backed volumes took it over its limit:
+                    // killed as the kernel's OOM killer would.
+                    message = memory_exceeded(self.plan.memory.as_deref()) => break RunEnd::Exited(Ok(GuestExit::OomKilled(message))),
                     done = &mut post_start, if !post_start_done => {
                         post_start_done = true;
                         if let Err(msg) = done {
@@ -460,4 +463,12 @@ impl Worker {
 fn tcp_ports(c: &Container) -> Vec<u16> {
     let tcp = c.ports.iter().flatten().filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"));
     tcp.filter_map(|p| u16::try_from(p.container_port).ok()).collect()
+}
+
+/// Resolves once `account` is over its limit (never without one).
+async fn memory_exceeded(account: Option<&crate::sandbox::MemoryAccount>) -> String {
+    match account {
+        Some(a) => a.exceeded().await,
+        None => std::future::pending().await,
+    }
 }

@@ -88,6 +88,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         running: HashMap::new(),
         volumes: PodVolumes::default(),
         size_watch: None,
+        memory_watch: None,
         kill: stop_tx.clone(),
         grace: grace.clone(),
         evicted: None,
@@ -100,7 +101,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation).await;
+        prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation, usage_interval).await;
         let limits = sup.volumes.storage_limits(&sup.pod, |c| [sup.dir.rootfs(c), sup.dir.log_dir(c)]);
         sup.size_watch = StorageWatch::spawn(limits, usage_interval);
         let deleting = *sup.stop.borrow();
@@ -126,7 +127,7 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration, log_rotation: crate::store::LogRotation) {
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration, log_rotation: crate::store::LogRotation, usage_interval: std::time::Duration) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -141,6 +142,8 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
         sup.event(PodEvent::warning("FailedMount", None, format!("MountVolume.SetUp failed for volume \"{volume}\" : {message}")));
     }
     sup.volumes = volumes;
+    // Who wrote what in the memory-backed volumes, for memory limits.
+    let memory_files = crate::sandbox::MemoryFiles::new(sup.volumes.memory_roots());
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
@@ -220,7 +223,12 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let root_owners = std::sync::Arc::new(crate::security::OwnerBook::new(rootfs.clone(), (0, 0)));
             root_owners.add_writer((identity.uid, identity.gid));
             let read_only_root = crate::security::read_only_root(c);
-            let memory = memory_limit(c).map(crate::sandbox::MemoryAccount::new);
+            let memory = memory_limit(c).map(|limit| crate::sandbox::MemoryAccount::new(limit, memory_files.clone()));
+            if let (Some(files), Some(account)) = (&memory_files, &memory) {
+                for root in sup.volumes.writable_memory_roots(&mounts) {
+                    files.add_writer(root, account);
+                }
+            }
             let cpu = cpu_limit(c).map(crate::sandbox::CpuAccount::new);
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             sup.exec_targets.add(super::exec::ExecTarget {
@@ -277,6 +285,10 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 ContainerKind::App => sup.app.push(plan),
             }
         }
+    }
+    // Measured only for containers with a memory limit that can write there.
+    if let Some(files) = memory_files.filter(|f| f.has_writers()) {
+        sup.memory_watch = Some(files.watch(usage_interval.min(crate::sandbox::MEMORY_FILES_INTERVAL)));
     }
 }
 

@@ -55,6 +55,9 @@ pub(crate) struct Supervisor {
     /// Measures local storage against its limits (emptyDir sizeLimit,
     /// ephemeral-storage).
     pub size_watch: Option<crate::volume::StorageWatch>,
+    /// Measures the files in memory-backed volumes for the memory limits
+    /// of the containers that wrote them.
+    pub memory_watch: Option<crate::sandbox::MemoryWatch>,
     /// Stops every worker: the pod's own stop channel, used for an eviction.
     pub kill: watch::Sender<bool>,
     /// The grace period override; an eviction sets 0.
@@ -282,6 +285,7 @@ impl Supervisor {
         }
         self.publish.send_replace(self.pod.clone());
         drop(size_watch);
+        drop(self.memory_watch.take());
         if let Err(e) = self.dir.remove_rootfs() {
             self.store_errors.push(e);
         }

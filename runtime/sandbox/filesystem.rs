@@ -8,6 +8,9 @@
 //! `fd_close` and `fd_renumber` of `wasi_snapshot_preview1`, which call
 //! wasmtime-wasi's own wiggle-generated functions with the guest's memory
 //! (always an unshared memory: wasmpod builds wasmtime without threads).
+//!
+//! A component's open-at for writing also records the container as the
+//! file's writer when its pod has memory-backed volumes (`memory_files.rs`).
 
 use wasmtime::component::{Linker as ComponentLinker, Resource, ResourceType};
 use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreContextMut};
@@ -44,6 +47,9 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
                 match HostDescriptor::open_at(&mut state.filesystem(), dir, path_flags, path, open_flags, flags).await {
                     Ok(fd) => {
                         state.handles.hold(fd.rep(), slot);
+                        if flags.contains(DescriptorFlags::WRITE) {
+                            record_writer(state, &fd);
+                        }
                         Ok((Ok(fd),))
                     }
                     // A trap stays a trap; an error code goes to the guest.
@@ -59,6 +65,19 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
     })?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// In a pod with memory-backed volumes, notes the container as the writer
+/// of the file it opened to write (`memory_files.rs`), so the file's bytes
+/// count against its memory limit.
+fn record_writer(state: &ComponentState, fd: &Resource<Descriptor>) {
+    let Some(account) = state.limiter.account() else { return };
+    let Some(ledger) = account.ledger() else { return };
+    if let Ok(Descriptor::File(f)) = state.table.get(fd)
+        && let Some(id) = super::memory_files::file_id(&f.file)
+    {
+        ledger.wrote(id, account);
+    }
 }
 
 /// Shadows `path_open`, `fd_close` and `fd_renumber` for wasip1 modules;

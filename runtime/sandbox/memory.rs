@@ -8,6 +8,13 @@
 //! [`MemoryLimiter`] that adds its growth to the account and gives it back
 //! when the store is dropped (the instance ended).
 //!
+//! Files the container wrote in `medium: Memory` emptyDir volumes count
+//! too, as tmpfs pages count against the cgroup of the process that wrote
+//! them (`memory_files.rs` measures them and sets [`MemoryAccount::set_files`]).
+//! Growing past the limit with them traps as above; files that push the
+//! account over on their own end the container through
+//! [`MemoryAccount::exceeded`].
+//!
 //! Going over the limit traps the instance that asked for the memory with
 //! [`OutOfMemory`] (instead of letting `memory.grow` return -1, which a
 //! guest's allocator turns into an abort): the kernel's OOM killer does not
@@ -17,17 +24,29 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::memory_files::MemoryFiles;
+
 /// The memory one container may use, and what its instances use now.
 #[derive(Debug)]
 pub struct MemoryAccount {
     limit: u64,
+    /// Linear memory charged by the container's live instances.
     used: AtomicU64,
+    /// Bytes of the container's files in memory-backed volumes, as last
+    /// measured.
+    files: AtomicU64,
+    /// The pod's record of who wrote which file in its memory-backed
+    /// volumes, when it has any.
+    ledger: Option<Arc<MemoryFiles>>,
+    /// Woken when a measurement of `files` puts the account over its limit.
+    over: tokio::sync::Notify,
 }
 
 impl MemoryAccount {
-    /// An account with `limit` bytes and nothing used.
-    pub fn new(limit: u64) -> Arc<Self> {
-        Arc::new(Self { limit, used: AtomicU64::new(0) })
+    /// An account with `limit` bytes and nothing used. With a `ledger`,
+    /// the container's writes to memory-backed volumes are recorded in it.
+    pub(crate) fn new(limit: u64, ledger: Option<Arc<MemoryFiles>>) -> Arc<Self> {
+        Arc::new(Self { limit, used: AtomicU64::new(0), files: AtomicU64::new(0), ledger, over: tokio::sync::Notify::new() })
     }
 
     /// The limit in bytes.
@@ -35,19 +54,58 @@ impl MemoryAccount {
         self.limit
     }
 
-    /// Bytes of linear memory the container's live instances hold, plus
-    /// whatever was charged with [`MemoryAccount::charge`].
+    /// Bytes in use: the linear memory of the container's live instances
+    /// and its files in memory-backed volumes.
     pub fn used(&self) -> u64 {
-        self.used.load(Ordering::SeqCst)
+        self.used.load(Ordering::SeqCst).saturating_add(self.files())
     }
 
-    /// Takes `bytes` if they fit under the limit; false leaves the account
-    /// unchanged. Compare-and-swap so two instances growing at once cannot
-    /// both pass the check.
+    /// Bytes of the container's files in memory-backed volumes, as last measured.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn ledger(&self) -> Option<&Arc<MemoryFiles>> {
+        self.ledger.as_ref()
+    }
+
+    /// Takes `bytes` of linear memory if they fit under the limit with
+    /// everything in use; false leaves the account unchanged.
+    /// Compare-and-swap so two instances growing at once cannot both pass
+    /// the check.
     pub fn charge(&self, bytes: u64) -> bool {
+        let files = self.files();
         self.used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(bytes).filter(|total| *total <= self.limit))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(bytes).filter(|total| total.saturating_add(files) <= self.limit))
             .is_ok()
+    }
+
+    /// Sets what the container's files in memory-backed volumes hold now.
+    pub(crate) fn set_files(&self, bytes: u64) {
+        self.files.store(bytes, Ordering::SeqCst);
+        if self.used() > self.limit {
+            self.over.notify_waiters();
+        }
+    }
+
+    /// Resolves, with the message of the OOM kill, once the account is over
+    /// its limit: files in memory-backed volumes pushed it over (linear
+    /// memory alone never gets there: a grow past the limit traps).
+    pub async fn exceeded(&self) -> String {
+        loop {
+            let woken = self.over.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let used = self.used();
+            if used > self.limit {
+                return format!(
+                    "memory limit exceeded: {} bytes of files in memory-backed emptyDir volumes with {used} of {} bytes in use",
+                    self.files(),
+                    self.limit
+                );
+            }
+            woken.await;
+        }
     }
 
     /// Gives back `bytes` charged earlier.
@@ -82,6 +140,11 @@ pub(crate) struct MemoryLimiter {
 impl MemoryLimiter {
     pub(crate) fn new(account: Option<Arc<MemoryAccount>>) -> Self {
         Self { account, held: 0 }
+    }
+
+    /// The container's account, if it has a limit.
+    pub(crate) fn account(&self) -> Option<&Arc<MemoryAccount>> {
+        self.account.as_ref()
     }
 }
 
@@ -129,7 +192,7 @@ mod tests {
 
     #[test]
     fn instances_share_the_account_and_give_memory_back_when_dropped() {
-        let account = MemoryAccount::new(3 * 65536);
+        let account = MemoryAccount::new(3 * 65536, None);
         let mut a = MemoryLimiter::new(Some(account.clone()));
         let mut b = MemoryLimiter::new(Some(account.clone()));
         assert!(a.memory_growing(0, 2 * 65536, None).unwrap());
@@ -140,6 +203,27 @@ mod tests {
         drop(a);
         assert_eq!(account.used(), 65536);
         assert!(b.memory_growing(65536, 3 * 65536, None).unwrap());
+    }
+
+    #[tokio::test]
+    async fn files_count_with_linear_memory_and_going_over_with_them_is_reported() {
+        let account = MemoryAccount::new(4 * 65536, None);
+        let mut l = MemoryLimiter::new(Some(account.clone()));
+        assert!(l.memory_growing(0, 2 * 65536, None).unwrap());
+        account.set_files(65536);
+        assert_eq!(account.used(), 3 * 65536);
+        // The files leave room for one page, not two.
+        assert!(is_out_of_memory(&l.memory_growing(2 * 65536, 4 * 65536, None).unwrap_err()));
+        assert!(l.memory_growing(2 * 65536, 3 * 65536, None).unwrap());
+        let waiter = {
+            let account = account.clone();
+            tokio::spawn(async move { account.exceeded().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "at the limit is not over it");
+        account.set_files(65537);
+        let message = waiter.await.unwrap();
+        assert!(message.starts_with("memory limit exceeded: 65537 bytes of files in memory-backed emptyDir volumes with 262145 of 262144 bytes"), "{message}");
     }
 
     #[test]

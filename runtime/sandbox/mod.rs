@@ -12,6 +12,7 @@ mod http_handler;
 mod identity;
 mod cpu;
 mod memory;
+mod memory_files;
 mod stdio;
 mod stop;
 
@@ -33,6 +34,7 @@ pub use cpu::CpuAccount;
 pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount};
 pub(crate) use handles::Handles;
 pub use memory::MemoryAccount;
+pub(crate) use memory_files::{MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch};
 pub(crate) use filesystem::{add_to_component_linker as add_open_file_cap_to_component_linker, add_to_module_linker as add_open_file_cap_to_module_linker};
 pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};

@@ -239,6 +239,8 @@ pub(crate) struct PodVolumes {
     /// storage, as the kubelet counts them (`IsLocalEphemeralVolume`):
     /// emptyDir volumes without `medium: Memory`, and configMap volumes.
     local: Vec<PathBuf>,
+    /// Directories of the emptyDir volumes with `medium: Memory`.
+    memory: Vec<PathBuf>,
     /// Directories this runtime created and removes at the pod's end
     /// (hostPaths are the user's and stay).
     owned: Vec<PathBuf>,
@@ -292,7 +294,9 @@ impl PodVolumes {
             let (dir, limit) = source::empty_dir(&v.name, ed, disk, uid)?;
             self.owned.push(dir.clone());
             self.limits.extend(limit);
-            if ed.medium.as_deref() != Some("Memory") {
+            if ed.medium.as_deref() == Some("Memory") {
+                self.memory.push(dir.clone());
+            } else {
                 self.local.push(dir.clone());
             }
             return Ok(Ready { root: dir, kind: Kind::Writable, is_file: false });
@@ -314,6 +318,16 @@ impl PodVolumes {
             return Err(VolumeError::Invalid { detail: format!("volume {:?} has no supported source", v.name) });
         }
         Ok(projected(disk))
+    }
+
+    /// Directories of the `medium: Memory` emptyDir volumes.
+    pub fn memory_roots(&self) -> Vec<PathBuf> {
+        self.memory.clone()
+    }
+
+    /// The memory-backed volumes among `mounts` that they may write.
+    pub fn writable_memory_roots<'a>(&'a self, mounts: &'a [PlannedMount]) -> impl Iterator<Item = &'a Path> + 'a {
+        mounts.iter().filter(|m| m.writable && self.memory.contains(&m.root)).map(|m| m.root.as_path())
     }
 
     /// Every local storage limit of the pod, in the order the kubelet checks

@@ -2,6 +2,7 @@
 //! memory limits (OOMKilled), through the real runtime and the toolbox.
 
 use std::path::Path;
+use std::time::Duration;
 
 use wasmpod::{Validation, manifest};
 
@@ -140,6 +141,41 @@ spec:
     assert!(steady.state.as_ref().is_some_and(|s| s.running.is_some()) && steady.restart_count == 0, "{steady:?}");
     pod.stop();
     pod.wait().await;
+}
+
+#[tokio::test]
+async fn files_in_a_memory_backed_volume_count_against_their_writers_limit() {
+    let h = Harness::with_config(|c| c.volume_usage_interval = Duration::from_millis(50));
+    // Both containers mount the volume writable, so the bytes are charged
+    // by who wrote the file, not by who could have: only `writer` is over.
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: shm-hog}
+spec:
+  restartPolicy: Never
+  volumes: [{name: shm, emptyDir: {medium: Memory}}]
+  containers:
+  - name: writer
+    image: alpine
+    command: ["sh", "-c", "seq 1 1700000 > /shm/big; echo written; sleep 3600"]
+    resources: {limits: {memory: 8Mi}}
+    volumeMounts: [{name: shm, mountPath: /shm}]
+  - name: neighbour
+    image: alpine
+    command: ["sh", "-c", "sleep 3600"]
+    resources: {limits: {memory: 8Mi}}
+    volumeMounts: [{name: shm, mountPath: /shm}]
+"#;
+    let pod = h.start(yaml).await;
+    let p = wait_until(&pod, "the writer was OOM killed", |p| container(p, "writer").state.as_ref().is_some_and(|s| s.terminated.is_some())).await;
+    let writer = container(&p, "writer").state.as_ref().and_then(|s| s.terminated.as_ref()).unwrap();
+    assert_eq!((writer.exit_code, writer.reason.as_deref()), (137, Some("OOMKilled")), "{writer:?}");
+    assert!(writer.message.as_deref().is_some_and(|m| m.contains("bytes of files in memory-backed emptyDir volumes") && m.contains("of 8388608 bytes")), "{writer:?}");
+    let neighbour = container(&p, "neighbour");
+    assert!(neighbour.state.as_ref().is_some_and(|s| s.running.is_some()) && neighbour.restart_count == 0, "{neighbour:?}");
+    pod.stop();
+    tokio::time::timeout(DEADLINE, pod.wait()).await.unwrap();
 }
 
 #[tokio::test]
