@@ -4,6 +4,11 @@
 //! wasi:sockets reaches. Plain HTTP only: the pod network has no TLS
 //! terminator, and wasmpod links no TLS stack (small builds for edge
 //! devices); an `https` request fails with a protocol error.
+//!
+//! Each request's connection takes a slot of the pod's open-file cap (see
+//! `sandbox/handles.rs`) from before it connects until the response body is
+//! consumed or dropped; past the cap the request fails with
+//! `connection-limit-reached`.
 
 use std::net::SocketAddr;
 
@@ -13,16 +18,19 @@ use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::SocketPolicy;
+use crate::sandbox::{HandleAccount, Slot};
 
 /// The hooks a component's wasi:http uses.
 pub struct PodHttpHooks {
     policy: SocketPolicy,
+    handles: std::sync::Arc<HandleAccount>,
 }
 
 impl PodHttpHooks {
-    /// Requests go where `policy`'s sockets go.
-    pub fn new(policy: SocketPolicy) -> Self {
-        Self { policy }
+    /// Requests go where `policy`'s sockets go, each connection counted
+    /// in the pod's `handles`.
+    pub fn new(policy: SocketPolicy, handles: std::sync::Arc<HandleAccount>) -> Self {
+        Self { policy, handles }
     }
 }
 
@@ -47,11 +55,15 @@ impl WasiHttpHooks for PodHttpHooks {
         // future; nothing here needs to observe them.
         drop(fut);
         let policy = self.policy.clone();
-        Box::new(send(policy, request, options))
+        let slot = self.handles.reserve();
+        Box::new(async move {
+            let slot = slot.ok_or(HttpError::ConnectionLimitReached)?;
+            send(policy, request, options, slot).await
+        })
     }
 }
 
-async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, options: Option<RequestOptions>) -> SendResult {
+async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, options: Option<RequestOptions>, slot: Slot) -> SendResult {
     if request.uri().scheme() != Some(&Scheme::HTTP) {
         return Err(HttpError::HttpProtocolError);
     }
@@ -84,8 +96,8 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
     let response = match stream {
-        Stream::Pod(conn) => exchange(TokioIo::new(conn), request).await?,
-        Stream::Host(tcp) => exchange(TokioIo::new(tcp), request).await?,
+        Stream::Pod(conn) => exchange(TokioIo::new(conn), request, slot).await?,
+        Stream::Host(tcp) => exchange(TokioIo::new(tcp), request, slot).await?,
     };
     Ok((response, Box::new(async { Ok(()) })))
 }
@@ -95,15 +107,58 @@ enum Stream {
     Host(tokio::net::TcpStream),
 }
 
-async fn exchange<IO>(io: IO, request: http::Request<WasiBody>) -> Result<http::Response<WasiBody>, HttpError>
+async fn exchange<IO>(io: IO, request: http::Request<WasiBody>, slot: Slot) -> Result<http::Response<WasiBody>, HttpError>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(HttpError::from)?;
-    // The connection task ends when the response body is consumed or dropped.
+    // The connection task ends when the response body is consumed or
+    // dropped; the connection's slot is given back then.
     tokio::spawn(async move {
         let _ = conn.await;
+        drop(slot);
     });
     let response = sender.send_request(request).await.map_err(HttpError::from)?;
     Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn get() -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync();
+        http::Request::get("http://127.0.0.1:80/").body(body).unwrap()
+    }
+
+    fn send(hooks: &mut PodHttpHooks) -> std::pin::Pin<Box<dyn Future<Output = SendResult> + Send>> {
+        Box::into_pin(hooks.send_request(get(), None, Box::new(async { Ok(()) })))
+    }
+
+    #[tokio::test]
+    async fn each_connection_holds_a_slot_of_the_pods_cap_until_its_response_is_done() {
+        let cluster = crate::net::ClusterNetwork::new();
+        let pod = cluster.attach("p", "default");
+        let mut listener = pod.bind(80).unwrap().listen(8, false);
+        let account = crate::sandbox::HandleAccount::new(1);
+        let mut hooks = PodHttpHooks::new(SocketPolicy::Pod(pod.clone()), account.clone());
+        // The server accepts the first request's connection and does not answer yet.
+        let first = tokio::spawn(send(&mut hooks));
+        let mut conn = listener.accept().await.unwrap();
+        // At the cap of one: the second request fails at once.
+        assert!(matches!(send(&mut hooks).await, Err(HttpError::ConnectionLimitReached)));
+        conn.stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        let (response, _) = first.await.unwrap().unwrap();
+        assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+        // The body is done: the connection closes and its slot comes back.
+        drop(conn);
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while account.reserve().is_none() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the finished request's slot came back");
+    }
 }

@@ -12,10 +12,11 @@
 //!
 //! Counted: wasi:filesystem `open-at` (files and directories), wasi:sockets
 //! TCP and UDP sockets, created or accepted (pod-network sockets hold no
-//! descriptor, but buffers in the runtime's memory), wasip1 `path_open`.
+//! descriptor, but buffers in the runtime's memory), wasip1 `path_open`,
+//! and the connection of each outgoing wasi:http request.
 //! Not counted: preopens, stdio, the streams of a file or socket (they
 //! share its descriptor), name lookups, IPC handles (the IPC namespace has
-//! its own limits), outgoing wasi:http requests.
+//! its own limits).
 //!
 //! Going past the cap fails in the guest, never in the host: wasi:sockets
 //! `new-socket-limit` (EMFILE in wasi-libc), wasip1 `mfile` (EMFILE), and

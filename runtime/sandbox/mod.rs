@@ -31,7 +31,7 @@ use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stop::StopSignal;
 pub use cpu::CpuAccount;
-pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount};
+pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount, Slot};
 pub(crate) use handles::Handles;
 pub use memory::MemoryAccount;
 pub(crate) use memory_files::{MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch};
@@ -245,7 +245,7 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
         table: ResourceTable::new(),
         network: spec.network.clone(),
         http: wasmtime_wasi_http::WasiHttpCtx::new(),
-        http_hooks: crate::net::PodHttpHooks::new(spec.network.clone()),
+        http_hooks: crate::net::PodHttpHooks::new(spec.network.clone(), spec.handles.clone()),
         stop: spec.stop.clone(),
         ipc: ComponentIpc { namespace: spec.ipc.clone() },
         identity: spec.identity_view(),
