@@ -160,20 +160,11 @@ impl Drop for MemoryWatch {
 /// size; links are not followed, vanished entries skipped.
 fn files_under(root: &Path) -> Vec<(FileId, u64)> {
     let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            let Ok(meta) = e.path().symlink_metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file()
-                && let Some(id) = path_id(&e.path(), &meta)
-            {
-                out.push((id, meta.len()));
-            }
+    crate::volume::for_each_entry(root, |path, meta| {
+        if let Some(id) = meta.is_file().then(|| path_id(path, meta)).flatten() {
+            out.push((id, meta.len()));
         }
-    }
+    });
     out
 }
 

@@ -37,7 +37,7 @@ use crate::security::OwnerBook;
 pub(crate) use path::create_beneath;
 pub use source::DEFAULT_FILE_MODE;
 pub use usage::DEFAULT_USAGE_INTERVAL;
-pub(crate) use usage::{StorageLimit, StorageWatch};
+pub(crate) use usage::{StorageLimit, StorageWatch, for_each_entry};
 
 /// Why a volume or a mount cannot be provided. The messages are the
 /// kubelet's where it has one; they end up in a container's Waiting

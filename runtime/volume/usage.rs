@@ -72,22 +72,30 @@ impl StorageLimit {
 /// Bytes used under `dir`: the apparent size of every file, links not
 /// followed (a link counts as its own length). Apparent sizes are the same
 /// on every platform; they over-count sparse files, which only evicts
-/// earlier. Entries that vanish while walking are skipped.
+/// earlier.
 pub(crate) fn usage(dir: &Path) -> u64 {
     let mut total = 0u64;
+    for_each_entry(dir, |_, meta| total = total.saturating_add(meta.len()));
+    total
+}
+
+/// Calls `f` with every entry beneath `dir` that is not a directory (files,
+/// links, others), walking without following links. Entries that vanish
+/// while walking are skipped.
+pub(crate) fn for_each_entry(dir: &Path, mut f: impl FnMut(&Path, &std::fs::Metadata)) {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
         for e in entries.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else { continue };
-            if m.is_dir() {
-                stack.push(e.path());
+            let path = e.path();
+            let Ok(meta) = path.symlink_metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
             } else {
-                total = total.saturating_add(m.len());
+                f(&path, &meta);
             }
         }
     }
-    total
 }
 
 /// A task that measures the pod's limits every `every` and sends the
