@@ -133,6 +133,8 @@ enum RunEnd {
     FailedProbe(crate::probe::ProbeKind),
     /// Its postStart hook failed.
     FailedPostStart,
+    /// Its files in memory-backed volumes took it over its memory limit.
+    OutOfMemory(String),
 }
 
 pub(crate) struct Worker {
@@ -339,8 +341,9 @@ impl Worker {
                 cpu: &self.plan.cpu,
                 handles: &self.plan.handles,
             };
-            let run = sandbox::run(&engine, &program, spec);
-            tokio::pin!(run);
+            // Boxed so that an OOM kill can drop it (the guest and all it
+            // holds) before the container is reported.
+            let mut run = Box::pin(sandbox::run(&engine, &program, spec));
             // postStart runs beside the guest's entrypoint, as the kubelet
             // runs it; a failure stops the container like a deletion would,
             // and the restart policy decides what follows.
@@ -358,7 +361,7 @@ impl Worker {
                     _ = super::stop_requested(&mut stop) => break RunEnd::Stopped,
                     // Files in memory-backed volumes took it over its limit:
                     // killed as the kernel's OOM killer would.
-                    message = memory_exceeded(self.plan.memory.as_deref()) => break RunEnd::Exited(Ok(GuestExit::OomKilled(message))),
+                    message = memory_exceeded(self.plan.memory.as_deref()) => break RunEnd::OutOfMemory(message),
                     done = &mut post_start, if !post_start_done => {
                         post_start_done = true;
                         if let Err(msg) = done {
@@ -381,6 +384,10 @@ impl Worker {
             // period, a kill. Err: the exit code that ended the guest.
             let stopped = match end {
                 RunEnd::Exited(r) => Ok(r),
+                RunEnd::OutOfMemory(message) => {
+                    drop(run);
+                    Ok(Ok(GuestExit::OomKilled(message)))
+                }
                 other => {
                     let message = match other {
                         RunEnd::FailedProbe(kind) => {

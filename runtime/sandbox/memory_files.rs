@@ -53,9 +53,11 @@ pub(crate) struct MemoryFiles {
 #[derive(Debug, Default)]
 struct Inner {
     volumes: Vec<Volume>,
-    /// The account of the container that wrote each file. Weak: accounts
-    /// hold the ledger.
-    written: HashMap<FileId, Weak<MemoryAccount>>,
+    /// The account of the container that wrote each file (Weak: accounts
+    /// hold the ledger), and the measurement it was recorded during.
+    written: HashMap<FileId, (Weak<MemoryAccount>, u64)>,
+    /// Measurements started so far.
+    measurements: u64,
 }
 
 impl MemoryFiles {
@@ -65,7 +67,7 @@ impl MemoryFiles {
             return None;
         }
         let volumes = roots.into_iter().map(|root| Volume { root, writers: Vec::new() }).collect();
-        Some(Arc::new(Self { inner: Mutex::new(Inner { volumes, written: HashMap::new() }) }))
+        Some(Arc::new(Self { inner: Mutex::new(Inner { volumes, ..Inner::default() }) }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -93,12 +95,18 @@ impl MemoryFiles {
     /// opener does not know where its file is) and dropped at the next
     /// measurement, which does not find them.
     pub fn wrote(&self, id: FileId, account: &Arc<MemoryAccount>) {
-        self.lock().written.insert(id, Arc::downgrade(account));
+        let mut inner = self.lock();
+        let now = inner.measurements;
+        inner.written.insert(id, (Arc::downgrade(account), now));
     }
 
     /// Measures every volume once and sets each writer's files.
     pub fn measure(&self) {
-        let roots: Vec<PathBuf> = self.lock().volumes.iter().map(|v| v.root.clone()).collect();
+        let (roots, started) = {
+            let mut inner = self.lock();
+            inner.measurements += 1;
+            (inner.volumes.iter().map(|v| v.root.clone()).collect::<Vec<PathBuf>>(), inner.measurements)
+        };
         // Walked without the lock: the guests' opens record meanwhile.
         let found: Vec<Vec<(FileId, u64)>> = roots.iter().map(|r| files_under(r)).collect();
         let mut inner = self.lock();
@@ -114,12 +122,16 @@ impl MemoryFiles {
                 if !seen.insert(*id) {
                     continue;
                 }
-                if let Some(writer) = inner.written.get(id).or(only) {
+                // A recorded writer that ended (the pod is ending) charges nobody.
+                let recorded = inner.written.get(id).map(|(w, _)| w).filter(|w| w.strong_count() > 0);
+                if let Some(writer) = recorded.or(only) {
                     *totals.entry(writer.as_ptr()).or_default() += len;
                 }
             }
         }
-        inner.written.retain(|id, w| seen.contains(id) && w.strong_count() > 0);
+        // Files not found are gone, unless recorded during this walk (it
+        // may have passed their directory before they were created).
+        inner.written.retain(|id, (w, at)| (seen.contains(id) || *at >= started) && w.strong_count() > 0);
         for writer in inner.volumes.iter().flat_map(|v| &v.writers) {
             if let Some(account) = writer.upgrade() {
                 account.set_files(totals.get(&writer.as_ptr()).copied().unwrap_or(0));
@@ -239,5 +251,17 @@ mod tests {
         files.measure();
         assert_eq!(a.files(), 0);
         assert!(files.lock().written.is_empty());
+
+        // A file recorded after a walk began is kept though the walk did
+        // not find it (it may have passed the file's directory already).
+        let late = write(&shared.join("late"), 10);
+        std::fs::remove_file(shared.join("late")).unwrap();
+        files.lock().measurements += 1;
+        files.wrote(late, &a);
+        files.lock().measurements -= 1;
+        files.measure();
+        assert!(files.lock().written.contains_key(&late), "recorded during the walk: kept");
+        files.measure();
+        assert!(!files.lock().written.contains_key(&late), "not found by a later walk: forgotten");
     }
 }

@@ -341,23 +341,37 @@ impl PodVolumes {
             let q = c.resources.as_ref()?.limits.as_ref()?.get("ephemeral-storage")?;
             manifest::parse_quantity(&q.0).ok()
         };
-        let inits = spec.init_containers.iter().flatten();
-        let (sidecars, inits): (Vec<&Container>, Vec<&Container>) = inits.partition(|c| c.restart_policy.as_deref() == Some("Always"));
-        // The pod's limit, as `PodLimits` adds them: app containers and
-        // sidecars (which run beside them) summed, at least any one init
-        // container's (they run alone); the sum shown in the format of the
-        // first quantity, as `Quantity.Add` keeps it.
-        let mut total: Option<manifest::Quantity> = None;
-        for q in spec.containers.iter().chain(sidecars).filter_map(limit) {
-            total = Some(match total {
-                None => q,
-                Some(t) => manifest::Quantity::from_value(t.value().saturating_add(q.value()), t.format()),
-            });
-        }
-        for q in inits.into_iter().filter_map(limit) {
-            if total.is_none_or(|t| q.value() > t.value()) {
-                total = Some(q);
+        // The pod's limit, as `PodLimits` computes it: app containers and
+        // every sidecar summed, at least what runs while each init container
+        // does (itself and the sidecars declared before it). Sums keep the
+        // format of the first quantity, as `Quantity.Add` does.
+        let add = |sum: Option<manifest::Quantity>, q: manifest::Quantity| match sum {
+            None => q,
+            Some(t) => manifest::Quantity::from_value(t.value().saturating_add(q.value()), t.format()),
+        };
+        let mut sidecars: Option<manifest::Quantity> = None;
+        let mut during_init: Option<manifest::Quantity> = None;
+        for c in spec.init_containers.iter().flatten() {
+            let running = if c.restart_policy.as_deref() == Some("Always") {
+                sidecars = limit(c).into_iter().fold(sidecars, |s, q| Some(add(s, q)));
+                sidecars
+            } else {
+                limit(c).into_iter().fold(sidecars, |s, q| Some(add(s, q)))
+            };
+            if let Some(r) = running
+                && during_init.is_none_or(|d| r.value() > d.value())
+            {
+                during_init = Some(r);
             }
+        }
+        let mut total: Option<manifest::Quantity> = spec.containers.iter().filter_map(limit).fold(None, |s, q| Some(add(s, q)));
+        if let Some(s) = sidecars {
+            total = Some(add(total, s));
+        }
+        if let Some(d) = during_init
+            && total.is_none_or(|t| d.value() > t.value())
+        {
+            total = Some(d);
         }
         let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
         if let Some(total) = total {
@@ -602,6 +616,10 @@ mod tests {
         );
         // A larger init container sets the pod's limit.
         assert_eq!(messages(&spec("2Gi"))[0], "Pod ephemeral local storage usage exceeds the total limit of containers 2Gi. ");
+        // An init container runs beside the sidecars declared before it.
+        let mut sidecar_first = spec("2Gi");
+        sidecar_first.spec.as_mut().unwrap().init_containers.as_mut().unwrap().reverse();
+        assert_eq!(messages(&sidecar_first)[0], "Pod ephemeral local storage usage exceeds the total limit of containers 2560Mi. ");
         let limits = volumes.storage_limits(&spec("1Gi"), dirs);
         assert_eq!(limits[0].bytes, 1536 << 20);
         assert_eq!(limits[0].dirs.len(), 2 * 5 + 1, "every container's root and logs, and the local volume");
