@@ -9,8 +9,11 @@
 //! wasmtime-wasi's own wiggle-generated functions with the guest's memory
 //! (always an unshared memory: wasmpod builds wasmtime without threads).
 //!
-//! A component's open-at for writing also records the container as the
-//! file's writer when its pod has memory-backed volumes (`memory_files.rs`).
+//! A component's open-at also records the container as the writer of a
+//! file it opens to write, when its pod has memory-backed volumes
+//! (`memory_files.rs`), and as the creator of a file it creates, when a
+//! volume of its pod has writers of different identities
+//! (`security/ownership.rs`).
 
 use wasmtime::component::{Linker as ComponentLinker, Resource, ResourceType};
 use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreContextMut};
@@ -44,12 +47,18 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
                 let Some(slot) = state.handles.reserve() else {
                     return Ok((Err(ErrorCode::InsufficientMemory),));
                 };
+                // Whether this open creates the file, where creators are noted.
+                let creates = match state.identity.creators() {
+                    Some(_) if open_flags.contains(OpenFlags::CREATE) => {
+                        let at = Resource::new_borrow(dir.rep());
+                        HostDescriptor::stat_at(&mut state.filesystem(), at, PathFlags::empty(), path.clone()).await.is_err()
+                    }
+                    _ => false,
+                };
                 match HostDescriptor::open_at(&mut state.filesystem(), dir, path_flags, path, open_flags, flags).await {
                     Ok(fd) => {
                         state.handles.hold(fd.rep(), slot);
-                        if flags.contains(DescriptorFlags::WRITE) {
-                            record_writer(state, &fd);
-                        }
+                        record_opened(state, &fd, flags.contains(DescriptorFlags::WRITE), creates);
                         Ok((Ok(fd),))
                     }
                     // A trap stays a trap; an error code goes to the guest.
@@ -67,16 +76,25 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
     Ok(())
 }
 
-/// In a pod with memory-backed volumes, notes the container as the writer
-/// of the file it opened to write (`memory_files.rs`), so the file's bytes
-/// count against its memory limit.
-fn record_writer(state: &ComponentState, fd: &Resource<Descriptor>) {
-    let Some(account) = state.limiter.account() else { return };
-    let Some(ledger) = account.ledger() else { return };
-    if let Ok(Descriptor::File(f)) = state.table.get(fd)
-        && let Some(id) = super::memory_files::file_id(&f.file)
-    {
+/// Notes what the pod needs to know of a file a component opened: in a
+/// pod with memory-backed volumes, the container as the writer of a file
+/// opened to write (`memory_files.rs`: its bytes count against the
+/// container's memory limit); in a pod whose volume is written by
+/// containers of different identities, the container as the creator of a
+/// file this open created (`security/ownership.rs`: its owner).
+fn record_opened(state: &ComponentState, fd: &Resource<Descriptor>, writes: bool, created: bool) {
+    let ledger = state.limiter.account().filter(|_| writes).and_then(|a| Some((a, a.ledger()?)));
+    let creators = state.identity.creators().filter(|_| created);
+    if ledger.is_none() && creators.is_none() {
+        return;
+    }
+    let Ok(Descriptor::File(f)) = state.table.get(fd) else { return };
+    let Some(id) = super::memory_files::file_id(&f.file) else { return };
+    if let Some((account, ledger)) = ledger {
         ledger.wrote(id, account);
+    }
+    if let Some(creators) = creators {
+        creators.created(id, state.identity.identity.volume_writer());
     }
 }
 

@@ -32,6 +32,13 @@ pub(crate) struct IdentityView {
 impl IdentityView {
     /// The owner of the guest path `path` (absolute; `.` and `..` are
     /// resolved lexically, and `..` never leaves a preopen, as in WASI).
+    /// The pod's record of file creators, when one of its volumes is
+    /// written by containers of different identities (else nothing needs
+    /// noting).
+    pub(crate) fn creators(&self) -> Option<&Arc<crate::security::Creators>> {
+        self.mounts.iter().find_map(|m| m.owners.as_ref()?.creators()).filter(|c| c.needed())
+    }
+
     pub(crate) fn owner(&self, path: &str) -> Option<(u32, u32)> {
         let (host, book) = self.locate(path)?;
         book.owner(&host)

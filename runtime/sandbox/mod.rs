@@ -34,7 +34,7 @@ pub use cpu::CpuAccount;
 pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount, Slot};
 pub(crate) use handles::Handles;
 pub use memory::MemoryAccount;
-pub(crate) use memory_files::{MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch};
+pub(crate) use memory_files::{FileId, MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch, file_id};
 pub(crate) use filesystem::{add_to_component_linker as add_open_file_cap_to_component_linker, add_to_module_linker as add_open_file_cap_to_module_linker};
 pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
 pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};

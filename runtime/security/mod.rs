@@ -12,7 +12,7 @@
 
 mod ownership;
 
-pub use ownership::OwnerBook;
+pub use ownership::{Creators, OwnerBook};
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 

@@ -1,17 +1,18 @@
 //! Who owns the files of one volume (or one container root), as guests
 //! see it through `wasmpod:identity/identity.owner`.
 //!
-//! WASI creates files without owners, and wasmpod does not see which
-//! instance created a file. The book therefore keeps three things:
+//! WASI creates files without owners. The book therefore keeps:
 //! - the owner of the volume's own directory (root, group fsGroup, as the
 //!   kubelet sets an emptyDir up);
 //! - the identities of the containers that mount it writable;
 //! - a record per file, made the first time a file's owner is asked for.
 //!   A file not yet recorded belongs to the volume's writer when every
 //!   writable mount belongs to containers with the same identity (the
-//!   common case: one securityContext for the pod); then the record is
-//!   exact. With writers of different identities the creator cannot be
-//!   known and the file is reported as owned by the volume's owner.
+//!   common case: one securityContext for the pod). With writers of
+//!   different identities it belongs to its creator as the pod's
+//!   [`Creators`] noted it (a component's `open-at` that created the file,
+//!   by the file's identity), and else, for files made otherwise (`mkdir`,
+//!   a wasip1 module), to the volume's owner.
 //!
 //! When wasmpod runs as root on Unix, a recorded owner is also applied to
 //! the host file with lchown, so host tools and hostPath users see it.
@@ -28,7 +29,45 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::sandbox::FileId;
+
+/// Files noted at most per pod: past it, new files of shared volumes show
+/// the volume's owner (bounds what a guest creating files forever costs).
+const MAX_CREATORS: usize = 65_536;
+
+/// Who created which file, for the pod's volumes written by containers of
+/// different identities.
+#[derive(Debug, Default)]
+pub struct Creators {
+    /// Set once a volume of the pod has writers of two identities; until
+    /// then nothing is noted.
+    needed: AtomicBool,
+    files: Mutex<HashMap<FileId, (u32, u32)>>,
+}
+
+impl Creators {
+    /// Whether opens that create files should be noted.
+    pub fn needed(&self) -> bool {
+        self.needed.load(Ordering::Relaxed)
+    }
+
+    /// Notes that `owner` created the file `id`.
+    pub fn created(&self, id: FileId, owner: (u32, u32)) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if files.len() < MAX_CREATORS || files.contains_key(&id) {
+            files.insert(id, owner);
+        }
+    }
+
+    /// The creator of `id`, forgotten once told (the book records it by
+    /// path from then on).
+    fn take(&self, id: FileId) -> Option<(u32, u32)> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+    }
+}
 
 /// The ownership record of one volume or container root.
 #[derive(Debug)]
@@ -36,6 +75,8 @@ pub struct OwnerBook {
     root: PathBuf,
     /// Owner of `root` itself and of files no writer can be named for.
     base: (u32, u32),
+    /// The pod's record of creators (volumes; a container root has one writer).
+    creators: Option<Arc<Creators>>,
     inner: Mutex<Inner>,
 }
 
@@ -51,7 +92,17 @@ impl OwnerBook {
     /// A book for the directory `root`, itself owned by `base`.
     pub fn new(root: PathBuf, base: (u32, u32)) -> Self {
         apply_on_host(&root, base);
-        Self { root, base, inner: Mutex::default() }
+        Self { root, base, creators: None, inner: Mutex::default() }
+    }
+
+    /// A book for a volume of a pod whose file creators are noted in `creators`.
+    pub fn with_creators(root: PathBuf, base: (u32, u32), creators: Arc<Creators>) -> Self {
+        Self { creators: Some(creators), ..Self::new(root, base) }
+    }
+
+    /// The pod's record of creators, if this is a volume's book.
+    pub fn creators(&self) -> Option<&Arc<Creators>> {
+        self.creators.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -63,6 +114,11 @@ impl OwnerBook {
         let mut inner = self.lock();
         if !inner.writers.contains(&owner) {
             inner.writers.push(owner);
+        }
+        if inner.writers.len() > 1
+            && let Some(c) = &self.creators
+        {
+            c.needed.store(true, Ordering::Relaxed);
         }
     }
 
@@ -84,17 +140,18 @@ impl OwnerBook {
         if let Some(owner) = inner.files.get(path) {
             return Some(*owner);
         }
-        match inner.writers.as_slice() {
-            [only] => {
-                let owner = *only;
-                inner.files.insert(path.to_owned(), owner);
-                drop(inner);
-                apply_beneath(&found.parent, name, owner);
-                Some(owner)
-            }
-            // Several writer identities: not attributable (see the module doc).
-            _ => Some(self.base),
-        }
+        let owner = match inner.writers.as_slice() {
+            [only] => *only,
+            // Several writer identities: the noted creator (see the module doc).
+            _ => match self.creators.as_ref().and_then(|c| c.take(identity_beneath(&found.parent, name)?)) {
+                Some(creator) => creator,
+                None => return Some(self.base),
+            },
+        };
+        inner.files.insert(path.to_owned(), owner);
+        drop(inner);
+        apply_beneath(&found.parent, name, owner);
+        Some(owner)
     }
 }
 
@@ -131,6 +188,15 @@ fn apply_beneath(parent: &std::fs::File, name: &std::ffi::OsStr, owner: (u32, u3
 
 #[cfg(not(unix))]
 fn apply_beneath(_parent: &std::fs::File, _name: &std::ffi::OsStr, _owner: (u32, u32)) {}
+
+/// The identity of the entry `name` of `parent` (not following a link).
+fn identity_beneath(parent: &std::fs::File, name: &std::ffi::OsStr) -> Option<FileId> {
+    use cap_fs_ext::OpenOptionsFollowExt;
+    let mut options = cap_primitives::fs::OpenOptions::new();
+    options.read(true).follow(cap_primitives::fs::FollowSymlinks::No);
+    let file = cap_primitives::fs::open(parent, Path::new(name), &options).ok()?;
+    crate::sandbox::file_id(&file)
+}
 
 /// A file found beneath a book's root without leaving it.
 struct Beneath {
@@ -186,6 +252,26 @@ mod tests {
         std::fs::write(dir.path().join("g"), b"x").unwrap();
         assert_eq!(book.owner(&dir.path().join("g")), Some((0, 231)));
         assert_eq!(book.owner(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn with_writers_of_two_identities_a_noted_creator_owns_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let creators = Arc::new(Creators::default());
+        let book = OwnerBook::with_creators(dir.path().to_owned(), (0, 231), creators.clone());
+        book.add_writer((42, 231));
+        assert!(!creators.needed(), "one identity: nothing to note");
+        book.add_writer((7, 231));
+        assert!(creators.needed());
+        std::fs::write(dir.path().join("by-7"), b"x").unwrap();
+        std::fs::write(dir.path().join("unknown"), b"x").unwrap();
+        let id = crate::sandbox::file_id(&std::fs::File::open(dir.path().join("by-7")).unwrap()).unwrap();
+        creators.created(id, (7, 231));
+        assert_eq!(book.owner(&dir.path().join("by-7")), Some((7, 231)));
+        // Kept by path once told, and forgotten by identity.
+        assert_eq!(book.owner(&dir.path().join("by-7")), Some((7, 231)));
+        assert!(creators.files.lock().unwrap().is_empty());
+        assert_eq!(book.owner(&dir.path().join("unknown")), Some((0, 231)));
     }
 
     #[cfg(unix)]

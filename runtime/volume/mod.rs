@@ -272,13 +272,15 @@ impl PodVolumes {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         // The kubelet makes volumes root-owned with group fsGroup.
         let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|s| s.fs_group).and_then(|g| u32::try_from(g).ok());
+        // One record of file creators for all the pod's volumes.
+        let creators = Arc::new(crate::security::Creators::default());
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let disk = volumes_dir.join(&v.name);
             let result = out.one(v, &disk, &uid, pod, objects, facts);
             if let Ok(ready) = &result
                 && v.host_path.is_none()
             {
-                out.books.insert(v.name.clone(), Arc::new(OwnerBook::new(ready.root.clone(), (0, fs_group.unwrap_or(0)))));
+                out.books.insert(v.name.clone(), Arc::new(OwnerBook::with_creators(ready.root.clone(), (0, fs_group.unwrap_or(0)), creators.clone())));
             }
             if let Err(e) = &result {
                 failed.push((v.name.clone(), crate::error_text::full_message(e)));

@@ -111,6 +111,32 @@ spec:
     assert_eq!(h.stdout("roroot", "main"), vec!["root=1", "vol=0"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_volume_shared_by_two_identities_each_file_belongs_to_its_creator() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: two-writers}
+spec:
+  securityContext: {fsGroup: 231}
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - {name: a, image: alpine, command: ["sleep", "3600"], securityContext: {runAsUser: 1000}, volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: b, image: alpine, command: ["sleep", "3600"], securityContext: {runAsUser: 2000}, volumeMounts: [{name: data, mountPath: /data}]}
+"#;
+    let pod = h.start(yaml).await;
+    wait_until(&pod, "both running", |p| running(p, "a") && running(p, "b")).await;
+    assert_eq!(exec(&pod, "a", &["sh", "-c", "echo a > /data/from-a"]).await.0, 0);
+    assert_eq!(exec(&pod, "b", &["sh", "-c", "echo b > /data/from-b; echo more >> /data/from-a; mkdir /data/dir"]).await.0, 0);
+    // Appending does not make b the owner; a directory made by mkdir has
+    // no noted creator and shows the volume's owner.
+    let (code, st) = exec(&pod, "a", &["stat", "-c", "%u:%g %n", "/data/from-a", "/data/from-b", "/data/dir"]).await;
+    assert_eq!((code, st.as_str()), (0, "1000:231 /data/from-a\n2000:231 /data/from-b\n0:231 /data/dir\n"));
+    pod.stop();
+    tokio::time::timeout(DEADLINE, pod.wait()).await.unwrap();
+}
+
 #[tokio::test]
 async fn going_over_the_memory_limit_is_oom_killed_137_restarted_and_the_rest_keeps_running() {
     let h = Harness::new();
