@@ -30,8 +30,6 @@ pub(crate) struct IdentityView {
 }
 
 impl IdentityView {
-    /// The owner of the guest path `path` (absolute; `.` and `..` are
-    /// resolved lexically, and `..` never leaves a preopen, as in WASI).
     /// The pod's record of file creators, when one of its volumes is
     /// written by containers of different identities (else nothing needs
     /// noting).
@@ -39,6 +37,8 @@ impl IdentityView {
         self.mounts.iter().find_map(|m| m.owners.as_ref()?.creators()).filter(|c| c.needed())
     }
 
+    /// The owner of the guest path `path` (absolute; `.` and `..` are
+    /// resolved lexically, and `..` never leaves a preopen, as in WASI).
     pub(crate) fn owner(&self, path: &str) -> Option<(u32, u32)> {
         let (host, book) = self.locate(path)?;
         book.owner(&host)
