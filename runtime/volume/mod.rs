@@ -345,36 +345,28 @@ impl PodVolumes {
         };
         // The pod's limit, as `PodLimits` computes it: app containers and
         // every sidecar summed, at least what runs while each init container
-        // does (itself and the sidecars declared before it). Sums keep the
-        // format of the first quantity, as `Quantity.Add` does.
-        let add = |sum: Option<manifest::Quantity>, q: manifest::Quantity| match sum {
-            None => q,
-            Some(t) => manifest::Quantity::from_value(t.value().saturating_add(q.value()), t.format()),
+        // does (itself and the sidecars declared before it). A sum keeps the
+        // format of its first quantity, as `Quantity.Add` does.
+        type Q = Option<manifest::Quantity>;
+        let add = |a: Q, b: Q| match (a, b) {
+            (Some(a), Some(b)) => Some(manifest::Quantity::from_value(a.value().saturating_add(b.value()), a.format())),
+            (a, b) => a.or(b),
         };
-        let mut sidecars: Option<manifest::Quantity> = None;
-        let mut during_init: Option<manifest::Quantity> = None;
+        let larger = |a: Q, b: Q| match (a, b) {
+            (Some(a), Some(b)) => Some(if b.value() > a.value() { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        let (mut sidecars, mut during_init): (Q, Q) = (None, None);
         for c in spec.init_containers.iter().flatten() {
-            let running = if c.restart_policy.as_deref() == Some("Always") {
-                sidecars = limit(c).into_iter().fold(sidecars, |s, q| Some(add(s, q)));
-                sidecars
+            if c.restart_policy.as_deref() == Some("Always") {
+                sidecars = add(sidecars, limit(c));
+                during_init = larger(during_init, sidecars);
             } else {
-                limit(c).into_iter().fold(sidecars, |s, q| Some(add(s, q)))
-            };
-            if let Some(r) = running
-                && during_init.is_none_or(|d| r.value() > d.value())
-            {
-                during_init = Some(r);
+                during_init = larger(during_init, add(limit(c), sidecars));
             }
         }
-        let mut total: Option<manifest::Quantity> = spec.containers.iter().filter_map(limit).fold(None, |s, q| Some(add(s, q)));
-        if let Some(s) = sidecars {
-            total = Some(add(total, s));
-        }
-        if let Some(d) = during_init
-            && total.is_none_or(|t| d.value() > t.value())
-        {
-            total = Some(d);
-        }
+        let app = spec.containers.iter().map(limit).fold(None, add);
+        let total = larger(add(app, sidecars), during_init);
         let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
         if let Some(total) = total {
             let mut dirs: Vec<PathBuf> = all.flat_map(|c| container_dirs(&c.name)).collect();
