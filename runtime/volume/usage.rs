@@ -4,6 +4,7 @@
 //! the pod over the sum of its containers' `limits.ephemeral-storage`, a
 //! container over its own `limits.ephemeral-storage`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,11 +53,6 @@ impl StorageLimit {
         Self { bounds: Bounds::Container(name.to_owned()), dirs, bytes, text }
     }
 
-    /// Bytes used now under the limit's directories.
-    fn used(&self) -> u64 {
-        self.dirs.iter().map(|d| usage(d)).fold(0, u64::saturating_add)
-    }
-
     /// The kubelet's messages (`emptyDirMessageFmt`,
     /// `podEphemeralStorageMessageFmt`, `containerEphemeralStorageMessageFmt`),
     /// trailing space included.
@@ -98,6 +94,17 @@ pub(crate) fn for_each_entry(dir: &Path, mut f: impl FnMut(&Path, &std::fs::Meta
     }
 }
 
+/// The first of `limits` (in order) whose directories hold more than it
+/// allows. Each directory is measured once, though several limits count
+/// it (a container's root counts for the container and for the pod).
+fn first_over(limits: &[StorageLimit]) -> Option<&StorageLimit> {
+    let mut measured: HashMap<&Path, u64> = HashMap::new();
+    limits.iter().find(|l| {
+        let used = l.dirs.iter().map(|d| *measured.entry(d).or_insert_with(|| usage(d))).fold(0, u64::saturating_add);
+        used > l.bytes
+    })
+}
+
 /// A task that measures the pod's limits every `every` and sends the
 /// eviction message of the first one found over (in the order given),
 /// then ends. Aborted when dropped.
@@ -112,6 +119,7 @@ impl StorageWatch {
         if limits.is_empty() {
             return None;
         }
+        let limits: std::sync::Arc<[StorageLimit]> = limits.into();
         let (tx, rx) = mpsc::channel(1);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -120,9 +128,9 @@ impl StorageWatch {
                 ticks.tick().await;
                 let limits = limits.clone();
                 // Walking a directory blocks; keep it off the async workers.
-                let over = tokio::task::spawn_blocking(move || limits.into_iter().find(|l| l.used() > l.bytes)).await;
-                if let Ok(Some(limit)) = over {
-                    let _ = tx.send(limit.eviction_message()).await;
+                let over = tokio::task::spawn_blocking(move || first_over(&limits).map(StorageLimit::eviction_message)).await;
+                if let Ok(Some(message)) = over {
+                    let _ = tx.send(message).await;
                     return;
                 }
             }
