@@ -180,25 +180,18 @@ fn files_under(root: &Path) -> Vec<(FileId, u64)> {
     out
 }
 
-/// The identity of an open file.
-#[cfg(unix)]
-pub(crate) fn file_id(file: &std::fs::File) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    file.metadata().ok().map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(unix)]
-fn path_id(_path: &Path, meta: &std::fs::Metadata) -> Option<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    Some((meta.dev(), meta.ino()))
-}
-
-/// The identity of an open file: std has no stable file index here, so
-/// it comes from cap-std's metadata of the handle.
-#[cfg(not(unix))]
+/// The identity of an open file, from cap-std's metadata of the handle
+/// (std has no stable file index on Windows).
 pub(crate) fn file_id(file: &std::fs::File) -> Option<FileId> {
     use cap_fs_ext::MetadataExt;
     let meta = cap_primitives::fs::Metadata::from_file(file).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The identity of the file at `path`, from its metadata.
+#[cfg(unix)]
+fn path_id(_path: &Path, meta: &std::fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
     Some((meta.dev(), meta.ino()))
 }
 
