@@ -87,7 +87,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         store_errors: Vec::new(),
         running: HashMap::new(),
         volumes: PodVolumes::default(),
-        size_watch: None,
+        storage_watch: None,
         memory_watch: None,
         kill: stop_tx.clone(),
         grace: grace.clone(),
@@ -102,8 +102,6 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
         prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation, usage_interval).await;
-        let limits = sup.volumes.storage_limits(&sup.pod, |c| [sup.dir.rootfs(c), sup.dir.log_dir(c)]);
-        sup.size_watch = StorageWatch::spawn(limits, usage_interval);
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
         let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);
@@ -286,7 +284,11 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             }
         }
     }
-    // Measured only for containers with a memory limit that can write there.
+    // The watches: local storage against its limits, and memory-backed
+    // files, measured only for containers with a memory limit that can
+    // write there.
+    let limits = sup.volumes.storage_limits(&sup.pod, |c| [sup.dir.rootfs(c), sup.dir.log_dir(c)]);
+    sup.storage_watch = StorageWatch::spawn(limits, usage_interval);
     if let Some(files) = memory_files.filter(|f| f.has_writers()) {
         sup.memory_watch = Some(files.watch(usage_interval.min(crate::sandbox::MEMORY_FILES_INTERVAL)));
     }

@@ -54,7 +54,7 @@ pub(crate) struct Supervisor {
     pub volumes: crate::volume::PodVolumes,
     /// Measures local storage against its limits (emptyDir sizeLimit,
     /// ephemeral-storage).
-    pub size_watch: Option<crate::volume::StorageWatch>,
+    pub storage_watch: Option<crate::volume::StorageWatch>,
     /// Measures the files in memory-backed volumes for the memory limits
     /// of the containers that wrote them.
     pub memory_watch: Option<crate::sandbox::MemoryWatch>,
@@ -206,7 +206,7 @@ impl Supervisor {
             self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
         }
         let mut stop = self.stop.clone();
-        let mut size_watch = self.size_watch.take();
+        let mut storage_watch = self.storage_watch.take();
         loop {
             // Without workers the pod either ended (terminal phase), was
             // stopped (possibly before anything started), or waits on a
@@ -266,8 +266,8 @@ impl Supervisor {
                     self.refresh(deleting);
                     self.stop_sidecars_when_alone(deleting);
                 }
-                Some(message) = over_limit(&mut size_watch), if !deleting => {
-                    size_watch = None;
+                Some(message) = over_limit(&mut storage_watch), if !deleting => {
+                    storage_watch = None;
                     deleting = true;
                     self.evict(message);
                     self.stop_sidecars_when_alone(deleting);
@@ -284,7 +284,7 @@ impl Supervisor {
             self.store_errors.push(e);
         }
         self.publish.send_replace(self.pod.clone());
-        drop(size_watch);
+        drop(storage_watch);
         drop(self.memory_watch.take());
         if let Err(e) = self.dir.remove_rootfs() {
             self.store_errors.push(e);
