@@ -15,7 +15,7 @@ fn main() {
     let guests = root.join("guests");
     println!("cargo:rerun-if-changed=guests/Cargo.toml");
     println!("cargo:rerun-if-changed=guests/Cargo.lock");
-    // The wasmpod:ipc WIT, shared by the host and the guest crate.
+    // Every WIT package (wit/<package>/), shared by the host and the guests.
     println!("cargo:rerun-if-changed=wit");
     for dir in walk(&guests) {
         println!("cargo:rerun-if-changed={}", dir.display());

@@ -50,6 +50,7 @@ mod engine;
 mod error_text;
 mod image;
 mod ipc;
+mod limits;
 mod net;
 pub mod manifest;
 mod pod;
@@ -68,8 +69,8 @@ pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
 pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
 pub use pod::{ExecError, ExecOutcome, ExecOutput, ExecRequest, EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
-pub use runtime::{Runtime, RuntimeConfig, RuntimeError};
-pub use sandbox::DEFAULT_MAX_OPEN_FILES;
+pub use runtime::{Error, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths};
+pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
 pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
 

@@ -11,9 +11,9 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Event, Pod};
 
 use super::discovery::{Endpoint, Role, endpoints};
-use super::logs::LogOptions;
+use crate::runtime::LogOptions;
 use super::transport;
-use super::watch::WatchEvent;
+use crate::runtime::WatchEvent;
 use super::{Status, Upgraded};
 
 /// Which runtime process a client talks to.

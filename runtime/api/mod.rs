@@ -19,25 +19,16 @@ mod body;
 mod client;
 mod discovery;
 mod error;
-mod logs;
-mod pods;
-mod registry;
 mod routes;
 mod server;
 mod stream;
 mod table;
 mod transport;
-mod update;
-mod watch;
 
 pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
-pub use error::{ApiError, Status};
-pub use logs::{LogOptions, LogStream};
-pub use pods::{StateView, absolute_image_paths};
+pub use error::{Status, StatusDetails};
 pub use server::{ApiServer, Upgraded};
 pub use stream::{EXEC_PROTOCOL, ExecEnd, PORT_FORWARD_PROTOCOL, client_exec, read_frame, write_frame};
 pub use table::{PodRow, event_age, human_duration, pod_row};
-pub use watch::{PodWatch, WatchEvent, WatchEventType};
 
-pub(crate) use registry::PodRegistry;

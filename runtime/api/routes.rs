@@ -27,9 +27,10 @@ use serde_json::json;
 
 use super::body::{Body, channel, full};
 use super::discovery::{Role, endpoints};
-use super::logs::LogOptions;
+use crate::runtime::LogOptions;
 use super::server::ServerContext;
-use super::{ApiError, Status};
+use super::Status;
+use crate::Error;
 use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
 
 /// A parsed request path.
@@ -70,13 +71,13 @@ fn flag(q: &Query, key: &str) -> bool {
 }
 
 /// `metadata.name=x` (or `involvedObject.name=x`) from a fieldSelector.
-fn selected_name(q: &Query, field: &str) -> Result<Option<String>, ApiError> {
+fn selected_name(q: &Query, field: &str) -> Result<Option<String>, Error> {
     let Some(sel) = q.get("fieldSelector").filter(|s| !s.is_empty()) else { return Ok(None) };
     let mut name = None;
     for term in sel.split(',') {
         match term.split_once('=') {
             Some((f, v)) if f == field => name = Some(v.trim_start_matches('=').to_owned()),
-            _ => return Err(ApiError::BadRequest(format!("field label not supported: {term}"))),
+            _ => return Err(Error::BadRequest(format!("field label not supported: {term}"))),
         }
     }
     Ok(name)
@@ -88,8 +89,8 @@ pub(crate) fn json_response(code: StatusCode, value: &impl serde::Serialize) -> 
     Response::builder().status(code).header(hyper::header::CONTENT_TYPE, "application/json").body(full(bytes)).expect("a valid response")
 }
 
-fn error_response(e: &ApiError) -> Response<Body> {
-    let status = e.status();
+fn error_response(e: &Error) -> Response<Body> {
+    let status = Status::of(e);
     json_response(StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &status)
 }
 
@@ -126,7 +127,7 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             .map(|items| json_response(StatusCode::OK, &json!({"kind": "IpcObjectList", "apiVersion": "wasmpod/v1", "items": items}))),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "exec" => exec(&ctx, &namespace, &name, req),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
-        (m, r) => Err(ApiError::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
+        (m, r) => Err(Error::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -158,7 +159,7 @@ fn resources() -> serde_json::Value {
     })
 }
 
-fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Result<Response<Body>, ApiError> {
+fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Result<Response<Body>, Error> {
     let name = selected_name(q, "metadata.name")?;
     if flag(q, "watch") {
         let mut watch = ctx.runtime.watch(namespace.as_deref(), name.as_deref());
@@ -181,20 +182,20 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
     Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), ApiError> {
+async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
     let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
-    let bytes = limited.collect().await.map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
+    let bytes = limited.collect().await.map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
     Ok((ctype, bytes))
 }
 
 /// A Pod from a request body (JSON, or YAML with `application/yaml`),
 /// in `namespace` unless it names its own, through the same loading and
 /// validation as a manifest file.
-fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, ApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::BadRequest("the request body is not UTF-8".into()))?;
+fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
     // YAML is a superset of JSON, so one parser reads both.
-    let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| ApiError::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
+    let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
     let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
     let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
     if let Some(meta) = meta {
@@ -203,22 +204,22 @@ fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manif
                 meta.insert("namespace".into(), namespace.into());
             }
             Some(ns) if ns != namespace => {
-                return Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
+                return Err(Error::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
             }
             Some(_) => {}
         }
     }
     let json = serde_json::to_string(&value).expect("a JSON value serializes");
-    let m = crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| ApiError::from_manifest(&name, e))?;
+    let m = crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))?;
     if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() {
-        return Err(ApiError::BadRequest("the request body must be one Pod".into()));
+        return Err(Error::BadRequest("the request body must be one Pod".into()));
     }
     Ok(m)
 }
 
-async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     if ctx.role == Role::Run {
-        return Err(ApiError::NotAllowed(format!(
+        return Err(Error::NotAllowed(format!(
             "this is a `wasmpod run` process (pid {}), which runs only its own pods: start `wasmpod serve` to create pods",
             std::process::id()
         )));
@@ -232,36 +233,36 @@ async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) ->
     Ok(json_response(StatusCode::CREATED, &pods.remove(0)))
 }
 
-async fn replace(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn replace(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let (_, bytes) = read_body(req).await?;
     let m = pod_from_body(&bytes, namespace)?;
     let pod = &m.pods[0];
     if pod.metadata.name.as_deref() != Some(name) {
-        return Err(ApiError::BadRequest(format!("the name of the object ({}) does not match the name on the URL ({name})", pod.metadata.name.as_deref().unwrap_or_default())));
+        return Err(Error::BadRequest(format!("the name of the object ({}) does not match the name on the URL ({name})", pod.metadata.name.as_deref().unwrap_or_default())));
     }
     Ok(json_response(StatusCode::OK, &ctx.runtime.replace(pod)?))
 }
 
-async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
     let (_, bytes) = read_body(req).await?;
     let mut grace = match q.get("gracePeriodSeconds") {
-        Some(g) => Some(g.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("gracePeriodSeconds: Invalid value: {g:?}: must be an integer")))?),
+        Some(g) => Some(g.parse::<i64>().map_err(|_| Error::BadRequest(format!("gracePeriodSeconds: Invalid value: {g:?}: must be an integer")))?),
         None => None,
     };
     if !bytes.is_empty() {
         // DeleteOptions
-        let opts: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("the request body is not DeleteOptions: {e}")))?;
+        let opts: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(format!("the request body is not DeleteOptions: {e}")))?;
         if let Some(g) = opts.get("gracePeriodSeconds").and_then(|g| g.as_i64()) {
             grace = Some(g);
         }
     }
     match ctx.runtime.delete(namespace, name, grace) {
         Ok(pod) => Ok(json_response(StatusCode::OK, &pod)),
-        Err(ApiError::RunningElsewhere { pid: Some(pid), namespace, name }) => {
+        Err(Error::RunningElsewhere { pid: Some(pid), namespace, name }) => {
             // The process that runs the pod deletes it.
             let Some(owner) = endpoints(ctx.runtime.state().path()).into_iter().find(|e| e.pid == pid) else {
-                return Err(ApiError::RunningElsewhere { namespace, name, pid: Some(pid) });
+                return Err(Error::RunningElsewhere { namespace, name, pid: Some(pid) });
             };
             let mut fwd = Request::builder().method(method).uri(uri);
             for (k, v) in &headers {
@@ -270,7 +271,7 @@ async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
             let fwd = fwd.body(http_body_util::Full::new(bytes)).expect("a copied request is valid");
             match super::client::send(&owner.path, fwd).await {
                 Ok(resp) => Ok(resp.map(|b| b.boxed())),
-                Err(_) => Err(ApiError::RunningElsewhere { namespace, name, pid: Some(pid) }),
+                Err(_) => Err(Error::RunningElsewhere { namespace, name, pid: Some(pid) }),
             }
         }
         Err(e) => Err(e),
@@ -280,7 +281,7 @@ async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
 /// `exec?container=c&command=sh&command=-c&command=...&stdin=true`,
 /// upgraded to the exec stream (see `stream.rs`). A pod run by another
 /// process answers 503 with that process's pid; clients connect there.
-fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let mut container = None;
     let mut command = Vec::new();
     let mut stdin = false;
@@ -298,16 +299,16 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
 
 /// `portforward?ports=80`: connects into the pod first (a refusal is an
 /// error response), then upgrades and splices the bytes.
-fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let ports = q.get("ports").ok_or_else(|| ApiError::BadRequest("ports: Required value: a port to forward to".into()))?;
-    let port: u16 = ports.parse().ok().filter(|p| *p > 0).ok_or_else(|| ApiError::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
+fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let ports = q.get("ports").ok_or_else(|| Error::BadRequest("ports: Required value: a port to forward to".into()))?;
+    let port: u16 = ports.parse().ok().filter(|p| *p > 0).ok_or_else(|| Error::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
     let conn = ctx.runtime.connect(namespace, name, port)?;
     Ok(super::server::upgrade(req, super::stream::PORT_FORWARD_PROTOCOL, move |io| super::stream::serve_port_forward(io, conn)))
 }
 
-fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<Response<Body>, Error> {
     let tail_lines = match q.get("tailLines") {
-        Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("tailLines: Invalid value: {t:?}: must be an integer")))?),
+        Some(t) => Some(t.parse::<i64>().map_err(|_| Error::BadRequest(format!("tailLines: Invalid value: {t:?}: must be an integer")))?),
         None => None,
     };
     let options = LogOptions {
@@ -329,7 +330,7 @@ fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<R
     Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain").body(body).expect("a valid response"))
 }
 
-fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, ApiError> {
+fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
     let name = selected_name(q, "involvedObject.name")?;
     let mut items = Vec::new();
     for pod in ctx.runtime.list(namespace)? {
@@ -337,7 +338,7 @@ fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Res
         if name.as_ref().is_none_or(|want| *want == n) {
             match ctx.runtime.events(&ns, &n) {
                 Ok(evs) => items.extend(evs),
-                Err(ApiError::NotFound { .. }) => {}
+                Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }

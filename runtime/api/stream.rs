@@ -20,7 +20,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::error::{ApiError, Status};
+use super::error::Status;
+use crate::Error;
 use crate::pod::PodAccess;
 use crate::{ExecOutcome, ExecRequest};
 
@@ -141,7 +142,7 @@ where
     let request = ExecRequest { container, command, stdin, stdout: Box::new(stdout), stderr: Box::new(stderr) };
     let end = match access.exec(request).await {
         Ok(ExecOutcome { exit_code, .. }) => ExecEnd::Exited { exit_code },
-        Err(e) => ExecEnd::Refused(ApiError::from(e).status()),
+        Err(e) => ExecEnd::Refused(Status::of(&Error::from(e))),
     };
     // The request (and the command's ends of its pipes) is gone: the pumps
     // drain the pipes, then the writer task what is queued.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{BenchOptions, BenchReport, Lab, micros, percentile};
-use crate::engine::WasmEngine;
+use crate::sandbox::Engine as WasmEngine;
 use crate::sandbox::{GuestExit, SandboxSpec, StopSignal};
 
 pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchReport) -> anyhow::Result<()> {
@@ -81,7 +81,7 @@ pub fn shim_main(cache: &Path, argv: Vec<String>) -> anyhow::Result<i32> {
             identity: Arc::default(),
             memory: None,
             cpu: None,
-            handles: crate::sandbox::HandleAccount::new(crate::sandbox::DEFAULT_MAX_OPEN_FILES),
+            handles: crate::limits::HandleAccount::new(crate::limits::DEFAULT_MAX_OPEN_FILES),
         };
         Ok(match crate::sandbox::run(&engine, &loaded.program, spec).await? {
             GuestExit::Exited(code) => code,

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use wasmpod::api::{Target, absolute_image_paths};
+use wasmpod::absolute_image_paths;
+use wasmpod::api::Target;
 use wasmpod::{Validation, manifest};
 
 use super::remote::{client_failure, live, state_dir, tokio};

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::Pod;
-use wasmpod::api::{PodRow, Target, WatchEventType, pod_row};
+use wasmpod::WatchEventType;
+use wasmpod::api::{PodRow, Target, pod_row};
 
 use super::remote::{Source, client_failure, live, namespace, state_dir, tokio};
 use super::{Exit, Failure};

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
-use wasmpod::api::LogOptions;
+use wasmpod::LogOptions;
 
 use super::remote::{Source, namespace, state_dir, tokio};
 use super::{Exit, Failure};

@@ -8,7 +8,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use wasmpod::StateDir;
-use wasmpod::api::{ApiError, Client, ClientError, LogLines, LogOptions, LogStream, StateView, Status, Target};
+use wasmpod::api::{Client, ClientError, LogLines, Status, Target};
+use wasmpod::{Error, LogOptions, LogStream, StateView};
 
 use super::{Exit, ExitContext, Failure};
 
@@ -43,8 +44,8 @@ pub(crate) fn client_failure(e: ClientError) -> Failure {
     }
 }
 
-pub(crate) fn api_failure(e: ApiError) -> Failure {
-    status_failure(e.status())
+pub(crate) fn api_failure(e: Error) -> Failure {
+    status_failure(Status::of(&e))
 }
 
 pub(crate) fn tokio() -> Result<tokio::runtime::Runtime, Failure> {

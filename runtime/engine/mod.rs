@@ -3,7 +3,7 @@
 //!
 //! One [`WasmEngine`] serves the whole process. Loading an image goes
 //! memory cache -> disk cache -> compile, so the second start of an image
-//! neither recompiles nor re-links: it reuses the same [`Program`] and only
+//! neither recompiles nor re-links: it reuses the same linked program ([`Link::Program`]) and only
 //! pays for instantiation.
 
 mod cache;
@@ -16,12 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-use wasmtime::component::{Component, Linker as ComponentLinker};
-use wasmtime::{Config, Engine, InstancePre, Linker, Module};
-use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, Module};
 
-use crate::sandbox::{ComponentState, ModuleState};
 use cache::CompileCache;
 use ticker::EpochTicker;
 pub use pool::AllocationPlan;
@@ -78,69 +75,26 @@ pub enum EngineError {
     },
 }
 
-/// A compiled, linked, ready-to-instantiate image.
-pub enum Program {
-    /// A wasm32-wasip2 component: a command, a wasi:http handler, or both.
-    Component(ComponentProgram),
-    /// A wasip1 core module with a `_start` export.
-    Module(InstancePre<ModuleState>),
+/// A compiled image, before linking.
+pub enum Compiled {
+    /// A wasm32-wasip2 component.
+    Component(Component),
+    /// A wasip1 core module.
+    Module(Module),
 }
 
-/// The interface a component exports to answer exec probes in-process
-/// (see `probe/check.wit`).
-pub const CHECK_INTERFACE: &str = "wasmpod:probe/check@0.1.0";
-
-/// What a component exports, found once at load time, each with its
-/// pre-instantiated entry point.
-pub struct ComponentProgram {
-    /// `wasi:cli/run`: the component runs as a program.
-    pub(crate) command: Option<CommandPre<ComponentState>>,
-    /// `wasi:http/incoming-handler`: the component is served on its
-    /// container's ports, an instance per request.
-    pub(crate) proxy: Option<ProxyPre<ComponentState>>,
-    /// `wasmpod:probe/check`: exec probes call it instead of running a
-    /// command.
-    pub(crate) check: Option<CheckPre>,
-}
-
-/// A component's exported `check` function, ready to instantiate.
-#[derive(Clone)]
-pub(crate) struct CheckPre {
-    pub pre: wasmtime::component::InstancePre<ComponentState>,
-    pub func: wasmtime::component::ComponentExportIndex,
-}
-
-impl ComponentProgram {
-    fn link(pre: wasmtime::component::InstancePre<ComponentState>) -> Result<Self, wasmtime::Error> {
-        let command = CommandPre::new(pre.clone());
-        let proxy = ProxyPre::new(pre.clone()).ok();
-        let component = pre.component();
-        let check = component
-            .get_export_index(None, CHECK_INTERFACE)
-            .and_then(|iface| component.get_export_index(Some(&iface), "check"))
-            .map(|func| CheckPre { pre: pre.clone(), func });
-        match (command, proxy) {
-            // Neither entry point: the command's error names what is missing.
-            (Err(e), None) => Err(e),
-            (command, proxy) => Ok(Self { command: command.ok(), proxy, check }),
-        }
-    }
-
-    /// Whether the component is a wasi:http handler.
-    pub fn is_http_handler(&self) -> bool {
-        self.proxy.is_some()
-    }
-}
-
-impl Program {
-    /// `component` or `module`, for messages.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Program::Component(c) if c.command.is_none() => "wasi:http handler component",
-            Program::Component(_) => "component",
-            Program::Module(_) => "module",
-        }
-    }
+/// Links compiled images into programs ready to instantiate. The sandbox
+/// implements it with its linkers (it alone knows the store's state and
+/// the host functions a guest may import); the engine only compiles,
+/// caches and keeps each image's linked program for reuse.
+pub trait Link: Send + Sync + Sized + 'static {
+    /// What a linked image is.
+    type Program: Send + Sync + 'static;
+    /// The linkers for programs of `engine`.
+    fn new(engine: &Engine) -> wasmtime::Result<Self>;
+    /// Links `compiled`; the error names what the image imports that is
+    /// not provided, or the entry point it lacks.
+    fn link(&self, compiled: Compiled) -> wasmtime::Result<Self::Program>;
 }
 
 /// How a [`WasmEngine::load`] was satisfied, for events and benchmarks.
@@ -155,9 +109,9 @@ pub enum LoadSource {
 }
 
 /// The result of loading an image.
-pub struct Loaded {
+pub struct Loaded<P> {
     /// The program, shared by every container running this image.
-    pub program: Arc<Program>,
+    pub program: Arc<P>,
     /// Where it came from.
     pub source: LoadSource,
     /// Wall time the load took.
@@ -165,19 +119,18 @@ pub struct Loaded {
 }
 
 /// The process-wide wasmtime engine with its linkers and caches.
-pub struct WasmEngine {
+pub struct WasmEngine<L: Link> {
     engine: Engine,
-    component_linker: ComponentLinker<ComponentState>,
-    module_linker: Linker<ModuleState>,
+    linker: L,
     disk: CompileCache,
     /// One cell per image digest: concurrent loads of one image (a thousand
     /// pods starting at once) wait for a single compile.
-    loaded: Mutex<HashMap<[u8; 32], Arc<OnceCell<Arc<Program>>>>>,
+    loaded: Mutex<HashMap<[u8; 32], Arc<OnceCell<Arc<L::Program>>>>>,
     allocation: AllocationPlan,
     _ticker: EpochTicker,
 }
 
-impl WasmEngine {
+impl<L: Link> WasmEngine<L> {
     /// Builds the engine; compiled images are cached under `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
         Self::with_allocation(cache_dir, pool::plan_here())
@@ -208,31 +161,12 @@ impl WasmEngine {
             Err(e) => return Err(EngineError::Config(e)),
         };
 
-        let mut component_linker = ComponentLinker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_pod_sockets_to_linker(&mut component_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_open_file_cap_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_stop_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_identity_to_component_linker(&mut component_linker).map_err(EngineError::Config)?;
-        // Outgoing wasi:http, sent through the pod network (net/http.rs).
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component_linker).map_err(EngineError::Config)?;
-        crate::ipc::add_to_component_linker(&mut component_linker, ComponentState::ipc).map_err(EngineError::Config)?;
-        let mut module_linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut module_linker, |s: &mut ModuleState| {
-            &mut s.wasi
-        })
-        .map_err(EngineError::Config)?;
-        crate::sandbox::add_open_file_cap_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_stop_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
-        crate::sandbox::add_identity_to_module_linker(&mut module_linker).map_err(EngineError::Config)?;
-        crate::ipc::add_to_module_linker(&mut module_linker, |s: &mut ModuleState| &mut s.ipc).map_err(EngineError::Config)?;
-
+        let linker = L::new(&engine).map_err(EngineError::Config)?;
         let disk = CompileCache::open(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);
         Ok(Self {
             engine,
-            component_linker,
-            module_linker,
+            linker,
             disk,
             loaded: Mutex::new(HashMap::new()),
             allocation,
@@ -253,7 +187,7 @@ impl WasmEngine {
     /// Loads `bytes` (named `image` in messages, with SHA-256 `digest`):
     /// from memory, the disk cache, or by compiling. Compilation runs on a
     /// blocking thread.
-    pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>, digest: [u8; 32]) -> Result<Loaded, EngineError> {
+    pub async fn load(self: &Arc<Self>, image: &str, bytes: Arc<[u8]>, digest: [u8; 32]) -> Result<Loaded<L::Program>, EngineError> {
         let started = Instant::now();
         let cell = self.loaded.lock().expect("program cache poisoned").entry(digest).or_default().clone();
         let mut source = LoadSource::Memory;
@@ -272,7 +206,7 @@ impl WasmEngine {
         Ok(Loaded { program, source, elapsed: started.elapsed() })
     }
 
-    fn load_blocking(&self, image: &str, bytes: &[u8], digest: &[u8; 32]) -> Result<(Program, LoadSource), EngineError> {
+    fn load_blocking(&self, image: &str, bytes: &[u8], digest: &[u8; 32]) -> Result<(L::Program, LoadSource), EngineError> {
         let is_component = wasmparser::Parser::is_component(bytes);
         let is_module = wasmparser::Parser::is_core_wasm(bytes) || looks_like_wat(bytes);
         if !is_component && !is_module {
@@ -293,9 +227,7 @@ impl WasmEngine {
                     (c, LoadSource::Compiled)
                 }
             };
-            let pre = self.component_linker.instantiate_pre(&component).map_err(link_err)?;
-            let program = ComponentProgram::link(pre).map_err(link_err)?;
-            Ok((Program::Component(program), source))
+            Ok((self.linker.link(Compiled::Component(component)).map_err(link_err)?, source))
         } else {
             let (module, source) = match self.disk.get_module(&self.engine, digest) {
                 Some(m) => (m, LoadSource::DiskCache),
@@ -307,8 +239,7 @@ impl WasmEngine {
                     (m, LoadSource::Compiled)
                 }
             };
-            let pre = self.module_linker.instantiate_pre(&module).map_err(link_err)?;
-            Ok((Program::Module(pre), source))
+            Ok((self.linker.link(Compiled::Module(module)).map_err(link_err)?, source))
         }
     }
 }
@@ -325,12 +256,28 @@ fn looks_like_wat(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// Links modules without imports: enough to test compiling and caching.
+    struct Bare(wasmtime::Linker<()>);
+
+    impl Link for Bare {
+        type Program = wasmtime::InstancePre<()>;
+        fn new(engine: &Engine) -> wasmtime::Result<Self> {
+            Ok(Self(wasmtime::Linker::new(engine)))
+        }
+        fn link(&self, compiled: Compiled) -> wasmtime::Result<Self::Program> {
+            match compiled {
+                Compiled::Module(m) => self.0.instantiate_pre(&m),
+                Compiled::Component(_) => Err(wasmtime::Error::msg("components are not linked here")),
+            }
+        }
+    }
+
     const MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_loads_of_one_image_compile_it_once() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        let engine = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
         let bytes: Arc<[u8]> = Arc::from(MODULE.as_bytes());
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -344,14 +291,14 @@ mod tests {
         assert_eq!(sources.iter().filter(|s| **s == LoadSource::Compiled).count(), 1, "{sources:?}");
         assert_eq!(sources.iter().filter(|s| **s == LoadSource::Memory).count(), 7);
         // A second engine (a new process) finds it on disk.
-        let again = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        let again = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
         assert_eq!(again.load("m.wat", bytes, crate::image::digest_of(MODULE.as_bytes())).await.unwrap().source, LoadSource::DiskCache);
     }
 
     #[tokio::test]
     async fn bytes_that_are_not_wasm_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(WasmEngine::new(dir.path()).unwrap());
+        let engine = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
         let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..]), [0; 32]).await.err().unwrap();
         assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
     }

@@ -1,4 +1,4 @@
-//! The `wasmpod:ipc` WIT interfaces (`wit/ipc.wit`) for components: a thin
+//! The `wasmpod:ipc` WIT interfaces (`wit/ipc/ipc.wit`) for components: a thin
 //! adapter from the generated host traits to the namespace's queues and
 //! segments. Handles are resources in the store's `ResourceTable`;
 //! blocking calls are async so the guest's fiber, not a host thread, waits.
@@ -10,7 +10,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use super::{IpcNamespace, IpcObjectKind, Queue, QueueConfig, Segment, WaitOutcome, deadline};
 
 wasmtime::component::bindgen!({
-    path: "wit/ipc.wit",
+    path: "wit/ipc/ipc.wit",
     world: "ipc",
     imports: {
         "wasmpod:ipc/queues.[method]queue.send": async | trappable,

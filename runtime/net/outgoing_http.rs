@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::SocketPolicy;
-use crate::sandbox::{HandleAccount, Slot};
+use crate::limits::{HandleAccount, Slot};
 
 /// The hooks a component's wasi:http uses.
 pub struct PodHttpHooks {
@@ -141,7 +141,7 @@ mod tests {
         let cluster = crate::net::ClusterNetwork::new();
         let pod = cluster.attach("p", "default");
         let mut listener = pod.bind(80).unwrap().listen(8, false);
-        let account = crate::sandbox::HandleAccount::new(1);
+        let account = crate::limits::HandleAccount::new(1);
         let mut hooks = PodHttpHooks::new(SocketPolicy::Pod(pod.clone()), account.clone());
         // The server accepts the first request's connection and does not answer yet.
         let first = tokio::spawn(send(&mut hooks));

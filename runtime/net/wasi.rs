@@ -57,7 +57,7 @@ pub struct PodSocketsView<'a> {
     pub host: &'a mut WasiSocketsCtx,
     /// The instance's open handles: every socket, pod or host, takes a
     /// slot of the pod's open-file cap.
-    pub(crate) handles: &'a mut crate::sandbox::Handles,
+    pub(crate) handles: &'a mut crate::limits::Handles,
 }
 
 impl From<NetError> for ErrorCode {

@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
 use super::events::PodEvent;
 use super::{now, waiting_state};
-use crate::engine::{Program, WasmEngine};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::error_text::full_message;
-use crate::sandbox::{self, GuestExit, LogStream, Mount, SandboxSpec, StopSignal};
+use crate::sandbox::{self, GuestExit, LogStream, SandboxSpec, StopSignal};
+use crate::volume::Mount;
 use super::hooks::HookContext;
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
 
@@ -90,7 +91,7 @@ pub(crate) struct ContainerPlan {
     /// container, so objects survive restarts.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// The pod's cap on open files and sockets.
-    pub handles: Arc<crate::sandbox::HandleAccount>,
+    pub handles: Arc<crate::limits::HandleAccount>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
     /// How its log rotates.
@@ -100,14 +101,14 @@ pub(crate) struct ContainerPlan {
     /// Who the container runs as (securityContext).
     pub identity: Arc<crate::security::Identity>,
     /// Owners of the files in its root.
-    pub root_owners: Arc<crate::security::OwnerBook>,
+    pub root_owners: Arc<crate::volume::OwnerBook>,
     /// readOnlyRootFilesystem: the root preopen is read-only.
     pub read_only_root: bool,
     /// Its memory account (`resources.limits.memory`); kept across
     /// restarts, empty whenever no instance runs.
-    pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    pub memory: Option<Arc<crate::limits::MemoryAccount>>,
     /// Its CPU account (`resources.limits.cpu`), shared by its instances.
-    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
+    pub cpu: Option<Arc<crate::limits::CpuAccount>>,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -290,6 +291,7 @@ impl Worker {
                 guest_path: "/".into(),
                 writable: !self.plan.read_only_root,
                 owners: Some(self.plan.root_owners.clone()),
+                memory_files: None,
             }];
             mounts.extend(volume_mounts);
             let signal = StopSignal::new();
@@ -473,7 +475,7 @@ fn tcp_ports(c: &Container) -> Vec<u16> {
 }
 
 /// Resolves once `account` is over its limit (never without one).
-async fn memory_exceeded(account: Option<&crate::sandbox::MemoryAccount>) -> String {
+async fn memory_exceeded(account: Option<&crate::limits::MemoryAccount>) -> String {
     match account {
         Some(a) => a.exceeded().await,
         None => std::future::pending().await,

@@ -16,9 +16,10 @@ use tokio::sync::watch;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
 use super::EXIT_TRAPPED;
-use crate::engine::{Program, WasmEngine};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::net::SocketPolicy;
-use crate::sandbox::{self, GuestExit, Mount, SandboxSpec};
+use crate::sandbox::{self, GuestExit, SandboxSpec};
+use crate::volume::Mount;
 
 /// What an exec into one container needs, recorded when the pod prepares
 /// its containers.
@@ -37,16 +38,16 @@ pub(crate) struct ExecTarget {
     /// The pod's IPC namespace.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     pub identity: Arc<crate::security::Identity>,
-    pub root_owners: Arc<crate::security::OwnerBook>,
+    pub root_owners: Arc<crate::volume::OwnerBook>,
     pub read_only_root: bool,
     /// The container's memory account: an exec'd command counts against
     /// the container's limit, as a process in its cgroup does.
-    pub memory: Option<Arc<crate::sandbox::MemoryAccount>>,
+    pub memory: Option<Arc<crate::limits::MemoryAccount>>,
     /// The container's CPU account: an exec'd command shares its quota,
     /// as a process in the container's cgroup would.
-    pub cpu: Option<Arc<crate::sandbox::CpuAccount>>,
+    pub cpu: Option<Arc<crate::limits::CpuAccount>>,
     /// The pod's cap on open files and sockets.
-    pub handles: Arc<crate::sandbox::HandleAccount>,
+    pub handles: Arc<crate::limits::HandleAccount>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -171,7 +172,7 @@ pub(crate) async fn exec(
         return Err(ExecError::NotRunning { container });
     };
     let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs).map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
-    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: !target.read_only_root, owners: Some(target.root_owners.clone()) }];
+    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: !target.read_only_root, owners: Some(target.root_owners.clone()), memory_files: None }];
     mounts.extend(volume_mounts);
     let spec = SandboxSpec {
         args: req.command,

@@ -12,9 +12,10 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::{Program, WasmEngine};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::net::SocketPolicy;
-use crate::sandbox::{self, GuestExit, Mount, SandboxSpec, StopSignal};
+use crate::sandbox::{self, GuestExit, SandboxSpec, StopSignal};
+use crate::volume::Mount;
 
 /// What a hook runs in: the container's instance context.
 pub(crate) struct HookContext<'a> {
@@ -29,9 +30,9 @@ pub(crate) struct HookContext<'a> {
     pub identity: &'a Arc<crate::security::Identity>,
     /// A hook's command counts against the container's limit, as a
     /// process in its cgroup would.
-    pub memory: &'a Option<Arc<crate::sandbox::MemoryAccount>>,
-    pub cpu: &'a Option<Arc<crate::sandbox::CpuAccount>>,
-    pub handles: &'a Arc<crate::sandbox::HandleAccount>,
+    pub memory: &'a Option<Arc<crate::limits::MemoryAccount>>,
+    pub cpu: &'a Option<Arc<crate::limits::CpuAccount>>,
+    pub handles: &'a Arc<crate::limits::HandleAccount>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.

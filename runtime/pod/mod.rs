@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 pub use container::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
-pub(crate) use start::start;
+pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;
 
 use crate::image::Image;
@@ -76,7 +76,7 @@ impl EnvObjects {
 /// A container's image, resolved and loaded (compiled or from a cache).
 pub(crate) struct PlannedImage {
     pub image: Image,
-    pub loaded: crate::engine::Loaded,
+    pub loaded: crate::sandbox::Loaded,
 }
 
 /// A pod ready to start: its (defaulted, validated) object, the loaded
@@ -107,7 +107,7 @@ pub struct PodHandle {
     pub(crate) host_network: bool,
     pub(crate) exec_targets: exec::ExecTargets,
     pub(crate) grace: GraceOverride,
-    pub(crate) engine: std::sync::Arc<crate::engine::WasmEngine>,
+    pub(crate) engine: std::sync::Arc<crate::sandbox::Engine>,
     pub(crate) ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
 }
 
@@ -179,7 +179,7 @@ pub(crate) struct PodAccess {
     network: std::sync::Arc<crate::net::PodNetwork>,
     host_network: bool,
     exec_targets: exec::ExecTargets,
-    engine: std::sync::Arc<crate::engine::WasmEngine>,
+    engine: std::sync::Arc<crate::sandbox::Engine>,
     ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
 }
 

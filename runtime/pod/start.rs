@@ -14,20 +14,43 @@ use super::supervisor::Supervisor;
 use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
 use crate::engine::LoadSource;
 use crate::manifest::{self, PodFacts};
-use crate::runtime::Runtime;
 use crate::store::StoreError;
 use crate::volume::{PodVolumes, StorageWatch};
 
+/// What a pod takes from the runtime that starts it.
+pub(crate) struct PodContext<'a> {
+    /// The engine its images were loaded by.
+    pub engine: &'a std::sync::Arc<crate::sandbox::Engine>,
+    /// The state directory its record, logs and volumes go in.
+    pub state: &'a crate::store::StateDir,
+    /// The cluster network it joins.
+    pub cluster: &'a std::sync::Arc<crate::net::ClusterNetwork>,
+    /// `spec.nodeName`, and the source of its events.
+    pub node_name: &'a str,
+    /// Where log lines are copied as they are written, besides the log files.
+    pub tap: Option<std::sync::Arc<dyn crate::store::LogTap>>,
+    /// Restart back-off.
+    pub backoff: &'a super::backoff::BackoffConfig,
+    /// How often volume usage is measured.
+    pub volume_usage_interval: std::time::Duration,
+    /// What a probe's second is (shortened in tests).
+    pub probe_second: std::time::Duration,
+    /// When container logs rotate.
+    pub log_rotation: crate::store::LogRotation,
+    /// The pod's cap on open files and sockets.
+    pub max_open_files_per_pod: usize,
+}
+
 /// Locks and records the pod, then spawns its task.
-pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
+pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
     let PodPlan { mut pod, images, objects } = plan;
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let dir = rt.state().pod(&namespace, &name);
+    let dir = rt.state.pod(&namespace, &name);
     let lock = dir.lock()?;
     let spec_ref = pod.spec.as_ref();
     let hostname = spec_ref.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()).unwrap_or_else(|| name.clone());
-    let network = rt.cluster().attach(&hostname, &namespace);
+    let network = rt.cluster.attach(&hostname, &namespace);
     if let Some(sub) = spec_ref.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty()) {
         network.publish_name(&format!("{hostname}.{sub}.{namespace}.svc.cluster.local"));
     }
@@ -35,7 +58,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     // The pod's IPC namespace: its containers share it, nobody else sees it.
     let ipc = std::sync::Arc::new(crate::ipc::IpcNamespace::new(format!("{namespace}/{name}")));
     // Its cap on open files and sockets, shared by all its instances.
-    let handles = crate::sandbox::HandleAccount::new(rt.max_open_files_per_pod());
+    let handles = crate::limits::HandleAccount::new(rt.max_open_files_per_pod);
     // A host-network pod's IP is the node's, as in Kubernetes.
     let pod_ip = if host_network { "127.0.0.1".to_owned() } else { network.ip().to_string() };
     // A new run of a pod that ended earlier replaces its record and logs.
@@ -45,7 +68,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     pod.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
     pod.metadata.creation_timestamp = Some(now.clone());
     let spec = pod.spec.get_or_insert_with(Default::default);
-    spec.node_name = Some(rt.node_name().to_owned());
+    spec.node_name = Some(rt.node_name.to_owned());
     let has_init = spec.init_containers.as_ref().is_some_and(|c| !c.is_empty());
     let initial = |c: &Container, reason: &str| bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, None));
     let app_reason = if has_init { "PodInitializing" } else { "ContainerCreating" };
@@ -66,18 +89,18 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
     let (stop_tx, stop) = watch::channel(false);
     let grace = super::GraceOverride::default();
     let exec_targets = super::exec::ExecTargets::default();
-    let recorder = EventRecorder::new(&pod, rt.node_name());
+    let recorder = EventRecorder::new(&pod, rt.node_name);
     let mut sup = Supervisor {
         pod,
         dir,
         lock,
         recorder,
-        engine: rt.engine().clone(),
+        engine: rt.engine.clone(),
         network: network.clone(),
         ipc: ipc.clone(),
         handles,
         exec_targets: exec_targets.clone(),
-        tap: rt.tap(),
+        tap: rt.tap.clone(),
         publish,
         stop,
         init: Vec::new(),
@@ -93,11 +116,11 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         grace: grace.clone(),
         evicted: None,
     };
-    let backoff = rt.backoff().clone();
-    let usage_interval = rt.volume_usage_interval();
+    let backoff = rt.backoff.clone();
+    let usage_interval = rt.volume_usage_interval;
     let pod_ipc = ipc.clone();
-    let probe_second = rt.probe_second();
-    let log_rotation = rt.log_rotation();
+    let probe_second = rt.probe_second;
+    let log_rotation = rt.log_rotation;
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
@@ -116,7 +139,7 @@ pub(crate) fn start(rt: &Runtime, plan: PodPlan, host_ports: Vec<(std::net::TcpL
         pod_ipc.remove_all();
         end
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine().clone(), ipc })
+    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine.clone(), ipc })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -141,7 +164,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     }
     sup.volumes = volumes;
     // Who wrote what in the memory-backed volumes, for memory limits.
-    let memory_files = crate::sandbox::MemoryFiles::new(sup.volumes.memory_roots());
+    let memory_files = sup.volumes.memory_files().cloned();
 
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
@@ -218,16 +241,16 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let rootfs = sup.dir.rootfs(&c.name);
             // The root holds what the container wrote (there are no image
             // layers): its files are the container's, the root itself root's.
-            let root_owners = std::sync::Arc::new(crate::security::OwnerBook::new(rootfs.clone(), (0, 0)));
+            let root_owners = std::sync::Arc::new(crate::volume::OwnerBook::new(rootfs.clone(), (0, 0)));
             root_owners.add_writer((identity.uid, identity.gid));
             let read_only_root = crate::security::read_only_root(c);
-            let memory = memory_limit(c).map(|limit| crate::sandbox::MemoryAccount::new(limit, memory_files.clone()));
+            let memory = memory_limit(c).map(|limit| crate::limits::MemoryAccount::new(limit));
             if let (Some(files), Some(account)) = (&memory_files, &memory) {
                 for root in sup.volumes.writable_memory_roots(&mounts) {
                     files.add_writer(root, account);
                 }
             }
-            let cpu = cpu_limit(c).map(crate::sandbox::CpuAccount::new);
+            let cpu = cpu_limit(c).map(crate::limits::CpuAccount::new);
             let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
             sup.exec_targets.add(super::exec::ExecTarget {
                 name: c.name.clone(),
@@ -290,7 +313,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let limits = sup.volumes.storage_limits(&sup.pod, |c| [sup.dir.rootfs(c), sup.dir.log_dir(c)]);
     sup.storage_watch = StorageWatch::spawn(limits, usage_interval);
     if let Some(files) = memory_files.filter(|f| f.has_writers()) {
-        sup.memory_watch = Some(files.watch(usage_interval.min(crate::sandbox::MEMORY_FILES_INTERVAL)));
+        sup.memory_watch = Some(files.watch(usage_interval.min(crate::volume::MEMORY_FILES_INTERVAL)));
     }
 }
 

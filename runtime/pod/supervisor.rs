@@ -18,7 +18,7 @@ use super::container::{ContainerKind, ContainerPlan, Report, Worker};
 use super::events::{EventRecorder, PodEvent};
 use super::phase::{PodPhase, next_phase, pod_phase};
 use super::{now, recorded_phase};
-use crate::engine::WasmEngine;
+use crate::sandbox::Engine as WasmEngine;
 use crate::store::{LogTap, PodDir, PodLock, StoreError};
 
 pub(crate) struct Supervisor {
@@ -32,7 +32,7 @@ pub(crate) struct Supervisor {
     /// The pod's IPC namespace, handed to every container instance.
     pub ipc: Arc<crate::ipc::IpcNamespace>,
     /// The pod's cap on open files and sockets, handed to every instance.
-    pub handles: Arc<crate::sandbox::HandleAccount>,
+    pub handles: Arc<crate::limits::HandleAccount>,
     /// What `exec` needs per container, filled as containers are prepared.
     pub exec_targets: super::exec::ExecTargets,
     pub tap: Option<Arc<dyn LogTap>>,
@@ -57,7 +57,7 @@ pub(crate) struct Supervisor {
     pub storage_watch: Option<crate::volume::StorageWatch>,
     /// Measures the files in memory-backed volumes for the memory limits
     /// of the containers that wrote them.
-    pub memory_watch: Option<crate::sandbox::MemoryWatch>,
+    pub memory_watch: Option<crate::volume::MemoryWatch>,
     /// Stops every worker: the pod's own stop channel, used for an eviction.
     pub kill: watch::Sender<bool>,
     /// The grace period override; an eviction sets 0.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{MAX_OUTPUT, Outcome, ProbeContext};
-use crate::engine::Program;
+use crate::sandbox::Program;
 use crate::error_text::full_message;
 use crate::sandbox::{self, CaptureStream, CheckOutcome, GuestExit};
 

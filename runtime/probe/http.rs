@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{Outcome, ProbeContext, USER_AGENT, tcp};
-use crate::engine::Program;
+use crate::sandbox::Program;
 use crate::net::SocketPolicy;
 
 pub(super) async fn check(ctx: &ProbeContext, scheme: &str, host: Option<&str>, port: u16, path: &str, headers: &[(String, String)], timeout: Duration) -> Outcome {

@@ -16,7 +16,7 @@
 //! handler component directly), `grpc` speaks grpc.health.v1 over h2c the
 //! same way, `exec` starts a fresh instance of the container's image with
 //! the probe's command, or calls the image's exported
-//! `wasmpod:probe/check` function (WIT: `check.wit`) when it has one.
+//! `wasmpod:probe/check` function (WIT: `wit/probe/check.wit`) when it has one.
 //!
 //! Workers are tokio tasks with one timer each; a probe costs nothing
 //! between its checks.
@@ -34,7 +34,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::engine::{Program, WasmEngine};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::sandbox::SandboxSpec;
 
 pub(crate) use worker::{ProbeEvent, ProbeSet};

@@ -1,11 +1,11 @@
 //! Exported check functions: a component that exports
-//! `wasmpod:probe/check` (WIT in `probe/check.wit`) answers exec probes
+//! `wasmpod:probe/check` (WIT in `wit/probe/check.wit`) answers exec probes
 //! itself. The probe's command goes to its `check` function in a fresh
 //! instance (pre-instantiated: no compile, no link, no `main`) with the
 //! container's env, files and network, instead of a whole program run.
 
 use super::{SandboxError, SandboxSpec, component_store};
-use crate::engine::{CheckPre, WasmEngine};
+use super::{CheckPre, Engine};
 
 /// What a `check` call answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum CheckOutcome {
 
 /// Calls `check(command)` in a fresh instance granted `spec`. Dropping the
 /// future kills the instance at its next yield (the probe's timeout).
-pub(crate) async fn run_check(engine: &WasmEngine, check: &CheckPre, spec: &SandboxSpec, command: Vec<String>) -> Result<CheckOutcome, SandboxError> {
+pub(crate) async fn run_check(engine: &Engine, check: &CheckPre, spec: &SandboxSpec, command: Vec<String>) -> Result<CheckOutcome, SandboxError> {
     let mut store = component_store(engine.engine(), spec)?;
     let instance = check.pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
     let func = instance

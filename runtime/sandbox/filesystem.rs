@@ -11,9 +11,9 @@
 //!
 //! A component's open-at also records the container as the writer of a
 //! file it opens to write, when its pod has memory-backed volumes
-//! (`memory_files.rs`), and as the creator of a file it creates, when a
+//! (`volume/memory_files.rs`), and as the creator of a file it creates, when a
 //! volume of its pod has writers of different identities
-//! (`security/ownership.rs`).
+//! (`volume/ownership.rs`).
 
 use wasmtime::component::{Linker as ComponentLinker, Resource, ResourceType};
 use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreContextMut};
@@ -78,18 +78,18 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
 
 /// Notes what the pod needs to know of a file a component opened: in a
 /// pod with memory-backed volumes, the container as the writer of a file
-/// opened to write (`memory_files.rs`: its bytes count against the
+/// opened to write (`volume/memory_files.rs`: its bytes count against the
 /// container's memory limit); in a pod whose volume is written by
 /// containers of different identities, the container as the creator of a
-/// file this open created (`security/ownership.rs`: its owner).
+/// file this open created (`volume/ownership.rs`: its owner).
 fn record_opened(state: &ComponentState, fd: &Resource<Descriptor>, writes: bool, created: bool) {
-    let ledger = state.limiter.account().filter(|_| writes).and_then(|a| Some((a, a.ledger()?)));
+    let ledger = state.limiter.account().filter(|_| writes).and_then(|a| Some((a, state.memory_files.as_ref()?)));
     let creators = state.identity.creators().filter(|_| created);
     if ledger.is_none() && creators.is_none() {
         return;
     }
     let Ok(Descriptor::File(f)) = state.table.get(fd) else { return };
-    let Some(id) = super::memory_files::file_id(&f.file) else { return };
+    let Some(id) = crate::volume::file_id(&f.file) else { return };
     if let Some((account, ledger)) = ledger {
         ledger.wrote(id, account);
     }

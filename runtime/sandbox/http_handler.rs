@@ -25,7 +25,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::WasiHttpView;
 
 use super::{ComponentState, GuestExit, SandboxError, SandboxSpec, component_store};
-use crate::engine::WasmEngine;
+use super::Engine;
 use crate::net::SocketPolicy;
 
 /// Pending connections per served port before new ones are refused, as a
@@ -53,7 +53,7 @@ pub enum HandlerError {
 /// Serves `proxy` on every port of `spec.http_ports` until the returned
 /// future is dropped (the container is killed), which also ends every
 /// connection and every request still running.
-pub(super) async fn serve(engine: &WasmEngine, proxy: &ProxyPre<ComponentState>, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
+pub(super) async fn serve(engine: &Engine, proxy: &ProxyPre<ComponentState>, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
     let SocketPolicy::Pod(net) = &spec.network else {
         return Err(SandboxError::Serve("wasi:http handler containers are served on the pod network; hostNetwork pods cannot run them".into()));
     };
@@ -116,12 +116,12 @@ async fn answer(shared: &Shared, req: hyper::Request<hyper::body::Incoming>, ali
 /// Hands `req` to a fresh instance of the handler with the container's
 /// context `spec`, and returns its response. The instance keeps running
 /// (streaming the body) until it returns or `alive`'s sender is dropped.
-pub async fn dispatch<B>(engine: &WasmEngine, program: &crate::engine::Program, spec: &SandboxSpec, req: hyper::Request<B>, alive: watch::Receiver<()>) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
+pub async fn dispatch<B>(engine: &Engine, program: &super::Program, spec: &SandboxSpec, req: hyper::Request<B>, alive: watch::Receiver<()>) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
 {
-    let crate::engine::Program::Component(c) = program else { return Err(HandlerError::NoResponse("not a component".into())) };
+    let super::Program::Component(c) = program else { return Err(HandlerError::NoResponse("not a component".into())) };
     let Some(proxy) = &c.proxy else { return Err(HandlerError::NoResponse("the component does not export wasi:http/incoming-handler".into())) };
     dispatch_with(engine.engine(), proxy, spec, req, alive).await
 }

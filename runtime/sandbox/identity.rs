@@ -1,4 +1,4 @@
-//! `wasmpod:identity` (see `wit-identity/identity.wit`): a container's
+//! `wasmpod:identity` (see `wit/identity/identity.wit`): a container's
 //! uid and groups, and the owners of its files, for guests.
 //!
 //! The answers come from `security`: the identity computed from the
@@ -10,12 +10,13 @@ use std::sync::Arc;
 use wasmtime::component::HasData;
 use wasmtime::{Caller, Linker};
 
-use super::{ComponentState, ModuleState, Mount};
-use crate::security::{Identity, OwnerBook};
+use super::{ComponentState, ModuleState};
+use crate::security::Identity;
+use crate::volume::{Mount, OwnerBook};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "runtime/sandbox/wit-identity/identity.wit",
+        path: "wit/identity/identity.wit",
         world: "identity-user",
     });
 }
@@ -33,7 +34,7 @@ impl IdentityView {
     /// The pod's record of file creators, when one of its volumes is
     /// written by containers of different identities (else nothing needs
     /// noting).
-    pub(crate) fn creators(&self) -> Option<&Arc<crate::security::Creators>> {
+    pub(crate) fn creators(&self) -> Option<&Arc<crate::volume::Creators>> {
         self.mounts.iter().find_map(|m| m.owners.as_ref()?.creators()).filter(|c| c.needed())
     }
 
@@ -127,8 +128,8 @@ mod tests {
         let vol_book = Arc::new(OwnerBook::new(vol.path().to_owned(), (0, 231)));
         vol_book.add_writer((42, 231));
         let mounts = vec![
-            Mount { host_path: root.path().to_owned(), guest_path: "/".into(), writable: true, owners: Some(root_book) },
-            Mount { host_path: vol.path().to_owned(), guest_path: "/etc/directory".into(), writable: true, owners: Some(vol_book) },
+            Mount { host_path: root.path().to_owned(), guest_path: "/".into(), writable: true, owners: Some(root_book), memory_files: None },
+            Mount { host_path: vol.path().to_owned(), guest_path: "/etc/directory".into(), writable: true, owners: Some(vol_book), memory_files: None },
         ];
         let view = IdentityView { identity: Arc::new(Identity::default()), mounts: Arc::new(mounts) };
         assert_eq!(view.owner("/etc/directory/file.txt"), Some((42, 231)));

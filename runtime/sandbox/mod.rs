@@ -7,12 +7,9 @@
 
 mod check;
 mod filesystem;
-mod handles;
 mod http_handler;
 mod identity;
-mod cpu;
-mod memory;
-mod memory_files;
+mod program;
 mod stdio;
 mod stop;
 
@@ -26,18 +23,13 @@ use wasmtime_wasi::cli::{StdinStream, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::engine::{Program, WasmEngine};
 use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
 use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 pub use stop::StopSignal;
-pub use cpu::CpuAccount;
-pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount, Slot};
-pub(crate) use handles::Handles;
-pub use memory::MemoryAccount;
-pub(crate) use memory_files::{FileId, MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch, file_id};
-pub(crate) use filesystem::{add_to_component_linker as add_open_file_cap_to_component_linker, add_to_module_linker as add_open_file_cap_to_module_linker};
-pub(crate) use identity::{add_to_component_linker as add_identity_to_component_linker, add_to_module_linker as add_identity_to_module_linker};
-pub(crate) use stop::{add_to_component_linker as add_stop_to_component_linker, add_to_module_linker as add_stop_to_module_linker};
+use crate::limits::{CpuAccount, HandleAccount, Handles, MemoryAccount, MemoryLimiter};
+use crate::volume::{MemoryFiles, Mount};
+pub use program::{Engine, Loaded, Program};
+pub(crate) use program::CheckPre;
 pub use check::CheckOutcome;
 pub(crate) use check::run_check;
 pub use http_handler::dispatch;
@@ -53,7 +45,10 @@ pub struct ComponentState {
     stop: StopSignal,
     ipc: ComponentIpc,
     identity: identity::IdentityView,
-    limiter: memory::MemoryLimiter,
+    limiter: MemoryLimiter,
+    /// The pod's record of who wrote which file in its memory-backed
+    /// volumes, when the container mounts one writable.
+    memory_files: Option<Arc<MemoryFiles>>,
     /// The files and sockets this instance holds, counted against its pod.
     handles: Handles,
 }
@@ -78,7 +73,7 @@ impl ComponentState {
 /// TCP, UDP and name lookup with the pod network's (the `network` and
 /// `instance-network` interfaces stay wasmtime's: they only hand out the
 /// capability handle), and UDP likewise.
-pub(crate) fn add_pod_sockets_to_linker(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
+fn add_pod_sockets_to_linker(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     tcp::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
     tcp_create_socket::add_to_linker::<ComponentState, PodSockets>(linker, ComponentState::pod_sockets)?;
@@ -102,23 +97,9 @@ pub struct ModuleState {
     /// The pod's IPC namespace and this instance's open handles.
     pub(crate) ipc: ModuleIpc,
     identity: identity::IdentityView,
-    limiter: memory::MemoryLimiter,
+    limiter: MemoryLimiter,
     /// The files this instance holds open, counted against its pod.
     handles: Handles,
-}
-
-/// A directory the guest sees at `guest_path`.
-#[derive(Debug, Clone)]
-pub struct Mount {
-    /// Host directory backing it.
-    pub host_path: PathBuf,
-    /// Absolute path inside the guest.
-    pub guest_path: String,
-    /// Whether the guest may write.
-    pub writable: bool,
-    /// Who owns the files beneath it, as `wasmpod:identity` reports them;
-    /// none: owners are not tracked (reported as unknown).
-    pub owners: Option<Arc<crate::security::OwnerBook>>,
 }
 
 /// Everything one container instance is granted. Cloned for each request
@@ -202,6 +183,12 @@ pub enum SandboxError {
 }
 
 impl SandboxSpec {
+    /// The pod's memory-backed files ledger, when a mount of the
+    /// container's writes to a memory-backed volume.
+    fn memory_files(&self) -> Option<Arc<MemoryFiles>> {
+        self.mounts.iter().find_map(|m| m.memory_files.clone())
+    }
+
     fn identity_view(&self) -> identity::IdentityView {
         identity::IdentityView { identity: self.identity.clone(), mounts: Arc::new(self.mounts.clone()) }
     }
@@ -249,12 +236,13 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
         stop: spec.stop.clone(),
         ipc: ComponentIpc { namespace: spec.ipc.clone() },
         identity: spec.identity_view(),
-        limiter: memory::MemoryLimiter::new(spec.memory.clone()),
+        limiter: MemoryLimiter::new(spec.memory.clone()),
+        memory_files: spec.memory_files(),
         handles: Handles::new(spec.handles.clone()),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    cpu::schedule(&mut store, spec.cpu.as_ref());
+    crate::limits::schedule(&mut store, spec.cpu.as_ref());
     Ok(store)
 }
 
@@ -263,7 +251,7 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
 /// The store yields to tokio at every epoch tick, so a spinning guest never
 /// starves other containers. Dropping the returned future kills the guest
 /// at its next yield point: that is how a container is killed.
-pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
+pub async fn run(engine: &Engine, program: &Program, spec: SandboxSpec) -> Result<GuestExit, SandboxError> {
     let result = match program {
         Program::Component(c) => {
             let Some(pre) = &c.command else {
@@ -278,7 +266,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
             let command = match pre.instantiate_async(&mut store).await {
                 Ok(c) => c,
                 // The initial memories alone are over the limit.
-                Err(e) if memory::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
+                Err(e) if crate::limits::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
                 Err(e) => return Err(SandboxError::Instantiate(e)),
             };
             match command.wasi_cli_run().call_run(&mut store).await {
@@ -295,15 +283,15 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
                 stop: spec.stop.clone(),
                 ipc: ModuleIpc::new(spec.ipc.clone()),
                 identity: spec.identity_view(),
-                limiter: memory::MemoryLimiter::new(spec.memory.clone()),
+                limiter: MemoryLimiter::new(spec.memory.clone()),
                 handles: Handles::new(spec.handles.clone()),
             };
             let mut store = Store::new(engine.engine(), state);
             store.limiter(|s| &mut s.limiter);
-            cpu::schedule(&mut store, spec.cpu.as_ref());
+            crate::limits::schedule(&mut store, spec.cpu.as_ref());
             let instance = match pre.instantiate_async(&mut store).await {
                 Ok(i) => i,
-                Err(e) if memory::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
+                Err(e) if crate::limits::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
                 Err(e) => return Err(SandboxError::Instantiate(e)),
             };
             let start = instance
@@ -316,7 +304,7 @@ pub async fn run(engine: &WasmEngine, program: &Program, spec: SandboxSpec) -> R
         Ok(()) => GuestExit::Exited(0),
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => GuestExit::Exited(*code),
-            None if memory::is_out_of_memory(&e) => GuestExit::OomKilled(format!("{e:#}")),
+            None if crate::limits::is_out_of_memory(&e) => GuestExit::OomKilled(format!("{e:#}")),
             None => GuestExit::Trapped(format!("{e:#}")),
         },
     })

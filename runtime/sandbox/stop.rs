@@ -19,7 +19,7 @@ use super::{ComponentState, ModuleState};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "runtime/sandbox/wit/lifecycle.wit",
+        path: "wit/lifecycle/lifecycle.wit",
         world: "lifecycle",
         imports: { "wasmpod:lifecycle/stop.wait": async },
     });

@@ -4,15 +4,11 @@
 //! the pod's and the container's securityContext with Kubernetes'
 //! inheritance, refuses `runAsNonRoot` with uid 0 as the kubelet does, and
 //! shows the identity to guests through `wasmpod:identity`
-//! (`runtime/sandbox/wit-identity/identity.wit`; the toolbox's `id`, `ls -l`
-//! and `stat` read it). File ownership is kept by the runtime in one
-//! [`OwnerBook`] per volume and per container root (see `ownership.rs`);
+//! (`wit/identity/identity.wit`; the toolbox's `id`, `ls -l`
+//! and `stat` read it). File ownership is kept by the volumes (one
+//! `OwnerBook` per volume and per container root, `volume/ownership.rs`);
 //! when wasmpod runs as root on Unix the owners are applied to the host
 //! files too. None of this confines a guest: its preopens do.
-
-mod ownership;
-
-pub use ownership::{Creators, OwnerBook};
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 

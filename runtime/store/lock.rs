@@ -1,9 +1,11 @@
 //! Pod ownership: which process runs a pod, so a second `run` of a running
 //! pod is an error, and whether that process is still alive.
 //!
-//! Each runtime process holds one OS file lock (`File::try_lock`: flock on
+//! Each runtime (each opened state directory: a [`ProcessClaim`], owned by
+//! the `StateDir`, so by the `Runtime`) holds one OS file lock (`File::try_lock`: flock on
 //! Unix, LockFileEx on Windows) on its own file `<state>/run/<token>.lock`
-//! for as long as it lives; the kernel releases it when the process dies,
+//! for as long as it lives (its file is removed when it is dropped); the
+//! kernel releases it when the process dies,
 //! so a crashed runtime never leaves a stale claim behind. A pod is claimed
 //! by writing the process's token and pid into the pod's `lock` file; the
 //! claim counts while the token's process lock is held. Claims are made and released under `<state>/run/claims.lock`, so
@@ -12,10 +14,9 @@
 //! One open file per process, not per pod: ten thousand pods need no ten
 //! thousand descriptors.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// Why the lock was not taken.
 #[derive(Debug)]
@@ -24,30 +25,44 @@ pub(super) enum LockError {
     Io(std::io::Error),
 }
 
-/// This process's lock in one state directory.
+/// This runtime's lock in one state directory.
 #[derive(Debug)]
 struct ProcessLock {
     token: String,
+    path: PathBuf,
     _file: File,
 }
 
+impl Drop for ProcessLock {
+    fn drop(&mut self) {
+        // Its claims are gone with it (each pod's lock holds this one).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The claimant identity of one runtime in one state directory: its
+/// process lock, taken with the first claim and held until the last
+/// claim and the claimant are dropped.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessClaim(Mutex<Option<Arc<ProcessLock>>>);
+
 /// The process lock of `run_dir`, taken on first use.
-fn process_lock(run_dir: &Path) -> std::io::Result<Arc<ProcessLock>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<ProcessLock>>>> = OnceLock::new();
-    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(l) = locks.get(run_dir) {
+fn process_lock(claim: &ProcessClaim, run_dir: &Path) -> std::io::Result<Arc<ProcessLock>> {
+    let mut held = claim.0.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(l) = held.as_ref() {
         return Ok(l.clone());
     }
     std::fs::create_dir_all(run_dir)?;
     remove_dead_process_locks(run_dir);
     let token = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    let file = OpenOptions::new().read(true).write(true).create_new(true).open(run_dir.join(format!("{token}.lock")))?;
+    let path = run_dir.join(format!("{token}.lock"));
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
     file.try_lock().map_err(|e| match e {
         TryLockError::WouldBlock => std::io::Error::other("a fresh process lock is held by someone else"),
         TryLockError::Error(e) => e,
     })?;
-    let l = Arc::new(ProcessLock { token, _file: file });
-    locks.insert(run_dir.to_owned(), l.clone());
+    let l = Arc::new(ProcessLock { token, path, _file: file });
+    *held = Some(l.clone());
     Ok(l)
 }
 
@@ -104,8 +119,8 @@ pub struct PodLock {
 
 impl PodLock {
     /// Claims the pod whose lock file is `path`, for this process.
-    pub(super) fn acquire(path: &Path, run_dir: &Path) -> Result<Self, LockError> {
-        let process = process_lock(run_dir).map_err(LockError::Io)?;
+    pub(super) fn acquire(path: &Path, run_dir: &Path, claim: &ProcessClaim) -> Result<Self, LockError> {
+        let process = process_lock(claim, run_dir).map_err(LockError::Io)?;
         let _guard = claims_guard(run_dir).map_err(LockError::Io)?;
         if let Some(token) = claimant(path)
             && process_alive(run_dir, &token)
@@ -141,22 +156,24 @@ mod tests {
     fn second_acquire_fails_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
+        let claim = ProcessClaim::default();
         let path = dir.path().join("lock");
-        let first = PodLock::acquire(&path, &run).unwrap();
+        let first = PodLock::acquire(&path, &run, &claim).unwrap();
         assert!(PodLock::is_held(&path, &run));
-        match PodLock::acquire(&path, &run) {
+        match PodLock::acquire(&path, &run, &claim) {
             Err(LockError::Held { holder }) => assert_eq!(holder, Some(std::process::id())),
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);
         assert!(!PodLock::is_held(&path, &run));
-        PodLock::acquire(&path, &run).unwrap();
+        PodLock::acquire(&path, &run, &claim).unwrap();
     }
 
     #[test]
     fn a_claim_by_a_dead_process_does_not_count() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
+        let claim = ProcessClaim::default();
         std::fs::create_dir_all(&run).unwrap();
         let path = dir.path().join("lock");
         // A token whose process lock file exists but nobody holds, and one
@@ -166,7 +183,7 @@ mod tests {
             std::fs::write(&path, token).unwrap();
             assert!(!PodLock::is_held(&path, &run), "{token}");
         }
-        let lock = PodLock::acquire(&path, &run).unwrap();
+        let lock = PodLock::acquire(&path, &run, &claim).unwrap();
         assert!(PodLock::is_held(&path, &run));
         assert!(!run.join("1-dead.lock").exists(), "dead process locks are cleaned up");
         drop(lock);
@@ -176,9 +193,10 @@ mod tests {
     fn many_pods_hold_no_descriptor_each() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
+        let claim = ProcessClaim::default();
         // Far more claims than a low descriptor limit would allow if each
         // kept its lock file open.
-        let locks: Vec<_> = (0..3000).map(|i| PodLock::acquire(&dir.path().join(format!("lock-{i}")), &run).unwrap()).collect();
+        let locks: Vec<_> = (0..3000).map(|i| PodLock::acquire(&dir.path().join(format!("lock-{i}")), &run, &claim).unwrap()).collect();
         assert!(locks.iter().all(|l| PodLock::is_held(&l.path, &run)));
     }
 }

@@ -27,6 +27,7 @@ mod logs;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -87,6 +88,17 @@ pub(crate) fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(st
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// What one opened state directory keeps for all its pods: the record
+/// writer and this runtime's claim on pods. Dropped with the last
+/// `StateDir` and `PodDir` made from it, which writes every record
+/// durably and releases the claim.
+#[derive(Debug, Default)]
+struct Shared {
+    writer: writer::RecordWriter,
+    claim: lock::ProcessClaim,
 }
 
 impl StateDir {
@@ -118,7 +130,7 @@ impl StateDir {
             std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
                 .map_err(io_err("cannot restrict permissions of", root))?;
         }
-        Ok(Self { root: root.to_owned() })
+        Ok(Self { root: root.to_owned(), shared: Arc::default() })
     }
 
     /// The root path.
@@ -131,10 +143,16 @@ impl StateDir {
         self.root.join("cache").join("compiled")
     }
 
+    /// Waits until every submitted record of every pod is on disk, durably.
+    pub fn flush_records(&self) {
+        self.shared.writer.flush_all();
+    }
+
     /// The directory of pod `namespace/name` (not created).
     pub fn pod(&self, namespace: &str, name: &str) -> PodDir {
         PodDir {
             state_dir: self.root.clone(),
+            shared: self.shared.clone(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             path: self.root.join("pods").join(namespace).join(name),
@@ -175,6 +193,7 @@ fn read_dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
 #[derive(Debug, Clone)]
 pub struct PodDir {
     state_dir: PathBuf,
+    shared: Arc<Shared>,
     namespace: String,
     name: String,
     path: PathBuf,
@@ -204,7 +223,7 @@ impl PodDir {
     /// [`StoreError::AlreadyRunning`] when another process holds it.
     pub fn lock(&self) -> Result<PodLock, StoreError> {
         std::fs::create_dir_all(&self.path).map_err(io_err("cannot create", &self.path))?;
-        PodLock::acquire(&self.path.join("lock"), &self.run_dir()).map_err(|e| match e {
+        PodLock::acquire(&self.path.join("lock"), &self.run_dir(), &self.shared.claim).map_err(|e| match e {
             lock::LockError::Held { holder } => StoreError::AlreadyRunning {
                 namespace: self.namespace.clone(),
                 name: self.name.clone(),
@@ -252,7 +271,7 @@ impl PodDir {
         let path = self.record_path();
         let json = serde_json::to_vec_pretty(pod).expect("a Pod always serializes");
         atomic::replace(&path, &json, false).map_err(io_err("cannot write", &path))?;
-        writer::submit_in_place(&path, json);
+        self.shared.writer.submit_in_place(&path, json);
         Ok(())
     }
 
@@ -260,13 +279,9 @@ impl PodDir {
     /// milliseconds (no fsync: safe against the process dying) and
     /// rewritten durably once changes settle; see `writer.rs`.
     pub fn submit_record(&self, pod: &Pod) {
-        writer::submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
+        self.shared.writer.submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
     }
 
-    /// Waits until every submitted record of every pod is on disk, durably.
-    pub fn flush_all_records() {
-        writer::flush_all();
-    }
 
     /// Reads the record.
     pub fn read_record(&self) -> Result<Pod, StoreError> {
@@ -308,7 +323,7 @@ impl PodDir {
     /// Removes the pod's record, logs and everything else but the lock
     /// (held by the caller), to start a new pod of the same name.
     pub fn clear(&self) -> Result<(), StoreError> {
-        writer::forget(&self.path);
+        self.shared.writer.forget(&self.path);
         for entry in std::fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))?.flatten() {
             if entry.file_name() == "lock" {
                 continue;

@@ -1,5 +1,8 @@
 //! The record writer: pod records are replaced in the background, off the
-//! pods' paths, by one thread for the whole process.
+//! pods' paths, by one thread per state directory opened (a
+//! [`RecordWriter`], owned by the `StateDir` and every `PodDir` made from
+//! it, so by the `Runtime` and its pods; the last one dropped writes
+//! everything durably and ends the thread).
 //!
 //! Status changes come in bursts (a pod starting changes its record three
 //! times within a millisecond) and each crash-safe replacement costs an
@@ -14,13 +17,13 @@
 //! there by the pod or by the replacement, it is fsynced where it is).
 //! Submissions coalesce per file: the latest contents win, and a burst
 //! costs one fsync. A pod's last record is put in
-//! place by the pod itself (`PodDir::write_record`); [`flush_all`] (called
-//! by `Runtime::settle`) waits for every durable rewrite before a runtime
-//! exits. A crash at any moment leaves a complete record, never a torn one.
+//! place by the pod itself (`PodDir::write_record`);
+//! [`RecordWriter::flush_all`] (called by `Runtime::settle`, and on drop)
+//! waits for every durable rewrite. A crash at any moment leaves a complete record, never a torn one.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::atomic::{replace, write_atomic};
@@ -47,12 +50,14 @@ struct State {
     /// Files with pending contents, oldest submission first, with when
     /// that submission came.
     queue: VecDeque<(PathBuf, Instant)>,
-    /// Files someone waits for ([`flush`]): written without settling.
+    /// Files someone waits for ([`RecordWriter::flush`]): written without settling.
     urgent: VecDeque<PathBuf>,
     /// The file being written now.
     busy: Option<PathBuf>,
-    /// The last failure per file, until [`flush`] reports it.
+    /// The last failure per file, until [`RecordWriter::flush`] reports it.
     failed: HashMap<PathBuf, std::io::Error>,
+    /// The last handle is gone: end once nothing is pending.
+    stop: bool,
 }
 
 struct Writer {
@@ -63,15 +68,6 @@ struct Writer {
     written: Condvar,
 }
 
-fn writer() -> &'static Writer {
-    static WRITER: OnceLock<&'static Writer> = OnceLock::new();
-    WRITER.get_or_init(|| {
-        let w: &'static Writer = Box::leak(Box::new(Writer { state: Mutex::default(), work: Condvar::new(), written: Condvar::new() }));
-        std::thread::Builder::new().name("wasmpod-records".into()).spawn(move || w.serve()).expect("cannot start the record writer thread");
-        w
-    })
-}
-
 impl Writer {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -80,6 +76,9 @@ impl Writer {
     fn serve(&self) {
         let mut state = self.lock();
         loop {
+            if state.stop && state.pending.is_empty() {
+                return;
+            }
             let path = if let Some(path) = state.urgent.pop_front() {
                 path
             } else if let Some(wait) = state.fresh.front().map(|(_, since)| GATHER.saturating_sub(since.elapsed())) {
@@ -161,81 +160,128 @@ impl Writer {
     }
 }
 
-/// Queues `bytes` as the new contents of `path`, replacing anything queued
-/// for it before.
-pub(crate) fn submit(path: &Path, bytes: Vec<u8>) {
-    queue(path, bytes, false);
+/// The record writer of one state directory. Its thread starts with the
+/// first submission; dropping the writer writes everything submitted
+/// durably and ends the thread.
+#[derive(Default)]
+pub(crate) struct RecordWriter {
+    inner: Arc<Writer>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Queues the durable write of `bytes`, which the caller has just put in
-/// place at `path` itself (replacing anything queued for it before).
-pub(crate) fn submit_in_place(path: &Path, bytes: Vec<u8>) {
-    queue(path, bytes, true);
-}
-
-fn queue(path: &Path, bytes: Vec<u8>, in_place: bool) {
-    let w = writer();
-    let mut state = w.lock();
-    if state.pending.insert(path.to_owned(), Arc::from(bytes)).is_none() {
-        state.queue.push_back((path.to_owned(), Instant::now()));
+impl Default for Writer {
+    fn default() -> Self {
+        Self { state: Mutex::default(), work: Condvar::new(), written: Condvar::new() }
     }
-    if in_place {
-        state.in_place.insert(path.to_owned());
-        state.in_fresh.remove(path);
-    } else {
-        state.in_place.remove(path);
-        if state.in_fresh.insert(path.to_owned()) {
-            state.fresh.push_back((path.to_owned(), Instant::now()));
+}
+
+impl std::fmt::Debug for RecordWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordWriter").field("pending", &self.inner.lock().pending.len()).finish()
+    }
+}
+
+impl RecordWriter {
+    /// The writer's state, its thread started if it was not.
+    fn started(&self) -> &Writer {
+        let mut thread = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        if thread.is_none() {
+            let w = self.inner.clone();
+            *thread = Some(std::thread::Builder::new().name("wasmpod-records".into()).spawn(move || w.serve()).expect("cannot start the record writer thread"));
         }
+        &self.inner
     }
-    drop(state);
-    w.work.notify_one();
-}
 
-/// Waits until everything submitted for `path` is on disk; reports the
-/// last failure to write it, if any since the previous flush.
-#[cfg(test)]
-pub(crate) fn flush(path: &Path) -> std::io::Result<()> {
-    let w = writer();
-    let mut state = w.lock();
-    if state.pending.contains_key(path) {
-        state.urgent.push_back(path.to_owned());
+    /// Queues `bytes` as the new contents of `path`, replacing anything queued
+    /// for it before.
+    pub(crate) fn submit(&self, path: &Path, bytes: Vec<u8>) {
+        self.queue(path, bytes, false);
+    }
+
+    /// Queues the durable write of `bytes`, which the caller has just put in
+    /// place at `path` itself (replacing anything queued for it before).
+    pub(crate) fn submit_in_place(&self, path: &Path, bytes: Vec<u8>) {
+        self.queue(path, bytes, true);
+    }
+
+    fn queue(&self, path: &Path, bytes: Vec<u8>, in_place: bool) {
+        let w = self.started();
+        let mut state = w.lock();
+        if state.pending.insert(path.to_owned(), Arc::from(bytes)).is_none() {
+            state.queue.push_back((path.to_owned(), Instant::now()));
+        }
+        if in_place {
+            state.in_place.insert(path.to_owned());
+            state.in_fresh.remove(path);
+        } else {
+            state.in_place.remove(path);
+            if state.in_fresh.insert(path.to_owned()) {
+                state.fresh.push_back((path.to_owned(), Instant::now()));
+            }
+        }
+        drop(state);
         w.work.notify_one();
     }
-    state = w.settle(state, path);
-    match state.failed.remove(path) {
-        Some(e) => Err(e),
-        None => Ok(()),
+
+    /// Waits until everything submitted for `path` is on disk; reports the
+    /// last failure to write it, if any since the previous flush.
+    #[cfg(test)]
+    pub(crate) fn flush(&self, path: &Path) -> std::io::Result<()> {
+        let w = self.started();
+        let mut state = w.lock();
+        if state.pending.contains_key(path) {
+            state.urgent.push_back(path.to_owned());
+            w.work.notify_one();
+        }
+        state = w.settle(state, path);
+        match state.failed.remove(path) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every submitted record is on disk, durably.
+    pub(crate) fn flush_all(&self) {
+        let w = &self.inner;
+        let mut state = w.lock();
+        if state.pending.is_empty() && state.busy.is_none() {
+            return;
+        }
+        let paths: Vec<PathBuf> = state.pending.keys().cloned().collect();
+        state.urgent.extend(paths);
+        w.work.notify_one();
+        while !state.pending.is_empty() || state.busy.is_some() {
+            state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Drops anything queued for files under `dir` and waits for a write in
+    /// progress there to end: the directory is about to be removed, and a late
+    /// write must not recreate it.
+    pub(crate) fn forget(&self, dir: &Path) {
+        let w = &self.inner;
+        let mut state = w.lock();
+        state.pending.retain(|p, _| !p.starts_with(dir));
+        state.queue.retain(|(p, _)| !p.starts_with(dir));
+        state.urgent.retain(|p| !p.starts_with(dir));
+        state.fresh.retain(|(p, _)| !p.starts_with(dir));
+        state.in_fresh.retain(|p| !p.starts_with(dir));
+        state.in_place.retain(|p| !p.starts_with(dir));
+        state.failed.retain(|p, _| !p.starts_with(dir));
+        while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
+            state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
-/// Waits until every submitted record is on disk, durably.
-pub(crate) fn flush_all() {
-    let w = writer();
-    let mut state = w.lock();
-    let paths: Vec<PathBuf> = state.pending.keys().cloned().collect();
-    state.urgent.extend(paths);
-    w.work.notify_one();
-    while !state.pending.is_empty() || state.busy.is_some() {
-        state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
-    }
-}
-
-/// Drops anything queued for files under `dir` and waits for a write in
-/// progress there to end: the directory is about to be removed, and a late
-/// write must not recreate it.
-pub(crate) fn forget(dir: &Path) {
-    let w = writer();
-    let mut state = w.lock();
-    state.pending.retain(|p, _| !p.starts_with(dir));
-    state.queue.retain(|(p, _)| !p.starts_with(dir));
-    state.urgent.retain(|p| !p.starts_with(dir));
-    state.fresh.retain(|(p, _)| !p.starts_with(dir));
-    state.in_fresh.retain(|p| !p.starts_with(dir));
-    state.in_place.retain(|p| !p.starts_with(dir));
-    state.failed.retain(|p, _| !p.starts_with(dir));
-    while state.busy.as_deref().is_some_and(|b| b.starts_with(dir)) {
-        state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
+impl Drop for RecordWriter {
+    /// Writes everything submitted durably, then ends the thread.
+    fn drop(&mut self) {
+        let Some(thread) = self.thread.get_mut().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        self.flush_all();
+        self.inner.lock().stop = true;
+        self.inner.work.notify_one();
+        let _ = thread.join();
     }
 }
 
@@ -246,21 +292,23 @@ mod tests {
     #[test]
     fn the_latest_submission_wins_and_flush_waits_for_it() {
         let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
         let path = dir.path().join("pod.json");
         for i in 0..100 {
-            submit(&path, format!("version {i}").into_bytes());
+            w.submit(&path, format!("version {i}").into_bytes());
         }
-        flush(&path).unwrap();
+        w.flush(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "version 99");
     }
 
     #[test]
     fn a_submission_is_in_place_at_once_and_durable_after_settling() {
         let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
         let path = dir.path().join("pod.json");
-        let pending = |p: &Path| writer().lock().pending.contains_key(p);
+        let pending = |p: &Path| w.inner.lock().pending.contains_key(p);
         let t0 = Instant::now();
-        submit(&path, b"first".to_vec());
+        w.submit(&path, b"first".to_vec());
         while !path.exists() {
             assert!(t0.elapsed() < Duration::from_secs(30), "never put in place");
             std::thread::sleep(Duration::from_millis(1));
@@ -280,6 +328,7 @@ mod tests {
     #[test]
     fn contents_already_in_place_are_synced_not_copied_again() {
         let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
         let path = dir.path().join("pod.json");
         std::fs::write(&path, b"placed").unwrap();
         let inode = |p: &Path| {
@@ -295,40 +344,58 @@ mod tests {
             }
         };
         let before = inode(&path);
-        submit_in_place(&path, b"placed".to_vec());
-        flush(&path).unwrap();
+        w.submit_in_place(&path, b"placed".to_vec());
+        w.flush(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "placed");
         assert_eq!(inode(&path), before, "the file was synced where it is, not replaced");
         // Contents submitted later are written (a new file), in place or not.
-        submit(&path, b"newer".to_vec());
-        flush(&path).unwrap();
+        w.submit(&path, b"newer".to_vec());
+        w.flush(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer");
     }
 
     #[test]
     fn a_failed_write_is_reported_by_flush_once() {
         let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
         // A directory where the file should go: the rename fails.
         let path = dir.path().join("taken");
         std::fs::create_dir_all(path.join("inside")).unwrap();
-        submit(&path, b"x".to_vec());
-        assert!(flush(&path).is_err());
-        assert!(flush(&path).is_ok(), "reported once");
+        w.submit(&path, b"x".to_vec());
+        assert!(w.flush(&path).is_err());
+        assert!(w.flush(&path).is_ok(), "reported once");
     }
 
     #[test]
     fn forgotten_writes_do_not_recreate_a_removed_directory() {
         let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
         let pod = dir.path().join("pods/default/p");
         for i in 0..50 {
-            submit(&pod.join("pod.json"), format!("{i}").into_bytes());
+            w.submit(&pod.join("pod.json"), format!("{i}").into_bytes());
         }
-        forget(&pod);
+        w.forget(&pod);
         let _ = std::fs::remove_dir_all(&pod);
         // Anything still queued elsewhere is written; nothing for `pod`.
         let other = dir.path().join("other.json");
-        submit(&other, b"o".to_vec());
-        flush(&other).unwrap();
+        w.submit(&other, b"o".to_vec());
+        w.flush(&other).unwrap();
         assert!(!pod.exists());
+    }
+
+    #[test]
+    fn dropping_the_writer_writes_everything_durably_and_ends_its_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
+        for i in 0..20 {
+            w.submit(&dir.path().join(format!("{i}.json")), format!("{i}").into_bytes());
+        }
+        let inner = w.inner.clone();
+        drop(w);
+        for i in 0..20 {
+            assert_eq!(std::fs::read_to_string(dir.path().join(format!("{i}.json"))).unwrap(), format!("{i}"));
+        }
+        assert!(inner.lock().pending.is_empty());
+        assert_eq!(Arc::strong_count(&inner), 1, "the thread ended and let go of the writer");
     }
 }

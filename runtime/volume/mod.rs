@@ -12,15 +12,18 @@
 //!                 expanded against its env
 //! each instance   resolve(): subPaths walked on the host (links a guest left
 //!                 in the volume may not lead out), mount points created
-//!                 -> sandbox::Mount preopens
+//!                 -> Mount preopens
 //! supervisor      StorageWatch: emptyDir sizeLimit, ephemeral-storage limits
-//!                 -> eviction
+//!                 -> eviction; MemoryWatch: files in memory-backed
+//!                 volumes -> their writers' memory accounts
 //! pod end         PodVolumes::remove(): every volume directory removed
 //! ```
 //!
 //! A container sees exactly its own mounts: each is a separate preopen,
 //! and the host never opens anything a guest could point elsewhere.
 
+mod memory_files;
+mod ownership;
 mod path;
 mod source;
 mod usage;
@@ -32,12 +35,29 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use crate::manifest::{self, EnvError, EnvSources, PodFacts};
-use crate::sandbox::Mount;
-use crate::security::OwnerBook;
+pub(crate) use memory_files::{MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch, file_id};
+pub(crate) use ownership::{Creators, OwnerBook};
 pub(crate) use path::create_beneath;
 pub use source::DEFAULT_FILE_MODE;
 pub use usage::DEFAULT_USAGE_INTERVAL;
 pub(crate) use usage::{StorageLimit, StorageWatch, for_each_entry};
+
+/// A directory the guest sees at `guest_path`.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// Host directory backing it.
+    pub host_path: PathBuf,
+    /// Absolute path inside the guest.
+    pub guest_path: String,
+    /// Whether the guest may write.
+    pub writable: bool,
+    /// Who owns the files beneath it, as `wasmpod:identity` reports them;
+    /// none: owners are not tracked (reported as unknown).
+    pub owners: Option<Arc<OwnerBook>>,
+    /// The pod's record of who wrote which memory-backed file, when this
+    /// is a writable mount of a `medium: Memory` emptyDir.
+    pub memory_files: Option<Arc<MemoryFiles>>,
+}
 
 /// Why a volume or a mount cannot be provided. The messages are the
 /// kubelet's where it has one; they end up in a container's Waiting
@@ -241,6 +261,8 @@ pub(crate) struct PodVolumes {
     local: Vec<PathBuf>,
     /// Directories of the emptyDir volumes with `medium: Memory`.
     memory: Vec<PathBuf>,
+    /// Who wrote what in them (none: the pod has no such volume).
+    memory_files: Option<Arc<MemoryFiles>>,
     /// Directories this runtime created and removes at the pod's end
     /// (hostPaths are the user's and stay).
     owned: Vec<PathBuf>,
@@ -260,6 +282,7 @@ pub(crate) struct PlannedMount {
     guest_path: String,
     writable: bool,
     owners: Option<Arc<OwnerBook>>,
+    memory_files: Option<Arc<MemoryFiles>>,
 }
 
 impl PodVolumes {
@@ -273,7 +296,7 @@ impl PodVolumes {
         // The kubelet makes volumes root-owned with group fsGroup.
         let fs_group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|s| s.fs_group).and_then(|g| u32::try_from(g).ok());
         // One record of file creators for all the pod's volumes.
-        let creators = Arc::new(crate::security::Creators::default());
+        let creators = Arc::new(Creators::default());
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let disk = volumes_dir.join(&v.name);
             let result = out.one(v, &disk, &uid, pod, objects, facts);
@@ -287,6 +310,7 @@ impl PodVolumes {
             }
             out.volumes.insert(v.name.clone(), result.map_err(|e| crate::error_text::full_message(&e)));
         }
+        out.memory_files = MemoryFiles::new(out.memory.clone());
         (out, failed)
     }
 
@@ -322,9 +346,10 @@ impl PodVolumes {
         Ok(projected(disk))
     }
 
-    /// Directories of the `medium: Memory` emptyDir volumes.
-    pub fn memory_roots(&self) -> Vec<PathBuf> {
-        self.memory.clone()
+    /// Who wrote what in the `medium: Memory` emptyDir volumes, for the
+    /// writers' memory limits (none: the pod has no such volume).
+    pub fn memory_files(&self) -> Option<&Arc<MemoryFiles>> {
+        self.memory_files.as_ref()
     }
 
     /// The memory-backed volumes among `mounts` that they may write.
@@ -422,6 +447,7 @@ impl PodVolumes {
                 guest_path: m.mount_path.clone(),
                 writable,
                 owners,
+                memory_files: self.memory_files.clone().filter(|_| writable && self.memory.contains(&ready.root)),
             });
         }
         Ok(out)
@@ -491,7 +517,7 @@ pub(crate) fn resolve(mounts: &[PlannedMount], rootfs: &Path) -> Result<Vec<Moun
         // The mount point, so `ls` of its parent shows it; wasi-libc finds
         // the preopen by path prefix whether or not it exists.
         let _ = create_beneath(rootfs, &m.guest_path, false);
-        out.push(Mount { host_path: host, guest_path: m.guest_path.clone(), writable: m.writable, owners: m.owners.clone() });
+        out.push(Mount { host_path: host, guest_path: m.guest_path.clone(), writable: m.writable, owners: m.owners.clone(), memory_files: m.memory_files.clone() });
     }
     Ok(out)
 }

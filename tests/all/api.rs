@@ -6,7 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Method;
-use wasmpod::api::{ApiServer, Client, Role, StateView, Target, WatchEventType};
+use wasmpod::api::{ApiServer, Client, Role, Target};
+use wasmpod::{StateView, WatchEventType};
 use wasmpod::{Runtime, RuntimeConfig};
 
 use crate::harness::DEADLINE;

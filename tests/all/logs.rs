@@ -24,7 +24,7 @@ async fn logs_are_written_in_cri_format_for_both_streams() {
 }
 
 /// Reads the whole of `options`' log as `kubectl logs` would show it.
-async fn read_log(h: &Harness, pod: &str, options: &wasmpod::api::LogOptions) -> Vec<String> {
+async fn read_log(h: &Harness, pod: &str, options: &wasmpod::LogOptions) -> Vec<String> {
     let mut stream = h.runtime.logs("default", pod, options).unwrap_or_else(|e| panic!("{e}"));
     let mut lines = Vec::new();
     while let Some(l) = stream.next_line().await {
@@ -57,7 +57,7 @@ async fn a_guest_printing_many_lines_keeps_a_bounded_rotated_log() {
     assert!(first > 1000, "older lines were not removed: first is {first}");
     let expected: Vec<String> = (first..=2000).map(|i| format!("line {i}")).collect();
     assert_eq!(all, expected);
-    let tail = read_log(&h, "chatty", &wasmpod::api::LogOptions { tail_lines: Some(5), ..Default::default() }).await;
+    let tail = read_log(&h, "chatty", &wasmpod::LogOptions { tail_lines: Some(5), ..Default::default() }).await;
     assert_eq!(tail, ["line 1996", "line 1997", "line 1998", "line 1999", "line 2000"]);
 }
 
@@ -75,7 +75,7 @@ async fn a_followed_log_goes_on_across_rotations() {
         assert!(tokio::time::Instant::now() < deadline, "the guest printed nothing");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let followed = tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::api::LogOptions { follow: true, ..Default::default() })).await.expect("the followed log did not end");
+    let followed = tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::LogOptions { follow: true, ..Default::default() })).await.expect("the followed log did not end");
     let expected: Vec<String> = (1..=300).map(|i| format!("line {i}")).collect();
     assert_eq!(followed, expected);
     assert!(std::fs::read_dir(h.pod_dir("follow").join("logs/main")).unwrap().count() > 10, "the log did not rotate");

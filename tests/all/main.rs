@@ -8,6 +8,7 @@ mod escape;
 mod examples;
 mod harness;
 mod ipc;
+mod layers;
 mod lifecycle;
 mod logs;
 mod network;

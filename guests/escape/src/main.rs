@@ -53,7 +53,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 mod identity {
-    wit_bindgen::generate!({ path: "../../runtime/sandbox/wit-identity", world: "identity-user" });
+    wit_bindgen::generate!({ path: "../../wit/identity", world: "identity-user" });
     pub use wasmpod::identity::identity::owner;
 }
 

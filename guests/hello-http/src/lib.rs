@@ -21,7 +21,7 @@ use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingR
 wasi::http::proxy::export!(Handler);
 
 mod probe {
-    wit_bindgen::generate!({ path: "../../runtime/probe/check.wit", world: "checked" });
+    wit_bindgen::generate!({ path: "../../wit/probe/check.wit", world: "checked" });
 }
 
 probe::export!(Handler with_types_in probe);

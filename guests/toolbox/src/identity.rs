@@ -1,5 +1,5 @@
 //! Who this program runs as and who owns files, from wasmpod's
-//! `wasmpod:identity` (`runtime/sandbox/wit-identity/identity.wit`): WASI
+//! `wasmpod:identity` (`wit/identity/identity.wit`): WASI
 //! has no users, so `id`, `whoami`, `ls -l` and `stat` ask the runtime,
 //! which answers from the pod's securityContext and its ownership record.
 //! Native builds (the toolbox's own tests) report root, as the sandbox
@@ -9,7 +9,7 @@ use std::path::Path;
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../runtime/sandbox/wit-identity", world: "identity-user" });
+    wit_bindgen::generate!({ path: "../../wit/identity", world: "identity-user" });
     pub use wasmpod::identity::identity::*;
 }
 

@@ -167,7 +167,7 @@ fn main() {
 /// status, and wasmpod links it.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod bindings {
-    wit_bindgen::generate!({ path: "wit", world: "toolbox" });
+    wit_bindgen::generate!({ path: "../../wit/wasi-cli-exit", world: "toolbox" });
 }
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]

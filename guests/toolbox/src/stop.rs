@@ -14,7 +14,7 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod bindings {
-    wit_bindgen::generate!({ path: "../../runtime/sandbox/wit", world: "lifecycle" });
+    wit_bindgen::generate!({ path: "../../wit/lifecycle", world: "lifecycle" });
     pub use wasmpod::lifecycle::stop::*;
 }
 

@@ -4,7 +4,7 @@
 //! restarts, and are opened by name.
 //!
 //! Build for `wasm32-wasip2`; the component then imports `wasmpod:ipc`
-//! (see `wit/ipc.wit` at the repository root). wasip1 core modules use the
+//! (see `wit/ipc/ipc.wit` at the repository root). wasip1 core modules use the
 //! equivalent `wasmpod_ipc` imports directly (documented in the README).
 //!
 //! ```no_run
@@ -32,7 +32,7 @@
 use std::time::Duration;
 
 mod bindings {
-    wit_bindgen::generate!({ path: "../../wit", world: "ipc" });
+    wit_bindgen::generate!({ path: "../../wit/ipc", world: "ipc" });
 }
 
 use bindings::wasmpod::ipc::{objects, queues, segments, types};

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use super::memory::MemoryAccount;
+use crate::limits::MemoryAccount;
 
 /// How often memory-backed volumes are measured (at most: a runtime that
 /// measures volumes more often uses its own interval). The kernel charges
@@ -172,7 +172,7 @@ impl Drop for MemoryWatch {
 /// size; links are not followed, vanished entries skipped.
 fn files_under(root: &Path) -> Vec<(FileId, u64)> {
     let mut out = Vec::new();
-    crate::volume::for_each_entry(root, |path, meta| {
+    super::for_each_entry(root, |path, meta| {
         if let Some(id) = meta.is_file().then(|| path_id(path, meta)).flatten() {
             out.push((id, meta.len()));
         }
@@ -213,8 +213,8 @@ mod tests {
         std::fs::create_dir(&shared).unwrap();
         std::fs::create_dir(&solo).unwrap();
         let files = MemoryFiles::new(vec![shared.clone(), solo.clone()]).unwrap();
-        let a = MemoryAccount::new(1 << 20, Some(files.clone()));
-        let b = MemoryAccount::new(1 << 20, Some(files.clone()));
+        let a = MemoryAccount::new(1 << 20);
+        let b = MemoryAccount::new(1 << 20);
         files.add_writer(&shared, &a);
         files.add_writer(&shared, &b);
         files.add_writer(&solo, &b);

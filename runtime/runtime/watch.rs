@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::pods::PodView;
+use super::view::PodView;
 
 /// How often records written by other processes are re-read. A second
 /// keeps `get -w` responsive without reading every record constantly.
@@ -102,5 +102,14 @@ impl PodWatch {
     /// The next event; `None` when the watch ended.
     pub async fn next(&mut self) -> Option<WatchEvent> {
         self.rx.recv().await
+    }
+}
+
+impl super::Runtime {
+    /// Watches the pods of `namespace` (all when `None`), or the one named
+    /// `name`: first an ADDED event per existing pod, then ADDED,
+    /// MODIFIED and DELETED as they change.
+    pub fn watch(&self, namespace: Option<&str>, name: Option<&str>) -> PodWatch {
+        PodWatch::start(self.view(), namespace.map(str::to_owned), name.map(str::to_owned))
     }
 }

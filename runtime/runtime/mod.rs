@@ -1,17 +1,43 @@
-//! [`Runtime`]: the entry point for embedders and the CLI alike.
+//! [`Runtime`]: the entry point for embedders and every front end (the
+//! HTTP API, the CLI), and the pod operations on it, one file each: plan
+//! and start (`mod.rs`), `create`, `get` (and list), `replace`, `delete`,
+//! `exec` (and port-forward connections), `events`, `watch`, `logs`,
+//! `shutdown` (and settle); over the pods this process runs
+//! (`registry.rs`) and the records of the state directory (`view.rs`).
+
+mod create;
+mod delete;
+mod error;
+mod events;
+mod exec;
+mod get;
+mod logs;
+mod registry;
+mod replace;
+mod shutdown;
+mod view;
+mod watch;
+
+pub use create::absolute_image_paths;
+pub use error::Error;
+pub use logs::{LogOptions, LogStream};
+pub use view::StateView;
+pub use watch::{PodWatch, WatchEvent, WatchEventType};
+use registry::PodRegistry;
+use view::PodView;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{EngineError, WasmEngine};
-use crate::image::{Alias, ImageError, ImageResolver};
+use crate::sandbox::Engine as WasmEngine;
+use crate::image::{Alias, ImageResolver};
 use crate::manifest::Manifests;
 use crate::net::ClusterNetwork;
 use crate::pod::backoff::BackoffConfig;
 use crate::pod::{EnvObjects, PlannedImage, PodHandle, PodPlan};
-use crate::store::{LogTap, StateDir, StoreError};
+use crate::store::{LogTap, StateDir};
 
 /// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
 /// back-off durations, no user image aliases, no log tap, node name = the
@@ -68,71 +94,11 @@ impl RuntimeConfig {
             volume_usage_interval: crate::volume::DEFAULT_USAGE_INTERVAL,
             probe_second: Duration::from_secs(1),
             log_rotation: crate::store::LogRotation::default(),
-            max_open_files_per_pod: crate::sandbox::DEFAULT_MAX_OPEN_FILES,
+            max_open_files_per_pod: crate::limits::DEFAULT_MAX_OPEN_FILES,
         }
     }
 }
 
-/// Errors of the runtime's own operations.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RuntimeError {
-    /// The state directory failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The engine could not be built.
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    /// A container's image could not be compiled or linked.
-    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
-    Compile {
-        /// Pod name.
-        pod: String,
-        /// Container name.
-        container: String,
-        /// `containers[0]` or `initContainers[0]`.
-        field: String,
-        /// Why.
-        #[source]
-        source: EngineError,
-    },
-    /// A container's image could not be resolved.
-    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
-    Image {
-        /// Pod name.
-        pod: String,
-        /// Container name.
-        container: String,
-        /// `containers[0]` or `initContainers[0]`.
-        field: String,
-        /// Why.
-        #[source]
-        source: ImageError,
-    },
-    /// A `hostPort` could not be opened on the host.
-    #[error("pod \"{pod}\": {field}: cannot listen on 127.0.0.1:{port}")]
-    HostPort {
-        /// Pod name.
-        pod: String,
-        /// Field path.
-        field: String,
-        /// The host port.
-        port: u16,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The pod uses something this version refuses to run.
-    #[error("pod \"{pod}\": {field}: {reason}")]
-    Unsupported {
-        /// Pod name.
-        pod: String,
-        /// Field path.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// A wasmpod runtime: one engine, one state directory, any number of pods.
 pub struct Runtime {
@@ -144,7 +110,7 @@ pub struct Runtime {
     tap: Option<Arc<dyn LogTap>>,
     cluster: Arc<ClusterNetwork>,
     /// The pods this process started (see `api::PodRegistry`).
-    registry: Arc<crate::api::PodRegistry>,
+    registry: Arc<PodRegistry>,
     allow_host_path: bool,
     volume_usage_interval: Duration,
     probe_second: Duration,
@@ -154,7 +120,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// Opens the state directory and builds the engine.
-    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+    pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
         let state = StateDir::open(&config.state_dir)?;
         let cache = config.compile_cache.unwrap_or_else(|| state.compile_cache());
         let engine = Arc::new(WasmEngine::new(&cache)?);
@@ -166,7 +132,7 @@ impl Runtime {
             node_name: config.node_name,
             tap: config.tap,
             cluster: ClusterNetwork::new(),
-            registry: Arc::new(crate::api::PodRegistry::new()),
+            registry: Arc::new(PodRegistry::new()),
             allow_host_path: config.allow_host_path,
             volume_usage_interval: config.volume_usage_interval,
             probe_second: config.probe_second,
@@ -186,73 +152,41 @@ impl Runtime {
         self.engine.allocation()
     }
 
-    pub(crate) fn engine(&self) -> &Arc<WasmEngine> {
-        &self.engine
-    }
-
-    /// The network all pods of this runtime share.
-    pub(crate) fn cluster(&self) -> &Arc<ClusterNetwork> {
-        &self.cluster
-    }
-
-    pub(crate) fn node_name(&self) -> &str {
-        &self.node_name
-    }
-
-    pub(crate) fn tap(&self) -> Option<Arc<dyn LogTap>> {
-        self.tap.clone()
-    }
-
-    pub(crate) fn registry(&self) -> &Arc<crate::api::PodRegistry> {
+    pub(crate) fn registry(&self) -> &Arc<PodRegistry> {
         &self.registry
     }
 
-    pub(crate) fn backoff(&self) -> &BackoffConfig {
-        &self.backoff
-    }
-
-    pub(crate) fn probe_second(&self) -> Duration {
-        self.probe_second
-    }
-
-    pub(crate) fn log_rotation(&self) -> crate::store::LogRotation {
-        self.log_rotation
-    }
-
-    pub(crate) fn max_open_files_per_pod(&self) -> usize {
-        self.max_open_files_per_pod
-    }
-
-    pub(crate) fn volume_usage_interval(&self) -> Duration {
-        self.volume_usage_interval
+    /// This process's view of the pods of its state directory.
+    pub(crate) fn view(&self) -> PodView {
+        PodView { state: self.state().clone(), registry: self.registry().clone() }
     }
 
     /// Resolves and compiles every container image of every pod in
     /// `manifests` (paths relative to `base_dir`), so a bad image is refused
     /// before any pod starts. Volumes are checked too: unsupported sources,
     /// and hostPath unless [`RuntimeConfig::allow_host_path`], are refused
-    /// ([`RuntimeError::Unsupported`]). Returns one plan per pod, in input order.
-    pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, RuntimeError> {
+    /// ([`Error::Unsupported`]). Returns one plan per pod, in input order.
+    pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, Error> {
         let objects = Arc::new(EnvObjects { config_maps: manifests.config_maps.clone(), secrets: manifests.secrets.clone() });
         let mut plans = Vec::new();
         for pod in &manifests.pods {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let spec = pod.spec.clone().unwrap_or_default();
             crate::volume::admit(pod, self.allow_host_path)
-                .map_err(|r| RuntimeError::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
+                .map_err(|r| Error::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
             let mut images = HashMap::new();
             let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
             for (list, containers) in lists {
                 for (i, c) in containers.iter().enumerate() {
                     let image = c.image.as_deref().unwrap_or_default();
                     let field = format!("{list}[{i}]");
-                    let resolved = self.images.resolve(image, base_dir).map_err(|source| RuntimeError::Image {
+                    let resolved = self.images.resolve(image, base_dir).map_err(|source| Error::Image {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field: field.clone(),
                         source,
                     })?;
-                    let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| RuntimeError::Compile {
+                    let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| Error::Compile {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field,
@@ -271,10 +205,22 @@ impl Runtime {
     /// called within a tokio runtime: the pod runs as tasks on it. The pod
     /// joins this runtime's registry, so [`Runtime::get`], [`Runtime::list`]
     /// and the control API see it live.
-    pub fn start(&self, plan: PodPlan) -> Result<PodHandle, RuntimeError> {
+    pub fn start(&self, plan: PodPlan) -> Result<PodHandle, Error> {
         let host_ports = bind_host_ports(&plan.pod)?;
         let submitted = plan.pod().clone();
-        let handle = crate::pod::start(self, plan, host_ports)?;
+        let context = crate::pod::PodContext {
+            engine: &self.engine,
+            state: &self.state,
+            cluster: &self.cluster,
+            node_name: &self.node_name,
+            tap: self.tap.clone(),
+            backoff: &self.backoff,
+            volume_usage_interval: self.volume_usage_interval,
+            probe_second: self.probe_second,
+            log_rotation: self.log_rotation,
+            max_open_files_per_pod: self.max_open_files_per_pod,
+        };
+        let handle = crate::pod::start(&context, plan, host_ports)?;
         self.registry.insert(submitted, &handle);
         Ok(handle)
     }
@@ -284,7 +230,7 @@ impl Runtime {
 /// starts, so a taken port refuses the pod instead of failing later.
 /// `hostIP` may only name loopback: `hostPort` is one of the two doors into
 /// the pod network, and it stays on the user's own machine.
-fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::net::TcpListener, u16)>, RuntimeError> {
+fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::net::TcpListener, u16)>, Error> {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let host_network = spec.host_network == Some(true);
@@ -296,10 +242,10 @@ fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::ne
                 let Some(host_port) = p.host_port.filter(|hp| *hp > 0) else { continue };
                 let field = format!("spec.{list}[{i}].ports[{j}]");
                 if p.protocol.as_deref().is_some_and(|proto| proto != "TCP") {
-                    return Err(RuntimeError::Unsupported { pod: name, field: format!("{field}.protocol"), reason: "hostPort forwards TCP only".into() });
+                    return Err(Error::Unsupported { pod: name, field: format!("{field}.protocol"), reason: "hostPort forwards TCP only".into() });
                 }
                 if let Some(ip) = p.host_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "127.0.0.1" && *ip != "localhost") {
-                    return Err(RuntimeError::Unsupported {
+                    return Err(Error::Unsupported {
                         pod: name,
                         field: format!("{field}.hostIP"),
                         reason: format!("hostPort listens on host loopback (127.0.0.1) only, not {ip:?}: the pod network is not exposed beyond this machine"),
@@ -309,7 +255,7 @@ fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::ne
                     // The guest binds the host port itself; Kubernetes
                     // requires the two numbers to agree.
                     if host_port != p.container_port {
-                        return Err(RuntimeError::Unsupported {
+                        return Err(Error::Unsupported {
                             pod: name,
                             field: format!("{field}.hostPort"),
                             reason: format!("must match `containerPort` ({}) when `hostNetwork` is true", p.container_port),
@@ -320,7 +266,7 @@ fn bind_host_ports(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Vec<(std::ne
                 let port = host_port as u16;
                 let listener = std::net::TcpListener::bind(("127.0.0.1", port))
                     .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .map_err(|source| RuntimeError::HostPort { pod: name.clone(), field: format!("{field}.hostPort"), port, source })?;
+                    .map_err(|source| Error::HostPort { pod: name.clone(), field: format!("{field}.hostPort"), port, source })?;
                 out.push((listener, p.container_port as u16));
             }
         }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use super::pods::PodView;
-use super::ApiError;
+use super::view::PodView;
+use super::Error;
 
 /// How often a followed log is checked for new lines. The log is a file
 /// any process of the state directory may be writing; 100 ms keeps
@@ -55,20 +55,20 @@ pub struct LogStream {
 }
 
 /// The container the log request names: `container`, or the only one.
-fn pick_container<'a>(pod: &'a Pod, requested: Option<&str>) -> Result<&'a str, ApiError> {
+fn pick_container<'a>(pod: &'a Pod, requested: Option<&str>) -> Result<&'a str, Error> {
     let name = pod.metadata.name.as_deref().unwrap_or_default();
     let spec = pod.spec.as_ref();
     let app: Vec<&str> = spec.map(|s| s.containers.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
     let init: Vec<&str> = spec.and_then(|s| s.init_containers.as_ref()).map(|cs| cs.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
     match requested {
-        Some(c) => app.iter().chain(init.iter()).find(|n| **n == c).copied().ok_or_else(|| ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => app.iter().chain(init.iter()).find(|n| **n == c).copied().ok_or_else(|| Error::BadRequest(format!("container {c} is not valid for pod {name}"))),
         None if app.len() == 1 => Ok(app[0]),
         None => {
             let mut msg = format!("a container name must be specified for pod {name}, choose one of: [{}]", app.join(" "));
             if !init.is_empty() {
                 msg.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
             }
-            Err(ApiError::BadRequest(msg))
+            Err(Error::BadRequest(msg))
         }
     }
 }
@@ -79,7 +79,7 @@ fn container_status<'a>(pod: &'a Pod, container: &str) -> Option<&'a ContainerSt
 }
 
 impl LogStream {
-    pub(crate) fn open(view: PodView, namespace: &str, name: &str, options: &LogOptions) -> Result<Self, ApiError> {
+    pub(crate) fn open(view: PodView, namespace: &str, name: &str, options: &LogOptions) -> Result<Self, Error> {
         let pod = view.get(namespace, name)?;
         let container = pick_container(&pod, options.container.as_deref())?.to_owned();
         let status = container_status(&pod, &container);
@@ -87,7 +87,7 @@ impl LogStream {
         let instance = if options.previous {
             let had = status.and_then(|s| s.last_state.as_ref()).is_some_and(|l| l.terminated.is_some());
             if !had || restarts == 0 {
-                return Err(ApiError::BadRequest(format!("previous terminated container \"{container}\" in pod \"{name}\" not found")));
+                return Err(Error::BadRequest(format!("previous terminated container \"{container}\" in pod \"{name}\" not found")));
             }
             restarts - 1
         } else {
@@ -99,7 +99,7 @@ impl LogStream {
             Err(_) => {
                 // Kubernetes' answer for a container with no log yet.
                 let reason = status.and_then(|s| s.state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "ContainerCreating".into());
-                return Err(ApiError::BadRequest(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")));
+                return Err(Error::BadRequest(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")));
             }
         };
         let mut stream = Self {
@@ -267,4 +267,11 @@ fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
 
 fn path_id(path: &std::path::Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().and_then(|m| file_id(&m))
+}
+
+impl super::Runtime {
+    /// A container's log, as `kubectl logs` asks for it.
+    pub fn logs(&self, namespace: &str, name: &str, options: &LogOptions) -> Result<LogStream, Error> {
+        LogStream::open(self.view(), namespace, name, options)
+    }
 }

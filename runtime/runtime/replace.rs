@@ -1,4 +1,4 @@
-//! What `apply` may change on an existing pod. Kubernetes allows only a
+//! Replacing a pod (`apply` of an existing one): what may change. Kubernetes allows only a
 //! few spec fields to change (ValidatePodUpdate in
 //! pkg/apis/core/validation/validation.go); wasmpod applies none of them
 //! to a running pod yet, so any change is refused, with Kubernetes' own
@@ -7,7 +7,21 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-use super::ApiError;
+use super::{Error, Runtime};
+
+impl Runtime {
+    /// Compares `pod` (defaulted and validated) with the existing pod of
+    /// its name, as `apply` does: the existing pod when nothing changes,
+    /// [`Error::Invalid`] with Kubernetes' message when something does.
+    pub fn replace(&self, pod: &Pod) -> Result<Pod, Error> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let current = self.get(&ns, &name)?;
+        let old = self.registry().get(&ns, &name).map(|r| r.submitted).unwrap_or_else(|| current.clone());
+        check_update(&old, pod)?;
+        Ok(current)
+    }
+}
 
 /// The fields Kubernetes lets an update change, in its wording and order.
 const UPDATABLE: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
@@ -15,9 +29,9 @@ const UPDATABLE: &str = "`spec.containers[*].image`,`spec.initContainers[*].imag
 /// `Ok` when `new` asks for nothing `old` does not already have;
 /// otherwise the 422 error Kubernetes (or wasmpod, for updates
 /// Kubernetes would allow) answers.
-pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<(), ApiError> {
+pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<(), Error> {
     let name = new.metadata.name.clone().unwrap_or_default();
-    let invalid = |body: String| ApiError::Invalid { name: name.clone(), message: format!("The Pod \"{name}\" is invalid: {body}") };
+    let invalid = |body: String| Error::Invalid { name: name.clone(), message: format!("The Pod \"{name}\" is invalid: {body}") };
     let mut old_spec = spec_value(old);
     let new_spec = spec_value(new);
     if old_spec != new_spec {

@@ -32,7 +32,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::sandbox::FileId;
+use super::memory_files::FileId;
 
 /// Files noted at most per pod: past it, new files of shared volumes show
 /// the volume's owner (bounds what a guest creating files forever costs).
@@ -195,7 +195,7 @@ fn identity_beneath(parent: &std::fs::File, name: &std::ffi::OsStr) -> Option<Fi
     let mut options = cap_primitives::fs::OpenOptions::new();
     options.read(true).follow(cap_primitives::fs::FollowSymlinks::No);
     let file = cap_primitives::fs::open(parent, Path::new(name), &options).ok()?;
-    crate::sandbox::file_id(&file)
+    super::memory_files::file_id(&file)
 }
 
 /// A file found beneath a book's root without leaving it.
@@ -265,7 +265,7 @@ mod tests {
         assert!(creators.needed());
         std::fs::write(dir.path().join("by-7"), b"x").unwrap();
         std::fs::write(dir.path().join("unknown"), b"x").unwrap();
-        let id = crate::sandbox::file_id(&std::fs::File::open(dir.path().join("by-7")).unwrap()).unwrap();
+        let id = crate::volume::file_id(&std::fs::File::open(dir.path().join("by-7")).unwrap()).unwrap();
         creators.created(id, (7, 231));
         assert_eq!(book.owner(&dir.path().join("by-7")), Some((7, 231)));
         // Kept by path once told, and forgotten by identity.

@@ -10,7 +10,7 @@
 //!
 //! Files the container wrote in `medium: Memory` emptyDir volumes count
 //! too, as tmpfs pages count against the cgroup of the process that wrote
-//! them (`memory_files.rs` measures them and sets [`MemoryAccount::set_files`]).
+//! them (`volume/memory_files.rs` measures them and sets [`MemoryAccount::set_files`]).
 //! Growing past the limit with them traps as above; files that push the
 //! account over on their own end the container through
 //! [`MemoryAccount::exceeded`].
@@ -24,8 +24,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::memory_files::MemoryFiles;
-
 /// The memory one container may use, and what its instances use now.
 #[derive(Debug)]
 pub struct MemoryAccount {
@@ -35,18 +33,14 @@ pub struct MemoryAccount {
     /// Bytes of the container's files in memory-backed volumes, as last
     /// measured.
     files: AtomicU64,
-    /// The pod's record of who wrote which file in its memory-backed
-    /// volumes, when it has any.
-    ledger: Option<Arc<MemoryFiles>>,
     /// Woken when a measurement of `files` puts the account over its limit.
     over: tokio::sync::Notify,
 }
 
 impl MemoryAccount {
-    /// An account with `limit` bytes and nothing used. With a `ledger`,
-    /// the container's writes to memory-backed volumes are recorded in it.
-    pub(crate) fn new(limit: u64, ledger: Option<Arc<MemoryFiles>>) -> Arc<Self> {
-        Arc::new(Self { limit, used: AtomicU64::new(0), files: AtomicU64::new(0), ledger, over: tokio::sync::Notify::new() })
+    /// An account with `limit` bytes and nothing used.
+    pub(crate) fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self { limit, used: AtomicU64::new(0), files: AtomicU64::new(0), over: tokio::sync::Notify::new() })
     }
 
     /// The limit in bytes.
@@ -63,10 +57,6 @@ impl MemoryAccount {
     /// Bytes of the container's files in memory-backed volumes, as last measured.
     pub fn files(&self) -> u64 {
         self.files.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn ledger(&self) -> Option<&Arc<MemoryFiles>> {
-        self.ledger.as_ref()
     }
 
     /// Takes `bytes` of linear memory if they fit under the limit with
@@ -192,7 +182,7 @@ mod tests {
 
     #[test]
     fn instances_share_the_account_and_give_memory_back_when_dropped() {
-        let account = MemoryAccount::new(3 * 65536, None);
+        let account = MemoryAccount::new(3 * 65536);
         let mut a = MemoryLimiter::new(Some(account.clone()));
         let mut b = MemoryLimiter::new(Some(account.clone()));
         assert!(a.memory_growing(0, 2 * 65536, None).unwrap());
@@ -207,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_count_with_linear_memory_and_going_over_with_them_is_reported() {
-        let account = MemoryAccount::new(4 * 65536, None);
+        let account = MemoryAccount::new(4 * 65536);
         let mut l = MemoryLimiter::new(Some(account.clone()));
         assert!(l.memory_growing(0, 2 * 65536, None).unwrap());
         account.set_files(65536);

@@ -1,0 +1,139 @@
+//! The crate's error: why an operation of the runtime failed.
+
+use crate::error_text::full_message;
+use crate::manifest::ManifestError;
+use crate::store::StoreError;
+
+use crate::engine::EngineError;
+use crate::image::ImageError;
+
+/// Why a pod operation failed. Each has the HTTP code and `reason`
+/// the Kubernetes API server uses for the same failure (`api::Status`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No such pod (404 NotFound).
+    #[error("pods \"{name}\" not found")]
+    NotFound {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+    },
+    /// A pod of that name exists (409 AlreadyExists).
+    #[error("pods \"{name}\" already exists")]
+    AlreadyExists {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+    },
+    /// The object was refused by validation, or an update changes what
+    /// may not change (422 Invalid). `message` is the whole
+    /// `The Pod "x" is invalid: ...` text.
+    #[error("{message}")]
+    Invalid {
+        /// Pod name.
+        name: String,
+        /// Kubernetes' message.
+        message: String,
+    },
+    /// The request itself is wrong: body, query parameter, container (400 BadRequest).
+    #[error("{0}")]
+    BadRequest(String),
+    /// This process does not take the request (405 MethodNotAllowed), e.g.
+    /// a `run` process asked to create a pod.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The pod runs in another process of the same state directory; the
+    /// server forwards the request there.
+    #[error("pods \"{name}\" is running in process {}, which serves no API", pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()))]
+    RunningElsewhere {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+        /// The process holding the pod's lock, when known.
+        pid: Option<u32>,
+    },
+    /// exec refused (no such container, not running, no command).
+    #[error(transparent)]
+    Exec(#[from] crate::ExecError),
+    /// port-forward could not connect inside the pod.
+    #[error("error forwarding port {port} to pod {name}: failed to connect to localhost:{port} inside the pod's network: {source}")]
+    Forward {
+        /// Pod name.
+        name: String,
+        /// The pod's port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: crate::NetError,
+    },
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A container's image could not be compiled or linked.
+    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
+    Compile {
+        /// Pod name.
+        pod: String,
+        /// Container name.
+        container: String,
+        /// `containers[0]` or `initContainers[0]`.
+        field: String,
+        /// Why.
+        #[source]
+        source: EngineError,
+    },
+    /// A container's image could not be resolved.
+    #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
+    Image {
+        /// Pod name.
+        pod: String,
+        /// Container name.
+        container: String,
+        /// `containers[0]` or `initContainers[0]`.
+        field: String,
+        /// Why.
+        #[source]
+        source: ImageError,
+    },
+    /// A `hostPort` could not be opened on the host.
+    #[error("pod \"{pod}\": {field}: cannot listen on 127.0.0.1:{port}")]
+    HostPort {
+        /// Pod name.
+        pod: String,
+        /// Field path.
+        field: String,
+        /// The host port.
+        port: u16,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pod uses something this version refuses to run.
+    #[error("pod \"{pod}\": {field}: {reason}")]
+    Unsupported {
+        /// Pod name.
+        pod: String,
+        /// Field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The state directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// A validation failure of a manifest.
+    pub(crate) fn from_manifest(name: &str, e: ManifestError) -> Self {
+        match e {
+            ManifestError::Invalid { .. } => Error::Invalid { name: name.to_owned(), message: full_message(&e) },
+            other => Error::BadRequest(full_message(&other)),
+        }
+    }
+}
+

@@ -1,0 +1,132 @@
+//! What one process sees of the pods of a state directory: its own
+//! running pods live, the rest from their records.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+
+use super::logs::{LogOptions, LogStream};
+use super::registry::PodRegistry;
+use super::Error;
+use crate::pod::phase::PodPhase;
+use crate::pod::recorded_phase;
+use crate::store::{StateDir, StoreError};
+
+/// A cheap, cloneable view of the pods of one state directory as one
+/// process sees them: its own running pods live, the rest from records.
+/// Spawned tasks (watches, log follows) hold one.
+#[derive(Clone)]
+pub(crate) struct PodView {
+    pub state: StateDir,
+    pub registry: Arc<PodRegistry>,
+}
+
+impl PodView {
+    pub fn get(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
+        if let Some(r) = self.registry.get(namespace, name).filter(|r| r.running()) {
+            return Ok(r.status.borrow().clone());
+        }
+        let not_found = || Error::NotFound { namespace: namespace.to_owned(), name: name.to_owned() };
+        let dir = self.state.pod(namespace, name);
+        if !dir.has_record() {
+            return Err(not_found());
+        }
+        let mut pod = match dir.read_record() {
+            Ok(p) => p,
+            // Deleted between the check and the read.
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        // The record is written on every change and its final version is
+        // terminal; a non-terminal record nobody holds the lock of belongs
+        // to a runtime process that died: its state is unknown.
+        let terminal = recorded_phase(&pod).is_some_and(PodPhase::is_terminal);
+        if !terminal && !dir.is_locked() {
+            let status = pod.status.get_or_insert_with(Default::default);
+            status.phase = Some(PodPhase::Unknown.as_str().into());
+            let pid = dir.holder_pid().map(|p| format!(" (pid {p})")).unwrap_or_default();
+            status.message = Some(format!("the wasmpod process that ran this pod{pid} ended without stopping it"));
+        }
+        Ok(pod)
+    }
+
+    pub fn list(&self, namespace: Option<&str>) -> Result<Vec<Pod>, Error> {
+        let mut out = Vec::new();
+        for dir in self.state.list()? {
+            let (ns, name) = dir.key();
+            if namespace.is_some_and(|n| n != ns) {
+                continue;
+            }
+            match self.get(ns, name) {
+                Ok(p) => out.push(p),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events of the pod, oldest first (repeats aggregated).
+    pub fn events(&self, namespace: &str, name: &str) -> Result<Vec<Event>, Error> {
+        let dir = self.state.pod(namespace, name);
+        if !dir.has_record() {
+            return Err(Error::NotFound { namespace: namespace.to_owned(), name: name.to_owned() });
+        }
+        Ok(dir.events().read()?)
+    }
+
+    /// Removes a pod that no process runs.
+    pub fn remove_record(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
+        let dir = self.state.pod(namespace, name);
+        if !dir.has_record() {
+            return Err(Error::NotFound { namespace: namespace.to_owned(), name: name.to_owned() });
+        }
+        let lock = match dir.lock() {
+            Ok(l) => l,
+            Err(StoreError::AlreadyRunning { .. }) => {
+                return Err(Error::RunningElsewhere { namespace: namespace.to_owned(), name: name.to_owned(), pid: dir.holder_pid() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let pod = dir.read_record()?;
+        dir.remove(lock)?;
+        self.registry.remove(namespace, name);
+        Ok(pod)
+    }
+}
+
+/// The pods of a state directory read from their records alone, for
+/// when no runtime process is alive to ask (`get`, `describe` and `logs`
+/// then still show what happened).
+#[derive(Clone)]
+pub struct StateView {
+    view: PodView,
+}
+
+impl StateView {
+    /// Opens the state directory at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self { view: PodView { state: StateDir::open(path)?, registry: Arc::new(PodRegistry::new()) } })
+    }
+
+    /// As [`Runtime::get`].
+    pub fn get(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
+        self.view.get(namespace, name)
+    }
+
+    /// As [`Runtime::list`].
+    pub fn list(&self, namespace: Option<&str>) -> Result<Vec<Pod>, Error> {
+        self.view.list(namespace)
+    }
+
+    /// As [`Runtime::events`].
+    pub fn events(&self, namespace: &str, name: &str) -> Result<Vec<Event>, Error> {
+        self.view.events(namespace, name)
+    }
+
+    /// As [`Runtime::logs`].
+    pub fn logs(&self, namespace: &str, name: &str, options: &LogOptions) -> Result<LogStream, Error> {
+        LogStream::open(self.view.clone(), namespace, name, options)
+    }
+}

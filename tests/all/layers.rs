@@ -1,0 +1,122 @@
+//! The library's modules import one way: each top-level module of
+//! `runtime/` may use only modules of lower layers (docs/architecture.md
+//! draws the same table). A new import upward or sideways, and so any
+//! import cycle, fails here with the file that makes it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Bottom first. A module may import the modules of the layers below its
+/// own, never its own layer's or a higher one's.
+const LAYERS: &[&[&str]] = &[
+    &["error_text", "manifest", "image", "store", "security"],
+    &["limits"],
+    &["engine"],
+    &["volume", "net", "ipc"],
+    &["sandbox"],
+    &["probe"],
+    &["pod"],
+    &["runtime"],
+    &["api", "bench"],
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of the library belongs to (none: the
+/// crate root, or the binary's `cli/` and `main.rs`, which use only
+/// `wasmpod::`).
+fn module_of(file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(root()).unwrap();
+    let first = rel.components().next()?.as_os_str().to_str()?.to_owned();
+    let name = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
+    (!matches!(name.as_str(), "lib" | "main" | "cli")).then_some(name)
+}
+
+/// `name` -> the module whose item the crate root re-exports under it
+/// (`crate::Error` is `runtime`'s).
+fn root_reexports() -> HashMap<String, String> {
+    let lib = std::fs::read_to_string(root().join("lib.rs")).unwrap();
+    let mut out = HashMap::new();
+    for line in lib.lines().map(str::trim).filter(|l| l.starts_with("pub use ")) {
+        let rest = line.trim_start_matches("pub use ").trim_end_matches(';');
+        let Some((module, items)) = rest.split_once("::") else { continue };
+        let items = items.trim_start_matches('{').trim_end_matches('}');
+        for item in items.split(',') {
+            let name = item.trim().rsplit("::").next().unwrap().rsplit(" as ").next().unwrap().trim();
+            if !name.is_empty() {
+                out.insert(name.to_owned(), module.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Every name that follows `crate::`, as a path or in a `crate::{..}` group.
+fn crate_paths(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("crate::") {
+        let preceded = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        rest = &rest[i + "crate::".len()..];
+        if preceded {
+            continue; // `wasmpod_crate::`, not ours
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                out.push(item.trim().split("::").next().unwrap().to_owned());
+            }
+        } else {
+            out.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+        }
+    }
+    out
+}
+
+#[test]
+fn modules_import_only_lower_layers() {
+    let layer: HashMap<&str, usize> = LAYERS.iter().enumerate().flat_map(|(i, l)| l.iter().map(move |m| (*m, i))).collect();
+    let reexports = root_reexports();
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    let mut modules = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let Some(from) = module_of(file) else { continue };
+        modules.insert(from.clone());
+        let Some(&from_layer) = layer.get(from.as_str()) else { continue };
+        let source = std::fs::read_to_string(file).unwrap();
+        for name in crate_paths(&source) {
+            let to = reexports.get(&name).cloned().unwrap_or(name);
+            let Some(&to_layer) = layer.get(to.as_str()) else { continue };
+            if to != from && to_layer >= from_layer {
+                wrong.push(format!("{}: {from} (layer {from_layer}) imports {to} (layer {to_layer})", file.strip_prefix(root()).unwrap().display()));
+            }
+        }
+    }
+    let unplaced: Vec<_> = modules.iter().filter(|m| !layer.contains_key(m.as_str())).collect();
+    assert!(unplaced.is_empty(), "modules missing from LAYERS (place them in tests/all/layers.rs and docs/architecture.md): {unplaced:?}");
+    wrong.sort();
+    wrong.dedup();
+    assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_check_sees_imports_in_every_form() {
+    let found = crate_paths("use crate::net::Pipe;\nuse crate::{pod, store::StateDir};\nlet x = crate::sandbox::run();\nwasmpod_crate::x");
+    assert_eq!(found, ["net", "pod", "store", "sandbox"]);
+    assert_eq!(root_reexports().get("Runtime").map(String::as_str), Some("runtime"));
+}
