@@ -22,20 +22,17 @@ fn main() {
     }
     // The guests get their own target dir, shared by every profile of the
     // host build, so dev and release builds reuse one guest build.
-    let target_dir = std::env::var_os("WASMPOD_GUESTS_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target").join("wasm-guests"));
+    let target_dir = std::env::var_os("WASMPOD_GUESTS_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target").join("wasm-guests"));
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     ensure_target();
 
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
-        .arg(guests.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
+    cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"]).arg(guests.join("Cargo.toml")).arg("--target-dir").arg(&target_dir);
     // The outer build's flags and target must not leak into the guest build.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTC_WORKSPACE_WRAPPER", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+    {
         cmd.env_remove(var);
     }
     let status = cmd.status().unwrap_or_else(|e| panic!("cannot run {cargo} to build the guests: {e}"));
@@ -59,10 +56,10 @@ fn main() {
 fn ensure_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if let Some(sysroot) = sysroot {
-        if Path::new(&sysroot).join("lib/rustlib").join(TARGET).exists() {
-            return;
-        }
+    if let Some(sysroot) = sysroot
+        && Path::new(&sysroot).join("lib/rustlib").join(TARGET).exists()
+    {
+        return;
     }
     println!("cargo:warning=adding the {TARGET} target with rustup (needed to build the guests)");
     let ok = Command::new("rustup").args(["target", "add", TARGET]).status().map(|s| s.success()).unwrap_or(false);

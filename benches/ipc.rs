@@ -54,7 +54,8 @@ impl Bench {
         let out = self.runtime.start(plans.remove(0)).unwrap().wait().await;
         assert_eq!(out.phase().to_string(), "Succeeded", "benchmark pod {name} failed");
         let key = format!("default/{name}");
-        let lines: Vec<f64> = self.results.0.lock().unwrap().iter().filter(|(p, _)| *p == key).map(|(_, l)| l.rsplit(' ').next().unwrap().parse().unwrap()).collect();
+        let lines: Vec<f64> =
+            self.results.0.lock().unwrap().iter().filter(|(p, _)| *p == key).map(|(_, l)| l.rsplit(' ').next().unwrap().parse().unwrap()).collect();
         assert_eq!(lines.len(), 2, "both containers report");
         (lines[0], lines[1])
     }

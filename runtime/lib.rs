@@ -51,8 +51,8 @@ mod error_text;
 mod image;
 mod ipc;
 mod limits;
-mod net;
 pub mod manifest;
+mod net;
 mod pod;
 mod probe;
 mod runtime;
@@ -64,13 +64,16 @@ mod volume;
 pub use engine::{AllocationPlan, EngineError, LoadSource};
 pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
+pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use manifest::Validation;
+pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
-pub use net::{Connection, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
-pub use pod::{ExecError, ExecOutcome, ExecOutput, ExecRequest, EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, PodHandle, PodOutcome, PodPlan, PodStopper, unimplemented_fields};
+pub use pod::{
+    EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper,
+    unimplemented_fields,
+};
 pub use runtime::{Error, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths};
-pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
 pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
 

@@ -11,10 +11,10 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Event, Pod};
 
 use super::discovery::{Endpoint, Role, endpoints};
-use crate::runtime::LogOptions;
 use super::transport;
-use crate::runtime::WatchEvent;
 use super::{Status, Upgraded};
+use crate::runtime::LogOptions;
+use crate::runtime::WatchEvent;
 
 /// Which runtime process a client talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

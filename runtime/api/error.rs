@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
 use crate::error_text::full_message;
 use crate::store::StoreError;
-use crate::Error;
 
 /// Kubernetes' `Status` object (meta/v1), as API errors are returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,5 +90,4 @@ impl Status {
         };
         Status::failure(code, reason, full_message(e), details)
     }
-
 }

@@ -31,4 +31,3 @@ pub use error::{Status, StatusDetails};
 pub use server::{ApiServer, Upgraded};
 pub use stream::{EXEC_PROTOCOL, ExecEnd, PORT_FORWARD_PROTOCOL, client_exec, read_frame, write_frame};
 pub use table::{PodRow, event_age, human_duration, pod_row};
-

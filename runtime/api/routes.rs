@@ -25,13 +25,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use super::Status;
 use super::body::{Body, channel, full};
 use super::discovery::{Role, endpoints};
-use crate::runtime::LogOptions;
 use super::server::ServerContext;
-use super::Status;
 use crate::Error;
 use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
+use crate::runtime::LogOptions;
 
 /// A parsed request path.
 #[derive(Debug, PartialEq, Eq)]
@@ -115,7 +115,9 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query),
         (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, req).await,
         (&Method::GET, Route::Pod { namespace, name }) => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
-        (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "status" => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
+        (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "status" => {
+            ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p))
+        }
         (&Method::PUT, Route::Pod { namespace, name }) => replace(&ctx, &namespace, &name, req).await,
         (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
@@ -195,7 +197,8 @@ async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Er
 fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
     // YAML is a superset of JSON, so one parser reads both.
-    let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
+    let mut value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
     let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
     let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
     if let Some(meta) = meta {
@@ -238,7 +241,10 @@ async fn replace(ctx: &ServerContext, namespace: &str, name: &str, req: Request<
     let m = pod_from_body(&bytes, namespace)?;
     let pod = &m.pods[0];
     if pod.metadata.name.as_deref() != Some(name) {
-        return Err(Error::BadRequest(format!("the name of the object ({}) does not match the name on the URL ({name})", pod.metadata.name.as_deref().unwrap_or_default())));
+        return Err(Error::BadRequest(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            pod.metadata.name.as_deref().unwrap_or_default()
+        )));
     }
     Ok(json_response(StatusCode::OK, &ctx.runtime.replace(pod)?))
 }
@@ -301,7 +307,11 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
 /// error response), then upgrades and splices the bytes.
 fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let ports = q.get("ports").ok_or_else(|| Error::BadRequest("ports: Required value: a port to forward to".into()))?;
-    let port: u16 = ports.parse().ok().filter(|p| *p > 0).ok_or_else(|| Error::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
+    let port: u16 = ports
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| Error::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
     let conn = ctx.runtime.connect(namespace, name, port)?;
     Ok(super::server::upgrade(req, super::stream::PORT_FORWARD_PROTOCOL, move |io| super::stream::serve_port_forward(io, conn)))
 }

@@ -93,7 +93,11 @@ where
     F: FnOnce(Upgraded) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let asks = req.headers().get(hyper::header::CONNECTION).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    let asks = req
+        .headers()
+        .get(hyper::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
     if !asks || !req.headers().contains_key(hyper::header::UPGRADE) {
         let status = super::Status::failure(400, "BadRequest", "Upgrade request required".into(), None);
         return super::routes::json_response(StatusCode::BAD_REQUEST, &status);

@@ -41,7 +41,9 @@ pub fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
     let mut last_sidecar_restart: Option<Timestamp> = None;
     let mut reason = status.reason.clone().unwrap_or_else(|| status.phase.clone().unwrap_or_default());
 
-    let finished = |c: &k8s_openapi::api::core::v1::ContainerStatus| c.last_state.as_ref().and_then(|l| l.terminated.as_ref()).and_then(|t| t.finished_at.as_ref()).map(|t| t.0);
+    let finished = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+        c.last_state.as_ref().and_then(|l| l.terminated.as_ref()).and_then(|t| t.finished_at.as_ref()).map(|t| t.0)
+    };
     let later = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -189,7 +191,9 @@ pub fn event_age(event: &k8s_openapi::api::core::v1::Event, now: Timestamp) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodCondition, PodStatus};
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodCondition, PodStatus,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn ts(s: &str) -> Timestamp {
@@ -204,7 +208,15 @@ mod tests {
         ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(r.into()), message: None }), ..Default::default() }
     }
     fn terminated(code: i32, r: &str) -> ContainerState {
-        ContainerState { terminated: Some(ContainerStateTerminated { exit_code: code, reason: Some(r.into()).filter(|r: &String| !r.is_empty()), finished_at: Some(Time(ts("2025-01-01T00:09:55Z"))), ..Default::default() }), ..Default::default() }
+        ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: code,
+                reason: Some(r.into()).filter(|r: &String| !r.is_empty()),
+                finished_at: Some(Time(ts("2025-01-01T00:09:55Z"))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
     fn cs(name: &str, state: ContainerState, ready: bool, restarts: i32) -> ContainerStatus {
         let last = (restarts > 0).then(|| terminated(1, "Error"));
@@ -246,12 +258,69 @@ mod tests {
             ("completed", pod(&[], &["a"], "Succeeded", vec![], vec![cs("a", terminated(0, "Completed"), false, 0)], true), "0/1", "Completed", "0"),
             ("error", pod(&[], &["a"], "Failed", vec![], vec![cs("a", terminated(2, "Error"), false, 0)], true), "0/1", "Error", "0"),
             ("no reason: exit code", pod(&[], &["a"], "Failed", vec![], vec![cs("a", terminated(7, ""), false, 0)], true), "0/1", "ExitCode:7", "0"),
-            ("crash loop with restarts", pod(&[], &["a"], "Running", vec![], vec![cs("a", waiting("CrashLoopBackOff"), false, 5)], true), "0/1", "CrashLoopBackOff", "5 (5s ago)"),
-            ("one completed, one running: not ready", pod(&[], &["a", "b"], "Running", vec![], vec![cs("a", terminated(0, "Completed"), false, 0), cs("b", running(), true, 0)], true), "1/2", "NotReady", "0"),
-            ("first init running", pod(&["i1", "i2"], &["a"], "Pending", vec![cs("i1", running(), false, 0), cs("i2", waiting("PodInitializing"), false, 0)], vec![cs("a", waiting("PodInitializing"), false, 0)], false), "0/1", "Init:0/2", "0"),
-            ("second init running", pod(&["i1", "i2"], &["a"], "Pending", vec![cs("i1", terminated(0, "Completed"), false, 0), cs("i2", running(), false, 0)], vec![cs("a", waiting("PodInitializing"), false, 0)], false), "0/1", "Init:1/2", "0"),
-            ("init failed", pod(&["i1"], &["a"], "Failed", vec![cs("i1", terminated(1, "Error"), false, 0)], vec![cs("a", waiting("PodInitializing"), false, 0)], false), "0/1", "Init:Error", "0"),
-            ("init crash loop", pod(&["i1"], &["a"], "Pending", vec![cs("i1", waiting("CrashLoopBackOff"), false, 2)], vec![cs("a", waiting("PodInitializing"), false, 0)], false), "0/1", "Init:CrashLoopBackOff", "2 (5s ago)"),
+            (
+                "crash loop with restarts",
+                pod(&[], &["a"], "Running", vec![], vec![cs("a", waiting("CrashLoopBackOff"), false, 5)], true),
+                "0/1",
+                "CrashLoopBackOff",
+                "5 (5s ago)",
+            ),
+            (
+                "one completed, one running: not ready",
+                pod(&[], &["a", "b"], "Running", vec![], vec![cs("a", terminated(0, "Completed"), false, 0), cs("b", running(), true, 0)], true),
+                "1/2",
+                "NotReady",
+                "0",
+            ),
+            (
+                "first init running",
+                pod(
+                    &["i1", "i2"],
+                    &["a"],
+                    "Pending",
+                    vec![cs("i1", running(), false, 0), cs("i2", waiting("PodInitializing"), false, 0)],
+                    vec![cs("a", waiting("PodInitializing"), false, 0)],
+                    false,
+                ),
+                "0/1",
+                "Init:0/2",
+                "0",
+            ),
+            (
+                "second init running",
+                pod(
+                    &["i1", "i2"],
+                    &["a"],
+                    "Pending",
+                    vec![cs("i1", terminated(0, "Completed"), false, 0), cs("i2", running(), false, 0)],
+                    vec![cs("a", waiting("PodInitializing"), false, 0)],
+                    false,
+                ),
+                "0/1",
+                "Init:1/2",
+                "0",
+            ),
+            (
+                "init failed",
+                pod(&["i1"], &["a"], "Failed", vec![cs("i1", terminated(1, "Error"), false, 0)], vec![cs("a", waiting("PodInitializing"), false, 0)], false),
+                "0/1",
+                "Init:Error",
+                "0",
+            ),
+            (
+                "init crash loop",
+                pod(
+                    &["i1"],
+                    &["a"],
+                    "Pending",
+                    vec![cs("i1", waiting("CrashLoopBackOff"), false, 2)],
+                    vec![cs("a", waiting("PodInitializing"), false, 0)],
+                    false,
+                ),
+                "0/1",
+                "Init:CrashLoopBackOff",
+                "2 (5s ago)",
+            ),
             ("unknown phase keeps its name", pod(&[], &["a"], "Unknown", vec![], vec![cs("a", running(), true, 0)], true), "1/1", "Unknown", "0"),
         ];
         for (what, p, ready, status, restarts) in cases {
@@ -271,7 +340,23 @@ mod tests {
     #[test]
     fn ages_like_kubectl() {
         let s = jiff::SignedDuration::from_secs;
-        for (secs, want) in [(-5, "<invalid>"), (-1, "0s"), (0, "0s"), (119, "119s"), (120, "2m"), (185, "3m5s"), (600, "10m"), (179 * 60, "179m"), (3 * 3600 + 60, "3h1m"), (8 * 3600, "8h"), (50 * 3600, "2d2h"), (72 * 3600, "3d"), (10 * 86400, "10d"), (800 * 86400, "2y70d"), (3000 * 86400, "8y")] {
+        for (secs, want) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (119, "119s"),
+            (120, "2m"),
+            (185, "3m5s"),
+            (600, "10m"),
+            (179 * 60, "179m"),
+            (3 * 3600 + 60, "3h1m"),
+            (8 * 3600, "8h"),
+            (50 * 3600, "2d2h"),
+            (72 * 3600, "3d"),
+            (10 * 86400, "10d"),
+            (800 * 86400, "2y70d"),
+            (3000 * 86400, "8y"),
+        ] {
             assert_eq!(human_duration(s(secs)), want, "{secs}s");
         }
     }

@@ -86,7 +86,11 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
 
 fn is_over(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "Failed" || p == "Succeeded")
-        || pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some() || s.waiting.as_ref().is_some_and(|w| w.reason.as_deref() != Some("ContainerCreating")))))
+        || pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.state.as_ref().is_some_and(|s| s.terminated.is_some() || s.waiting.as_ref().is_some_and(|w| w.reason.as_deref() != Some("ContainerCreating")))
+            })
+        })
 }
 
 fn describe(pod: &k8s_openapi::api::core::v1::Pod) -> String {

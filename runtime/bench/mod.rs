@@ -143,7 +143,11 @@ impl BenchReport {
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for f in &self.figures {
-            let v = if f.value.fract() == 0.0 && f.value.abs() < 9e15 { serde_json::json!(f.value as i64) } else { serde_json::json!((f.value * 1000.0).round() / 1000.0) };
+            let v = if f.value.fract() == 0.0 && f.value.abs() < 9e15 {
+                serde_json::json!(f.value as i64)
+            } else {
+                serde_json::json!((f.value * 1000.0).round() / 1000.0)
+            };
             map.insert(f.key.to_owned(), v);
         }
         map.insert("machine".into(), serde_json::to_value(&self.machine).unwrap_or_default());
@@ -390,7 +394,10 @@ impl Machine {
                 .ok()
                 .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())));
             memory_gib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-                s.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).map(|kib| kib / (1024.0 * 1024.0))
+                s.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                    .map(|kib| kib / (1024.0 * 1024.0))
             });
         }
         Self { os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH), cpus, cpu_model, memory_gib }

@@ -51,7 +51,8 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
 
     // Round trips inside one pod.
     let mut lines = lab.lines("net-rtt");
-    let rtt = lab.start(&pod("net-rtt", &[container("pong", &s(&["pong", "9001"])), container("ping", &s(&["ping", "127.0.0.1:9001", &rounds, "30"]))])).await?;
+    let rtt =
+        lab.start(&pod("net-rtt", &[container("pong", &s(&["pong", "9001"])), container("ping", &s(&["ping", "127.0.0.1:9001", &rounds, "30"]))])).await?;
     let pod_rtt = rtt_us(&line_starting(&mut lines, "ping", WITHIN).await?.text)?;
     stop_all(vec![rtt]).await;
 

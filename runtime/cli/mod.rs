@@ -117,7 +117,8 @@ pub(crate) fn main() -> ExitCode {
         Err(e) => {
             // kubectl prints an invalid object as `The Pod "x" is invalid: ...`
             // with no prefix; everything else is an `error: `.
-            let invalid = e.error.downcast_ref::<wasmpod::manifest::ManifestError>().is_some_and(|m| matches!(m, wasmpod::manifest::ManifestError::Invalid { .. }));
+            let invalid =
+                e.error.downcast_ref::<wasmpod::manifest::ManifestError>().is_some_and(|m| matches!(m, wasmpod::manifest::ManifestError::Invalid { .. }));
             let from_server = e.error.downcast_ref::<remote::ServerSaid>().is_some();
             if invalid || from_server {
                 eprintln!("{:#}", e.error);

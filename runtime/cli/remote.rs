@@ -21,11 +21,7 @@ pub(crate) struct ServerSaid(pub Status);
 
 impl std::fmt::Display for ServerSaid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.reason == "Invalid" {
-            f.write_str(&self.0.message)
-        } else {
-            write!(f, "Error from server ({}): {}", self.0.reason, self.0.message)
-        }
+        if self.0.reason == "Invalid" { f.write_str(&self.0.message) } else { write!(f, "Error from server ({}): {}", self.0.reason, self.0.message) }
     }
 }
 
@@ -155,10 +151,12 @@ pub(crate) async fn owner(state: &Path, ns: &str, name: &str) -> Result<(Client,
     let dir = StateDir::open(state).exit(Exit::Runtime)?.pod(ns, name);
     let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
     if !dir.is_locked() {
-        let status = Status::failure(400, "BadRequest", format!("cannot exec into or forward to a container in a completed pod; current phase is {phase}"), None);
+        let status =
+            Status::failure(400, "BadRequest", format!("cannot exec into or forward to a container in a completed pod; current phase is {phase}"), None);
         return Err(status_failure(status));
     }
-    let pid = dir.holder_pid().ok_or_else(|| Failure { exit: Exit::Runtime, error: anyhow::anyhow!("pod \"{name}\" is running but its process id is unknown") })?;
+    let pid =
+        dir.holder_pid().ok_or_else(|| Failure { exit: Exit::Runtime, error: anyhow::anyhow!("pod \"{name}\" is running but its process id is unknown") })?;
     let client = live(state, Target::Pid(pid)).await?;
     Ok((client, pod))
 }

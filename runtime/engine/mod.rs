@@ -20,8 +20,8 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Module};
 
 use cache::CompileCache;
-use ticker::EpochTicker;
 pub use pool::AllocationPlan;
+use ticker::EpochTicker;
 
 /// How often the epoch advances. Every store yields to the async scheduler
 /// at each tick, so this bounds how long a spinning guest can hold a worker
@@ -97,7 +97,7 @@ pub trait Link: Send + Sync + Sized + 'static {
     fn link(&self, compiled: Compiled) -> wasmtime::Result<Self::Program>;
 }
 
-/// How a [`WasmEngine::load`] was satisfied, for events and benchmarks.
+/// How a load of an image was satisfied, for events and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadSource {
     /// Already loaded in this process.
@@ -118,6 +118,9 @@ pub struct Loaded<P> {
     pub elapsed: Duration,
 }
 
+/// One image's linked program, filled by the first load.
+type ProgramCell<P> = Arc<OnceCell<Arc<P>>>;
+
 /// The process-wide wasmtime engine with its linkers and caches.
 pub struct WasmEngine<L: Link> {
     engine: Engine,
@@ -125,7 +128,7 @@ pub struct WasmEngine<L: Link> {
     disk: CompileCache,
     /// One cell per image digest: concurrent loads of one image (a thousand
     /// pods starting at once) wait for a single compile.
-    loaded: Mutex<HashMap<[u8; 32], Arc<OnceCell<Arc<L::Program>>>>>,
+    loaded: Mutex<HashMap<[u8; 32], ProgramCell<L::Program>>>,
     allocation: AllocationPlan,
     _ticker: EpochTicker,
 }
@@ -164,14 +167,7 @@ impl<L: Link> WasmEngine<L> {
         let linker = L::new(&engine).map_err(EngineError::Config)?;
         let disk = CompileCache::open(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);
-        Ok(Self {
-            engine,
-            linker,
-            disk,
-            loaded: Mutex::new(HashMap::new()),
-            allocation,
-            _ticker: ticker,
-        })
+        Ok(Self { engine, linker, disk, loaded: Mutex::new(HashMap::new()), allocation, _ticker: ticker })
     }
 
     /// How instances are allocated (pool size and why).
@@ -195,9 +191,8 @@ impl<L: Link> WasmEngine<L> {
             .get_or_try_init(|| async {
                 let this = self.clone();
                 let image_owned = image.to_owned();
-                let (program, from) = tokio::task::spawn_blocking(move || this.load_blocking(&image_owned, &bytes, &digest))
-                    .await
-                    .expect("compile task panicked")?;
+                let (program, from) =
+                    tokio::task::spawn_blocking(move || this.load_blocking(&image_owned, &bytes, &digest)).await.expect("compile task panicked")?;
                 source = from;
                 Ok::<_, EngineError>(Arc::new(program))
             })

@@ -80,7 +80,7 @@ pub struct Alias {
 }
 
 impl Alias {
-    /// Whether `normalized` (see [`normalize`]) matches the pattern.
+    /// Whether `normalized` (see `normalize`) matches the pattern.
     pub fn matches(&self, normalized: &str) -> bool {
         glob(&normalize(&self.pattern), normalized)
     }
@@ -121,9 +121,7 @@ pub fn parse_alias_flag(text: &str) -> Result<Alias, String> {
 /// Relative file targets are taken from the alias file's directory.
 pub fn parse_alias_file(path: &Path) -> Result<Vec<Alias>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read alias file {}: {e}", path.display()))?;
-    let map: Vec<(String, String)> = serde_saphyr::from_str::<indexmap_like::OrderedMap>(&text)
-        .map_err(|e| format!("alias file {}: {e}", path.display()))?
-        .0;
+    let map: Vec<(String, String)> = serde_saphyr::from_str::<indexmap_like::OrderedMap>(&text).map_err(|e| format!("alias file {}: {e}", path.display()))?.0;
     let base = path.parent().map(Path::to_owned);
     map.into_iter()
         .map(|(pattern, target)| {
@@ -159,7 +157,6 @@ mod indexmap_like {
         }
     }
 }
-
 
 pub(super) fn builtin_aliases() -> Vec<Alias> {
     let mut out = Vec::new();

@@ -140,23 +140,27 @@ fn errno(r: Result<(), i32>) -> i32 {
 /// Adds the `wasmpod_ipc` imports to a core-module linker; `ipc` finds the
 /// container's [`ModuleIpc`] in the store.
 pub(crate) fn add_to_module_linker<T: Send + 'static>(linker: &mut Linker<T>, ipc: fn(&mut T) -> &mut ModuleIpc) -> wasmtime::Result<()> {
-    linker.func_wrap(MODULE, "queue_open", move |mut caller: Caller<'_, T>, name_ptr: i32, name_len: i32, capacity: i32, max_size: i32, out: i32| -> wasmtime::Result<i32> {
-        let mem = memory(&mut caller, ipc)?;
-        let r = (|| {
-            let data = mem.data(&caller);
-            let name = std::str::from_utf8(&data[range(data, name_ptr, name_len)?]).map_err(|_| code(ErrorCode::InvalidName))?.to_owned();
-            let create = (capacity != 0).then_some(QueueConfig { capacity: capacity as u32, max_message_size: max_size as u32 });
-            let state = ipc(caller.data_mut());
-            let q = state.namespace.open_queue(&name, create).map_err(code)?;
-            let h = state.insert(Handle::Queue(q));
-            if let Err(e) = write_bytes(&mut caller, mem, out, &h.to_le_bytes()) {
-                ipc(caller.data_mut()).handles[h as usize] = None;
-                return Err(e);
-            }
-            Ok(())
-        })();
-        Ok(errno(r))
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "queue_open",
+        move |mut caller: Caller<'_, T>, name_ptr: i32, name_len: i32, capacity: i32, max_size: i32, out: i32| -> wasmtime::Result<i32> {
+            let mem = memory(&mut caller, ipc)?;
+            let r = (|| {
+                let data = mem.data(&caller);
+                let name = std::str::from_utf8(&data[range(data, name_ptr, name_len)?]).map_err(|_| code(ErrorCode::InvalidName))?.to_owned();
+                let create = (capacity != 0).then_some(QueueConfig { capacity: capacity as u32, max_message_size: max_size as u32 });
+                let state = ipc(caller.data_mut());
+                let q = state.namespace.open_queue(&name, create).map_err(code)?;
+                let h = state.insert(Handle::Queue(q));
+                if let Err(e) = write_bytes(&mut caller, mem, out, &h.to_le_bytes()) {
+                    ipc(caller.data_mut()).handles[h as usize] = None;
+                    return Err(e);
+                }
+                Ok(())
+            })();
+            Ok(errno(r))
+        },
+    )?;
 
     linker.func_wrap_async(MODULE, "queue_send", move |mut caller: Caller<'_, T>, (h, ptr, len, timeout_ns): (i32, i32, i32, i64)| {
         Box::new(async move {
@@ -250,22 +254,26 @@ pub(crate) fn add_to_module_linker<T: Send + 'static>(linker: &mut Linker<T>, ip
         Ok(errno(r))
     })?;
 
-    linker.func_wrap(MODULE, "segment_open", move |mut caller: Caller<'_, T>, name_ptr: i32, name_len: i32, create_size: i64, out: i32| -> wasmtime::Result<i32> {
-        let mem = memory(&mut caller, ipc)?;
-        let r = (|| {
-            let data = mem.data(&caller);
-            let name = std::str::from_utf8(&data[range(data, name_ptr, name_len)?]).map_err(|_| code(ErrorCode::InvalidName))?.to_owned();
-            let state = ipc(caller.data_mut());
-            let s = state.namespace.open_segment(&name, (create_size >= 0).then_some(create_size as u64)).map_err(code)?;
-            let h = state.insert(Handle::Segment(s));
-            if let Err(e) = write_bytes(&mut caller, mem, out, &h.to_le_bytes()) {
-                ipc(caller.data_mut()).handles[h as usize] = None;
-                return Err(e);
-            }
-            Ok(())
-        })();
-        Ok(errno(r))
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "segment_open",
+        move |mut caller: Caller<'_, T>, name_ptr: i32, name_len: i32, create_size: i64, out: i32| -> wasmtime::Result<i32> {
+            let mem = memory(&mut caller, ipc)?;
+            let r = (|| {
+                let data = mem.data(&caller);
+                let name = std::str::from_utf8(&data[range(data, name_ptr, name_len)?]).map_err(|_| code(ErrorCode::InvalidName))?.to_owned();
+                let state = ipc(caller.data_mut());
+                let s = state.namespace.open_segment(&name, (create_size >= 0).then_some(create_size as u64)).map_err(code)?;
+                let h = state.insert(Handle::Segment(s));
+                if let Err(e) = write_bytes(&mut caller, mem, out, &h.to_le_bytes()) {
+                    ipc(caller.data_mut()).handles[h as usize] = None;
+                    return Err(e);
+                }
+                Ok(())
+            })();
+            Ok(errno(r))
+        },
+    )?;
 
     linker.func_wrap(MODULE, "segment_size", move |mut caller: Caller<'_, T>, h: i32, out: i32| -> wasmtime::Result<i32> {
         let mem = memory(&mut caller, ipc)?;
@@ -307,14 +315,18 @@ pub(crate) fn add_to_module_linker<T: Send + 'static>(linker: &mut Linker<T>, ip
         Ok(errno(r))
     })?;
 
-    linker.func_wrap(MODULE, "segment_compare_exchange", move |mut caller: Caller<'_, T>, h: i32, offset: i64, expected: i64, replacement: i64, out: i32| -> wasmtime::Result<i32> {
-        let mem = memory(&mut caller, ipc)?;
-        let r = ipc(caller.data_mut()).segment(h).and_then(|s| {
-            let old = s.compare_exchange(offset as u64, expected as u64, replacement as u64).map_err(code)?;
-            write_bytes(&mut caller, mem, out, &old.to_le_bytes())
-        });
-        Ok(errno(r))
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "segment_compare_exchange",
+        move |mut caller: Caller<'_, T>, h: i32, offset: i64, expected: i64, replacement: i64, out: i32| -> wasmtime::Result<i32> {
+            let mem = memory(&mut caller, ipc)?;
+            let r = ipc(caller.data_mut()).segment(h).and_then(|s| {
+                let old = s.compare_exchange(offset as u64, expected as u64, replacement as u64).map_err(code)?;
+                write_bytes(&mut caller, mem, out, &old.to_le_bytes())
+            });
+            Ok(errno(r))
+        },
+    )?;
 
     linker.func_wrap(MODULE, "segment_fetch_add", move |mut caller: Caller<'_, T>, h: i32, offset: i64, delta: i64, out: i32| -> wasmtime::Result<i32> {
         let mem = memory(&mut caller, ipc)?;

@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub(crate) use self::core::{ModuleIpc, add_to_module_linker};
-pub(crate) use queue::QueueConfig;
 pub(crate) use queue::Queue;
+pub(crate) use queue::QueueConfig;
 pub(crate) use segment::{Segment, WaitOutcome};
 pub(crate) use wit::{ComponentIpc, IpcView, add_to_component_linker};
 

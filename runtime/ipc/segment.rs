@@ -60,7 +60,7 @@ impl Segment {
 
     fn word(&self, offset: u64) -> Result<&AtomicU64, ErrorCode> {
         self.range(offset, 8)?;
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(ErrorCode::Unaligned);
         }
         Ok(&self.words[(offset / 8) as usize])

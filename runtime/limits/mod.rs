@@ -15,7 +15,7 @@ mod memory;
 
 pub use cpu::CpuAccount;
 pub(crate) use cpu::schedule;
-pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount, Slot};
 pub(crate) use handles::Handles;
+pub use handles::{DEFAULT_MAX_OPEN_FILES, HandleAccount, Slot};
 pub use memory::MemoryAccount;
 pub(crate) use memory::{MemoryLimiter, is_out_of_memory};

@@ -53,15 +53,11 @@ pub struct EnvSources<'a> {
 
 impl<'a> EnvSources<'a> {
     pub(crate) fn config_map(&self, namespace: &str, name: &str) -> Option<&'a ConfigMap> {
-        self.config_maps.iter().find(|c| {
-            c.metadata.name.as_deref() == Some(name) && c.metadata.namespace.as_deref().unwrap_or("default") == namespace
-        })
+        self.config_maps.iter().find(|c| c.metadata.name.as_deref() == Some(name) && c.metadata.namespace.as_deref().unwrap_or("default") == namespace)
     }
 
     pub(crate) fn secret(&self, namespace: &str, name: &str) -> Option<&'a Secret> {
-        self.secrets.iter().find(|s| {
-            s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().unwrap_or("default") == namespace
-        })
+        self.secrets.iter().find(|s| s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().unwrap_or("default") == namespace)
     }
 }
 
@@ -99,12 +95,7 @@ fn secret_string(bytes: &[u8]) -> String {
 /// [`EnvError`] when a non-optional ConfigMap, Secret or key is missing, or a
 /// `fieldRef`/`resourceFieldRef` asks for something the downward API lacks;
 /// the kubelet reports these as `CreateContainerConfigError`.
-pub fn resolve_env(
-    pod: &Pod,
-    container: &Container,
-    objects: &EnvSources<'_>,
-    facts: &PodFacts,
-) -> Result<Vec<(String, String)>, EnvError> {
+pub fn resolve_env(pod: &Pod, container: &Container, objects: &EnvSources<'_>, facts: &PodFacts) -> Result<Vec<(String, String)>, EnvError> {
     let namespace = pod.metadata.namespace.as_deref().filter(|s| !s.is_empty()).unwrap_or("default");
     let mut env = EnvList::default();
 
@@ -162,11 +153,7 @@ pub fn resolve_env(
                 Some(v) => v.clone(),
                 None if optional => continue,
                 None => {
-                    return Err(EnvError::ConfigMapKeyNotFound {
-                        key: r.key.clone(),
-                        namespace: namespace.to_owned(),
-                        name: r.name.clone(),
-                    });
+                    return Err(EnvError::ConfigMapKeyNotFound { key: r.key.clone(), namespace: namespace.to_owned(), name: r.name.clone() });
                 }
             }
         } else if let Some(r) = &from.secret_key_ref {
@@ -181,11 +168,7 @@ pub fn resolve_env(
                 Some(v) => secret_string(&v.0),
                 None if optional => continue,
                 None => {
-                    return Err(EnvError::SecretKeyNotFound {
-                        key: r.key.clone(),
-                        namespace: namespace.to_owned(),
-                        name: r.name.clone(),
-                    });
+                    return Err(EnvError::SecretKeyNotFound { key: r.key.clone(), namespace: namespace.to_owned(), name: r.name.clone() });
                 }
             }
         } else {
@@ -199,11 +182,7 @@ pub fn resolve_env(
 
 /// `key="value"` lines, sorted, as Kubernetes' `FormatMap`.
 fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
-    map.into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", go_quote(v)))
-        .collect::<Vec<_>>()
-        .join("\n")
+    map.into_iter().flatten().map(|(k, v)| format!("{k}={}", go_quote(v))).collect::<Vec<_>>().join("\n")
 }
 
 /// Downward API field value (`podFieldSelectorRuntimeValue`).
@@ -211,10 +190,7 @@ pub(crate) fn field_value(pod: &Pod, path: &str, facts: &PodFacts) -> Result<Str
     let spec = pod.spec.as_ref();
     let meta = &pod.metadata;
     let value = match path {
-        "spec.nodeName" => spec
-            .and_then(|s| s.node_name.clone())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| facts.node_name.clone()),
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).filter(|s| !s.is_empty()).unwrap_or_else(|| facts.node_name.clone()),
         "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
         "status.podIP" | "status.podIPs" => facts.pod_ip.clone(),
@@ -224,12 +200,8 @@ pub(crate) fn field_value(pod: &Pod, path: &str, facts: &PodFacts) -> Result<Str
         "metadata.labels" => format_map(meta.labels.as_ref()),
         "metadata.annotations" => format_map(meta.annotations.as_ref()),
         _ => match crate::manifest::validate::split_subscript(path) {
-            Some(("metadata.labels", key)) => {
-                meta.labels.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default()
-            }
-            Some(("metadata.annotations", key)) => {
-                meta.annotations.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default()
-            }
+            Some(("metadata.labels", key)) => meta.labels.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default(),
+            Some(("metadata.annotations", key)) => meta.annotations.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default(),
             _ => return Err(EnvError::UnsupportedFieldPath { field_path: path.to_owned() }),
         },
     };
@@ -248,12 +220,7 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 
 /// `resourceFieldRef` value: `ceil(value / divisor)`, with node allocatable
 /// standing in for an unset limit.
-pub(crate) fn resource_value(
-    pod: &Pod,
-    current: &Container,
-    sel: &ResourceFieldSelector,
-    facts: &PodFacts,
-) -> Result<String, EnvError> {
+pub(crate) fn resource_value(pod: &Pod, current: &Container, sel: &ResourceFieldSelector, facts: &PodFacts) -> Result<String, EnvError> {
     let container = match sel.container_name.as_deref().filter(|n| !n.is_empty()) {
         None => current,
         Some(name) if name == current.name => current,
@@ -268,10 +235,7 @@ pub(crate) fn resource_value(
         Some(d) if !d.is_zero() => d,
         _ => Quantity::ZERO,
     };
-    let (kind, resource) = sel
-        .resource
-        .split_once('.')
-        .ok_or_else(|| EnvError::UnsupportedResource { resource: sel.resource.clone() })?;
+    let (kind, resource) = sel.resource.split_once('.').ok_or_else(|| EnvError::UnsupportedResource { resource: sel.resource.clone() })?;
     let res = container.resources.as_ref();
     let list = match kind {
         "limits" => res.and_then(|r| r.limits.as_ref()),
@@ -377,32 +341,22 @@ stringData: {USER: admin, B: secret-b}
 
     #[test]
     fn env_from_prefix_and_optional() {
-        let got = run(&pod_with(
-            "    envFrom:\n    - {prefix: CFG_, configMapRef: {name: cfg}}\n    - configMapRef: {name: missing, optional: true}\n",
-        ))
-        .expect("env");
+        let got = run(&pod_with("    envFrom:\n    - {prefix: CFG_, configMapRef: {name: cfg}}\n    - configMapRef: {name: missing, optional: true}\n"))
+            .expect("env");
         assert_eq!(got, pairs(&[("CFG_A", "from-cm"), ("CFG_B", "cm-b"), ("CFG_LOG_LEVEL", "debug")]));
     }
 
     #[test]
     fn missing_key_and_object_messages() {
-        let err = run(&pod_with(
-            "    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: NOPE}}\n",
-        ))
-        .expect_err("missing key");
+        let err = run(&pod_with("    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: NOPE}}\n")).expect_err("missing key");
         assert_eq!(err.to_string(), "couldn't find key NOPE in ConfigMap default/cfg");
-        let err = run(&pod_with("    env:\n    - name: X\n      valueFrom: {secretKeyRef: {name: creds, key: NOPE}}\n"))
-            .expect_err("missing key");
+        let err = run(&pod_with("    env:\n    - name: X\n      valueFrom: {secretKeyRef: {name: creds, key: NOPE}}\n")).expect_err("missing key");
         assert_eq!(err.to_string(), "couldn't find key NOPE in Secret default/creds");
         let err = run(&pod_with("    envFrom:\n    - secretRef: {name: nothere}\n")).expect_err("missing secret");
         assert_eq!(err.to_string(), "secret \"nothere\" not found");
-        let err = run(&pod_with("    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: gone, key: K}}\n"))
-            .expect_err("missing configmap");
+        let err = run(&pod_with("    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: gone, key: K}}\n")).expect_err("missing configmap");
         assert_eq!(err.to_string(), "configmap \"gone\" not found");
-        let got = run(&pod_with(
-            "    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: NOPE, optional: true}}\n",
-        ))
-        .expect("optional");
+        let got = run(&pod_with("    env:\n    - name: X\n      valueFrom: {configMapKeyRef: {name: cfg, key: NOPE, optional: true}}\n")).expect("optional");
         assert!(got.is_empty());
     }
 
@@ -436,19 +390,10 @@ stringData: {USER: admin, B: secret-b}
         .expect("env");
         assert_eq!(
             got,
-            pairs(&[
-                ("CPU", "1"),
-                ("CPU_M", "500"),
-                ("MEM", "134217728"),
-                ("MEM_MI", "128"),
-                ("REQ_CPU_M", "500"),
-                ("EPH", "100"),
-                ("REQ_EPH", "0"),
-            ])
+            pairs(&[("CPU", "1"), ("CPU_M", "500"), ("MEM", "134217728"), ("MEM_MI", "128"), ("REQ_CPU_M", "500"), ("EPH", "100"), ("REQ_EPH", "0"),])
         );
         // No limit: node allocatable.
-        let got = run(&pod_with("    env:\n    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}\n"))
-            .expect("env");
+        let got = run(&pod_with("    env:\n    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}\n")).expect("env");
         assert_eq!(got, pairs(&[("CPU", "4000")]));
     }
 }

@@ -127,21 +127,12 @@ impl FieldError {
 
     /// `Invalid value: <value>: <detail>`.
     pub fn invalid(path: impl Into<String>, value: impl Into<BadValue>, detail: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            kind: FieldErrorKind::Invalid { value: value.into(), detail: detail.into() },
-        }
+        Self { path: path.into(), kind: FieldErrorKind::Invalid { value: value.into(), detail: detail.into() } }
     }
 
     /// `Unsupported value: <value>: supported values: ...`.
     pub fn not_supported(path: impl Into<String>, value: impl Into<BadValue>, supported: &[&str]) -> Self {
-        Self {
-            path: path.into(),
-            kind: FieldErrorKind::NotSupported {
-                value: value.into(),
-                supported: supported.iter().map(|s| (*s).to_owned()).collect(),
-            },
-        }
+        Self { path: path.into(), kind: FieldErrorKind::NotSupported { value: value.into(), supported: supported.iter().map(|s| (*s).to_owned()).collect() } }
     }
 
     /// `Duplicate value: <value>`.

@@ -50,14 +50,10 @@ fn parse_options() -> serde_saphyr::Options {
 /// Loads every object of `text`; see [`super::load_str`].
 pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests, ManifestError> {
     if text.len() > MAX_MANIFEST_BYTES {
-        return Err(ManifestError::TooLarge {
-            file: file.to_owned(),
-            size: text.len() as u64,
-            limit: MAX_MANIFEST_BYTES as u64,
-        });
+        return Err(ManifestError::TooLarge { file: file.to_owned(), size: text.len() as u64, limit: MAX_MANIFEST_BYTES as u64 });
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, parse_options())
-        .map_err(|e| ManifestError::Yaml { file: file.to_owned(), source: Box::new(e) })?;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, parse_options()).map_err(|e| ManifestError::Yaml { file: file.to_owned(), source: Box::new(e) })?;
 
     let mut out = Manifests::default();
     let mut seen: HashMap<(&'static str, String, String), usize> = HashMap::new();
@@ -93,12 +89,7 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
         if api_version != "v1" {
             return Err(ManifestError::UnsupportedApiVersion { file: file.to_owned(), document, kind, api_version });
         }
-        let name = obj
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let name = obj.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned();
         let ctx = DocContext { file, document, kind, name: &name, mode };
 
         let (namespace, obj_name) = match kind {
@@ -128,14 +119,7 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
             }
         };
         if let Some(first) = seen.insert((kind, namespace.clone(), obj_name.clone()), document) {
-            return Err(ManifestError::Duplicate {
-                file: file.to_owned(),
-                document,
-                first_document: first,
-                kind,
-                namespace,
-                name: obj_name,
-            });
+            return Err(ManifestError::Duplicate { file: file.to_owned(), document, first_document: first, kind, namespace, name: obj_name });
         }
     }
     Ok(out)
@@ -176,9 +160,7 @@ impl DocContext<'_> {
                     });
                 }
                 Validation::Warn => {
-                    warnings.extend(decoded.unknown.iter().map(|f| {
-                        format!("unknown field {}", super::validate::format::go_quote(f))
-                    }));
+                    warnings.extend(decoded.unknown.iter().map(|f| format!("unknown field {}", super::validate::format::go_quote(f))));
                 }
                 Validation::Ignore => {}
             }
@@ -190,12 +172,6 @@ impl DocContext<'_> {
         if errors.is_empty() {
             return Ok(());
         }
-        Err(ManifestError::Invalid {
-            file: self.file.to_owned(),
-            document: self.document,
-            kind: self.kind,
-            name: self.name.to_owned(),
-            errors,
-        })
+        Err(ManifestError::Invalid { file: self.file.to_owned(), document: self.document, kind: self.kind, name: self.name.to_owned(), errors })
     }
 }

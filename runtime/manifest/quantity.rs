@@ -110,16 +110,10 @@ impl FromStr for Quantity {
 
 /// The suffix must match `[eEinumkKMGTP]*[-+]?[0-9]*` (Kubernetes' regex).
 fn check_suffix_shape(suffix: &str) -> Result<(), QuantityError> {
-    let letters_end = suffix
-        .find(|c: char| !matches!(c, 'e' | 'E' | 'i' | 'n' | 'u' | 'm' | 'k' | 'K' | 'M' | 'G' | 'T' | 'P'))
-        .unwrap_or(suffix.len());
+    let letters_end = suffix.find(|c: char| !matches!(c, 'e' | 'E' | 'i' | 'n' | 'u' | 'm' | 'k' | 'K' | 'M' | 'G' | 'T' | 'P')).unwrap_or(suffix.len());
     let rest = &suffix[letters_end..];
     let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
-    if rest.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(QuantityError::Format)
-    }
+    if rest.bytes().all(|b| b.is_ascii_digit()) { Ok(()) } else { Err(QuantityError::Format) }
 }
 
 /// Returns (decimal exponent, binary exponent, format) for a suffix.

@@ -55,9 +55,9 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
                 segments.push(Segment::Key(key.clone()));
                 cur = parent;
             }
-            serde_ignored::Path::Some { parent }
-            | serde_ignored::Path::NewtypeStruct { parent }
-            | serde_ignored::Path::NewtypeVariant { parent } => cur = parent,
+            serde_ignored::Path::Some { parent } | serde_ignored::Path::NewtypeStruct { parent } | serde_ignored::Path::NewtypeVariant { parent } => {
+                cur = parent
+            }
         }
     }
     segments.reverse();

@@ -36,7 +36,13 @@ pub(crate) fn connect_loopback(pod: &Arc<PodNetwork>, port: u16) -> Result<Conne
 /// Accepts on `listener` until it fails or the returned future is dropped;
 /// each connection is spliced to `port` in the pod. `report` hears of
 /// every connection.
-pub(crate) async fn serve(listener: TcpListener, pod: Arc<PodNetwork>, pod_name: String, port: u16, report: Arc<dyn Fn(ForwardEvent) + Send + Sync>) -> std::io::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    pod: Arc<PodNetwork>,
+    pod_name: String,
+    port: u16,
+    report: Arc<dyn Fn(ForwardEvent) + Send + Sync>,
+) -> std::io::Result<()> {
     let local_port = listener.local_addr()?.port();
     loop {
         let (mut host, _) = listener.accept().await?;

@@ -23,11 +23,11 @@ mod wasi;
 mod wasi_udp;
 
 pub use forward::ForwardEvent;
-pub use outgoing_http::PodHttpHooks;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
+pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
-pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
 pub(crate) use wasi::resolve;
+pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold
@@ -216,7 +216,8 @@ impl PodNetwork {
     pub fn lookup_name(&self, name: &str) -> Option<Ipv4Addr> {
         let cluster = self.cluster.upgrade()?;
         let name = name.to_ascii_lowercase();
-        let candidates = [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local"), format!("{name}.cluster.local")];
+        let candidates =
+            [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local"), format!("{name}.cluster.local")];
         candidates.iter().find_map(|n| cluster.named(n)).map(|p| p.ip)
     }
 

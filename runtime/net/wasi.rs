@@ -22,8 +22,8 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, ResolveAddressS
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Network};
 use wasmtime_wasi::p2::bindings::sockets::tcp::{self, ShutdownType, TcpSocket};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
-use wasmtime_wasi::sockets::{WasiSocketsCtx, WasiSocketsCtxView};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, InputStream, OutputStream, Pollable, SocketResult, StreamError, StreamResult};
+use wasmtime_wasi::sockets::{WasiSocketsCtx, WasiSocketsCtxView};
 
 use super::{Binding, Connection, Listener, NetError, PipeReader, PipeWriter, PodNetwork, ReadOutcome};
 
@@ -159,14 +159,7 @@ impl PodTcpSocket {
 }
 
 fn connected(conn: Connection, local: SocketAddr, remote: SocketAddr, binding: Option<Binding>) -> ConnectedSocket {
-    ConnectedSocket {
-        local,
-        remote,
-        reader: Arc::new(conn.reader),
-        writer: Arc::new(conn.writer),
-        _binding: binding,
-        streams_taken: false,
-    }
+    ConnectedSocket { local, remote, reader: Arc::new(conn.reader), writer: Arc::new(conn.writer), _binding: binding, streams_taken: false }
 }
 
 #[async_trait::async_trait]
@@ -269,7 +262,12 @@ impl PodSocketsView<'_> {
         Ok(self.table.get_mut(&sock(r))?)
     }
 
-    fn push_streams(&mut self, parent: &Resource<PodTcpSocket>, reader: Arc<PipeReader>, writer: Arc<PipeWriter>) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
+    fn push_streams(
+        &mut self,
+        parent: &Resource<PodTcpSocket>,
+        reader: Arc<PipeReader>,
+        writer: Arc<PipeWriter>,
+    ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
         let input: DynInputStream = Box::new(SocketInput(reader));
         let output: DynOutputStream = Box::new(SocketOutput(writer));
         let input = self.table.push_child(input, parent)?;
@@ -751,7 +749,10 @@ pub(crate) fn resolve(net: &PodNetwork, name: &str) -> SocketResult<Vec<IpAddr>>
     let first = labels.next().unwrap_or_default();
     let rest: Vec<&str> = labels.collect();
     let pod_record = matches!(rest.as_slice(), [_, "pod"] | [_, "pod", "cluster", "local"]);
-    if pod_record && let Ok(ip) = first.replace('-', ".").parse::<Ipv4Addr>() && net.pod_exists(ip) {
+    if pod_record
+        && let Ok(ip) = first.replace('-', ".").parse::<Ipv4Addr>()
+        && net.pod_exists(ip)
+    {
         return Ok(vec![IpAddr::V4(ip)]);
     }
     if !lower.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {

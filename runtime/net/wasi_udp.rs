@@ -160,7 +160,11 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
         Ok(())
     }
 
-    async fn stream(&mut self, this: Resource<UdpSocket>, remote: Option<IpSocketAddress>) -> SocketResult<(Resource<IncomingDatagramStream>, Resource<OutgoingDatagramStream>)> {
+    async fn stream(
+        &mut self,
+        this: Resource<UdpSocket>,
+        remote: Option<IpSocketAddress>,
+    ) -> SocketResult<(Resource<IncomingDatagramStream>, Resource<OutgoingDatagramStream>)> {
         if let Some(mut host) = self.host_udp() {
             return udp::HostUdpSocket::stream(&mut host, this, remote).await;
         }
@@ -175,10 +179,10 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
             return err(ErrorCode::InvalidState);
         };
         let remote = remote.map(SocketAddr::from);
-        if let Some(r) = remote {
-            if r.is_ipv6() != s.v6 || r.ip().is_unspecified() || r.port() == 0 {
-                return err(ErrorCode::InvalidArgument);
-            }
+        if let Some(r) = remote
+            && (r.is_ipv6() != s.v6 || r.ip().is_unspecified() || r.port() == 0)
+        {
+            return err(ErrorCode::InvalidArgument);
         }
         s.remote = remote;
         let (net, v6) = (s.net.clone(), s.v6);

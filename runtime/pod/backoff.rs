@@ -41,11 +41,7 @@ pub struct BackoffConfig {
 
 impl Default for BackoffConfig {
     fn default() -> Self {
-        BackoffConfig {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(300),
-            reset_after: Duration::from_secs(600),
-        }
+        BackoffConfig { initial: Duration::from_secs(10), max: Duration::from_secs(300), reset_after: Duration::from_secs(600) }
     }
 }
 
@@ -69,11 +65,7 @@ impl RestartBackoff {
     /// A container that has not exited yet.
     #[must_use]
     pub fn new(config: BackoffConfig) -> Self {
-        RestartBackoff {
-            config,
-            entry: None,
-            current: Duration::ZERO,
-        }
+        RestartBackoff { config, entry: None, current: Duration::ZERO }
     }
 
     /// The parameters in use.
@@ -129,36 +121,8 @@ impl RestartBackoff {
     /// container waits: `back-off 40s restarting failed container=C
     /// pod=NAME_NAMESPACE(UID)`, with the delay in Go's duration notation.
     #[must_use]
-    pub fn crash_loop_message(
-        &self,
-        container: &str,
-        pod: &str,
-        namespace: &str,
-        uid: &str,
-    ) -> String {
-        format!(
-            "back-off {} restarting failed container={container} pod={pod}_{namespace}({uid})",
-            go_duration(self.current)
-        )
-    }
-}
-
-/// Whether a container that exited with `exit_code` is started again under
-/// the pod's `restartPolicy` (`Always`, `OnFailure` or `Never`).
-///
-/// Sidecars (init containers with `restartPolicy: Always`) always are. An
-/// unset or unrecognised policy is treated as `Always`, the API default (as
-/// `podutil.ContainerShouldRestart` does). A regular init container that
-/// exited 0 is complete and never re-run: ask only about its failures.
-#[must_use]
-pub fn restart_allowed(policy: &str, exit_code: i32, is_sidecar: bool) -> bool {
-    if is_sidecar {
-        return true;
-    }
-    match policy {
-        "Never" => false,
-        "OnFailure" => exit_code != 0,
-        _ => true,
+    pub fn crash_loop_message(&self, container: &str, pod: &str, namespace: &str, uid: &str) -> String {
+        format!("back-off {} restarting failed container={container} pod={pod}_{namespace}({uid})", go_duration(self.current))
     }
 }
 
@@ -226,27 +190,11 @@ mod tests {
         let table: &[(&str, &[u64], &[u64])] = &[
             ("first exit restarts at once", &[0], &[0]),
             ("quick crashes", &[1, 1, 1, 1], &[0, 10, 20, 40]),
-            (
-                "exactly reset_after does not reset",
-                &[1, 1, 600, 1],
-                &[0, 10, 20, 40],
-            ),
-            (
-                "longer than reset_after resets to immediate",
-                &[1, 1, 1, 601, 1, 1],
-                &[0, 10, 20, 0, 10, 20],
-            ),
+            ("exactly reset_after does not reset", &[1, 1, 600, 1], &[0, 10, 20, 40]),
+            ("longer than reset_after resets to immediate", &[1, 1, 1, 601, 1, 1], &[0, 10, 20, 0, 10, 20]),
             ("long first run", &[3600, 1], &[0, 10]),
-            (
-                "reset while capped",
-                &[1, 1, 1, 1, 1, 1, 1, 700, 1],
-                &[0, 10, 20, 40, 80, 160, 300, 0, 10],
-            ),
-            (
-                "runs up to 10 min keep climbing",
-                &[599, 599, 599],
-                &[0, 10, 20],
-            ),
+            ("reset while capped", &[1, 1, 1, 1, 1, 1, 1, 700, 1], &[0, 10, 20, 40, 80, 160, 300, 0, 10]),
+            ("runs up to 10 min keep climbing", &[599, 599, 599], &[0, 10, 20]),
         ];
         for (name, runs, want) in table {
             let mut b = RestartBackoff::default();
@@ -257,19 +205,11 @@ mod tests {
 
     #[test]
     fn initial_is_clamped_to_max_and_doubling_saturates() {
-        let mut b = RestartBackoff::new(BackoffConfig {
-            initial: s(20),
-            max: s(5),
-            reset_after: s(600),
-        });
+        let mut b = RestartBackoff::new(BackoffConfig { initial: s(20), max: s(5), reset_after: s(600) });
         let waits: Vec<u64> = (0..3).map(|_| b.on_exit(s(1)).as_secs()).collect();
         assert_eq!(waits, [0, 5, 5]);
 
-        let huge = BackoffConfig {
-            initial: Duration::MAX / 2 + s(1),
-            max: Duration::MAX,
-            reset_after: Duration::MAX,
-        };
+        let huge = BackoffConfig { initial: Duration::MAX / 2 + s(1), max: Duration::MAX, reset_after: Duration::MAX };
         let mut b = RestartBackoff::new(huge);
         b.on_exit(s(1));
         b.on_exit(s(1));
@@ -284,10 +224,7 @@ mod tests {
             b.on_exit(s(1));
         }
         assert_eq!(b.current(), s(40));
-        assert_eq!(
-            b.crash_loop_message("app", "web", "default", "1234"),
-            "back-off 40s restarting failed container=app pod=web_default(1234)"
-        );
+        assert_eq!(b.crash_loop_message("app", "web", "default", "1234"), "back-off 40s restarting failed container=app pod=web_default(1234)");
         b.reset();
         assert_eq!(b.current(), Duration::ZERO);
         assert_eq!(b.on_exit(s(1)), Duration::ZERO);
@@ -315,36 +252,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn restart_allowed_table() {
-        let table = [
-            // (policy, exit code, sidecar, restarted)
-            ("Always", 0, false, true),
-            ("Always", 1, false, true),
-            ("Always", 137, false, true),
-            ("OnFailure", 0, false, false),
-            ("OnFailure", 1, false, true),
-            ("OnFailure", -1, false, true),
-            ("Never", 0, false, false),
-            ("Never", 1, false, false),
-            ("", 0, false, true),
-            ("", 2, false, true),
-            ("Sometimes", 0, false, true),
-            // Sidecars restart whatever the pod's policy and exit code.
-            ("Never", 0, true, true),
-            ("Never", 1, true, true),
-            ("OnFailure", 0, true, true),
-            ("Always", 0, true, true),
-        ];
-        for (policy, code, sidecar, want) in table {
-            assert_eq!(
-                restart_allowed(policy, code, sidecar),
-                want,
-                "{policy:?} exit {code} sidecar {sidecar}"
-            );
-        }
-    }
-
     /// Drives a crash-looping container on tokio's paused clock: each
     /// instance runs 1 ms (`advance`), exits, and the loop sleeps the returned
     /// back-off before "starting" it again. The measured gaps between exit
@@ -353,11 +260,7 @@ mod tests {
     async fn crash_loop_on_a_paused_clock() {
         use tokio::time::{Instant, advance, sleep};
 
-        let config = BackoffConfig {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(300),
-            reset_after: Duration::from_millis(600),
-        };
+        let config = BackoffConfig { initial: Duration::from_millis(10), max: Duration::from_millis(300), reset_after: Duration::from_millis(600) };
         let mut backoff = RestartBackoff::new(config);
 
         async fn crash_then_restart(backoff: &mut RestartBackoff, run: Duration) -> u64 {

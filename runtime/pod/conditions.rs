@@ -58,13 +58,7 @@ const FALSE: &str = "False";
 /// (`PodConditionsByKubelet` plus `PodReadyToStartContainers`, whose gate is
 /// on by default). Any other condition in `previous` belongs to someone else
 /// (a readiness-gate controller, a disruption) and is passed through.
-const KUBELET_OWNED: [&str; 5] = [
-    POD_SCHEDULED,
-    READY,
-    INITIALIZED,
-    CONTAINERS_READY,
-    POD_READY_TO_START_CONTAINERS,
-];
+const KUBELET_OWNED: [&str; 5] = [POD_SCHEDULED, READY, INITIALIZED, CONTAINERS_READY, POD_READY_TO_START_CONTAINERS];
 
 /// Computes the pod's conditions as the kubelet reports them.
 ///
@@ -89,24 +83,12 @@ pub fn pod_conditions(
     now: Time,
     previous: &[PodCondition],
 ) -> Vec<PodCondition> {
-    let statuses = Statuses {
-        init: init_statuses,
-        app: statuses,
-    };
+    let statuses = Statuses { init: init_statuses, app: statuses };
 
-    let mut out: Vec<PodCondition> = previous
-        .iter()
-        .filter(|c| !KUBELET_OWNED.contains(&c.type_.as_str()))
-        .cloned()
-        .collect();
+    let mut out: Vec<PodCondition> = previous.iter().filter(|c| !KUBELET_OWNED.contains(&c.type_.as_str())).cloned().collect();
     let first_generated = out.len();
 
-    out.push(condition(
-        POD_READY_TO_START_CONTAINERS,
-        sandbox_ready,
-        None,
-        None,
-    ));
+    out.push(condition(POD_READY_TO_START_CONTAINERS, sandbox_ready, None, None));
     out.push(initialized(spec, statuses, phase));
     // The readiness gates see every condition gathered so far, as in
     // `generateAPIPodStatus`.
@@ -116,10 +98,7 @@ pub fn pod_conditions(
     out.push(condition(POD_SCHEDULED, true, None, None));
 
     for generated in &mut out[first_generated..] {
-        let unchanged = previous
-            .iter()
-            .find(|p| p.type_ == generated.type_)
-            .filter(|p| p.status == generated.status);
+        let unchanged = previous.iter().find(|p| p.type_ == generated.type_).filter(|p| p.status == generated.status);
         generated.last_transition_time = match unchanged {
             Some(p) => p.last_transition_time.clone(),
             None => Some(now.clone()),
@@ -142,12 +121,7 @@ impl Statuses<'_> {
     }
 }
 
-fn condition(
-    type_: &str,
-    status: bool,
-    reason: Option<&str>,
-    message: Option<String>,
-) -> PodCondition {
+fn condition(type_: &str, status: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {
     PodCondition {
         type_: type_.to_owned(),
         status: if status { TRUE } else { FALSE }.to_owned(),
@@ -167,16 +141,10 @@ fn go_list(names: &[&str]) -> String {
 fn unready_message(unknown: &[&str], what: &str, not_ok: &[&str]) -> Option<String> {
     let mut parts = Vec::with_capacity(2);
     if !unknown.is_empty() {
-        parts.push(format!(
-            "containers with unknown status: {}",
-            go_list(unknown)
-        ));
+        parts.push(format!("containers with unknown status: {}", go_list(unknown)));
     }
     if !not_ok.is_empty() {
-        parts.push(format!(
-            "containers with {what} status: {}",
-            go_list(not_ok)
-        ));
+        parts.push(format!("containers with {what} status: {}", go_list(not_ok)));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
 }
@@ -185,24 +153,12 @@ fn unready_message(unknown: &[&str], what: &str, not_ok: &[&str]) -> Option<Stri
 /// ready; regular init containers do not count.
 fn containers_ready(spec: &PodSpec, statuses: Statuses<'_>, phase: PodPhase) -> PodCondition {
     if statuses.none_known() {
-        return condition(
-            CONTAINERS_READY,
-            false,
-            Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-            None,
-        );
+        return condition(CONTAINERS_READY, false, Some(REASON_UNKNOWN_CONTAINER_STATUSES), None);
     }
     let mut unknown = Vec::new();
     let mut unready = Vec::new();
-    let sidecars = spec
-        .init_containers
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .filter(|c| is_sidecar(c));
-    let checked = sidecars
-        .map(|c| (c, statuses.init))
-        .chain(spec.containers.iter().map(|c| (c, statuses.app)));
+    let sidecars = spec.init_containers.as_deref().unwrap_or_default().iter().filter(|c| is_sidecar(c));
+    let checked = sidecars.map(|c| (c, statuses.init)).chain(spec.containers.iter().map(|c| (c, statuses.app)));
     for (container, list) in checked {
         match find_status(list, &container.name) {
             Some(s) if !s.ready => unready.push(container.name.as_str()),
@@ -214,39 +170,22 @@ fn containers_ready(spec: &PodSpec, statuses: Statuses<'_>, phase: PodPhase) -> 
     // A finished pod is not ready, whatever its last readiness said; a failed
     // one may still have containers shutting down, so unknowns do not matter.
     if (phase == PodPhase::Succeeded && unknown.is_empty()) || phase == PodPhase::Failed {
-        let reason = if phase == PodPhase::Failed {
-            REASON_POD_FAILED
-        } else {
-            REASON_POD_COMPLETED
-        };
+        let reason = if phase == PodPhase::Failed { REASON_POD_FAILED } else { REASON_POD_COMPLETED };
         return condition(CONTAINERS_READY, false, Some(reason), None);
     }
 
     match unready_message(&unknown, "unready", &unready) {
-        Some(message) => condition(
-            CONTAINERS_READY,
-            false,
-            Some(REASON_CONTAINERS_NOT_READY),
-            Some(message),
-        ),
+        Some(message) => condition(CONTAINERS_READY, false, Some(REASON_CONTAINERS_NOT_READY), Some(message)),
         None => condition(CONTAINERS_READY, true, None, None),
     }
 }
 
 /// `GeneratePodReadyCondition`: mirrors `ContainersReady` unless it is `True`,
 /// then requires every readiness gate's condition to be `True`.
-fn pod_ready(
-    spec: &PodSpec,
-    conditions: &[PodCondition],
-    statuses: Statuses<'_>,
-    phase: PodPhase,
-) -> PodCondition {
+fn pod_ready(spec: &PodSpec, conditions: &[PodCondition], statuses: Statuses<'_>, phase: PodPhase) -> PodCondition {
     let containers = containers_ready(spec, statuses, phase);
     if containers.status != TRUE {
-        return PodCondition {
-            type_: READY.to_owned(),
-            ..containers
-        };
+        return PodCondition { type_: READY.to_owned(), ..containers };
     }
 
     let mut unready = Vec::new();
@@ -255,25 +194,15 @@ fn pod_ready(
         // Go's %q on a condition type (a qualified name, plain ASCII) is the
         // same as Rust's {:?}.
         match conditions.iter().find(|c| c.type_ == gate_type) {
-            None => unready.push(format!(
-                "corresponding condition of pod readiness gate {gate_type:?} does not exist."
-            )),
-            Some(c) if c.status != TRUE => unready.push(format!(
-                "the status of pod readiness gate {gate_type:?} is not \"True\", but {}",
-                c.status
-            )),
+            None => unready.push(format!("corresponding condition of pod readiness gate {gate_type:?} does not exist.")),
+            Some(c) if c.status != TRUE => unready.push(format!("the status of pod readiness gate {gate_type:?} is not \"True\", but {}", c.status)),
             Some(_) => {}
         }
     }
     if unready.is_empty() {
         condition(READY, true, None, None)
     } else {
-        condition(
-            READY,
-            false,
-            Some(REASON_READINESS_GATES_NOT_READY),
-            Some(unready.join(", ")),
-        )
+        condition(READY, false, Some(REASON_READINESS_GATES_NOT_READY), Some(unready.join(", ")))
     }
 }
 
@@ -282,12 +211,7 @@ fn pod_ready(
 fn initialized(spec: &PodSpec, statuses: Statuses<'_>, phase: PodPhase) -> PodCondition {
     let init_containers = spec.init_containers.as_deref().unwrap_or_default();
     if statuses.none_known() && !init_containers.is_empty() {
-        return condition(
-            INITIALIZED,
-            false,
-            Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-            None,
-        );
+        return condition(INITIALIZED, false, Some(REASON_UNKNOWN_CONTAINER_STATUSES), None);
     }
 
     let mut unknown = Vec::new();
@@ -296,11 +220,7 @@ fn initialized(spec: &PodSpec, statuses: Statuses<'_>, phase: PodPhase) -> PodCo
         match find_status(statuses.init, &container.name) {
             None => unknown.push(container.name.as_str()),
             Some(s) => {
-                let done = if is_sidecar(container) {
-                    s.started == Some(true)
-                } else {
-                    s.ready
-                };
+                let done = if is_sidecar(container) { s.started == Some(true) } else { s.ready };
                 if !done {
                     incomplete.push(container.name.as_str());
                 }
@@ -317,12 +237,7 @@ fn initialized(spec: &PodSpec, statuses: Statuses<'_>, phase: PodPhase) -> PodCo
         return condition(INITIALIZED, true, None, None);
     }
     match unready_message(&unknown, "incomplete", &incomplete) {
-        Some(message) => condition(
-            INITIALIZED,
-            false,
-            Some(REASON_CONTAINERS_NOT_INITIALIZED),
-            Some(message),
-        ),
+        Some(message) => condition(INITIALIZED, false, Some(REASON_CONTAINERS_NOT_INITIALIZED), Some(message)),
         None => condition(INITIALIZED, true, None, None),
     }
 }
@@ -340,25 +255,15 @@ fn app_container_has_run(spec: &PodSpec, statuses: &[ContainerStatus]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{
-        Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-        ContainerStateWaiting, PodReadinessGate,
-    };
+    use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, PodReadinessGate};
     use k8s_openapi::jiff::Timestamp;
 
     fn app(name: &str) -> Container {
-        Container {
-            name: name.into(),
-            ..Default::default()
-        }
+        Container { name: name.into(), ..Default::default() }
     }
 
     fn sidecar(name: &str) -> Container {
-        Container {
-            name: name.into(),
-            restart_policy: Some("Always".into()),
-            ..Default::default()
-        }
+        Container { name: name.into(), restart_policy: Some("Always".into()), ..Default::default() }
     }
 
     fn running(name: &str, started: bool, ready: bool) -> ContainerStatus {
@@ -366,10 +271,7 @@ mod tests {
             name: name.into(),
             started: Some(started),
             ready,
-            state: Some(ContainerState {
-                running: Some(ContainerStateRunning::default()),
-                ..Default::default()
-            }),
+            state: Some(ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -381,13 +283,7 @@ mod tests {
             name: name.into(),
             started: Some(false),
             ready,
-            state: Some(ContainerState {
-                terminated: Some(ContainerStateTerminated {
-                    exit_code: code,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
+            state: Some(ContainerState { terminated: Some(ContainerStateTerminated { exit_code: code, ..Default::default() }), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -395,10 +291,7 @@ mod tests {
     fn waiting(name: &str) -> ContainerStatus {
         ContainerStatus {
             name: name.into(),
-            state: Some(ContainerState {
-                waiting: Some(ContainerStateWaiting::default()),
-                ..Default::default()
-            }),
+            state: Some(ContainerState { waiting: Some(ContainerStateWaiting::default()), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -411,53 +304,20 @@ mod tests {
         PodSpec {
             init_containers: (!init.is_empty()).then_some(init),
             containers: apps,
-            readiness_gates: (!gates.is_empty()).then(|| {
-                gates
-                    .iter()
-                    .map(|g| PodReadinessGate {
-                        condition_type: (*g).into(),
-                    })
-                    .collect()
-            }),
+            readiness_gates: (!gates.is_empty()).then(|| gates.iter().map(|g| PodReadinessGate { condition_type: (*g).into() }).collect()),
             ..Default::default()
         }
     }
 
     /// (type, status, reason, message) of one condition.
-    type Want = (
-        &'static str,
-        &'static str,
-        Option<&'static str>,
-        Option<&'static str>,
-    );
+    type Want = (&'static str, &'static str, Option<&'static str>, Option<&'static str>);
 
-    fn summary(
-        conditions: &[PodCondition],
-    ) -> Vec<(String, String, Option<String>, Option<String>)> {
-        conditions
-            .iter()
-            .map(|c| {
-                (
-                    c.type_.clone(),
-                    c.status.clone(),
-                    c.reason.clone(),
-                    c.message.clone(),
-                )
-            })
-            .collect()
+    fn summary(conditions: &[PodCondition]) -> Vec<(String, String, Option<String>, Option<String>)> {
+        conditions.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone())).collect()
     }
 
     fn owned(want: &[Want]) -> Vec<(String, String, Option<String>, Option<String>)> {
-        want.iter()
-            .map(|(t, s, r, m)| {
-                (
-                    t.to_string(),
-                    s.to_string(),
-                    r.map(str::to_owned),
-                    m.map(str::to_owned),
-                )
-            })
-            .collect()
+        want.iter().map(|(t, s, r, m)| (t.to_string(), s.to_string(), r.map(str::to_owned), m.map(str::to_owned))).collect()
     }
 
     struct Row {
@@ -479,12 +339,7 @@ mod tests {
     const SCHEDULED: Want = (POD_SCHEDULED, "True", None, None);
 
     fn gate(type_: &str, status: &str) -> PodCondition {
-        PodCondition {
-            type_: type_.into(),
-            status: status.into(),
-            last_transition_time: Some(time(5)),
-            ..Default::default()
-        }
+        PodCondition { type_: type_.into(), status: status.into(), last_transition_time: Some(time(5)), ..Default::default() }
     }
 
     fn rows() -> Vec<Row> {
@@ -512,12 +367,7 @@ mod tests {
                     (POD_READY_TO_START_CONTAINERS, "False", None, None),
                     INIT_TRUE,
                     (READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        unready_x,
-                    ),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
                     SCHEDULED,
                 ],
             },
@@ -533,12 +383,7 @@ mod tests {
                     RTSC_TRUE,
                     INIT_TRUE,
                     (READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        unready_x,
-                    ),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
                     SCHEDULED,
                 ],
             },
@@ -553,21 +398,12 @@ mod tests {
                 want: [
                     RTSC_TRUE,
                     INIT_TRUE,
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some(
-                            "containers with unknown status: [c], containers with unready status: [a b]",
-                        ),
-                    ),
+                    (READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unknown status: [c], containers with unready status: [a b]")),
                     (
                         CONTAINERS_READY,
                         "False",
                         Some(REASON_CONTAINERS_NOT_READY),
-                        Some(
-                            "containers with unknown status: [c], containers with unready status: [a b]",
-                        ),
+                        Some("containers with unknown status: [c], containers with unready status: [a b]"),
                     ),
                     SCHEDULED,
                 ],
@@ -582,19 +418,9 @@ mod tests {
                 previous: vec![],
                 want: [
                     RTSC_TRUE,
-                    (
-                        INITIALIZED,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_INITIALIZED),
-                        Some("containers with incomplete status: [a b]"),
-                    ),
+                    (INITIALIZED, "False", Some(REASON_CONTAINERS_NOT_INITIALIZED), Some("containers with incomplete status: [a b]")),
                     (READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        unready_x,
-                    ),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
                     SCHEDULED,
                 ],
             },
@@ -612,17 +438,10 @@ mod tests {
                         INITIALIZED,
                         "False",
                         Some(REASON_CONTAINERS_NOT_INITIALIZED),
-                        Some(
-                            "containers with unknown status: [b], containers with incomplete status: [a]",
-                        ),
+                        Some("containers with unknown status: [b], containers with incomplete status: [a]"),
                     ),
                     (READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        unready_x,
-                    ),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
                     SCHEDULED,
                 ],
             },
@@ -646,24 +465,9 @@ mod tests {
                 previous: vec![],
                 want: [
                     RTSC_TRUE,
-                    (
-                        INITIALIZED,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_INITIALIZED),
-                        Some("containers with incomplete status: [s]"),
-                    ),
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s x]"),
-                    ),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s x]"),
-                    ),
+                    (INITIALIZED, "False", Some(REASON_CONTAINERS_NOT_INITIALIZED), Some("containers with incomplete status: [s]")),
+                    (READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s x]")),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s x]")),
                     SCHEDULED,
                 ],
             },
@@ -678,18 +482,8 @@ mod tests {
                 want: [
                     RTSC_TRUE,
                     INIT_TRUE,
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s]"),
-                    ),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s]"),
-                    ),
+                    (READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s]")),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s]")),
                     SCHEDULED,
                 ],
             },
@@ -704,18 +498,8 @@ mod tests {
                 want: [
                     RTSC_TRUE,
                     INIT_TRUE,
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s]"),
-                    ),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some("containers with unready status: [s]"),
-                    ),
+                    (READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s]")),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unready status: [s]")),
                     SCHEDULED,
                 ],
             },
@@ -746,21 +530,12 @@ mod tests {
                 want: [
                     RTSC_TRUE,
                     (INITIALIZED, "True", Some(REASON_POD_COMPLETED), None),
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        Some(
-                            "containers with unknown status: [y], containers with unready status: [x]",
-                        ),
-                    ),
+                    (READY, "False", Some(REASON_CONTAINERS_NOT_READY), Some("containers with unknown status: [y], containers with unready status: [x]")),
                     (
                         CONTAINERS_READY,
                         "False",
                         Some(REASON_CONTAINERS_NOT_READY),
-                        Some(
-                            "containers with unknown status: [y], containers with unready status: [x]",
-                        ),
+                        Some("containers with unknown status: [y], containers with unready status: [x]"),
                     ),
                     SCHEDULED,
                 ],
@@ -791,24 +566,9 @@ mod tests {
                 previous: vec![],
                 want: [
                     (POD_READY_TO_START_CONTAINERS, "False", None, None),
-                    (
-                        INITIALIZED,
-                        "False",
-                        Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-                        None,
-                    ),
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-                        None,
-                    ),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-                        None,
-                    ),
+                    (INITIALIZED, "False", Some(REASON_UNKNOWN_CONTAINER_STATUSES), None),
+                    (READY, "False", Some(REASON_UNKNOWN_CONTAINER_STATUSES), None),
+                    (CONTAINERS_READY, "False", Some(REASON_UNKNOWN_CONTAINER_STATUSES), None),
                     SCHEDULED,
                 ],
             },
@@ -823,28 +583,14 @@ mod tests {
                 want: [
                     RTSC_TRUE,
                     INIT_TRUE,
-                    (
-                        READY,
-                        "False",
-                        Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-                        None,
-                    ),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_UNKNOWN_CONTAINER_STATUSES),
-                        None,
-                    ),
+                    (READY, "False", Some(REASON_UNKNOWN_CONTAINER_STATUSES), None),
+                    (CONTAINERS_READY, "False", Some(REASON_UNKNOWN_CONTAINER_STATUSES), None),
                     SCHEDULED,
                 ],
             },
             Row {
                 name: "readiness gates: one missing, one False",
-                spec: spec(
-                    vec![],
-                    vec![app("x")],
-                    &["example.com/lb", "example.com/feature"],
-                ),
+                spec: spec(vec![], vec![app("x")], &["example.com/lb", "example.com/feature"]),
                 init: vec![],
                 app: vec![running("x", true, true)],
                 phase: PodPhase::Running,
@@ -888,12 +634,7 @@ mod tests {
                     RTSC_TRUE,
                     INIT_TRUE,
                     (READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
-                    (
-                        CONTAINERS_READY,
-                        "False",
-                        Some(REASON_CONTAINERS_NOT_READY),
-                        unready_x,
-                    ),
+                    (CONTAINERS_READY, "False", Some(REASON_CONTAINERS_NOT_READY), unready_x),
                     SCHEDULED,
                 ],
             },
@@ -904,42 +645,17 @@ mod tests {
     fn pod_conditions_table() {
         let mut failures = Vec::new();
         for row in rows() {
-            let got = pod_conditions(
-                &row.spec,
-                &row.init,
-                &row.app,
-                row.phase,
-                row.sandbox,
-                time(100),
-                &row.previous,
-            );
+            let got = pod_conditions(&row.spec, &row.init, &row.app, row.phase, row.sandbox, time(100), &row.previous);
             // Conditions the kubelet does not own come first, untouched.
-            let kept: Vec<PodCondition> = row
-                .previous
-                .iter()
-                .filter(|c| !KUBELET_OWNED.contains(&c.type_.as_str()))
-                .cloned()
-                .collect();
+            let kept: Vec<PodCondition> = row.previous.iter().filter(|c| !KUBELET_OWNED.contains(&c.type_.as_str())).cloned().collect();
             if got[..kept.len()] != kept[..] {
-                failures.push(format!(
-                    "{}: foreign conditions not kept: {:?}",
-                    row.name,
-                    &got[..kept.len()]
-                ));
+                failures.push(format!("{}: foreign conditions not kept: {:?}", row.name, &got[..kept.len()]));
             }
             let generated = &got[kept.len()..];
             if summary(generated) != owned(&row.want) {
-                failures.push(format!(
-                    "{}:\n  got  {:?}\n  want {:?}",
-                    row.name,
-                    summary(generated),
-                    owned(&row.want)
-                ));
+                failures.push(format!("{}:\n  got  {:?}\n  want {:?}", row.name, summary(generated), owned(&row.want)));
             }
-            if generated
-                .iter()
-                .any(|c| c.last_transition_time != Some(time(100)))
-            {
+            if generated.iter().any(|c| c.last_transition_time != Some(time(100))) {
                 failures.push(format!("{}: fresh conditions must carry `now`", row.name));
             }
         }
@@ -952,66 +668,21 @@ mod tests {
         let not_ready = [running("x", true, false)];
         let ready = [running("x", true, true)];
 
-        let first = pod_conditions(
-            &spec,
-            &[],
-            &not_ready,
-            PodPhase::Running,
-            true,
-            time(10),
-            &[],
-        );
-        assert!(
-            first
-                .iter()
-                .all(|c| c.last_transition_time == Some(time(10)))
-        );
+        let first = pod_conditions(&spec, &[], &not_ready, PodPhase::Running, true, time(10), &[]);
+        assert!(first.iter().all(|c| c.last_transition_time == Some(time(10))));
 
         // Same statuses later: every time is kept.
-        let same = pod_conditions(
-            &spec,
-            &[],
-            &not_ready,
-            PodPhase::Running,
-            true,
-            time(20),
-            &first,
-        );
+        let same = pod_conditions(&spec, &[], &not_ready, PodPhase::Running, true, time(20), &first);
         assert_eq!(same, first);
 
         // Readiness flips: Ready and ContainersReady move, the rest stay.
         let flipped = pod_conditions(&spec, &[], &ready, PodPhase::Running, true, time(30), &same);
-        let times: Vec<(&str, i64)> = flipped
-            .iter()
-            .map(|c| {
-                (
-                    c.type_.as_str(),
-                    c.last_transition_time.as_ref().unwrap().0.as_second(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            times,
-            [
-                (POD_READY_TO_START_CONTAINERS, 10),
-                (INITIALIZED, 10),
-                (READY, 30),
-                (CONTAINERS_READY, 30),
-                (POD_SCHEDULED, 10)
-            ]
-        );
+        let times: Vec<(&str, i64)> = flipped.iter().map(|c| (c.type_.as_str(), c.last_transition_time.as_ref().unwrap().0.as_second())).collect();
+        assert_eq!(times, [(POD_READY_TO_START_CONTAINERS, 10), (INITIALIZED, 10), (READY, 30), (CONTAINERS_READY, 30), (POD_SCHEDULED, 10)]);
 
         // A reason change without a status change is not a transition
         // (Running-not-ready -> Failed keeps ContainersReady False).
-        let failed = pod_conditions(
-            &spec,
-            &[],
-            &[exited("x", 1, false)],
-            PodPhase::Failed,
-            true,
-            time(40),
-            &first,
-        );
+        let failed = pod_conditions(&spec, &[], &[exited("x", 1, false)], PodPhase::Failed, true, time(40), &first);
         let cr = failed.iter().find(|c| c.type_ == CONTAINERS_READY).unwrap();
         assert_eq!(cr.reason.as_deref(), Some(REASON_POD_FAILED));
         assert_eq!(cr.last_transition_time, Some(time(10)));
@@ -1027,32 +698,10 @@ mod tests {
             last_transition_time: Some(time(1)),
             ..Default::default()
         };
-        let stale_ready = PodCondition {
-            type_: READY.into(),
-            status: "True".into(),
-            ..Default::default()
-        };
-        let got = pod_conditions(
-            &spec,
-            &[],
-            &[running("x", true, false)],
-            PodPhase::Running,
-            true,
-            time(50),
-            &[stale_ready, disruption.clone()],
-        );
+        let stale_ready = PodCondition { type_: READY.into(), status: "True".into(), ..Default::default() };
+        let got = pod_conditions(&spec, &[], &[running("x", true, false)], PodPhase::Running, true, time(50), &[stale_ready, disruption.clone()]);
         let types: Vec<&str> = got.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(
-            types,
-            [
-                "DisruptionTarget",
-                POD_READY_TO_START_CONTAINERS,
-                INITIALIZED,
-                READY,
-                CONTAINERS_READY,
-                POD_SCHEDULED
-            ]
-        );
+        assert_eq!(types, ["DisruptionTarget", POD_READY_TO_START_CONTAINERS, INITIALIZED, READY, CONTAINERS_READY, POD_SCHEDULED]);
         assert_eq!(got[0], disruption);
         // Ready flipped True -> False, so it gets `now`.
         assert_eq!(got[3].status, "False");

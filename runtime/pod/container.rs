@@ -12,20 +12,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus};
 use tokio::sync::{mpsc, watch};
 
-use super::backoff::{BackoffConfig, RestartBackoff, restart_allowed};
+use super::backoff::{BackoffConfig, RestartBackoff};
 use super::events::PodEvent;
+use super::hooks::HookContext;
+use super::restart::{RestartPolicy, should_restart};
 use super::{now, waiting_state};
-use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::error_text::full_message;
 use crate::sandbox::{self, GuestExit, LogStream, SandboxSpec, StopSignal};
-use crate::volume::Mount;
-use super::hooks::HookContext;
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
+use crate::volume::Mount;
 
 /// Exit code of a container killed by the runtime: 128 + SIGKILL, as
 /// Kubernetes reports a killed process. WASI has no signals; this keeps
@@ -71,7 +70,8 @@ pub(crate) struct ContainerPlan {
     /// Volume mounts, after the root; resolved on the host at each start.
     pub mounts: Vec<crate::volume::PlannedMount>,
     pub rootfs: PathBuf,
-    pub restart_policy: String,
+    /// The pod's `restartPolicy`.
+    pub pod_restart: RestartPolicy,
     pub backoff: BackoffConfig,
     pub pod_key: String,
     pub pod_name: String,
@@ -194,7 +194,12 @@ impl Worker {
     /// guest that handles requests, its own exit or a kill when the grace
     /// period ends. `Ok`: the guest exited by itself; `Err`: the exit code
     /// it was ended with (143 terminated on the request, 137 killed).
-    async fn stop_gracefully<F>(&self, mut run: std::pin::Pin<&mut F>, signal: &StopSignal, hook: &HookContext<'_>) -> Result<Result<GuestExit, sandbox::SandboxError>, i32>
+    async fn stop_gracefully<F>(
+        &self,
+        mut run: std::pin::Pin<&mut F>,
+        signal: &StopSignal,
+        hook: &HookContext<'_>,
+    ) -> Result<Result<GuestExit, sandbox::SandboxError>, i32>
     where
         F: std::future::Future<Output = Result<GuestExit, sandbox::SandboxError>>,
     {
@@ -230,7 +235,7 @@ impl Worker {
     /// the pod is stopped). Returns the last exit code, if it ran.
     pub(crate) async fn run(mut self) -> Option<i32> {
         let name = self.plan.container.name.clone();
-        let mut backoff = RestartBackoff::new(self.plan.backoff.clone());
+        let mut backoff = RestartBackoff::new(self.plan.backoff);
         let mut restarts = 0;
         let mut last: Option<ContainerState> = None;
         let mut last_code = None;
@@ -314,7 +319,8 @@ impl Worker {
             };
             // The probes of this instance; a restart gets fresh ones with
             // their initial results, as the kubelet's new prober workers.
-            let probe_ctx = crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
+            let probe_ctx =
+                crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
             let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
             let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
             // The event first, as the kubelet records it before its status
@@ -439,15 +445,7 @@ impl Worker {
             };
             self.report(self.status(terminated.clone(), last.clone(), restarts, Health::DOWN));
 
-            // Regular init containers restart on failure only, whatever the
-            // pod policy says (Always acts as OnFailure for them).
-            let policy = match (self.plan.kind, self.plan.restart_policy.as_str()) {
-                // A native sidecar restarts whatever it exited with.
-                (ContainerKind::Init, _) if self.plan.sidecar => "Always",
-                (ContainerKind::Init, "Always") => "OnFailure",
-                (_, p) => p,
-            };
-            if self.stopping() || !restart_allowed(policy, code, false) {
+            if self.stopping() || !should_restart(&self.plan.container, self.plan.kind, self.plan.pod_restart, code) {
                 return last_code;
             }
             let delay = backoff.on_exit(ran_for);
@@ -455,7 +453,11 @@ impl Worker {
             if !delay.is_zero() {
                 let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
                 self.report(self.status(waiting_state("CrashLoopBackOff", Some(msg)), last.clone(), restarts, Health::DOWN));
-                self.event(PodEvent::warning("BackOff", Some(self.field_path()), format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid)));
+                self.event(PodEvent::warning(
+                    "BackOff",
+                    Some(self.field_path()),
+                    format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid),
+                ));
                 let mut stop = self.stop.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
 use super::EXIT_TRAPPED;
-use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::net::SocketPolicy;
 use crate::sandbox::{self, GuestExit, SandboxSpec};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::volume::Mount;
 
 /// What an exec into one container needs, recorded when the pod prepares
@@ -171,8 +171,15 @@ pub(crate) async fn exec(
     let Some(target) = targets.get(&container).filter(|_| running) else {
         return Err(ExecError::NotRunning { container });
     };
-    let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs).map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
-    let mut mounts = vec![Mount { host_path: target.rootfs.clone(), guest_path: "/".into(), writable: !target.read_only_root, owners: Some(target.root_owners.clone()), memory_files: None }];
+    let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs)
+        .map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
+    let mut mounts = vec![Mount {
+        host_path: target.rootfs.clone(),
+        guest_path: "/".into(),
+        writable: !target.read_only_root,
+        owners: Some(target.root_owners.clone()),
+        memory_files: None,
+    }];
     mounts.extend(volume_mounts);
     let spec = SandboxSpec {
         args: req.command,

@@ -12,9 +12,9 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::net::SocketPolicy;
 use crate::sandbox::{self, GuestExit, SandboxSpec, StopSignal};
+use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::volume::Mount;
 
 /// What a hook runs in: the container's instance context.

@@ -5,10 +5,11 @@
 pub mod backoff;
 pub mod conditions;
 mod container;
+mod events;
 mod exec;
 mod hooks;
-mod events;
 pub mod phase;
+mod restart;
 mod start;
 mod supervisor;
 mod warnings;

@@ -3,7 +3,7 @@
 //! Source: `pkg/kubelet/kubelet_pods.go` (`getPhase`, master as of Kubernetes
 //! 1.35), with the `ContainerRestartRules` feature gate in its 1.35 default
 //! (beta, on): whether a stopped container "will be restarted" is decided per
-//! container by `container_should_restart`, which honours container-level
+//! container by `restart::should_restart` (the worker's decision too), which honours container-level
 //! `restartPolicy` / `restartPolicyRules` and falls back to the pod's
 //! `restartPolicy`. Without container-level overrides that gives exactly the
 //! classic table (`Always` -> Running, `OnFailure` -> Running unless all
@@ -24,9 +24,11 @@
 use std::fmt;
 use std::str::FromStr;
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, PodSpec};
+use k8s_openapi::api::core::v1::{ContainerStatus, PodSpec};
 
-use super::backoff::restart_allowed;
+use super::container::ContainerKind;
+pub(crate) use super::restart::is_sidecar;
+use super::restart::{RestartPolicy, should_restart};
 
 /// The phase of a pod, as reported in `status.phase`.
 ///
@@ -56,13 +58,7 @@ pub enum PodPhase {
 
 impl PodPhase {
     /// Every phase, in declaration order (handy for tables and parsers).
-    pub const ALL: [PodPhase; 5] = [
-        PodPhase::Pending,
-        PodPhase::Running,
-        PodPhase::Succeeded,
-        PodPhase::Failed,
-        PodPhase::Unknown,
-    ];
+    pub const ALL: [PodPhase; 5] = [PodPhase::Pending, PodPhase::Running, PodPhase::Succeeded, PodPhase::Failed, PodPhase::Unknown];
 
     /// The Kubernetes spelling (`"Pending"`, `"Running"`, ...).
     #[must_use]
@@ -91,9 +87,7 @@ impl fmt::Display for PodPhase {
 
 /// A string that is not one of the five Kubernetes phase names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown pod phase {value:?}: expected one of \"Pending\", \"Running\", \"Succeeded\", \"Failed\", \"Unknown\""
-)]
+#[error("unknown pod phase {value:?}: expected one of \"Pending\", \"Running\", \"Succeeded\", \"Failed\", \"Unknown\"")]
 pub struct ParsePhaseError {
     /// The rejected input.
     pub value: String,
@@ -105,12 +99,7 @@ impl FromStr for PodPhase {
     /// Parses the exact, case-sensitive Kubernetes spelling, as the API server
     /// does.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PodPhase::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| ParsePhaseError {
-                value: s.to_owned(),
-            })
+        PodPhase::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| ParsePhaseError { value: s.to_owned() })
     }
 }
 
@@ -127,11 +116,7 @@ pub const fn is_terminal(phase: PodPhase) -> bool {
 /// otherwise the computed phase wins.
 #[must_use]
 pub const fn next_phase(previous: PodPhase, computed: PodPhase) -> PodPhase {
-    if is_terminal(previous) {
-        previous
-    } else {
-        computed
-    }
+    if is_terminal(previous) { previous } else { computed }
 }
 
 /// Computes the pod phase from its spec and the current container statuses,
@@ -144,13 +129,9 @@ pub const fn next_phase(previous: PodPhase, computed: PodPhase) -> PodPhase {
 /// torn down, so once every container stopped it ends `Succeeded` or `Failed`
 /// whatever its restart policy.
 #[must_use]
-pub fn pod_phase(
-    spec: &PodSpec,
-    init_statuses: &[ContainerStatus],
-    statuses: &[ContainerStatus],
-    deleting: bool,
-) -> PodPhase {
+pub fn pod_phase(spec: &PodSpec, init_statuses: &[ContainerStatus], statuses: &[ContainerStatus], deleting: bool) -> PodPhase {
     let init_containers = spec.init_containers.as_deref().unwrap_or_default();
+    let pod_policy = RestartPolicy::of_pod(spec);
 
     // Regular init containers: each must exit 0 before the next starts.
     let mut pending_regular_init = 0usize;
@@ -159,13 +140,11 @@ pub fn pod_phase(
         match observe(find_status(init_statuses, &container.name)) {
             // Not created yet, running, or waiting for its first start: the
             // init sequence has not got past it.
-            None | Some(Observed::Running { .. } | Observed::Waiting | Observed::NoState) => {
-                pending_regular_init += 1
-            }
+            None | Some(Observed::Running { .. } | Observed::Waiting | Observed::NoState) => pending_regular_init += 1,
             // A failure is only fatal when the container will not be retried
             // (pod `restartPolicy: Never`, or a container-level override).
             Some(Observed::Terminated(code) | Observed::WaitingAfterExit(code)) => {
-                if code != 0 && !container_should_restart(container, spec, code) {
+                if code != 0 && !should_restart(container, ContainerKind::Init, pod_policy, code) {
                     failed_init_not_restartable += 1;
                 }
             }
@@ -213,7 +192,7 @@ pub fn pod_phase(
             Some(Observed::Running { .. }) => running += 1,
             Some(Observed::Terminated(code)) => {
                 stopped += 1;
-                if !container_should_restart(container, spec, code) {
+                if !should_restart(container, ContainerKind::App, pod_policy, code) {
                     stopped_not_restartable += 1;
                 }
                 if code == 0 {
@@ -224,7 +203,7 @@ pub fn pod_phase(
             // not count it as succeeded even if the last exit was 0.
             Some(Observed::WaitingAfterExit(code)) => {
                 stopped += 1;
-                if !container_should_restart(container, spec, code) {
+                if !should_restart(container, ContainerKind::App, pod_policy, code) {
                     stopped_not_restartable += 1;
                 }
             }
@@ -248,36 +227,19 @@ pub fn pod_phase(
     if running == 0 && stopped > 0 && unknown == 0 {
         if deleting {
             // Nothing will be restarted any more.
-            return if stopped == succeeded {
-                PodPhase::Succeeded
-            } else {
-                PodPhase::Failed
-            };
+            return if stopped == succeeded { PodPhase::Succeeded } else { PodPhase::Failed };
         }
         if stopped != stopped_not_restartable {
             // At least one container is on its way back up.
             return PodPhase::Running;
         }
-        return if stopped == succeeded {
-            PodPhase::Succeeded
-        } else {
-            PodPhase::Failed
-        };
+        return if stopped == succeeded { PodPhase::Succeeded } else { PodPhase::Failed };
     }
     PodPhase::Pending
 }
 
-/// Whether `container` is a native sidecar: an init container with
-/// `restartPolicy: Always` (`podutil.IsRestartableInitContainer`).
-pub(crate) fn is_sidecar(container: &Container) -> bool {
-    container.restart_policy.as_deref() == Some("Always")
-}
-
 /// The status named `name`, if any (`podutil.GetContainerStatus`).
-pub(crate) fn find_status<'a>(
-    statuses: &'a [ContainerStatus],
-    name: &str,
-) -> Option<&'a ContainerStatus> {
+pub(crate) fn find_status<'a>(statuses: &'a [ContainerStatus], name: &str) -> Option<&'a ContainerStatus> {
     statuses.iter().find(|s| s.name == name)
 }
 
@@ -286,58 +248,10 @@ pub(crate) fn find_status<'a>(
 /// terminated, or is waiting to be restarted after an exit. wasmpod never
 /// recreates a sandbox, so "active" needs no extra check.
 fn app_container_started(spec: &PodSpec, statuses: &[ContainerStatus]) -> bool {
-    spec.containers
-        .iter()
-        .filter_map(|c| find_status(statuses, &c.name))
-        .any(|s| {
-            let state = s.state.as_ref();
-            state.is_some_and(|st| st.running.is_some() || st.terminated.is_some())
-                || s.last_state
-                    .as_ref()
-                    .is_some_and(|l| l.terminated.is_some())
-        })
-}
-
-/// `podutil.ContainerShouldRestart`: container-level `restartPolicyRules`
-/// first (a matching `Restart` rule restarts), then the container-level
-/// `restartPolicy`, then the pod's. Only consulted for regular containers and
-/// regular init containers; sidecars always restart.
-fn container_should_restart(container: &Container, spec: &PodSpec, exit_code: i32) -> bool {
-    if let Some(policy) = container.restart_policy.as_deref() {
-        let restart_rule_matches = container
-            .restart_policy_rules
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|rule| {
-                rule.exit_codes.as_ref().is_some_and(|codes| {
-                    let listed = codes
-                        .values
-                        .as_deref()
-                        .unwrap_or_default()
-                        .contains(&exit_code);
-                    match codes.operator.as_str() {
-                        "In" => listed,
-                        "NotIn" => !listed,
-                        // An unknown operator never matches; the next rule is tried.
-                        _ => false,
-                    }
-                })
-            })
-            .is_some_and(|rule| rule.action == "Restart");
-        if restart_rule_matches {
-            return true;
-        }
-        if matches!(policy, "Always" | "OnFailure" | "Never") {
-            return restart_allowed(policy, exit_code, false);
-        }
-        // Any other value falls through to the pod-level policy.
-    }
-    restart_allowed(
-        spec.restart_policy.as_deref().unwrap_or("Always"),
-        exit_code,
-        false,
-    )
+    spec.containers.iter().filter_map(|c| find_status(statuses, &c.name)).any(|s| {
+        let state = s.state.as_ref();
+        state.is_some_and(|st| st.running.is_some() || st.terminated.is_some()) || s.last_state.as_ref().is_some_and(|l| l.terminated.is_some())
+    })
 }
 
 /// One container status reduced to what `getPhase` looks at, in its order of
@@ -360,17 +274,11 @@ fn observe(status: Option<&ContainerStatus>) -> Option<Observed> {
     let status = status?;
     let state = status.state.as_ref();
     Some(if state.is_some_and(|s| s.running.is_some()) {
-        Observed::Running {
-            started: status.started == Some(true),
-        }
+        Observed::Running { started: status.started == Some(true) }
     } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
         Observed::Terminated(t.exit_code)
     } else if state.is_some_and(|s| s.waiting.is_some()) {
-        match status
-            .last_state
-            .as_ref()
-            .and_then(|l| l.terminated.as_ref())
-        {
+        match status.last_state.as_ref().and_then(|l| l.terminated.as_ref()) {
             Some(last) => Observed::WaitingAfterExit(last.exit_code),
             None => Observed::Waiting,
         }
@@ -382,26 +290,19 @@ fn observe(status: Option<&ContainerStatus>) -> Option<Observed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Container;
     use k8s_openapi::api::core::v1::{
-        ContainerRestartRule, ContainerRestartRuleOnExitCodes, ContainerState,
-        ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+        ContainerRestartRule, ContainerRestartRuleOnExitCodes, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     };
 
     use PodPhase::*;
 
     fn app(name: &str) -> Container {
-        Container {
-            name: name.into(),
-            ..Default::default()
-        }
+        Container { name: name.into(), ..Default::default() }
     }
 
     fn sidecar(name: &str) -> Container {
-        Container {
-            name: name.into(),
-            restart_policy: Some("Always".into()),
-            ..Default::default()
-        }
+        Container { name: name.into(), restart_policy: Some("Always".into()), ..Default::default() }
     }
 
     /// An app container with a container-level policy and optional rule.
@@ -412,10 +313,7 @@ mod tests {
             restart_policy_rules: rule.map(|(action, op, codes)| {
                 vec![ContainerRestartRule {
                     action: action.into(),
-                    exit_codes: Some(ContainerRestartRuleOnExitCodes {
-                        operator: op.into(),
-                        values: Some(codes.to_vec()),
-                    }),
+                    exit_codes: Some(ContainerRestartRuleOnExitCodes { operator: op.into(), values: Some(codes.to_vec()) }),
                 }]
             }),
             ..Default::default()
@@ -423,41 +321,19 @@ mod tests {
     }
 
     fn status(name: &str, state: Option<ContainerState>) -> ContainerStatus {
-        ContainerStatus {
-            name: name.into(),
-            state,
-            ..Default::default()
-        }
+        ContainerStatus { name: name.into(), state, ..Default::default() }
     }
 
     fn running(name: &str) -> ContainerStatus {
-        ContainerStatus {
-            started: Some(true),
-            ..status(
-                name,
-                Some(ContainerState {
-                    running: Some(ContainerStateRunning::default()),
-                    ..Default::default()
-                }),
-            )
-        }
+        ContainerStatus { started: Some(true), ..status(name, Some(ContainerState { running: Some(ContainerStateRunning::default()), ..Default::default() })) }
     }
 
     fn running_unstarted(name: &str) -> ContainerStatus {
-        ContainerStatus {
-            started: Some(false),
-            ..running(name)
-        }
+        ContainerStatus { started: Some(false), ..running(name) }
     }
 
     fn terminated_state(code: i32) -> ContainerState {
-        ContainerState {
-            terminated: Some(ContainerStateTerminated {
-                exit_code: code,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        ContainerState { terminated: Some(ContainerStateTerminated { exit_code: code, ..Default::default() }), ..Default::default() }
     }
 
     fn terminated(name: &str, code: i32) -> ContainerStatus {
@@ -468,10 +344,7 @@ mod tests {
         status(
             name,
             Some(ContainerState {
-                waiting: Some(ContainerStateWaiting {
-                    reason: Some("ContainerCreating".into()),
-                    ..Default::default()
-                }),
+                waiting: Some(ContainerStateWaiting { reason: Some("ContainerCreating".into()), ..Default::default() }),
                 ..Default::default()
             }),
         )
@@ -479,11 +352,7 @@ mod tests {
 
     /// Waiting in CrashLoopBackOff after an exit with `code`.
     fn waiting_after(name: &str, code: i32) -> ContainerStatus {
-        ContainerStatus {
-            last_state: Some(terminated_state(code)),
-            restart_count: 1,
-            ..waiting(name)
-        }
+        ContainerStatus { last_state: Some(terminated_state(code)), restart_count: 1, ..waiting(name) }
     }
 
     fn no_state(name: &str) -> ContainerStatus {
@@ -502,13 +371,7 @@ mod tests {
     }
 
     /// A pod with one regular init container `i` and one app container `a`.
-    fn with_init(
-        name: &'static str,
-        policy: &'static str,
-        i: ContainerStatus,
-        a: Option<ContainerStatus>,
-        want: PodPhase,
-    ) -> Row {
+    fn with_init(name: &'static str, policy: &'static str, i: ContainerStatus, a: Option<ContainerStatus>, want: PodPhase) -> Row {
         Row {
             name,
             policy: Some(policy),
@@ -522,13 +385,7 @@ mod tests {
     }
 
     /// A pod with one sidecar `s` and one app container `a`.
-    fn with_sidecar(
-        name: &'static str,
-        policy: &'static str,
-        s: Option<ContainerStatus>,
-        a: Option<ContainerStatus>,
-        want: PodPhase,
-    ) -> Row {
+    fn with_sidecar(name: &'static str, policy: &'static str, s: Option<ContainerStatus>, a: Option<ContainerStatus>, want: PodPhase) -> Row {
         Row {
             name,
             policy: Some(policy),
@@ -542,23 +399,9 @@ mod tests {
     }
 
     /// A pod with only app containers.
-    fn apps(
-        name: &'static str,
-        policy: Option<&'static str>,
-        statuses: Vec<ContainerStatus>,
-        want: PodPhase,
-    ) -> Row {
+    fn apps(name: &'static str, policy: Option<&'static str>, statuses: Vec<ContainerStatus>, want: PodPhase) -> Row {
         let names: Vec<Container> = statuses.iter().map(|s| app(&s.name)).collect();
-        Row {
-            name,
-            policy,
-            init: vec![],
-            apps: names,
-            init_statuses: vec![],
-            statuses,
-            deleting: false,
-            want,
-        }
+        Row { name, policy, init: vec![], apps: names, init_statuses: vec![], statuses, deleting: false, want }
     }
 
     fn deleting(mut row: Row) -> Row {
@@ -655,22 +498,12 @@ mod tests {
                 failures.push(format!("{}: got {got}, want {}", row.name, row.want));
             }
         }
-        assert!(
-            failures.is_empty(),
-            "phase mismatches:\n{}",
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "phase mismatches:\n{}", failures.join("\n"));
     }
 
     #[test]
     fn strings_round_trip() {
-        let table = [
-            (Pending, "Pending"),
-            (Running, "Running"),
-            (Succeeded, "Succeeded"),
-            (Failed, "Failed"),
-            (Unknown, "Unknown"),
-        ];
+        let table = [(Pending, "Pending"), (Running, "Running"), (Succeeded, "Succeeded"), (Failed, "Failed"), (Unknown, "Unknown")];
         for (phase, s) in table {
             assert_eq!(phase.as_str(), s);
             assert_eq!(phase.to_string(), s);
@@ -689,29 +522,15 @@ mod tests {
 
     #[test]
     fn terminal_guard_table() {
-        let terminal = [
-            (Pending, false),
-            (Running, false),
-            (Succeeded, true),
-            (Failed, true),
-            (Unknown, false),
-        ];
+        let terminal = [(Pending, false), (Running, false), (Succeeded, true), (Failed, true), (Unknown, false)];
         for (phase, want) in terminal {
             assert_eq!(is_terminal(phase), want, "{phase}");
             assert_eq!(phase.is_terminal(), want, "{phase}");
         }
         for previous in PodPhase::ALL {
             for computed in PodPhase::ALL {
-                let want = if is_terminal(previous) {
-                    previous
-                } else {
-                    computed
-                };
-                assert_eq!(
-                    next_phase(previous, computed),
-                    want,
-                    "{previous} -> {computed}"
-                );
+                let want = if is_terminal(previous) { previous } else { computed };
+                assert_eq!(next_phase(previous, computed), want, "{previous} -> {computed}");
             }
         }
         // The cases that matter, spelled out.

@@ -116,7 +116,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         grace: grace.clone(),
         evicted: None,
     };
-    let backoff = rt.backoff.clone();
+    let backoff = *rt.backoff;
     let usage_interval = rt.volume_usage_interval;
     let pod_ipc = ipc.clone();
     let probe_second = rt.probe_second;
@@ -139,7 +139,19 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         pod_ipc.remove_all();
         end
     });
-    Ok(PodHandle { namespace: namespace_of(&status), name, status, stop: stop_tx, task, network, host_network, exec_targets, grace, engine: rt.engine.clone(), ipc })
+    Ok(PodHandle {
+        namespace: namespace_of(&status),
+        name,
+        status,
+        stop: stop_tx,
+        task,
+        network,
+        host_network,
+        exec_targets,
+        grace,
+        engine: rt.engine.clone(),
+        ipc,
+    })
 }
 
 fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
@@ -148,7 +160,15 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, backoff: super::backoff::BackoffConfig, probe_second: std::time::Duration, log_rotation: crate::store::LogRotation, usage_interval: std::time::Duration) {
+async fn prepare(
+    sup: &mut Supervisor,
+    images: &HashMap<String, PlannedImage>,
+    objects: &super::EnvObjects,
+    backoff: super::backoff::BackoffConfig,
+    probe_second: std::time::Duration,
+    log_rotation: crate::store::LogRotation,
+    usage_interval: std::time::Duration,
+) {
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -156,7 +176,12 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let host_network = spec.host_network == Some(true);
     let socket_policy = if host_network { crate::net::SocketPolicy::Host } else { crate::net::SocketPolicy::Pod(sup.network.clone()) };
-    let facts = PodFacts { pod_ip: if host_network { "127.0.0.1".into() } else { sup.network.ip().to_string() }, host_ip: "127.0.0.1".into(), node_name: sup.node_name(), ..PodFacts::default() };
+    let facts = PodFacts {
+        pod_ip: if host_network { "127.0.0.1".into() } else { sup.network.ip().to_string() },
+        host_ip: "127.0.0.1".into(),
+        node_name: sup.node_name(),
+        ..PodFacts::default()
+    };
     let (volumes, failed) = PodVolumes::materialize(&pod, &objects.sources(), &facts, &sup.dir.path().join("volumes"));
     for (volume, message) in failed {
         // The kubelet's event for a volume it cannot set up.
@@ -227,16 +252,16 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             };
             let env = {
                 let mut env = env;
-                    // Container runtimes set HOSTNAME to the pod name;
-                    // the image's config provides PATH. The manifest wins.
-                    let mut base = vec![("HOSTNAME".to_owned(), sup.network.hostname().to_owned())];
-                    base.extend(image.env.iter().cloned());
-                    if let Some(wd) = &c.working_dir {
-                        base.push(("PWD".to_owned(), wd.clone()));
-                    }
-                    base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
-                    base.append(&mut env);
-                    base
+                // Container runtimes set HOSTNAME to the pod name;
+                // the image's config provides PATH. The manifest wins.
+                let mut base = vec![("HOSTNAME".to_owned(), sup.network.hostname().to_owned())];
+                base.extend(image.env.iter().cloned());
+                if let Some(wd) = &c.working_dir {
+                    base.push(("PWD".to_owned(), wd.clone()));
+                }
+                base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
+                base.append(&mut env);
+                base
             };
             let rootfs = sup.dir.rootfs(&c.name);
             // The root holds what the container wrote (there are no image
@@ -244,7 +269,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let root_owners = std::sync::Arc::new(crate::volume::OwnerBook::new(rootfs.clone(), (0, 0)));
             root_owners.add_writer((identity.uid, identity.gid));
             let read_only_root = crate::security::read_only_root(c);
-            let memory = memory_limit(c).map(|limit| crate::limits::MemoryAccount::new(limit));
+            let memory = memory_limit(c).map(crate::limits::MemoryAccount::new);
             if let (Some(files), Some(account)) = (&memory_files, &memory) {
                 for root in sup.volumes.writable_memory_roots(&mounts) {
                     files.add_writer(root, account);
@@ -279,8 +304,8 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 working_dir: c.working_dir.clone(),
                 mounts,
                 rootfs: sup.dir.rootfs(&c.name),
-                restart_policy: spec.restart_policy.clone().unwrap_or_else(|| "Always".into()),
-                backoff: backoff.clone(),
+                pod_restart: super::restart::RestartPolicy::of_pod(&spec),
+                backoff,
                 pod_key: format!("{namespace}/{name}"),
                 pod_name: name.clone(),
                 pod_namespace: namespace.clone(),
@@ -294,7 +319,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 handles: sup.handles.clone(),
                 probe_second,
                 log_rotation,
-                sidecar: kind == ContainerKind::Init && crate::pod::phase::is_sidecar(c),
+                sidecar: kind == ContainerKind::Init && super::restart::is_sidecar(c),
                 identity,
                 root_owners,
                 read_only_root,
@@ -342,7 +367,11 @@ fn block(sup: &mut Supervisor, kind: ContainerKind, index: usize, c: &Container,
     sup.set_container_status(kind, index, status);
 }
 /// Serves the pod's `hostPort`s for as long as it runs.
-fn forward_host_ports(listeners: Vec<(std::net::TcpListener, u16)>, network: &std::sync::Arc<crate::net::PodNetwork>, pod: &str) -> Vec<tokio::task::JoinHandle<()>> {
+fn forward_host_ports(
+    listeners: Vec<(std::net::TcpListener, u16)>,
+    network: &std::sync::Arc<crate::net::PodNetwork>,
+    pod: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for (listener, port) in listeners {
         // Bound and set non-blocking by Runtime::start; conversion only

@@ -155,14 +155,7 @@ impl Supervisor {
             self.sidecars.others_alive += 1;
             self.stop.clone()
         };
-        let worker = Worker {
-            plan,
-            engine: self.engine.clone(),
-            dir: self.dir.clone(),
-            tap: self.tap.clone(),
-            reports: reports.clone(),
-            stop,
-        };
+        let worker = Worker { plan, engine: self.engine.clone(), dir: self.dir.clone(), tap: self.tap.clone(), reports: reports.clone(), stop };
         let handle = workers.spawn(async move { (kind, index, worker.run().await) });
         self.running.insert(handle.id(), (kind, index, container.name, image));
     }
@@ -174,7 +167,8 @@ impl Supervisor {
         let Some((kind, index, name, image)) = self.running.remove(&id) else { return };
         let message = format!("internal error in wasmpod's container worker: {error}");
         self.event(PodEvent::warning("Failed", Some(super::events::field_path(kind, &name)), message.clone()));
-        let terminated = ContainerStateTerminated { exit_code: 128, reason: Some("Error".into()), message: Some(message), finished_at: Some(now()), ..Default::default() };
+        let terminated =
+            ContainerStateTerminated { exit_code: 128, reason: Some("Error".into()), message: Some(message), finished_at: Some(now()), ..Default::default() };
         let status = super::bare_status(&name, &image, ContainerState { terminated: Some(terminated), ..Default::default() });
         self.set_container_status(kind, index, status);
         self.refresh(deleting);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{MAX_OUTPUT, Outcome, ProbeContext};
-use crate::sandbox::Program;
 use crate::error_text::full_message;
+use crate::sandbox::Program;
 use crate::sandbox::{self, CaptureStream, CheckOutcome, GuestExit};
 
 pub(super) async fn check(ctx: &ProbeContext, command: &[String], timeout: Duration) -> Outcome {

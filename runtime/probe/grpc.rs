@@ -146,8 +146,23 @@ fn status_name(status: u64) -> &'static str {
 
 fn code_name(code: u32) -> String {
     const NAMES: [&str; 17] = [
-        "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
-        "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
     ];
     NAMES.get(code as usize).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("Code({code})"))
 }
@@ -155,7 +170,13 @@ fn code_name(code: u32) -> String {
 /// Go's duration formatting for whole and fractional seconds (`1s`, `1.5s`).
 fn go_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else if ms < 1000 { format!("{ms}ms") } else { format!("{}s", d.as_secs_f64()) }
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +197,9 @@ mod tests {
         assert_eq!(judge(&answer(&frame(&[0x08, 2]), "0")), Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into()));
         assert_eq!(judge(&answer(&frame(&[]), "0")), Outcome::Failure("service unhealthy (responded with \"UNKNOWN\")".into()));
         let unimplemented = judge(&answer(&[], "12"));
-        assert!(matches!(&unimplemented, Outcome::Failure(m) if m.starts_with("error: this server does not implement the grpc health protocol")), "{unimplemented:?}");
+        assert!(
+            matches!(&unimplemented, Outcome::Failure(m) if m.starts_with("error: this server does not implement the grpc health protocol")),
+            "{unimplemented:?}"
+        );
     }
 }

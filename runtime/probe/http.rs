@@ -11,10 +11,18 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{Outcome, ProbeContext, USER_AGENT, tcp};
-use crate::sandbox::Program;
 use crate::net::SocketPolicy;
+use crate::sandbox::Program;
 
-pub(super) async fn check(ctx: &ProbeContext, scheme: &str, host: Option<&str>, port: u16, path: &str, headers: &[(String, String)], timeout: Duration) -> Outcome {
+pub(super) async fn check(
+    ctx: &ProbeContext,
+    scheme: &str,
+    host: Option<&str>,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Outcome {
     let shown_host = host.map(str::to_owned).unwrap_or_else(|| ctx.pod_ip().to_string());
     let url = format!("{}://{}{path}", scheme.to_ascii_lowercase(), join_host_port(&shown_host, port));
     if !scheme.eq_ignore_ascii_case("HTTP") {
@@ -114,7 +122,8 @@ async fn direct(ctx: &ProbeContext, addr: SocketAddr, req: http::Request<Full<By
     let body = body.map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
     // The handler's instance lives until this probe is done with it.
     let (_alive, alive_rx) = tokio::sync::watch::channel(());
-    let resp = crate::sandbox::dispatch(&ctx.engine, &ctx.program, &ctx.spec, http::Request::from_parts(parts, body), alive_rx).await.map_err(|e| e.to_string())?;
+    let resp =
+        crate::sandbox::dispatch(&ctx.engine, &ctx.program, &ctx.spec, http::Request::from_parts(parts, body), alive_rx).await.map_err(|e| e.to_string())?;
     collect(resp).await
 }
 

@@ -34,8 +34,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::sandbox::SandboxSpec;
+use crate::sandbox::{Engine as WasmEngine, Program};
 
 pub(crate) use worker::{ProbeEvent, ProbeSet};
 
@@ -244,6 +244,15 @@ mod tests {
     fn timing_applies_kubernetes_defaults_in_probe_seconds() {
         let p: Probe = serde_json::from_value(serde_json::json!({"exec": {"command": ["true"]}, "initialDelaySeconds": 5})).unwrap();
         let t = Timing::of(&p, Duration::from_millis(100));
-        assert_eq!(t, Timing { initial_delay: Duration::from_millis(500), period: Duration::from_secs(1), timeout: Duration::from_millis(100), success_threshold: 1, failure_threshold: 3 });
+        assert_eq!(
+            t,
+            Timing {
+                initial_delay: Duration::from_millis(500),
+                period: Duration::from_secs(1),
+                timeout: Duration::from_millis(100),
+                success_threshold: 1,
+                failure_threshold: 3
+            }
+        );
     }
 }

@@ -145,7 +145,14 @@ impl ProbeSet {
     }
 }
 
-async fn run_worker(kind: ProbeKind, timing: Timing, prober: Arc<dyn Prober>, started_at: Instant, mut started: watch::Receiver<bool>, tx: mpsc::UnboundedSender<(ProbeKind, Message)>) {
+async fn run_worker(
+    kind: ProbeKind,
+    timing: Timing,
+    prober: Arc<dyn Prober>,
+    started_at: Instant,
+    mut started: watch::Receiver<bool>,
+    tx: mpsc::UnboundedSender<(ProbeKind, Message)>,
+) {
     if kind != ProbeKind::Startup && started.wait_for(|s| *s).await.is_err() {
         return;
     }
@@ -164,17 +171,17 @@ async fn run_worker(kind: ProbeKind, timing: Timing, prober: Arc<dyn Prober>, st
             Err(_) => Outcome::Failure(format!("probe did not complete within {:?}", timing.timeout)),
         };
         let success = outcome.is_success();
-        if let Outcome::Failure(message) = outcome {
-            if tx.send((kind, Message::Failed(message))).is_err() {
-                return;
-            }
+        if let Outcome::Failure(message) = outcome
+            && tx.send((kind, Message::Failed(message))).is_err()
+        {
+            return;
         }
         let (next, changed) = step(state, success, timing.success_threshold, timing.failure_threshold);
         state = next;
-        if let Some(result) = changed {
-            if tx.send((kind, Message::Result(result))).is_err() {
-                return;
-            }
+        if let Some(result) = changed
+            && tx.send((kind, Message::Result(result))).is_err()
+        {
+            return;
         }
         match (kind, state.result) {
             (ProbeKind::Startup, Some(true)) => return,
@@ -221,7 +228,13 @@ mod tests {
     }
 
     fn timing(delay: u64, period: u64, success: u32, failure: u32) -> Timing {
-        Timing { initial_delay: Duration::from_secs(delay), period: Duration::from_secs(period), timeout: Duration::from_secs(1), success_threshold: success, failure_threshold: failure }
+        Timing {
+            initial_delay: Duration::from_secs(delay),
+            period: Duration::from_secs(period),
+            timeout: Duration::from_secs(1),
+            success_threshold: success,
+            failure_threshold: failure,
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,7 +48,7 @@ impl Runtime {
                     for h in started {
                         h.wait().await;
                     }
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }

@@ -84,7 +84,7 @@ pub enum Error {
         field: String,
         /// Why.
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
     /// A container's image could not be resolved.
     #[error("pod \"{pod}\", container \"{container}\" (spec.{field}.image)")]
@@ -97,7 +97,7 @@ pub enum Error {
         field: String,
         /// Why.
         #[source]
-        source: ImageError,
+        source: Box<ImageError>,
     },
     /// A `hostPort` could not be opened on the host.
     #[error("pod \"{pod}\": {field}: cannot listen on 127.0.0.1:{port}")]
@@ -136,4 +136,3 @@ impl Error {
         }
     }
 }
-

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use super::view::PodView;
 use super::Error;
+use super::view::PodView;
 
 /// How often a followed log is checked for new lines. The log is a file
 /// any process of the state directory may be writing; 100 ms keeps
@@ -61,7 +61,9 @@ fn pick_container<'a>(pod: &'a Pod, requested: Option<&str>) -> Result<&'a str, 
     let app: Vec<&str> = spec.map(|s| s.containers.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
     let init: Vec<&str> = spec.and_then(|s| s.init_containers.as_ref()).map(|cs| cs.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
     match requested {
-        Some(c) => app.iter().chain(init.iter()).find(|n| **n == c).copied().ok_or_else(|| Error::BadRequest(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => {
+            app.iter().chain(init.iter()).find(|n| **n == c).copied().ok_or_else(|| Error::BadRequest(format!("container {c} is not valid for pod {name}")))
+        }
         None if app.len() == 1 => Ok(app[0]),
         None => {
             let mut msg = format!("a container name must be specified for pod {name}, choose one of: [{}]", app.join(" "));
@@ -98,7 +100,11 @@ impl LogStream {
             Ok(f) => f,
             Err(_) => {
                 // Kubernetes' answer for a container with no log yet.
-                let reason = status.and_then(|s| s.state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "ContainerCreating".into());
+                let reason = status
+                    .and_then(|s| s.state.as_ref())
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.clone())
+                    .unwrap_or_else(|| "ContainerCreating".into());
                 return Err(Error::BadRequest(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}")));
             }
         };

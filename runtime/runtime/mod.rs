@@ -21,22 +21,22 @@ mod watch;
 pub use create::absolute_image_paths;
 pub use error::Error;
 pub use logs::{LogOptions, LogStream};
-pub use view::StateView;
-pub use watch::{PodWatch, WatchEvent, WatchEventType};
 use registry::PodRegistry;
 use view::PodView;
+pub use view::StateView;
+pub use watch::{PodWatch, WatchEvent, WatchEventType};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sandbox::Engine as WasmEngine;
 use crate::image::{Alias, ImageResolver};
 use crate::manifest::Manifests;
 use crate::net::ClusterNetwork;
 use crate::pod::backoff::BackoffConfig;
 use crate::pod::{EnvObjects, PlannedImage, PodHandle, PodPlan};
+use crate::sandbox::Engine as WasmEngine;
 use crate::store::{LogTap, StateDir};
 
 /// Everything a [`Runtime`] is configured with. Defaults: Kubernetes'
@@ -98,7 +98,6 @@ impl RuntimeConfig {
         }
     }
 }
-
 
 /// A wasmpod runtime: one engine, one state directory, any number of pods.
 pub struct Runtime {
@@ -172,8 +171,7 @@ impl Runtime {
         for pod in &manifests.pods {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let spec = pod.spec.clone().unwrap_or_default();
-            crate::volume::admit(pod, self.allow_host_path)
-                .map_err(|r| Error::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
+            crate::volume::admit(pod, self.allow_host_path).map_err(|r| Error::Unsupported { pod: pod_name.clone(), field: r.field, reason: r.reason })?;
             let mut images = HashMap::new();
             let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
             for (list, containers) in lists {
@@ -184,13 +182,13 @@ impl Runtime {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field: field.clone(),
-                        source,
+                        source: Box::new(source),
                     })?;
                     let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| Error::Compile {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field,
-                        source,
+                        source: Box::new(source),
                     })?;
                     images.insert(c.name.clone(), PlannedImage { image: resolved, loaded });
                 }

@@ -59,12 +59,11 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<(), Error> {
             return Err(invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", "))));
         }
         let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
-        return Err(invalid(format!(
-            "{}: Forbidden: wasmpod does not update a pod in place yet; delete the pod and apply it again",
-            fields.join(", ")
-        )));
+        return Err(invalid(format!("{}: Forbidden: wasmpod does not update a pod in place yet; delete the pod and apply it again", fields.join(", "))));
     }
-    for (field, o, n) in [("metadata.labels", &old.metadata.labels, &new.metadata.labels), ("metadata.annotations", &old.metadata.annotations, &new.metadata.annotations)] {
+    for (field, o, n) in
+        [("metadata.labels", &old.metadata.labels, &new.metadata.labels), ("metadata.annotations", &old.metadata.annotations, &new.metadata.annotations)]
+    {
         let empty = Default::default();
         if o.as_ref().unwrap_or(&empty) != n.as_ref().unwrap_or(&empty) {
             return Err(invalid(format!("{field}: Forbidden: wasmpod does not update a pod in place yet; delete the pod and apply it again")));

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 
+use super::Error;
 use super::logs::{LogOptions, LogStream};
 use super::registry::PodRegistry;
-use super::Error;
 use crate::pod::phase::PodPhase;
 use crate::pod::recorded_phase;
 use crate::store::{StateDir, StoreError};
@@ -110,22 +110,22 @@ impl StateView {
         Ok(Self { view: PodView { state: StateDir::open(path)?, registry: Arc::new(PodRegistry::new()) } })
     }
 
-    /// As [`Runtime::get`].
+    /// As [`crate::Runtime::get`].
     pub fn get(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
         self.view.get(namespace, name)
     }
 
-    /// As [`Runtime::list`].
+    /// As [`crate::Runtime::list`].
     pub fn list(&self, namespace: Option<&str>) -> Result<Vec<Pod>, Error> {
         self.view.list(namespace)
     }
 
-    /// As [`Runtime::events`].
+    /// As [`crate::Runtime::events`].
     pub fn events(&self, namespace: &str, name: &str) -> Result<Vec<Event>, Error> {
         self.view.events(namespace, name)
     }
 
-    /// As [`Runtime::logs`].
+    /// As [`crate::Runtime::logs`].
     pub fn logs(&self, namespace: &str, name: &str, options: &LogOptions) -> Result<LogStream, Error> {
         LogStream::open(self.view.clone(), namespace, name, options)
     }

@@ -4,8 +4,8 @@
 //! instance (pre-instantiated: no compile, no link, no `main`) with the
 //! container's env, files and network, instead of a whole program run.
 
-use super::{SandboxError, SandboxSpec, component_store};
 use super::{CheckPre, Engine};
+use super::{SandboxError, SandboxSpec, component_store};
 
 /// What a `check` call answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +23,7 @@ pub enum CheckOutcome {
 pub(crate) async fn run_check(engine: &Engine, check: &CheckPre, spec: &SandboxSpec, command: Vec<String>) -> Result<CheckOutcome, SandboxError> {
     let mut store = component_store(engine.engine(), spec)?;
     let instance = check.pre.instantiate_async(&mut store).await.map_err(SandboxError::Instantiate)?;
-    let func = instance
-        .get_typed_func::<(Vec<String>,), (Result<(), String>,)>(&mut store, &check.func)
-        .map_err(SandboxError::Instantiate)?;
+    let func = instance.get_typed_func::<(Vec<String>,), (Result<(), String>,)>(&mut store, &check.func).map_err(SandboxError::Instantiate)?;
     Ok(match func.call_async(&mut store, (command,)).await {
         Ok((Ok(()),)) => CheckOutcome::Healthy,
         Ok((Err(message),)) => CheckOutcome::Unhealthy(message),

@@ -41,7 +41,8 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
     let mut types = linker.instance(TYPES)?;
     types.func_wrap_async(
         "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, ComponentState>, (dir, path_flags, path, open_flags, flags): (Resource<Descriptor>, PathFlags, String, OpenFlags, DescriptorFlags)| {
+        |mut store: StoreContextMut<'_, ComponentState>,
+         (dir, path_flags, path, open_flags, flags): (Resource<Descriptor>, PathFlags, String, OpenFlags, DescriptorFlags)| {
             Box::new(async move {
                 let state = store.data_mut();
                 let Some(slot) = state.handles.reserve() else {
@@ -106,7 +107,8 @@ pub(crate) fn add_to_module_linker(linker: &mut Linker<ModuleState>) -> wasmtime
     linker.func_wrap_async(
         P1,
         "path_open",
-        |mut caller: Caller<'_, ModuleState>, (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
+        |mut caller: Caller<'_, ModuleState>,
+         (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
             Box::new(async move {
                 let Some(slot) = caller.data().handles.reserve() else { return Ok(ERRNO_MFILE) };
                 let memory = memory(&mut caller)?;

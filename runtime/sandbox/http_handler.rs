@@ -19,13 +19,13 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::{oneshot, watch};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use super::{ComponentState, GuestExit, SandboxError, SandboxSpec, component_store};
 use super::Engine;
+use super::{ComponentState, GuestExit, SandboxError, SandboxSpec, component_store};
 use crate::net::SocketPolicy;
 
 /// Pending connections per served port before new ones are refused, as a
@@ -80,9 +80,7 @@ pub(super) async fn serve(engine: &Engine, proxy: &ProxyPre<ComponentState>, spe
                         async move { Ok::<_, std::convert::Infallible>(answer(&shared, req, rx).await) }
                     });
                     // A peer that goes away mid-request needs no report.
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(incoming.stream), service)
-                        .await;
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(incoming.stream), service).await;
                 }));
             }
         }));
@@ -116,7 +114,13 @@ async fn answer(shared: &Shared, req: hyper::Request<hyper::body::Incoming>, ali
 /// Hands `req` to a fresh instance of the handler with the container's
 /// context `spec`, and returns its response. The instance keeps running
 /// (streaming the body) until it returns or `alive`'s sender is dropped.
-pub async fn dispatch<B>(engine: &Engine, program: &super::Program, spec: &SandboxSpec, req: hyper::Request<B>, alive: watch::Receiver<()>) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
+pub async fn dispatch<B>(
+    engine: &Engine,
+    program: &super::Program,
+    spec: &SandboxSpec,
+    req: hyper::Request<B>,
+    alive: watch::Receiver<()>,
+) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,
@@ -126,7 +130,13 @@ where
     dispatch_with(engine.engine(), proxy, spec, req, alive).await
 }
 
-async fn dispatch_with<B>(engine: &wasmtime::Engine, proxy: &ProxyPre<ComponentState>, spec: &SandboxSpec, req: hyper::Request<B>, alive: watch::Receiver<()>) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
+async fn dispatch_with<B>(
+    engine: &wasmtime::Engine,
+    proxy: &ProxyPre<ComponentState>,
+    spec: &SandboxSpec,
+    req: hyper::Request<B>,
+    alive: watch::Receiver<()>,
+) -> Result<hyper::Response<HyperOutgoingBody>, HandlerError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<wasmtime_wasi_http::Error>,

@@ -18,22 +18,22 @@ use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
-use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket, udp, udp_create_socket};
 use wasmtime_wasi::cli::{StdinStream, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sockets::{ip_name_lookup, tcp, tcp_create_socket, udp, udp_create_socket};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::ipc::{ComponentIpc, IpcNamespace, ModuleIpc};
-use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
-pub use stop::StopSignal;
 use crate::limits::{CpuAccount, HandleAccount, Handles, MemoryAccount, MemoryLimiter};
+use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 use crate::volume::{MemoryFiles, Mount};
-pub use program::{Engine, Loaded, Program};
-pub(crate) use program::CheckPre;
 pub use check::CheckOutcome;
 pub(crate) use check::run_check;
 pub use http_handler::dispatch;
+pub(crate) use program::CheckPre;
+pub use program::{Engine, Loaded, Program};
 pub use stdio::{CaptureStream, LogStream};
+pub use stop::StopSignal;
 
 /// Store state of a component container.
 pub struct ComponentState {
@@ -294,9 +294,7 @@ pub async fn run(engine: &Engine, program: &Program, spec: SandboxSpec) -> Resul
                 Err(e) if crate::limits::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),
                 Err(e) => return Err(SandboxError::Instantiate(e)),
             };
-            let start = instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .map_err(SandboxError::Instantiate)?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(SandboxError::Instantiate)?;
             start.call_async(&mut store, ()).await
         }
     };

@@ -112,7 +112,12 @@ pub fn privilege_warnings(pod: &str, spec: &PodSpec) -> Vec<String> {
             if sc.allow_privilege_escalation == Some(true) {
                 out.push(format!("pod {pod:?}: {at}.allowPrivilegeEscalation: a wasm guest cannot gain privileges (no setuid, no exec); nothing to allow"));
             }
-            if sc.se_linux_options.is_some() || sc.app_armor_profile.is_some() || sc.seccomp_profile.is_some() || sc.windows_options.is_some() || sc.proc_mount.is_some() {
+            if sc.se_linux_options.is_some()
+                || sc.app_armor_profile.is_some()
+                || sc.seccomp_profile.is_some()
+                || sc.windows_options.is_some()
+                || sc.proc_mount.is_some()
+            {
                 out.push(format!("pod {pod:?}: {at}: seLinuxOptions, appArmorProfile, seccompProfile, windowsOptions and procMount have no meaning for a wasm guest (it makes no syscalls) and are ignored"));
             }
         }
@@ -138,7 +143,9 @@ mod tests {
 
     #[test]
     fn container_fields_override_the_pods_and_groups_collect_fs_group() {
-        let s = spec("securityContext: {runAsUser: 42, runAsGroup: 7, fsGroup: 231, supplementalGroups: [5, 231]}\ncontainers:\n- {name: a, image: x}\n- {name: b, image: x, securityContext: {runAsUser: 1000}}\n");
+        let s = spec(
+            "securityContext: {runAsUser: 42, runAsGroup: 7, fsGroup: 231, supplementalGroups: [5, 231]}\ncontainers:\n- {name: a, image: x}\n- {name: b, image: x, securityContext: {runAsUser: 1000}}\n",
+        );
         let a = identity("p", &s, &s.containers[0]).unwrap();
         assert_eq!(a, Identity { uid: 42, gid: 7, groups: vec![7, 231, 5], fs_group: Some(231) });
         assert_eq!(a.volume_writer(), (42, 231));
@@ -164,7 +171,8 @@ mod tests {
 
     #[test]
     fn privileges_are_reported_with_field_paths() {
-        let s = spec("containers:\n- {name: c, image: x, securityContext: {privileged: true, capabilities: {add: [NET_ADMIN]}, allowPrivilegeEscalation: true}}\n");
+        let s =
+            spec("containers:\n- {name: c, image: x, securityContext: {privileged: true, capabilities: {add: [NET_ADMIN]}, allowPrivilegeEscalation: true}}\n");
         let w = privilege_warnings("p", &s);
         assert_eq!(w.len(), 3, "{w:#?}");
         assert!(w[0].contains("spec.containers[0].securityContext.privileged"));

@@ -26,11 +26,7 @@ impl EventLog {
     pub fn append(&self, event: &Event) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(event).expect("an Event always serializes");
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err("cannot open", &self.path))?;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err("cannot open", &self.path))?;
         f.write_all(&line).map_err(io_err("cannot append to", &self.path))
     }
 

@@ -127,8 +127,7 @@ impl StateDir {
         #[cfg(unix)]
         if created {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
-                .map_err(io_err("cannot restrict permissions of", root))?;
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700)).map_err(io_err("cannot restrict permissions of", root))?;
         }
         Ok(Self { root: root.to_owned(), shared: Arc::default() })
     }
@@ -182,11 +181,7 @@ fn read_dir_names(dir: &Path) -> Result<Vec<String>, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StoreError::Io { action: "cannot list", path: dir.to_owned(), source: e }),
     };
-    Ok(entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect())
+    Ok(entries.filter_map(|e| e.ok()).filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false)).filter_map(|e| e.file_name().into_string().ok()).collect())
 }
 
 /// The on-disk home of one pod.
@@ -281,7 +276,6 @@ impl PodDir {
     pub fn submit_record(&self, pod: &Pod) {
         self.shared.writer.submit(&self.record_path(), serde_json::to_vec_pretty(pod).expect("a Pod always serializes"));
     }
-
 
     /// Reads the record.
     pub fn read_record(&self) -> Result<Pod, StoreError> {

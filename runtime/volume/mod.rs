@@ -99,7 +99,9 @@ pub enum VolumeError {
         detail: String,
     },
     /// A mount would need a single file preopened.
-    #[error("{what} is a file: WASI preopens only directories, so a file can be mounted alone only from a configMap, secret or downwardAPI volume (as a read-only copy)")]
+    #[error(
+        "{what} is a file: WASI preopens only directories, so a file can be mounted alone only from a configMap, secret or downwardAPI volume (as a read-only copy)"
+    )]
     FileMount {
         /// `subPath "x" of volume "v"` or `hostPath "/x"`.
         what: String,
@@ -226,9 +228,31 @@ fn source_name(v: &Volume) -> &'static str {
 }
 
 const SOURCE_FIELDS: &[&str] = &[
-    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "ephemeral", "fc", "flexVolume",
-    "flocker", "gcePersistentDisk", "gitRepo", "glusterfs", "image", "iscsi", "nfs", "persistentVolumeClaim",
-    "photonPersistentDisk", "portworxVolume", "projected", "quobyte", "rbd", "scaleIO", "storageos", "vsphereVolume",
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "ephemeral",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "image",
+    "iscsi",
+    "nfs",
+    "persistentVolumeClaim",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "projected",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
 ];
 
 /// What kind of content a volume holds, for mount rules.
@@ -517,7 +541,13 @@ pub(crate) fn resolve(mounts: &[PlannedMount], rootfs: &Path) -> Result<Vec<Moun
         // The mount point, so `ls` of its parent shows it; wasi-libc finds
         // the preopen by path prefix whether or not it exists.
         let _ = create_beneath(rootfs, &m.guest_path, false);
-        out.push(Mount { host_path: host, guest_path: m.guest_path.clone(), writable: m.writable, owners: m.owners.clone(), memory_files: m.memory_files.clone() });
+        out.push(Mount {
+            host_path: host,
+            guest_path: m.guest_path.clone(),
+            writable: m.writable,
+            owners: m.owners.clone(),
+            memory_files: m.memory_files.clone(),
+        });
     }
     Ok(out)
 }

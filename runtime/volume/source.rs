@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, DownwardAPIVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath, Pod,
-    SecretVolumeSource,
+    ConfigMapVolumeSource, DownwardAPIVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath, Pod, SecretVolumeSource,
 };
 
 use super::VolumeError;
@@ -53,12 +52,7 @@ fn memory_root() -> Option<PathBuf> {
 /// An emptyDir: `<pod>/volumes/<name>`, or for `medium: Memory`
 /// `/dev/shm/wasmpod/<pod uid>/<name>` where available. Returns the
 /// directory and its size limit, if any.
-pub(super) fn empty_dir(
-    name: &str,
-    ed: &EmptyDirVolumeSource,
-    disk: &Path,
-    uid: &str,
-) -> Result<(PathBuf, Option<StorageLimit>), VolumeError> {
+pub(super) fn empty_dir(name: &str, ed: &EmptyDirVolumeSource, disk: &Path, uid: &str) -> Result<(PathBuf, Option<StorageLimit>), VolumeError> {
     let dir = match (ed.medium.as_deref(), memory_root()) {
         (Some("Memory"), Some(root)) => root.join(uid).join(name),
         _ => disk.to_path_buf(),

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::Method;
 use wasmpod::api::{ApiServer, Client, Role, Target};
-use wasmpod::{StateView, WatchEventType};
 use wasmpod::{Runtime, RuntimeConfig};
+use wasmpod::{StateView, WatchEventType};
 
 use crate::harness::DEADLINE;
 

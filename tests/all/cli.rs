@@ -4,13 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn wasmpod(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmpod"))
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_wasmpod")).arg("--state-dir").arg(state).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -87,7 +81,11 @@ fn host_path_volumes_need_allow_host_path() {
 fn unknown_images_say_how_to_map_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db.yaml");
-    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: mysql, image: \"mysql:8.0\"}\n").unwrap();
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: mysql, image: \"mysql:8.0\"}\n",
+    )
+    .unwrap();
     let out = wasmpod(&dir.path().join("s"), &["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
@@ -228,7 +226,12 @@ fn serve_is_driven_by_apply_get_logs_and_delete() {
     std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("Never", "Always")).unwrap();
     let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).starts_with("The Pod \"two-lines\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .starts_with("The Pod \"two-lines\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // As with kubectl, logs of a container still being created are
     // refused ("waiting to start"): wait until it started.
@@ -263,7 +266,17 @@ fn serve_is_driven_by_apply_get_logs_and_delete() {
     assert_eq!(text(&out.stdout), "pod/two-lines\n");
     let out = wasmpod(&state, &["describe", "pod", "two-lines"]);
     let d = text(&out.stdout);
-    for needle in ["Name:             two-lines", "Namespace:        default", "Status:           Running", "Containers:\n  a:\n", "      Reason:       Completed", "Restart Count:  0", "Conditions:", "Events:\n  Type    Reason     Age", "Started container b"] {
+    for needle in [
+        "Name:             two-lines",
+        "Namespace:        default",
+        "Status:           Running",
+        "Containers:\n  a:\n",
+        "      Reason:       Completed",
+        "Restart Count:  0",
+        "Conditions:",
+        "Events:\n  Type    Reason     Age",
+        "Started container b",
+    ] {
         assert!(d.contains(needle), "describe lacks {needle:?}:\n{d}");
     }
 
@@ -411,7 +424,8 @@ fn the_sidecar_exercise_end_to_end() {
     let mut pf_out = BufReader::new(pf.stdout.take().unwrap());
     let mut first = String::new();
     pf_out.read_line(&mut first).unwrap();
-    let port: u16 = first.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.strip_suffix(" -> 80\n")).unwrap_or_else(|| panic!("{first}")).parse().unwrap();
+    let port: u16 =
+        first.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.strip_suffix(" -> 80\n")).unwrap_or_else(|| panic!("{first}")).parse().unwrap();
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.write_all(b"GET /date.log HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();

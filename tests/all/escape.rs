@@ -57,7 +57,10 @@ fn assert_all_blocked(h: &Harness, pod: &str, container: &str, expected: usize) 
 }
 
 fn running(p: &Pod, name: &str) -> bool {
-    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
 }
 
 fn all_running(p: &Pod) -> bool {
@@ -386,11 +389,9 @@ async fn escape_granted_access_is_reported_as_reached() {
     let h = Harness::with_config(|c| c.allow_host_path = true);
     let host = HostServices::start().await;
     let secret = HostSecret::new(&h);
-    let args = steps(&[
-        step(&["tcp", &format!("127.0.0.1:{}", host.tcp_port), &host.marker]),
-        step(&["absolute", "/granted/secret.txt", &secret.marker]),
-    ]);
-    let spec = format!("  hostNetwork: true\n  volumes: [{{name: g, hostPath: {{path: {}}}}}]\n", serde_json::to_string(&secret.dir.display().to_string()).unwrap());
+    let args = steps(&[step(&["tcp", &format!("127.0.0.1:{}", host.tcp_port), &host.marker]), step(&["absolute", "/granted/secret.txt", &secret.marker])]);
+    let spec =
+        format!("  hostNetwork: true\n  volumes: [{{name: g, hostPath: {{path: {}}}}}]\n", serde_json::to_string(&secret.dir.display().to_string()).unwrap());
     run_escape(&h, "granted", &args, &spec, ", volumeMounts: [{name: g, mountPath: /granted, readOnly: true}]").await;
     let lines = verdicts(&h, "granted", "escape");
     assert_eq!(lines.len(), 2, "{lines:#?}");
@@ -535,7 +536,8 @@ async fn escape_open_files_and_sockets_are_capped_per_pod() {
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: files}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}]\n  containers:\n  - {{name: hog, image: \"{image}\", args: [files-open, /v], volumeMounts: [{{name: v, mountPath: /v}}]}}\n"
     );
     hog(&h, &neighbour, "files", "hog", &files).await;
-    let sockets = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: sockets}}\nspec:\n  containers:\n  - {{name: hog, image: \"{image}\", args: [sockets]}}\n");
+    let sockets =
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: sockets}}\nspec:\n  containers:\n  - {{name: hog, image: \"{image}\", args: [sockets]}}\n");
     hog(&h, &neighbour, "sockets", "hog", &sockets).await;
     // A hostNetwork pod's sockets are the host's own descriptors.
     let host_sockets = sockets.replace("name: sockets}", "name: host-sockets}").replace("spec:\n", "spec:\n  hostNetwork: true\n");
@@ -546,7 +548,10 @@ async fn escape_open_files_and_sockets_are_capped_per_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escape_a_wasip1_module_is_held_to_the_open_file_cap() {
     let h = capped();
-    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p1}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: hog, image: \"{}\"}}\n", crate::harness::guest("open-files.wat"));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p1}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: hog, image: \"{}\"}}\n",
+        crate::harness::guest("open-files.wat")
+    );
     let out = h.run(&yaml).await;
     // errno 33 (mfile) at the cap, and a closed descriptor's slot came back.
     assert_eq!(exit_code(container(&out.pod, "hog")), Some(33), "{:?}", out.pod.status);
@@ -584,7 +589,12 @@ async fn escape_a_stdout_flood_keeps_its_log_within_rotation() {
     // The harness's helpers read the lines this tap keeps.
     h.lines = lines;
     let neighbour = Neighbour::start(&h).await;
-    let flood = h.start(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: flood}}\nspec:\n  containers:\n  - {{name: escape, image: \"{}\", args: [stdout]}}\n", escape_image())).await;
+    let flood = h
+        .start(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: flood}}\nspec:\n  containers:\n  - {{name: escape, image: \"{}\", args: [stdout]}}\n",
+            escape_image()
+        ))
+        .await;
     let dir = h.pod_dir("flood").join("logs/escape");
     // Bounded while it floods: at most MAX_FILES files of at most MAX_SIZE
     // (every 100-byte record fits many times over).

@@ -115,10 +115,7 @@ async fn ambassador_proxies_localhost_to_the_database_pod() {
     let h = Harness::new();
     let pods = start_example(&h, "ambassador.yaml").await;
     assert_eq!(pods.len(), 2);
-    let line = eventually("the app reached the database", || async {
-        h.stdout("ambassador-pod", "app").into_iter().find(|l| l.starts_with('{'))
-    })
-    .await;
+    let line = eventually("the app reached the database", || async { h.stdout("ambassador-pod", "app").into_iter().find(|l| l.starts_with('{')) }).await;
     assert_eq!(line, r#"{"records": 3, "served_by": "db"}"#);
     for p in &pods {
         p.stop();

@@ -94,7 +94,10 @@ async fn other_pods_cannot_open_them_and_deleting_the_pod_removes_them() {
     }
     let objects = a.ipc_objects();
     assert_eq!(objects.len(), 1);
-    assert_eq!((objects[0].kind, objects[0].name.as_str(), objects[0].depth, objects[0].bytes, objects[0].capacity), (IpcObjectKind::Queue, "private", 1, 6, 256));
+    assert_eq!(
+        (objects[0].kind, objects[0].name.as_str(), objects[0].depth, objects[0].bytes, objects[0].capacity),
+        (IpcObjectKind::Queue, "private", 1, 6, 256)
+    );
 
     // Another pod: the name means nothing there.
     let out = h.run(&shell_pod("other", "Never", "ipc stat private; echo \"stat: $?\"; ipcs")).await;

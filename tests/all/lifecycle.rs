@@ -54,7 +54,12 @@ async fn always_restarts_with_crash_loop_back_off_and_stays_running() {
     // First restart is immediate, the next ones wait (100ms, 200ms...):
     // the container shows CrashLoopBackOff with the kubelet's message.
     let pod = wait_until(&handle, "CrashLoopBackOff", |p| {
-        p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c[0].state.as_ref()).and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|c| c[0].state.as_ref())
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
             == Some("CrashLoopBackOff")
     })
     .await;

@@ -75,7 +75,9 @@ async fn a_followed_log_goes_on_across_rotations() {
         assert!(tokio::time::Instant::now() < deadline, "the guest printed nothing");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let followed = tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::LogOptions { follow: true, ..Default::default() })).await.expect("the followed log did not end");
+    let followed = tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::LogOptions { follow: true, ..Default::default() }))
+        .await
+        .expect("the followed log did not end");
     let expected: Vec<String> = (1..=300).map(|i| format!("line {i}")).collect();
     assert_eq!(followed, expected);
     assert!(std::fs::read_dir(h.pod_dir("follow").join("logs/main")).unwrap().count() > 10, "the log did not rotate");

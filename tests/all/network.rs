@@ -26,9 +26,7 @@ fn pod_ip(h: &wasmpod::PodHandle) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_of_a_pod_share_localhost() {
     let h = Harness::new();
-    let out = h
-        .run(&pod("web", &[("server", "listen 8080 2"), ("v4", "connect localhost:8080 hello 30"), ("ip", "connect 127.0.0.1:8080 literal 30")]))
-        .await;
+    let out = h.run(&pod("web", &[("server", "listen 8080 2"), ("v4", "connect localhost:8080 hello 30"), ("ip", "connect 127.0.0.1:8080 literal 30")])).await;
     assert_eq!(outcome_phase(&out.pod), "Succeeded", "{:?}", h.lines.0.lock().unwrap());
     let mut got = h.stdout("web", "server");
     got.sort();
@@ -39,8 +37,11 @@ async fn containers_of_a_pod_share_localhost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv4_and_ipv6_listeners_accept_their_own_family() {
     let h = Harness::new();
-    let yaml = pod("six", &[("server", "listen 8080 1"), ("v4", "connect 127.0.0.1:8080 four"), ("v6", "connect [::1]:8080 six 30")])
-        .replacen("    args: [\"listen\"", "    env: [{name: NETTEST_V6, value: \"1\"}]\n    args: [\"listen\"", 1);
+    let yaml = pod("six", &[("server", "listen 8080 1"), ("v4", "connect 127.0.0.1:8080 four"), ("v6", "connect [::1]:8080 six 30")]).replacen(
+        "    args: [\"listen\"",
+        "    env: [{name: NETTEST_V6, value: \"1\"}]\n    args: [\"listen\"",
+        1,
+    );
     let out = h.run(&yaml).await;
     assert_eq!(h.stdout("six", "v6"), ["echo six from ::1"], "{:?}", h.lines.0.lock().unwrap());
     // An IPv6 listener does not take IPv4 connections (IPV6_V6ONLY).
@@ -158,14 +159,21 @@ async fn the_pod_resolves_localhost_its_hostname_and_pod_records() {
     let out = h
         .run(&pod(
             "dns",
-            &[("localhost", "resolve localhost"), ("me", "resolve dns"), ("record", &format!("resolve {record}")), ("short", "resolve db.backend"), ("fqdn", "resolve db.backend.default.svc.cluster.local"), ("podname", "resolve other")],
+            &[
+                ("localhost", "resolve localhost"),
+                ("me", "resolve dns"),
+                ("record", &format!("resolve {record}")),
+                ("short", "resolve db.backend"),
+                ("fqdn", "resolve db.backend.default.svc.cluster.local"),
+                ("podname", "resolve other"),
+            ],
         ))
         .await;
     // A pod's name alone is not a DNS name (no Service), as in Kubernetes.
     assert_eq!(exit_code(container(&out.pod, "podname")), Some(1));
     assert_eq!(h.stdout("dns", "localhost"), ["127.0.0.1", "::1"]);
-    assert_eq!(h.stdout("dns", "short"), [other_ip.clone()]);
-    assert_eq!(h.stdout("dns", "fqdn"), [other_ip.clone()]);
+    assert_eq!(h.stdout("dns", "short"), [other_ip.as_str()]);
+    assert_eq!(h.stdout("dns", "fqdn"), [other_ip.as_str()]);
     let me = out.pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
     assert_eq!(h.stdout("dns", "me"), [me]);
     assert_eq!(h.stdout("dns", "record"), [other_ip]);

@@ -91,7 +91,8 @@ spec:
     let p = wait_until(&pod, "restarted by liveness", |p| restarts(p, "web") >= 1).await;
     let last = container(&p, "web").last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code);
     assert_eq!(last, Some(wasmpod::EXIT_TERMINATED));
-    events_contain(&h, "httpget", &["Liveness probe failed: HTTP probe failed with statuscode: 404", "Container web failed liveness probe, will be restarted"]).await;
+    events_contain(&h, "httpget", &["Liveness probe failed: HTTP probe failed with statuscode: 404", "Container web failed liveness probe, will be restarted"])
+        .await;
     // The restarted instance recreates the files and becomes ready.
     wait_until(&pod, "ready after the restart", |p| ready(p, "web") && restarts(p, "web") >= 1).await;
     pod.stop();
@@ -238,7 +239,12 @@ async fn the_seed_readiness_example_is_unready_while_the_server_sleeps() {
     let p = wait_until(&pod, "Running", |p| container(p, "server").state.as_ref().is_some_and(|s| s.running.is_some())).await;
     assert!(!ready(&p, "server"), "0/1 while the server sleeps");
     let ip = pod.pod_ip();
-    events_contain(&h, "liveness-readiness-pod", &[&json(&format!("Readiness probe failed: Get \"http://{ip}:8000/\": dial tcp {ip}:8000: connect: connection refused"))]).await;
+    events_contain(
+        &h,
+        "liveness-readiness-pod",
+        &[&json(&format!("Readiness probe failed: Get \"http://{ip}:8000/\": dial tcp {ip}:8000: connect: connection refused"))],
+    )
+    .await;
     let p = wait_until(&pod, "1/1 once it answers", |p| ready(p, "server")).await;
     assert_eq!(restarts(&p, "server"), 0);
     assert!(h.stdout("liveness-readiness-pod", "server").iter().any(|l| l == "Starting server..."));
@@ -248,7 +254,7 @@ async fn the_seed_readiness_example_is_unready_while_the_server_sleeps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_liveness_example_is_refused_then_restarts_with_validation_off() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let err = manifest::load_file(&dir.join("liveness-probe.yaml"), Validation::Strict).err().expect("refused").to_string();
+    let err = manifest::load_file(&dir.join("liveness-probe.yaml"), Validation::Strict).expect_err("refused").to_string();
     for field in ["initialDelaySeconds", "failureThreshold", "httpGet"] {
         assert!(err.contains(&format!("unknown field \"spec.containers[0].{field}\"")), "{err}");
     }

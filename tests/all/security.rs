@@ -10,7 +10,10 @@ use crate::examples::exec;
 use crate::harness::{DEADLINE, Harness, container, exit_code, guest, reason, wait_until};
 
 fn running(p: &k8s_openapi::api::core::v1::Pod, name: &str) -> bool {
-    p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
 }
 
 /// Whether this test process runs as root (then wasmpod chowns for real).
@@ -77,7 +80,10 @@ spec:
 "#;
     let pod = h.start(yaml).await;
     let p = wait_until(&pod, "ok exited", |p| {
-        p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == "ok" && c.state.as_ref().is_some_and(|s| s.terminated.is_some())))
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.name == "ok" && c.state.as_ref().is_some_and(|s| s.terminated.is_some())))
     })
     .await;
     let rooty = container(&p, "rooty");
@@ -197,7 +203,10 @@ spec:
     let p = wait_until(&pod, "the writer was OOM killed", |p| container(p, "writer").state.as_ref().is_some_and(|s| s.terminated.is_some())).await;
     let writer = container(&p, "writer").state.as_ref().and_then(|s| s.terminated.as_ref()).unwrap();
     assert_eq!((writer.exit_code, writer.reason.as_deref()), (137, Some("OOMKilled")), "{writer:?}");
-    assert!(writer.message.as_deref().is_some_and(|m| m.contains("bytes of files in memory-backed emptyDir volumes") && m.contains("of 8388608 bytes")), "{writer:?}");
+    assert!(
+        writer.message.as_deref().is_some_and(|m| m.contains("bytes of files in memory-backed emptyDir volumes") && m.contains("of 8388608 bytes")),
+        "{writer:?}"
+    );
     let neighbour = container(&p, "neighbour");
     assert!(neighbour.state.as_ref().is_some_and(|s| s.running.is_some()) && neighbour.restart_count == 0, "{neighbour:?}");
     pod.stop();
@@ -207,7 +216,10 @@ spec:
 #[tokio::test]
 async fn without_a_limit_memory_grows_to_what_wasm_allows() {
     let h = Harness::new();
-    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: free}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: grow, image: \"{}\"}}\n", guest("grow.wat"));
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: free}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: grow, image: \"{}\"}}\n",
+        guest("grow.wat")
+    );
     let out = h.run(&yaml).await;
     // The guest saw memory.grow fail at the 32-bit memory's end and exited 3.
     assert_eq!(exit_code(container(&out.pod, "grow")), Some(3));

@@ -60,15 +60,15 @@ async fn toolbox_cases_pass_in_the_sandbox() {
             if code != Some(want_status) {
                 problems.push(format!("status {code:?}, want {want_status}"));
             }
-            if let Some(want) = &case.stdout {
-                if got_out != lines(want) {
-                    problems.push(format!("stdout {got_out:?}, want {:?}", lines(want)));
-                }
+            if let Some(want) = &case.stdout
+                && got_out != lines(want)
+            {
+                problems.push(format!("stdout {got_out:?}, want {:?}", lines(want)));
             }
-            if let Some(want) = &case.stderr {
-                if got_err != lines(want) {
-                    problems.push(format!("stderr {got_err:?}, want {:?}", lines(want)));
-                }
+            if let Some(want) = &case.stderr
+                && got_err != lines(want)
+            {
+                problems.push(format!("stderr {got_err:?}, want {:?}", lines(want)));
             }
             if !problems.is_empty() {
                 failures.push(format!("{} ({}):\n  script: {}\n  {}", case.name, name, case.script, problems.join("\n  ")));

@@ -15,9 +15,10 @@ fn waiting(pod: &Pod, name: &str) -> Option<(String, String)> {
 }
 
 fn is_running(pod: &Pod, name: &str) -> bool {
-    pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| {
-        cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some()))
-    })
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.name == name && c.state.as_ref().is_some_and(|s| s.running.is_some())))
 }
 
 #[tokio::test]
@@ -99,10 +100,7 @@ spec:
     let handle = h.start(&yaml).await;
     let pod = wait_until(&handle, "main ended", |p| exit_code(container(p, "main")).is_some()).await;
     assert_eq!(exit_code(container(&pod, "main")), Some(0));
-    assert_eq!(
-        h.stdout("projected", "main"),
-        vec!["app.conf", "blob", "color", "greeting", "hello", "blue", "color", "sub", "admin", "hunter2", "read-only"]
-    );
+    assert_eq!(h.stdout("projected", "main"), vec!["app.conf", "blob", "color", "greeting", "hello", "blue", "color", "sub", "admin", "hunter2", "read-only"]);
     let vols = h.pod_dir("projected").join("volumes");
     assert_eq!(std::fs::read(vols.join("all/blob")).unwrap(), vec![0u8, 1, 2]);
     #[cfg(unix)]
@@ -202,10 +200,7 @@ async fn host_path_is_refused_unless_allowed_and_then_checked_by_type() {
     assert!(err.contains("--allow-host-path"), "{err}");
 
     let h2 = Harness::with_config(|c| c.allow_host_path = true);
-    let err = h2
-        .plan_error(&yaml("Directory", &host).replace("type: \"Directory\"", "type: \"Socket\""))
-        .await
-        .expect("socket refused");
+    let err = h2.plan_error(&yaml("Directory", &host).replace("type: \"Directory\"", "type: \"Socket\"")).await.expect("socket refused");
     assert!(err.starts_with("pod \"hp\": spec.volumes[0].hostPath.type: type Socket is not supported"), "{err}");
     let out = h2.run(&yaml("Directory", &host)).await;
     assert_eq!(phase(&out.pod), "Succeeded");
@@ -301,8 +296,7 @@ spec:
     );
     let handle = h.start(&yaml).await;
     let pod = wait_until(&handle, "links refused and via-ok done", |p| {
-        waiting(p, "via-up").is_some_and(|w| w.0 == "CreateContainerConfigError")
-            && exit_code(container(p, "via-ok")).is_some()
+        waiting(p, "via-up").is_some_and(|w| w.0 == "CreateContainerConfigError") && exit_code(container(p, "via-ok")).is_some()
     })
     .await;
     let planter = h.stdout("escape", "planter");
@@ -311,10 +305,7 @@ spec:
     assert!(stderr.iter().any(|l| l.starts_with("ln: /v/abs: ")), "{stderr:?}");
     assert_eq!(stderr.iter().filter(|l| l.starts_with("cat: can't open")).count(), 4, "every way out failed: {stderr:?}");
     assert!(!outside.join("planted.txt").exists(), "a guest wrote through a link to the host");
-    assert_eq!(
-        waiting(&pod, "via-up").unwrap().1,
-        "subPath \"up\" of volume \"data\" is not within the volume: it or a link in it leads outside"
-    );
+    assert_eq!(waiting(&pod, "via-up").unwrap().1, "subPath \"up\" of volume \"data\" is not within the volume: it or a link in it leads outside");
     assert!(h.events("escape").contains("subPath \\\"up\\\" of volume"), "a Failed event names the subPath");
     assert_eq!(h.stdout("escape", "via-ok"), vec!["inner link ok"], "links that stay inside the volume work");
     handle.stop();
@@ -335,7 +326,7 @@ spec:
   restartPolicy: Always
   volumes: [{name: scratch, emptyDir: {sizeLimit: 100Ki}}]
   containers:
-  - {name: main, image: alpine, command: ["sh", "-c", "seq 1 50000 > /s/big; echo written; sleep 3600"], volumeMounts: [{name: scratch, mountPath: /s}]}
+  - {name: main, image: alpine, command: ["sh", "-c", "echo written; seq 1 50000 > /s/big; sleep 3600"], volumeMounts: [{name: scratch, mountPath: /s}]}
   - {name: bystander, image: alpine, command: ["sh", "-c", "sleep 3600"]}
 "#;
     let handle = h.start(yaml).await;

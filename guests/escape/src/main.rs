@@ -389,7 +389,9 @@ fn udp(addr: &str, marker: &str) -> Outcome {
     let mut buf = [0u8; 2048];
     while Instant::now() < deadline {
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) if contains(&buf[..n], marker) => return Escaped(format!("the host's service at {from} answered {:?}", String::from_utf8_lossy(&buf[..n]))),
+            Ok((n, from)) if contains(&buf[..n], marker) => {
+                return Escaped(format!("the host's service at {from} answered {:?}", String::from_utf8_lossy(&buf[..n])));
+            }
             Ok((n, from)) => return Blocked(format!("{from} in the pod answered {:?}, not the host", String::from_utf8_lossy(&buf[..n]))),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Blocked(format!("receive: {}", why(e))),

@@ -40,11 +40,8 @@ pub fn current() -> Ids {
 /// Owner (uid, gid) of `path`; root when the runtime does not know it.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub fn owner(path: &Path) -> (u32, u32) {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| Path::new("/").join(path))
-    };
+    let absolute =
+        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| Path::new("/").join(path)) };
     bindings::owner(&absolute.to_string_lossy()).unwrap_or((0, 0))
 }
 

@@ -87,12 +87,7 @@ impl Io {
     /// The process's own streams. Rust's stdout is line buffered, which is
     /// what we want for container logs: each line shows up when written.
     pub fn stdio(env: Vec<(String, String)>) -> Self {
-        Io {
-            stdin: Input::new(io::stdin().lock()),
-            stdout: Output::new(io::stdout()),
-            stderr: Output::new(io::stderr()),
-            env: Rc::new(env),
-        }
+        Io { stdin: Input::new(io::stdin().lock()), stdout: Output::new(io::stdout()), stderr: Output::new(io::stderr()), env: Rc::new(env) }
     }
 
     pub fn getenv(&self, name: &str) -> Option<&str> {
@@ -142,11 +137,7 @@ impl Io {
             "/dev/stdout" => Ok(self.stdout.clone()),
             "/dev/stderr" => Ok(self.stderr.clone()),
             _ => {
-                let f = if append {
-                    File::options().append(true).create(true).open(path)?
-                } else {
-                    File::create(path)?
-                };
+                let f = if append { File::options().append(true).create(true).open(path)? } else { File::create(path)? };
                 Ok(Output::new(f))
             }
         }

@@ -4,6 +4,8 @@
 //! basename of argv[0] (`/bin/sh`, `date`), or on argv[1] when called as
 //! `toolbox` (`toolbox sh -c ...`, `toolbox --list`).
 
+#[cfg(test)]
+mod cases;
 mod cmd;
 mod http;
 mod identity;
@@ -15,8 +17,6 @@ mod shell;
 mod stop;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod cases;
 
 use std::io::Write;
 
@@ -148,9 +148,7 @@ fn main() {
             let _ = std::env::set_current_dir(&pwd);
         }
     }
-    let mut env: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-        .collect();
+    let mut env: Vec<(String, String)> = std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect();
     if !env.iter().any(|(k, _)| k == "HOME") {
         env.push(("HOME".into(), "/".into()));
     }

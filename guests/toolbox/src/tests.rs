@@ -51,8 +51,10 @@ fn toolbox_cases() {
         std::env::set_current_dir(&dir).unwrap();
         let (out, ob) = Output::buffer();
         let (err, eb) = Output::buffer();
-        let env: Vec<(String, String)> =
-            [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOME", "/"), ("HOSTNAME", "testpod")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = [("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOME", "/"), ("HOSTNAME", "testpod")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut io = Io { stdin: Input::bytes(c.stdin.clone().unwrap_or_default().into_bytes()), stdout: out, stderr: err, env: Rc::new(env) };
         let argv: Vec<String> = vec!["sh".into(), "-c".into(), c.script.clone()];
         let status = crate::toolbox_main(&argv, &mut io);

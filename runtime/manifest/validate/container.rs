@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvFromSource, EnvVar, HTTPGetAction, Lifecycle, LifecycleHandler, Probe,     ResourceRequirements, SecurityContext, VolumeMount,
+    Container, EnvFromSource, EnvVar, HTTPGetAction, Lifecycle, LifecycleHandler, Probe, ResourceRequirements, SecurityContext, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -44,13 +44,7 @@ pub(super) fn containers(list: &[Container], volumes: &Volumes, grace: Option<i6
 }
 
 /// `validateInitContainers`, including native sidecars (`restartPolicy: Always`).
-pub(super) fn init_containers(
-    list: &[Container],
-    regular: &[Container],
-    volumes: &Volumes,
-    grace: Option<i64>,
-    errs: &mut Errors,
-) {
+pub(super) fn init_containers(list: &[Container], regular: &[Container], volumes: &Volumes, grace: Option<i64>, errs: &mut Errors) {
     let mut names: HashSet<&str> = regular.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in list.iter().enumerate() {
         let path = format!("spec.initContainers[{i}]");
@@ -118,11 +112,7 @@ fn common(c: &Container, volumes: &Volumes, path: &str, errs: &mut Errors) {
     match c.termination_message_policy.as_deref() {
         Some("File") | Some("FallbackToLogsOnError") => {}
         None | Some("") => errs.push(FieldError::required(format!("{path}.terminationMessagePolicy"), "")),
-        Some(other) => errs.push(FieldError::not_supported(
-            format!("{path}.terminationMessagePolicy"),
-            other,
-            &["File", "FallbackToLogsOnError"],
-        )),
+        Some(other) => errs.push(FieldError::not_supported(format!("{path}.terminationMessagePolicy"), other, &["File", "FallbackToLogsOnError"])),
     }
     ports(c, path, errs);
     env(c.env.as_deref().unwrap_or_default(), &format!("{path}.env"), errs);
@@ -131,11 +121,7 @@ fn common(c: &Container, volumes: &Volumes, path: &str, errs: &mut Errors) {
     match c.image_pull_policy.as_deref() {
         Some("Always") | Some("IfNotPresent") | Some("Never") => {}
         None | Some("") => errs.push(FieldError::required(format!("{path}.imagePullPolicy"), "")),
-        Some(other) => errs.push(FieldError::not_supported(
-            format!("{path}.imagePullPolicy"),
-            other,
-            &["Always", "IfNotPresent", "Never"],
-        )),
+        Some(other) => errs.push(FieldError::not_supported(format!("{path}.imagePullPolicy"), other, &["Always", "IfNotPresent", "Never"])),
     }
     if let Some(res) = &c.resources {
         resources(res, &format!("{path}.resources"), errs);
@@ -190,12 +176,7 @@ fn host_port_conflicts<'a>(list: impl Iterator<Item = (usize, &'a Container)>, b
             if port == 0 {
                 continue;
             }
-            let key = format!(
-                "{}/{}/{}",
-                p.protocol.as_deref().unwrap_or_default(),
-                p.host_ip.as_deref().unwrap_or_default(),
-                port
-            );
+            let key = format!("{}/{}/{}", p.protocol.as_deref().unwrap_or_default(), p.host_ip.as_deref().unwrap_or_default(), port);
             if !seen.insert(key.clone()) {
                 errs.push(FieldError::duplicate(format!("{base}[{ci}].ports[{pi}].hostPort"), key));
             }
@@ -233,14 +214,8 @@ const CONVERTIBLE_FIELD_PATHS: [&str; 14] = [
     "status.podIPs",
 ];
 
-const RESOURCE_FIELD_PATHS: [&str; 6] = [
-    "limits.cpu",
-    "limits.ephemeral-storage",
-    "limits.memory",
-    "requests.cpu",
-    "requests.ephemeral-storage",
-    "requests.memory",
-];
+const RESOURCE_FIELD_PATHS: [&str; 6] =
+    ["limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu", "requests.ephemeral-storage", "requests.memory"];
 
 /// Splits `metadata.labels['key']` into (`metadata.labels`, `key`).
 pub(crate) fn split_subscript(path: &str) -> Option<(&str, &str)> {
@@ -289,11 +264,7 @@ fn env(vars: &[EnvVar], path: &str, errs: &mut Errors) {
         }
         let has_value = ev.value.as_deref().is_some_and(|v| !v.is_empty());
         if sources == 0 {
-            errs.push(FieldError::invalid(
-                &vpath,
-                "",
-                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
-            ));
+            errs.push(FieldError::invalid(&vpath, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"));
         } else if has_value {
             errs.push(FieldError::invalid(&vpath, "", "may not be specified when `value` is not empty"));
         } else if sources > 1 {
@@ -306,11 +277,7 @@ fn env(vars: &[EnvVar], path: &str, errs: &mut Errors) {
 /// subscripted) paths allowed where the selector is used.
 pub(super) fn field_selector(version: &str, field_path: &str, fpath: &str, supported: &[&str], errs: &mut Errors) {
     if version != "v1" {
-        errs.push(FieldError::invalid(
-            format!("{fpath}.fieldPath"),
-            field_path,
-            format!("error converting fieldPath: unsupported pod version: {version}"),
-        ));
+        errs.push(FieldError::invalid(format!("{fpath}.fieldPath"), field_path, format!("error converting fieldPath: unsupported pod version: {version}")));
         return;
     }
     let (base, subscript) = match split_subscript(field_path) {
@@ -416,10 +383,9 @@ fn env_from(list: &[EnvFromSource], path: &str, errs: &mut Errors) {
             }
         }
         let mut sources = 0;
-        for (name, field) in [
-            (ef.config_map_ref.as_ref().map(|r| r.name.as_str()), "configMapRef"),
-            (ef.secret_ref.as_ref().map(|r| r.name.as_str()), "secretRef"),
-        ] {
+        for (name, field) in
+            [(ef.config_map_ref.as_ref().map(|r| r.name.as_str()), "configMapRef"), (ef.secret_ref.as_ref().map(|r| r.name.as_str()), "secretRef")]
+        {
             let Some(name) = name else { continue };
             sources += 1;
             if name.is_empty() {
@@ -470,11 +436,7 @@ fn volume_mounts(mounts: &[VolumeMount], volumes: &Volumes, path: &str, errs: &m
         }
         if let Some(expr) = m.sub_path_expr.as_deref().filter(|s| !s.is_empty()) {
             if !sub_path.is_empty() {
-                errs.push(FieldError::invalid(
-                    format!("{idx}.subPathExpr"),
-                    expr,
-                    "subPathExpr and subPath are mutually exclusive",
-                ));
+                errs.push(FieldError::invalid(format!("{idx}.subPathExpr"), expr, "subPathExpr and subPath are mutually exclusive"));
             }
             local_descending_path(expr, &format!("{path}.subPathExpr"), errs);
         }
@@ -508,11 +470,7 @@ fn probes(c: &Container, grace: Option<i64>, path: &str, errs: &mut Errors) {
         let ppath = format!("{path}.readinessProbe");
         probe(p, grace, &ppath, errs);
         if let Some(t) = p.termination_grace_period_seconds {
-            errs.push(FieldError::invalid(
-                format!("{ppath}.terminationGracePeriodSeconds"),
-                t,
-                "must not be set for readinessProbes",
-            ));
+            errs.push(FieldError::invalid(format!("{ppath}.terminationGracePeriodSeconds"), t, "must not be set for readinessProbes"));
         }
     }
     if let Some(p) = &c.startup_probe {
@@ -647,11 +605,7 @@ impl Handler<'_> {
             && let Some(g) = grace
             && (seconds < 0 || seconds > g)
         {
-            errs.push(FieldError::invalid(
-                format!("{path}.sleep"),
-                seconds,
-                format!("must be non-negative and less than terminationGracePeriodSeconds ({g})"),
-            ));
+            errs.push(FieldError::invalid(format!("{path}.sleep"), seconds, format!("must be non-negative and less than terminationGracePeriodSeconds ({g})")));
         }
         if count == 0 {
             errs.push(FieldError::required(path, "must specify a handler type"));
@@ -684,10 +638,23 @@ fn is_standard_resource(name: &str) -> bool {
     is_standard_container_resource(name)
         || matches!(
             name,
-            "pods" | "services" | "replicationcontrollers" | "resourcequotas" | "secrets" | "configmaps"
-                | "persistentvolumeclaims" | "storage" | "requests.cpu" | "requests.memory" | "requests.storage"
-                | "requests.ephemeral-storage" | "limits.cpu" | "limits.memory" | "limits.ephemeral-storage"
-                | "services.nodeports" | "services.loadbalancers"
+            "pods"
+                | "services"
+                | "replicationcontrollers"
+                | "resourcequotas"
+                | "secrets"
+                | "configmaps"
+                | "persistentvolumeclaims"
+                | "storage"
+                | "requests.cpu"
+                | "requests.memory"
+                | "requests.storage"
+                | "requests.ephemeral-storage"
+                | "limits.cpu"
+                | "limits.memory"
+                | "limits.ephemeral-storage"
+                | "services.nodeports"
+                | "services.loadbalancers"
         )
         || name.starts_with("requests.hugepages-")
 }
@@ -718,11 +685,7 @@ fn resource_name(name: &str, path: &str, errs: &mut Errors) {
 }
 
 /// Parses every quantity of a resource list, reporting the ones that do not parse.
-fn quantities<'a>(
-    list: Option<&'a BTreeMap<String, K8sQuantity>>,
-    path: &str,
-    errs: &mut Errors,
-) -> HashMap<&'a str, Quantity> {
+fn quantities<'a>(list: Option<&'a BTreeMap<String, K8sQuantity>>, path: &str, errs: &mut Errors) -> HashMap<&'a str, Quantity> {
     let mut out = HashMap::new();
     for (name, q) in list.into_iter().flatten() {
         let qpath = format!("{path}[{name}]");
@@ -755,17 +718,9 @@ fn resources(res: &ResourceRequirements, path: &str, errs: &mut Errors) {
         match limits.get(name.as_str()) {
             Some(limit) => {
                 if request != limit && !overcommit_allowed(name) {
-                    errs.push(FieldError::invalid(
-                        &requests_path,
-                        request.to_string(),
-                        format!("must be equal to {name} limit of {limit}"),
-                    ));
+                    errs.push(FieldError::invalid(&requests_path, request.to_string(), format!("must be equal to {name} limit of {limit}")));
                 } else if request > limit {
-                    errs.push(FieldError::invalid(
-                        &requests_path,
-                        request.to_string(),
-                        format!("must be less than or equal to {name} limit of {limit}"),
-                    ));
+                    errs.push(FieldError::invalid(&requests_path, request.to_string(), format!("must be less than or equal to {name} limit of {limit}")));
                 }
             }
             None if !overcommit_allowed(name) => {
@@ -797,11 +752,7 @@ fn security_context(sc: &SecurityContext, path: &str, errs: &mut Errors) {
                 "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
             ));
         }
-        let adds_sys_admin = sc
-            .capabilities
-            .as_ref()
-            .and_then(|c| c.add.as_ref())
-            .is_some_and(|add| add.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        let adds_sys_admin = sc.capabilities.as_ref().and_then(|c| c.add.as_ref()).is_some_and(|add| add.iter().any(|c| c == "CAP_SYS_ADMIN"));
         if adds_sys_admin {
             errs.push(FieldError::invalid(
                 path,

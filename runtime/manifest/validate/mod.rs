@@ -100,13 +100,7 @@ fn pod_spec(spec: &PodSpec, errs: &mut Errors) {
     }
     let volumes = volume::volumes(spec.volumes.as_deref().unwrap_or_default(), errs);
     container::containers(&spec.containers, &volumes, grace, errs);
-    container::init_containers(
-        spec.init_containers.as_deref().unwrap_or_default(),
-        &spec.containers,
-        &volumes,
-        grace,
-        errs,
-    );
+    container::init_containers(spec.init_containers.as_deref().unwrap_or_default(), &spec.containers, &volumes, grace, errs);
     if spec.host_network.unwrap_or(false) {
         for (ci, c) in spec.containers.iter().enumerate() {
             for (pi, p) in c.ports.iter().flatten().enumerate() {
@@ -121,18 +115,8 @@ fn pod_spec(spec: &PodSpec, errs: &mut Errors) {
             }
         }
     }
-    one_of(
-        spec.restart_policy.as_deref(),
-        "spec.restartPolicy",
-        &["Always", "OnFailure", "Never"],
-        errs,
-    );
-    one_of(
-        spec.dns_policy.as_deref(),
-        "spec.dnsPolicy",
-        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
-        errs,
-    );
+    one_of(spec.restart_policy.as_deref(), "spec.restartPolicy", &["Always", "OnFailure", "Never"], errs);
+    one_of(spec.dns_policy.as_deref(), "spec.dnsPolicy", &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"], errs);
     if spec.dns_policy.as_deref() == Some("None") && spec.dns_config.is_none() {
         errs.push(FieldError::required("spec.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None"));
     }
@@ -153,11 +137,7 @@ fn pod_spec(spec: &PodSpec, errs: &mut Errors) {
     if let Some(deadline) = spec.active_deadline_seconds
         && !(1..=i64::from(i32::MAX)).contains(&deadline)
     {
-        errs.push(FieldError::invalid(
-            "spec.activeDeadlineSeconds",
-            deadline,
-            inclusive_range_error(1, i64::from(i32::MAX)),
-        ));
+        errs.push(FieldError::invalid("spec.activeDeadlineSeconds", deadline, inclusive_range_error(1, i64::from(i32::MAX))));
     }
     for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
         if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {

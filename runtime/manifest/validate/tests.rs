@@ -469,10 +469,7 @@ fn liveness_seed_fails_strict_and_warns() {
     assert_eq!(name, "liveness-pod");
     let mut sorted = fields.clone();
     sorted.sort();
-    assert_eq!(
-        sorted,
-        vec!["spec.containers[0].failureThreshold", "spec.containers[0].httpGet", "spec.containers[0].initialDelaySeconds"]
-    );
+    assert_eq!(sorted, vec!["spec.containers[0].failureThreshold", "spec.containers[0].httpGet", "spec.containers[0].initialDelaySeconds"]);
     assert_eq!(
         err.to_string(),
         "Pod \"liveness-pod\" in liveness.yaml: strict decoding error: unknown field \"spec.containers[0].failureThreshold\", unknown field \"spec.containers[0].httpGet\", unknown field \"spec.containers[0].initialDelaySeconds\""
@@ -495,10 +492,7 @@ fn liveness_seed_fails_strict_and_warns() {
 #[test]
 fn load_level_errors() {
     let deployment = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n---\n\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n";
-    assert_eq!(
-        err_of(deployment),
-        "t.yaml: document 2: kind \"Deployment\" is not supported: wasmpod runs Pod, ConfigMap and Secret objects"
-    );
+    assert_eq!(err_of(deployment), "t.yaml: document 2: kind \"Deployment\" is not supported: wasmpod runs Pod, ConfigMap and Secret objects");
     assert_eq!(
         err_of("apiVersion: v2\nkind: Pod\nmetadata: {name: a}\n"),
         "t.yaml: document 1: apiVersion \"v2\" is not supported for kind \"Pod\": expected \"v1\""
@@ -523,9 +517,7 @@ fn alias_bomb_is_refused_quickly() {
     let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let prev = i - 1;
-        yaml.push_str(&format!(
-            "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
-        ));
+        yaml.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
     }
     let start = std::time::Instant::now();
     let err = load_str(&yaml, "bomb.yaml", Validation::Strict).expect_err("bomb refused");

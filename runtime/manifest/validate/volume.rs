@@ -12,8 +12,7 @@ use crate::manifest::error::FieldError;
 use crate::manifest::quantity::Quantity;
 
 /// `validVolumeDownwardAPIFieldPathExpressions`.
-const VOLUME_FIELD_PATHS: [&str; 5] =
-    ["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"];
+const VOLUME_FIELD_PATHS: [&str; 5] = ["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"];
 
 const FILE_MODE_ERROR: &str = "must be a number between 0 and 0777 (octal), both inclusive";
 
@@ -138,8 +137,7 @@ fn host_path(v: &Volume, path: &str, errs: &mut Errors) {
     if h.path.split('/').any(|p| p == "..") {
         errs.push(FieldError::invalid(format!("{path}.path"), &h.path, "must not contain '..'"));
     }
-    const TYPES: [&str; 8] =
-        ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"];
+    const TYPES: [&str; 8] = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"];
     if let Some(t) = h.type_.as_deref()
         && !TYPES.contains(&t)
     {
@@ -227,11 +225,7 @@ fn downward_api(v: &Volume, path: &str, errs: &mut Errors) {
                     Some(version) => field_selector(version, &fr.field_path, &fpath, &VOLUME_FIELD_PATHS, errs),
                 }
                 if rr.is_some() {
-                    errs.push(FieldError::invalid(
-                        &idx,
-                        "resource",
-                        "fieldRef and resourceFieldRef can not be specified simultaneously",
-                    ));
+                    errs.push(FieldError::invalid(&idx, "resource", "fieldRef and resourceFieldRef can not be specified simultaneously"));
                 }
             }
             (None, Some(rr)) => {

@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::http::client::{exchange, FetchError, Limits, Request, Response, Url, DEFAULT_CONNECT_TIMEOUT};
 use crate::http::base64;
-use crate::io::{errmsg, Io, Output};
+use crate::http::client::{DEFAULT_CONNECT_TIMEOUT, FetchError, Limits, Request, Response, Url, exchange};
+use crate::io::{Io, Output, errmsg};
 
 /// The curl version the toolbox's `curl` reports (and sends as its agent).
 pub const CURL_VERSION: &str = "8.11.1";
@@ -88,9 +88,34 @@ fn urlencode(s: &[u8]) -> String {
 
 /// Which long options take a value; short ones are in `SHORT_WITH_VALUE`.
 const LONG_WITH_VALUE: &[&str] = &[
-    "output", "request", "header", "data", "data-ascii", "data-binary", "data-raw", "data-urlencode", "write-out", "max-time",
-    "connect-timeout", "user-agent", "user", "referer", "url", "max-redirs", "retry", "retry-delay", "retry-max-time", "cookie",
-    "range", "resolve", "proxy", "noproxy", "cacert", "cert", "key", "limit-rate",
+    "output",
+    "request",
+    "header",
+    "data",
+    "data-ascii",
+    "data-binary",
+    "data-raw",
+    "data-urlencode",
+    "write-out",
+    "max-time",
+    "connect-timeout",
+    "user-agent",
+    "user",
+    "referer",
+    "url",
+    "max-redirs",
+    "retry",
+    "retry-delay",
+    "retry-max-time",
+    "cookie",
+    "range",
+    "resolve",
+    "proxy",
+    "noproxy",
+    "cacert",
+    "cert",
+    "key",
+    "limit-rate",
 ];
 const SHORT_WITH_VALUE: &str = "oXHdwmAuebr";
 
@@ -244,7 +269,9 @@ fn write_out(fmt: &str, o: &Outcome, io: &mut Io) -> String {
                 "remote_ip" => resp.map(|r| r.remote.ip().to_string()).unwrap_or_default(),
                 "remote_port" => resp.map(|r| r.remote.port().to_string()).unwrap_or_default(),
                 "method" => o.method.to_owned(),
-                "http_version" => resp.map(|r| r.status_line.split(' ').next().unwrap_or("").trim_start_matches("HTTP/").to_owned()).unwrap_or_else(|| "0".into()),
+                "http_version" => {
+                    resp.map(|r| r.status_line.split(' ').next().unwrap_or("").trim_start_matches("HTTP/").to_owned()).unwrap_or_else(|| "0".into())
+                }
                 "exitcode" => o.exit.to_string(),
                 "errormsg" => o.error.clone(),
                 "scheme" => "http".into(),
@@ -323,7 +350,11 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
         Err(e) => {
             // As after any failed transfer, -w still reports (http_code 000).
             if let Some(fmt) = &o.write_out {
-                let s = write_out(fmt, &Outcome { response: None, url: Err(raw_url), method: "GET", redirects: 0, started, exit: e.code(), error: e.to_string() }, io);
+                let s = write_out(
+                    fmt,
+                    &Outcome { response: None, url: Err(raw_url), method: "GET", redirects: 0, started, exit: e.code(), error: e.to_string() },
+                    io,
+                );
                 io.outs(&s);
             }
             show_error(o, io, e.code(), &e.to_string());
@@ -360,7 +391,13 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
             // curl's back-off: 1 s doubling up to 10 min, or --retry-delay.
             let delay = o.retry_delay.unwrap_or(Duration::from_secs(1u64 << attempt.min(9)));
             if !o.silent {
-                let _ = writeln!(io.stderr, "Warning: Problem : {}. Will retry in {} seconds. {} retries left.", if r.is_ok() { "HTTP error" } else { "timeout" }, delay.as_secs(), o.retry - attempt);
+                let _ = writeln!(
+                    io.stderr,
+                    "Warning: Problem : {}. Will retry in {} seconds. {} retries left.",
+                    if r.is_ok() { "HTTP error" } else { "timeout" },
+                    delay.as_secs(),
+                    o.retry - attempt
+                );
             }
             std::thread::sleep(delay);
             attempt += 1;
@@ -378,7 +415,11 @@ fn curl_one(o: &CurlOpts, raw_url: &str, io: &mut Io) -> i32 {
                 if redirects >= max_redirs {
                     let exit = 47;
                     if let Some(fmt) = &o.write_out {
-                        let s = write_out(fmt, &Outcome { response: Some(&resp), url: Ok(&url), method: &method, redirects, started, exit, error: String::new() }, io);
+                        let s = write_out(
+                            fmt,
+                            &Outcome { response: Some(&resp), url: Ok(&url), method: &method, redirects, started, exit, error: String::new() },
+                            io,
+                        );
                         io.outs(&s);
                     }
                     show_error(o, io, exit, &format!("Maximum ({max_redirs}) redirects followed"));
@@ -598,7 +639,18 @@ pub fn wget(argv: &[String], io: &mut Io) -> i32 {
 const WGET_MAX_REDIRS: u32 = 20;
 
 #[allow(clippy::too_many_arguments)]
-fn wget_one(raw: &str, quiet: bool, server_response: bool, spider: bool, output: Option<&str>, timeout: Duration, agent: &str, extra: &[(String, String)], post: Option<&[u8]>, io: &mut Io) -> i32 {
+fn wget_one(
+    raw: &str,
+    quiet: bool,
+    server_response: bool,
+    spider: bool,
+    output: Option<&str>,
+    timeout: Duration,
+    agent: &str,
+    extra: &[(String, String)],
+    post: Option<&[u8]>,
+    io: &mut Io,
+) -> i32 {
     let mut url = match Url::parse(raw) {
         Ok(u) => u,
         Err(FetchError::UnsupportedProtocol(p)) => {
@@ -610,7 +662,14 @@ fn wget_one(raw: &str, quiet: bool, server_response: bool, spider: bool, output:
             return 1;
         }
     };
-    let mut method = if spider { "HEAD" } else if post.is_some() { "POST" } else { "GET" }.to_owned();
+    let mut method = if spider {
+        "HEAD"
+    } else if post.is_some() {
+        "POST"
+    } else {
+        "GET"
+    }
+    .to_owned();
     let mut body = post.map(<[u8]>::to_vec);
     let mut redirects = 0;
     let resp = loop {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::date::{strftime, system_time_epoch, tm_from_epoch};
 use super::parse_or_usage;
-use crate::io::{errmsg, Io};
+use crate::io::{Io, errmsg};
 
 pub fn cat(argv: &[String], io: &mut Io) -> i32 {
     let Some(o) = parse_or_usage(argv, "nbuvetAs", true, io) else { return 1 };
@@ -504,7 +504,7 @@ pub fn mv(argv: &[String], io: &mut Io) -> i32 {
 /// path call does.
 #[cfg(target_os = "wasi")]
 fn symlink(target: &str, link: &Path) -> std::io::Result<()> {
-    use std::ffi::{c_char, c_int, CString};
+    use std::ffi::{CString, c_char, c_int};
     unsafe extern "C" {
         fn symlink(target: *const c_char, link: *const c_char) -> c_int;
     }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::parse_or_usage;
-use crate::io::{errmsg, split_lines, Io};
+use crate::io::{Io, errmsg, split_lines};
 use crate::regex::{self, Regex};
 
 fn walk(path: &Path, out: &mut Vec<String>) {

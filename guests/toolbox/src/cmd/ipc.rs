@@ -128,7 +128,14 @@ mod imp {
             }
             _ => {
                 let s = q.status();
-                io.outs(&format!("{} depth {} bytes {} capacity {} max-message-size {}\n", q.name(), s.depth, s.bytes, s.config.capacity, s.config.max_message_size));
+                io.outs(&format!(
+                    "{} depth {} bytes {} capacity {} max-message-size {}\n",
+                    q.name(),
+                    s.depth,
+                    s.bytes,
+                    s.config.capacity,
+                    s.config.max_message_size
+                ));
                 Ok(())
             }
         };

@@ -15,7 +15,7 @@ use crate::cmd::{parse_or_usage, prog};
 use crate::http::poll::{self, Interest};
 use crate::io::Io;
 use crate::relay::session::{self, End, Session};
-use crate::relay::{strerror, Side};
+use crate::relay::{Side, strerror};
 
 const USAGE: &str = "Usage: nc [-lzvn] [-w SEC] [-p PORT] [-s ADDR] [IPADDR PORT]
 

@@ -227,7 +227,17 @@ fn format_once(fmt: &[u8], args: &[String], ai: &mut usize, out: &mut Vec<u8>, e
             return false;
         };
         i += 1;
-        let sign = |neg: bool, s: &Spec| if neg { "-" } else if s.plus { "+" } else if s.space { " " } else { "" };
+        let sign = |neg: bool, s: &Spec| {
+            if neg {
+                "-"
+            } else if s.plus {
+                "+"
+            } else if s.space {
+                " "
+            } else {
+                ""
+            }
+        };
         match conv {
             b's' => {
                 let a = next(ai).cloned().unwrap_or_default();

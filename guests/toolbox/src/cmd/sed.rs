@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::getopt;
-use crate::io::{errmsg, split_lines, Io};
+use crate::io::{Io, errmsg, split_lines};
 use crate::regex::Regex;
 
 enum Addr {
@@ -20,7 +20,13 @@ enum Rep {
 }
 
 enum Kind {
-    Subst { re: Regex, rep: Vec<Rep>, global: bool, nth: usize, print: bool },
+    Subst {
+        re: Regex,
+        rep: Vec<Rep>,
+        global: bool,
+        nth: usize,
+        print: bool,
+    },
     Delete,
     Print,
     LineNo,

@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cmd::{parse_or_usage, prog};
 use crate::http::error_log_time;
-use crate::http::server::{Config, Flavor, Server, NGINX_VERSION};
+use crate::http::server::{Config, Flavor, NGINX_VERSION, Server};
 use crate::io::Io;
 
 /// The nginx image's document root.
@@ -105,12 +105,18 @@ pub fn nginx(argv: &[String], io: &mut Io) -> i32 {
                     } else if let Some(v) = args.next() {
                         v.clone()
                     } else {
-                        io.err("nginx", format_args!("option \"-{c}\" requires {}", match c {
-                            'g' => "directives",
-                            's' => "signal",
-                            'c' | 'e' => "file name",
-                            _ => "directory name",
-                        }));
+                        io.err(
+                            "nginx",
+                            format_args!(
+                                "option \"-{c}\" requires {}",
+                                match c {
+                                    'g' => "directives",
+                                    's' => "signal",
+                                    'c' | 'e' => "file name",
+                                    _ => "directory name",
+                                }
+                            ),
+                        );
                         return 1;
                     };
                     match c {
@@ -145,7 +151,10 @@ pub fn nginx(argv: &[String], io: &mut Io) -> i32 {
         match name {
             "daemon" | "master_process" => {
                 if params.len() != 1 || !matches!(params[0], "on" | "off") {
-                    io.err("nginx", format_args!("[emerg] invalid value \"{}\" in \"{name}\" directive, it must be \"on\" or \"off\" in command line", params.join(" ")));
+                    io.err(
+                        "nginx",
+                        format_args!("[emerg] invalid value \"{}\" in \"{name}\" directive, it must be \"on\" or \"off\" in command line", params.join(" ")),
+                    );
                     return 1;
                 }
             }
@@ -301,7 +310,10 @@ pub fn python(argv: &[String], io: &mut Io) -> i32 {
         };
         match a {
             "-h" | "--help" if !py2 => {
-                let _ = writeln!(io.stdout, "{usage}\n\npositional arguments:\n  port                  bind to this port (default: 8000)\n\noptions:\n  -h, --help            show this help message and exit\n  -b, --bind ADDRESS    bind to this address (default: all interfaces)\n  -d, --directory DIRECTORY\n                        serve this directory (default: current directory)");
+                let _ = writeln!(
+                    io.stdout,
+                    "{usage}\n\npositional arguments:\n  port                  bind to this port (default: 8000)\n\noptions:\n  -h, --help            show this help message and exit\n  -b, --bind ADDRESS    bind to this address (default: all interfaces)\n  -d, --directory DIRECTORY\n                        serve this directory (default: current directory)"
+                );
                 return 0;
             }
             "-b" | "--bind" if !py2 => {

@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::error_log_time;
 use crate::io::{Io, Output};
-use crate::relay::proxy::{Handler, Proxy, DEFAULT_MAX_SESSIONS};
+use crate::relay::proxy::{DEFAULT_MAX_SESSIONS, Handler, Proxy};
 use crate::relay::session::{self, End, Event, Fault, Session};
-use crate::relay::{af_addr, strerror, Side};
+use crate::relay::{Side, af_addr, strerror};
 
 /// socat's `-t` default: after one direction ends, how long to wait for
 /// the other before giving up.
@@ -116,7 +116,13 @@ fn parse_addr(spec: &str) -> Result<Addr, String> {
         }
         "TCP" | "TCP-CONNECT" | "TCP4" | "TCP4-CONNECT" | "TCP6" | "TCP6-CONNECT" => {
             want(2, &params)?;
-            let family = if keyword.starts_with("TCP4") { Family::V4 } else if keyword.starts_with("TCP6") { Family::V6 } else { Family::Any };
+            let family = if keyword.starts_with("TCP4") {
+                Family::V4
+            } else if keyword.starts_with("TCP6") {
+                Family::V6
+            } else {
+                Family::Any
+            };
             Addr::TcpConnect { host: strip(&params[0]), port: parse_port(&params[1])?, family, timeout: DEFAULT_CONNECT_TIMEOUT }
         }
         "UDP-LISTEN" | "UDP-L" | "UDP4-LISTEN" | "UDP4-L" | "UDP6-LISTEN" | "UDP6-L" => {
@@ -126,7 +132,13 @@ fn parse_addr(spec: &str) -> Result<Addr, String> {
         }
         "UDP" | "UDP-CONNECT" | "UDP4" | "UDP4-CONNECT" | "UDP6" | "UDP6-CONNECT" => {
             want(2, &params)?;
-            let family = if keyword.starts_with("UDP4") { Family::V4 } else if keyword.starts_with("UDP6") { Family::V6 } else { Family::Any };
+            let family = if keyword.starts_with("UDP4") {
+                Family::V4
+            } else if keyword.starts_with("UDP6") {
+                Family::V6
+            } else {
+                Family::Any
+            };
             Addr::UdpConnect { host: strip(&params[0]), port: parse_port(&params[1])?, family }
         }
         "EXEC" | "SYSTEM" => {
@@ -458,7 +470,11 @@ pub fn socat(argv: &[String], io: &mut Io) -> i32 {
                 return 0;
             }
             "-V" => {
-                io.outs(concat!("socat by Gerhard Rieger and contributors - see www.dest-unreach.org\nsocat version 1.8.0.0 subset in the wasmpod toolbox ", env!("CARGO_PKG_VERSION"), "\n"));
+                io.outs(concat!(
+                    "socat by Gerhard Rieger and contributors - see www.dest-unreach.org\nsocat version 1.8.0.0 subset in the wasmpod toolbox ",
+                    env!("CARGO_PKG_VERSION"),
+                    "\n"
+                ));
                 return 0;
             }
             "-v" => trace = true,
@@ -570,11 +586,17 @@ mod tests {
             parse_addr("TCP:[::1]:81,connect-timeout=2.5").unwrap(),
             Addr::TcpConnect { host: "::1".into(), port: 81, family: Family::Any, timeout: Duration::from_millis(2500) }
         );
-        assert_eq!(parse_addr("TCP4:db.backend:5432").unwrap(), Addr::TcpConnect { host: "db.backend".into(), port: 5432, family: Family::V4, timeout: DEFAULT_CONNECT_TIMEOUT });
+        assert_eq!(
+            parse_addr("TCP4:db.backend:5432").unwrap(),
+            Addr::TcpConnect { host: "db.backend".into(), port: 5432, family: Family::V4, timeout: DEFAULT_CONNECT_TIMEOUT }
+        );
         assert_eq!(parse_addr("-").unwrap(), Addr::Stdio);
         assert_eq!(parse_addr("STDIO").unwrap(), Addr::Stdio);
         assert_eq!(parse_addr("UDP:10.0.0.1:53").unwrap(), Addr::UdpConnect { host: "10.0.0.1".into(), port: 53, family: Family::Any });
-        assert_eq!(parse_addr("TCP-LISTEN:80,max-children=3").unwrap(), Addr::TcpListen { port: 80, bind: "0.0.0.0".parse().unwrap(), fork: false, max_children: Some(3) });
+        assert_eq!(
+            parse_addr("TCP-LISTEN:80,max-children=3").unwrap(),
+            Addr::TcpListen { port: 80, bind: "0.0.0.0".parse().unwrap(), fork: false, max_children: Some(3) }
+        );
     }
 
     #[test]

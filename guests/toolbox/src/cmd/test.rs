@@ -13,7 +13,10 @@ fn int(s: &str) -> Result<i64, String> {
 }
 
 fn is_unary(op: &str) -> bool {
-    matches!(op, "-e" | "-f" | "-d" | "-s" | "-r" | "-w" | "-x" | "-L" | "-h" | "-b" | "-c" | "-p" | "-S" | "-t" | "-n" | "-z" | "-g" | "-u" | "-k" | "-O" | "-G")
+    matches!(
+        op,
+        "-e" | "-f" | "-d" | "-s" | "-r" | "-w" | "-x" | "-L" | "-h" | "-b" | "-c" | "-p" | "-S" | "-t" | "-n" | "-z" | "-g" | "-u" | "-k" | "-O" | "-G"
+    )
 }
 
 fn is_binary(op: &str) -> bool {

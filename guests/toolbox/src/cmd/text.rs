@@ -7,8 +7,8 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{getopt, parse_or_usage, Opts};
-use crate::io::{errmsg, split_lines, Io};
+use super::{Opts, getopt, parse_or_usage};
+use crate::io::{Io, errmsg, split_lines};
 
 /// Reads each operand (or stdin when none), reporting unreadable ones as
 /// `cmd: can't open 'f': ...`. Returns (name, data) pairs and a status.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use std::os::fd::AsRawFd;
 
 use super::poll::{self, Interest};
-use super::{head_end, parse_head, Headers, MAX_HEAD};
+use super::{Headers, MAX_HEAD, head_end, parse_head};
 
 /// curl's default connect timeout (`CURL_TIMEOUT_CONNECT`, 300 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -101,7 +101,13 @@ impl Url {
         let rest = rest.split('#').next().unwrap_or("");
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
-        let path = if path.starts_with('?') { format!("/{path}") } else if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+        let path = if path.starts_with('?') {
+            format!("/{path}")
+        } else if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        };
         // user:pass@ is curl-legal but the toolbox takes credentials via -u.
         let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
@@ -437,7 +443,8 @@ impl Reader<'_> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    let ready = poll::wait_one(self.stream.as_raw_fd(), Interest::Read, self.limits.left()).map_err(|e| FetchError::Recv(crate::io::errmsg(&e)))?;
+                    let ready =
+                        poll::wait_one(self.stream.as_raw_fd(), Interest::Read, self.limits.left()).map_err(|e| FetchError::Recv(crate::io::errmsg(&e)))?;
                     if !ready {
                         return Err(FetchError::Timeout { ms: self.limits.elapsed_ms(), received: self.received });
                     }

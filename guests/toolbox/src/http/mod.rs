@@ -32,10 +32,7 @@ impl Headers {
     /// Whether a comma-separated header (`Connection`, `Transfer-Encoding`)
     /// lists `token`.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.0
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     }
 }
 
@@ -109,11 +106,7 @@ impl RequestHead {
     /// Whether the connection stays open after this request: HTTP/1.1
     /// unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
     pub fn keep_alive(&self) -> bool {
-        if self.version == (1, 1) {
-            !self.headers.has_token("Connection", "close")
-        } else {
-            self.headers.has_token("Connection", "keep-alive")
-        }
+        if self.version == (1, 1) { !self.headers.has_token("Connection", "close") } else { self.headers.has_token("Connection", "keep-alive") }
     }
 }
 

@@ -57,10 +57,8 @@ pub enum Interest {
 /// reports it (wasi-libc never sets those bits, so the read or write is
 /// where errors show up anyway).
 pub fn wait(fds: &[(RawFd, Interest)], timeout: Option<Duration>) -> io::Result<Vec<bool>> {
-    let mut pfds: Vec<PollFd> = fds
-        .iter()
-        .map(|&(fd, i)| PollFd { fd, events: if i == Interest::Read { flags::IN } else { flags::OUT }, revents: 0 })
-        .collect();
+    let mut pfds: Vec<PollFd> =
+        fds.iter().map(|&(fd, i)| PollFd { fd, events: if i == Interest::Read { flags::IN } else { flags::OUT }, revents: 0 }).collect();
     let ms = match timeout {
         None => -1,
         // Round up, so a 0.4 ms remainder does not spin at timeout 0.

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::os::fd::AsRawFd;
 
 use super::poll::{self, Interest};
-use super::{error_log_time, html_escape, http_date, log_time, parse_http_date, percent_decode, percent_encode_path, python_log_time, reason, RequestHead, MAX_HEAD};
+use super::{
+    MAX_HEAD, RequestHead, error_log_time, html_escape, http_date, log_time, parse_http_date, percent_decode, percent_encode_path, python_log_time, reason,
+};
 
 /// The nginx version the toolbox's `nginx` reports.
 pub const NGINX_VERSION: &str = "1.27.3";
@@ -98,7 +100,10 @@ pub enum Body {
     Empty,
     Bytes(Vec<u8>),
     /// The next `len` bytes of a file (already positioned).
-    File { file: File, len: u64 },
+    File {
+        file: File,
+        len: u64,
+    },
 }
 
 impl Body {
@@ -312,9 +317,7 @@ impl Config {
         let head = req.method == "HEAD";
         if req.method != "GET" && !head {
             let mut r = match self.flavor {
-                Flavor::Python => {
-                    self.error_with_reason(501, &format!("Unsupported method ('{}')", req.method), "Server does not support this operation")
-                }
+                Flavor::Python => self.error_with_reason(501, &format!("Unsupported method ('{}')", req.method), "Server does not support this operation"),
                 Flavor::Busybox => self.error(501, "The requested method is not recognized"),
                 Flavor::Nginx => self.error(405, ""),
             };
@@ -767,7 +770,14 @@ fn log_error(cfg: &Config, c: &Conn, req: &RequestHead, note: &str, errors: &mut
 fn queue(cfg: &Config, c: &mut Conn, req: Option<&RequestHead>, reply: Reply, access: &mut dyn Write) {
     let head_only = req.is_some_and(|r| r.method == "HEAD");
     let len = reply.body.len();
-    let mut h = format!("{} {} {}\r\nServer: {}\r\nDate: {}\r\n", cfg.flavor.version(), reply.status, reply.reason.as_deref().unwrap_or(cfg.flavor.reason(reply.status)), cfg.flavor.server(), http_date(now_epoch()));
+    let mut h = format!(
+        "{} {} {}\r\nServer: {}\r\nDate: {}\r\n",
+        cfg.flavor.version(),
+        reply.status,
+        reply.reason.as_deref().unwrap_or(cfg.flavor.reason(reply.status)),
+        cfg.flavor.server(),
+        http_date(now_epoch())
+    );
     let mut fields = reply.headers.iter();
     let mut rest = Vec::new();
     // Content-Type, then Content-Length, then the rest: nginx's order.

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::client::{parse_chunked, Url};
-use super::server::{parse_range, resolve_target, Config, Flavor, RangeReq, Server};
+use super::client::{Url, parse_chunked};
+use super::server::{Config, Flavor, RangeReq, Server, parse_range, resolve_target};
 use super::{head_end, http_date, parse_head, parse_http_date};
 use crate::io::{Input, Io, Output};
 
@@ -269,7 +269,10 @@ fn missing_file_is_404_with_nginx_page_and_error_log() {
     let body = String::from_utf8(body).unwrap();
     assert!(body.contains("<center><h1>404 Not Found</h1></center>"), "{body}");
     let log = srv.errors.text();
-    let want = format!("open() \"{}/nope.html\" failed (2: No such file or directory), client: 127.0.0.1, server: localhost, request: \"GET /nope.html HTTP/1.1\", host: \"test\"", srv.root.display());
+    let want = format!(
+        "open() \"{}/nope.html\" failed (2: No such file or directory), client: 127.0.0.1, server: localhost, request: \"GET /nope.html HTTP/1.1\", host: \"test\"",
+        srv.root.display()
+    );
     assert!(log.contains(&want), "error log: {log}");
     assert!(log.contains(" [error] 1#1: *1 "), "{log}");
 }
@@ -525,11 +528,34 @@ fn curl_decodes_chunked_and_close_delimited_bodies() {
 #[test]
 fn curl_sends_data_headers_and_credentials() {
     let (addr, seen) = scripted(|_| Some(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()));
-    let (code, _, _) = run(&["curl", "-s", "-d", "a=1", "--data", "b=2", "-H", "X-Test: yes", "-H", "Accept:", "-u", "user:pass", "-A", "agent/2", &format!("http://{addr}/p")]);
+    let (code, _, _) = run(&[
+        "curl",
+        "-s",
+        "-d",
+        "a=1",
+        "--data",
+        "b=2",
+        "-H",
+        "X-Test: yes",
+        "-H",
+        "Accept:",
+        "-u",
+        "user:pass",
+        "-A",
+        "agent/2",
+        &format!("http://{addr}/p"),
+    ]);
     assert_eq!(code, 0);
     let req = seen.lock().unwrap()[0].clone();
     assert!(req.starts_with("POST /p HTTP/1.1\r\n"), "{req}");
-    for want in ["Content-Type: application/x-www-form-urlencoded\r\n", "Content-Length: 7\r\n", "X-Test: yes\r\n", "Authorization: Basic dXNlcjpwYXNz\r\n", "User-Agent: agent/2\r\n", &format!("Host: {addr}\r\n")] {
+    for want in [
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        "Content-Length: 7\r\n",
+        "X-Test: yes\r\n",
+        "Authorization: Basic dXNlcjpwYXNz\r\n",
+        "User-Agent: agent/2\r\n",
+        &format!("Host: {addr}\r\n"),
+    ] {
         assert!(req.contains(want), "missing {want:?} in {req}");
     }
     assert!(!req.contains("Accept:"), "-H 'Accept:' should remove it: {req}");
@@ -545,7 +571,10 @@ fn curl_connection_and_url_errors_have_curls_codes() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (code, out, err) = run(&["curl", "-sS", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/")]);
     assert_eq!((code, out.as_str()), (7, "000"));
-    assert!(err.starts_with(&format!("curl: (7) Failed to connect to 127.0.0.1 port {port} after ")) && err.ends_with(" ms: Couldn't connect to server\n"), "{err}");
+    assert!(
+        err.starts_with(&format!("curl: (7) Failed to connect to 127.0.0.1 port {port} after ")) && err.ends_with(" ms: Couldn't connect to server\n"),
+        "{err}"
+    );
     assert_eq!(run(&["curl", "https://example.com/"]), (1, String::new(), "curl: (1) Protocol \"https\" not supported\n".into()));
     assert_eq!(run(&["curl", "http://"]).0, 3);
     assert_eq!(run(&["curl"]).0, 2);
@@ -587,7 +616,10 @@ fn nginx_reports_a_taken_port_like_nginx() {
 fn python_accepts_only_the_http_server_module() {
     let (code, _, err) = run(&["python3", "script.py"]);
     assert_eq!(code, 2);
-    assert_eq!(err, "python3: this image alias is the wasmpod toolbox; it provides only 'python -m http.server [PORT]' and 'python -m SimpleHTTPServer [PORT]'\n");
+    assert_eq!(
+        err,
+        "python3: this image alias is the wasmpod toolbox; it provides only 'python -m http.server [PORT]' and 'python -m SimpleHTTPServer [PORT]'\n"
+    );
     assert_eq!(run(&["python", "-c", "print(1)"]).0, 2);
     assert_eq!(run(&["python"]).0, 2);
     let (code, _, err) = run(&["python", "-m", "http.server", "notaport"]);

@@ -38,7 +38,10 @@ pub enum Side {
     Udp(UdpSocket),
     /// The command's stdin and stdout: not pollable (see the module docs
     /// of [`crate::relay`]), written with blocking writes.
-    Stdio { input: Input, output: Output },
+    Stdio {
+        input: Input,
+        output: Output,
+    },
 }
 
 /// The outcome of one non-blocking read.

@@ -6,12 +6,12 @@ use std::io::Write;
 
 use super::exec::{Ctl, R};
 use super::parser::is_name;
-use super::{quote, Shell, Var};
-use crate::io::{errmsg, Io};
+use super::{Shell, Var, quote};
+use crate::io::{Io, errmsg};
 
 const BUILTINS: &[&str] = &[
-    ":", ".", "break", "cd", "command", "continue", "eval", "exec", "exit", "export", "getopts", "local", "read", "readonly", "return", "set", "shift", "source",
-    "trap", "type", "umask", "unset", "wait",
+    ":", ".", "break", "cd", "command", "continue", "eval", "exec", "exit", "export", "getopts", "local", "read", "readonly", "return", "set", "shift",
+    "source", "trap", "type", "umask", "unset", "wait",
 ];
 
 /// Toolbox commands a real `sh` has built in (for `type`/`command -v`).
@@ -252,7 +252,11 @@ impl Shell {
             return Some((format!("{name} is a function"), name.to_owned()));
         }
         if is_builtin(name) || BUILTIN_APPLETS.contains(&name) {
-            let kind = if is_builtin(name) && !matches!(name, "command" | "type" | "read" | "wait" | "umask" | "getopts" | "cd") { "special shell builtin" } else { "shell builtin" };
+            let kind = if is_builtin(name) && !matches!(name, "command" | "type" | "read" | "wait" | "umask" | "getopts" | "cd") {
+                "special shell builtin"
+            } else {
+                "shell builtin"
+            };
             return Some((format!("{name} is a {kind}"), name.to_owned()));
         }
         if crate::find_applet(name).is_some() {
@@ -399,7 +403,8 @@ impl Shell {
                         }
                         None => {
                             let f = self.flags.clone();
-                            for (n, v) in [("errexit", f.errexit), ("noglob", f.noglob), ("nounset", f.nounset), ("pipefail", f.pipefail), ("xtrace", f.xtrace)] {
+                            for (n, v) in [("errexit", f.errexit), ("noglob", f.noglob), ("nounset", f.nounset), ("pipefail", f.pipefail), ("xtrace", f.xtrace)]
+                            {
                                 let _ = writeln!(io.stdout, "{n:<16}{}", if v { "on" } else { "off" });
                             }
                         }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::parser::{Node, Redir, RedirOp, Simple};
-use super::{quote, Shell};
-use crate::io::{errmsg, Input, Io, Output};
+use super::{Shell, quote};
+use crate::io::{Input, Io, Output, errmsg};
 use crate::pattern::fnmatch;
 
 /// Non-local control flow, carried up the Rust stack as an `Err`.
@@ -67,11 +67,7 @@ impl Shell {
                 Ok(st)
             }
             Node::Pipeline { bang, cmds } => {
-                let st = if *bang {
-                    (self.in_cond(|sh| sh.pipeline(cmds, io))? == 0) as i32
-                } else {
-                    self.pipeline(cmds, io)?
-                };
+                let st = if *bang { (self.in_cond(|sh| sh.pipeline(cmds, io))? == 0) as i32 } else { self.pipeline(cmds, io)? };
                 self.status = st;
                 if !*bang {
                     self.errexit(st)?;

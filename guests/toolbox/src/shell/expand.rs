@@ -6,9 +6,9 @@
 
 use std::io::Write;
 
+use super::Shell;
 use super::exec::Ctl;
 use super::parser::{Param, Part, Word};
-use super::Shell;
 use crate::io::{Io, Output};
 use crate::pattern::{escape, fnmatch, glob};
 

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::parser::{describe, PResult, Parser, Part, Param, Tok, Word, WordTok};
+use super::parser::{PResult, Param, Parser, Part, Tok, Word, WordTok, describe};
 
 /// Where a run of word text ends and which quoting rules apply.
 #[derive(Clone, Copy, PartialEq)]
@@ -437,11 +437,7 @@ impl Parser {
             i = next;
         };
         self.src.drain(nl + 1..end);
-        if quoted {
-            Ok(vec![Part::Quoted(body)])
-        } else {
-            Parser::new(&body).parts(Mode::Heredoc)
-        }
+        if quoted { Ok(vec![Part::Quoted(body)]) } else { Parser::new(&body).parts(Mode::Heredoc) }
     }
 }
 

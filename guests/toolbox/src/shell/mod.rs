@@ -18,7 +18,7 @@ mod parser;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::io::{errmsg, Io};
+use crate::io::{Io, errmsg};
 pub use exec::Ctl;
 use parser::{Node, Parser};
 

@@ -84,19 +84,42 @@ pub struct CaseArm {
 #[derive(Debug, Clone)]
 pub enum Node {
     Simple(Simple),
-    Pipeline { bang: bool, cmds: Vec<Node> },
+    Pipeline {
+        bang: bool,
+        cmds: Vec<Node>,
+    },
     /// `a && b || c`: the bool is true for `&&`.
-    AndOr { first: Box<Node>, rest: Vec<(bool, Node)> },
+    AndOr {
+        first: Box<Node>,
+        rest: Vec<(bool, Node)>,
+    },
     /// Commands separated by `;`, `&` or newlines (`&` runs synchronously:
     /// there are no background processes in WASI).
     List(Vec<Node>),
     Group(Box<Node>),
     Subshell(Box<Node>),
-    If { arms: Vec<(Node, Node)>, else_: Option<Box<Node>> },
-    Loop { until: bool, cond: Box<Node>, body: Box<Node> },
-    For { var: String, words: Option<Vec<Word>>, body: Box<Node> },
-    Case { word: Word, arms: Vec<CaseArm> },
-    FuncDef { name: String, body: Rc<Node> },
+    If {
+        arms: Vec<(Node, Node)>,
+        else_: Option<Box<Node>>,
+    },
+    Loop {
+        until: bool,
+        cond: Box<Node>,
+        body: Box<Node>,
+    },
+    For {
+        var: String,
+        words: Option<Vec<Word>>,
+        body: Box<Node>,
+    },
+    Case {
+        word: Word,
+        arms: Vec<CaseArm>,
+    },
+    FuncDef {
+        name: String,
+        body: Rc<Node>,
+    },
     Redirected(Box<Node>, Vec<Redir>),
 }
 
