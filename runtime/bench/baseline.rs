@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{BenchOptions, BenchReport, Lab, micros, percentile};
 use crate::sandbox::Engine as WasmEngine;
-use crate::sandbox::{GuestExit, SandboxSpec, StopSignal};
+use crate::sandbox::{SandboxSpec, StopSignal};
 
 pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchReport) -> anyhow::Result<()> {
     let exe = options.exe.clone();
@@ -83,10 +83,7 @@ pub fn shim_main(cache: &Path, argv: Vec<String>) -> anyhow::Result<i32> {
             cpu: None,
             handles: crate::limits::HandleAccount::new(crate::limits::DEFAULT_MAX_OPEN_FILES),
         };
-        Ok(match crate::sandbox::run(&engine, &loaded.program, spec).await? {
-            GuestExit::Exited(code) => code,
-            GuestExit::Trapped(_) | GuestExit::OomKilled(_) => crate::EXIT_TRAPPED,
-        })
+        Ok(crate::sandbox::run(&engine, &loaded.program, spec).await?.code())
     })
 }
 

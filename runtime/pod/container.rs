@@ -12,30 +12,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus};
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::{BackoffConfig, RestartBackoff};
 use super::events::PodEvent;
 use super::hooks::HookContext;
-use super::restart::{RestartPolicy, should_restart};
-use super::{now, waiting_state};
+use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Termination};
+use super::now;
+use super::restart::{RestartPolicy, RestartRule};
 use crate::error_text::full_message;
 use crate::sandbox::{self, GuestExit, LogStream, SandboxSpec, StopSignal};
 use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
 use crate::volume::Mount;
 
-/// Exit code of a container killed by the runtime: 128 + SIGKILL, as
-/// Kubernetes reports a killed process. WASI has no signals; this keeps
-/// scripts and dashboards that read exit codes working.
-pub const EXIT_KILLED: i32 = 137;
-/// Exit code reported for a guest that trapped (a Rust panic aborts with an
-/// `unreachable` trap): 128 + SIGABRT, what a panicking native program shows.
-pub const EXIT_TRAPPED: i32 = 134;
-/// Exit code of a guest ended by a stop request it does not handle:
-/// 128 + SIGTERM, what a process without a handler shows.
-pub const EXIT_TERMINATED: i32 = 143;
+use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED};
 
 /// Which list a container is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,19 +117,6 @@ impl Health {
     const DOWN: Health = Health { started: false, ready: false };
 }
 
-/// How an instance's run ended.
-enum RunEnd {
-    Exited(Result<GuestExit, sandbox::SandboxError>),
-    /// The pod is stopping.
-    Stopped,
-    /// Its liveness or startup probe failed.
-    FailedProbe(crate::probe::ProbeKind),
-    /// Its postStart hook failed.
-    FailedPostStart,
-    /// Its files in memory-backed volumes took it over its memory limit.
-    OutOfMemory(String),
-}
-
 pub(crate) struct Worker {
     pub plan: ContainerPlan,
     pub engine: Arc<WasmEngine>,
@@ -189,284 +168,299 @@ impl Worker {
         *self.stop.borrow()
     }
 
-    /// The kubelet's stop of a running container: the preStop hook (the
-    /// guest keeps running meanwhile), then the stop request, then, for a
-    /// guest that handles requests, its own exit or a kill when the grace
-    /// period ends. `Ok`: the guest exited by itself; `Err`: the exit code
-    /// it was ended with (143 terminated on the request, 137 killed).
-    async fn stop_gracefully<F>(
-        &self,
-        mut run: std::pin::Pin<&mut F>,
-        signal: &StopSignal,
-        hook: &HookContext<'_>,
-    ) -> Result<Result<GuestExit, sandbox::SandboxError>, i32>
-    where
-        F: std::future::Future<Output = Result<GuestExit, sandbox::SandboxError>>,
-    {
-        let grace = self.plan.grace.get(self.plan.grace_default);
-        if grace.is_zero() {
-            // `--grace-period=0` (and local-storage evictions): SIGKILL.
-            return Err(EXIT_KILLED);
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        if let Some(handler) = &self.plan.pre_stop {
-            tokio::select! {
-                r = run.as_mut() => return Ok(r),
-                done = tokio::time::timeout_at(deadline, super::hooks::run(handler, hook)) => match done {
-                    Ok(Ok(())) => {}
-                    Ok(Err(msg)) => self.event(PodEvent::warning("FailedPreStopHook", Some(self.field_path()), format!("PreStopHook failed: {msg}"))),
-                    Err(_) => self.event(PodEvent::warning("FailedPreStopHook", Some(self.field_path()), format!("PreStopHook failed: did not complete within the grace period of {}s", grace.as_secs()))),
-                },
-            }
-        }
-        signal.request();
-        if !signal.is_handled() {
-            // A process without a SIGTERM handler dies of the signal.
-            return Err(EXIT_TERMINATED);
-        }
-        tokio::select! {
-            r = run.as_mut() => Ok(r),
-            // Dropping the run future kills the guest at its next yield.
-            _ = tokio::time::sleep_until(deadline) => Err(EXIT_KILLED),
-        }
-    }
-
     /// Runs the container until it ends for good (exit without restart, or
-    /// the pod is stopped). Returns the last exit code, if it ran.
+    /// the pod is stopped): carries out what its lifecycle
+    /// (`lifecycle/container.rs`) decides and feeds back what happened.
+    /// Returns the last exit code, if it ran.
     pub(crate) async fn run(mut self) -> Option<i32> {
-        let name = self.plan.container.name.clone();
-        let mut backoff = RestartBackoff::new(self.plan.backoff);
-        let mut restarts = 0;
-        let mut last: Option<ContainerState> = None;
-        let mut last_code = None;
+        let p = &self.plan;
+        let names = Names::new(p.kind, &p.container.name, &p.pod_name, &p.pod_namespace, &p.pod_uid);
+        let rule = RestartRule::of(&p.container, p.kind, p.pod_restart);
+        let (mut lc, mut actions) = ContainerLifecycle::new(names, rule, RestartBackoff::new(p.backoff));
         loop {
-            if self.stopping() {
-                return last_code;
-            }
-            let log_path = self.dir.log_path(&name, restarts);
-            // The kubelet keeps the current and the previous instance's log.
-            if restarts >= 2 {
-                crate::store::remove_log(&self.dir.log_path(&name, restarts - 2));
-            }
-            let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone(), self.plan.log_rotation) {
-                Ok(l) => Arc::new(l),
-                Err(e) => {
-                    let msg = format!("cannot create the container's log: {e}");
-                    self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                    self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, Health::DOWN));
-                    super::stop_requested(&mut self.stop).await;
-                    return last_code;
-                }
-            };
-            if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
-                let msg = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
-                self.event(PodEvent::warning("Failed", Some(self.field_path()), msg.clone()));
-                self.report(self.status(waiting_state("CreateContainerError", Some(msg)), last.clone(), restarts, Health::DOWN));
-                super::stop_requested(&mut self.stop).await;
-                return last_code;
-            }
-            // /tmp is root's, as in an image; the rest of the root is what
-            // the container itself wrote.
-            self.plan.root_owners.record(&self.plan.rootfs.join("tmp"), (0, 0));
-            if let Some(wd) = &self.plan.working_dir {
-                // Never through a link the previous instance left in its root.
-                let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
-            }
-            let volume_mounts = match crate::volume::resolve(&self.plan.mounts, &self.plan.rootfs) {
-                Ok(m) => m,
-                Err(e) => {
-                    // As the kubelet's makeMounts failures: the container is
-                    // not created and waits with CreateContainerConfigError.
-                    let msg = full_message(&e);
-                    self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
-                    self.report(self.status(waiting_state("CreateContainerConfigError", Some(msg)), last.clone(), restarts, Health::DOWN));
-                    super::stop_requested(&mut self.stop).await;
-                    return last_code;
-                }
-            };
-            // Every instance is a new container, as the kubelet reports it;
-            // the recorder counts the repeats.
-            self.event(PodEvent::normal("Created", Some(self.field_path()), format!("Created container: {name}")));
-            let started_at = now();
-            let began = Instant::now();
-            let running = ContainerState { running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }), ..Default::default() };
-
-            let mut mounts = vec![Mount {
-                host_path: self.plan.rootfs.clone(),
-                guest_path: "/".into(),
-                writable: !self.plan.read_only_root,
-                owners: Some(self.plan.root_owners.clone()),
-                memory_files: None,
-            }];
-            mounts.extend(volume_mounts);
-            let signal = StopSignal::new();
-            let spec = SandboxSpec {
-                args: self.plan.args.clone(),
-                env: self.plan.env.clone(),
-                mounts: mounts.clone(),
-                working_dir: self.plan.working_dir.clone(),
-                stdin: None,
-                stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
-                stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
-                network: self.plan.network.clone(),
-                stop: signal.clone(),
-                ipc: self.plan.ipc.clone(),
-                http_ports: tcp_ports(&self.plan.container),
-                identity: self.plan.identity.clone(),
-                memory: self.plan.memory.clone(),
-                cpu: self.plan.cpu.clone(),
-                handles: self.plan.handles.clone(),
-            };
-            // The probes of this instance; a restart gets fresh ones with
-            // their initial results, as the kubelet's new prober workers.
-            let probe_ctx =
-                crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
-            let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
-            let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
-            // The event first, as the kubelet records it before its status
-            // sync sees the container: whatever the running status lets
-            // start next (a later init container) comes after it.
-            self.event(PodEvent::normal("Started", Some(self.field_path()), format!("Started container {name}")));
-            self.report(self.status(running.clone(), last.clone(), restarts, health(&probes)));
-            // Let the supervisor record Created/Started before the guest's
-            // first line reaches the log tap, so output reads in order.
-            tokio::task::yield_now().await;
-
-            let engine = self.engine.clone();
-            let program = self.plan.program.clone();
-            let mut stop = self.stop.clone();
-            let hook = HookContext {
-                engine: &engine,
-                program: &program,
-                container: &self.plan.container,
-                env: &self.plan.env,
-                mounts: &mounts,
-                working_dir: self.plan.working_dir.clone(),
-                network: &self.plan.network,
-                ipc: &self.plan.ipc,
-                identity: &self.plan.identity,
-                memory: &self.plan.memory,
-                cpu: &self.plan.cpu,
-                handles: &self.plan.handles,
-            };
-            // Boxed so that an OOM kill can drop it (the guest and all it
-            // holds) before the container is reported.
-            let mut run = Box::pin(sandbox::run(&engine, &program, spec));
-            // postStart runs beside the guest's entrypoint, as the kubelet
-            // runs it; a failure stops the container like a deletion would,
-            // and the restart policy decides what follows.
-            let post_start = async {
-                match &self.plan.post_start {
-                    Some(h) => super::hooks::run(h, &hook).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(post_start);
-            let mut post_start_done = self.plan.post_start.is_none();
-            let end = loop {
-                tokio::select! {
-                    r = &mut run => break RunEnd::Exited(r),
-                    _ = super::stop_requested(&mut stop) => break RunEnd::Stopped,
-                    // Files in memory-backed volumes took it over its limit:
-                    // killed as the kernel's OOM killer would.
-                    message = memory_exceeded(self.plan.memory.as_deref()) => break RunEnd::OutOfMemory(message),
-                    done = &mut post_start, if !post_start_done => {
-                        post_start_done = true;
-                        if let Err(msg) = done {
-                            self.event(PodEvent::warning("FailedPostStartHook", Some(self.field_path()), format!("PostStartHook failed: {msg}")));
-                            break RunEnd::FailedPostStart;
-                        }
+            let mut next = None;
+            for action in actions {
+                match action {
+                    Action::Create => next = Some(self.run_instance(&mut lc).await),
+                    Action::Event(ev) => self.event(ev),
+                    Action::Report { state, last, restarts } => self.report(self.status(state, last, restarts, Health::DOWN)),
+                    Action::Sleep(delay) => {
+                        let mut stop = self.stop.clone();
+                        next = Some(tokio::select! {
+                            _ = tokio::time::sleep(delay) => Input::BackOffOver,
+                            _ = super::stop_requested(&mut stop) => Input::Stop,
+                        });
                     }
-                    event = probes.next() => match event {
-                        crate::probe::ProbeEvent::Unhealthy { kind, message } => {
-                            self.event(PodEvent::warning("Unhealthy", Some(self.field_path()), format!("{} probe failed: {message}", kind.title())));
-                        }
-                        crate::probe::ProbeEvent::Changed => self.report(self.status(running.clone(), last.clone(), restarts, health(&probes))),
-                        crate::probe::ProbeEvent::Kill(kind) => break RunEnd::FailedProbe(kind),
-                    },
-                }
-            };
-            probes.stop();
-            // A stop, a failed probe and a failed postStart all stop the
-            // guest the kubelet's way: preStop, the stop request, the grace
-            // period, a kill. Err: the exit code that ended the guest.
-            let stopped = match end {
-                RunEnd::Exited(r) => Ok(r),
-                RunEnd::OutOfMemory(message) => {
-                    drop(run);
-                    Ok(Ok(GuestExit::OomKilled(message)))
-                }
-                other => {
-                    let message = match other {
-                        RunEnd::FailedProbe(kind) => {
-                            let what = if kind == crate::probe::ProbeKind::Startup { "startup" } else { "liveness" };
-                            format!("Container {name} failed {what} probe, will be restarted")
-                        }
-                        _ => format!("Stopping container {name}"),
-                    };
-                    self.event(PodEvent::normal("Killing", Some(self.field_path()), message));
-                    self.stop_gracefully(run.as_mut(), &signal, &hook).await
-                }
-            };
-            let (code, reason, message) = match stopped {
-                Err(code) => (code, "Error", None),
-                Ok(Ok(GuestExit::Exited(code))) => (code, if code == 0 { "Completed" } else { "Error" }, None),
-                // As the kubelet reports a container the OOM killer ended.
-                Ok(Ok(GuestExit::OomKilled(msg))) => {
-                    log.write(Stream::Stderr, format!("wasmpod: OOM killed: {msg}\n").as_bytes());
-                    (EXIT_KILLED, "OOMKilled", Some(msg))
-                }
-                Ok(Ok(GuestExit::Trapped(msg))) => {
-                    log.write(Stream::Stderr, format!("wasmpod: guest trapped: {msg}\n").as_bytes());
-                    (EXIT_TRAPPED, "Error", Some(format!("guest trapped: {msg}")))
-                }
-                Ok(Err(e)) => {
-                    let msg = full_message(&e);
-                    log.write(Stream::Stderr, format!("wasmpod: {msg}\n").as_bytes());
-                    self.event(PodEvent::warning("Failed", Some(self.field_path()), format!("Error: {msg}")));
-                    (128, "StartError", Some(msg))
-                }
-            };
-            log.finish(Stream::Stdout);
-            log.finish(Stream::Stderr);
-            let ran_for = began.elapsed();
-            last_code = Some(code);
-            let terminated = ContainerState {
-                terminated: Some(ContainerStateTerminated {
-                    exit_code: code,
-                    reason: Some(reason.into()),
-                    message,
-                    started_at: Some(started_at),
-                    finished_at: Some(now()),
-                    container_id: Some(format!("wasmpod://{}/{}/{}", self.plan.pod_key, name, restarts)),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            self.report(self.status(terminated.clone(), last.clone(), restarts, Health::DOWN));
-
-            if self.stopping() || !should_restart(&self.plan.container, self.plan.kind, self.plan.pod_restart, code) {
-                return last_code;
-            }
-            let delay = backoff.on_exit(ran_for);
-            last = Some(terminated);
-            if !delay.is_zero() {
-                let msg = backoff.crash_loop_message(&name, &self.plan.pod_name, &self.plan.pod_namespace, &self.plan.pod_uid);
-                self.report(self.status(waiting_state("CrashLoopBackOff", Some(msg)), last.clone(), restarts, Health::DOWN));
-                self.event(PodEvent::warning(
-                    "BackOff",
-                    Some(self.field_path()),
-                    format!("Back-off restarting failed container {name} in pod {}_{}({})", self.plan.pod_name, self.plan.pod_namespace, self.plan.pod_uid),
-                ));
-                let mut stop = self.stop.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = super::stop_requested(&mut stop) => return last_code,
+                    Action::AwaitStop => {
+                        super::stop_requested(&mut self.stop).await;
+                        next = Some(Input::Stop);
+                    }
+                    // Only while an instance runs, inside `run_instance`.
+                    Action::StopInstance => {}
+                    Action::Finish(code) => return code,
                 }
             }
-            restarts += 1;
+            // Every action list ends in one that waits for what happens next.
+            let Some(input) = next else { return None };
+            actions = lc.apply(input);
         }
     }
+
+    /// Creates an instance and runs it to its end: what happened, for the
+    /// lifecycle (`Stop` before anything was created, `CreateFailed`, or
+    /// `Ended`). The instance's start and stop are stepped here, where the
+    /// instance is.
+    async fn run_instance(&mut self, lc: &mut ContainerLifecycle) -> Input {
+        if self.stopping() {
+            return Input::Stop;
+        }
+        let name = self.plan.container.name.clone();
+        let restarts = lc.restarts();
+        let log_path = self.dir.log_path(&name, restarts);
+        // The kubelet keeps the current and the previous instance's log.
+        if restarts >= 2 {
+            crate::store::remove_log(&self.dir.log_path(&name, restarts - 2));
+        }
+        let log = match ContainerLog::create(&log_path, &self.plan.pod_key, &name, self.tap.clone(), self.plan.log_rotation) {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                let message = format!("cannot create the container's log: {e}");
+                return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+            }
+        };
+        if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
+            let message = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
+            return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+        }
+        // /tmp is root's, as in an image; the rest of the root is what
+        // the container itself wrote.
+        self.plan.root_owners.record(&self.plan.rootfs.join("tmp"), (0, 0));
+        if let Some(wd) = &self.plan.working_dir {
+            // Never through a link the previous instance left in its root.
+            let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
+        }
+        let volume_mounts = match crate::volume::resolve(&self.plan.mounts, &self.plan.rootfs) {
+            Ok(m) => m,
+            // As the kubelet's makeMounts failures: the container is not
+            // created and waits with CreateContainerConfigError.
+            Err(e) => {
+                let message = full_message(&e);
+                return Input::CreateFailed { reason: "CreateContainerConfigError", event: format!("Error: {message}"), message };
+            }
+        };
+        let began = Instant::now();
+        let mut mounts = vec![Mount {
+            host_path: self.plan.rootfs.clone(),
+            guest_path: "/".into(),
+            writable: !self.plan.read_only_root,
+            owners: Some(self.plan.root_owners.clone()),
+            memory_files: None,
+        }];
+        mounts.extend(volume_mounts);
+        let signal = StopSignal::new();
+        let spec = SandboxSpec {
+            args: self.plan.args.clone(),
+            env: self.plan.env.clone(),
+            mounts: mounts.clone(),
+            working_dir: self.plan.working_dir.clone(),
+            stdin: None,
+            stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
+            stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
+            network: self.plan.network.clone(),
+            stop: signal.clone(),
+            ipc: self.plan.ipc.clone(),
+            http_ports: tcp_ports(&self.plan.container),
+            identity: self.plan.identity.clone(),
+            memory: self.plan.memory.clone(),
+            cpu: self.plan.cpu.clone(),
+            handles: self.plan.handles.clone(),
+        };
+        // The probes of this instance; a restart gets fresh ones with
+        // their initial results, as the kubelet's new prober workers.
+        let probe_ctx =
+            crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
+        let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
+        let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
+        // The events first, as the kubelet records them before its status
+        // sync sees the container: whatever the running status lets start
+        // next (a later init container) comes after them.
+        let actions = lc.apply(Input::Started { at: now() });
+        self.carry_out(actions, health(&probes));
+        // Let the supervisor record Created/Started before the guest's
+        // first line reaches the log tap, so output reads in order.
+        tokio::task::yield_now().await;
+
+        let engine = self.engine.clone();
+        let program = self.plan.program.clone();
+        let mut stop = self.stop.clone();
+        let hook = HookContext {
+            engine: &engine,
+            program: &program,
+            container: &self.plan.container,
+            env: &self.plan.env,
+            mounts: &mounts,
+            working_dir: self.plan.working_dir.clone(),
+            network: &self.plan.network,
+            ipc: &self.plan.ipc,
+            identity: &self.plan.identity,
+            memory: &self.plan.memory,
+            cpu: &self.plan.cpu,
+            handles: &self.plan.handles,
+        };
+        // Boxed so that an OOM kill can drop it (the guest and all it
+        // holds) before the container is reported.
+        let mut run = Box::pin(sandbox::run(&engine, &program, spec));
+        // postStart runs beside the guest's entrypoint, as the kubelet
+        // runs it; a failure stops the container like a deletion would,
+        // and the restart policy decides what follows.
+        let post_start = async {
+            match &self.plan.post_start {
+                Some(h) => super::hooks::run(h, &hook).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(post_start);
+        let mut post_start_done = self.plan.post_start.is_none();
+        // What ends the instance: its own exit, or a stop the lifecycle
+        // asked for (the pod's stop, a probe, the postStart hook).
+        let end = loop {
+            let input = tokio::select! {
+                r = &mut run => break Ending::Ended(Termination::of(&r)),
+                // Files in memory-backed volumes took it over its limit:
+                // killed as the kernel's OOM killer would.
+                message = memory_exceeded(self.plan.memory.as_deref()) => break Ending::OutOfMemory(message),
+                _ = super::stop_requested(&mut stop) => Input::Stop,
+                done = &mut post_start, if !post_start_done => {
+                    post_start_done = true;
+                    match done {
+                        Ok(()) => continue,
+                        Err(why) => Input::Kill(Kill::PostStart(why)),
+                    }
+                }
+                event = probes.next() => match event {
+                    crate::probe::ProbeEvent::Unhealthy { kind, message } => {
+                        self.event(PodEvent::warning("Unhealthy", Some(self.field_path()), format!("{} probe failed: {message}", kind.title())));
+                        continue;
+                    }
+                    crate::probe::ProbeEvent::Changed => {
+                        if let Some(running) = lc.running_state() {
+                            self.report(self.status(running, lc.last().cloned(), lc.restarts(), health(&probes)));
+                        }
+                        continue;
+                    }
+                    crate::probe::ProbeEvent::Kill(kind) => Input::Kill(Kill::Probe(kind)),
+                },
+            };
+            let actions = lc.apply(input);
+            let stopping = actions.contains(&Action::StopInstance);
+            self.carry_out(actions, Health::DOWN);
+            if stopping {
+                break Ending::Stop;
+            }
+        };
+        probes.stop();
+        // A stop, a failed probe and a failed postStart all stop the guest
+        // the kubelet's way: preStop, the stop request, the grace period,
+        // a kill.
+        let end = match end {
+            Ending::Ended(end) => end,
+            Ending::OutOfMemory(message) => {
+                // The guest and all it holds go before it is reported.
+                drop(run);
+                Termination::of(&Ok(GuestExit::OomKilled(message)))
+            }
+            Ending::Stop => {
+                let grace = self.plan.grace.get(self.plan.grace_default);
+                let pre_stop = self.plan.pre_stop.as_ref().map(|h| super::hooks::run(h, &hook));
+                let (stopped, pre_stop_failed) = stop_instance(run.as_mut(), &signal, grace, pre_stop).await;
+                if let Some(why) = pre_stop_failed {
+                    self.event(PodEvent::warning("FailedPreStopHook", Some(self.field_path()), format!("PreStopHook failed: {why}")));
+                }
+                match stopped {
+                    Ok(r) => Termination::of(&r),
+                    Err(code) => Termination::ended_by_runtime(code),
+                }
+            }
+        };
+        if let Some(line) = &end.log_line {
+            log.write(Stream::Stderr, format!("{line}\n").as_bytes());
+        }
+        log.finish(Stream::Stdout);
+        log.finish(Stream::Stderr);
+        Input::Ended { end, ran_for: began.elapsed(), at: now(), pod_stopping: self.stopping() }
+    }
+
+    /// Carries out the actions of a step taken while an instance runs:
+    /// events and reports (a running state with the probes' `health`).
+    fn carry_out(&self, actions: Vec<Action>, health: Health) {
+        for action in actions {
+            match action {
+                Action::Event(ev) => self.event(ev),
+                Action::Report { state, last, restarts } => {
+                    let health = if state.running.is_some() { health } else { Health::DOWN };
+                    self.report(self.status(state, last, restarts, health));
+                }
+                // StopInstance is the caller's; nothing else comes while
+                // an instance runs.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The kubelet's stop of a running instance: the preStop hook (the guest
+/// keeps running meanwhile), then the stop request, then, for a guest
+/// that handles requests, its own exit or a kill when the `grace` period
+/// ends. `Ok`: the guest exited by itself; `Err`: the exit code it was
+/// ended with (143 terminated on the request, 137 killed). Also why the
+/// preStop hook failed, if it did.
+async fn stop_instance<F, H>(
+    mut run: std::pin::Pin<&mut F>,
+    signal: &StopSignal,
+    grace: std::time::Duration,
+    pre_stop: Option<H>,
+) -> (Result<F::Output, i32>, Option<String>)
+where
+    F: std::future::Future,
+    H: std::future::Future<Output = Result<(), String>>,
+{
+    if grace.is_zero() {
+        // `--grace-period=0` (and local-storage evictions): SIGKILL.
+        return (Err(EXIT_KILLED), None);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut pre_stop_failed = None;
+    if let Some(hook) = pre_stop {
+        tokio::select! {
+            r = run.as_mut() => return (Ok(r), None),
+            done = tokio::time::timeout_at(deadline, hook) => match done {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => pre_stop_failed = Some(why),
+                Err(_) => pre_stop_failed = Some(format!("did not complete within the grace period of {}s", grace.as_secs())),
+            },
+        }
+    }
+    signal.request();
+    if !signal.is_handled() {
+        // A process without a SIGTERM handler dies of the signal.
+        return (Err(EXIT_TERMINATED), pre_stop_failed);
+    }
+    let end = tokio::select! {
+        r = run.as_mut() => Ok(r),
+        // Dropping the run future kills the guest at its next yield.
+        _ = tokio::time::sleep_until(deadline) => Err(EXIT_KILLED),
+    };
+    (end, pre_stop_failed)
+}
+
+/// What ended an instance's run.
+enum Ending {
+    /// It ended by itself.
+    Ended(Termination),
+    /// Its files in memory-backed volumes took it over its memory limit.
+    OutOfMemory(String),
+    /// Its lifecycle asked for it to be stopped.
+    Stop,
 }
 
 /// The ports a wasi:http handler container is served on: its TCP
@@ -481,5 +475,92 @@ async fn memory_exceeded(account: Option<&crate::limits::MemoryAccount>) -> Stri
     match account {
         Some(a) => a.exceeded().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::{Instant, sleep};
+
+    /// A guest that exits with `code` `after` the stop request, or never.
+    async fn guest(signal: StopSignal, after: Option<Duration>, code: i32) -> i32 {
+        loop {
+            if signal.is_requested() {
+                match after {
+                    Some(d) => {
+                        sleep(d).await;
+                        return code;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    type NoHook = std::future::Ready<Result<(), String>>;
+
+    #[tokio::test(start_paused = true)]
+    async fn graceful_stops_with_and_without_a_stop_handler() {
+        let grace = Duration::from_secs(30);
+        // (handles requests, exits this long after the request, grace, what ends it, when)
+        let rows: &[(bool, Option<u64>, Duration, Result<i32, i32>, u64)] = &[
+            // No handler: ended on the request, as a process dies of SIGTERM.
+            (false, Some(1), grace, Err(143), 0),
+            // A handler that exits within the grace period: its own exit.
+            (true, Some(2), grace, Ok(0), 2),
+            // A handler that never exits: killed when the period ends.
+            (true, None, grace, Err(137), 30),
+            // Grace 0: killed at once, no request at all.
+            (true, Some(1), Duration::ZERO, Err(137), 0),
+        ];
+        for &(handles, after, grace, want, secs) in rows {
+            let signal = StopSignal::new();
+            if handles {
+                signal.handle();
+            }
+            let run = guest(signal.clone(), after.map(Duration::from_secs), 0);
+            tokio::pin!(run);
+            let began = Instant::now();
+            let (end, failed) = stop_instance(run.as_mut(), &signal, grace, None::<NoHook>).await;
+            assert_eq!((end, failed), (want, None), "handles {handles} after {after:?} grace {grace:?}");
+            assert_eq!(began.elapsed().as_secs(), secs, "handles {handles} after {after:?}");
+            assert_eq!(signal.is_requested(), !grace.is_zero());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pre_stop_runs_first_and_counts_against_the_grace_period() {
+        // A 5 s preStop, then a guest that exits 1 s after the request.
+        let signal = StopSignal::new();
+        signal.handle();
+        let run = guest(signal.clone(), Some(Duration::from_secs(1)), 7);
+        tokio::pin!(run);
+        let began = Instant::now();
+        let hook = async {
+            sleep(Duration::from_secs(5)).await;
+            Ok(())
+        };
+        let (end, failed) = stop_instance(run.as_mut(), &signal, Duration::from_secs(30), Some(hook)).await;
+        assert_eq!((end, failed, began.elapsed().as_secs()), (Ok(7), None, 6));
+        // A preStop that outlasts the period fails, and the guest is then
+        // killed at the deadline.
+        let signal = StopSignal::new();
+        signal.handle();
+        let run = guest(signal.clone(), None, 0);
+        tokio::pin!(run);
+        let began = Instant::now();
+        let (end, failed) = stop_instance(run.as_mut(), &signal, Duration::from_secs(3), Some(std::future::pending::<Result<(), String>>())).await;
+        assert_eq!(end, Err(137));
+        assert_eq!(failed.as_deref(), Some("did not complete within the grace period of 3s"));
+        assert_eq!(began.elapsed().as_secs(), 3);
+        // A failing preStop is reported; the stop goes on.
+        let signal = StopSignal::new();
+        let run = guest(signal.clone(), Some(Duration::from_secs(1)), 0);
+        tokio::pin!(run);
+        let (end, failed) = stop_instance(run.as_mut(), &signal, Duration::from_secs(3), Some(std::future::ready(Err("exited with 1".to_owned())))).await;
+        assert_eq!((end, failed.as_deref()), (Err(143), Some("exited with 1")));
     }
 }

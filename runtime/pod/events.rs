@@ -19,7 +19,7 @@ pub enum EventType {
 }
 
 /// One event before it is stamped and aggregated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodEvent {
     /// Normal or Warning.
     pub kind: EventType,

@@ -15,9 +15,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
-use super::EXIT_TRAPPED;
 use crate::net::SocketPolicy;
-use crate::sandbox::{self, GuestExit, SandboxSpec};
+use crate::sandbox::{self, SandboxSpec};
 use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::volume::Mount;
 
@@ -205,13 +204,8 @@ pub(crate) async fn exec(
         // The pod is being stopped: the command dies with it.
         _ = super::stop_requested(&mut stop) => return Ok(ExecOutcome { container, exit_code: super::EXIT_KILLED }),
     };
-    let exit_code = match exit {
-        GuestExit::Exited(code) => code,
-        GuestExit::Trapped(_) => EXIT_TRAPPED,
-        // The command alone was ended; the container keeps running.
-        GuestExit::OomKilled(_) => super::EXIT_KILLED,
-    };
-    Ok(ExecOutcome { container, exit_code })
+    // An OOM kill ends the command alone; the container keeps running.
+    Ok(ExecOutcome { container, exit_code: exit.code() })
 }
 
 /// Bytes an exec'd command may have in flight to its caller per stream.

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::net::SocketPolicy;
-use crate::sandbox::{self, GuestExit, SandboxSpec, StopSignal};
+use crate::sandbox::{self, SandboxSpec, StopSignal};
 use crate::sandbox::{Engine as WasmEngine, Program};
 use crate::volume::Mount;
 
@@ -61,10 +61,8 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
             handles: ctx.handles.clone(),
         };
         return match sandbox::run(ctx.engine, ctx.program, spec).await {
-            Ok(GuestExit::Exited(0)) => Ok(()),
-            Ok(GuestExit::Exited(code)) => Err(format!("command '{}' exited with {code}", command.join(" "))),
-            Ok(GuestExit::Trapped(msg)) => Err(format!("command '{}' trapped: {msg}", command.join(" "))),
-            Ok(GuestExit::OomKilled(msg)) => Err(format!("command '{}' was OOM killed: {msg}", command.join(" "))),
+            Ok(exit) if exit.succeeded() => Ok(()),
+            Ok(exit) => Err(format!("command '{}' {}", command.join(" "), exit.describe())),
             Err(e) => Err(crate::error_text::full_message(&e)),
         };
     }

@@ -8,6 +8,7 @@ mod container;
 mod events;
 mod exec;
 mod hooks;
+mod lifecycle;
 pub mod phase;
 mod restart;
 mod start;
@@ -19,7 +20,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
-pub use container::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
+pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;

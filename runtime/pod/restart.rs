@@ -3,7 +3,7 @@
 //! final): `podutil.ContainerShouldRestart` with the kubelet's rules for
 //! init containers.
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::api::core::v1::{Container, ContainerRestartRule, PodSpec};
 
 use super::container::ContainerKind;
 
@@ -57,24 +57,57 @@ impl RestartPolicy {
 ///   `restartPolicyRules` entry with action `Restart` restarts, then the
 ///   container's own `restartPolicy`, then the pod's.
 pub(crate) fn should_restart(container: &Container, kind: ContainerKind, pod_policy: RestartPolicy, exit_code: i32) -> bool {
-    if kind == ContainerKind::Init {
-        if is_sidecar(container) {
+    RestartRule::of(container, kind, pod_policy).restarts_after(exit_code)
+}
+
+/// What [`should_restart`] decides by, taken from a container once: the
+/// container worker keeps it for the container's life.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RestartRule {
+    /// A native sidecar: always restarted.
+    sidecar: bool,
+    /// A regular init container: complete at exit 0.
+    init: bool,
+    /// The container's own `restartPolicy`, when set (even to an unknown value).
+    own: Option<Option<RestartPolicy>>,
+    /// Its `restartPolicyRules`.
+    rules: Vec<ContainerRestartRule>,
+    /// The pod's policy.
+    pod: RestartPolicy,
+}
+
+impl RestartRule {
+    /// The rule of `container` of `kind` in a pod with `pod_policy`.
+    pub(crate) fn of(container: &Container, kind: ContainerKind, pod_policy: RestartPolicy) -> Self {
+        let sidecar = kind == ContainerKind::Init && is_sidecar(container);
+        Self {
+            sidecar,
+            init: kind == ContainerKind::Init && !sidecar,
+            own: container.restart_policy.as_deref().map(|p| RestartPolicy::parse(Some(p))),
+            rules: container.restart_policy_rules.clone().unwrap_or_default(),
+            pod: pod_policy,
+        }
+    }
+
+    /// Whether the container runs again after exiting with `exit_code`.
+    pub(crate) fn restarts_after(&self, exit_code: i32) -> bool {
+        if self.sidecar {
             return true;
         }
-        if exit_code == 0 {
+        if self.init && exit_code == 0 {
             return false;
         }
-    }
-    if let Some(own) = container.restart_policy.as_deref() {
-        if restart_rule_matches(container, exit_code) {
-            return true;
+        if let Some(own) = self.own {
+            if restart_rule_matches(&self.rules, exit_code) {
+                return true;
+            }
+            if let Some(policy) = own {
+                return policy.allows(exit_code);
+            }
+            // Any other value falls through to the pod's policy.
         }
-        if let Some(policy) = RestartPolicy::parse(Some(own)) {
-            return policy.allows(exit_code);
-        }
-        // Any other value falls through to the pod's policy.
+        self.pod.allows(exit_code)
     }
-    pod_policy.allows(exit_code)
 }
 
 /// Whether `container` is a native sidecar: an init container with
@@ -85,8 +118,7 @@ pub(crate) fn is_sidecar(container: &Container) -> bool {
 
 /// The first `restartPolicyRules` entry whose exit codes match, if its
 /// action is `Restart`.
-fn restart_rule_matches(container: &Container, exit_code: i32) -> bool {
-    let rules = container.restart_policy_rules.as_deref().unwrap_or_default();
+fn restart_rule_matches(rules: &[ContainerRestartRule], exit_code: i32) -> bool {
     let matching = rules.iter().find(|rule| {
         rule.exit_codes.as_ref().is_some_and(|codes| {
             let listed = codes.values.as_deref().unwrap_or_default().contains(&exit_code);

@@ -106,7 +106,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         init: Vec::new(),
         app: Vec::new(),
         init_blocked: false,
-        sidecars: Default::default(),
+        sidecar_stops: Default::default(),
         store_errors: Vec::new(),
         running: HashMap::new(),
         volumes: PodVolumes::default(),

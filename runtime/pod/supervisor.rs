@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use super::conditions::pod_conditions;
 use super::container::{ContainerKind, ContainerPlan, Report, Worker};
 use super::events::{EventRecorder, PodEvent};
+use super::lifecycle::pod::{Action, Input, PodLifecycle};
 use super::phase::{PodPhase, next_phase, pod_phase};
 use super::{now, recorded_phase};
 use crate::sandbox::Engine as WasmEngine;
@@ -45,8 +46,8 @@ pub(crate) struct Supervisor {
     /// App containers that could not be prepared are simply absent from
     /// `app`; the others run, as in Kubernetes.
     pub init_blocked: bool,
-    /// Native sidecars (init containers with `restartPolicy: Always`).
-    pub sidecars: Sidecars,
+    /// The stop channels of the native sidecars started, by index.
+    pub sidecar_stops: std::collections::HashMap<usize, watch::Sender<bool>>,
     pub store_errors: Vec<StoreError>,
     /// Running workers by task id: kind, index, container and image names.
     pub running: std::collections::HashMap<tokio::task::Id, (ContainerKind, usize, String, String)>,
@@ -130,13 +131,19 @@ impl Supervisor {
         recorded_phase(&self.pod).unwrap_or(PodPhase::Pending)
     }
 
-    fn apply(&mut self, report: Report, deleting: bool) {
+    /// Applies a worker's report; what the lifecycle learns from it.
+    fn apply(&mut self, report: Report, deleting: bool) -> Input {
         match report {
             Report::Status { kind, index, status } => {
+                let started = (kind == ContainerKind::Init && status.started == Some(true)).then_some(index);
                 self.set_container_status(kind, index, *status);
                 self.refresh(deleting);
+                self.reported(started)
             }
-            Report::Event(ev) => self.event(ev),
+            Report::Event(ev) => {
+                self.event(ev);
+                self.reported(None)
+            }
         }
     }
 
@@ -148,11 +155,9 @@ impl Supervisor {
         // containers ended; everything else by the pod's stop channel.
         let stop = if plan.sidecar {
             let (tx, rx) = watch::channel(false);
-            self.sidecars.stops.push((index, tx));
-            self.sidecars.indices.insert(index);
+            self.sidecar_stops.insert(index, tx);
             rx
         } else {
-            self.sidecars.others_alive += 1;
             self.stop.clone()
         };
         let worker = Worker { plan, engine: self.engine.clone(), dir: self.dir.clone(), tap: self.tap.clone(), reports: reports.clone(), stop };
@@ -187,87 +192,79 @@ impl Supervisor {
     }
 
     /// Runs the pod to its end (a terminal phase, or stopped) and returns
-    /// the final Pod.
+    /// the final Pod: carries out what its lifecycle (`lifecycle/pod.rs`)
+    /// decides and feeds back what happened.
     pub(crate) async fn run(mut self) -> (Pod, Vec<StoreError>) {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut workers = JoinSet::new();
-        let mut init_plans = std::mem::take(&mut self.init).into_iter();
+        let mut init_plans: Vec<Option<ContainerPlan>> = std::mem::take(&mut self.init).into_iter().map(Some).collect();
         let mut app_plans = std::mem::take(&mut self.app);
-        let mut deleting = *self.stop.borrow();
-        if deleting {
-            self.mark_deleted();
-        } else {
-            self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
-        }
+        let mut lc = PodLifecycle::new(init_plans.iter().flatten().map(|p| p.sidecar).collect(), app_plans.len(), self.init_blocked);
         let mut stop = self.stop.clone();
         let mut storage_watch = self.storage_watch.take();
-        loop {
-            // Without workers the pod either ended (terminal phase), was
-            // stopped (possibly before anything started), or waits on a
-            // container that cannot be created, which Kubernetes also
-            // leaves Pending until it is deleted.
-            if workers.is_empty() && (deleting || self.phase().is_terminal()) {
-                break;
+        let mut actions = lc.apply(Input::Begin { deleting: *self.stop.borrow() });
+        'pod: loop {
+            for action in std::mem::take(&mut actions) {
+                match action {
+                    Action::StartInit(i) => {
+                        if let Some(plan) = init_plans.get_mut(i).and_then(Option::take) {
+                            self.spawn(&mut workers, plan, &tx);
+                        }
+                    }
+                    Action::StartApps => {
+                        for plan in app_plans.drain(..) {
+                            self.spawn(&mut workers, plan, &tx);
+                        }
+                    }
+                    Action::StopSidecar(i) => {
+                        if let Some(tx) = self.sidecar_stops.remove(&i) {
+                            tx.send_replace(true);
+                        }
+                    }
+                    Action::MarkDeleted => {
+                        self.mark_deleted();
+                        self.refresh(true);
+                    }
+                    Action::Evict(message) => {
+                        storage_watch = None;
+                        self.evict(message);
+                    }
+                    Action::Finish => break 'pod,
+                }
             }
+            let deleting = lc.deleting();
             tokio::select! {
                 Some(report) = rx.recv() => {
-                    self.apply(report, deleting);
-                    // The next init container waits for the sidecar
-                    // before it to have started.
-                    if let Some(i) = self.sidecars.awaiting
-                        && !deleting
-                        && self.init_started(i)
-                    {
-                        self.sidecars.awaiting = None;
-                        self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
-                    }
+                    let input = self.apply(report, deleting);
+                    actions = lc.apply(input);
                 }
                 Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
-                    // Drain what the worker reported before it ended, so
+                    // Apply what the worker reported before it ended, so
                     // statuses are applied in order.
                     while let Ok(r) = rx.try_recv() {
-                        self.apply(r, deleting);
+                        let input = self.apply(r, deleting);
+                        actions.extend(lc.apply(input));
                     }
-                    let id = match &done {
-                        Ok((id, _)) => *id,
-                        Err(e) => e.id(),
+                    let (id, exit) = match &done {
+                        Ok((id, (_, _, exit))) => (*id, *exit),
+                        Err(e) => (e.id(), None),
                     };
-                    let sidecar = self.running.get(&id).is_some_and(|(kind, index, ..)| *kind == ContainerKind::Init && self.sidecars.indices.contains(index));
-                    if let Ok((id, _)) = &done {
-                        self.running.remove(id);
-                    }
-                    if let Ok((_, (ContainerKind::Init, _, Some(0)))) = done
-                        && !sidecar
-                        && !deleting
-                    {
-                        self.start_next(&mut workers, &mut init_plans, &mut app_plans, &tx);
-                    }
+                    let ended = self.running.get(&id).map(|(kind, index, ..)| (*kind == ContainerKind::Init, *index));
                     if let Err(e) = &done {
+                        // Recorded Terminated, so the pod can still end.
                         self.worker_panicked(e.id(), e, deleting);
+                        actions.extend(lc.apply(self.reported(None)));
                     }
-                    if sidecar {
-                        if self.sidecars.stopping {
-                            self.sidecars.stop_next();
-                        }
-                    } else {
-                        self.sidecars.others_alive -= 1;
+                    self.running.remove(&id);
+                    if let Some((init, index)) = ended {
+                        actions.extend(lc.apply(Input::WorkerEnded { init, index, exit }));
                     }
-                    self.stop_sidecars_when_alone(deleting);
                 }
-                _ = super::stop_requested(&mut stop), if !deleting => {
-                    deleting = true;
-                    self.mark_deleted();
-                    self.refresh(deleting);
-                    self.stop_sidecars_when_alone(deleting);
-                }
-                Some(message) = over_limit(&mut storage_watch), if !deleting => {
-                    storage_watch = None;
-                    deleting = true;
-                    self.evict(message);
-                    self.stop_sidecars_when_alone(deleting);
-                }
+                _ = super::stop_requested(&mut stop), if !deleting => actions = lc.apply(Input::Stop),
+                Some(message) = over_limit(&mut storage_watch), if !deleting => actions = lc.apply(Input::Evict(message)),
             }
         }
+        let deleting = lc.deleting();
         while let Ok(r) = rx.try_recv() {
             self.apply(r, deleting);
         }
@@ -288,6 +285,12 @@ impl Supervisor {
         (self.pod, self.store_errors)
     }
 
+    /// What the lifecycle learns from the status now: the init container
+    /// that reports started, and whether the phase is terminal.
+    fn reported(&self, init_started: Option<usize>) -> Input {
+        Input::Reported { init_started, terminal: self.phase().is_terminal() }
+    }
+
     /// Records the deletion in the object, as the API server does, so
     /// readers show `Terminating`, with the grace period the containers get.
     fn mark_deleted(&mut self) {
@@ -295,77 +298,6 @@ impl Supervisor {
         let default = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
         let grace = self.grace.get(std::time::Duration::from_secs(default.max(0) as u64));
         self.pod.metadata.deletion_grace_period_seconds = Some(grace.as_secs() as i64);
-    }
-
-    /// Starts the next init container, or every app container once the
-    /// init containers are done.
-    fn start_next(
-        &mut self,
-        workers: &mut JoinSet<(ContainerKind, usize, Option<i32>)>,
-        init: &mut impl Iterator<Item = ContainerPlan>,
-        app: &mut Vec<ContainerPlan>,
-        tx: &mpsc::UnboundedSender<Report>,
-    ) {
-        if let Some(next) = init.next() {
-            let (sidecar, index) = (next.sidecar, next.index);
-            self.spawn(workers, next, tx);
-            if sidecar {
-                self.sidecars.awaiting = Some(index);
-            }
-            return;
-        }
-        if !self.init_blocked {
-            for plan in app.drain(..) {
-                self.sidecars.apps_started = true;
-                self.spawn(workers, plan, tx);
-            }
-        }
-    }
-
-    /// Whether init container `index` reports `started`.
-    fn init_started(&self, index: usize) -> bool {
-        let statuses = self.pod.status.as_ref().and_then(|s| s.init_container_statuses.as_ref());
-        statuses.and_then(|s| s.get(index)).is_some_and(|c| c.started == Some(true))
-    }
-
-    /// Once every other container ended for good (the pod is deleted, or
-    /// its app containers finished, or it failed), the sidecars are
-    /// stopped, one after another in reverse order, as the kubelet does.
-    fn stop_sidecars_when_alone(&mut self, deleting: bool) {
-        let s = &self.sidecars;
-        if s.stopping || s.stops.is_empty() || s.others_alive > 0 {
-            return;
-        }
-        if deleting || s.apps_started || self.phase().is_terminal() {
-            self.sidecars.stopping = true;
-            self.sidecars.stop_next();
-        }
-    }
-}
-
-/// The supervisor's bookkeeping of native sidecars.
-#[derive(Default)]
-pub(crate) struct Sidecars {
-    /// Stop channels of the sidecars started, in start order.
-    stops: Vec<(usize, watch::Sender<bool>)>,
-    /// Their init-container indices.
-    indices: std::collections::HashSet<usize>,
-    /// The sidecar whose start the next init container waits for.
-    awaiting: Option<usize>,
-    /// Workers of regular init and app containers still running.
-    others_alive: usize,
-    /// App containers were started.
-    apps_started: bool,
-    /// The sidecars are being stopped.
-    stopping: bool,
-}
-
-impl Sidecars {
-    /// Stops the most recently started sidecar still running.
-    fn stop_next(&mut self) {
-        if let Some((_, tx)) = self.stops.pop() {
-            tx.send_replace(true);
-        }
     }
 }
 

@@ -37,11 +37,11 @@ pub(super) async fn check(ctx: &ProbeContext, command: &[String], timeout: Durat
     }
     spec.args = command.to_vec();
     match tokio::time::timeout(timeout, sandbox::run(&ctx.engine, &ctx.program, spec)).await {
-        Ok(Ok(GuestExit::Exited(0))) => Outcome::Success,
+        Ok(Ok(exit)) if exit.succeeded() => Outcome::Success,
         // The kubelet's message for a failed command is its output.
         Ok(Ok(GuestExit::Exited(_))) => Outcome::Failure(capture.text().trim_end().to_owned()),
-        Ok(Ok(GuestExit::Trapped(trap))) => Outcome::Failure(format!("{}guest trapped: {trap}", capture.text())),
-        Ok(Ok(GuestExit::OomKilled(msg))) => Outcome::Failure(format!("{}command OOM killed: {msg}", capture.text())),
+        // A trap or an OOM kill: what the command printed, then what ended it.
+        Ok(Ok(exit)) => Outcome::Failure(format!("{}command {}", capture.text(), exit.describe())),
         Ok(Err(e)) => Outcome::Failure(format!("container {}: cannot run the probe's command: {}", ctx.container, full_message(&e))),
         Err(_) => timed_out(),
     }

@@ -6,6 +6,7 @@
 //! no host directory but the container's own root and its mounts.
 
 mod check;
+mod exit;
 mod filesystem;
 mod http_handler;
 mod identity;
@@ -29,6 +30,7 @@ use crate::net::{PodSockets, PodSocketsView, SocketPolicy};
 use crate::volume::{MemoryFiles, Mount};
 pub use check::CheckOutcome;
 pub(crate) use check::run_check;
+pub use exit::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, GuestExit};
 pub use http_handler::dispatch;
 pub(crate) use program::CheckPre;
 pub use program::{Engine, Loaded, Program};
@@ -142,18 +144,6 @@ pub struct SandboxSpec {
     /// The pod's cap on open files and sockets, shared by every instance
     /// of its containers.
     pub handles: Arc<HandleAccount>,
-}
-
-/// How a guest ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuestExit {
-    /// It returned or called `exit(code)`.
-    Exited(i32),
-    /// It trapped (a Rust panic is an `unreachable` trap); the message says which.
-    Trapped(String),
-    /// It went over its container's memory limit (the message says by how
-    /// much) and was ended, as the kernel's OOM killer ends a process.
-    OomKilled(String),
 }
 
 /// A failure to set the sandbox up, before any guest code ran.

@@ -60,7 +60,7 @@ impl StopSignal {
         self.0.handled.load(Ordering::SeqCst)
     }
 
-    fn handle(&self) {
+    pub(crate) fn handle(&self) {
         self.0.handled.store(true, Ordering::SeqCst);
     }
 
