@@ -183,7 +183,7 @@ impl Worker {
                 match action {
                     Action::Create => next = Some(self.run_instance(&mut lc).await),
                     Action::Event(ev) => self.event(ev),
-                    Action::Report { state, last, restarts } => self.report(self.status(state, last, restarts, Health::DOWN)),
+                    Action::Report(r) => self.report(self.status(r.state, r.last, r.restarts, Health::DOWN)),
                     Action::Sleep(delay) => {
                         let mut stop = self.stop.clone();
                         next = Some(tokio::select! {
@@ -201,7 +201,7 @@ impl Worker {
                 }
             }
             // Every action list ends in one that waits for what happens next.
-            let Some(input) = next else { return None };
+            let input = next?;
             actions = lc.apply(input);
         }
     }
@@ -396,9 +396,9 @@ impl Worker {
         for action in actions {
             match action {
                 Action::Event(ev) => self.event(ev),
-                Action::Report { state, last, restarts } => {
-                    let health = if state.running.is_some() { health } else { Health::DOWN };
-                    self.report(self.status(state, last, restarts, health));
+                Action::Report(r) => {
+                    let health = if r.state.running.is_some() { health } else { Health::DOWN };
+                    self.report(self.status(r.state, r.last, r.restarts, health));
                 }
                 // StopInstance is the caller's; nothing else comes while
                 // an instance runs.
@@ -502,11 +502,14 @@ mod tests {
 
     type NoHook = std::future::Ready<Result<(), String>>;
 
+    /// Handles requests, exits this long after the request, grace, what ends it, when.
+    type Row = (bool, Option<u64>, Duration, Result<i32, i32>, u64);
+
     #[tokio::test(start_paused = true)]
     async fn graceful_stops_with_and_without_a_stop_handler() {
         let grace = Duration::from_secs(30);
         // (handles requests, exits this long after the request, grace, what ends it, when)
-        let rows: &[(bool, Option<u64>, Duration, Result<i32, i32>, u64)] = &[
+        let rows: &[Row] = &[
             // No handler: ended on the request, as a process dies of SIGTERM.
             (false, Some(1), grace, Err(143), 0),
             // A handler that exits within the grace period: its own exit.

@@ -116,16 +116,8 @@ pub(crate) enum Action {
     Create,
     /// Record an event.
     Event(PodEvent),
-    /// Report the container's status: its state, the previous instance's
-    /// end, and its restart count.
-    Report {
-        /// The current state.
-        state: ContainerState,
-        /// `lastState`.
-        last: Option<ContainerState>,
-        /// `restartCount`.
-        restarts: i32,
-    },
+    /// Report the container's status. Boxed: two states are large.
+    Report(Box<Reported>),
     /// Stop the running instance: preStop, the stop request, the grace
     /// period, a kill; then report `Ended`.
     StopInstance,
@@ -135,6 +127,18 @@ pub(crate) enum Action {
     AwaitStop,
     /// The worker is done; its last exit code, if an instance ran.
     Finish(Option<i32>),
+}
+
+/// A container status to report: its state, the previous instance's end,
+/// and its restart count.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reported {
+    /// The current state.
+    pub state: ContainerState,
+    /// `lastState`.
+    pub last: Option<ContainerState>,
+    /// `restartCount`.
+    pub restarts: i32,
 }
 
 /// How an instance ended, as its status's `terminated` shows it.
@@ -271,7 +275,7 @@ impl ContainerLifecycle {
     }
 
     fn report(&self, state: ContainerState) -> Action {
-        Action::Report { state, last: self.last.clone(), restarts: self.restarts }
+        Action::Report(Box::new(Reported { state, last: self.last.clone(), restarts: self.restarts }))
     }
 
     fn event(&self, warning: bool, reason: &'static str, message: String) -> Action {
@@ -423,7 +427,7 @@ mod tests {
             .map(|a| match a {
                 Action::Create => "create".to_owned(),
                 Action::Event(e) => format!("event:{}", e.reason),
-                Action::Report { state, .. } => match (&state.running, &state.terminated, &state.waiting) {
+                Action::Report(r) => match (&r.state.running, &r.state.terminated, &r.state.waiting) {
                     (Some(_), _, _) => "report:running".to_owned(),
                     (_, Some(t), _) => format!("report:terminated({})", t.exit_code),
                     (_, _, Some(w)) => format!("report:waiting({})", w.reason.as_deref().unwrap_or_default()),
@@ -455,7 +459,8 @@ mod tests {
         use ContainerKind::{App, Init};
         use RestartPolicy::{Always, Never, OnFailure};
         // (kind, own policy, pod policy, exit code, actions after the exit)
-        let rows: &[(ContainerKind, Option<&str>, RestartPolicy, i32, &[&str])] = &[
+        type Row<'a> = (ContainerKind, Option<&'a str>, RestartPolicy, i32, &'a [&'a str]);
+        let rows: &[Row] = &[
             // The first restart is immediate (the kubelet's back-off has no entry yet).
             (App, None, Always, 0, &["report:terminated(0)", "create"]),
             (App, None, Always, 1, &["report:terminated(1)", "create"]),
@@ -499,8 +504,8 @@ mod tests {
         // The CrashLoopBackOff message is the kubelet's.
         lc.apply(started());
         let actions = lc.apply(ended(1, 1));
-        let Some(Action::Report { state, .. }) = actions.get(1) else { panic!("{actions:?}") };
-        let message = state.waiting.as_ref().and_then(|w| w.message.clone()).unwrap();
+        let Some(Action::Report(r)) = actions.get(1) else { panic!("{actions:?}") };
+        let message = r.state.waiting.as_ref().and_then(|w| w.message.clone()).unwrap();
         assert_eq!(message, "back-off 1m20s restarting failed container=c pod=p_default(uid-1)");
     }
 
