@@ -21,6 +21,7 @@ mod env;
 mod error;
 mod expand;
 mod load;
+mod port;
 mod quantity;
 mod strict;
 mod validate;
@@ -35,6 +36,7 @@ pub(crate) use env::{field_value, resource_value};
 pub use error::{BadValue, EnvError, FieldError, FieldErrorKind, ManifestError, QuantityError};
 pub use expand::expand;
 pub use load::{MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, MAX_YAML_NODES, MAX_YAML_REPLAYED_EVENTS};
+pub(crate) use port::resolve_port;
 pub use quantity::{MAX_SIGNIFICANT_DIGITS, Quantity, QuantityFormat, parse_quantity};
 
 /// Largest manifest accepted, in bytes (4 MiB). The API server caps a request

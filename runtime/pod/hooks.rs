@@ -10,7 +10,6 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::net::SocketPolicy;
 use crate::sandbox::{self, SandboxSpec, StopSignal};
@@ -67,7 +66,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
         };
     }
     if let Some(get) = &handler.http_get {
-        let port = resolve_port(&get.port, ctx.container)?;
+        let port = crate::manifest::resolve_port(&get.port, ctx.container)?;
         let path = get.path.clone().unwrap_or_else(|| "/".into());
         return http_get(ctx.network, get.host.as_deref(), port, &path).await;
     }
@@ -80,20 +79,6 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
         return Ok(());
     }
     Err("the hook has no handler".into())
-}
-
-/// A named port is looked up among the container's ports, as the kubelet does.
-fn resolve_port(port: &IntOrString, c: &Container) -> Result<u16, String> {
-    match port {
-        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
-        IntOrString::String(name) => c
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.as_deref() == Some(name))
-            .map(|p| p.container_port as u16)
-            .ok_or_else(|| format!("couldn't find port: {name} in {}", c.name)),
-    }
 }
 
 async fn http_get(network: &SocketPolicy, host: Option<&str>, port: u16, path: &str) -> Result<(), String> {

@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::sandbox::SandboxSpec;
 use crate::sandbox::{Engine as WasmEngine, Program};
@@ -145,7 +144,7 @@ impl Handler {
             return Ok(Handler::Exec { command: e.command.clone().unwrap_or_default() });
         }
         if let Some(h) = &probe.http_get {
-            let port = named_port(&h.port, c).map_err(|m| err("httpGet.port", m))?;
+            let port = crate::manifest::resolve_port(&h.port, c).map_err(|m| err("httpGet.port", m))?;
             let path = h.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
             // The kubelet prefixes a path without a leading slash.
             let path = if path.starts_with('/') { path } else { format!("/{path}") };
@@ -154,7 +153,7 @@ impl Handler {
             return Ok(Handler::HttpGet { scheme, host: h.host.clone().filter(|h| !h.is_empty()), port, path, headers });
         }
         if let Some(t) = &probe.tcp_socket {
-            let port = named_port(&t.port, c).map_err(|m| err("tcpSocket.port", m))?;
+            let port = crate::manifest::resolve_port(&t.port, c).map_err(|m| err("tcpSocket.port", m))?;
             return Ok(Handler::Tcp { host: t.host.clone().filter(|h| !h.is_empty()), port });
         }
         if let Some(g) = &probe.grpc {
@@ -162,21 +161,6 @@ impl Handler {
             return Ok(Handler::Grpc { port, service: g.service.clone().unwrap_or_default() });
         }
         Err(err("", "must specify a handler type".into()))
-    }
-}
-
-/// A probe port: a number, or the name of one of the container's ports
-/// (the kubelet's `findPortByName`).
-fn named_port(port: &IntOrString, c: &Container) -> Result<u16, String> {
-    match port {
-        IntOrString::Int(n) => u16::try_from(*n).ok().filter(|n| *n > 0).ok_or_else(|| format!("{n} is not a port number")),
-        IntOrString::String(s) => {
-            if let Ok(n) = s.parse::<u16>() {
-                return Ok(n);
-            }
-            let found = c.ports.iter().flatten().find(|p| p.name.as_deref() == Some(s.as_str()));
-            found.and_then(|p| u16::try_from(p.container_port).ok()).ok_or_else(|| format!("couldn't find port {s:?} in the container's ports"))
-        }
     }
 }
 
