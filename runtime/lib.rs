@@ -44,6 +44,12 @@
 //! ```
 #![deny(missing_docs)]
 
+// The Kubernetes version is the application's choice (k8s-openapi's
+// `v1_*` features); the library needs the API types of 1.35 or later.
+k8s_openapi::k8s_if_le_1_34! {
+    compile_error!("wasmpod needs the Kubernetes 1.35 API types or later: enable k8s-openapi's `v1_35` (or a later) feature");
+}
+
 pub mod api;
 pub mod bench;
 mod engine;
@@ -61,8 +67,8 @@ mod security;
 mod store;
 mod volume;
 
-pub use engine::{AllocationPlan, EngineError, LoadSource};
-pub use image::{Alias, AliasTarget, ImageError, ImageResolver, parse_alias_file, parse_alias_flag};
+pub use engine::{AllocationPlan, EngineError};
+pub use image::{Alias, AliasTarget, ImageError, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use manifest::Validation;

@@ -45,13 +45,12 @@ pub(crate) fn run(state: Option<&Path>, args: LogsArgs) -> Result<Exit, Failure>
         if args.follow && !source.is_live() {
             eprintln!("wasmpod: no wasmpod process is running for state directory {}: printing the recorded log", state.display());
         }
-        let options = LogOptions {
-            container: Some(container),
-            previous: args.previous,
-            follow: args.follow,
-            timestamps: args.timestamps,
-            tail_lines: (args.tail >= 0).then_some(args.tail),
-        };
+        let options = LogOptions::default()
+            .container(Some(container))
+            .previous(args.previous)
+            .follow(args.follow)
+            .timestamps(args.timestamps)
+            .tail_lines((args.tail >= 0).then_some(args.tail));
         let mut logs = source.logs(&ns, &args.pod, &options).await?;
         let mut out = std::io::stdout().lock();
         while let Some(chunk) = logs.next().await {

@@ -63,7 +63,7 @@ impl RuntimeArgs {
         config.backoff.initial = self.backoff_initial;
         config.backoff.max = self.backoff_max;
         config.allow_host_path = self.allow_host_path;
-        config.log_rotation = wasmpod::LogRotation { max_size: self.container_log_max_size, max_files: self.container_log_max_files as usize };
+        config.log_rotation = wasmpod::LogRotation::new(self.container_log_max_size, self.container_log_max_files as usize);
         config.max_open_files_per_pod = self.max_open_files_per_pod as usize;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         Ok(config)

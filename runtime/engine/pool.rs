@@ -38,6 +38,7 @@ const STACK_SIZE: usize = 2 << 20;
 
 /// The chosen allocation, for messages and `wasmpod bench`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AllocationPlan {
     /// Pool slots; 0: on-demand allocation.
     pub slots: u32,

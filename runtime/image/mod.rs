@@ -114,8 +114,6 @@ pub enum ImageError {
 /// A resolved image.
 #[derive(Clone)]
 pub struct Image {
-    /// The reference as written in the manifest.
-    pub reference: String,
     /// The wasm bytes.
     pub bytes: Arc<[u8]>,
     /// SHA-256 of `bytes`.
@@ -220,7 +218,6 @@ impl ImageResolver {
             AliasTarget::Builtin { name, entrypoint } => {
                 let (bytes, digest) = builtin_shared(name).ok_or_else(|| ImageError::NoSuchBuiltin { image: image.to_owned(), name: name.clone() })?;
                 Ok(Image {
-                    reference: image.to_owned(),
                     bytes,
                     digest,
                     entrypoint: entrypoint.clone(),
@@ -232,7 +229,7 @@ impl ImageResolver {
                 let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
                 let (bytes, digest) = self.files.read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
-                Ok(Image { reference: image.to_owned(), bytes, digest, entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
+                Ok(Image { bytes, digest, entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
             }
             AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
         }

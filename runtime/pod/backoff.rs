@@ -24,6 +24,7 @@ use std::time::Duration;
 /// Back-off parameters. [`Default`] gives the kubelet's values; tests and
 /// impatient users may shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BackoffConfig {
     /// Wait before the second restart: 10 s, the kubelet's
     /// `initialCrashLoopBackOff` (`pkg/kubelet/kubelet.go`). Clamped to `max`.

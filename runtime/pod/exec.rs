@@ -67,6 +67,7 @@ impl ExecTargets {
 pub type ExecOutput = Box<dyn AsyncWrite + Send + Sync + Unpin>;
 
 /// A command to run in a pod's container.
+#[non_exhaustive]
 pub struct ExecRequest {
     /// The container; `None`: the pod's default container (the
     /// `kubectl.kubernetes.io/default-container` annotation, else the first).
@@ -79,6 +80,25 @@ pub struct ExecRequest {
     pub stdout: ExecOutput,
     /// Where its stderr goes.
     pub stderr: ExecOutput,
+}
+
+impl ExecRequest {
+    /// `command` in the pod's default container, with an empty stdin.
+    pub fn new(command: Vec<String>, stdout: ExecOutput, stderr: ExecOutput) -> Self {
+        Self { container: None, command, stdin: None, stdout, stderr }
+    }
+
+    /// In `container` (none: the pod's default container).
+    pub fn in_container(mut self, container: Option<String>) -> Self {
+        self.container = container;
+        self
+    }
+
+    /// With `stdin`.
+    pub fn with_stdin(mut self, stdin: Box<dyn AsyncRead + Send + Sync + Unpin>) -> Self {
+        self.stdin = Some(stdin);
+        self
+    }
 }
 
 /// Why an exec could not run. Messages follow the API server's.
@@ -129,6 +149,7 @@ pub enum ExecError {
 
 /// How an exec'd command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExecOutcome {
     /// The container it ran in (useful when defaulted).
     pub container: String,

@@ -157,6 +157,7 @@ impl PodStopper {
 }
 
 /// How a pod ended.
+#[non_exhaustive]
 pub struct PodOutcome {
     /// The final Pod object, status included.
     pub pod: Pod,

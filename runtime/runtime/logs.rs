@@ -22,6 +22,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// The query of `GET .../pods/{name}/log`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogOptions {
     /// The container; may be omitted when the pod has exactly one.
     pub container: Option<String>,
@@ -33,6 +34,38 @@ pub struct LogOptions {
     pub timestamps: bool,
     /// Only the last N lines.
     pub tail_lines: Option<i64>,
+}
+
+impl LogOptions {
+    /// The log of `container` (none: the pod's only one).
+    pub fn container(mut self, container: Option<String>) -> Self {
+        self.container = container;
+        self
+    }
+
+    /// The previous instance's log.
+    pub fn previous(mut self, previous: bool) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// Keep streaming until the instance ends.
+    pub fn follow(mut self, follow: bool) -> Self {
+        self.follow = follow;
+        self
+    }
+
+    /// Timestamps before each line.
+    pub fn timestamps(mut self, timestamps: bool) -> Self {
+        self.timestamps = timestamps;
+        self
+    }
+
+    /// Only the last `lines` lines.
+    pub fn tail_lines(mut self, lines: Option<i64>) -> Self {
+        self.tail_lines = lines;
+        self
+    }
 }
 
 /// A container's log, line by line. See [`crate::Runtime::logs`].

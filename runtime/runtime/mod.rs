@@ -43,6 +43,7 @@ use crate::store::{LogTap, StateDir};
 /// back-off durations, no user image aliases, no log tap, node name = the
 /// host's name, hostPath volumes refused, emptyDir usage measured every
 /// 10 seconds, 4096 open files and sockets per pod.
+#[non_exhaustive]
 pub struct RuntimeConfig {
     /// The state directory (see [`StateDir::locate`]).
     pub state_dir: PathBuf,

@@ -26,6 +26,7 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 /// How container logs rotate (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogRotation {
     /// A file is rotated before a record would take it past this many
     /// bytes (`containerLogMaxSize`; default 10 MiB, the kubelet's).
@@ -34,6 +35,13 @@ pub struct LogRotation {
     /// (`containerLogMaxFiles`; default 5; at least 2, as the kubelet
     /// requires, so the lines just rotated away stay readable).
     pub max_files: usize,
+}
+
+impl LogRotation {
+    /// Rotation at `max_size` bytes, keeping `max_files` files.
+    pub fn new(max_size: u64, max_files: usize) -> Self {
+        Self { max_size, max_files }
+    }
 }
 
 impl Default for LogRotation {

@@ -583,7 +583,7 @@ async fn escape_a_stdout_flood_keeps_its_log_within_rotation() {
     let tap = Arc::new(FloodTap { lines: lines.clone(), flooded: AtomicU64::new(0) });
     let t = tap.clone();
     let mut h = Harness::with_config(move |c| {
-        c.log_rotation = wasmpod::LogRotation { max_size: MAX_SIZE, max_files: MAX_FILES };
+        c.log_rotation = wasmpod::LogRotation::new(MAX_SIZE, MAX_FILES);
         c.tap = Some(t);
     });
     // The harness's helpers read the lines this tap keeps.

@@ -23,13 +23,8 @@ fn all_ready(p: &k8s_openapi::api::core::v1::Pod) -> bool {
 /// Runs `argv` in `container` and returns (exit code, stdout).
 pub async fn exec(pod: &PodHandle, container: &str, argv: &[&str]) -> (i32, String) {
     let (mut out_r, out_w) = tokio::io::duplex(1 << 20);
-    let req = ExecRequest {
-        container: Some(container.to_owned()),
-        command: argv.iter().map(|s| s.to_string()).collect(),
-        stdin: None,
-        stdout: Box::new(out_w),
-        stderr: Box::new(tokio::io::sink()),
-    };
+    let req =
+        ExecRequest::new(argv.iter().map(|s| s.to_string()).collect(), Box::new(out_w), Box::new(tokio::io::sink())).in_container(Some(container.to_owned()));
     let outcome = tokio::time::timeout(DEADLINE, pod.exec(req)).await.expect("exec timed out").unwrap();
     let mut out = String::new();
     out_r.read_to_string(&mut out).await.unwrap();

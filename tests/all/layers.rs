@@ -50,10 +50,13 @@ fn module_of(file: &Path) -> Option<String> {
 fn root_reexports() -> HashMap<String, String> {
     let lib = std::fs::read_to_string(root().join("lib.rs")).unwrap();
     let mut out = HashMap::new();
-    for line in lib.lines().map(str::trim).filter(|l| l.starts_with("pub use ")) {
-        let rest = line.trim_start_matches("pub use ").trim_end_matches(';');
+    // Statements, not lines: rustfmt spreads a long `pub use` over several.
+    let statements = lib.split(';').map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "));
+    for statement in statements {
+        let Some(start) = statement.find("pub use ") else { continue };
+        let rest = &statement[start + "pub use ".len()..];
         let Some((module, items)) = rest.split_once("::") else { continue };
-        let items = items.trim_start_matches('{').trim_end_matches('}');
+        let items = items.trim().trim_start_matches('{').trim_end_matches('}');
         for item in items.split(',') {
             let name = item.trim().rsplit("::").next().unwrap().rsplit(" as ").next().unwrap().trim();
             if !name.is_empty() {
@@ -119,4 +122,5 @@ fn the_check_sees_imports_in_every_form() {
     let found = crate_paths("use crate::net::Pipe;\nuse crate::{pod, store::StateDir};\nlet x = crate::sandbox::run();\nwasmpod_crate::x");
     assert_eq!(found, ["net", "pod", "store", "sandbox"]);
     assert_eq!(root_reexports().get("Runtime").map(String::as_str), Some("runtime"));
+    assert_eq!(root_reexports().get("ExecError").map(String::as_str), Some("pod"), "found in a multi-line `pub use`");
 }

@@ -36,7 +36,7 @@ async fn read_log(h: &Harness, pod: &str, options: &wasmpod::LogOptions) -> Vec<
 #[tokio::test]
 async fn a_guest_printing_many_lines_keeps_a_bounded_rotated_log() {
     const SIZE: u64 = 4096;
-    let h = Harness::with_config(|c| c.log_rotation = wasmpod::LogRotation { max_size: SIZE, max_files: 3 });
+    let h = Harness::with_config(|c| c.log_rotation = wasmpod::LogRotation::new(SIZE, 3));
     let out = h.run(&shell_pod("chatty", "Never", "i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo line $i; done")).await;
     assert_eq!(phase(&out.pod), "Succeeded");
     let dir = h.pod_dir("chatty").join("logs/main");
@@ -57,7 +57,7 @@ async fn a_guest_printing_many_lines_keeps_a_bounded_rotated_log() {
     assert!(first > 1000, "older lines were not removed: first is {first}");
     let expected: Vec<String> = (first..=2000).map(|i| format!("line {i}")).collect();
     assert_eq!(all, expected);
-    let tail = read_log(&h, "chatty", &wasmpod::LogOptions { tail_lines: Some(5), ..Default::default() }).await;
+    let tail = read_log(&h, "chatty", &wasmpod::LogOptions::default().tail_lines(Some(5))).await;
     assert_eq!(tail, ["line 1996", "line 1997", "line 1998", "line 1999", "line 2000"]);
 }
 
@@ -66,7 +66,7 @@ async fn a_followed_log_goes_on_across_rotations() {
     // Many small files and none removed: whenever the reader polls, every
     // line is still on disk, so the followed log must be complete however
     // many rotations happened between two reads.
-    let h = Harness::with_config(|c| c.log_rotation = wasmpod::LogRotation { max_size: 512, max_files: 1000 });
+    let h = Harness::with_config(|c| c.log_rotation = wasmpod::LogRotation::new(512, 1000));
     let script = "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line $i; if [ $i = 150 ]; then sleep 0.5; fi; done";
     let handle = h.start(&shell_pod("follow", "Never", script)).await;
     // Follow from the middle: the first half is in rotated files already.
@@ -75,9 +75,8 @@ async fn a_followed_log_goes_on_across_rotations() {
         assert!(tokio::time::Instant::now() < deadline, "the guest printed nothing");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let followed = tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::LogOptions { follow: true, ..Default::default() }))
-        .await
-        .expect("the followed log did not end");
+    let followed =
+        tokio::time::timeout(DEADLINE, read_log(&h, "follow", &wasmpod::LogOptions::default().follow(true))).await.expect("the followed log did not end");
     let expected: Vec<String> = (1..=300).map(|i| format!("line {i}")).collect();
     assert_eq!(followed, expected);
     assert!(std::fs::read_dir(h.pod_dir("follow").join("logs/main")).unwrap().count() > 10, "the log did not rotate");

@@ -205,13 +205,8 @@ impl Sink {
 
 pub async fn exec(h: &wasmpod::PodHandle, container: Option<&str>, argv: &[&str]) -> (Result<wasmpod::ExecOutcome, wasmpod::ExecError>, String, String) {
     let (out, err) = (Sink::default(), Sink::default());
-    let req = wasmpod::ExecRequest {
-        container: container.map(str::to_owned),
-        command: argv.iter().map(|s| s.to_string()).collect(),
-        stdin: None,
-        stdout: Box::new(out.clone()),
-        stderr: Box::new(err.clone()),
-    };
+    let req = wasmpod::ExecRequest::new(argv.iter().map(|s| s.to_string()).collect(), Box::new(out.clone()), Box::new(err.clone()))
+        .in_container(container.map(str::to_owned));
     let r = h.exec(req).await;
     (r, out.text(), err.text())
 }
