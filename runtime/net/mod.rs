@@ -16,18 +16,19 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::mpsc;
 
 mod forward;
+mod host;
+mod names;
 mod outgoing_http;
 mod pipe;
+mod tcp;
 mod udp;
-mod wasi;
-mod wasi_udp;
 
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
+pub use host::{PodSockets, PodSocketsView, SocketPolicy};
+pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
-pub(crate) use wasi::resolve;
-pub use wasi::{PodSockets, PodSocketsView, SocketPolicy};
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold
@@ -39,9 +40,9 @@ const EPHEMERAL_FIRST: u16 = 32768;
 const EPHEMERAL_LAST: u16 = 60999;
 
 /// The first address the pod's resolver gives for `name` (see
-/// `wasi::resolve`), for host-side clients such as hooks and probes.
+/// `names::resolve`), for host-side clients such as hooks and probes.
 pub(crate) fn resolve_name(net: &PodNetwork, name: &str) -> Result<IpAddr, String> {
-    wasi::resolve(net, name).ok().and_then(|a| a.into_iter().next()).ok_or_else(|| format!("dial tcp: lookup {name}: no such host"))
+    names::resolve(net, name).ok().and_then(|a| a.into_iter().next()).ok_or_else(|| format!("dial tcp: lookup {name}: no such host"))
 }
 
 /// Picks the port to bind: `port` itself, or the next free ephemeral one

@@ -73,7 +73,7 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
     let connect = async {
         match &policy {
             SocketPolicy::Pod(net) => {
-                let ips = super::wasi::resolve(net, authority.host()).map_err(|_| HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None })?;
+                let ips = super::names::resolve(net, authority.host()).map_err(|_| HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None })?;
                 let mut last = HttpError::DestinationNotFound;
                 for ip in ips {
                     match net.connect(SocketAddr::new(ip, port)) {

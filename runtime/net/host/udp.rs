@@ -1,5 +1,6 @@
-//! wasi:sockets UDP over the pod network (see `udp.rs`), shadowing
-//! wasmtime-wasi's host-socket implementation as `wasi.rs` does for TCP.
+//! `wasi:sockets/udp` over the pod network's UDP ports (`net/udp.rs`),
+//! shadowing wasmtime-wasi's host-socket implementation as `tcp.rs` does
+//! for TCP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,20 +8,14 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily, IpSocketAddress, Network};
 use wasmtime_wasi::p2::bindings::sockets::udp::{self, IncomingDatagram, IncomingDatagramStream, OutgoingDatagram, OutgoingDatagramStream, UdpSocket};
-use wasmtime_wasi::p2::bindings::sockets::udp_create_socket;
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketError, SocketResult};
-use wasmtime_wasi::sockets::WasiSocketsCtxView;
 
-use super::udp::{MAX_DATAGRAM, SharedUdp, UdpShared};
-use super::wasi::PodSocketsView;
-use super::{NetError, PodNetwork};
+use super::{PodSocketsView, err};
+use crate::net::udp::{MAX_DATAGRAM, SharedUdp, UdpShared};
+use crate::net::{NetError, PodNetwork};
 
 /// Datagrams per receive or send call, as wasmtime-wasi allows.
 const MAX_DATAGRAMS: usize = 16;
-
-fn err<T>(code: ErrorCode) -> SocketResult<T> {
-    Err(code.into())
-}
 
 /// A UDP socket of the pod network.
 pub struct PodUdpSocket {
@@ -32,6 +27,14 @@ pub struct PodUdpSocket {
     hop_limit: u8,
     receive_buffer: u64,
     send_buffer: u64,
+}
+
+impl PodUdpSocket {
+    /// An unbound socket of family IPv6 (`v6`) or IPv4 on `net`, with
+    /// Linux's default options.
+    pub(super) fn new(net: Arc<PodNetwork>, v6: bool) -> Self {
+        Self { net, v6, bound: None, bind_in_progress: false, remote: None, hop_limit: 64, receive_buffer: 208 * 1024, send_buffer: 208 * 1024 }
+    }
 }
 
 #[async_trait::async_trait]
@@ -82,49 +85,13 @@ impl PodSocketsView<'_> {
     fn udp_socket(&mut self, r: &Resource<UdpSocket>) -> SocketResult<&mut PodUdpSocket> {
         Ok(self.table.get_mut(&own::<_, PodUdpSocket>(r))?)
     }
-
-    fn host_udp(&mut self) -> Option<WasiSocketsCtxView<'_>> {
-        self.host()
-    }
-}
-
-impl udp_create_socket::Host for PodSocketsView<'_> {
-    async fn create_udp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<UdpSocket>> {
-        let Some(slot) = self.handles.reserve() else {
-            return err(ErrorCode::NewSocketLimit);
-        };
-        let socket = match self.host_udp() {
-            Some(mut host) => udp_create_socket::Host::create_udp_socket(&mut host, family).await?,
-            None => self.create_pod_udp_socket(family)?,
-        };
-        self.handles.hold(socket.rep(), slot);
-        Ok(socket)
-    }
-}
-
-impl PodSocketsView<'_> {
-    fn create_pod_udp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<UdpSocket>> {
-        let net = self.net()?;
-        let socket = PodUdpSocket {
-            net,
-            v6: matches!(family, IpAddressFamily::Ipv6),
-            bound: None,
-            bind_in_progress: false,
-            remote: None,
-            hop_limit: 64,
-            receive_buffer: 208 * 1024,
-            send_buffer: 208 * 1024,
-        };
-        let socket = self.table.push(socket)?;
-        Ok(Resource::new_own(socket.rep()))
-    }
 }
 
 impl udp::Host for PodSocketsView<'_> {}
 
 impl udp::HostUdpSocket for PodSocketsView<'_> {
     async fn start_bind(&mut self, this: Resource<UdpSocket>, network: Resource<Network>, local: IpSocketAddress) -> SocketResult<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::start_bind(&mut host, this, network, local).await;
         }
         self.table.get(&network)?;
@@ -150,7 +117,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn finish_bind(&mut self, this: Resource<UdpSocket>) -> SocketResult<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::finish_bind(&mut host, this);
         }
         let s = self.udp_socket(&this)?;
@@ -165,7 +132,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
         this: Resource<UdpSocket>,
         remote: Option<IpSocketAddress>,
     ) -> SocketResult<(Resource<IncomingDatagramStream>, Resource<OutgoingDatagramStream>)> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::stream(&mut host, this, remote).await;
         }
         let parent = own::<_, PodUdpSocket>(&this);
@@ -192,7 +159,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn local_address(&mut self, this: Resource<UdpSocket>) -> SocketResult<IpSocketAddress> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::local_address(&mut host, this);
         }
         match &self.udp_socket(&this)?.bound {
@@ -202,7 +169,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn remote_address(&mut self, this: Resource<UdpSocket>) -> SocketResult<IpSocketAddress> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::remote_address(&mut host, this);
         }
         match self.udp_socket(&this)?.remote {
@@ -212,21 +179,21 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn address_family(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<IpAddressFamily> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::address_family(&mut host, this);
         }
         Ok(if self.table.get(&own::<_, PodUdpSocket>(&this))?.v6 { IpAddressFamily::Ipv6 } else { IpAddressFamily::Ipv4 })
     }
 
     fn unicast_hop_limit(&mut self, this: Resource<UdpSocket>) -> SocketResult<u8> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::unicast_hop_limit(&mut host, this);
         }
         Ok(self.udp_socket(&this)?.hop_limit)
     }
 
     fn set_unicast_hop_limit(&mut self, this: Resource<UdpSocket>, value: u8) -> SocketResult<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::set_unicast_hop_limit(&mut host, this, value);
         }
         if value == 0 {
@@ -237,14 +204,14 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn receive_buffer_size(&mut self, this: Resource<UdpSocket>) -> SocketResult<u64> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::receive_buffer_size(&mut host, this);
         }
         Ok(self.udp_socket(&this)?.receive_buffer)
     }
 
     fn set_receive_buffer_size(&mut self, this: Resource<UdpSocket>, value: u64) -> SocketResult<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::set_receive_buffer_size(&mut host, this, value);
         }
         if value == 0 {
@@ -255,14 +222,14 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn send_buffer_size(&mut self, this: Resource<UdpSocket>) -> SocketResult<u64> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::send_buffer_size(&mut host, this);
         }
         Ok(self.udp_socket(&this)?.send_buffer)
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<UdpSocket>, value: u64) -> SocketResult<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::set_send_buffer_size(&mut host, this, value);
         }
         if value == 0 {
@@ -273,7 +240,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
     }
 
     fn subscribe(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::subscribe(&mut host, this);
         }
         wasmtime_wasi::p2::subscribe(self.table, own::<_, PodUdpSocket>(&this))
@@ -281,7 +248,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
 
     fn drop(&mut self, this: Resource<UdpSocket>) -> wasmtime::Result<()> {
         self.handles.release(this.rep());
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostUdpSocket::drop(&mut host, this);
         }
         self.table.delete(Resource::<PodUdpSocket>::new_own(this.rep()))?;
@@ -291,7 +258,7 @@ impl udp::HostUdpSocket for PodSocketsView<'_> {
 
 impl udp::HostIncomingDatagramStream for PodSocketsView<'_> {
     fn receive(&mut self, this: Resource<IncomingDatagramStream>, max_results: u64) -> SocketResult<Vec<IncomingDatagram>> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostIncomingDatagramStream::receive(&mut host, this, max_results);
         }
         let stream = self.table.get_mut(&own::<_, PodUdpIncoming>(&this))?;
@@ -309,14 +276,14 @@ impl udp::HostIncomingDatagramStream for PodSocketsView<'_> {
     }
 
     fn subscribe(&mut self, this: Resource<IncomingDatagramStream>) -> wasmtime::Result<Resource<DynPollable>> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostIncomingDatagramStream::subscribe(&mut host, this);
         }
         wasmtime_wasi::p2::subscribe(self.table, own::<_, PodUdpIncoming>(&this))
     }
 
     fn drop(&mut self, this: Resource<IncomingDatagramStream>) -> wasmtime::Result<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostIncomingDatagramStream::drop(&mut host, this);
         }
         self.table.delete(Resource::<PodUdpIncoming>::new_own(this.rep()))?;
@@ -326,7 +293,7 @@ impl udp::HostIncomingDatagramStream for PodSocketsView<'_> {
 
 impl udp::HostOutgoingDatagramStream for PodSocketsView<'_> {
     fn check_send(&mut self, this: Resource<OutgoingDatagramStream>) -> SocketResult<u64> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostOutgoingDatagramStream::check_send(&mut host, this);
         }
         let stream = self.table.get_mut(&own::<_, PodUdpOutgoing>(&this))?;
@@ -335,7 +302,7 @@ impl udp::HostOutgoingDatagramStream for PodSocketsView<'_> {
     }
 
     fn send(&mut self, this: Resource<OutgoingDatagramStream>, datagrams: Vec<OutgoingDatagram>) -> SocketResult<u64> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostOutgoingDatagramStream::send(&mut host, this, datagrams);
         }
         let stream = self.table.get_mut(&own::<_, PodUdpOutgoing>(&this))?;
@@ -370,14 +337,14 @@ impl udp::HostOutgoingDatagramStream for PodSocketsView<'_> {
     }
 
     fn subscribe(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<Resource<DynPollable>> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostOutgoingDatagramStream::subscribe(&mut host, this);
         }
         wasmtime_wasi::p2::subscribe(self.table, own::<_, PodUdpOutgoing>(&this))
     }
 
     async fn drop(&mut self, this: Resource<OutgoingDatagramStream>) -> wasmtime::Result<()> {
-        if let Some(mut host) = self.host_udp() {
+        if let Some(mut host) = self.host() {
             return udp::HostOutgoingDatagramStream::drop(&mut host, this).await;
         }
         self.table.delete(Resource::<PodUdpOutgoing>::new_own(this.rep()))?;
