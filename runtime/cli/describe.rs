@@ -292,7 +292,9 @@ pub(crate) fn describe(pod: &Pod, events: &[Event], ipc: Option<&[wasmpod::IpcOb
             }
         }
     }
-    kv(&mut out, 0, 29, "QoS Class", status.qos_class.as_deref().unwrap_or("BestEffort"));
+    // Set when the pod is admitted; a record from an older wasmpod has
+    // none, and a guess would be wrong as often as not.
+    kv(&mut out, 0, 29, "QoS Class", status.qos_class.as_deref().unwrap_or_default());
     kv(&mut out, 0, 29, "Node-Selectors", "<none>");
     kv(&mut out, 0, 29, "Tolerations", "<none>");
     if events.is_empty() {
@@ -351,5 +353,16 @@ mod tests {
         let mut out = String::new();
         container(&mut out, &bare, None);
         assert!(!out.contains("Limits") && !out.contains("Requests"), "{out}");
+    }
+
+    #[test]
+    fn the_qos_class_is_the_one_in_the_status() {
+        let pod = |status: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}, "status": status})).unwrap()
+        };
+        let out = describe(&pod(serde_json::json!({"qosClass": "Guaranteed"})), &[], Some(&[]), jiff::Timestamp::now());
+        assert!(out.contains("\nQoS Class:                   Guaranteed\n"), "{out}");
+        let out = describe(&pod(serde_json::json!({})), &[], Some(&[]), jiff::Timestamp::now());
+        assert!(out.contains("\nQoS Class:                   \n"), "{out}");
     }
 }

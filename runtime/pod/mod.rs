@@ -9,6 +9,7 @@ mod exec;
 mod hooks;
 mod events;
 pub mod phase;
+mod qos;
 mod start;
 mod supervisor;
 mod warnings;

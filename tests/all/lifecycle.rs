@@ -270,3 +270,25 @@ spec:
     assert_eq!(exit_code(container(&out.pod, "good")), Some(0));
     assert_eq!(phase(&out.pod), "Failed");
 }
+
+/// The API server's QoS class is in the status from the pod's first record
+/// to its last.
+#[tokio::test]
+async fn the_qos_class_is_in_the_status() {
+    let h = Harness::new();
+    let qos = |pod: &k8s_openapi::api::core::v1::Pod| pod.status.as_ref().and_then(|s| s.qos_class.clone());
+    let sized = |name: &str, init: &str, main: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - name: init\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"exit 0\"]\n    resources: {init}\n  containers:\n  - name: main\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"exit 0\"]\n    resources: {main}\n"
+        )
+    };
+    let handle = h.start(&sized("guaranteed", "{limits: {cpu: 100m, memory: 128Mi}}", "{limits: {cpu: 500m, memory: 128Mi}}")).await;
+    assert_eq!(qos(&handle.current()).as_deref(), Some("Guaranteed"));
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(qos(&out.pod).as_deref(), Some("Guaranteed"));
+    // The init container asks for less than it may use.
+    let out = h.run(&sized("burstable", "{requests: {memory: 64Mi}}", "{limits: {cpu: 500m, memory: 128Mi}}")).await;
+    assert_eq!(qos(&out.pod).as_deref(), Some("Burstable"));
+    let out = h.run(&shell_pod("besteffort", "Never", "exit 0")).await;
+    assert_eq!(qos(&out.pod).as_deref(), Some("BestEffort"));
+}
