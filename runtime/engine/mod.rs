@@ -76,6 +76,26 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The cache directory or an entry is group- or world-writable: another
+    /// user could put native code there for this process to run.
+    #[error("compiled-image cache at {path} is writable by other users (mode {mode:04o}): refusing to load native code from it (chmod go-w, or remove it)")]
+    CacheWritableByOthers {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The cache directory or an entry belongs to another user, who could
+    /// put native code there for this process to run.
+    #[error("compiled-image cache at {path} is owned by uid {owner}, not by this process's uid {euid}: refusing to load native code from it")]
+    CacheNotOwned {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's effective uid.
+        euid: u32,
+    },
 }
 
 /// A compiled, linked, ready-to-instantiate image.
@@ -281,7 +301,7 @@ impl WasmEngine {
         let compile_err = |source| EngineError::Compile { image: image.to_owned(), source };
         let link_err = |source| EngineError::Link { image: image.to_owned(), source };
         if is_component {
-            let (component, source) = match self.disk.get_component(&self.engine, digest) {
+            let (component, source) = match self.disk.get_component(&self.engine, digest)? {
                 Some(c) => (c, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
@@ -297,7 +317,7 @@ impl WasmEngine {
             let program = ComponentProgram::link(pre).map_err(link_err)?;
             Ok((Program::Component(program), source))
         } else {
-            let (module, source) = match self.disk.get_module(&self.engine, digest) {
+            let (module, source) = match self.disk.get_module(&self.engine, digest)? {
                 Some(m) => (m, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_module(bytes).map_err(compile_err)?;
