@@ -86,12 +86,22 @@ pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
 /// The wasmtime version this build runs on.
 pub const WASMTIME_VERSION: &str = env!("WASMPOD_WASMTIME_VERSION");
 
-/// Exposed for the integration tests and benchmarks: the pure pod
-/// functions (phase, conditions, back-off) and the path of built guests.
+/// Exposed for the integration tests and benchmarks: the path of built
+/// guests, and nothing they do not use. The pure pod functions are tested
+/// beside their code, not through here:
+///
+/// ```compile_fail,E0432
+/// use wasmpod::testing::phase;
+/// ```
+///
+/// ```compile_fail,E0432
+/// use wasmpod::testing::conditions;
+/// ```
+///
+/// ```compile_fail,E0432
+/// use wasmpod::testing::backoff;
+/// ```
 pub mod testing {
-    pub use crate::pod::backoff;
-    pub use crate::pod::conditions;
-    pub use crate::pod::phase;
     /// Directory holding the guest programs built from `guests/`.
     pub const GUESTS_DIR: &str = env!("WASMPOD_GUESTS_DIR");
 }

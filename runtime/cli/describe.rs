@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use clap::Args;
-use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Event, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Event, Pod, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wasmpod::api::{event_age, human_duration};
 
@@ -61,14 +61,56 @@ fn kv(out: &mut String, indent: usize, width: usize, key: &str, value: &str) {
     let _ = writeln!(out, "{:indent$}{label:<width$}{value}", "");
 }
 
-fn map_lines(out: &mut String, key: &str, map: Option<&std::collections::BTreeMap<String, String>>) {
+/// `key:` with the first of `lines` beside it and the others below it in
+/// the value column, or `<none>`, as kubectl's multiline printers do.
+fn multiline(out: &mut String, width: usize, key: &str, lines: &[String]) {
+    if lines.is_empty() {
+        kv(out, 0, width, key, "<none>");
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 {
+            kv(out, 0, width, key, line);
+        } else {
+            let _ = writeln!(out, "{:width$}{line}", "");
+        }
+    }
+}
+
+/// kubectl's `printLabelsMultiline`: `key=value`, in key order.
+fn map_lines(out: &mut String, width: usize, key: &str, map: Option<&std::collections::BTreeMap<String, String>>) {
     let entries: Vec<String> = map.into_iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
-    if entries.is_empty() {
-        kv(out, 0, 18, key, "<none>");
-    }
-    for (i, e) in entries.iter().enumerate() {
-        kv(out, 0, 18, if i == 0 { key } else { "" }, e);
-    }
+    multiline(out, width, key, &entries);
+}
+
+/// kubectl's `printTolerationsMultilineWithIndent`: by key, each as
+/// `key[=value][:effect][ op=Exists][ for Ns]`.
+fn toleration_lines(out: &mut String, width: usize, tolerations: &[Toleration]) {
+    let mut sorted: Vec<&Toleration> = tolerations.iter().collect();
+    sorted.sort_by(|a, b| a.key.as_deref().unwrap_or_default().cmp(b.key.as_deref().unwrap_or_default()));
+    let lines: Vec<String> = sorted
+        .into_iter()
+        .map(|t| {
+            let key = t.key.as_deref().unwrap_or_default();
+            let value = t.value.as_deref().unwrap_or_default();
+            let effect = t.effect.as_deref().unwrap_or_default();
+            let mut line = key.to_owned();
+            if !value.is_empty() {
+                line.push_str(&format!("={value}"));
+            }
+            if !effect.is_empty() {
+                line.push_str(&format!(":{effect}"));
+            }
+            // `operator: Exists` with no key and no effect tolerates everything.
+            if t.operator.as_deref() == Some("Exists") && value.is_empty() {
+                line.push_str(if key.is_empty() && effect.is_empty() { "op=Exists" } else { " op=Exists" });
+            }
+            if let Some(seconds) = t.toleration_seconds {
+                line.push_str(&format!(" for {seconds}s"));
+            }
+            line
+        })
+        .collect();
+    multiline(out, width, "Tolerations", &lines);
 }
 
 fn state_lines(out: &mut String, key: &str, state: Option<&ContainerState>) {
@@ -195,8 +237,8 @@ pub(crate) fn describe(pod: &Pod, events: &[Event], ipc: Option<&[wasmpod::IpcOb
     if let Some(t) = &status.start_time {
         kv(&mut out, 0, 18, "Start Time", &time(t));
     }
-    map_lines(&mut out, "Labels", pod.metadata.labels.as_ref());
-    map_lines(&mut out, "Annotations", pod.metadata.annotations.as_ref());
+    map_lines(&mut out, 18, "Labels", pod.metadata.labels.as_ref());
+    map_lines(&mut out, 18, "Annotations", pod.metadata.annotations.as_ref());
     let phase = status.phase.clone().unwrap_or_default();
     match &pod.metadata.deletion_timestamp {
         Some(t) if !matches!(phase.as_str(), "Succeeded" | "Failed") => {
@@ -292,9 +334,11 @@ pub(crate) fn describe(pod: &Pod, events: &[Event], ipc: Option<&[wasmpod::IpcOb
             }
         }
     }
-    kv(&mut out, 0, 29, "QoS Class", status.qos_class.as_deref().unwrap_or("BestEffort"));
-    kv(&mut out, 0, 29, "Node-Selectors", "<none>");
-    kv(&mut out, 0, 29, "Tolerations", "<none>");
+    // Set when the pod is admitted; a record from an older wasmpod has
+    // none, and a guess would be wrong as often as not.
+    kv(&mut out, 0, 29, "QoS Class", status.qos_class.as_deref().unwrap_or_default());
+    map_lines(&mut out, 29, "Node-Selectors", spec.node_selector.as_ref());
+    toleration_lines(&mut out, 29, spec.tolerations.as_deref().unwrap_or_default());
     if events.is_empty() {
         kv(&mut out, 0, 29, "Events", "<none>");
     } else {
@@ -351,5 +395,54 @@ mod tests {
         let mut out = String::new();
         container(&mut out, &bare, None);
         assert!(!out.contains("Limits") && !out.contains("Requests"), "{out}");
+    }
+
+    #[test]
+    fn node_selectors_and_tolerations_are_listed_as_kubectl_does() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "labels": {"app": "web", "tier": "front"}},
+            "spec": {
+                "containers": [{"name": "c", "image": "alpine"}],
+                "nodeSelector": {"kubernetes.io/os": "linux", "disk": "ssd"},
+                "tolerations": [
+                    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                    {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+                    {"operator": "Exists"},
+                    {"key": "example.com/flaky", "operator": "Exists"}
+                ]
+            }
+        }))
+        .unwrap();
+        let out = describe(&pod, &[], Some(&[]), jiff::Timestamp::now());
+        let expected = "\
+Node-Selectors:              disk=ssd
+                             kubernetes.io/os=linux
+Tolerations:                 op=Exists
+                             dedicated=gpu:NoSchedule
+                             example.com/flaky op=Exists
+                             node.kubernetes.io/not-ready:NoExecute op=Exists for 300s
+                             node.kubernetes.io/unreachable:NoExecute op=Exists for 300s
+";
+        assert!(out.contains(expected), "{out}");
+        // Labels continue in their value column too.
+        assert!(out.contains("Labels:           app=web\n                  tier=front\n"), "{out}");
+
+        let bare: Pod =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}})).unwrap();
+        let out = describe(&bare, &[], Some(&[]), jiff::Timestamp::now());
+        assert!(out.contains("Node-Selectors:              <none>\nTolerations:                 <none>\n"), "{out}");
+    }
+
+    #[test]
+    fn the_qos_class_is_the_one_in_the_status() {
+        let pod = |status: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "alpine"}]}, "status": status}))
+                .unwrap()
+        };
+        let out = describe(&pod(serde_json::json!({"qosClass": "Guaranteed"})), &[], Some(&[]), jiff::Timestamp::now());
+        assert!(out.contains("\nQoS Class:                   Guaranteed\n"), "{out}");
+        let out = describe(&pod(serde_json::json!({})), &[], Some(&[]), jiff::Timestamp::now());
+        assert!(out.contains("\nQoS Class:                   \n"), "{out}");
     }
 }

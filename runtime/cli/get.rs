@@ -8,7 +8,7 @@ use wasmpod::WatchEventType;
 use wasmpod::api::{PodRow, Target, pod_row};
 
 use super::remote::{Source, client_failure, live, namespace, state_dir, tokio};
-use super::{Exit, Failure};
+use super::{Exit, ExitContext, Failure};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
@@ -101,17 +101,46 @@ pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-fn print_objects(pods: &[Pod], single: bool, output: Output) {
+/// Writes `text` to stdout. When the reader went away (`| head`), the
+/// command ends quietly, as kubectl does: Go's runtime dies of SIGPIPE on a
+/// write to a closed stdout, where `println!` would panic.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => reader_gone(),
+        other => other.exit(Exit::Runtime),
+    }
+}
+
+/// Ends the process as a write to a closed pipe ends kubectl: killed by
+/// SIGPIPE on Unix (Rust ignores the signal, so it is restored first), a
+/// quiet failure elsewhere.
+fn reader_gone() -> ! {
+    #[cfg(unix)]
+    {
+        // SAFETY: restoring the default action of SIGPIPE and raising it
+        // touch no memory; the process ends there.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
+    std::process::exit(1)
+}
+
+fn print_objects(pods: &[Pod], single: bool, output: Output) -> Result<(), Failure> {
     let list = || serde_json::json!({"apiVersion": "v1", "items": pods, "kind": "List", "metadata": {"resourceVersion": ""}});
     match output {
-        Output::Json if single => println!("{}", to_json(&pods[0])),
-        Output::Json => println!("{}", to_json(&list())),
-        Output::Yaml if single => print!("{}", serde_saphyr::to_string(&pods[0]).unwrap_or_default()),
-        Output::Yaml => print!("{}", serde_saphyr::to_string(&list()).unwrap_or_default()),
+        Output::Json if single => emit(&format!("{}\n", to_json(&pods[0]))),
+        Output::Json => emit(&format!("{}\n", to_json(&list()))),
+        Output::Yaml if single => emit(&serde_saphyr::to_string(&pods[0]).unwrap_or_default()),
+        Output::Yaml => emit(&serde_saphyr::to_string(&list()).unwrap_or_default()),
         Output::Name => {
             for p in pods {
-                println!("pod/{}", p.metadata.name.as_deref().unwrap_or_default());
+                emit(&format!("pod/{}\n", p.metadata.name.as_deref().unwrap_or_default()))?;
             }
+            Ok(())
         }
         Output::Wide => unreachable!("tables are printed by print_table"),
     }
@@ -144,7 +173,9 @@ pub(crate) fn run(state: Option<&Path>, args: GetArgs) -> Result<Exit, Failure> 
             eprintln!("wasmpod: no wasmpod process is running for state directory {}: showing recorded pods", state.display());
         }
         let all = args.all_namespaces;
-        if pods.is_empty() && args.names.is_empty() && !args.watch {
+        // Only tables say so: kubectl prints other formats generically, an
+        // empty `List` for json and yaml and nothing for names.
+        if pods.is_empty() && args.names.is_empty() && !args.watch && table {
             if all {
                 eprintln!("No resources found");
             } else {
@@ -158,11 +189,13 @@ pub(crate) fn run(state: Option<&Path>, args: GetArgs) -> Result<Exit, Failure> 
         if table {
             if !pods.is_empty() {
                 for r in &rows {
-                    println!("{}", printer.line(r));
+                    emit(&format!("{}\n", printer.line(r)))?;
                 }
             }
-        } else if !pods.is_empty() {
-            print_objects(&pods, args.names.len() == 1 && !args.watch, args.output.expect("not a table"));
+        } else if !pods.is_empty() || (!args.watch && args.names.len() != 1) {
+            // One name asked for is that object, or only its error; a
+            // listing (or several names) is a `List`, empty or not.
+            print_objects(&pods, args.names.len() == 1 && !args.watch, args.output.expect("not a table"))?;
         }
         if !args.watch {
             return Ok(exit);
@@ -183,12 +216,12 @@ pub(crate) fn run(state: Option<&Path>, args: GetArgs) -> Result<Exit, Failure> 
             }
             if table {
                 if !header_printed {
-                    println!("{}", printer.line(&header(all, wide)));
+                    emit(&format!("{}\n", printer.line(&header(all, wide))))?;
                     header_printed = true;
                 }
-                println!("{}", printer.line(&cells(&pod, all, wide)));
+                emit(&format!("{}\n", printer.line(&cells(&pod, all, wide))))?;
             } else {
-                print_objects(std::slice::from_ref(&pod), true, args.output.expect("not a table"));
+                print_objects(std::slice::from_ref(&pod), true, args.output.expect("not a table"))?;
             }
         }
         Ok(exit)

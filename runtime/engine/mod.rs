@@ -73,6 +73,26 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The cache directory or an entry is group- or world-writable: another
+    /// user could put native code there for this process to run.
+    #[error("compiled-image cache at {path} is writable by other users (mode {mode:04o}): refusing to load native code from it (chmod go-w, or remove it)")]
+    CacheWritableByOthers {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The cache directory or an entry belongs to another user, who could
+    /// put native code there for this process to run.
+    #[error("compiled-image cache at {path} is owned by uid {owner}, not by this process's uid {euid}: refusing to load native code from it")]
+    CacheNotOwned {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's effective uid.
+        euid: u32,
+    },
 }
 
 /// A compiled image, before linking.
@@ -210,7 +230,7 @@ impl<L: Link> WasmEngine<L> {
         let compile_err = |source| EngineError::Compile { image: image.to_owned(), source };
         let link_err = |source| EngineError::Link { image: image.to_owned(), source };
         if is_component {
-            let (component, source) = match self.disk.get_component(&self.engine, digest) {
+            let (component, source) = match self.disk.get_component(&self.engine, digest)? {
                 Some(c) => (c, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
@@ -224,7 +244,7 @@ impl<L: Link> WasmEngine<L> {
             };
             Ok((self.linker.link(Compiled::Component(component)).map_err(link_err)?, source))
         } else {
-            let (module, source) = match self.disk.get_module(&self.engine, digest) {
+            let (module, source) = match self.disk.get_module(&self.engine, digest)? {
                 Some(m) => (m, LoadSource::DiskCache),
                 None => {
                     let artifact = self.engine.precompile_module(bytes).map_err(compile_err)?;

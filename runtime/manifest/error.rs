@@ -20,8 +20,10 @@ pub enum BadValue {
     Str(String),
     /// An integer, printed bare (`42`).
     Int(i64),
-    /// Printed as is: Go prints values of types with a `String()` method
-    /// (such as resource names) unquoted.
+    /// Printed as is: booleans, and objects apimachinery renders without
+    /// quotes. Never a string value: `field.Error` quotes every string,
+    /// including named string types such as resource names (it renders
+    /// those through `json.Marshal`, which quotes them too).
     Raw(String),
 }
 

@@ -56,7 +56,7 @@ impl Default for BackoffConfig {
 pub struct RestartBackoff {
     config: BackoffConfig,
     /// flowcontrol's entry: the wait owed if the container exits again soon.
-    /// `None` until the first restart, and after a reset.
+    /// `None` until the first exit.
     entry: Option<Duration>,
     /// The wait returned by the last [`RestartBackoff::on_exit`].
     current: Duration,
@@ -67,12 +67,6 @@ impl RestartBackoff {
     #[must_use]
     pub fn new(config: BackoffConfig) -> Self {
         RestartBackoff { config, entry: None, current: Duration::ZERO }
-    }
-
-    /// The parameters in use.
-    #[must_use]
-    pub fn config(&self) -> &BackoffConfig {
-        &self.config
     }
 
     /// Records that the container exited after running for `ran_for`
@@ -102,20 +96,6 @@ impl RestartBackoff {
         };
         self.current = wait;
         wait
-    }
-
-    /// The wait returned by the last [`on_exit`](Self::on_exit) (zero before
-    /// any exit): the figure shown while the container is in
-    /// `CrashLoopBackOff`.
-    #[must_use]
-    pub fn current(&self) -> Duration {
-        self.current
-    }
-
-    /// Forgets the history, as if the container had never exited.
-    pub fn reset(&mut self) {
-        self.entry = None;
-        self.current = Duration::ZERO;
     }
 
     /// The `CrashLoopBackOff` waiting message the kubelet sets while this
@@ -218,18 +198,12 @@ mod tests {
     }
 
     #[test]
-    fn current_reset_and_message() {
+    fn the_message_shows_the_last_wait() {
         let mut b = RestartBackoff::default();
-        assert_eq!(b.current(), Duration::ZERO);
         for _ in 0..4 {
             b.on_exit(s(1));
         }
-        assert_eq!(b.current(), s(40));
         assert_eq!(b.crash_loop_message("app", "web", "default", "1234"), "back-off 40s restarting failed container=app pod=web_default(1234)");
-        b.reset();
-        assert_eq!(b.current(), Duration::ZERO);
-        assert_eq!(b.on_exit(s(1)), Duration::ZERO);
-        assert_eq!(b.on_exit(s(1)), s(10));
     }
 
     #[test]

@@ -60,6 +60,18 @@ const FALSE: &str = "False";
 /// (a readiness-gate controller, a disruption) and is passed through.
 const KUBELET_OWNED: [&str; 5] = [POD_SCHEDULED, READY, INITIALIZED, CONTAINERS_READY, POD_READY_TO_START_CONTAINERS];
 
+/// Whether the pod's sandbox is still up, as `PodSandboxChanged` finds it
+/// for `PodReadyToStartContainers`. The kubelet stops the sandbox once no
+/// container runs and none is to start again: `computePodActions` kills
+/// the pod when it has nothing to keep or start (the pod ended under its
+/// restart policy), and a deleted or evicted pod's sandbox goes once its
+/// containers have stopped. A pod left waiting on a container that cannot
+/// be created keeps its sandbox.
+#[must_use]
+pub fn sandbox_ready(containers_running: bool, deleting: bool, phase: PodPhase) -> bool {
+    containers_running || !(deleting || phase.is_terminal())
+}
+
 /// Computes the pod's conditions as the kubelet reports them.
 ///
 /// The result holds, in the kubelet's order: the conditions from `previous`
@@ -706,6 +718,51 @@ mod tests {
         // Ready flipped True -> False, so it gets `now`.
         assert_eq!(got[3].status, "False");
         assert_eq!(got[3].last_transition_time, Some(time(50)));
+    }
+
+    #[test]
+    fn the_sandbox_goes_when_no_container_runs_or_will_run() {
+        // (containers running, deleting, phase) -> sandbox ready
+        let rows = [
+            (true, false, PodPhase::Pending, true),
+            (true, false, PodPhase::Running, true),
+            // Sidecars still stopping after the app containers ended.
+            (true, false, PodPhase::Succeeded, true),
+            (true, false, PodPhase::Failed, true),
+            // Deleted, containers still stopping.
+            (true, true, PodPhase::Running, true),
+            // Waiting on a container that cannot be created.
+            (false, false, PodPhase::Pending, true),
+            (false, false, PodPhase::Running, true),
+            // Ended under its restart policy.
+            (false, false, PodPhase::Succeeded, false),
+            (false, false, PodPhase::Failed, false),
+            // Deleted or evicted, its containers stopped.
+            (false, true, PodPhase::Pending, false),
+            (false, true, PodPhase::Running, false),
+            (false, true, PodPhase::Failed, false),
+        ];
+        for (running, deleting, phase, want) in rows {
+            assert_eq!(sandbox_ready(running, deleting, phase), want, "running {running}, deleting {deleting}, {phase:?}");
+        }
+    }
+
+    #[test]
+    fn ready_to_start_containers_turns_false_when_the_sandbox_goes() {
+        let spec = spec(vec![], vec![app("x")], &[]);
+        let done = [exited("x", 0, false)];
+        // The last container exited; it is still being reaped.
+        let ended = pod_conditions(&spec, &[], &done, PodPhase::Succeeded, sandbox_ready(true, false, PodPhase::Succeeded), time(10), &[]);
+        let rtsc = |c: &[PodCondition]| c.iter().find(|c| c.type_ == POD_READY_TO_START_CONTAINERS).cloned().unwrap();
+        assert_eq!(rtsc(&ended).status, "True");
+        // Then the sandbox is stopped: the condition flips, with a new time,
+        // and the others keep theirs.
+        let gone = pod_conditions(&spec, &[], &done, PodPhase::Succeeded, sandbox_ready(false, false, PodPhase::Succeeded), time(20), &ended);
+        assert_eq!(rtsc(&gone).status, "False");
+        assert_eq!(rtsc(&gone).last_transition_time, Some(time(20)));
+        for c in gone.iter().filter(|c| c.type_ != POD_READY_TO_START_CONTAINERS) {
+            assert_eq!(c.last_transition_time, Some(time(10)), "{}", c.type_);
+        }
     }
 
     #[test]

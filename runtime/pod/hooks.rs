@@ -2,14 +2,15 @@
 //! with the kubelet's handlers: `exec` (a fresh instance of the
 //! container's image with the hook's command, in the container's files,
 //! env and network, as `exec` runs), `httpGet` (through the pod network)
-//! and `sleep`.
+//! and `sleep`. A `tcpSocket` hook fails, as the kubelet fails it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler, TCPSocketAction};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::net::SocketPolicy;
 use crate::sandbox::{self, SandboxSpec, StopSignal};
@@ -74,11 +75,26 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
         return Ok(());
     }
-    if handler.tcp_socket.is_some() {
-        // Deprecated for hooks and never run by the kubelet either.
-        return Ok(());
+    if let Some(tcp) = &handler.tcp_socket {
+        // The API accepts tcpSocket in a hook only for compatibility: the
+        // kubelet's handler runner has no case for it and fails the hook.
+        return Err(invalid_tcp_handler(tcp));
     }
     Err("the hook has no handler".into())
+}
+
+/// The kubelet's failure for a `tcpSocket` hook (`handlerRunner.Run`'s
+/// default case): `Cannot run handler: invalid handler: %v` of the handler,
+/// which Go prints with its generated `String()`. The other handler fields
+/// are nil here, as `run` tried them first; the port is an `IntOrString`
+/// printed as a plain struct (`{type intVal strVal}`).
+fn invalid_tcp_handler(tcp: &TCPSocketAction) -> String {
+    let port = match &tcp.port {
+        IntOrString::Int(n) => format!("{{0 {n} }}"),
+        IntOrString::String(name) => format!("{{1 0 {name}}}"),
+    };
+    let host = tcp.host.as_deref().unwrap_or_default();
+    format!("Cannot run handler: invalid handler: &LifecycleHandler{{Exec:nil,HTTPGet:nil,TCPSocket:&TCPSocketAction{{Port:{port},Host:{host},}},Sleep:nil,}}")
 }
 
 async fn http_get(network: &SocketPolicy, host: Option<&str>, port: u16, path: &str) -> Result<(), String> {
@@ -124,4 +140,23 @@ where
     // Read the body so the connection ends cleanly.
     let _ = resp.into_body().collect().await;
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tcp_socket_handler_fails_with_the_kubelets_message() {
+        let by_number = TCPSocketAction { port: IntOrString::Int(8080), host: None };
+        assert_eq!(
+            invalid_tcp_handler(&by_number),
+            "Cannot run handler: invalid handler: &LifecycleHandler{Exec:nil,HTTPGet:nil,TCPSocket:&TCPSocketAction{Port:{0 8080 },Host:,},Sleep:nil,}"
+        );
+        let by_name = TCPSocketAction { port: IntOrString::String("http".into()), host: Some("db".into()) };
+        assert_eq!(
+            invalid_tcp_handler(&by_name),
+            "Cannot run handler: invalid handler: &LifecycleHandler{Exec:nil,HTTPGet:nil,TCPSocket:&TCPSocketAction{Port:{1 0 http},Host:db,},Sleep:nil,}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod exec;
 mod hooks;
 mod lifecycle;
 pub mod phase;
+mod qos;
 mod restart;
 mod start;
 mod supervisor;

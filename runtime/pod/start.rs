@@ -81,6 +81,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         start_time: Some(now),
         init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(|c| initial(c, "PodInitializing")).collect()),
         container_statuses: Some(spec.containers.iter().map(|c| initial(c, app_reason)).collect()),
+        qos_class: Some(super::qos::pod_qos(spec).to_owned()),
         ..Default::default()
     });
     dir.write_record(&pod)?;

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, Conta
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::conditions::pod_conditions;
+use super::conditions::{pod_conditions, sandbox_ready};
 use super::container::{ContainerKind, ContainerPlan, Report, Worker};
 use super::events::{EventRecorder, PodEvent};
 use super::lifecycle::pod::{Action, Input, PodLifecycle};
@@ -116,7 +116,10 @@ impl Supervisor {
         if self.evicted.is_some() {
             phase = PodPhase::Failed;
         }
-        let conditions = pod_conditions(&spec, &init, &app, phase, true, now(), status.conditions.as_deref().unwrap_or(&[]));
+        // The sandbox (the pod's network and IPC namespace) goes with the
+        // last worker, as the kubelet stops it then.
+        let sandbox = sandbox_ready(!self.running.is_empty(), deleting, phase);
+        let conditions = pod_conditions(&spec, &init, &app, phase, sandbox, now(), status.conditions.as_deref().unwrap_or(&[]));
         let evicted = self.evicted.clone();
         let st = self.status_mut();
         st.phase = Some(phase.as_str().to_owned());

@@ -289,6 +289,52 @@ fn serve_is_driven_by_apply_get_logs_and_delete() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// With no pods, `-o json` and `-o yaml` print kubectl's empty `List` (and
+/// no "No resources found", which only tables say).
+#[test]
+fn get_prints_an_empty_list_as_json_and_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let out = wasmpod(&state, &["get", "pods", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\n    \"apiVersion\": \"v1\",\n    \"items\": [],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n"
+    );
+    assert!(!text(&out.stderr).contains("No resources found"), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "pods", "-A", "-o", "yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n");
+    // A table still says so, on stderr.
+    let out = wasmpod(&state, &["get", "pods"]);
+    assert_eq!(text(&out.stdout), "");
+    assert!(text(&out.stderr).contains("No resources found in default namespace."), "{}", text(&out.stderr));
+}
+
+/// `get ... | head`: a reader that goes away ends `get` quietly, killed by
+/// SIGPIPE as kubectl is, instead of a panic.
+#[cfg(unix)]
+#[test]
+fn get_ends_quietly_when_its_reader_goes_away() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let manifest = dir.path().join("done.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: Pod\nmetadata: {name: done}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: alpine, command: [sh, -c, 'echo done']}\n").unwrap();
+    let out = wasmpod(&state, &["run", "-q", manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for args in [&["get", "pods", "done", "-o", "json"][..], &["get", "pods", "-o", "yaml"], &["get", "pods"]] {
+        // The read end is closed before `get` writes anything.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmpod")).arg("--state-dir").arg(&state).args(args).stdout(writer).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        // SIGPIPE is 13 on every Unix.
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
 /// `run` serves the API while its pod runs; after it ends, and after a
 /// runtime that was killed, the records are still listed.
 #[cfg(unix)]

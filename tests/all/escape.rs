@@ -382,6 +382,27 @@ async fn escape_host_loopback_services_are_unreachable() {
     neighbour.stop().await;
 }
 
+/// A misspelt step is no attempt: the guest prints no verdict for it (nor
+/// for the steps after it) and exits 1, so `run_escape` (exit 0) and
+/// `assert_all_blocked` (one verdict per attempt) both fail a test that
+/// lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_an_unknown_step_fails_the_run() {
+    let h = Harness::new();
+    let args = steps(&[step(&["dotdott", "/tmp", "etc/passwd", "root"]), step(&["env", "HOME", "/root"])]);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: misspelt}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: escape, image: \"{}\", args: {}}}\n",
+        escape_image(),
+        list(&args)
+    );
+    let out = h.run(&yaml).await;
+    let stdout = h.stdout("misspelt", "escape");
+    assert_eq!(exit_code(container(&out.pod, "escape")), Some(1), "{stdout:?}");
+    assert_eq!(phase(&out.pod), "Failed");
+    assert!(verdicts(&h, "misspelt", "escape").is_empty(), "{stdout:?}");
+    assert_eq!(stdout, ["UNKNOWN \"dotdott\": not a step of the escape guest"]);
+}
+
 /// The detector itself: access that was granted (hostNetwork, a hostPath)
 /// is reported ESCAPED, so BLOCKED elsewhere is not the guest failing to see.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,3 +275,50 @@ spec:
     assert_eq!(exit_code(container(&out.pod, "good")), Some(0));
     assert_eq!(phase(&out.pod), "Failed");
 }
+
+/// The API server's QoS class is in the status from the pod's first record
+/// to its last.
+#[tokio::test]
+async fn the_qos_class_is_in_the_status() {
+    let h = Harness::new();
+    let qos = |pod: &k8s_openapi::api::core::v1::Pod| pod.status.as_ref().and_then(|s| s.qos_class.clone());
+    let sized = |name: &str, init: &str, main: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n  initContainers:\n  - name: init\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"exit 0\"]\n    resources: {init}\n  containers:\n  - name: main\n    image: alpine\n    command: [\"/bin/sh\", \"-c\", \"exit 0\"]\n    resources: {main}\n"
+        )
+    };
+    let handle = h.start(&sized("guaranteed", "{limits: {cpu: 100m, memory: 128Mi}}", "{limits: {cpu: 500m, memory: 128Mi}}")).await;
+    assert_eq!(qos(&handle.current()).as_deref(), Some("Guaranteed"));
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(qos(&out.pod).as_deref(), Some("Guaranteed"));
+    // The init container asks for less than it may use.
+    let out = h.run(&sized("burstable", "{requests: {memory: 64Mi}}", "{limits: {cpu: 500m, memory: 128Mi}}")).await;
+    assert_eq!(qos(&out.pod).as_deref(), Some("Burstable"));
+    let out = h.run(&shell_pod("besteffort", "Never", "exit 0")).await;
+    assert_eq!(qos(&out.pod).as_deref(), Some("BestEffort"));
+}
+
+/// `PodReadyToStartContainers` of `pod`: its status.
+fn ready_to_start(pod: &k8s_openapi::api::core::v1::Pod) -> String {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    conditions.into_iter().find(|c| c.type_ == "PodReadyToStartContainers").map(|c| c.status).unwrap_or_default()
+}
+
+/// The kubelet reports the sandbox gone once it stopped it: when the pod
+/// ended under its restart policy, or was deleted and its containers
+/// stopped.
+#[tokio::test]
+async fn ready_to_start_containers_turns_false_once_the_sandbox_is_gone() {
+    let h = Harness::new();
+    let out = h.run(&shell_pod("ended", "Never", "exit 0")).await;
+    assert_eq!(ready_to_start(&out.pod), "False", "{:?}", out.pod.status);
+    let recorded: k8s_openapi::api::core::v1::Pod = serde_json::from_slice(&std::fs::read(h.pod_dir("ended").join("pod.json")).unwrap()).unwrap();
+    assert_eq!(ready_to_start(&recorded), "False");
+
+    let handle = h.start(&shell_pod("deleted", "Always", "echo up; sleep 1000")).await;
+    let running = wait_until(&handle, "running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+    assert_eq!(ready_to_start(&running), "True");
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(ready_to_start(&out.pod), "False", "{:?}", out.pod.status);
+}

@@ -115,6 +115,32 @@ async fn post_start_runs_beside_the_entrypoint_and_its_failure_stops_the_contain
     assert!(events.contains("\"reason\":\"FailedPostStartHook\"") && events.contains("exited with 3"), "{events}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_socket_hooks_fail_as_the_kubelet_fails_them() {
+    let h = Harness::new();
+    const FAILED: &str =
+        "Cannot run handler: invalid handler: &LifecycleHandler{Exec:nil,HTTPGet:nil,TCPSocket:&TCPSocketAction{Port:{0 8080 },Host:,},Sleep:nil,}";
+    // postStart: the hook fails, so the container is stopped as for any
+    // failed postStart, well before its own exit.
+    let post_start = "    lifecycle:\n      postStart:\n        tcpSocket:\n          port: 8080\n";
+    let yaml = pod("tcpstart", "echo up; sleep 20; exit 0", "  restartPolicy: Never\n", post_start);
+    let out = h.run(&yaml).await;
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_TERMINATED), "{:?}", out.pod.status);
+    assert_eq!(phase(&out.pod), "Failed");
+    let events = h.events("tcpstart");
+    assert!(events.contains("\"reason\":\"FailedPostStartHook\"") && events.contains(FAILED), "{events}");
+
+    // preStop: the failure is reported and the stop goes on.
+    let pre_stop = "    lifecycle:\n      preStop:\n        tcpSocket:\n          port: 8080\n";
+    let handle = h.start(&pod("tcpstop", "echo ready; sleep 1000", "", pre_stop)).await;
+    started(&h, &handle, "tcpstop", "ready").await;
+    handle.stop();
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_TERMINATED));
+    let events = h.events("tcpstop");
+    assert!(events.contains("\"reason\":\"FailedPreStopHook\"") && events.contains(FAILED), "{events}");
+}
+
 /// The order of the lines the pod's containers printed, across containers.
 fn timeline(h: &Harness, pod: &str) -> Vec<String> {
     let key = format!("default/{pod}");

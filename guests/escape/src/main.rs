@@ -44,7 +44,8 @@
 //!   hold                            sleep forever
 //! ```
 //!
-//! Steps separated by `--` run in order.
+//! Steps separated by `--` run in order. An unknown step prints
+//! `UNKNOWN <step>: ...` and ends the run with exit code 1.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -123,7 +124,9 @@ fn run(args: &[String]) {
         "stdout" => stdout(),
         "plant-ipc" => plant_ipc(arg(1), arg(2)),
         "hold" => hold(()),
-        other => Blocked(format!("unknown step {other:?}")),
+        // Not an attempt: a misspelt step must fail the run, not pass as
+        // BLOCKED.
+        other => unknown_step(other),
     };
     let attempt = match step {
         "absolute" | "tcp" | "udp" | "http" => format!("{step} {}", arg(1)),
@@ -131,6 +134,16 @@ fn run(args: &[String]) {
         _ => step.to_owned(),
     };
     report(&attempt, outcome);
+}
+
+/// Prints `UNKNOWN <step>` (neither verdict) and ends the run as failed
+/// (a wasip2 exit carries only success or failure: code 1); the steps
+/// after it do not run.
+fn unknown_step(step: &str) -> ! {
+    println!("UNKNOWN {step:?}: not a step of the escape guest");
+    let _ = std::io::stdout().flush();
+    eprintln!("escape: unknown step {step:?}");
+    std::process::exit(1)
 }
 
 fn relative(path: &str) -> &str {

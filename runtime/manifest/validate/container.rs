@@ -676,10 +676,10 @@ fn resource_name(name: &str, path: &str, errs: &mut Errors) {
     }
     if !name.contains('/') {
         if !is_standard_resource(name) {
-            errs.push(FieldError::invalid(path, BadValue::Raw(name.to_owned()), "must be a standard resource type or fully qualified"));
+            errs.push(FieldError::invalid(path, name, "must be a standard resource type or fully qualified"));
         }
         if !is_standard_container_resource(name) {
-            errs.push(FieldError::invalid(path, BadValue::Raw(name.to_owned()), "must be a standard resource for containers"));
+            errs.push(FieldError::invalid(path, name, "must be a standard resource for containers"));
         }
     }
 }

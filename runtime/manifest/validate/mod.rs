@@ -157,7 +157,9 @@ fn one_of(value: Option<&str>, path: &str, supported: &[&str], errs: &mut Errors
     }
 }
 
-const USER_ID_MAX: i64 = 0xffff_ffff;
+/// apimachinery's `maxUserID` and `maxGroupID`: `math.MaxInt32`, the
+/// limit libcontainer sets, though Linux ids go up to 2^32 - 2.
+const USER_ID_MAX: i64 = i32::MAX as i64;
 
 /// `IsValidUserID` / `IsValidGroupID` as field errors.
 fn id_range(value: Option<i64>, path: &str, errs: &mut Errors) {

@@ -363,16 +363,39 @@ fn invalid_manifests_give_kubernetes_messages() {
         ),
         (
             ctr("    resources: {requests: {gpu: \"1\"}}\n"),
-            invalid("\n* spec.containers[0].resources.requests[gpu]: Invalid value: gpu: must be a standard resource type or fully qualified\n* spec.containers[0].resources.requests[gpu]: Invalid value: gpu: must be a standard resource for containers"),
+            invalid("\n* spec.containers[0].resources.requests[gpu]: Invalid value: \"gpu\": must be a standard resource type or fully qualified\n* spec.containers[0].resources.requests[gpu]: Invalid value: \"gpu\": must be a standard resource for containers"),
+        ),
+        // A standard resource, but not a container's: the name is a string
+        // value, quoted as field.Error quotes it.
+        (
+            ctr("    resources: {requests: {storage: 1Gi}}\n"),
+            invalid("spec.containers[0].resources.requests[storage]: Invalid value: \"storage\": must be a standard resource for containers"),
         ),
         // security context
         (
             ctr("    securityContext: {runAsUser: -1}\n"),
-            invalid("spec.containers[0].securityContext.runAsUser: Invalid value: -1: must be between 0 and 4294967295, inclusive"),
+            invalid("spec.containers[0].securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive"),
         ),
         (
             pod("  securityContext: {fsGroup: -5}\n  containers: [{name: c, image: alpine}]\n"),
-            invalid("spec.securityContext.fsGroup: Invalid value: -5: must be between 0 and 4294967295, inclusive"),
+            invalid("spec.securityContext.fsGroup: Invalid value: -5: must be between 0 and 2147483647, inclusive"),
+        ),
+        // apimachinery's IsValidUserID / IsValidGroupID stop at MaxInt32.
+        (
+            ctr("    securityContext: {runAsUser: 2147483648}\n"),
+            invalid("spec.containers[0].securityContext.runAsUser: Invalid value: 2147483648: must be between 0 and 2147483647, inclusive"),
+        ),
+        (
+            ctr("    securityContext: {runAsGroup: 4294967295}\n"),
+            invalid("spec.containers[0].securityContext.runAsGroup: Invalid value: 4294967295: must be between 0 and 2147483647, inclusive"),
+        ),
+        (
+            pod("  securityContext: {runAsUser: 2147483648, runAsGroup: 2147483648, fsGroup: 2147483648, supplementalGroups: [2147483647, 2147483648]}\n  containers: [{name: c, image: alpine}]\n"),
+            invalid("\n* spec.securityContext.fsGroup: Invalid value: 2147483648: must be between 0 and 2147483647, inclusive\n* spec.securityContext.runAsUser: Invalid value: 2147483648: must be between 0 and 2147483647, inclusive\n* spec.securityContext.runAsGroup: Invalid value: 2147483648: must be between 0 and 2147483647, inclusive\n* spec.securityContext.supplementalGroups[1]: Invalid value: 2147483648: must be between 0 and 2147483647, inclusive"),
+        ),
+        (
+            pod("  securityContext: {runAsUser: 2147483647, runAsGroup: 2147483647, fsGroup: 2147483647}\n  containers: [{name: c, image: alpine, securityContext: {runAsUser: 2147483647}}]\n"),
+            "<loaded without error>".into(),
         ),
         // ConfigMap and Secret
         (
