@@ -178,7 +178,14 @@ impl<L: Link> WasmEngine<L> {
             Ok(e) => e,
             Err(e) if allocation.slots > 0 => {
                 // The pool's reservation failed: map each instance on demand.
-                allocation = AllocationPlan { slots: 0, copy_on_write: true, reason: format!("on-demand allocation (the pool could not be reserved: {e})") };
+                // Copy-on-write stays as planned: it is part of the compiled
+                // code's compatibility hash, so another engine of this
+                // process (whose pool was reserved) shares the cache entries.
+                allocation = AllocationPlan {
+                    slots: 0,
+                    copy_on_write: allocation.copy_on_write,
+                    reason: format!("on-demand allocation (the pool could not be reserved: {e})"),
+                };
                 Engine::new(&configure(&allocation)).map_err(EngineError::Config)?
             }
             Err(e) => return Err(EngineError::Config(e)),
@@ -316,5 +323,19 @@ mod tests {
         let engine = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
         let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..]), [0; 32]).await.err().unwrap();
         assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_pooled_and_an_on_demand_engine_share_compiled_images() {
+        // A second engine in a process often cannot reserve a pool and
+        // falls back to on-demand allocation; its compiled images must
+        // still be the first one's cache entries.
+        let dir = tempfile::tempdir().unwrap();
+        let plan = |slots| AllocationPlan { slots, copy_on_write: false, reason: "test".into() };
+        let digest = crate::image::digest_of(MODULE.as_bytes());
+        let pooled = Arc::new(WasmEngine::<Bare>::with_allocation(dir.path(), plan(4)).unwrap());
+        assert_eq!(pooled.load("m.wat", Arc::from(MODULE.as_bytes()), digest).await.unwrap().source, LoadSource::Compiled);
+        let on_demand = Arc::new(WasmEngine::<Bare>::with_allocation(dir.path(), plan(0)).unwrap());
+        assert_eq!(on_demand.load("m.wat", Arc::from(MODULE.as_bytes()), digest).await.unwrap().source, LoadSource::DiskCache);
     }
 }

@@ -99,11 +99,13 @@ fn address_limit() -> Option<u64> {
 /// Applies `plan` to `config`.
 pub(crate) fn apply(config: &mut Config, plan: &AllocationPlan) {
     config.async_stack_size(STACK_SIZE);
+    // Set for on-demand allocation too: it is part of the compatibility
+    // hash that keys the compile cache.
+    config.memory_init_cow(plan.copy_on_write);
     if plan.slots == 0 {
         config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
         return;
     }
-    config.memory_init_cow(plan.copy_on_write);
     let n = plan.slots;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_memories(n)
