@@ -47,6 +47,11 @@ impl PodView {
             status.phase = Some(PodPhase::Unknown.as_str().into());
             let pid = dir.holder_pid().map(|p| format!(" (pid {p})")).unwrap_or_default();
             status.message = Some(format!("the wasmpod process that ran this pod{pid} ended without stopping it"));
+            // Its sandbox went with the process, as the kubelet reports a
+            // pod whose sandbox is gone.
+            for c in status.conditions.iter_mut().flatten().filter(|c| c.type_ == crate::pod::conditions::POD_READY_TO_START_CONTAINERS) {
+                c.status = "False".into();
+            }
         }
         Ok(pod)
     }

@@ -60,7 +60,7 @@ impl SecurityError {
     }
 }
 
-/// Ids are validated to 0..=4294967295 before a pod starts.
+/// Ids are validated to 0..=2147483647 (apimachinery's MaxInt32) before a pod starts.
 fn id(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }

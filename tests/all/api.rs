@@ -171,7 +171,8 @@ fn records_without_a_live_process() {
     let pods = dir.path().join("pods/default");
     let record = |name: &str, phase: &str| {
         std::fs::create_dir_all(pods.join(name)).unwrap();
-        let pod = serde_json::json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":name,"namespace":"default"},"spec":{"containers":[{"name":"c","image":"alpine"}]},"status":{"phase":phase}});
+        let conditions = [{ serde_json::json!({"type": "PodReadyToStartContainers", "status": "True"}) }];
+        let pod = serde_json::json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":name,"namespace":"default"},"spec":{"containers":[{"name":"c","image":"alpine"}]},"status":{"phase":phase,"conditions":conditions}});
         std::fs::write(pods.join(name).join("pod.json"), pod.to_string()).unwrap();
     };
     record("crashed", "Running");
@@ -179,8 +180,12 @@ fn records_without_a_live_process() {
     let view = StateView::open(dir.path()).unwrap();
     let phases: Vec<(String, String)> = view.list(None).unwrap().into_iter().map(|p| (p.metadata.name.unwrap(), p.status.unwrap().phase.unwrap())).collect();
     assert_eq!(phases, [("crashed".to_string(), "Unknown".to_string()), ("done".to_string(), "Succeeded".to_string())]);
-    let row = wasmpod::api::pod_row(&view.get("default", "crashed").unwrap(), jiff::Timestamp::now());
-    assert_eq!(row.status, "Unknown");
+    let crashed = view.get("default", "crashed").unwrap();
+    assert_eq!(wasmpod::api::pod_row(&crashed, jiff::Timestamp::now()).status, "Unknown");
+    // Its sandbox went with the process that died.
+    let sandbox = |p: &k8s_openapi::api::core::v1::Pod| p.status.as_ref().unwrap().conditions.as_ref().unwrap()[0].status.clone();
+    assert_eq!(sandbox(&crashed), "False");
+    assert_eq!(sandbox(&view.get("default", "done").unwrap()), "True", "an ended pod's record is as it was written");
 }
 
 #[cfg(unix)]
