@@ -8,7 +8,6 @@
 //!        '---- Waiting(CrashLoopBackOff) <------'  (restart allowed, delay > 0)
 //! ```
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,14 +17,14 @@ use tokio::sync::{mpsc, watch};
 use super::backoff::{BackoffConfig, RestartBackoff};
 use super::events::PodEvent;
 use super::hooks::HookContext;
+use super::instance::{InstanceTemplate, Stdio};
 use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Termination};
 use super::now;
 use super::restart::{RestartPolicy, RestartRule};
 use crate::error_text::full_message;
-use crate::sandbox::{self, GuestExit, LogStream, SandboxSpec, StopSignal};
-use crate::sandbox::{Engine as WasmEngine, Program};
+use crate::sandbox::Engine as WasmEngine;
+use crate::sandbox::{self, GuestExit, LogStream, StopSignal};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
-use crate::volume::Mount;
 
 use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED};
 
@@ -55,13 +54,11 @@ pub(crate) struct ContainerPlan {
     pub index: usize,
     pub container: Container,
     pub image_ref: String,
-    pub program: Arc<Program>,
+    /// What every instance of the container shares (exec'd commands,
+    /// hooks and probes are made from it too).
+    pub instance: Arc<InstanceTemplate>,
+    /// The main instance's argv.
     pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub working_dir: Option<String>,
-    /// Volume mounts, after the root; resolved on the host at each start.
-    pub mounts: Vec<crate::volume::PlannedMount>,
-    pub rootfs: PathBuf,
     /// The pod's `restartPolicy`.
     pub pod_restart: RestartPolicy,
     pub backoff: BackoffConfig,
@@ -69,8 +66,6 @@ pub(crate) struct ContainerPlan {
     pub pod_name: String,
     pub pod_namespace: String,
     pub pod_uid: String,
-    /// What the container's sockets reach.
-    pub network: crate::net::SocketPolicy,
     /// The grace period when the pod is stopped: the override, else
     /// `grace_default` (`terminationGracePeriodSeconds`).
     pub grace: super::GraceOverride,
@@ -79,28 +74,12 @@ pub(crate) struct ContainerPlan {
     pub pre_stop: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
     /// `lifecycle.postStart`.
     pub post_start: Option<k8s_openapi::api::core::v1::LifecycleHandler>,
-    /// The pod's IPC namespace: the same for every instance of every
-    /// container, so objects survive restarts.
-    pub ipc: Arc<crate::ipc::IpcNamespace>,
-    /// The pod's cap on open files and sockets.
-    pub handles: Arc<crate::limits::HandleAccount>,
     /// How long one second of the container's probe timings lasts.
     pub probe_second: std::time::Duration,
     /// How its log rotates.
     pub log_rotation: crate::store::LogRotation,
     /// A native sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
-    /// Who the container runs as (securityContext).
-    pub identity: Arc<crate::security::Identity>,
-    /// Owners of the files in its root.
-    pub root_owners: Arc<crate::volume::OwnerBook>,
-    /// readOnlyRootFilesystem: the root preopen is read-only.
-    pub read_only_root: bool,
-    /// Its memory account (`resources.limits.memory`); kept across
-    /// restarts, empty whenever no instance runs.
-    pub memory: Option<Arc<crate::limits::MemoryAccount>>,
-    /// Its CPU account (`resources.limits.cpu`), shared by its instances.
-    pub cpu: Option<Arc<crate::limits::CpuAccount>>,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -228,18 +207,19 @@ impl Worker {
                 return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
             }
         };
-        if let Err(e) = std::fs::create_dir_all(self.plan.rootfs.join("tmp")) {
-            let message = format!("cannot create the container's root directory {}: {e}", self.plan.rootfs.display());
+        let t = self.plan.instance.clone();
+        if let Err(e) = std::fs::create_dir_all(t.rootfs.join("tmp")) {
+            let message = format!("cannot create the container's root directory {}: {e}", t.rootfs.display());
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
         }
         // /tmp is root's, as in an image; the rest of the root is what
         // the container itself wrote.
-        self.plan.root_owners.record(&self.plan.rootfs.join("tmp"), (0, 0));
-        if let Some(wd) = &self.plan.working_dir {
+        t.root_owners.record(&t.rootfs.join("tmp"), (0, 0));
+        if let Some(wd) = &t.working_dir {
             // Never through a link the previous instance left in its root.
-            let _ = crate::volume::create_beneath(&self.plan.rootfs, wd, false);
+            let _ = crate::volume::create_beneath(&t.rootfs, wd, false);
         }
-        let volume_mounts = match crate::volume::resolve(&self.plan.mounts, &self.plan.rootfs) {
+        let mounts = match t.mounts() {
             Ok(m) => m,
             // As the kubelet's makeMounts failures: the container is not
             // created and waits with CreateContainerConfigError.
@@ -249,36 +229,13 @@ impl Worker {
             }
         };
         let began = Instant::now();
-        let mut mounts = vec![Mount {
-            host_path: self.plan.rootfs.clone(),
-            guest_path: "/".into(),
-            writable: !self.plan.read_only_root,
-            owners: Some(self.plan.root_owners.clone()),
-            memory_files: None,
-        }];
-        mounts.extend(volume_mounts);
         let signal = StopSignal::new();
-        let spec = SandboxSpec {
-            args: self.plan.args.clone(),
-            env: self.plan.env.clone(),
-            mounts: mounts.clone(),
-            working_dir: self.plan.working_dir.clone(),
-            stdin: None,
-            stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
-            stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
-            network: self.plan.network.clone(),
-            stop: signal.clone(),
-            ipc: self.plan.ipc.clone(),
-            http_ports: tcp_ports(&self.plan.container),
-            identity: self.plan.identity.clone(),
-            memory: self.plan.memory.clone(),
-            cpu: self.plan.cpu.clone(),
-            handles: self.plan.handles.clone(),
-        };
+        let stdio =
+            Stdio { stdin: None, stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)), stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)) };
+        let spec = t.spec(self.plan.args.clone(), mounts.clone(), stdio, signal.clone(), tcp_ports(&self.plan.container));
         // The probes of this instance; a restart gets fresh ones with
         // their initial results, as the kubelet's new prober workers.
-        let probe_ctx =
-            crate::probe::ProbeContext { engine: self.engine.clone(), program: self.plan.program.clone(), spec: spec.clone(), container: name.clone() };
+        let probe_ctx = crate::probe::ProbeContext { engine: self.engine.clone(), program: t.program.clone(), spec: spec.clone(), container: name.clone() };
         let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
         let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
         // The events first, as the kubelet records them before its status
@@ -291,22 +248,9 @@ impl Worker {
         tokio::task::yield_now().await;
 
         let engine = self.engine.clone();
-        let program = self.plan.program.clone();
+        let program = t.program.clone();
         let mut stop = self.stop.clone();
-        let hook = HookContext {
-            engine: &engine,
-            program: &program,
-            container: &self.plan.container,
-            env: &self.plan.env,
-            mounts: &mounts,
-            working_dir: self.plan.working_dir.clone(),
-            network: &self.plan.network,
-            ipc: &self.plan.ipc,
-            identity: &self.plan.identity,
-            memory: &self.plan.memory,
-            cpu: &self.plan.cpu,
-            handles: &self.plan.handles,
-        };
+        let hook = HookContext { engine: &engine, instance: &t, container: &self.plan.container, mounts: &mounts };
         // Boxed so that an OOM kill can drop it (the guest and all it
         // holds) before the container is reported.
         let mut run = Box::pin(sandbox::run(&engine, &program, spec));
@@ -328,7 +272,7 @@ impl Worker {
                 r = &mut run => break Ending::Ended(Termination::of(&r)),
                 // Files in memory-backed volumes took it over its limit:
                 // killed as the kernel's OOM killer would.
-                message = memory_exceeded(self.plan.memory.as_deref()) => break Ending::OutOfMemory(message),
+                message = memory_exceeded(t.memory.as_deref()) => break Ending::OutOfMemory(message),
                 _ = super::stop_requested(&mut stop) => Input::Stop,
                 done = &mut post_start, if !post_start_done => {
                     post_start_done = true;

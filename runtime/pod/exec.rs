@@ -15,38 +15,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use wasmtime_wasi::cli::{AsyncStdinStream, AsyncStdoutStream};
 
-use crate::net::SocketPolicy;
-use crate::sandbox::{self, SandboxSpec};
-use crate::sandbox::{Engine as WasmEngine, Program};
-use crate::volume::Mount;
+use super::instance::{InstanceTemplate, Stdio};
+use crate::sandbox::{self, Engine as WasmEngine};
 
 /// What an exec into one container needs, recorded when the pod prepares
-/// its containers.
+/// its containers: the container's instance template (an exec'd command
+/// shares its files, network and limits, as a process in its cgroup does).
 #[derive(Clone)]
 pub(crate) struct ExecTarget {
     pub name: String,
-    pub program: Arc<Program>,
-    pub env: Vec<(String, String)>,
-    pub working_dir: Option<String>,
-    /// The container's writable root.
-    pub rootfs: std::path::PathBuf,
-    /// Its volume mounts, resolved on the host at each exec as at each
-    /// container start.
-    pub mounts: Vec<crate::volume::PlannedMount>,
-    pub network: SocketPolicy,
-    /// The pod's IPC namespace.
-    pub ipc: Arc<crate::ipc::IpcNamespace>,
-    pub identity: Arc<crate::security::Identity>,
-    pub root_owners: Arc<crate::volume::OwnerBook>,
-    pub read_only_root: bool,
-    /// The container's memory account: an exec'd command counts against
-    /// the container's limit, as a process in its cgroup does.
-    pub memory: Option<Arc<crate::limits::MemoryAccount>>,
-    /// The container's CPU account: an exec'd command shares its quota,
-    /// as a process in the container's cgroup would.
-    pub cpu: Option<Arc<crate::limits::CpuAccount>>,
-    /// The pod's cap on open files and sockets.
-    pub handles: Arc<crate::limits::HandleAccount>,
+    pub instance: Arc<InstanceTemplate>,
 }
 
 /// The exec targets of one pod, shared by its supervisor and handle.
@@ -191,37 +169,18 @@ pub(crate) async fn exec(
     let Some(target) = targets.get(&container).filter(|_| running) else {
         return Err(ExecError::NotRunning { container });
     };
-    let volume_mounts = crate::volume::resolve(&target.mounts, &target.rootfs)
-        .map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
-    let mut mounts = vec![Mount {
-        host_path: target.rootfs.clone(),
-        guest_path: "/".into(),
-        writable: !target.read_only_root,
-        owners: Some(target.root_owners.clone()),
-        memory_files: None,
-    }];
-    mounts.extend(volume_mounts);
-    let spec = SandboxSpec {
-        args: req.command,
-        env: target.env,
-        mounts,
-        working_dir: target.working_dir,
+    let t = &target.instance;
+    let mounts = t.mounts().map_err(|e| ExecError::Mounts { container: container.clone(), message: crate::error_text::full_message(&e) })?;
+    let stdio = Stdio {
         stdin: req.stdin.map(|s| Arc::new(AsyncStdinStream::new(s)) as _),
         stdout: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stdout)),
         stderr: Arc::new(AsyncStdoutStream::new(STREAM_BUDGET, req.stderr)),
-        network: target.network,
-        // An exec'd command is not asked to stop: it ends with the pod.
-        stop: crate::sandbox::StopSignal::new(),
-        ipc: target.ipc,
-        // An exec'd instance serves nothing.
-        http_ports: Vec::new(),
-        identity: target.identity,
-        memory: target.memory,
-        cpu: target.cpu,
-        handles: target.handles,
     };
+    // An exec'd command is not asked to stop (it ends with the pod) and
+    // serves nothing.
+    let spec = t.spec(req.command, mounts, stdio, crate::sandbox::StopSignal::new(), Vec::new());
     let exit = tokio::select! {
-        r = sandbox::run(engine, &target.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,
+        r = sandbox::run(engine, &t.program, spec) => r.map_err(|source| ExecError::Sandbox { container: container.clone(), source })?,
         // The pod is being stopped: the command dies with it.
         _ = super::stop_requested(&mut stop) => return Ok(ExecOutcome { container, exit_code: super::EXIT_KILLED }),
     };

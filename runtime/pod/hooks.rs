@@ -12,27 +12,20 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::instance::{InstanceTemplate, Stdio};
 use crate::net::SocketPolicy;
-use crate::sandbox::{self, SandboxSpec, StopSignal};
-use crate::sandbox::{Engine as WasmEngine, Program};
+use crate::sandbox::Engine as WasmEngine;
+use crate::sandbox::{self, StopSignal};
 use crate::volume::Mount;
 
-/// What a hook runs in: the container's instance context.
+/// What a hook runs in: the container's instance (a hook's command
+/// counts against the container's limits, as a process in its cgroup
+/// would) and the mounts of the instance it belongs to.
 pub(crate) struct HookContext<'a> {
     pub engine: &'a Arc<WasmEngine>,
-    pub program: &'a Arc<Program>,
+    pub instance: &'a InstanceTemplate,
     pub container: &'a Container,
-    pub env: &'a [(String, String)],
     pub mounts: &'a [Mount],
-    pub working_dir: Option<String>,
-    pub network: &'a SocketPolicy,
-    pub ipc: &'a Arc<crate::ipc::IpcNamespace>,
-    pub identity: &'a Arc<crate::security::Identity>,
-    /// A hook's command counts against the container's limit, as a
-    /// process in its cgroup would.
-    pub memory: &'a Option<Arc<crate::limits::MemoryAccount>>,
-    pub cpu: &'a Option<Arc<crate::limits::CpuAccount>>,
-    pub handles: &'a Arc<crate::limits::HandleAccount>,
 }
 
 /// Runs `handler`; `Err` carries the kubelet-style failure text.
@@ -42,25 +35,9 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
         if command.is_empty() {
             return Err("exec hook has no command".into());
         }
-        let spec = SandboxSpec {
-            args: command.clone(),
-            env: ctx.env.to_vec(),
-            mounts: ctx.mounts.to_vec(),
-            working_dir: ctx.working_dir.clone(),
-            stdin: None,
-            stdout: Arc::new(tokio::io::empty()),
-            stderr: Arc::new(tokio::io::empty()),
-            network: ctx.network.clone(),
-            stop: StopSignal::new(),
-            ipc: ctx.ipc.clone(),
-            // A hook's instance serves nothing.
-            http_ports: Vec::new(),
-            identity: ctx.identity.clone(),
-            memory: ctx.memory.clone(),
-            cpu: ctx.cpu.clone(),
-            handles: ctx.handles.clone(),
-        };
-        return match sandbox::run(ctx.engine, ctx.program, spec).await {
+        // A hook's instance serves nothing and is not asked to stop.
+        let spec = ctx.instance.spec(command.clone(), ctx.mounts.to_vec(), Stdio::none(), StopSignal::new(), Vec::new());
+        return match sandbox::run(ctx.engine, &ctx.instance.program, spec).await {
             Ok(exit) if exit.succeeded() => Ok(()),
             Ok(exit) => Err(format!("command '{}' {}", command.join(" "), exit.describe())),
             Err(e) => Err(crate::error_text::full_message(&e)),
@@ -69,7 +46,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
     if let Some(get) = &handler.http_get {
         let port = crate::manifest::resolve_port(&get.port, ctx.container)?;
         let path = get.path.clone().unwrap_or_else(|| "/".into());
-        return http_get(ctx.network, get.host.as_deref(), port, &path).await;
+        return http_get(&ctx.instance.network, get.host.as_deref(), port, &path).await;
     }
     if let Some(sleep) = &handler.sleep {
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;

@@ -8,6 +8,7 @@ mod container;
 mod events;
 mod exec;
 mod hooks;
+mod instance;
 mod lifecycle;
 pub mod phase;
 mod qos;

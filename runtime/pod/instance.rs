@@ -1,0 +1,105 @@
+//! The one template every instance of a container is made from: its main
+//! instance (each restart), exec'd commands, lifecycle hooks' exec, and
+//! exec probes (which take the main instance's spec) all share the
+//! container's program, env, files, network, IPC namespace, identity and
+//! limits; only argv, stdio, the stop request and served ports differ.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime_wasi::cli::{StdinStream, StdoutStream};
+
+use crate::ipc::IpcNamespace;
+use crate::limits::{CpuAccount, HandleAccount, MemoryAccount};
+use crate::net::SocketPolicy;
+use crate::sandbox::{Program, SandboxSpec, StopSignal};
+use crate::security::Identity;
+use crate::volume::{Mount, OwnerBook, PlannedMount, VolumeError};
+
+/// What every instance of one container shares.
+pub(crate) struct InstanceTemplate {
+    /// The container's image, linked.
+    pub program: Arc<Program>,
+    /// Its resolved environment, in order.
+    pub env: Vec<(String, String)>,
+    /// `workingDir`.
+    pub working_dir: Option<String>,
+    /// Its writable root (`/`), kept across restarts.
+    pub rootfs: PathBuf,
+    /// readOnlyRootFilesystem: the root preopen is read-only.
+    pub read_only_root: bool,
+    /// Owners of the files in its root.
+    pub root_owners: Arc<OwnerBook>,
+    /// Its volume mounts, resolved on the host at each instance's start.
+    pub mounts: Vec<PlannedMount>,
+    /// What its sockets reach.
+    pub network: SocketPolicy,
+    /// The pod's IPC namespace: objects outlive the instances.
+    pub ipc: Arc<IpcNamespace>,
+    /// Who it runs as (securityContext).
+    pub identity: Arc<Identity>,
+    /// Its memory account (`resources.limits.memory`): every instance
+    /// counts against it, as every process of a container's cgroup does.
+    pub memory: Option<Arc<MemoryAccount>>,
+    /// Its CPU account (`resources.limits.cpu`), shared likewise.
+    pub cpu: Option<Arc<CpuAccount>>,
+    /// The pod's cap on open files and sockets.
+    pub handles: Arc<HandleAccount>,
+}
+
+/// An instance's standard streams.
+pub(crate) struct Stdio {
+    /// Where stdin comes from; none: empty.
+    pub stdin: Option<Arc<dyn StdinStream + Send + Sync>>,
+    /// Where stdout goes.
+    pub stdout: Arc<dyn StdoutStream + Send + Sync>,
+    /// Where stderr goes.
+    pub stderr: Arc<dyn StdoutStream + Send + Sync>,
+}
+
+impl Stdio {
+    /// No input, output discarded (a hook's command).
+    pub(crate) fn none() -> Self {
+        Self { stdin: None, stdout: Arc::new(tokio::io::empty()), stderr: Arc::new(tokio::io::empty()) }
+    }
+}
+
+impl InstanceTemplate {
+    /// The preopens of an instance starting now: the container's root,
+    /// then its volumes (subPaths walked on the host now, since a guest
+    /// may have changed the volume since the last start).
+    pub(crate) fn mounts(&self) -> Result<Vec<Mount>, VolumeError> {
+        let root = Mount {
+            host_path: self.rootfs.clone(),
+            guest_path: "/".into(),
+            writable: !self.read_only_root,
+            owners: Some(self.root_owners.clone()),
+            memory_files: None,
+        };
+        let volumes = crate::volume::resolve(&self.mounts, &self.rootfs)?;
+        Ok(std::iter::once(root).chain(volumes).collect())
+    }
+
+    /// The grant of one instance running `args` with `mounts` and
+    /// `stdio`, asked to stop through `stop`; `http_ports` are the ports a
+    /// wasi:http handler is served on (the main instance's only).
+    pub(crate) fn spec(&self, args: Vec<String>, mounts: Vec<Mount>, stdio: Stdio, stop: StopSignal, http_ports: Vec<u16>) -> SandboxSpec {
+        SandboxSpec {
+            args,
+            env: self.env.clone(),
+            mounts,
+            working_dir: self.working_dir.clone(),
+            stdin: stdio.stdin,
+            stdout: stdio.stdout,
+            stderr: stdio.stderr,
+            network: self.network.clone(),
+            stop,
+            ipc: self.ipc.clone(),
+            http_ports,
+            identity: self.identity.clone(),
+            memory: self.memory.clone(),
+            cpu: self.cpu.clone(),
+            handles: self.handles.clone(),
+        }
+    }
+}
