@@ -20,6 +20,7 @@ mod host;
 mod names;
 mod outgoing_http;
 mod pipe;
+mod socket;
 mod tcp;
 mod udp;
 

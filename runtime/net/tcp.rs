@@ -15,35 +15,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub(crate) use super::socket::{SocketError, SocketResult, nonzero};
 use super::{Binding, Connection, Listener, NetError, PipeReader, PipeWriter, PodNetwork};
-
-/// Why a socket operation failed, in wasi:sockets' terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SocketError {
-    /// An argument is out of range or of the wrong address family.
-    InvalidArgument,
-    /// The socket is not in a state that allows the operation.
-    InvalidState,
-    /// Another operation is in progress.
-    ConcurrencyConflict,
-    /// `finish-*` without its `start-*`.
-    NotInProgress,
-    /// Nothing to accept yet.
-    WouldBlock,
-    /// Only this pod's own addresses can be bound.
-    AddressNotBindable,
-    /// The pod network refused (port in use, refused, unreachable, ...).
-    Net(NetError),
-}
-
-impl From<NetError> for SocketError {
-    fn from(e: NetError) -> Self {
-        Self::Net(e)
-    }
-}
-
-/// A result of a socket operation.
-pub(crate) type SocketResult<T> = Result<T, SocketError>;
 
 /// The two halves of a connection a guest reads and writes.
 pub(crate) type Streams = (Arc<PipeReader>, Arc<PipeWriter>);
@@ -121,12 +94,6 @@ impl Default for TcpOptions {
             send_buffer: super::CONNECTION_BUFFER as u64,
         }
     }
-}
-
-/// `value`, unless it is zero (wasi:sockets refuses zero for every
-/// numeric option).
-pub(crate) fn nonzero<T: Default + PartialEq>(value: T) -> SocketResult<T> {
-    if value == T::default() { Err(SocketError::InvalidArgument) } else { Ok(value) }
 }
 
 impl TcpSocket {

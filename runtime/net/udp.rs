@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::socket::{SocketError, SocketResult};
 use super::{NetError, PodNetwork};
 
 /// Datagrams queued per socket before new ones are dropped.
@@ -96,13 +97,214 @@ impl Drop for UdpBinding {
 }
 
 /// A UDP binding shared by a socket and its datagram streams.
-pub(super) type SharedUdp = Arc<tokio::sync::Mutex<UdpShared>>;
+type SharedUdp = Arc<tokio::sync::Mutex<UdpShared>>;
 
 /// A binding plus a datagram taken off its queue while waiting for
 /// readiness, handed out by the next receive.
-pub(super) struct UdpShared {
-    pub binding: UdpBinding,
-    pub peeked: Option<Datagram>,
+struct UdpShared {
+    binding: UdpBinding,
+    peeked: Option<Datagram>,
+}
+
+/// Datagrams per receive or send call, as wasmtime-wasi allows.
+pub(crate) const MAX_DATAGRAMS: usize = 16;
+
+/// A UDP socket of the pod network, in wasi:sockets' states: unbound ->
+/// (start/finish-bind) bound -> (stream) streaming, to any peer or one.
+pub(crate) struct UdpSocket {
+    net: Arc<PodNetwork>,
+    v6: bool,
+    bound: Option<(SharedUdp, SocketAddr)>,
+    bind_in_progress: bool,
+    remote: Option<SocketAddr>,
+    /// Values a guest may set and read back; no effect in memory.
+    pub options: UdpOptions,
+}
+
+/// A UDP socket's settable values (Linux's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UdpOptions {
+    /// IP_TTL / IPV6_UNICAST_HOPS.
+    pub hop_limit: u8,
+    /// SO_RCVBUF.
+    pub receive_buffer: u64,
+    /// SO_SNDBUF.
+    pub send_buffer: u64,
+}
+
+impl Default for UdpOptions {
+    fn default() -> Self {
+        Self { hop_limit: 64, receive_buffer: 208 * 1024, send_buffer: 208 * 1024 }
+    }
+}
+
+impl UdpSocket {
+    /// An unbound socket of family IPv6 (`v6`) or IPv4 on `net`.
+    pub(crate) fn new(net: Arc<PodNetwork>, v6: bool) -> Self {
+        Self { net, v6, bound: None, bind_in_progress: false, remote: None, options: UdpOptions::default() }
+    }
+
+    /// Whether it is an IPv6 socket.
+    pub(crate) fn is_v6(&self) -> bool {
+        self.v6
+    }
+
+    /// `start-bind`: takes the port (0: an ephemeral one) on one of the
+    /// pod's own addresses.
+    pub(crate) fn start_bind(&mut self, local: SocketAddr) -> SocketResult<()> {
+        if self.bind_in_progress {
+            return Err(SocketError::ConcurrencyConflict);
+        }
+        if self.bound.is_some() {
+            return Err(SocketError::InvalidState);
+        }
+        if local.is_ipv6() != self.v6 {
+            return Err(SocketError::InvalidArgument);
+        }
+        if !self.net.is_self(local.ip()) {
+            return Err(SocketError::AddressNotBindable);
+        }
+        let binding = self.net.bind_udp(local.port(), self.v6)?;
+        let addr = SocketAddr::new(local.ip(), binding.port());
+        self.bound = Some((Arc::new(tokio::sync::Mutex::new(UdpShared { binding, peeked: None })), addr));
+        self.bind_in_progress = true;
+        Ok(())
+    }
+
+    /// `finish-bind`.
+    pub(crate) fn finish_bind(&mut self) -> SocketResult<()> {
+        if !std::mem::take(&mut self.bind_in_progress) {
+            return Err(SocketError::NotInProgress);
+        }
+        Ok(())
+    }
+
+    /// `stream`: the receiving and sending sides, with every peer or only
+    /// `remote`. (The adapter checks that the previous streams are gone.)
+    pub(crate) fn stream(&mut self, remote: Option<SocketAddr>) -> SocketResult<(UdpIncoming, UdpOutgoing)> {
+        let Some((shared, addr)) = self.bound.clone() else {
+            // In WASI 0.2 a socket is bound before it streams.
+            return Err(SocketError::InvalidState);
+        };
+        if let Some(r) = remote
+            && (r.is_ipv6() != self.v6 || r.ip().is_unspecified() || r.port() == 0)
+        {
+            return Err(SocketError::InvalidArgument);
+        }
+        self.remote = remote;
+        let incoming = UdpIncoming { shared, remote };
+        let outgoing = UdpOutgoing { net: self.net.clone(), port: addr.port(), v6: self.v6, remote, permits: 0 };
+        Ok((incoming, outgoing))
+    }
+
+    /// `local-address`.
+    pub(crate) fn local_address(&self) -> SocketResult<SocketAddr> {
+        self.bound.as_ref().map(|(_, addr)| *addr).ok_or(SocketError::InvalidState)
+    }
+
+    /// `remote-address`.
+    pub(crate) fn remote_address(&self) -> SocketResult<SocketAddr> {
+        self.remote.ok_or(SocketError::InvalidState)
+    }
+}
+
+/// The receiving side of a bound socket.
+pub(crate) struct UdpIncoming {
+    shared: SharedUdp,
+    remote: Option<SocketAddr>,
+}
+
+impl UdpIncoming {
+    /// Up to `max` (at most [`MAX_DATAGRAMS`]) queued datagrams, from the
+    /// peer only when the socket is connected.
+    pub(crate) fn receive(&mut self, max: u64) -> Vec<Datagram> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX).min(MAX_DATAGRAMS);
+        let mut out = Vec::new();
+        // Held only by a pending readiness wait, which the guest is not in.
+        let Ok(mut g) = self.shared.try_lock() else { return out };
+        while out.len() < max {
+            let Some(d) = g.peeked.take().or_else(|| g.binding.try_recv()) else { break };
+            if self.remote.is_none_or(|r| r == d.from) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// Resolves once a datagram can be received (it is kept for the next
+    /// `receive`).
+    pub(crate) async fn ready(&mut self) {
+        let mut g = self.shared.lock().await;
+        while g.peeked.is_none() {
+            let Some(d) = g.binding.recv().await else { return };
+            // A connected socket only hears from its peer.
+            if self.remote.is_none_or(|r| r == d.from) {
+                g.peeked = Some(d);
+            }
+        }
+    }
+}
+
+/// The sending side of a bound socket. Sending never waits: a full
+/// receiver drops, as UDP does.
+pub(crate) struct UdpOutgoing {
+    net: Arc<PodNetwork>,
+    port: u16,
+    v6: bool,
+    remote: Option<SocketAddr>,
+    permits: usize,
+}
+
+/// Why `send` refused its whole call.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// More datagrams than `check-send` permitted: a guest bug (a trap).
+    Unpermitted,
+    /// The first datagram failed.
+    Socket(SocketError),
+}
+
+impl UdpOutgoing {
+    /// `check-send`: how many datagrams the next `send` may take.
+    pub(crate) fn check_send(&mut self) -> u64 {
+        self.permits = MAX_DATAGRAMS;
+        MAX_DATAGRAMS as u64
+    }
+
+    /// `send`: each `(data, to)` in turn (`to` defaults to the connected
+    /// peer); the count sent, or why the first failed (a later failure
+    /// ends the call with the count so far).
+    pub(crate) fn send(&mut self, datagrams: Vec<(Vec<u8>, Option<SocketAddr>)>) -> Result<u64, SendError> {
+        if datagrams.len() > self.permits {
+            return Err(SendError::Unpermitted);
+        }
+        self.permits = 0;
+        let mut sent = 0;
+        for (data, to) in datagrams {
+            match self.send_one(data, to) {
+                Ok(()) => sent += 1,
+                // Once one datagram went out, the call reports the count.
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(SendError::Socket(e)),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn send_one(&self, data: Vec<u8>, to: Option<SocketAddr>) -> SocketResult<()> {
+        let to = match (to, self.remote) {
+            (Some(to), Some(r)) if to != r => return Err(SocketError::InvalidArgument),
+            (Some(to), _) | (None, Some(to)) => to,
+            (None, None) => return Err(SocketError::InvalidArgument),
+        };
+        if to.is_ipv6() != self.v6 || to.port() == 0 {
+            return Err(SocketError::InvalidArgument);
+        }
+        if data.len() > MAX_DATAGRAM {
+            return Err(SocketError::DatagramTooLarge);
+        }
+        Ok(self.net.send_udp(self.port, data, to)?)
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +331,42 @@ mod tests {
         assert_eq!(a.send_udp(4000, b"x".to_vec(), SocketAddr::from((Ipv4Addr::new(8, 8, 8, 8), 53))).err(), Some(NetError::Unreachable));
         drop(rx_a);
         a.bind_udp(53, false).expect("port freed on drop");
+    }
+
+    #[tokio::test]
+    async fn a_socket_binds_streams_and_talks_to_one_peer_or_any() {
+        let cluster = super::super::ClusterNetwork::new();
+        let net = cluster.attach("a", "default");
+        let local = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut server = UdpSocket::new(net.clone(), false);
+        assert_eq!(server.stream(None).err(), Some(SocketError::InvalidState), "streams need a bound socket");
+        assert_eq!(server.finish_bind(), Err(SocketError::NotInProgress));
+        assert_eq!(server.start_bind("[::1]:53".parse().unwrap()), Err(SocketError::InvalidArgument));
+        server.start_bind(local(53)).unwrap();
+        assert_eq!(server.start_bind(local(54)), Err(SocketError::ConcurrencyConflict));
+        server.finish_bind().unwrap();
+        assert_eq!(server.start_bind(local(54)), Err(SocketError::InvalidState));
+        let (mut inbox, _) = server.stream(None).unwrap();
+
+        let mut client = UdpSocket::new(net.clone(), false);
+        client.start_bind(local(0)).unwrap();
+        client.finish_bind().unwrap();
+        let (_, mut out) = client.stream(Some(local(53))).unwrap();
+        assert_eq!(client.remote_address(), Ok(local(53)));
+        assert_eq!(out.send(vec![(b"x".to_vec(), None)]), Err(SendError::Unpermitted), "send before check-send");
+        assert_eq!(out.check_send(), MAX_DATAGRAMS as u64);
+        assert_eq!(out.send(vec![(b"one".to_vec(), None), (b"two".to_vec(), Some(local(53)))]), Ok(2));
+        out.check_send();
+        // To another address than the connected peer: refused.
+        assert_eq!(out.send(vec![(b"no".to_vec(), Some(local(99)))]), Err(SendError::Socket(SocketError::InvalidArgument)));
+        out.check_send();
+        assert_eq!(out.send(vec![(vec![0; MAX_DATAGRAM + 1], None)]), Err(SendError::Socket(SocketError::DatagramTooLarge)));
+        inbox.ready().await;
+        let got: Vec<Vec<u8>> = inbox.receive(10).into_iter().map(|d| d.data).collect();
+        assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+        // A connected receiver ignores other senders.
+        let (mut from_server_only, _) = client.stream(Some(local(53))).unwrap();
+        net.send_udp(7777, b"stranger".to_vec(), client.local_address().unwrap()).unwrap();
+        assert!(from_server_only.receive(10).is_empty());
     }
 }

@@ -31,7 +31,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode;
 use wasmtime_wasi::sockets::{WasiSocketsCtx, WasiSocketsCtxView};
 
 use super::names::LookupError;
-use super::tcp::SocketError;
+use super::socket::SocketError;
 use super::{NetError, PodNetwork};
 
 /// What a container's sockets reach.
@@ -88,6 +88,7 @@ impl From<SocketError> for ErrorCode {
             SocketError::NotInProgress => ErrorCode::NotInProgress,
             SocketError::WouldBlock => ErrorCode::WouldBlock,
             SocketError::AddressNotBindable => ErrorCode::AddressNotBindable,
+            SocketError::DatagramTooLarge => ErrorCode::DatagramTooLarge,
             SocketError::Net(e) => e.into(),
         }
     }

@@ -7,8 +7,8 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::udp::UdpSocket;
 use wasmtime_wasi::p2::bindings::sockets::udp_create_socket;
 
-use super::udp::PodUdpSocket;
 use super::{PodSocketsView, err};
+use crate::net::udp::UdpSocket as PodUdpSocket;
 
 impl udp_create_socket::Host for PodSocketsView<'_> {
     async fn create_udp_socket(&mut self, family: IpAddressFamily) -> SocketResult<Resource<UdpSocket>> {
