@@ -33,3 +33,10 @@ impl hyper::body::Body for ChannelBody {
         self.0.poll_recv(cx).map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
     }
 }
+
+/// `value` as a JSON response with `code`.
+pub(crate) fn json_response(code: hyper::StatusCode, value: &impl serde::Serialize) -> hyper::Response<Body> {
+    let mut bytes = serde_json::to_vec(value).expect("API objects serialize");
+    bytes.push(b'\n');
+    hyper::Response::builder().status(code).header(hyper::header::CONTENT_TYPE, "application/json").body(full(bytes)).expect("a valid response")
+}

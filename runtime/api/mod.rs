@@ -24,10 +24,12 @@ mod server;
 mod stream;
 mod table;
 mod transport;
+mod upgrade;
 
 pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
 pub use error::{Status, StatusDetails};
-pub use server::{ApiServer, Upgraded};
+pub use server::ApiServer;
 pub use stream::{EXEC_PROTOCOL, ExecEnd, PORT_FORWARD_PROTOCOL, client_exec, read_frame, write_frame};
 pub use table::{PodRow, event_age, human_duration, pod_row};
+pub use upgrade::Upgraded;

@@ -14,7 +14,7 @@
 //!
 //! Pod subresources that need the process running the pod (exec,
 //! port-forward) are added as `PodSub` arms in [`handle`], using
-//! `server::upgrade` for their byte streams.
+//! `upgrade::upgrade` for their byte streams.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,9 +26,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::Status;
-use super::body::{Body, channel, full};
+use super::body::{Body, channel, full, json_response};
 use super::discovery::{Role, endpoints};
-use super::server::ServerContext;
 use crate::Error;
 use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
 use crate::runtime::LogOptions;
@@ -83,12 +82,6 @@ fn selected_name(q: &Query, field: &str) -> Result<Option<String>, Error> {
     Ok(name)
 }
 
-pub(crate) fn json_response(code: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).expect("API objects serialize");
-    bytes.push(b'\n');
-    Response::builder().status(code).header(hyper::header::CONTENT_TYPE, "application/json").body(full(bytes)).expect("a valid response")
-}
-
 fn error_response(e: &Error) -> Response<Body> {
     let status = Status::of(e);
     json_response(StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &status)
@@ -96,6 +89,12 @@ fn error_response(e: &Error) -> Response<Body> {
 
 fn status_response(code: u16, reason: &str, message: String) -> Response<Body> {
     json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &Status::failure(code, reason, message, None))
+}
+
+/// What the routes see of the server.
+pub(crate) struct ServerContext {
+    pub runtime: Arc<crate::runtime::Runtime>,
+    pub role: Role,
 }
 
 pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
@@ -300,7 +299,7 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
         }
     }
     let access = ctx.runtime.access(namespace, name)?;
-    Ok(super::server::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
+    Ok(super::upgrade::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
 }
 
 /// `portforward?ports=80`: connects into the pod first (a refusal is an
@@ -313,7 +312,7 @@ fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
         .filter(|p| *p > 0)
         .ok_or_else(|| Error::BadRequest(format!("ports: Invalid value: {ports:?}: must be one port number between 1 and 65535")))?;
     let conn = ctx.runtime.connect(namespace, name, port)?;
-    Ok(super::server::upgrade(req, super::stream::PORT_FORWARD_PROTOCOL, move |io| super::stream::serve_port_forward(io, conn)))
+    Ok(super::upgrade::upgrade(req, super::stream::PORT_FORWARD_PROTOCOL, move |io| super::stream::serve_port_forward(io, conn)))
 }
 
 fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<Response<Body>, Error> {

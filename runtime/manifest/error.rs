@@ -10,7 +10,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::validate::format::go_quote;
+use super::go_quote::go_quote;
+use super::quantity::QuantityError;
 
 /// The offending value of a [`FieldError`], formatted like Go's `field.Error`:
 /// strings quoted as with `%q`, numbers bare.
@@ -359,21 +360,6 @@ pub enum ManifestError {
         /// The name.
         name: String,
     },
-}
-
-/// A quantity string that does not parse.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QuantityError {
-    /// The string does not have the shape of a quantity.
-    #[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
-    Format,
-    /// The number is followed by an unknown suffix.
-    #[error("unable to parse quantity's suffix")]
-    Suffix,
-    /// More significant digits than exact integer arithmetic supports.
-    #[error("quantity has more than {max} significant digits", max = super::quantity::MAX_SIGNIFICANT_DIGITS)]
-    TooPrecise,
 }
 
 /// Why a container's environment could not be built (the kubelet reports these

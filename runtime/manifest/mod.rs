@@ -20,6 +20,7 @@ mod defaults;
 mod env;
 mod error;
 mod expand;
+mod go_quote;
 mod load;
 mod port;
 mod quantity;
@@ -33,11 +34,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
 pub use env::{EnvSources, PodFacts, resolve_env};
 pub(crate) use env::{field_value, resource_value};
-pub use error::{BadValue, EnvError, FieldError, FieldErrorKind, ManifestError, QuantityError};
+pub use error::{BadValue, EnvError, FieldError, FieldErrorKind, ManifestError};
 pub use expand::expand;
 pub use load::{MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, MAX_YAML_NODES, MAX_YAML_REPLAYED_EVENTS};
 pub(crate) use port::resolve_port;
-pub use quantity::{MAX_SIGNIFICANT_DIGITS, Quantity, QuantityFormat, parse_quantity};
+pub use quantity::{MAX_SIGNIFICANT_DIGITS, Quantity, QuantityError, QuantityFormat, parse_quantity};
 
 /// Largest manifest accepted, in bytes (4 MiB). The API server caps a request
 /// body at 3 MiB and an object in etcd at 1.5 MiB, so no real Pod manifest

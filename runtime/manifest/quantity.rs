@@ -10,8 +10,6 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use super::error::QuantityError;
-
 /// Significant digits kept exactly. 18 decimal digits fit an `i64`; with a
 /// binary suffix of up to 2^60 (`Ei`) the product still fits an `i128`, which
 /// keeps every conversion exact. Kubernetes itself accepts more digits but
@@ -308,6 +306,21 @@ impl PartialOrd for Quantity {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp_value(other))
     }
+}
+
+/// A quantity string that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuantityError {
+    /// The string does not have the shape of a quantity.
+    #[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
+    Format,
+    /// The number is followed by an unknown suffix.
+    #[error("unable to parse quantity's suffix")]
+    Suffix,
+    /// More significant digits than exact integer arithmetic supports.
+    #[error("quantity has more than {max} significant digits", max = MAX_SIGNIFICANT_DIGITS)]
+    TooPrecise,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::backoff::{BackoffConfig, RestartBackoff};
 use super::events::PodEvent;
 use super::hooks::HookContext;
 use super::instance::{InstanceTemplate, Stdio};
+pub use super::kind::ContainerKind;
 use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Termination};
 use super::now;
 use super::restart::{RestartPolicy, RestartRule};
@@ -27,15 +28,6 @@ use crate::sandbox::{self, GuestExit, LogStream, StopSignal};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
 
 use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED};
-
-/// Which list a container is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContainerKind {
-    /// `spec.initContainers[i]` (regular: runs to completion, in order).
-    Init,
-    /// `spec.containers[i]`.
-    App,
-}
 
 /// What a worker tells the supervisor.
 pub(crate) enum Report {

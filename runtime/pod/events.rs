@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use super::container::ContainerKind;
+use super::kind::ContainerKind;
 
 /// `Normal` or `Warning`, as in Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

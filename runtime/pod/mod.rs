@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod hooks;
 mod instance;
+mod kind;
 mod lifecycle;
 pub mod phase;
 mod qos;

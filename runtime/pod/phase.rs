@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, PodSpec};
 
-use super::container::ContainerKind;
+use super::kind::ContainerKind;
 pub(crate) use super::restart::is_sidecar;
 use super::restart::{RestartPolicy, should_restart};
 
@@ -35,7 +35,7 @@ use super::restart::{RestartPolicy, should_restart};
 /// Allowed transitions: `Pending -> Running -> Succeeded | Failed`, `Running ->
 /// Pending` (e.g. a sidecar back in waiting before any app container started),
 /// and any non-terminal phase to `Succeeded` or `Failed`. `Succeeded` and
-/// `Failed` are terminal: see [`next_phase`].
+/// `Failed` are terminal: see `next_phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PodPhase {
     /// Accepted, but at least one container has not started yet (init
@@ -51,7 +51,7 @@ pub enum PodPhase {
     /// init container failed under a policy that forbids retrying it).
     Failed,
     /// The state could not be obtained (e.g. the runtime lost track of the pod
-    /// after a crash). [`pod_phase`] never returns it: it is set by the caller
+    /// after a crash). `pod_phase` never returns it: it is set by the caller
     /// when there is nothing to compute from.
     Unknown,
 }
@@ -72,7 +72,7 @@ impl PodPhase {
         }
     }
 
-    /// Whether this phase is final; same as [`is_terminal`].
+    /// Whether this phase is final; same as `is_terminal`.
     #[must_use]
     pub const fn is_terminal(self) -> bool {
         is_terminal(self)

@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::core::v1::{Container, ContainerRestartRule, PodSpec};
 
-use super::container::ContainerKind;
+use super::kind::ContainerKind;
 
 /// A `restartPolicy`: the pod's, or a container's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

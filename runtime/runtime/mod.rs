@@ -15,6 +15,7 @@ mod logs;
 mod registry;
 mod replace;
 mod shutdown;
+mod state_view;
 mod view;
 mod watch;
 
@@ -22,8 +23,8 @@ pub use create::absolute_image_paths;
 pub use error::Error;
 pub use logs::{LogOptions, LogStream};
 use registry::PodRegistry;
+pub use state_view::StateView;
 use view::PodView;
-pub use view::StateView;
 pub use watch::{PodWatch, WatchEvent, WatchEventType};
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! draws the same table). A new import upward or sideways, and so any
 //! import cycle, fails here with the file that makes it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Bottom first. A module may import the modules of the layers below its
@@ -117,10 +117,103 @@ fn modules_import_only_lower_layers() {
     assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
 }
 
+/// The names a file uses from its top-level module's other children:
+/// `super::x` (from a child file), `super::super::x` (from a grandchild),
+/// `crate::<module>::x`; test code is left out (a test may reach anywhere).
+fn sibling_paths(source: &str, module: &str, depth: usize) -> Vec<String> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let up = "super::".repeat(depth + 1);
+    let absolute = format!("crate::{module}::");
+    let mut out = Vec::new();
+    for prefix in [up.as_str(), absolute.as_str()] {
+        let mut rest = code;
+        while let Some(i) = rest.find(prefix) {
+            let preceded = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+            rest = &rest[i + prefix.len()..];
+            if preceded {
+                continue;
+            }
+            if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                out.extend(group[..end].split(',').map(|item| item.trim().split("::").next().unwrap().to_owned()));
+            } else {
+                out.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+            }
+        }
+    }
+    out
+}
+
+/// A cycle in `graph`, if any, as the path that closes it.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(node: &str, graph: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|n| n == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_children_of_each_module_import_one_way() {
+    let mut cycles = Vec::new();
+    for entry in std::fs::read_dir(root()).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() || dir.file_name().is_some_and(|n| n == "cli") {
+            continue;
+        }
+        let module = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        let child_of = |f: &Path| -> Option<String> {
+            let first = f.strip_prefix(&dir).unwrap().components().next()?.as_os_str().to_str()?.to_owned();
+            let name = first.strip_suffix(".rs").unwrap_or(&first).to_owned();
+            (name != "mod").then_some(name)
+        };
+        let children: BTreeSet<String> = files.iter().filter_map(|f| child_of(f)).collect();
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            let Some(from) = child_of(f) else { continue };
+            // A child's `mod.rs` is at the child's own level.
+            let depth = f.strip_prefix(&dir).unwrap().components().count() - 1 - usize::from(f.ends_with("mod.rs"));
+            let source = std::fs::read_to_string(f).unwrap();
+            for to in sibling_paths(&source, &module, depth) {
+                if to != from && children.contains(&to) {
+                    graph.entry(from.clone()).or_default().insert(to);
+                }
+            }
+        }
+        if let Some(cycle) = find_cycle(&graph) {
+            cycles.push(format!("{module}/: {}", cycle.join(" -> ")));
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles between the files of a module:\n{}", cycles.join("\n"));
+}
+
 #[test]
 fn the_check_sees_imports_in_every_form() {
     let found = crate_paths("use crate::net::Pipe;\nuse crate::{pod, store::StateDir};\nlet x = crate::sandbox::run();\nwasmpod_crate::x");
     assert_eq!(found, ["net", "pod", "store", "sandbox"]);
     assert_eq!(root_reexports().get("Runtime").map(String::as_str), Some("runtime"));
     assert_eq!(root_reexports().get("ExecError").map(String::as_str), Some("pod"), "found in a multi-line `pub use`");
+    let siblings = sibling_paths("use super::a::X;\nuse super::{b, c::Y};\nlet z = crate::net::d::f();\n#[cfg(test)]\nuse super::e;", "net", 0);
+    assert_eq!(siblings, ["a", "b", "c", "d"]);
+    let graph: BTreeMap<String, BTreeSet<String>> =
+        [("a", "b"), ("b", "c"), ("c", "a")].iter().map(|(f, t)| (f.to_string(), BTreeSet::from([t.to_string()]))).collect();
+    assert_eq!(find_cycle(&graph), Some(["a", "b", "c", "a"].map(String::from).to_vec()));
 }

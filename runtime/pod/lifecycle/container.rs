@@ -24,8 +24,8 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStateRunning, Containe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::super::backoff::RestartBackoff;
-use super::super::container::ContainerKind;
 use super::super::events::{PodEvent, field_path};
+use super::super::kind::ContainerKind;
 use super::super::restart::RestartRule;
 use super::super::waiting_state;
 use crate::probe::ProbeKind;
