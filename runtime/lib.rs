@@ -81,7 +81,7 @@ pub use pod::{
 };
 pub use runtime::{Error, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths};
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
-pub use volume::{DEFAULT_FILE_MODE, DEFAULT_USAGE_INTERVAL, VolumeError};
+pub use volume::{DEFAULT_USAGE_INTERVAL, VolumeError};
 
 /// The wasmtime version this build runs on.
 pub const WASMTIME_VERSION: &str = env!("WASMPOD_WASMTIME_VERSION");

@@ -204,7 +204,7 @@ impl Client {
         q.append_pair("stdin", if stdin { "true" } else { "false" });
         q.append_pair("stdout", "true");
         q.append_pair("stderr", "true");
-        self.upgrade(&format!("{}/exec?{}", pod_path(namespace, name), q.finish()), super::EXEC_PROTOCOL).await
+        self.upgrade(&format!("{}/exec?{}", pod_path(namespace, name), q.finish()), super::stream::EXEC_PROTOCOL).await
     }
 
     /// The IPC objects of a pod this process runs (`GET .../pods/{name}/ipc`).
@@ -219,7 +219,7 @@ impl Client {
 
     /// Opens one forwarded connection to `port` on the pod's loopback.
     pub async fn port_forward(&self, namespace: &str, name: &str, port: u16) -> Result<Upgraded, ClientError> {
-        self.upgrade(&format!("{}/portforward?ports={port}", pod_path(namespace, name)), super::PORT_FORWARD_PROTOCOL).await
+        self.upgrade(&format!("{}/portforward?ports={port}", pod_path(namespace, name)), super::stream::PORT_FORWARD_PROTOCOL).await
     }
 
     /// `GET /api/v1/[namespaces/{ns}/]pods`.

@@ -30,6 +30,6 @@ pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
 pub use error::{Status, StatusDetails};
 pub use server::ApiServer;
-pub use stream::{EXEC_PROTOCOL, ExecEnd, PORT_FORWARD_PROTOCOL, client_exec, read_frame, write_frame};
+pub use stream::{ExecEnd, client_exec};
 pub use table::{PodRow, event_age, human_duration, pod_row};
 pub use upgrade::Upgraded;

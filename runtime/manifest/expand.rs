@@ -7,13 +7,8 @@
 //! - substituted values are not expanded again (no recursion), and `${NAME}` is
 //!   not special.
 
-/// Expands `$(VAR)` references in `input`, resolving names with `lookup`.
-///
-/// ```
-/// use wasmpod::manifest::expand;
-/// let lookup = |name: &str| (name == "A").then(|| "x".to_string());
-/// assert_eq!(expand("$(A)-$(B)-$$(A)", lookup), "x-$(B)-$(A)");
-/// ```
+/// Expands `$(VAR)` references in `input`, resolving names with `lookup`:
+/// with only `A` = `x` defined, `$(A)-$(B)-$$(A)` becomes `x-$(B)-$(A)`.
 pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
@@ -70,6 +65,12 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defined_names_expand_undefined_stay_and_double_dollars_escape() {
+        let lookup = |name: &str| (name == "A").then(|| "x".to_string());
+        assert_eq!(expand("$(A)-$(B)-$$(A)", lookup), "x-$(B)-$(A)");
+    }
     use std::collections::HashMap;
 
     fn context() -> HashMap<&'static str, &'static str> {

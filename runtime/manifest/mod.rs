@@ -12,8 +12,8 @@
 //!    probe timings, `imagePullPolicy`, ...), then the object is validated with
 //!    the API server's rules and exact messages; all errors of an object are
 //!    reported together, as kubectl shows them.
-//! 4. At run time, [`resolve_env`] builds a container's environment the way the
-//!    kubelet does, with [`expand`] for `$(VAR)` references and [`Quantity`]
+//! 4. At run time, `resolve_env` builds a container's environment the way the
+//!    kubelet does, with `expand` for `$(VAR)` references and [`Quantity`]
 //!    for `resourceFieldRef` arithmetic.
 
 mod defaults;
@@ -32,10 +32,10 @@ use std::str::FromStr;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 
-pub use env::{EnvSources, PodFacts, resolve_env};
+pub(crate) use env::{EnvSources, PodFacts, resolve_env};
 pub(crate) use env::{field_value, resource_value};
 pub use error::{BadValue, EnvError, FieldError, FieldErrorKind, ManifestError};
-pub use expand::expand;
+pub(crate) use expand::expand;
 pub use load::{MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, MAX_YAML_NODES, MAX_YAML_REPLAYED_EVENTS};
 pub(crate) use port::resolve_port;
 pub use quantity::{MAX_SIGNIFICANT_DIGITS, Quantity, QuantityError, QuantityFormat, parse_quantity};
