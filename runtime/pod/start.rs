@@ -91,6 +91,8 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let grace = super::GraceOverride::default();
     let exec_targets = super::exec::ExecTargets::default();
     let recorder = EventRecorder::new(&pod, rt.node_name);
+    let spec_deadline =
+        pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).map(|secs| tokio::time::Instant::now() + std::time::Duration::from_secs(secs.max(0) as u64));
     let mut sup = Supervisor {
         pod,
         dir,
@@ -115,7 +117,9 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         memory_watch: None,
         kill: stop_tx.clone(),
         grace: grace.clone(),
-        evicted: None,
+        failed: None,
+        // Counted from the pod's start (`status.startTime`), as the kubelet does.
+        deadline: spec_deadline,
     };
     let backoff = *rt.backoff;
     let usage_interval = rt.volume_usage_interval;

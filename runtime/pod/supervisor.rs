@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use super::conditions::{pod_conditions, sandbox_ready};
 use super::container::{ContainerKind, ContainerPlan, Report, Worker};
 use super::events::{EventRecorder, PodEvent};
-use super::lifecycle::pod::{Action, Input, PodLifecycle};
+use super::lifecycle::pod::{Action, Failure, Input, PodLifecycle};
 use super::phase::{PodPhase, next_phase, pod_phase};
 use super::{now, recorded_phase};
 use crate::sandbox::Engine as WasmEngine;
@@ -63,8 +63,11 @@ pub(crate) struct Supervisor {
     pub kill: watch::Sender<bool>,
     /// The grace period override; an eviction sets 0.
     pub grace: super::GraceOverride,
-    /// The eviction message, once the pod was evicted.
-    pub evicted: Option<String>,
+    /// Why the pod was ended Failed while its containers ran (`Evicted`,
+    /// `DeadlineExceeded`) and the message, once it was.
+    pub failed: Option<(&'static str, String)>,
+    /// When `activeDeadlineSeconds` runs out (none: no deadline).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Supervisor {
@@ -112,20 +115,21 @@ impl Supervisor {
         let app = status.container_statuses.clone().unwrap_or_default();
         let previous = recorded_phase(&self.pod).unwrap_or(PodPhase::Pending);
         let mut phase = next_phase(previous, pod_phase(&spec, &init, &app, deleting));
-        // An evicted pod is Failed, whatever its containers' last exits were.
-        if self.evicted.is_some() {
+        // An evicted pod, or one past its deadline, is Failed, whatever its
+        // containers' last exits were.
+        if self.failed.is_some() {
             phase = PodPhase::Failed;
         }
         // The sandbox (the pod's network and IPC namespace) goes with the
         // last worker, as the kubelet stops it then.
         let sandbox = sandbox_ready(!self.running.is_empty(), deleting, phase);
         let conditions = pod_conditions(&spec, &init, &app, phase, sandbox, now(), status.conditions.as_deref().unwrap_or(&[]));
-        let evicted = self.evicted.clone();
+        let failed = self.failed.clone();
         let st = self.status_mut();
         st.phase = Some(phase.as_str().to_owned());
         st.conditions = Some(conditions);
-        if let Some(message) = evicted {
-            st.reason = Some("Evicted".into());
+        if let Some((reason, message)) = failed {
+            st.reason = Some(reason.into());
             st.message = Some(message);
         }
     }
@@ -182,14 +186,30 @@ impl Supervisor {
         self.refresh(deleting);
     }
 
-    /// The kubelet's eviction: a Warning `Evicted` event with the message,
-    /// phase Failed with reason `Evicted`, and every container killed
-    /// (through the pod's stop channel, as a deletion would).
-    fn evict(&mut self, message: String) {
-        self.event(PodEvent::warning("Evicted", None, message.clone()));
-        self.evicted = Some(message);
-        // Evictions for local storage kill at once, as the kubelet's do.
-        self.grace.set(0);
+    /// Ends the pod Failed while its containers run, as the kubelet does:
+    /// - an eviction: a Warning `Evicted` event with the message, reason
+    ///   `Evicted`, every container killed at once;
+    /// - the active deadline (`activeDeadlineSeconds` after the pod's
+    ///   start): a Normal `DeadlineExceeded` event, reason
+    ///   `DeadlineExceeded` with the kubelet's message, every container
+    ///   stopped with the pod's grace period.
+    ///
+    /// The containers stop through the pod's stop channel, as on deletion.
+    fn fail(&mut self, failure: Failure) {
+        let (reason, message) = match failure {
+            Failure::Evicted(message) => {
+                self.event(PodEvent::warning("Evicted", None, message.clone()));
+                // Evictions for local storage kill at once, as the kubelet's do.
+                self.grace.set(0);
+                ("Evicted", message)
+            }
+            Failure::DeadlineExceeded => {
+                let message = DEADLINE_MESSAGE.to_owned();
+                self.event(PodEvent::normal("DeadlineExceeded", None, message.clone()));
+                ("DeadlineExceeded", message)
+            }
+        };
+        self.failed = Some((reason, message));
         self.kill.send_replace(true);
         self.refresh(true);
     }
@@ -228,9 +248,9 @@ impl Supervisor {
                         self.mark_deleted();
                         self.refresh(true);
                     }
-                    Action::Evict(message) => {
+                    Action::Fail(failure) => {
                         storage_watch = None;
-                        self.evict(message);
+                        self.fail(failure);
                     }
                     Action::Finish => break 'pod,
                 }
@@ -264,7 +284,8 @@ impl Supervisor {
                     }
                 }
                 _ = super::stop_requested(&mut stop), if !deleting => actions = lc.apply(Input::Stop),
-                Some(message) = over_limit(&mut storage_watch), if !deleting => actions = lc.apply(Input::Evict(message)),
+                Some(message) = over_limit(&mut storage_watch), if !deleting => actions = lc.apply(Input::Fail(Failure::Evicted(message))),
+                _ = past(self.deadline), if !deleting => actions = lc.apply(Input::Fail(Failure::DeadlineExceeded)),
             }
         }
         let deleting = lc.deleting();
@@ -301,6 +322,17 @@ impl Supervisor {
         let default = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
         let grace = self.grace.get(std::time::Duration::from_secs(default.max(0) as u64));
         self.pod.metadata.deletion_grace_period_seconds = Some(grace.as_secs() as i64);
+    }
+}
+
+/// The kubelet's message for a pod past its `activeDeadlineSeconds`.
+const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
+
+/// Resolves at `deadline`; never without one.
+async fn past(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

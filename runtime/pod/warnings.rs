@@ -20,7 +20,6 @@ pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
     let p = &mut paths;
     flag(p, spec.host_ipc == Some(true), "spec.hostIPC".into());
     flag(p, spec.host_pid == Some(true), "spec.hostPID".into());
-    flag(p, spec.active_deadline_seconds.is_some(), "spec.activeDeadlineSeconds".into());
     flag(p, spec.readiness_gates.as_ref().is_some_and(|g| !g.is_empty()), "spec.readinessGates".into());
     flag(p, spec.host_aliases.as_ref().is_some_and(|g| !g.is_empty()), "spec.hostAliases".into());
     flag(p, spec.share_process_namespace == Some(true), "spec.shareProcessNamespace".into());

@@ -322,3 +322,36 @@ async fn ready_to_start_containers_turns_false_once_the_sandbox_is_gone() {
     let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
     assert_eq!(ready_to_start(&out.pod), "False", "{:?}", out.pod.status);
 }
+
+/// `activeDeadlineSeconds`: the kubelet stops the pod (init containers
+/// too) and it ends Failed with reason `DeadlineExceeded`, its message and
+/// a Normal event; no later container starts.
+#[tokio::test]
+async fn a_pod_past_its_active_deadline_ends_failed_deadline_exceeded() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: late}
+spec:
+  activeDeadlineSeconds: 1
+  restartPolicy: Never
+  initContainers:
+  - {name: slow-init, image: alpine, command: ["sh", "-c", "echo waiting; sleep 3600"]}
+  containers:
+  - {name: app, image: alpine, command: ["sh", "-c", "echo never"]}
+"#;
+    let began = std::time::Instant::now();
+    let out = tokio::time::timeout(DEADLINE, h.run(yaml)).await.expect("the deadline ended the pod");
+    assert!(began.elapsed() >= std::time::Duration::from_secs(1), "ended before its deadline: {:?}", began.elapsed());
+    let st = out.pod.status.as_ref().unwrap();
+    assert_eq!(phase(&out.pod), "Failed");
+    assert_eq!(st.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(st.message.as_deref(), Some("Pod was active on the node longer than the specified deadline"));
+    let init = &st.init_container_statuses.as_ref().unwrap()[0];
+    assert!(init.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some(), "the init container was stopped: {init:?}");
+    let app = container(&out.pod, "app");
+    assert!(app.state.as_ref().and_then(|s| s.terminated.as_ref()).is_none(), "the app container never ran: {app:?}");
+    let events = h.events("late");
+    assert!(events.contains("\"reason\":\"DeadlineExceeded\"") && events.contains("\"type\":\"Normal\""), "{events}");
+}

@@ -5,7 +5,7 @@
 //!   Initializing --(last init container done)--> Running --.
 //!     |  one init container at a time; a native sidecar      |
 //!     |  lets the next start once it reports started         |
-//!     '--Stop / Evict--> Terminating <--Stop / Evict---------'
+//!     '--Stop / Fail---> Terminating <--Stop / Fail----------'
 //!                            |
 //!   (no worker left, and the pod deleted or its phase terminal) --> Ended
 //! ```
@@ -65,8 +65,17 @@ pub(crate) enum Input {
     },
     /// The pod is deleted.
     Stop,
-    /// The pod is over a local storage limit: the eviction's message.
-    Evict(String),
+    /// The pod must end Failed (an eviction, its active deadline).
+    Fail(Failure),
+}
+
+/// Why a pod is ended Failed while its containers still run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Over a local storage limit: the eviction's message.
+    Evicted(String),
+    /// Running longer than `activeDeadlineSeconds`.
+    DeadlineExceeded,
 }
 
 /// What the supervisor is to do, in order.
@@ -81,8 +90,8 @@ pub(crate) enum Action {
     /// Record the deletion (`deletionTimestamp`, grace period): the
     /// workers stop through the pod's stop channel.
     MarkDeleted,
-    /// Evict the pod with the message: Failed/Evicted, every worker killed.
-    Evict(String),
+    /// End the pod Failed for that reason, every worker stopped.
+    Fail(Failure),
     /// The pod is done: write its final status and release it.
     Finish,
 }
@@ -189,9 +198,9 @@ impl PodLifecycle {
                 }
             }
             Input::Stop if !self.deleting => self.terminate(Action::MarkDeleted, &mut out),
-            Input::Evict(message) if !self.deleting => self.terminate(Action::Evict(message), &mut out),
-            // A second stop, or an eviction of a pod already going.
-            Input::Stop | Input::Evict(_) => {}
+            Input::Fail(failure) if !self.deleting => self.terminate(Action::Fail(failure), &mut out),
+            // A second stop, or a failure of a pod already going.
+            Input::Stop | Input::Fail(_) => {}
         }
         self.stop_sidecars_when_alone(&mut out);
         if self.workers == 0 && (self.deleting || self.terminal) {
@@ -330,9 +339,25 @@ mod tests {
     fn an_eviction_kills_everything_once() {
         let mut lc = PodLifecycle::new(vec![], 2, false);
         run(&mut lc, vec![Input::Begin { deleting: false }]);
-        let steps =
-            run(&mut lc, vec![Input::Evict("over".into()), Input::Evict("again".into()), Input::Stop, ended(false, 0, Some(137)), ended(false, 1, Some(137))]);
-        assert_eq!(steps, [vec![Evict("over".into())], vec![], vec![], vec![], vec![Finish]]);
+        let evicted = |m: &str| Input::Fail(Failure::Evicted(m.into()));
+        let inputs = vec![
+            evicted("over"),
+            evicted("again"),
+            Input::Fail(Failure::DeadlineExceeded),
+            Input::Stop,
+            ended(false, 0, Some(137)),
+            ended(false, 1, Some(137)),
+        ];
+        let steps = run(&mut lc, inputs);
+        assert_eq!(steps, [vec![Fail(Failure::Evicted("over".into()))], vec![], vec![], vec![], vec![], vec![Finish]]);
+    }
+
+    #[test]
+    fn the_active_deadline_stops_a_pod_still_initializing() {
+        let mut lc = PodLifecycle::new(vec![false], 1, false);
+        run(&mut lc, vec![Input::Begin { deleting: false }]);
+        let steps = run(&mut lc, vec![Input::Fail(Failure::DeadlineExceeded), ended(true, 0, Some(143))]);
+        assert_eq!(steps, [vec![Fail(Failure::DeadlineExceeded)], vec![Finish]], "the app containers never start");
     }
 
     #[test]
