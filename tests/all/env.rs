@@ -99,3 +99,31 @@ spec:
     assert_eq!(phase(&out.pod), "Succeeded");
     assert_eq!(h.stdout("wd", "main"), vec!["/srv/app", "hi"]);
 }
+
+/// Kubernetes' e2e "should be consumable via the environment" with an
+/// envFrom prefix: the names (`data-1`) are not shell names, and `sh -c
+/// env` still shows them, as busybox ash passes them on.
+#[tokio::test]
+async fn env_from_with_a_prefix_reaches_commands_through_the_shell() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {"1": value-1, "2": value-2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: prefixed}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "env | grep '^data-' | sort"]
+    envFrom: [{prefix: data-, configMapRef: {name: cm}}]
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(phase(&out.pod), "Succeeded");
+    assert_eq!(h.stdout("prefixed", "main"), vec!["data-1=value-1", "data-2=value-2"]);
+}

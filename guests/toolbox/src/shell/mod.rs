@@ -41,6 +41,10 @@ pub struct Flags {
 #[derive(Clone)]
 pub struct Shell {
     pub vars: BTreeMap<String, Var>,
+    /// Environment entries whose names are not shell names (`data-1` from
+    /// a Kubernetes envFrom prefix): no variable can name them, but they
+    /// are passed on to commands, as busybox ash passes them.
+    pub foreign_env: Vec<(String, String)>,
     pub funcs: BTreeMap<String, Rc<Node>>,
     pub arg0: String,
     pub params: Vec<String>,
@@ -64,13 +68,17 @@ pub struct Shell {
 impl Shell {
     pub fn new(env: &[(String, String)]) -> Self {
         let mut vars = BTreeMap::new();
+        let mut foreign_env = Vec::new();
         for (k, v) in env {
             if parser::is_name(k) {
                 vars.insert(k.clone(), Var { value: v.clone(), exported: true, readonly: false });
+            } else {
+                foreign_env.push((k.clone(), v.clone()));
             }
         }
         let mut sh = Shell {
             vars,
+            foreign_env,
             funcs: BTreeMap::new(),
             arg0: "sh".into(),
             params: Vec::new(),
@@ -123,9 +131,11 @@ impl Shell {
         self.getvar("IFS").unwrap_or(" \t\n").to_owned()
     }
 
-    /// The environment given to commands: the exported variables.
+    /// The environment given to commands: the exported variables, then
+    /// the inherited entries that are not shell names.
     pub fn export_env(&self) -> Vec<(String, String)> {
-        self.vars.iter().filter(|(_, v)| v.exported).map(|(k, v)| (k.clone(), v.value.clone())).collect()
+        let exported = self.vars.iter().filter(|(_, v)| v.exported).map(|(k, v)| (k.clone(), v.value.clone()));
+        exported.chain(self.foreign_env.iter().cloned()).collect()
     }
 
     /// Sets a single-letter option (`set -e`); false if unknown.
