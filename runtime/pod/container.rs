@@ -257,6 +257,7 @@ impl Worker {
         };
         tokio::pin!(post_start);
         let mut post_start_done = self.plan.post_start.is_none();
+        let mut kill_grace = None;
         // What ends the instance: its own exit, or a stop the lifecycle
         // asked for (the pod's stop, a probe, the postStart hook).
         let end = loop {
@@ -284,7 +285,12 @@ impl Worker {
                         }
                         continue;
                     }
-                    crate::probe::ProbeEvent::Kill(kind) => Input::Kill(Kill::Probe(kind)),
+                    crate::probe::ProbeEvent::Kill(kind) => {
+                        // A probe's own terminationGracePeriodSeconds
+                        // replaces the pod's for the kill it causes.
+                        kill_grace = probe_grace(&self.plan.container, kind);
+                        Input::Kill(Kill::Probe(kind))
+                    }
                 },
             };
             let actions = lc.apply(input);
@@ -306,7 +312,7 @@ impl Worker {
                 Termination::of(&Ok(GuestExit::OomKilled(message)))
             }
             Ending::Stop => {
-                let grace = self.plan.grace.get(self.plan.grace_default);
+                let grace = kill_grace.unwrap_or_else(|| self.plan.grace.get(self.plan.grace_default));
                 let pre_stop = self.plan.pre_stop.as_ref().map(|h| super::hooks::run(h, &hook));
                 let (stopped, pre_stop_failed) = stop_instance(run.as_mut(), &signal, grace, pre_stop).await;
                 if let Some(why) = pre_stop_failed {
@@ -387,6 +393,18 @@ where
         _ = tokio::time::sleep_until(deadline) => Err(EXIT_KILLED),
     };
     (end, pre_stop_failed)
+}
+
+/// The `terminationGracePeriodSeconds` of `container`'s liveness or
+/// startup probe, which the kubelet uses instead of the pod's when that
+/// probe kills the container.
+fn probe_grace(container: &Container, kind: crate::probe::ProbeKind) -> Option<std::time::Duration> {
+    let probe = match kind {
+        crate::probe::ProbeKind::Liveness => container.liveness_probe.as_ref(),
+        crate::probe::ProbeKind::Startup => container.startup_probe.as_ref(),
+        crate::probe::ProbeKind::Readiness => None,
+    }?;
+    probe.termination_grace_period_seconds.map(|s| std::time::Duration::from_secs(s.max(0) as u64))
 }
 
 /// What ended an instance's run.

@@ -109,6 +109,18 @@ impl Supervisor {
 
     /// Recomputes phase and conditions from the container statuses.
     fn update_status(&mut self, deleting: bool) {
+        if deleting {
+            // A terminating pod serves no more traffic: every container is
+            // reported not ready from the start of its deletion, as the
+            // kubelet reports it, so Ready and ContainersReady turn False.
+            // (A completed init container stays ready: it is done, not serving.)
+            let st = self.status_mut();
+            let running = |c: &ContainerStatus| c.state.as_ref().is_some_and(|s| s.running.is_some());
+            let sidecars = st.init_container_statuses.iter_mut().flatten().filter(|c| running(c));
+            for c in st.container_statuses.iter_mut().flatten().chain(sidecars) {
+                c.ready = false;
+            }
+        }
         let spec = self.pod.spec.clone().unwrap_or_default();
         let status = self.pod.status.clone().unwrap_or_default();
         let init = status.init_container_statuses.clone().unwrap_or_default();

@@ -265,3 +265,33 @@ async fn the_seed_liveness_example_is_refused_then_restarts_with_validation_off(
     events_contain(&h, "liveness-readiness-pod", &["Liveness probe failed: ", "index.html", "Container server failed liveness probe, will be restarted"]).await;
     pod.stop();
 }
+
+/// A liveness probe's own terminationGracePeriodSeconds replaces the
+/// pod's for the kill it causes (the pod's 100 s would outlast the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_grace_period_replaces_the_pods_for_its_kill() {
+    let h = harness();
+    let pod = h
+        .start(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: probegrace}
+spec:
+  terminationGracePeriodSeconds: 100
+  containers:
+  - name: main
+    image: alpine
+    command: ["sh", "-c", "trap 'echo noted' TERM; while true; do sleep 1; done"]
+    livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1, terminationGracePeriodSeconds: 1}
+"#,
+        )
+        .await;
+    wait_until(&pod, "main running", |p| container(p, "main").state.as_ref().is_some_and(|s| s.running.is_some())).await;
+    let began = std::time::Instant::now();
+    let p = wait_until(&pod, "main killed and restarted", |p| restarts(p, "main") >= 1).await;
+    assert!(began.elapsed() < Duration::from_secs(30), "killed after {:?}: the pod's grace period was used", began.elapsed());
+    let last = container(&p, "main").last_state.as_ref().and_then(|s| s.terminated.clone()).unwrap();
+    assert_eq!(last.exit_code, wasmpod::EXIT_KILLED, "the guest ignored the request and was killed when the probe's period ended");
+    pod.stop();
+}

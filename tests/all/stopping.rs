@@ -189,3 +189,25 @@ async fn native_sidecars_start_before_later_init_containers_and_stop_after_the_a
     assert_eq!(phase(&out.pod), "Succeeded");
     assert_eq!(exit_code(container(&out.pod, "first")), Some(0));
 }
+
+/// Once deletion starts the pod serves no more traffic: its running
+/// containers are not ready and Ready and ContainersReady are False while
+/// they are still stopping, as the kubelet reports a terminating pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_is_not_ready_while_its_containers_stop() {
+    let h = Harness::new();
+    let yaml = pod("leaving", "trap 'echo noted' TERM; echo ready; while true; do sleep 1; done", "  terminationGracePeriodSeconds: 5\n", "");
+    let handle = h.start(&yaml).await;
+    started(&h, &handle, "leaving", "ready").await;
+    wait_until(&handle, "ready", |p| container(p, "main").ready).await;
+    handle.stop();
+    let condition = |p: &k8s_openapi::api::core::v1::Pod, kind: &str| {
+        p.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == kind)).map(|c| c.status.clone())
+    };
+    let p = wait_until(&handle, "terminating and not ready", |p| p.metadata.deletion_timestamp.is_some() && !container(p, "main").ready).await;
+    assert!(container(&p, "main").state.as_ref().is_some_and(|s| s.running.is_some()), "still stopping: {:?}", container(&p, "main").state);
+    assert_eq!(condition(&p, "Ready").as_deref(), Some("False"));
+    assert_eq!(condition(&p, "ContainersReady").as_deref(), Some("False"));
+    let out = tokio::time::timeout(DEADLINE, handle.wait()).await.unwrap();
+    assert_eq!(exit_code(container(&out.pod, "main")), Some(wasmpod::EXIT_KILLED));
+}
