@@ -22,10 +22,12 @@ pub use super::kind::ContainerKind;
 use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Termination};
 use super::now;
 use super::restart::{RestartPolicy, RestartRule};
+use super::termination_message;
 use crate::error_text::full_message;
 use crate::sandbox::Engine as WasmEngine;
 use crate::sandbox::{self, GuestExit, LogStream, StopSignal};
 use crate::store::{ContainerLog, LogTap, PodDir, Stream};
+use crate::volume::Mount;
 
 use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED};
 
@@ -72,6 +74,9 @@ pub(crate) struct ContainerPlan {
     pub log_rotation: crate::store::LogRotation,
     /// A native sidecar: an init container with `restartPolicy: Always`.
     pub sidecar: bool,
+    /// Containers in the pod (init and app): their termination messages
+    /// share 12 KiB.
+    pub pod_containers: usize,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -211,8 +216,35 @@ impl Worker {
             // Never through a link the previous instance left in its root.
             let _ = crate::volume::create_beneath(&t.rootfs, wd, false);
         }
+        // The termination message file, new and empty for each instance.
+        let message_path = self.plan.container.termination_message_path.as_deref().filter(|p| !p.is_empty());
+        let message_file = message_path.and_then(|p| crate::volume::create_beneath(&t.rootfs, p, true));
+        if let Some(file) = &message_file
+            && let Err(e) = termination_message::prepare(file)
+        {
+            let message = format!("cannot create the termination message file {}: {e}", file.display());
+            return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+        }
         let mounts = match t.mounts() {
-            Ok(m) => m,
+            Ok(mut m) => {
+                // A read-only root keeps the message file's directory
+                // writable, as the kubelet mounts the file writable.
+                if t.read_only_root
+                    && let (Some(guest), Some(host)) = (message_path, message_file.as_deref())
+                    && let (Some(guest_dir), Some(host_dir)) = (std::path::Path::new(guest).parent(), host.parent())
+                    && host_dir != t.rootfs
+                {
+                    let guest_dir = guest_dir.to_string_lossy().into_owned();
+                    m.push(Mount {
+                        host_path: host_dir.to_owned(),
+                        guest_path: guest_dir,
+                        writable: true,
+                        owners: Some(t.root_owners.clone()),
+                        memory_files: None,
+                    });
+                }
+                m
+            }
             // As the kubelet's makeMounts failures: the container is not
             // created and waits with CreateContainerConfigError.
             Err(e) => {
@@ -329,6 +361,16 @@ impl Worker {
         }
         log.finish(Stream::Stdout);
         log.finish(Stream::Stderr);
+        // What the container said about its end: the message file, else
+        // (FallbackToLogsOnError, a failure) its log's tail.
+        let mut end = end;
+        let mut said = message_file.as_deref().map(termination_message::read_file).unwrap_or_default();
+        let fallback =
+            self.plan.container.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && end.code != 0 && end.reason != "StartError";
+        if said.is_empty() && fallback {
+            said = termination_message::log_tail(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        }
+        end.message = termination_message::combine(end.message.take(), &said, termination_message::per_container_limit(self.plan.pod_containers));
         Input::Ended { end, ran_for: began.elapsed(), at: now(), pod_stopping: self.stopping() }
     }
 

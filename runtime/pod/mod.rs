@@ -16,6 +16,7 @@ mod qos;
 mod restart;
 mod start;
 mod supervisor;
+mod termination_message;
 mod warnings;
 
 use std::collections::HashMap;

@@ -318,6 +318,7 @@ async fn prepare(
                 probe_second,
                 log_rotation,
                 sidecar: kind == ContainerKind::Init && super::restart::is_sidecar(c),
+                pod_containers: spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

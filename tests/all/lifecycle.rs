@@ -235,9 +235,10 @@ spec:
 "#;
     let out = h.run(yaml).await;
     assert_eq!(phase(&out.pod), "Succeeded");
-    // `/` is the container's own empty writable layer (with /tmp): no host
-    // directories, and `..` above the root stays at the root.
-    assert_eq!(h.stdout("fs", "a"), vec![".", "..", "owned-by-a", "tmp", "/", "owned-by-a", "tmp", "no-passwd"]);
+    // `/` is the container's own empty writable layer (with /tmp, and /dev
+    // holding the termination message file): no host directories, and
+    // `..` above the root stays at the root.
+    assert_eq!(h.stdout("fs", "a"), vec![".", "..", "dev", "owned-by-a", "tmp", "/", "dev", "owned-by-a", "tmp", "no-passwd"]);
     assert_eq!(h.stdout("fs", "b"), vec!["not-visible"]);
 }
 
@@ -354,4 +355,51 @@ spec:
     assert!(app.state.as_ref().and_then(|s| s.terminated.as_ref()).is_none(), "the app container never ran: {app:?}");
     let events = h.events("late");
     assert!(events.contains("\"reason\":\"DeadlineExceeded\"") && events.contains("\"type\":\"Normal\""), "{events}");
+}
+
+/// Termination messages (Kubernetes' e2e runtime.go "should report
+/// termination message ..."): the file at terminationMessagePath (default
+/// /dev/termination-log, also for non-root users, custom paths and
+/// read-only roots) becomes state.terminated.message; with
+/// FallbackToLogsOnError a failed container without one reports its
+/// log's tail, a succeeded one nothing.
+#[tokio::test]
+async fn termination_messages_come_from_the_file_or_the_logs() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: messages}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: default-path
+    image: busybox
+    securityContext: {runAsUser: 1000}
+    command: ["sh", "-c", "echo -n DONE > /dev/termination-log; exit 3"]
+  - name: custom-path
+    image: busybox
+    terminationMessagePath: /tmp/status/message
+    command: ["sh", "-c", "mkdir -p /tmp/status; echo -n custom > /tmp/status/message"]
+  - name: read-only-root
+    image: busybox
+    securityContext: {readOnlyRootFilesystem: true}
+    command: ["sh", "-c", "echo -n from a read-only root > /dev/termination-log"]
+  - name: fallback
+    image: busybox
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ["sh", "-c", "echo first; echo oops >&2; exit 1"]
+  - name: fallback-ok
+    image: busybox
+    terminationMessagePolicy: FallbackToLogsOnError
+    command: ["sh", "-c", "echo fine"]
+"#;
+    let out = h.run(yaml).await;
+    let message = |name: &str| container(&out.pod, name).state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.message.clone());
+    assert_eq!(message("default-path").as_deref(), Some("DONE"));
+    assert_eq!(exit_code(container(&out.pod, "default-path")), Some(3));
+    assert_eq!(message("custom-path").as_deref(), Some("custom"));
+    assert_eq!(message("read-only-root").as_deref(), Some("from a read-only root"));
+    assert_eq!(message("fallback").as_deref(), Some("first\noops\n"));
+    assert_eq!(message("fallback-ok"), None);
 }
