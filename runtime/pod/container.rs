@@ -261,12 +261,16 @@ impl Worker {
         // their initial results, as the kubelet's new prober workers.
         let probe_ctx = crate::probe::ProbeContext { engine: self.engine.clone(), program: t.program.clone(), spec: spec.clone(), container: name.clone() };
         let mut probes = crate::probe::ProbeSet::start(&self.plan.container, probe_ctx, self.plan.probe_second, tokio::time::Instant::now());
-        let health = |p: &crate::probe::ProbeSet| Health { started: p.started(), ready: p.ready() };
+        // Started (and so ready) only once postStart finished too: the
+        // kubelet's start of a container returns after its hook, and a
+        // later init container waits for a native sidecar's start.
+        let mut post_start_done = self.plan.post_start.is_none();
+        let health = |p: &crate::probe::ProbeSet, hook_done: bool| Health { started: p.started() && hook_done, ready: p.ready() && hook_done };
         // The events first, as the kubelet records them before its status
         // sync sees the container: whatever the running status lets start
         // next (a later init container) comes after them.
         let actions = lc.apply(Input::Started { at: now() });
-        self.carry_out(actions, health(&probes));
+        self.carry_out(actions, health(&probes, post_start_done));
         // Let the supervisor record Created/Started before the guest's
         // first line reaches the log tap, so output reads in order.
         tokio::task::yield_now().await;
@@ -288,7 +292,6 @@ impl Worker {
             }
         };
         tokio::pin!(post_start);
-        let mut post_start_done = self.plan.post_start.is_none();
         let mut kill_grace = None;
         // What ends the instance: its own exit, or a stop the lifecycle
         // asked for (the pod's stop, a probe, the postStart hook).
@@ -302,7 +305,12 @@ impl Worker {
                 done = &mut post_start, if !post_start_done => {
                     post_start_done = true;
                     match done {
-                        Ok(()) => continue,
+                        Ok(()) => {
+                            if let Some(running) = lc.running_state() {
+                                self.report(self.status(running, lc.last().cloned(), lc.restarts(), health(&probes, true)));
+                            }
+                            continue;
+                        }
                         Err(why) => Input::Kill(Kill::PostStart(why)),
                     }
                 }
@@ -313,7 +321,7 @@ impl Worker {
                     }
                     crate::probe::ProbeEvent::Changed => {
                         if let Some(running) = lc.running_state() {
-                            self.report(self.status(running, lc.last().cloned(), lc.restarts(), health(&probes)));
+                            self.report(self.status(running, lc.last().cloned(), lc.restarts(), health(&probes, post_start_done)));
                         }
                         continue;
                     }

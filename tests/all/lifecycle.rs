@@ -403,3 +403,47 @@ spec:
     assert_eq!(message("fallback").as_deref(), Some("first\noops\n"));
     assert_eq!(message("fallback-ok"), None);
 }
+
+/// A native sidecar has started, in the kubelet's sense, once its
+/// postStart hook finished (and its startup probe passed): only then does
+/// the next init container start. Four pods at once, so the order holds
+/// under load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_init_container_waits_for_a_sidecars_post_start_hook() {
+    let h = Harness::new();
+    let pod = |i: usize| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: hooked-{i}}}
+spec:
+  restartPolicy: Never
+  volumes: [{{name: shared, emptyDir: {{}}}}]
+  initContainers:
+  - name: sidecar
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "while true; do sleep 1; done"]
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+    lifecycle: {{postStart: {{exec: {{command: ["sh", "-c", "sleep 1; touch /shared/hooked"]}}}}}}
+  - name: check
+    image: busybox
+    command: ["sh", "-c", "test -f /shared/hooked"]
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+  containers:
+  - {{name: app, image: busybox, command: ["true"]}}
+"#
+        )
+    };
+    let mut handles = Vec::new();
+    for i in 0..4 {
+        handles.push(h.start(&pod(i)).await);
+    }
+    for (i, handle) in handles.into_iter().enumerate() {
+        let out = tokio::time::timeout(DEADLINE, handle.wait()).await.expect("the pod ended");
+        let check = &out.pod.status.as_ref().unwrap().init_container_statuses.as_ref().unwrap()[1];
+        assert_eq!(exit_code(check), Some(0), "pod {i}: the next init container ran before the sidecar's postStart finished");
+        assert_eq!(phase(&out.pod), "Succeeded", "pod {i}");
+    }
+}
