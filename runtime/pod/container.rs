@@ -212,6 +212,15 @@ impl Worker {
         // /tmp is root's, as in an image; the rest of the root is what
         // the container itself wrote.
         t.root_owners.record(&t.rootfs.join("tmp"), (0, 0));
+        if let Some(etc) = &t.etc {
+            if let Err(e) = etc.write(&t.rootfs) {
+                let message = format!("cannot write the container's /etc/hosts and /etc/hostname: {e}");
+                return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+            }
+            for file in ["etc", "etc/hosts", "etc/hostname"] {
+                t.root_owners.record(&t.rootfs.join(file), (0, 0));
+            }
+        }
         if let Some(wd) = &t.working_dir {
             // Never through a link the previous instance left in its root.
             let _ = crate::volume::create_beneath(&t.rootfs, wd, false);

@@ -45,6 +45,8 @@ pub(crate) struct InstanceTemplate {
     pub cpu: Option<Arc<CpuAccount>>,
     /// The pod's cap on open files and sockets.
     pub handles: Arc<HandleAccount>,
+    /// `/etc/hosts` and `/etc/hostname` (none: the host's network).
+    pub etc: Option<Arc<super::etc_files::EtcFiles>>,
 }
 
 /// An instance's standard streams.

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod conditions;
 mod container;
+mod etc_files;
 mod events;
 mod exec;
 mod hooks;

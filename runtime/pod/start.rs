@@ -187,6 +187,18 @@ async fn prepare(
         node_name: sup.node_name(),
         ..PodFacts::default()
     };
+    // The kubelet's /etc/hosts and /etc/hostname, for pods on the pod network.
+    let etc = (!host_network).then(|| {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let domain = spec.subdomain.as_deref().filter(|s| !s.is_empty()).map(|sub| format!("{sub}.{namespace}.svc.cluster.local"));
+        let files = super::etc_files::EtcFiles::new(
+            &[sup.network.ip().to_string()],
+            sup.network.hostname(),
+            domain.as_deref(),
+            spec.host_aliases.as_deref().unwrap_or_default(),
+        );
+        std::sync::Arc::new(files)
+    });
     let (volumes, failed) = PodVolumes::materialize(&pod, &objects.sources(), &facts, &sup.dir.path().join("volumes"));
     for (volume, message) in failed {
         // The kubelet's event for a volume it cannot set up.
@@ -296,6 +308,7 @@ async fn prepare(
                 memory,
                 cpu,
                 handles: sup.handles.clone(),
+                etc: etc.clone(),
             });
             sup.exec_targets.add(super::exec::ExecTarget { name: c.name.clone(), instance: instance.clone() });
             let plan = ContainerPlan {

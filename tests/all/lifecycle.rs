@@ -235,10 +235,11 @@ spec:
 "#;
     let out = h.run(yaml).await;
     assert_eq!(phase(&out.pod), "Succeeded");
-    // `/` is the container's own empty writable layer (with /tmp, and /dev
-    // holding the termination message file): no host directories, and
-    // `..` above the root stays at the root.
-    assert_eq!(h.stdout("fs", "a"), vec![".", "..", "dev", "owned-by-a", "tmp", "/", "dev", "owned-by-a", "tmp", "no-passwd"]);
+    // `/` is the container's own empty writable layer (with /tmp, /dev
+    // holding the termination message file and /etc the kubelet's hosts
+    // and hostname): no host directories, and `..` above the root stays
+    // at the root.
+    assert_eq!(h.stdout("fs", "a"), vec![".", "..", "dev", "etc", "owned-by-a", "tmp", "/", "dev", "etc", "owned-by-a", "tmp", "no-passwd"]);
     assert_eq!(h.stdout("fs", "b"), vec!["not-visible"]);
 }
 
@@ -446,4 +447,31 @@ spec:
         assert_eq!(exit_code(check), Some(0), "pod {i}: the next init container ran before the sidecar's postStart finished");
         assert_eq!(phase(&out.pod), "Succeeded", "pod {i}");
     }
+}
+
+/// The files the kubelet manages: /etc/hosts (localhost, the pod's IP with
+/// its hostname and subdomain, hostAliases) and /etc/hostname.
+#[tokio::test]
+async fn every_container_gets_the_kubelets_hosts_and_hostname_files() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: etc-files}
+spec:
+  restartPolicy: Never
+  hostname: web
+  subdomain: sub
+  hostAliases: [{ip: 1.2.3.4, hostnames: [foo.local, bar.local]}]
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "cat /etc/hosts; cat /etc/hostname"]}
+"#;
+    let out = h.run(yaml).await;
+    let ip = out.pod.status.as_ref().unwrap().pod_ip.clone().unwrap();
+    let lines = h.stdout("etc-files", "main");
+    assert_eq!(lines.first().map(String::as_str), Some("# Kubernetes-managed hosts file."));
+    assert!(lines.contains(&"127.0.0.1\tlocalhost".to_owned()), "{lines:?}");
+    assert!(lines.contains(&format!("{ip}\tweb.sub.default.svc.cluster.local\tweb")), "{lines:?}");
+    assert!(lines.contains(&"1.2.3.4\tfoo.local\tbar.local".to_owned()), "{lines:?}");
+    assert_eq!(lines.last().map(String::as_str), Some("web"));
 }

@@ -256,7 +256,8 @@ spec:
     );
     let out = h.run(&yaml).await;
     assert_eq!(phase(&out.pod), "Succeeded", "{:?}", h.lines_of("subpaths", "whole", wasmpod::Stream::Stderr));
-    assert_eq!(h.stdout("subpaths", "whole"), vec!["written through the expr", "in a", "listen 80", "app.conf"]);
+    // /etc holds the mounted file beside the kubelet's hosts and hostname.
+    assert_eq!(h.stdout("subpaths", "whole"), vec!["written through the expr", "in a", "listen 80", "app.conf", "hostname", "hosts"]);
     assert!(h.stdout("subpaths", "by-path").contains(&"a".to_owned()), "the mount point shows in its parent");
 }
 
