@@ -2,6 +2,7 @@
 //! the per-container workers, and the pure functions they are built on
 //! (phase, conditions, back-off).
 
+mod allocatable;
 pub mod backoff;
 pub mod conditions;
 mod container;
@@ -26,6 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
 
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
+pub(crate) use allocatable::Allocatable;
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;

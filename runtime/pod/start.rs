@@ -39,6 +39,8 @@ pub(crate) struct PodContext<'a> {
     pub log_rotation: crate::store::LogRotation,
     /// The pod's cap on open files and sockets.
     pub max_open_files_per_pod: usize,
+    /// What the node offers (the downward API's default limits).
+    pub allocatable: super::Allocatable,
 }
 
 /// Locks and records the pod, then spawns its task.
@@ -126,10 +128,12 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let pod_ipc = ipc.clone();
     let probe_second = rt.probe_second;
     let log_rotation = rt.log_rotation;
+    let allocatable = rt.allocatable;
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        prepare(&mut sup, &images, &objects, backoff, probe_second, log_rotation, usage_interval).await;
+        let settings = Settings { backoff, probe_second, log_rotation, usage_interval, allocatable };
+        prepare(&mut sup, &images, &objects, settings).await;
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
         let forwards = forward_host_ports(host_ports, &sup.network, &pod_name);
@@ -163,17 +167,19 @@ fn namespace_of(rx: &watch::Receiver<Pod>) -> String {
     rx.borrow().metadata.namespace.clone().unwrap_or_else(|| "default".into())
 }
 
-/// Loads every image and builds each container's plan; a container that
-/// cannot be prepared is reported Waiting with Kubernetes' reason.
-async fn prepare(
-    sup: &mut Supervisor,
-    images: &HashMap<String, PlannedImage>,
-    objects: &super::EnvObjects,
+/// The runtime's settings a pod's preparation uses.
+struct Settings {
     backoff: super::backoff::BackoffConfig,
     probe_second: std::time::Duration,
     log_rotation: crate::store::LogRotation,
     usage_interval: std::time::Duration,
-) {
+    allocatable: super::Allocatable,
+}
+
+/// Loads every image and builds each container's plan; a container that
+/// cannot be prepared is reported Waiting with Kubernetes' reason.
+async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, settings: Settings) {
+    let Settings { backoff, probe_second, log_rotation, usage_interval, allocatable } = settings;
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -185,7 +191,9 @@ async fn prepare(
         pod_ip: if host_network { "127.0.0.1".into() } else { sup.network.ip().to_string() },
         host_ip: "127.0.0.1".into(),
         node_name: sup.node_name(),
-        ..PodFacts::default()
+        node_allocatable_cpu_millis: allocatable.cpu_millis,
+        node_allocatable_memory_bytes: allocatable.memory_bytes,
+        node_allocatable_ephemeral_storage_bytes: allocatable.ephemeral_storage_bytes,
     };
     // The kubelet's /etc/hosts and /etc/hostname, for pods on the pod network.
     let etc = (!host_network).then(|| {

@@ -117,6 +117,8 @@ pub struct Runtime {
     probe_second: Duration,
     log_rotation: crate::store::LogRotation,
     max_open_files_per_pod: usize,
+    /// What this machine offers pods, read once.
+    allocatable: crate::pod::Allocatable,
 }
 
 impl Runtime {
@@ -125,8 +127,10 @@ impl Runtime {
         let state = StateDir::open(&config.state_dir)?;
         let cache = config.compile_cache.unwrap_or_else(|| state.compile_cache());
         let engine = Arc::new(WasmEngine::new(&cache)?);
+        let allocatable = crate::pod::Allocatable::here(state.path());
         Ok(Self {
             engine,
+            allocatable,
             state,
             images: ImageResolver::new(config.aliases),
             backoff: config.backoff,
@@ -219,6 +223,7 @@ impl Runtime {
             probe_second: self.probe_second,
             log_rotation: self.log_rotation,
             max_open_files_per_pod: self.max_open_files_per_pod,
+            allocatable: self.allocatable,
         };
         let handle = crate::pod::start(&context, plan, host_ports)?;
         self.registry.insert(submitted, &handle);

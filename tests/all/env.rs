@@ -127,3 +127,38 @@ spec:
     assert_eq!(phase(&out.pod), "Succeeded");
     assert_eq!(h.stdout("prefixed", "main"), vec!["data-1=value-1", "data-2=value-2"]);
 }
+
+/// Kubernetes' e2e "should provide default limits.cpu/memory from node
+/// allocatable": without a limit, resourceFieldRef reports what the node
+/// offers (its CPUs, memory and the state directory's disk).
+#[tokio::test]
+async fn resource_field_refs_without_a_limit_report_the_nodes_allocatable() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: allocatable}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo $CPU; echo $MEM; echo $EPH"]
+    env:
+    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}
+    - {name: MEM, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+    - {name: EPH, valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage}}}
+"#;
+    let out = h.run(yaml).await;
+    assert_eq!(phase(&out.pod), "Succeeded");
+    let lines = h.stdout("allocatable", "main");
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(lines[0], cpus.to_string());
+    #[cfg(target_os = "linux")]
+    {
+        let info = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = info.lines().find_map(|l| l.strip_prefix("MemTotal:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+        assert_eq!(lines[1], kib.div_ceil(1024).to_string(), "memory in MiB, rounded up");
+        assert!(lines[2].parse::<u64>().unwrap() > 0, "{lines:?}");
+    }
+}
