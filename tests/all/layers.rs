@@ -67,26 +67,31 @@ fn root_reexports() -> HashMap<String, String> {
     out
 }
 
-/// Every name that follows `crate::`, as a path or in a `crate::{..}` group.
-fn crate_paths(source: &str) -> Vec<String> {
+/// Every name that follows `prefix` (`crate::`, `super::`...), as a path
+/// or in a `prefix{..}` group; a prefix that continues another path
+/// (`wasmpod_crate::`, the `super::` of `super::super::`) is not one.
+fn names_after(source: &str, prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = source;
-    while let Some(i) = rest.find("crate::") {
-        let preceded = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
-        rest = &rest[i + "crate::".len()..];
+    while let Some(i) = rest.find(prefix) {
+        let preceded = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        rest = &rest[i + prefix.len()..];
         if preceded {
-            continue; // `wasmpod_crate::`, not ours
+            continue;
         }
         if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
-            for item in group[..end].split(',') {
-                out.push(item.trim().split("::").next().unwrap().to_owned());
-            }
+            out.extend(group[..end].split(',').map(|item| item.trim().split("::").next().unwrap().to_owned()));
         } else {
             out.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
         }
     }
     out
+}
+
+/// Every name that follows `crate::`.
+fn crate_paths(source: &str) -> Vec<String> {
+    names_after(source, "crate::")
 }
 
 #[test]
@@ -123,24 +128,8 @@ fn modules_import_only_lower_layers() {
 fn sibling_paths(source: &str, module: &str, depth: usize) -> Vec<String> {
     let code = source.split("#[cfg(test)]").next().unwrap_or_default();
     let up = "super::".repeat(depth + 1);
-    let absolute = format!("crate::{module}::");
-    let mut out = Vec::new();
-    for prefix in [up.as_str(), absolute.as_str()] {
-        let mut rest = code;
-        while let Some(i) = rest.find(prefix) {
-            let preceded = rest[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
-            rest = &rest[i + prefix.len()..];
-            if preceded {
-                continue;
-            }
-            if let Some(group) = rest.strip_prefix('{') {
-                let end = group.find('}').unwrap_or(group.len());
-                out.extend(group[..end].split(',').map(|item| item.trim().split("::").next().unwrap().to_owned()));
-            } else {
-                out.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
-            }
-        }
-    }
+    let mut out = names_after(code, &up);
+    out.extend(names_after(code, &format!("crate::{module}::")));
     out
 }
 
