@@ -227,13 +227,13 @@ impl Worker {
         }
         // The termination message file, new and empty for each instance.
         let message_path = self.plan.container.termination_message_path.as_deref().filter(|p| !p.is_empty());
-        let message_file = message_path.and_then(|p| crate::volume::create_beneath(&t.rootfs, p, true));
-        if let Some(file) = &message_file
-            && let Err(e) = termination_message::prepare(file)
-        {
-            let message = format!("cannot create the termination message file {}: {e}", file.display());
-            return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
-        }
+        let message_file = match message_path.map(|p| crate::volume::write_file_beneath(&t.rootfs, p, b"")).transpose() {
+            Ok(file) => file,
+            Err(e) => {
+                let message = format!("cannot create the termination message file {}: {e}", message_path.unwrap_or_default());
+                return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+            }
+        };
         let mounts = match t.mounts() {
             Ok(mut m) => {
                 // A read-only root keeps the message file's directory

@@ -48,10 +48,7 @@ impl EtcFiles {
     /// the previous instance left there.
     pub(crate) fn write(&self, rootfs: &Path) -> std::io::Result<()> {
         for (guest, contents) in [("/etc/hosts", &self.hosts), ("/etc/hostname", &self.hostname)] {
-            let host = crate::volume::create_beneath(rootfs, guest, true)
-                .ok_or_else(|| std::io::Error::other(format!("{guest}: a link or a file where a directory should be")))?;
-            super::termination_message::prepare(&host)?;
-            std::fs::write(&host, contents)?;
+            crate::volume::write_file_beneath(rootfs, guest, contents.as_bytes())?;
         }
         Ok(())
     }

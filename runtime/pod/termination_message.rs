@@ -23,49 +23,12 @@ pub(crate) const MAX_LOG_BYTES: usize = 2048;
 /// Bytes of termination messages a pod's statuses hold in all.
 pub(crate) const MAX_POD_BYTES: usize = 12 * 1024;
 
-/// Creates the empty message file `host` (its directories exist) for a new
-/// instance, replacing whatever the previous instance left there; never
-/// through a link (a guest could have planted one at that path).
-pub(crate) fn prepare(host: &Path) -> std::io::Result<()> {
-    if let Ok(meta) = std::fs::symlink_metadata(host)
-        && !meta.is_file()
-    {
-        if meta.is_dir() {
-            std::fs::remove_dir_all(host)?;
-        } else {
-            std::fs::remove_file(host)?;
-        }
-    }
-    open_no_follow(host, true).map(drop)
-}
-
-fn open_no_follow(path: &Path, create: bool) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    if create {
-        options.write(true).create(true).truncate(true);
-    } else {
-        options.read(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    #[cfg(not(unix))]
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a link"));
-    }
-    options.open(path)
-}
-
 /// The last [`MAX_FILE_BYTES`] of the message file (empty when it is
 /// missing or is not a regular file).
 pub(crate) fn read_file(host: &Path) -> String {
-    let Ok(mut file) = open_no_follow(host, false) else { return String::new() };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return String::new();
-    }
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let Ok(mut file) = crate::volume::open_no_follow(host, std::fs::OpenOptions::new().read(true)) else { return String::new() };
+    let Some(meta) = file.metadata().ok().filter(|m| m.is_file()) else { return String::new() };
+    let len = meta.len();
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(MAX_FILE_BYTES)));
     let mut bytes = Vec::new();
     let _ = file.take(MAX_FILE_BYTES).read_to_end(&mut bytes);
@@ -131,14 +94,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_file_is_recreated_empty_never_through_a_link_and_its_end_is_read() {
+    fn the_files_end_is_read_never_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("termination-log");
         std::fs::write(&file, "x".repeat(5000) + "END").unwrap();
         assert_eq!(read_file(&file).len(), 4096);
         assert!(read_file(&file).ends_with("xEND"), "the last 4096 bytes");
-        prepare(&file).unwrap();
-        assert_eq!(read_file(&file), "");
         #[cfg(unix)]
         {
             let secret = dir.path().join("host-secret");
@@ -146,9 +107,6 @@ mod tests {
             std::fs::remove_file(&file).unwrap();
             std::os::unix::fs::symlink(&secret, &file).unwrap();
             assert_eq!(read_file(&file), "", "a link is not followed");
-            prepare(&file).unwrap();
-            assert_eq!(std::fs::read_to_string(&secret).unwrap(), "host", "the link's target is untouched");
-            assert!(std::fs::symlink_metadata(&file).unwrap().is_file(), "the link was replaced by a file");
         }
     }
 

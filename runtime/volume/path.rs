@@ -121,6 +121,42 @@ pub(crate) fn create_beneath(root: &Path, guest: &str, with_file_name: bool) -> 
     Some(cur)
 }
 
+/// Writes `contents` as the file at guest path `guest` beneath `root`
+/// (its directories created as [`create_beneath`] creates them), replacing
+/// whatever is there, and never through a link a guest planted at that
+/// path. Returns the host path.
+pub(crate) fn write_file_beneath(root: &Path, guest: &str, contents: &[u8]) -> io::Result<PathBuf> {
+    use std::io::Write as _;
+    let host = create_beneath(root, guest, true).ok_or_else(|| io::Error::other(format!("{guest}: a link or a file where a directory should be")))?;
+    if let Ok(meta) = std::fs::symlink_metadata(&host)
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            std::fs::remove_dir_all(&host)?;
+        } else {
+            std::fs::remove_file(&host)?;
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    open_no_follow(&host, &mut options)?.write_all(contents)?;
+    Ok(host)
+}
+
+/// Opens `path` with `options`, refusing a link at its last component.
+pub(crate) fn open_no_follow(path: &Path, options: &mut std::fs::OpenOptions) -> io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a link"));
+    }
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +210,25 @@ mod tests {
         assert!(!dir.path().join("outside/app").exists());
         assert_eq!(create_beneath(&root, "/srv/../data/f", true), Some(root.join("data").join("f")));
         assert!(root.join("data").is_dir() && !root.join("data/f").exists());
+    }
+
+    #[test]
+    fn a_written_file_replaces_what_was_there_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_file_beneath(dir.path(), "/dev/termination-log", b"first").unwrap();
+        assert_eq!(file, dir.path().join("dev/termination-log"));
+        write_file_beneath(dir.path(), "/dev/termination-log", b"").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "", "replaced empty");
+        #[cfg(unix)]
+        {
+            let secret = dir.path().join("host-secret");
+            std::fs::write(&secret, "host").unwrap();
+            std::fs::remove_file(&file).unwrap();
+            std::os::unix::fs::symlink(&secret, &file).unwrap();
+            assert!(open_no_follow(&file, std::fs::OpenOptions::new().read(true)).is_err(), "a link is not followed");
+            write_file_beneath(dir.path(), "/dev/termination-log", b"mine").unwrap();
+            assert_eq!(std::fs::read_to_string(&secret).unwrap(), "host", "the link's target is untouched");
+            assert!(std::fs::symlink_metadata(&file).unwrap().is_file(), "the link was replaced by a file");
+        }
     }
 }
