@@ -158,7 +158,10 @@ impl PodLifecycle {
 
     /// Steps in place (see [`PodLifecycle::step`]).
     pub(crate) fn apply(&mut self, input: Input) -> Vec<Action> {
-        let (next, actions) = self.clone().step(input);
+        // Taken, not cloned: this runs on every status report. The
+        // placeholder allocates nothing.
+        let current = std::mem::replace(self, PodLifecycle::new(Vec::new(), 0, false));
+        let (next, actions) = current.step(input);
         *self = next;
         actions
     }
