@@ -73,21 +73,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         for (m, base) in &loaded {
             plans.extend(runtime.plan(m, base).await.exit(Exit::Invalid)?);
         }
-        let mut handles = Vec::new();
-        for plan in plans {
-            match runtime.start(plan) {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    for h in &handles {
-                        h.stop();
-                    }
-                    for h in handles {
-                        h.wait().await;
-                    }
-                    return Err(e).exit(Exit::Runtime);
-                }
-            }
-        }
+        let handles = runtime.start_all(plans).await.exit(Exit::Runtime)?;
         let stops: Vec<_> = handles.iter().map(|h| h.stopper()).collect();
         let pod_count = stops.len();
         let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));

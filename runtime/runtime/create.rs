@@ -36,7 +36,14 @@ impl Runtime {
                 return Err(Error::AlreadyExists { namespace: ns, name });
             }
         }
-        let plans = self.plan(manifests, base_dir).await?;
+        let started = self.start_all(self.plan(manifests, base_dir).await?).await?;
+        Ok(started.iter().map(|h| h.current()).collect())
+    }
+
+    /// Starts every pod of `plans`, all or nothing: if one cannot start,
+    /// those already started are stopped (and awaited) and its error is
+    /// returned.
+    pub async fn start_all(&self, plans: Vec<crate::PodPlan>) -> Result<Vec<crate::PodHandle>, Error> {
         let mut started = Vec::new();
         for plan in plans {
             match self.start(plan) {
@@ -52,6 +59,6 @@ impl Runtime {
                 }
             }
         }
-        Ok(started.iter().map(|h| h.current()).collect())
+        Ok(started)
     }
 }
