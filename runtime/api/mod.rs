@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! Runtime (registry of its pods: status watch, stopper, submitted object)
-//!   --pods.rs--> create / get / list / delete / watch / logs / events   (library API)
+//!   --runtime/ (one file per operation)--> create / get / list / delete / watch / logs / events
 //!   --server.rs + routes.rs--> /api/v1/namespaces/{ns}/pods/...          (HTTP, Status errors)
 //!   --transport/--> <state>/api/<role>-<pid>.sock (Unix) or a named pipe (Windows)
 //! Client (client.rs) --discovery.rs--> the live endpoints of a state directory

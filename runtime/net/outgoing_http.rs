@@ -6,7 +6,7 @@
 //! devices); an `https` request fails with a protocol error.
 //!
 //! Each request's connection takes a slot of the pod's open-file cap (see
-//! `sandbox/handles.rs`) from before it connects until the response body is
+//! `limits/handles.rs`) from before it connects until the response body is
 //! consumed or dropped; past the cap the request fails with
 //! `connection-limit-reached`.
 

@@ -52,7 +52,7 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     // There is one mount namespace per container and no host mounts to
     // propagate.
     flag(c.volume_mounts.iter().flatten().any(|m| m.mount_propagation.as_deref().is_some_and(|p| p != "None")), "volumeMounts[].mountPropagation");
-    // Memory limits (sandbox/memory.rs) and CPU limits (sandbox/cpu.rs)
+    // Memory limits (limits/memory.rs) and CPU limits (limits/cpu.rs)
     // are enforced.
 }
 

@@ -110,7 +110,7 @@ pub struct Runtime {
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
     cluster: Arc<ClusterNetwork>,
-    /// The pods this process started (see `api::PodRegistry`).
+    /// The pods this process started (see `registry.rs`).
     registry: Arc<PodRegistry>,
     allow_host_path: bool,
     volume_usage_interval: Duration,
