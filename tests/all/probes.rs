@@ -268,6 +268,8 @@ async fn the_seed_liveness_example_is_refused_then_restarts_with_validation_off(
 
 /// A liveness probe's own terminationGracePeriodSeconds replaces the
 /// pod's for the kill it causes (the pod's 100 s would outlast the test).
+/// The probe fails only once the TERM trap is set: a request that came
+/// before it would end the shell with 143 and prove nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_grace_period_replaces_the_pods_for_its_kill() {
     let h = harness();
@@ -282,8 +284,8 @@ spec:
   containers:
   - name: main
     image: alpine
-    command: ["sh", "-c", "trap 'echo noted' TERM; while true; do sleep 1; done"]
-    livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 1, terminationGracePeriodSeconds: 1}
+    command: ["sh", "-c", "rm -f /tmp/trapped; trap 'echo noted' TERM; touch /tmp/trapped; while true; do sleep 1; done"]
+    livenessProbe: {exec: {command: ["test", "!", "-e", "/tmp/trapped"]}, periodSeconds: 1, failureThreshold: 1, terminationGracePeriodSeconds: 1}
 "#,
         )
         .await;
