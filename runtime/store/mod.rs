@@ -265,9 +265,7 @@ impl PodDir {
     pub fn write_record(&self, pod: &Pod) -> Result<(), StoreError> {
         let path = self.record_path();
         let json = serde_json::to_vec_pretty(pod).expect("a Pod always serializes");
-        atomic::replace(&path, &json, false).map_err(io_err("cannot write", &path))?;
-        self.shared.writer.submit_in_place(&path, json);
-        Ok(())
+        self.shared.writer.replace_now(&path, json).map_err(io_err("cannot write", &path))
     }
 
     /// Queues the record to be replaced by the writer thread within a few

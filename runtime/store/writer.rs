@@ -16,8 +16,9 @@
 //! against a power loss; when the file already holds those contents, put
 //! there by the pod or by the replacement, it is fsynced where it is).
 //! Submissions coalesce per file: the latest contents win, and a burst
-//! costs one fsync. A pod's last record is put in
-//! place by the pod itself (`PodDir::write_record`);
+//! costs one fsync. A pod's last record is put in place at once
+//! (`PodDir::write_record`, through [`RecordWriter::replace_now`], after
+//! any write of that file the thread has under way);
 //! [`RecordWriter::flush_all`] (called by `Runtime::settle`, and on drop)
 //! waits for every durable rewrite. A crash at any moment leaves a complete record, never a torn one.
 
@@ -198,15 +199,33 @@ impl RecordWriter {
         self.queue(path, bytes, false);
     }
 
-    /// Queues the durable write of `bytes`, which the caller has just put in
-    /// place at `path` itself (replacing anything queued for it before).
-    pub(crate) fn submit_in_place(&self, path: &Path, bytes: Vec<u8>) {
-        self.queue(path, bytes, true);
+    /// Puts `bytes` in place at `path` now (no fsync) and queues their
+    /// durable write, replacing anything queued for it before. The
+    /// replacement happens under the writer's lock, after any write of
+    /// `path` in progress: an older submission the thread was writing
+    /// cannot land over it.
+    pub(crate) fn replace_now(&self, path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
+        let w = self.started();
+        let mut state = w.lock();
+        while state.busy.as_deref() == Some(path) {
+            state = w.written.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        replace(path, &bytes, false)?;
+        Self::queue_locked(&mut state, path, bytes, true);
+        drop(state);
+        w.work.notify_one();
+        Ok(())
     }
 
     fn queue(&self, path: &Path, bytes: Vec<u8>, in_place: bool) {
         let w = self.started();
         let mut state = w.lock();
+        Self::queue_locked(&mut state, path, bytes, in_place);
+        drop(state);
+        w.work.notify_one();
+    }
+
+    fn queue_locked(state: &mut State, path: &Path, bytes: Vec<u8>, in_place: bool) {
         if state.pending.insert(path.to_owned(), Arc::from(bytes)).is_none() {
             state.queue.push_back((path.to_owned(), Instant::now()));
         }
@@ -219,8 +238,6 @@ impl RecordWriter {
                 state.fresh.push_back((path.to_owned(), Instant::now()));
             }
         }
-        drop(state);
-        w.work.notify_one();
     }
 
     /// Waits until everything submitted for `path` is on disk; reports the
@@ -330,7 +347,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = RecordWriter::default();
         let path = dir.path().join("pod.json");
-        std::fs::write(&path, b"placed").unwrap();
         let inode = |p: &Path| {
             #[cfg(unix)]
             {
@@ -343,8 +359,8 @@ mod tests {
                 None::<u64>
             }
         };
+        w.replace_now(&path, b"placed".to_vec()).unwrap();
         let before = inode(&path);
-        w.submit_in_place(&path, b"placed".to_vec());
         w.flush(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "placed");
         assert_eq!(inode(&path), before, "the file was synced where it is, not replaced");
@@ -352,6 +368,24 @@ mod tests {
         w.submit(&path, b"newer".to_vec());
         w.flush(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer");
+    }
+
+    /// The thread may be putting an older submission in place when the pod
+    /// puts its last record there itself; the last record must win.
+    #[test]
+    fn contents_put_in_place_are_not_overwritten_by_an_older_submission_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = RecordWriter::default();
+        let path = dir.path().join("pod.json");
+        for i in 0..300u64 {
+            w.submit(&path, format!("older {i}").into_bytes());
+            // Around the moment the thread writes the submission (GATHER).
+            std::thread::sleep(GATHER - Duration::from_micros(1500) + Duration::from_micros(i * 10));
+            let last = format!("last {i}");
+            w.replace_now(&path, last.clone().into_bytes()).unwrap();
+            w.flush(&path).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), last);
+        }
     }
 
     #[test]
