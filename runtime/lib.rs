@@ -68,7 +68,7 @@ mod store;
 mod volume;
 
 pub use engine::{AllocationPlan, EngineError};
-pub use image::{Alias, AliasTarget, ImageError, parse_alias_file, parse_alias_flag};
+pub use image::{Alias, AliasTarget, ImageConfig, ImageError, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use manifest::Validation;

@@ -19,7 +19,9 @@ format. Ctrl-C stops every pod (containers are killed: exit code 137).
 
 Images: a path to a .wasm file (relative to the manifest, absolute, or
 file://), builtin:toolbox, or an image name mapped by an alias. Builtin
-aliases: alpine, busybox -> the toolbox (entrypoint sh). Add your own with
+aliases: alpine, busybox, nginx, python -> the toolbox, each with its real
+image's Entrypoint and Cmd (busybox: Cmd sh, so `args: [\"echo\", \"x\"]`
+runs echo). Add your own with
 --image-alias 'mysql:*=./mysql.wasm' or --alias-file FILE (YAML mapping of
 pattern to target, first match wins; targets relative to the file).
 

@@ -2,15 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ImageConfig;
+
 /// What an alias maps to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasTarget {
-    /// A builtin guest, with the argv used when a container gives no command.
+    /// A builtin guest, with the image config it runs under.
     Builtin {
         /// Builtin name (`toolbox`).
         name: String,
-        /// Default argv.
-        entrypoint: Vec<String>,
+        /// Entrypoint, Cmd, Env and WorkingDir, as a real image has them.
+        config: ImageConfig,
     },
     /// A wasm file.
     File(PathBuf),
@@ -25,13 +27,17 @@ impl AliasTarget {
         if let Some(rest) = text.strip_prefix("builtin:") {
             let mut words = rest.split_whitespace();
             let name = words.next().ok_or("builtin: needs a name, e.g. builtin:toolbox")?.to_owned();
-            let mut entrypoint: Vec<String> = words.map(str::to_owned).collect();
-            if entrypoint.is_empty() {
-                // The toolbox is a multi-call program; without a command it
-                // behaves like a Linux image whose entrypoint is a shell.
-                entrypoint.push(if name == "toolbox" { "sh".to_owned() } else { name.clone() });
-            }
-            return Ok(AliasTarget::Builtin { name, entrypoint });
+            let entrypoint: Vec<String> = words.map(str::to_owned).collect();
+            let config = match (entrypoint.is_empty(), name == "toolbox") {
+                // Words after the name are the image's Entrypoint.
+                (false, _) => ImageConfig { entrypoint, ..ImageConfig::toolbox(&[]) },
+                // The toolbox is a multi-call program: alone it is a
+                // busybox-like image (no Entrypoint, Cmd `sh`).
+                (true, true) => ImageConfig::toolbox(&["sh"]),
+                // Other builtins are one program each.
+                (true, false) => ImageConfig { entrypoint: vec![name.clone()], ..ImageConfig::toolbox(&[]) },
+            };
+            return Ok(AliasTarget::Builtin { name, config });
         }
         if let Some(rest) = text.strip_prefix("file://") {
             return Ok(AliasTarget::File(file_url_path(rest)));
@@ -158,25 +164,44 @@ mod indexmap_like {
     }
 }
 
+/// The builtin alias table: each name with the config of the real image
+/// (`docker inspect`'s `Config`), served by the toolbox.
 pub(super) fn builtin_aliases() -> Vec<Alias> {
     let mut out = Vec::new();
-    let mut add = |name: &str, target: AliasTarget| {
+    let mut add = |name: &str, config: &ImageConfig| {
+        let target = AliasTarget::Builtin { name: "toolbox".into(), config: config.clone() };
         for pattern in [name.to_owned(), format!("{name}:*"), format!("{name}@*")] {
             out.push(Alias { pattern, target: target.clone(), base_dir: None });
         }
     };
-    let toolbox = AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["sh".into()] };
-    add("alpine", toolbox.clone());
-    add("busybox", toolbox);
-    // nginx's image runs `nginx -g 'daemon off;'`; the toolbox's nginx
+    // busybox: no Entrypoint, Cmd ["sh"]; alpine: Cmd ["/bin/sh"]. So
+    // `args: ["/bin/sh", "-c", "..."]` runs as written.
+    let busybox = ImageConfig::toolbox(&["sh"]);
+    add("alpine", &ImageConfig::toolbox(&["/bin/sh"]));
+    add("busybox", &busybox);
+    // The names Kubernetes' documentation and e2e tests use; all are
+    // busybox builds with its config.
+    for name in [
+        "registry.k8s.io/busybox",
+        "k8s.gcr.io/busybox",
+        "gcr.io/google-containers/busybox",
+        "gcr.io/google_containers/busybox",
+        "registry.k8s.io/e2e-test-images/busybox",
+    ] {
+        add(name, &busybox);
+    }
+    // nginx: Entrypoint ["/docker-entrypoint.sh"] (which execs its
+    // arguments), Cmd ["nginx", "-g", "daemon off;"]; the toolbox's nginx
     // serves /usr/share/nginx/html on :80 the same way.
-    let nginx = ["nginx", "-g", "daemon off;"].map(String::from).to_vec();
-    add("nginx", AliasTarget::Builtin { name: "toolbox".into(), entrypoint: nginx });
-    // python's image runs the interpreter; the toolbox's `python` provides
+    add("nginx", &ImageConfig { entrypoint: vec!["/docker-entrypoint.sh".into()], ..ImageConfig::toolbox(&["nginx", "-g", "daemon off;"]) });
+    // python: Cmd ["python3"], /usr/local/bin first in PATH; the toolbox's `python` provides
     // only `-m http.server` / `-m SimpleHTTPServer` and says so otherwise.
-    add("python", AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["python".into()] });
+    add("python", &ImageConfig { env: vec![("PATH".into(), PYTHON_PATH.into())], ..ImageConfig::toolbox(&["python3"]) });
     out
 }
+
+/// PATH of the python images (`/usr/local/bin` first, where it is installed).
+const PYTHON_PATH: &str = "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[cfg(test)]
 mod tests {
@@ -207,7 +232,8 @@ mod tests {
         let aliases = parse_alias_file(&path).unwrap();
         assert_eq!(aliases[0].pattern, "mysql:*");
         assert_eq!(aliases[0].base_dir.as_deref(), Some(dir.path()));
-        assert_eq!(aliases[1].target, AliasTarget::Builtin { name: "toolbox".into(), entrypoint: vec!["sh".into(), "-c".into(), "true".into()] });
+        let AliasTarget::Builtin { name, config } = &aliases[1].target else { panic!("{:?}", aliases[1].target) };
+        assert_eq!((name.as_str(), &config.entrypoint[..], &config.cmd[..]), ("toolbox", &["sh".to_owned(), "-c".into(), "true".into()][..], &[][..]));
         assert!(parse_alias_flag("novalue").is_err());
     }
 }

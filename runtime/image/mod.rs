@@ -12,12 +12,15 @@
 //! Builtin aliases (patterns match the reference after `docker.io/` and
 //! `library/` are stripped; `*` matches any text):
 //!
-//! | pattern                          | maps to                                      |
+//! | pattern (each also `NAME:*`, `NAME@*`) | config of the real image     |
 //! |----------------------------------|----------------------------------------------|
-//! | `alpine`, `alpine:*`, `alpine@*` | the toolbox, entrypoint `sh`                 |
-//! | `busybox`, `busybox:*`, `busybox@*` | the toolbox, entrypoint `sh`              |
-//! | `nginx`, `nginx:*`, `nginx@*`    | the toolbox, entrypoint `nginx -g 'daemon off;'` (static files from /usr/share/nginx/html on :80) |
-//! | `python`, `python:*`, `python@*` | the toolbox, entrypoint `python` (only `-m http.server` / `-m SimpleHTTPServer`) |
+//! | `alpine`                         | Cmd `/bin/sh`                                |
+//! | `busybox`, `registry.k8s.io/busybox`, `registry.k8s.io/e2e-test-images/busybox`, `k8s.gcr.io/busybox`, `gcr.io/google-containers/busybox`, `gcr.io/google_containers/busybox` | Cmd `sh` |
+//! | `nginx`                          | Entrypoint `/docker-entrypoint.sh`, Cmd `nginx -g 'daemon off;'` (static files from /usr/share/nginx/html on :80) |
+//! | `python`                         | Cmd `python3` (only `-m http.server` / `-m SimpleHTTPServer`) |
+//!
+//! All run the toolbox with alpine's PATH (python's puts `/usr/local/bin`
+//! first); [`ImageConfig::argv`] applies Kubernetes' command/args rules.
 
 mod alias;
 
@@ -118,14 +121,45 @@ pub struct Image {
     pub bytes: Arc<[u8]>,
     /// SHA-256 of `bytes`.
     pub digest: Digest,
-    /// argv used when the container has no `command` (the image's
-    /// ENTRYPOINT, in Docker terms); `args` are appended.
-    pub entrypoint: Vec<String>,
+    /// What the image runs and with what, when the container does not say.
+    pub config: ImageConfig,
     /// What it resolved to, for events (`builtin toolbox`, a path).
     pub description: String,
-    /// Environment the image itself provides (Docker's image config `Env`),
-    /// under the container's own env.
+}
+
+/// The part of an OCI image config a container runtime applies (`docker
+/// inspect`'s `Config`): what runs, in which directory, with which
+/// environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// `Entrypoint`: the start of argv, kept when the container gives only
+    /// `args`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`: the default arguments, replaced by the container's `args`
+    /// and dropped when it gives a `command`.
+    pub cmd: Vec<String>,
+    /// `Env`, under the container's own env.
     pub env: Vec<(String, String)>,
+    /// `WorkingDir`, used when the container gives no `workingDir`.
+    pub working_dir: Option<String>,
+}
+
+impl ImageConfig {
+    /// A toolbox image: no Entrypoint, `cmd`, and alpine's and busybox's PATH.
+    pub(crate) fn toolbox(cmd: &[&str]) -> Self {
+        Self { cmd: cmd.iter().map(|s| (*s).to_owned()).collect(), env: vec![("PATH".to_owned(), TOOLBOX_PATH.to_owned())], ..Self::default() }
+    }
+
+    /// The argv a container runs, by Kubernetes' rules: `command` replaces
+    /// Entrypoint and drops Cmd; `args` replace Cmd; neither runs
+    /// Entrypoint then Cmd.
+    pub fn argv(&self, command: Vec<String>, args: Vec<String>) -> Vec<String> {
+        match (command.is_empty(), args.is_empty()) {
+            (false, _) => command.into_iter().chain(args).collect(),
+            (true, false) => self.entrypoint.iter().cloned().chain(args).collect(),
+            (true, true) => self.entrypoint.iter().chain(&self.cmd).cloned().collect(),
+        }
+    }
 }
 
 /// PATH of the toolbox images, as the alpine image's config sets it, so
@@ -215,21 +249,17 @@ fn direct_target(image: &str) -> Option<AliasTarget> {
 impl ImageResolver {
     fn load_target(&self, image: &str, target: &AliasTarget, base_dir: &Path) -> Result<Image, ImageError> {
         match target {
-            AliasTarget::Builtin { name, entrypoint } => {
+            AliasTarget::Builtin { name, config } => {
                 let (bytes, digest) = builtin_shared(name).ok_or_else(|| ImageError::NoSuchBuiltin { image: image.to_owned(), name: name.clone() })?;
-                Ok(Image {
-                    bytes,
-                    digest,
-                    entrypoint: entrypoint.clone(),
-                    description: format!("builtin {name}"),
-                    env: vec![("PATH".to_owned(), TOOLBOX_PATH.to_owned())],
-                })
+                Ok(Image { bytes, digest, config: config.clone(), description: format!("builtin {name}") })
             }
             AliasTarget::File(path) => {
                 let path = if path.is_absolute() { path.clone() } else { base_dir.join(path) };
                 let (bytes, digest) = self.files.read(&path).map_err(|source| ImageError::Read { image: image.to_owned(), path: path.clone(), source })?;
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| image.to_owned());
-                Ok(Image { bytes, digest, entrypoint: vec![name], description: path.display().to_string(), env: Vec::new() })
+                // A wasm program is its own Entrypoint, with no Cmd.
+                let config = ImageConfig { entrypoint: vec![name], ..ImageConfig::default() };
+                Ok(Image { bytes, digest, config, description: path.display().to_string() })
             }
             AliasTarget::Refused(reason) => Err(ImageError::Refused { image: image.to_owned(), reason: reason.clone() }),
         }
@@ -244,14 +274,17 @@ mod tests {
     fn seed_images_resolve_to_the_toolbox() {
         let r = ImageResolver::default();
         let dir = Path::new(".");
-        for image in ["alpine", "alpine:3.19", "docker.io/library/alpine:latest", "busybox:1.36", "library/busybox"] {
+        let busyboxes = ["busybox:1.36", "library/busybox", "registry.k8s.io/busybox", "registry.k8s.io/e2e-test-images/busybox:1.29-4", "k8s.gcr.io/busybox"];
+        for (image, cmd) in ["alpine", "alpine:3.19", "docker.io/library/alpine:latest"].map(|i| (i, "/bin/sh")).into_iter().chain(busyboxes.map(|i| (i, "sh")))
+        {
             let img = r.resolve(image, dir).unwrap_or_else(|e| panic!("{image}: {e}"));
-            assert_eq!(img.entrypoint, vec!["sh".to_string()], "{image}");
+            assert_eq!((&img.config.entrypoint[..], &img.config.cmd[..]), (&[][..], &[cmd.to_owned()][..]), "{image}");
             assert_eq!(img.description, "builtin toolbox");
         }
-        let nginx = r.resolve("nginx:1.7.9", dir).unwrap();
-        assert_eq!(nginx.entrypoint, ["nginx", "-g", "daemon off;"]);
-        assert_eq!(r.resolve("python:2.7-alpine", dir).unwrap().entrypoint, ["python"]);
+        let nginx = r.resolve("nginx:1.7.9", dir).unwrap().config;
+        assert_eq!(nginx.entrypoint, ["/docker-entrypoint.sh"]);
+        assert_eq!(nginx.cmd, ["nginx", "-g", "daemon off;"]);
+        assert_eq!(r.resolve("python:2.7-alpine", dir).unwrap().config.cmd, ["python3"]);
         let err = r.resolve("mysql:8.0", dir).err().unwrap().to_string();
         assert!(err.starts_with("image \"mysql:8.0\" is not a WebAssembly file"), "{err}");
         assert!(err.contains("--image-alias 'mysql:8.0=PATH.wasm'"), "{err}");
@@ -260,16 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn command_replaces_entrypoint_and_drops_cmd_and_args_replace_cmd() {
+        let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let nginx = ImageConfig { entrypoint: v(&["/docker-entrypoint.sh"]), cmd: v(&["nginx", "-g", "daemon off;"]), ..ImageConfig::default() };
+        assert_eq!(nginx.argv(vec![], vec![]), ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]);
+        assert_eq!(nginx.argv(vec![], v(&["echo", "x"])), ["/docker-entrypoint.sh", "echo", "x"]);
+        assert_eq!(nginx.argv(v(&["echo"]), vec![]), ["echo"]);
+        assert_eq!(nginx.argv(v(&["/docker-entrypoint.sh"]), vec![]), ["/docker-entrypoint.sh"], "a command equal to the Entrypoint still drops Cmd");
+        assert_eq!(nginx.argv(v(&["sh", "-c"]), v(&["echo x"])), ["sh", "-c", "echo x"]);
+        let busybox = ImageConfig::toolbox(&["sh"]);
+        assert_eq!(busybox.argv(vec![], v(&["/bin/sh", "-c", "echo x"])), ["/bin/sh", "-c", "echo x"]);
+        assert_eq!(busybox.argv(vec![], vec![]), ["sh"]);
+    }
+
+    #[test]
     fn user_aliases_override_builtins_and_paths_resolve_against_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("app.wasm"), b"\0asm\x01\0\0\0").unwrap();
         let r = ImageResolver::new(vec![parse_alias_flag("alpine*=./app.wasm").unwrap(), parse_alias_flag("mysql:*=builtin:toolbox").unwrap()]);
         let img = r.resolve("alpine:3", dir.path()).unwrap();
-        assert_eq!(img.entrypoint, vec!["app.wasm".to_string()]);
+        assert_eq!(img.config.entrypoint, vec!["app.wasm".to_string()]);
         assert_eq!(&*img.bytes, b"\0asm\x01\0\0\0");
         assert_eq!(r.resolve("mysql:8.0", dir.path()).unwrap().description, "builtin toolbox");
         let direct = ImageResolver::default().resolve("app.wasm", dir.path()).unwrap();
-        assert_eq!(direct.entrypoint, vec!["app.wasm".to_string()]);
+        assert_eq!(direct.config.entrypoint, vec!["app.wasm".to_string()]);
         let url = format!("file://{}", dir.path().join("app.wasm").display());
         assert!(ImageResolver::default().resolve(&url, Path::new("/nonexistent")).is_ok());
         let missing = ImageResolver::default().resolve("nope.wasm", dir.path()).err().unwrap();

@@ -275,13 +275,15 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     continue;
                 }
             };
+            // The container's workingDir, else the image's WorkingDir.
+            let working_dir = c.working_dir.clone().or_else(|| image.config.working_dir.clone());
             let env = {
                 let mut env = env;
                 // Container runtimes set HOSTNAME to the pod name;
                 // the image's config provides PATH. The manifest wins.
                 let mut base = vec![("HOSTNAME".to_owned(), sup.network.hostname().to_owned())];
-                base.extend(image.env.iter().cloned());
-                if let Some(wd) = &c.working_dir {
+                base.extend(image.config.env.iter().cloned());
+                if let Some(wd) = &working_dir {
                     base.push(("PWD".to_owned(), wd.clone()));
                 }
                 base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
@@ -301,11 +303,11 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 }
             }
             let cpu = cpu_limit(c).map(crate::limits::CpuAccount::new);
-            let argv = if command.is_empty() { image.entrypoint.iter().cloned().chain(args).collect() } else { command.into_iter().chain(args).collect() };
+            let argv = image.config.argv(command, args);
             let instance = std::sync::Arc::new(super::instance::InstanceTemplate {
                 program,
                 env,
-                working_dir: c.working_dir.clone(),
+                working_dir,
                 rootfs: sup.dir.rootfs(&c.name),
                 read_only_root,
                 root_owners,

@@ -7,6 +7,7 @@ mod env;
 mod escape;
 mod examples;
 mod harness;
+mod images;
 mod ipc;
 mod layers;
 mod lifecycle;

@@ -37,6 +37,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("cut", cmd::text::cut),
     ("date", cmd::date::main),
     ("dirname", cmd::basic::dirname),
+    ("docker-entrypoint.sh", cmd::basic::docker_entrypoint),
     ("echo", cmd::basic::echo),
     ("egrep", cmd::grep::main),
     ("env", cmd::basic::env),
@@ -94,6 +95,8 @@ pub const BIN_DIRS: &[&str] = &["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/
 pub fn find_applet(name: &str) -> Option<Applet> {
     let base = match name.rsplit_once('/') {
         Some((dir, base)) if BIN_DIRS.contains(&dir) => base,
+        // The nginx image's Entrypoint lives at the root.
+        Some(("", "docker-entrypoint.sh")) => "docker-entrypoint.sh",
         Some(_) => return None,
         None => name,
     };

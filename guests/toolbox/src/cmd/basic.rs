@@ -501,3 +501,48 @@ pub fn apk(argv: &[String], io: &mut Io) -> i32 {
         }
     }
 }
+
+/// The nginx image's Entrypoint, `/docker-entrypoint.sh`, as that script
+/// behaves: when it starts nginx (`$1` is `nginx` or `nginx-debug`) it
+/// first runs the `*.sh` files of /docker-entrypoint.d in order (WASI has
+/// no execute bit to check; `*.envsh` files are not sourced), logging to
+/// stderr unless NGINX_ENTRYPOINT_QUIET_LOGS is set; then it execs its
+/// arguments.
+pub fn docker_entrypoint(argv: &[String], io: &mut Io) -> i32 {
+    const DIR: &str = "/docker-entrypoint.d/";
+    let me = "/docker-entrypoint.sh";
+    let quiet = io.getenv("NGINX_ENTRYPOINT_QUIET_LOGS").is_some_and(|v| !v.is_empty());
+    let log = |io: &mut Io, msg: &str| {
+        if !quiet {
+            let _ = writeln!(io.stderr, "{me}: {msg}");
+        }
+    };
+    if matches!(argv.get(1).map(String::as_str), Some("nginx" | "nginx-debug")) {
+        let mut scripts: Vec<String> = std::fs::read_dir(DIR)
+            .map(|d| d.flatten().filter(|e| e.path().is_file()).map(|e| format!("{DIR}{}", e.file_name().to_string_lossy())).collect())
+            .unwrap_or_default();
+        scripts.sort();
+        if scripts.is_empty() {
+            log(io, &format!("No files found in {DIR}, skipping configuration"));
+        } else {
+            log(io, &format!("{DIR} is not empty, will attempt to perform configuration"));
+            log(io, &format!("Looking for shell scripts in {DIR}"));
+            for script in scripts.iter().filter(|s| s.ends_with(".sh")) {
+                log(io, &format!("Launching {script}"));
+                let code = crate::shell::sh_main(&["sh".to_owned(), script.clone()], io);
+                if code != 0 {
+                    return code;
+                }
+            }
+            log(io, "Configuration complete; ready for start up");
+        }
+    }
+    let Some(name) = argv.get(1) else { return 0 };
+    match crate::find_applet(name) {
+        Some(f) => f(&argv[1..], io),
+        None => {
+            io.err(me, format_args!("exec: {name}: not found"));
+            127
+        }
+    }
+}
