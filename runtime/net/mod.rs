@@ -139,6 +139,7 @@ impl ClusterNetwork {
             cluster: Arc::downgrade(self),
             ports: Mutex::new(PortTable::default()),
             udp: Mutex::new(udp::UdpPorts::default()),
+            host_aliases: Mutex::new(Vec::new()),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
@@ -168,6 +169,8 @@ pub struct PodNetwork {
     cluster: Weak<ClusterNetwork>,
     ports: Mutex<PortTable>,
     udp: Mutex<udp::UdpPorts>,
+    /// `hostAliases`: (lower-case name, address), in the spec's order.
+    host_aliases: Mutex<Vec<(String, IpAddr)>>,
 }
 
 /// A listening port's queue, and the address family it accepts: as on a
@@ -203,6 +206,16 @@ impl PodNetwork {
     /// The pod's hostname (its name), which resolves to its IP inside it.
     pub fn hostname(&self) -> &str {
         &self.hostname
+    }
+
+    /// Sets the names the pod's `hostAliases` give addresses to.
+    pub fn set_host_aliases(&self, aliases: Vec<(String, IpAddr)>) {
+        *self.host_aliases.lock().expect("pod network poisoned") = aliases.into_iter().map(|(n, ip)| (n.to_ascii_lowercase(), ip)).collect();
+    }
+
+    /// The addresses `hostAliases` give `name` (lower case), in order.
+    pub(crate) fn host_aliases(&self, name: &str) -> Vec<IpAddr> {
+        self.host_aliases.lock().expect("pod network poisoned").iter().filter(|(n, _)| n == name).map(|(_, ip)| *ip).collect()
     }
 
     /// Publishes `fqdn` (e.g. `db.backend.default.svc.cluster.local`) as

@@ -19,7 +19,8 @@ pub(crate) enum LookupError {
 /// hostname, Kubernetes' pod A records (`10-88-0-2.<ns>.pod[.cluster.local]`)
 /// for pods that exist, and the names of pods with `hostname` and
 /// `subdomain` (`<hostname>.<subdomain>.<ns>.svc.cluster.local`, and the
-/// shorter forms the search domains allow). Kubernetes publishes those
+/// shorter forms the search domains allow), and the pod's `hostAliases`.
+/// Kubernetes publishes those
 /// only with a headless Service named like the subdomain; wasmpod has no
 /// Services and publishes them directly. Everything else is unresolvable:
 /// the pod network has no internet.
@@ -37,6 +38,11 @@ pub(crate) fn resolve(net: &PodNetwork, name: &str) -> Result<Vec<IpAddr>, Looku
     }
     if net.hostname().eq_ignore_ascii_case(&lower) {
         return Ok(vec![IpAddr::V4(net.ip())]);
+    }
+    // `hostAliases`, as /etc/hosts lists them: before any DNS.
+    let aliased = net.host_aliases(&lower);
+    if !aliased.is_empty() {
+        return Ok(aliased);
     }
     let mut labels = lower.split('.');
     let first = labels.next().unwrap_or_default();
@@ -66,6 +72,11 @@ mod tests {
         let cluster = crate::net::ClusterNetwork::new();
         let me = cluster.attach("web", "default");
         let other = cluster.attach("db", "default");
+        me.set_host_aliases(vec![
+            ("foo.local".into(), "1.2.3.4".parse().unwrap()),
+            ("bar.local".into(), "1.2.3.4".parse().unwrap()),
+            ("foo.local".into(), "fe80::1".parse().unwrap()),
+        ]);
         let dashed = other.ip().to_string().replace('.', "-");
         let rows: Vec<(String, Result<Vec<IpAddr>, LookupError>)> = vec![
             ("10.1.2.3".into(), Ok(vec!["10.1.2.3".parse().unwrap()])),
@@ -75,6 +86,8 @@ mod tests {
             (format!("{dashed}.default.pod.cluster.local"), Ok(vec![IpAddr::V4(other.ip())])),
             ("10-99-99-99.default.pod".into(), Err(LookupError::Unresolvable)),
             ("db".into(), Err(LookupError::Unresolvable)),
+            ("Foo.Local".into(), Ok(vec!["1.2.3.4".parse().unwrap(), "fe80::1".parse().unwrap()])),
+            ("bar.local".into(), Ok(vec!["1.2.3.4".parse().unwrap()])),
             ("example.com".into(), Err(LookupError::Unresolvable)),
             ("".into(), Err(LookupError::InvalidName)),
             ("bad name".into(), Err(LookupError::InvalidName)),

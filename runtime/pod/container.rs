@@ -214,11 +214,12 @@ impl Worker {
         t.root_owners.record(&t.rootfs.join("tmp"), (0, 0));
         if let Some(etc) = &t.etc {
             if let Err(e) = etc.write(&t.rootfs) {
-                let message = format!("cannot write the container's /etc/hosts and /etc/hostname: {e}");
+                let message = format!("cannot write the container's /etc/hosts, /etc/hostname and /etc/resolv.conf: {e}");
                 return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
             }
-            for file in ["etc", "etc/hosts", "etc/hostname"] {
-                t.root_owners.record(&t.rootfs.join(file), (0, 0));
+            t.root_owners.record(&t.rootfs.join("etc"), (0, 0));
+            for (file, _) in etc.files() {
+                t.root_owners.record(&t.rootfs.join(file.trim_start_matches('/')), (0, 0));
             }
         }
         if let Some(wd) = &t.working_dir {
@@ -326,6 +327,10 @@ impl Worker {
                 event = probes.next() => match event {
                     crate::probe::ProbeEvent::Unhealthy { kind, message } => {
                         self.event(PodEvent::warning("Unhealthy", Some(self.field_path()), format!("{} probe failed: {message}", kind.title())));
+                        continue;
+                    }
+                    crate::probe::ProbeEvent::Warning { kind, message } => {
+                        self.event(PodEvent::warning("ProbeWarning", Some(self.field_path()), format!("{} probe warning: {message}", kind.title())));
                         continue;
                     }
                     crate::probe::ProbeEvent::Changed => {

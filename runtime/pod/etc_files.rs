@@ -1,8 +1,9 @@
 //! The files the kubelet manages in every container that does not use the
 //! host's network: `/etc/hosts` (localhost, the pod's IP and hostname, its
-//! `hostAliases`) and `/etc/hostname`, written into each container's root
-//! at each instance start, in the kubelet's format
-//! (`managedHostsFileContent` in pkg/kubelet/kubelet_pods.go).
+//! `hostAliases`), `/etc/hostname` and `/etc/resolv.conf` (formed in
+//! `dns.rs`), written into each container's root at each instance start,
+//! in the kubelet's format (`managedHostsFileContent` in
+//! pkg/kubelet/kubelet_pods.go).
 
 use std::path::Path;
 
@@ -15,13 +16,15 @@ pub(crate) struct EtcFiles {
     pub hosts: String,
     /// `/etc/hostname`.
     pub hostname: String,
+    /// `/etc/resolv.conf`.
+    pub resolv_conf: String,
 }
 
 impl EtcFiles {
     /// The files of a pod with `ips`, `hostname`, the DNS `domain` its
     /// `subdomain` gives it (`<subdomain>.<namespace>.svc.cluster.local`),
-    /// and `aliases`.
-    pub(crate) fn new(ips: &[String], hostname: &str, domain: Option<&str>, aliases: &[HostAlias]) -> Self {
+    /// `aliases`, and the text of its `resolv_conf`.
+    pub(crate) fn new(ips: &[String], hostname: &str, domain: Option<&str>, aliases: &[HostAlias], resolv_conf: String) -> Self {
         let mut hosts = String::from("# Kubernetes-managed hosts file.\n");
         hosts.push_str("127.0.0.1\tlocalhost\n");
         hosts.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -41,13 +44,18 @@ impl EtcFiles {
                 hosts.push_str(&format!("{}\t{}\n", alias.ip, alias.hostnames.as_deref().unwrap_or_default().join("\t")));
             }
         }
-        Self { hosts, hostname: format!("{hostname}\n") }
+        Self { hosts, hostname: format!("{hostname}\n"), resolv_conf }
     }
 
-    /// Writes both into the container root `rootfs`, never through a link
+    /// The files' paths in the container and their contents.
+    pub(crate) fn files(&self) -> [(&'static str, &str); 3] {
+        [("/etc/hosts", &self.hosts), ("/etc/hostname", &self.hostname), ("/etc/resolv.conf", &self.resolv_conf)]
+    }
+
+    /// Writes them into the container root `rootfs`, never through a link
     /// the previous instance left there.
     pub(crate) fn write(&self, rootfs: &Path) -> std::io::Result<()> {
-        for (guest, contents) in [("/etc/hosts", &self.hosts), ("/etc/hostname", &self.hostname)] {
+        for (guest, contents) in self.files() {
             crate::volume::write_file_beneath(rootfs, guest, contents.as_bytes())?;
         }
         Ok(())
@@ -61,10 +69,10 @@ mod tests {
     #[test]
     fn the_hosts_file_is_the_kubelets() {
         let aliases = [HostAlias { ip: "1.2.3.4".into(), hostnames: Some(vec!["foo.local".into(), "bar.local".into()]) }];
-        let plain = EtcFiles::new(&["10.88.0.7".into()], "web", None, &[]);
+        let plain = EtcFiles::new(&["10.88.0.7".into()], "web", None, &[], String::new());
         assert!(plain.hosts.ends_with("fe00::2\tip6-allrouters\n10.88.0.7\tweb\n"), "{}", plain.hosts);
         assert_eq!(plain.hostname, "web\n");
-        let full = EtcFiles::new(&["10.88.0.7".into()], "web", Some("sub.default.svc.cluster.local"), &aliases);
+        let full = EtcFiles::new(&["10.88.0.7".into()], "web", Some("sub.default.svc.cluster.local"), &aliases, String::new());
         assert!(
             full.hosts.ends_with("10.88.0.7\tweb.sub.default.svc.cluster.local\tweb\n\n# Entries added by HostAliases.\n1.2.3.4\tfoo.local\tbar.local\n"),
             "{}",
@@ -76,7 +84,7 @@ mod tests {
     #[test]
     fn written_files_replace_links() {
         let dir = tempfile::tempdir().unwrap();
-        let files = EtcFiles::new(&["10.88.0.7".into()], "web", None, &[]);
+        let files = EtcFiles::new(&["10.88.0.7".into()], "web", None, &[], String::new());
         files.write(dir.path()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("etc/hostname")).unwrap(), "web\n");
         #[cfg(unix)]

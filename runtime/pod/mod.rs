@@ -6,6 +6,7 @@ mod allocatable;
 pub mod backoff;
 pub mod conditions;
 mod container;
+mod dns;
 mod etc_files;
 mod events;
 mod exec;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub(crate) use allocatable::Allocatable;
+pub(crate) use dns::DnsHost;
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;

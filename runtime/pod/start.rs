@@ -41,6 +41,8 @@ pub(crate) struct PodContext<'a> {
     pub max_open_files_per_pod: usize,
     /// What the node offers (the downward API's default limits).
     pub allocatable: super::Allocatable,
+    /// The host's resolver configuration (for `/etc/resolv.conf`).
+    pub dns: &'a std::sync::Arc<super::DnsHost>,
 }
 
 /// Locks and records the pod, then spawns its task.
@@ -129,10 +131,11 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let probe_second = rt.probe_second;
     let log_rotation = rt.log_rotation;
     let allocatable = rt.allocatable;
+    let dns = rt.dns.clone();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        let settings = Settings { backoff, probe_second, log_rotation, usage_interval, allocatable };
+        let settings = Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns };
         prepare(&mut sup, &images, &objects, settings).await;
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -174,12 +177,13 @@ struct Settings {
     log_rotation: crate::store::LogRotation,
     usage_interval: std::time::Duration,
     allocatable: super::Allocatable,
+    dns: std::sync::Arc<super::DnsHost>,
 }
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
 async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, settings: Settings) {
-    let Settings { backoff, probe_second, log_rotation, usage_interval, allocatable } = settings;
+    let Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns } = settings;
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -195,15 +199,24 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
         node_allocatable_memory_bytes: allocatable.memory_bytes,
         node_allocatable_ephemeral_storage_bytes: allocatable.ephemeral_storage_bytes,
     };
-    // The kubelet's /etc/hosts and /etc/hostname, for pods on the pod network.
+    // The kubelet's /etc/hosts, /etc/hostname and /etc/resolv.conf, for
+    // pods on the pod network.
     let etc = (!host_network).then(|| {
-        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-        let domain = spec.subdomain.as_deref().filter(|s| !s.is_empty()).map(|sub| format!("{sub}.{namespace}.svc.cluster.local"));
+        let domain = spec.subdomain.as_deref().filter(|s| !s.is_empty()).map(|sub| format!("{sub}.{namespace}.svc.{}", super::dns::CLUSTER_DOMAIN));
+        let (resolv, warnings) = super::dns::resolv_conf(&spec, &namespace, &dns);
+        for message in warnings {
+            sup.event(PodEvent::warning("DNSConfigForming", None, message));
+        }
+        // hostAliases resolve as /etc/hosts lists them.
+        let aliases = spec.host_aliases.iter().flatten();
+        let named = aliases.filter_map(|a| Some((a.ip.parse().ok()?, a.hostnames.iter().flatten())));
+        sup.network.set_host_aliases(named.flat_map(|(ip, names)| names.map(move |n| (n.clone(), ip))).collect());
         let files = super::etc_files::EtcFiles::new(
             &[sup.network.ip().to_string()],
             sup.network.hostname(),
             domain.as_deref(),
             spec.host_aliases.as_deref().unwrap_or_default(),
+            resolv.text(),
         );
         std::sync::Arc::new(files)
     });

@@ -21,7 +21,6 @@ pub fn unimplemented_fields(pod: &Pod) -> Vec<String> {
     flag(p, spec.host_ipc == Some(true), "spec.hostIPC".into());
     flag(p, spec.host_pid == Some(true), "spec.hostPID".into());
     flag(p, spec.readiness_gates.as_ref().is_some_and(|g| !g.is_empty()), "spec.readinessGates".into());
-    flag(p, spec.host_aliases.as_ref().is_some_and(|g| !g.is_empty()), "spec.hostAliases".into());
     flag(p, spec.share_process_namespace == Some(true), "spec.shareProcessNamespace".into());
     // Volumes: every source is either mounted (volume/) or refused before
     // the pod starts, so none is listed here.

@@ -78,11 +78,14 @@ pub enum Outcome {
     /// Unhealthy, with the kubelet's message (the event text after
     /// `... probe failed: `).
     Failure(String),
+    /// Healthy, with a warning (the event text after `... probe warning: `):
+    /// an httpGet probe answered by a redirect it did not follow.
+    Warning(String),
 }
 
 impl Outcome {
     pub(crate) fn is_success(&self) -> bool {
-        matches!(self, Outcome::Success)
+        matches!(self, Outcome::Success | Outcome::Warning(_))
     }
 }
 

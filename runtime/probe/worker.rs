@@ -51,6 +51,8 @@ impl Prober for HandlerProber {
 enum Message {
     /// A check failed (an `Unhealthy` event).
     Failed(String),
+    /// A check passed with a warning (a `ProbeWarning` event).
+    Warned(String),
     /// The result flipped.
     Result(bool),
 }
@@ -60,6 +62,9 @@ enum Message {
 pub(crate) enum ProbeEvent {
     /// A check failed: Warning `Unhealthy`, `<Kind> probe failed: <message>`.
     Unhealthy { kind: ProbeKind, message: String },
+    /// A check passed with a warning: Warning `ProbeWarning`, `<Kind> probe
+    /// warning: <message>`.
+    Warning { kind: ProbeKind, message: String },
     /// `started` or `ready` changed: report the container status again.
     Changed,
     /// The liveness or startup probe failed: kill the instance.
@@ -123,6 +128,7 @@ impl ProbeSet {
             };
             match (kind, msg) {
                 (kind, Message::Failed(message)) => return ProbeEvent::Unhealthy { kind, message },
+                (kind, Message::Warned(message)) => return ProbeEvent::Warning { kind, message },
                 (ProbeKind::Liveness | ProbeKind::Startup, Message::Result(false)) => return ProbeEvent::Kill(kind),
                 (ProbeKind::Startup, Message::Result(true)) => {
                     self.started = true;
@@ -171,9 +177,12 @@ async fn run_worker(
             Err(_) => Outcome::Failure(format!("probe did not complete within {:?}", timing.timeout)),
         };
         let success = outcome.is_success();
-        if let Outcome::Failure(message) = outcome
-            && tx.send((kind, Message::Failed(message))).is_err()
-        {
+        let said = match outcome {
+            Outcome::Success => Ok(()),
+            Outcome::Failure(message) => tx.send((kind, Message::Failed(message))),
+            Outcome::Warning(message) => tx.send((kind, Message::Warned(message))),
+        };
+        if said.is_err() {
             return;
         }
         let (next, changed) = step(state, success, timing.success_threshold, timing.failure_threshold);

@@ -119,6 +119,8 @@ pub struct Runtime {
     max_open_files_per_pod: usize,
     /// What this machine offers pods, read once.
     allocatable: crate::pod::Allocatable,
+    /// The host's resolver configuration, read once.
+    dns: Arc<crate::pod::DnsHost>,
 }
 
 impl Runtime {
@@ -131,6 +133,7 @@ impl Runtime {
         Ok(Self {
             engine,
             allocatable,
+            dns: Arc::new(crate::pod::DnsHost::from_system()),
             state,
             images: ImageResolver::new(config.aliases),
             backoff: config.backoff,
@@ -224,6 +227,7 @@ impl Runtime {
             log_rotation: self.log_rotation,
             max_open_files_per_pod: self.max_open_files_per_pod,
             allocatable: self.allocatable,
+            dns: &self.dns,
         };
         let handle = crate::pod::start(&context, plan, host_ports)?;
         self.registry.insert(submitted, &handle);

@@ -450,7 +450,8 @@ spec:
 }
 
 /// The files the kubelet manages: /etc/hosts (localhost, the pod's IP with
-/// its hostname and subdomain, hostAliases) and /etc/hostname.
+/// its hostname and subdomain, hostAliases) and /etc/hostname (resolv.conf
+/// below).
 #[tokio::test]
 async fn every_container_gets_the_kubelets_hosts_and_hostname_files() {
     let h = Harness::new();
@@ -474,4 +475,50 @@ spec:
     assert!(lines.contains(&format!("{ip}\tweb.sub.default.svc.cluster.local\tweb")), "{lines:?}");
     assert!(lines.contains(&"1.2.3.4\tfoo.local\tbar.local".to_owned()), "{lines:?}");
     assert_eq!(lines.last().map(String::as_str), Some("web"));
+}
+
+/// /etc/resolv.conf as the kubelet forms it from dnsPolicy and dnsConfig,
+/// and hostAliases that resolve as /etc/hosts lists them.
+#[tokio::test]
+async fn resolv_conf_follows_dns_policy_and_host_aliases_resolve() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: dns-none}
+spec:
+  restartPolicy: Never
+  dnsPolicy: "None"
+  dnsConfig:
+    nameservers: [192.0.2.1]
+    searches: [ns1.svc.cluster-domain.example, my.dns.search.suffix]
+    options: [{name: ndots, value: "2"}, {name: edns0}]
+  containers:
+  - {name: main, image: busybox, command: ["cat", "/etc/resolv.conf"]}
+"#;
+    h.run(yaml).await;
+    assert_eq!(h.stdout("dns-none", "main"), ["search ns1.svc.cluster-domain.example my.dns.search.suffix", "nameserver 192.0.2.1", "options ndots:2 edns0"]);
+
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: aliased, namespace: shop}
+spec:
+  restartPolicy: Never
+  hostAliases: [{ip: 127.0.0.1, hostnames: [foo.local, bar.local]}]
+  containers:
+  - {name: web, image: nginx}
+  - name: client
+    image: busybox
+    command: ["sh", "-c", "head -n 1 /etc/resolv.conf; tail -n 1 /etc/resolv.conf; for i in $(seq 1 100); do nc -z bar.local 80 && echo reached && exit 0; sleep 0.1; done; exit 1"]
+"#;
+    let handle = h.start(yaml).await;
+    let p = wait_until(&handle, "the client ended", |p| exit_code(container(p, "client")).is_some()).await;
+    handle.stop();
+    let lines: Vec<String> = h.lines.0.lock().unwrap().iter().filter(|l| l.0 == "shop/aliased" && l.1 == "client").map(|l| l.3.clone()).collect();
+    assert_eq!(exit_code(container(&p, "client")), Some(0), "{lines:?}");
+    // ClusterFirst: the cluster's search domains, ndots:5; wasmpod's own
+    // resolver answers them and has no address, so there is no nameserver.
+    assert!(lines[0].starts_with("search shop.svc.cluster.local svc.cluster.local cluster.local"), "{lines:?}");
+    assert_eq!(lines[1..], ["options ndots:5", "reached"]);
 }

@@ -297,3 +297,39 @@ spec:
     assert_eq!(last.exit_code, wasmpod::EXIT_KILLED, "the guest ignored the request and was killed when the probe's period ended");
     pod.stop();
 }
+
+/// httpGet probes follow redirects to the same host, as the kubelet's do;
+/// a redirect to another host ends the chain: the probe passes with a
+/// `ProbeWarning` event holding the redirect's body. nginx answers a
+/// directory without its slash with a 301 to the Host the client used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_probes_follow_redirects_to_their_host_and_warn_of_others() {
+    let h = harness();
+    let pod = |name: &str, headers: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  initContainers:
+  - {{name: page, image: busybox, command: ["sh", "-c", "echo hi > /page/index.html"], volumeMounts: [{{name: page, mountPath: /page}}]}}
+  containers:
+  - name: web
+    image: nginx
+    volumeMounts: [{{name: page, mountPath: /usr/share/nginx/html/sub}}]
+    readinessProbe: {{httpGet: {{path: /sub, port: 80{headers}}}, periodSeconds: 1}}
+  volumes: [{{name: page, emptyDir: {{}}}}]
+"#
+        )
+    };
+    let same = h.start(&pod("same-host", "")).await;
+    let other = h.start(&pod("other-host", ", httpHeaders: [{name: Host, value: elsewhere.example}]")).await;
+    wait_until(&same, "ready through the redirect", |p| ready(p, "web")).await;
+    wait_until(&other, "ready despite the redirect", |p| ready(p, "web")).await;
+    let events = events_contain(&h, "other-host", &["\"ProbeWarning\"", "Readiness probe warning: Probe terminated redirects, Response body: <html>"]).await;
+    assert!(events.contains("301 Moved Permanently"), "{events}");
+    assert!(!h.events("same-host").contains("ProbeWarning"), "{}", h.events("same-host"));
+    same.stop();
+    other.stop();
+}
