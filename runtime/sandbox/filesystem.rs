@@ -1,7 +1,10 @@
 //! The pod's open-file cap (`handles.rs`) on wasmtime-wasi's filesystem:
 //! the functions that open and close descriptors are shadowed in the
 //! linkers by wrappers that take a slot first and give it back on close;
-//! everything else is wasmtime-wasi's, unchanged.
+//! everything else is wasmtime-wasi's, unchanged. For components, the
+//! calls that change a directory are shadowed too, so that a refusal
+//! under a read-only mount or root reads `read-only` (EROFS, "Read-only
+//! file system") as on Linux instead of wasmtime-wasi's `not-permitted`.
 //!
 //! Components: `wasi:filesystem/types` `[method]descriptor.open-at` and the
 //! `descriptor` resource's destructor. wasip1 modules: `path_open`,
@@ -20,7 +23,7 @@ use wasmtime::{AsContextMut, Caller, Linker, Memory, StoreContextMut};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1 as _};
-use wasmtime_wasi::p2::bindings::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags};
+use wasmtime_wasi::p2::bindings::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, HostDescriptor, NewTimestamp, OpenFlags, PathFlags};
 use wiggle::GuestMemory;
 
 use super::{ComponentState, ModuleState};
@@ -56,6 +59,7 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
                     }
                     _ => false,
                 };
+                let at = dir.rep();
                 match HostDescriptor::open_at(&mut state.filesystem(), dir, path_flags, path, open_flags, flags).await {
                     Ok(fd) => {
                         state.handles.hold(fd.rep(), slot);
@@ -63,11 +67,44 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
                         Ok((Ok(fd),))
                     }
                     // A trap stays a trap; an error code goes to the guest.
-                    Err(e) => Ok((Err(e.downcast()?),)),
+                    Err(e) => Ok((Err(read_only_is_erofs(state, &[at], e.downcast()?)),)),
                 }
             })
         },
     )?;
+    // The other calls that change a directory: a refusal because the mount
+    // (or root) is read-only reads as on Linux, EROFS.
+    macro_rules! changes {
+        ($name:literal, $method:ident, ($($arg:ident: $ty:ty),*), [$($fd:ident),+]) => {
+            types.func_wrap_async($name, |mut store: StoreContextMut<'_, ComponentState>, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    let state = store.data_mut();
+                    let descriptors = [$($fd.rep()),+];
+                    match HostDescriptor::$method(&mut state.filesystem(), $($arg),*).await {
+                        Ok(()) => Ok((Ok(()),)),
+                        Err(e) => Ok((Err(read_only_is_erofs(state, &descriptors, e.downcast()?)),)),
+                    }
+                })
+            })?;
+        };
+    }
+    changes!("[method]descriptor.create-directory-at", create_directory_at, (fd: Resource<Descriptor>, path: String), [fd]);
+    changes!("[method]descriptor.unlink-file-at", unlink_file_at, (fd: Resource<Descriptor>, path: String), [fd]);
+    changes!("[method]descriptor.remove-directory-at", remove_directory_at, (fd: Resource<Descriptor>, path: String), [fd]);
+    changes!("[method]descriptor.symlink-at", symlink_at, (fd: Resource<Descriptor>, old: String, new: String), [fd]);
+    changes!("[method]descriptor.rename-at", rename_at, (fd: Resource<Descriptor>, old: String, to: Resource<Descriptor>, new: String), [fd, to]);
+    changes!(
+        "[method]descriptor.link-at",
+        link_at,
+        (fd: Resource<Descriptor>, flags: PathFlags, old: String, to: Resource<Descriptor>, new: String),
+        [fd, to]
+    );
+    changes!(
+        "[method]descriptor.set-times-at",
+        set_times_at,
+        (fd: Resource<Descriptor>, flags: PathFlags, path: String, atime: NewTimestamp, mtime: NewTimestamp),
+        [fd]
+    );
     types.resource("descriptor", ResourceType::host::<Descriptor>(), |mut store, rep| {
         let state = store.data_mut();
         state.handles.release(rep);
@@ -75,6 +112,19 @@ pub(crate) fn add_to_component_linker(linker: &mut ComponentLinker<ComponentStat
     })?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// `code`, or `read-only` (EROFS) when it is wasmtime-wasi's refusal to
+/// change anything beneath a read-only preopen (`not-permitted`, EPERM)
+/// and one of `descriptors` is such a directory: what Linux answers for a
+/// read-only mount.
+fn read_only_is_erofs(state: &mut ComponentState, descriptors: &[u32], code: ErrorCode) -> ErrorCode {
+    let read_only = |rep: u32| match state.table.get(&Resource::<Descriptor>::new_borrow(rep)) {
+        Ok(Descriptor::Dir(d)) => d.perms.write_not_permitted(),
+        Ok(Descriptor::File(f)) => f.perms.write_not_permitted(),
+        Err(_) => false,
+    };
+    if matches!(code, ErrorCode::NotPermitted) && descriptors.iter().any(|&rep| read_only(rep)) { ErrorCode::ReadOnly } else { code }
 }
 
 /// Notes what the pod needs to know of a file a component opened: in a

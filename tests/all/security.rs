@@ -115,6 +115,7 @@ spec:
     let out = h.run(yaml).await;
     assert_eq!(exit_code(container(&out.pod, "main")), Some(0));
     assert_eq!(h.stdout("roroot", "main"), vec!["root=1", "vol=0"]);
+    assert_eq!(h.lines_of("roroot", "main", wasmpod::Stream::Stderr), ["sh: can't create '/f': Read-only file system"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ spec:
   containers:
   - name: reader
     image: alpine
-    command: ["sh", "-c", "cat /in/msg; echo ok > /in/new"]
+    command: ["sh", "-c", "cat /in/msg; mkdir /in/d; rm /in/msg; mv /in/msg /in/moved; touch /in/msg; echo ok > /in/new"]
     volumeMounts: [{name: data, mountPath: /in, readOnly: true}]
   - name: outsider
     image: alpine
@@ -48,7 +48,15 @@ spec:
     // redirection failed, so the script failed and the pod reports it.
     let reader = container(&out.pod, "reader");
     assert_eq!(exit_code(reader), Some(1));
-    assert!(h.lines_of("shared", "reader", wasmpod::Stream::Stderr).iter().any(|l| l.contains("/in/new")));
+    let stderr = h.lines_of("shared", "reader", wasmpod::Stream::Stderr);
+    let refused = [
+        "mkdir: can't create directory '/in/d': Read-only file system",
+        "rm: can't remove '/in/msg': Read-only file system",
+        "mv: can't rename '/in/msg': Read-only file system",
+        "touch: /in/msg: Read-only file system",
+        "sh: can't create '/in/new': Read-only file system",
+    ];
+    assert_eq!(stderr, refused, "as on Linux, every change is refused with EROFS");
     assert_eq!(phase(&out.pod), "Failed");
     // A container without the mount sees nothing of the volume.
     assert_eq!(h.stdout("shared", "outsider"), vec!["no volume here"]);
