@@ -45,6 +45,24 @@ impl IdentityView {
         book.owner(&host)
     }
 
+    /// The permission bits of the file at guest path `path`, looked up
+    /// beneath its mount by the rules wasmtime-wasi applies to the guest (no
+    /// link leads out), not following a final link.
+    pub(crate) fn mode(&self, path: &str) -> Option<u32> {
+        let parts = normalize(path)?;
+        let (len, m) = self
+            .mounts
+            .iter()
+            .filter_map(|m| Some((normalize(&m.guest_path)?, m)))
+            .filter(|(p, _)| parts.starts_with(p))
+            .map(|(p, m)| (p.len(), m))
+            .max_by_key(|(len, _)| *len)?;
+        let root = cap_primitives::fs::open_ambient_dir(&m.host_path, cap_primitives::ambient_authority()).ok()?;
+        let rel: PathBuf = if parts.len() == len { PathBuf::from(".") } else { parts[len..].iter().collect() };
+        let meta = cap_primitives::fs::stat(&root, &rel, cap_primitives::fs::FollowSymlinks::No).ok()?;
+        Some(mode_bits(&meta))
+    }
+
     fn locate(&self, path: &str) -> Option<(PathBuf, &OwnerBook)> {
         let parts = normalize(path)?;
         // The longest mount path that is a prefix, component-wise.
@@ -62,6 +80,28 @@ impl IdentityView {
         host.extend(&parts[len..]);
         Some((host, book))
     }
+}
+
+/// The host's permission bits.
+#[cfg(unix)]
+fn mode_bits(meta: &cap_primitives::fs::Metadata) -> u32 {
+    use cap_primitives::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o7777
+}
+
+/// Windows has no permission bits: the usual defaults for the type, less
+/// the write bits of a read-only file (a configMap mode without write bits
+/// sets that attribute).
+#[cfg(not(unix))]
+fn mode_bits(meta: &cap_primitives::fs::Metadata) -> u32 {
+    let base = if meta.is_dir() {
+        0o755
+    } else if meta.file_type().is_symlink() {
+        0o777
+    } else {
+        0o644
+    };
+    if meta.permissions().readonly() { base & !0o222 } else { base }
 }
 
 /// The components of an absolute path, or None for a relative one.
@@ -96,6 +136,10 @@ impl wit::Host for &IdentityView {
 
     fn owner(&mut self, path: String) -> Option<(u32, u32)> {
         IdentityView::owner(self, &path)
+    }
+
+    fn mode(&mut self, path: String) -> Option<u32> {
+        IdentityView::mode(self, &path)
     }
 }
 

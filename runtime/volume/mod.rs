@@ -323,7 +323,10 @@ impl PodVolumes {
         let creators = Arc::new(Creators::default());
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             let disk = volumes_dir.join(&v.name);
-            let result = out.one(v, &disk, &uid, pod, objects, facts);
+            let result = out.one(v, &disk, &uid, pod, objects, facts).and_then(|ready| match fs_group {
+                Some(_) if v.host_path.is_none() => source::fs_group_modes(&ready.root, ready.kind == Kind::Projected).map(|()| ready),
+                _ => Ok(ready),
+            });
             if let Ok(ready) = &result
                 && v.host_path.is_none()
             {

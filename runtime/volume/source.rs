@@ -58,6 +58,8 @@ pub(super) fn empty_dir(name: &str, ed: &EmptyDirVolumeSource, disk: &Path, uid:
         _ => disk.to_path_buf(),
     };
     fresh_dir(&dir)?;
+    // The kubelet makes emptyDir directories 0777 (drwxrwxrwx).
+    set_mode(&dir, 0o777)?;
     let limit = match &ed.size_limit {
         Some(q) => {
             // Validation accepted it; a parse failure here is a bug, not input.
@@ -85,6 +87,36 @@ fn write_file(root: &Path, rel: &str, data: &[u8], mode: i32) -> Result<(), Volu
 pub(super) fn set_mode(path: &Path, mode: i32) -> Result<(), VolumeError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode((mode & 0o777) as u32)).map_err(io("cannot set the mode of", path))
+}
+
+/// With an fsGroup, the kubelet makes every file of a volume group-readable
+/// (and group-writable unless the volume is read-only: configMap, secret,
+/// downwardAPI) and every directory setgid and group-searchable
+/// (`SetVolumeOwnership`); links are left alone.
+#[cfg(unix)]
+pub(super) fn fs_group_modes(root: &Path, read_only: bool) -> Result<(), VolumeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mask = if read_only { 0o440 } else { 0o660 };
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = path.symlink_metadata().map_err(io("cannot read", &path))?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let extra = if meta.is_dir() { mask | 0o2000 | 0o110 } else { mask };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode((meta.permissions().mode() & 0o7777) | extra))
+            .map_err(io("cannot set the mode of", &path))?;
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).map_err(io("cannot read", &path))?.flatten().map(|e| e.path()));
+        }
+    }
+    Ok(())
+}
+
+/// Windows has no permission bits to widen.
+#[cfg(not(unix))]
+pub(super) fn fs_group_modes(_root: &Path, _read_only: bool) -> Result<(), VolumeError> {
+    Ok(())
 }
 
 /// Windows has no permission bits. A mode without any write bit makes the

@@ -264,8 +264,8 @@ spec:
     );
     let out = h.run(&yaml).await;
     assert_eq!(phase(&out.pod), "Succeeded", "{:?}", h.lines_of("subpaths", "whole", wasmpod::Stream::Stderr));
-    // /etc holds the mounted file beside the kubelet's hosts and hostname.
-    assert_eq!(h.stdout("subpaths", "whole"), vec!["written through the expr", "in a", "listen 80", "app.conf", "hostname", "hosts"]);
+    // /etc holds the mounted file beside the kubelet's hosts, hostname and resolv.conf.
+    assert_eq!(h.stdout("subpaths", "whole"), vec!["written through the expr", "in a", "listen 80", "app.conf", "hostname", "hosts", "resolv.conf"]);
     assert!(h.stdout("subpaths", "by-path").contains(&"a".to_owned()), "the mount point shows in its parent");
 }
 
@@ -394,4 +394,40 @@ spec:
         let events = h.events(&name);
         assert!(events.contains("\"reason\":\"Evicted\"") && events.contains("ephemeral"), "{name}: {events}");
     }
+}
+
+/// Guests see the modes the kubelet sets: emptyDir directories 0777,
+/// configMap and secret files their defaultMode or item mode.
+#[tokio::test]
+async fn guests_see_the_modes_of_empty_dirs_and_projected_files() {
+    let h = Harness::new();
+    let yaml = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: modes}
+data: {plain: "1", script: "2"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: modes}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - name: config
+    configMap: {name: modes, defaultMode: 0400, items: [{key: plain, path: plain}, {key: script, path: script, mode: 0755}]}
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "stat -L -c '%A %n' /scratch /config/plain /config/script; touch /scratch/f; stat -c '%a' /scratch/f"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}, {name: config, mountPath: /config}]
+"#;
+    h.run(yaml).await;
+    assert_eq!(h.stdout("modes", "main"), ["drwxrwxrwx /scratch", "-r-------- /config/plain", "-rwxr-xr-x /config/script", "644"]);
+    // With an fsGroup: files group-readable (group-writable in writable
+    // volumes), directories setgid, all of group fsGroup.
+    let grouped =
+        yaml.replace("name: modes}\nspec:", "name: grouped}\nspec:\n  securityContext: {fsGroup: 2000}").replace("stat -L -c '%A %n'", "stat -L -c '%A %g %n'");
+    h.run(&grouped).await;
+    assert_eq!(h.stdout("grouped", "main"), ["drwxrwsrwx 2000 /scratch", "-r--r----- 2000 /config/plain", "-rwxr-xr-x 2000 /config/script", "644"]);
 }

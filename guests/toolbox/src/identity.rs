@@ -40,14 +40,31 @@ pub fn current() -> Ids {
 /// Owner (uid, gid) of `path`; root when the runtime does not know it.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub fn owner(path: &Path) -> (u32, u32) {
-    let absolute =
-        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| Path::new("/").join(path)) };
-    bindings::owner(&absolute.to_string_lossy()).unwrap_or((0, 0))
+    bindings::owner(&absolute(path).to_string_lossy()).unwrap_or((0, 0))
+}
+
+/// `path` made absolute against the working directory.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+fn absolute(path: &Path) -> std::path::PathBuf {
+    if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| Path::new("/").join(path)) }
 }
 
 #[cfg(not(all(target_os = "wasi", target_env = "p2")))]
 pub fn owner(_path: &Path) -> (u32, u32) {
     (0, 0)
+}
+
+/// Permission bits of `path` (not following a final link) as the runtime
+/// set them; none when it does not know.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+pub fn mode(path: &Path) -> Option<u32> {
+    bindings::mode(&absolute(path).to_string_lossy())
+}
+
+#[cfg(not(all(target_os = "wasi", target_env = "p2")))]
+#[allow(dead_code)] // Unix builds read modes themselves.
+pub fn mode(_path: &Path) -> Option<u32> {
+    None
 }
 
 /// The name of a user or group id: the image has no /etc/passwd beyond

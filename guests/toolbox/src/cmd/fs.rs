@@ -56,24 +56,26 @@ pub fn cat(argv: &[String], io: &mut Io) -> i32 {
 }
 
 #[cfg(unix)]
-fn mode_and_links(m: &fs::Metadata) -> (u32, u64) {
+fn mode_and_links(_path: &Path, m: &fs::Metadata) -> (u32, u64) {
     use std::os::unix::fs::MetadataExt;
     (m.mode(), m.nlink())
 }
 
 /// WASI reports neither permission bits nor link counts (and its
-/// read-only flag is not reliable): show the usual defaults for the type.
+/// read-only flag is not reliable): the permission bits come from the
+/// runtime (`wasmpod:identity`'s `mode`: as the pod set them), else the
+/// usual defaults for the type; one link.
 #[cfg(not(unix))]
-fn mode_and_links(m: &fs::Metadata) -> (u32, u64) {
+fn mode_and_links(path: &Path, m: &fs::Metadata) -> (u32, u64) {
     let ft = m.file_type();
-    let mode = if ft.is_dir() {
-        0o040755
+    let (kind, usual) = if ft.is_dir() {
+        (0o040000, 0o755)
     } else if ft.is_symlink() {
-        0o120777
+        (0o120000, 0o777)
     } else {
-        0o100644
+        (0o100000, 0o644)
     };
-    (mode, 1)
+    (kind | crate::identity::mode(path).unwrap_or(usual), 1)
 }
 
 fn mode_string(mode: u32) -> String {
@@ -87,11 +89,18 @@ fn mode_string(mode: u32) -> String {
         _ => '-',
     };
     let mut s = String::from(t);
-    for shift in [6, 3, 0] {
+    // setuid, setgid and sticky show in the execute column: s/t over x,
+    // S/T without it.
+    for (shift, special, set) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (mode >> shift) & 7;
         s.push(if bits & 4 != 0 { 'r' } else { '-' });
         s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+        s.push(match (bits & 1 != 0, mode & special != 0) {
+            (true, true) => set,
+            (false, true) => set.to_ascii_uppercase(),
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
     }
     s
 }
@@ -141,7 +150,7 @@ fn ls_line(e: &Entry, o: &LsOpts, now: i64) -> String {
     if !o.long {
         return name;
     }
-    let (mode, links) = mode_and_links(m);
+    let (mode, links) = mode_and_links(&e.path, m);
     let size = if o.human { human(m.len()) } else { m.len().to_string() };
     let mtime = m.modified().map(system_time_epoch).unwrap_or(0);
     let tm = tm_from_epoch(mtime, 0);
@@ -566,8 +575,8 @@ pub fn ln(argv: &[String], io: &mut Io) -> i32 {
 
 /// `stat [-L] [-c FORMAT] FILE...`: busybox's default layout, or FORMAT
 /// with %n %N %s %F %a %A %u %U %g %G %Y %y %h %%. WASI shows no inode,
-/// device or modes, so those are the defaults `ls -l` shows too; owners
-/// come from wasmpod (see `identity.rs`).
+/// device or modes: modes and owners come from wasmpod (see
+/// `identity.rs`), the rest are the defaults `ls -l` shows too.
 pub fn stat(argv: &[String], io: &mut Io) -> i32 {
     let Some(o) = parse_or_usage(argv, "Lc:", true, io) else { return 1 };
     if o.operands.is_empty() {
@@ -585,7 +594,7 @@ pub fn stat(argv: &[String], io: &mut Io) -> i32 {
                 continue;
             }
         };
-        let (mode, links) = mode_and_links(&m);
+        let (mode, links) = mode_and_links(Path::new(f), &m);
         let (uid, gid) = crate::identity::owner(Path::new(f));
         let kind = if m.is_dir() {
             "directory"
