@@ -67,7 +67,7 @@ mod security;
 mod store;
 mod volume;
 
-pub use engine::{AllocationPlan, EngineError};
+pub use engine::{AllocationPlan, EngineError, InstanceAllocation};
 pub use image::{Alias, AliasTarget, ImageConfig, ImageError, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use limits::DEFAULT_MAX_OPEN_FILES;

@@ -41,6 +41,12 @@ pub(crate) struct RuntimeArgs {
     /// it, opening fails inside the guest (EMFILE), never in the runtime.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), default_value_t = wasmpod::DEFAULT_MAX_OPEN_FILES as u32)]
     max_open_files_per_pod: u32,
+    /// How instances get their memories: `auto` (a pool sized from this
+    /// machine's address space and mapping limit, or on demand where that
+    /// leaves a small pool), `on-demand` (nothing reserved up front: for
+    /// small devices and emulators), or `pool=N` (a pool of N slots).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    instance_allocation: wasmpod::InstanceAllocation,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     pub quiet: bool,
@@ -65,6 +71,7 @@ impl RuntimeArgs {
         config.allow_host_path = self.allow_host_path;
         config.log_rotation = wasmpod::LogRotation::new(self.container_log_max_size, self.container_log_max_files as usize);
         config.max_open_files_per_pod = self.max_open_files_per_pod as usize;
+        config.instance_allocation = self.instance_allocation;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         Ok(config)
     }

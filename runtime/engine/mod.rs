@@ -20,7 +20,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Module};
 
 use cache::CompileCache;
-pub use pool::AllocationPlan;
+pub use pool::{AllocationPlan, InstanceAllocation};
 use ticker::EpochTicker;
 
 /// How often the epoch advances. Every store yields to the async scheduler
@@ -156,7 +156,12 @@ pub struct WasmEngine<L: Link> {
 impl<L: Link> WasmEngine<L> {
     /// Builds the engine; compiled images are cached under `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
-        Self::with_allocation(cache_dir, pool::plan_here())
+        Self::with_choice(cache_dir, InstanceAllocation::Auto)
+    }
+
+    /// Builds the engine with instances allocated as `choice` says.
+    pub fn with_choice(cache_dir: &Path, choice: InstanceAllocation) -> Result<Self, EngineError> {
+        Self::with_allocation(cache_dir, pool::plan_for(choice))
     }
 
     /// An engine for one instance at a time (a process per container, as

@@ -14,10 +14,15 @@
 //!   instead of mapped (4 mappings a slot): more private memory per
 //!   instance, but the slots fit.
 //! - address space: each slot reserves [`Config::memory_reservation`] plus
-//!   guard; the pool takes at most half of a 47-bit space.
+//!   guard; the pool takes at most half of the process's user address
+//!   space (on Linux read from where the stack lies: 47 bits on x86_64,
+//!   often 39 on ARM boards; elsewhere 47 bits) and of `ulimit -v`.
 //!
-//! If the pool still cannot be created (a smaller address space, an
-//! `ulimit -v`), the engine falls back to on-demand allocation.
+//! When that leaves room for fewer than [`MIN_POOL_SLOTS`] slots (a small
+//! device), a pool would cap the pods at a handful, so instances are mapped
+//! on demand instead. If the pool still cannot be created, the engine falls
+//! back to on-demand allocation. [`InstanceAllocation`] lets the user
+//! choose either instead of this plan.
 
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -31,10 +36,45 @@ const MAPS_PER_SLOT_COW: u64 = 6;
 const MAPS_PER_SLOT_COPY: u64 = 4;
 /// Per-slot reservation: 4 GiB of memory, 32 MiB guard, stack.
 const SLOT_ADDRESS_SPACE: u64 = (4 << 30) + (32 << 20) + (2 << 20);
-/// Half of a 47-bit user address space.
-const POOL_ADDRESS_SPACE: u64 = 1 << 46;
+/// The user address space assumed where it cannot be read: 47 bits, what
+/// x86_64 and most 64-bit systems give a process.
+const DEFAULT_USER_SPACE: u64 = 1 << 47;
+/// Below this many slots a pool is not worth its cap on running instances.
+pub(crate) const MIN_POOL_SLOTS: u64 = 1_000;
 /// Fiber stack of each instance (wasmtime's default).
 const STACK_SIZE: usize = 2 << 20;
+
+/// How instances get their memories: the user's choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstanceAllocation {
+    /// A pool sized from this machine's budgets, or on-demand mappings
+    /// where the pool would be small or cannot be reserved.
+    #[default]
+    Auto,
+    /// Every instance's memory and stack mapped when it starts (no
+    /// reservation up front; slower starts, no cap on instances).
+    OnDemand,
+    /// A pool of exactly this many slots (falls back to on demand if it
+    /// cannot be reserved).
+    Pool(u32),
+}
+
+impl std::str::FromStr for InstanceAllocation {
+    type Err = String;
+
+    /// `auto`, `on-demand`, or `pool=N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "on-demand" => Ok(Self::OnDemand),
+            _ => match s.strip_prefix("pool=").map(str::parse::<u32>) {
+                Some(Ok(n)) if n > 0 => Ok(Self::Pool(n)),
+                _ => Err(format!("{s:?} is not auto, on-demand or pool=N (N > 0)")),
+            },
+        }
+    }
+}
 
 /// The chosen allocation, for messages and `wasmpod bench`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +88,32 @@ pub struct AllocationPlan {
     pub reason: String,
 }
 
-/// Decides the pool from the budgets: `max_map_count` and the mappings the
-/// process has now (none known: unlimited).
-pub(crate) fn plan(max_map_count: Option<u64>, maps_now: u64, address_limit: Option<u64>) -> AllocationPlan {
-    let by_address = POOL_ADDRESS_SPACE.min(address_limit.unwrap_or(u64::MAX) / 2) / SLOT_ADDRESS_SPACE;
-    let free_maps = max_map_count.map(|m| m.saturating_sub(maps_now + RESERVED_MAPPINGS));
+/// This machine's budgets for a pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budgets {
+    /// `vm.max_map_count` (none known: unlimited).
+    pub max_map_count: Option<u64>,
+    /// The mappings the process has now.
+    pub maps_now: u64,
+    /// `ulimit -v`.
+    pub address_limit: Option<u64>,
+    /// The process's user address space.
+    pub user_space: u64,
+}
+
+/// Decides the pool from the budgets.
+pub(crate) fn plan(b: Budgets) -> AllocationPlan {
+    let by_address = (b.user_space / 2).min(b.address_limit.unwrap_or(u64::MAX) / 2) / SLOT_ADDRESS_SPACE;
+    if by_address < MIN_POOL_SLOTS {
+        let bits = 64 - b.user_space.leading_zeros() - 1;
+        let limit = b.address_limit.map(|l| format!(" and a {} MiB address limit", l >> 20)).unwrap_or_default();
+        return AllocationPlan {
+            slots: 0,
+            copy_on_write: true,
+            reason: format!("on-demand allocation (a {bits}-bit address space{limit} leaves room for only {by_address} pool slots)"),
+        };
+    }
+    let free_maps = b.max_map_count.map(|m| m.saturating_sub(b.maps_now + RESERVED_MAPPINGS));
     let wanted = u64::from(WANTED_SLOTS).min(by_address);
     let (slots, copy_on_write, why) = match free_maps {
         None => (wanted, true, "no mapping limit".to_owned()),
@@ -67,16 +128,44 @@ pub(crate) fn plan(max_map_count: Option<u64>, maps_now: u64, address_limit: Opt
     AllocationPlan { slots, copy_on_write, reason: format!("pooling allocator with {slots} slots ({why}; address space for {by_address})") }
 }
 
-/// This machine's budgets (Linux: `/proc`; elsewhere no mapping limit).
-pub(crate) fn plan_here() -> AllocationPlan {
-    let (max_maps, maps_now) = if cfg!(target_os = "linux") {
+/// The plan for `choice` on this machine.
+pub(crate) fn plan_for(choice: InstanceAllocation) -> AllocationPlan {
+    match choice {
+        InstanceAllocation::Auto => plan(budgets_here()),
+        InstanceAllocation::OnDemand => AllocationPlan { slots: 0, copy_on_write: true, reason: "on-demand allocation (chosen)".into() },
+        InstanceAllocation::Pool(slots) => {
+            // The budgets still decide whether images are mapped or copied.
+            let copy_on_write = plan(Budgets { user_space: u64::MAX, address_limit: None, ..budgets_here() }).copy_on_write;
+            AllocationPlan { slots, copy_on_write, reason: format!("pooling allocator with {slots} slots (chosen)") }
+        }
+    }
+}
+
+/// This machine's budgets (Linux: `/proc`; elsewhere no mapping limit and
+/// a 47-bit address space).
+fn budgets_here() -> Budgets {
+    let (max_map_count, maps_now, user_space) = if cfg!(target_os = "linux") {
         let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok());
-        let now = std::fs::read_to_string("/proc/self/maps").map(|s| s.lines().count() as u64).unwrap_or(0);
-        (max, now)
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        (max, maps.lines().count() as u64, user_space(&maps).unwrap_or(DEFAULT_USER_SPACE))
     } else {
-        (None, 0)
+        (None, 0, DEFAULT_USER_SPACE)
     };
-    plan(max_maps, maps_now, address_limit())
+    Budgets { max_map_count, maps_now, address_limit: address_limit(), user_space }
+}
+
+/// The user address space a process has, from its mappings
+/// (`/proc/self/maps`): the stack lies near the top, so the space is the
+/// power of two above the highest mapping's end (the vsyscall page, above
+/// every user space, aside). At least 32 bits, at most 47 unless a mapping
+/// lies higher.
+fn user_space(maps: &str) -> Option<u64> {
+    let top = maps
+        .lines()
+        .filter(|l| !l.ends_with("[vsyscall]"))
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().next()?.split_once('-')?.1, 16).ok())
+        .max()?;
+    Some(top.max(1 << 32).checked_next_power_of_two().unwrap_or(1 << 63))
 }
 
 #[cfg(unix)]
@@ -130,16 +219,43 @@ pub(crate) fn apply(config: &mut Config, plan: &AllocationPlan) {
 mod tests {
     use super::*;
 
+    fn budgets(max_map_count: Option<u64>, maps_now: u64, address_limit: Option<u64>) -> Budgets {
+        Budgets { max_map_count, maps_now, address_limit, user_space: DEFAULT_USER_SPACE }
+    }
+
     #[test]
     fn a_roomy_machine_gets_the_wanted_slots_copy_on_write() {
-        let p = plan(Some(1_048_576), 2_000, None);
-        assert_eq!((p.slots, p.copy_on_write), (WANTED_SLOTS.min((POOL_ADDRESS_SPACE / SLOT_ADDRESS_SPACE) as u32), true), "{p:?}");
-        assert!(plan(None, 0, None).copy_on_write);
+        let p = plan(budgets(Some(1_048_576), 2_000, None));
+        assert_eq!((p.slots, p.copy_on_write), (WANTED_SLOTS.min((DEFAULT_USER_SPACE / 2 / SLOT_ADDRESS_SPACE) as u32), true), "{p:?}");
+        assert!(plan(budgets(None, 0, None)).copy_on_write);
+    }
+
+    #[test]
+    fn a_small_address_space_maps_instances_on_demand() {
+        // A 39-bit ARM board: 256 GiB for a pool is 63 slots.
+        let p = plan(Budgets { user_space: 1 << 39, ..budgets(None, 0, None) });
+        assert_eq!(p.slots, 0, "{p:?}");
+        assert_eq!(p.reason, "on-demand allocation (a 39-bit address space leaves room for only 63 pool slots)");
+        let p = plan(budgets(None, 0, Some(64 << 30)));
+        assert_eq!(p.slots, 0, "{p:?}");
+        assert!(p.reason.contains("65536 MiB address limit"), "{}", p.reason);
+    }
+
+    #[test]
+    fn the_address_space_is_read_from_where_the_mappings_lie() {
+        let x86 = "55d0c0a00000-55d0c0a21000 r--p 00000000 08:01 1 /bin/x\n7ffd3b4e0000-7ffd3b501000 rw-p 00000000 00:00 0 [stack]\nffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
+        assert_eq!(user_space(x86), Some(1 << 47));
+        let arm39 = "5581200000-5581221000 r--p 00000000 b3:02 1 /bin/x\n7ff7c1e000-7ff7c3f000 rw-p 00000000 00:00 0 [stack]\n";
+        assert_eq!(user_space(arm39), Some(1 << 39));
+        assert_eq!(user_space(""), None);
+        assert_eq!("pool=64".parse(), Ok(InstanceAllocation::Pool(64)));
+        assert_eq!("on-demand".parse(), Ok(InstanceAllocation::OnDemand));
+        assert!("pool=0".parse::<InstanceAllocation>().is_err());
     }
 
     #[test]
     fn the_default_map_count_copies_images_to_fit_more_slots() {
-        let p = plan(Some(65_530), 2_000, None);
+        let p = plan(budgets(Some(65_530), 2_000, None));
         assert!(!p.copy_on_write, "{p:?}");
         assert_eq!(u64::from(p.slots), (65_530 - 2_000 - RESERVED_MAPPINGS) / MAPS_PER_SLOT_COPY);
         assert!(p.reason.contains("vm.max_map_count"), "{}", p.reason);
@@ -147,7 +263,7 @@ mod tests {
 
     #[test]
     fn an_address_space_limit_shrinks_the_pool() {
-        let p = plan(None, 0, Some(64 << 30));
-        assert_eq!(u64::from(p.slots), (32u64 << 30) / SLOT_ADDRESS_SPACE);
+        let p = plan(budgets(None, 0, Some(16 << 40)));
+        assert_eq!(u64::from(p.slots), (8u64 << 40) / SLOT_ADDRESS_SPACE);
     }
 }

@@ -80,6 +80,9 @@ pub struct RuntimeConfig {
     /// past it, opening fails inside the guest, so no pod can take the
     /// process's file descriptors from the others and the runtime.
     pub max_open_files_per_pod: usize,
+    /// How instances get their memories: a pool sized from the machine
+    /// (default), on-demand mappings, or a pool of a given size.
+    pub instance_allocation: crate::engine::InstanceAllocation,
 }
 
 impl RuntimeConfig {
@@ -97,6 +100,7 @@ impl RuntimeConfig {
             probe_second: Duration::from_secs(1),
             log_rotation: crate::store::LogRotation::default(),
             max_open_files_per_pod: crate::limits::DEFAULT_MAX_OPEN_FILES,
+            instance_allocation: crate::engine::InstanceAllocation::Auto,
         }
     }
 }
@@ -128,7 +132,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, Error> {
         let state = StateDir::open(&config.state_dir)?;
         let cache = config.compile_cache.unwrap_or_else(|| state.compile_cache());
-        let engine = Arc::new(WasmEngine::new(&cache)?);
+        let engine = Arc::new(WasmEngine::with_choice(&cache, config.instance_allocation)?);
         let allocatable = crate::pod::Allocatable::here(state.path());
         Ok(Self {
             engine,

@@ -584,3 +584,21 @@ fn bench_prints_its_figures_as_one_json_object() {
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("start, network, probes, baselines, density"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn instance_allocation_is_a_flag_of_run_and_a_bad_value_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("once.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, args: [echo, ran]}\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = wasmpod(&dir.path().join("s"), &["run", "--instance-allocation", "on-demand", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ran"), "{}", text(&out.stdout));
+    let out = wasmpod(&dir.path().join("s"), &["run", "--instance-allocation", "pool=0", file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("\"pool=0\" is not auto, on-demand or pool=N (N > 0)"), "{}", text(&out.stderr));
+}

@@ -522,3 +522,17 @@ spec:
     assert!(lines[0].starts_with("search shop.svc.cluster.local svc.cluster.local cluster.local"), "{lines:?}");
     assert_eq!(lines[1..], ["options ndots:5", "reached"]);
 }
+
+/// The user chooses how instances get their memories: on demand (small
+/// devices, emulators) or a pool of a given size; pods run the same.
+#[tokio::test]
+async fn pods_run_with_instances_mapped_on_demand_or_from_a_chosen_pool() {
+    for (choice, slots) in [(wasmpod::InstanceAllocation::OnDemand, 0), (wasmpod::InstanceAllocation::Pool(8), 8)] {
+        let h = Harness::with_config(|c| c.instance_allocation = choice);
+        assert_eq!(h.runtime.allocation().slots, slots, "{:?}", h.runtime.allocation());
+        assert!(h.runtime.allocation().reason.ends_with("(chosen)"), "{}", h.runtime.allocation().reason);
+        let out = h.run(&shell_pod("chosen", "Never", "echo allocated")).await;
+        assert_eq!(phase(&out.pod), "Succeeded");
+        assert_eq!(h.stdout("chosen", "main"), ["allocated"]);
+    }
+}
