@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A smoke run of a wasmpod binary built for another platform, under its
+# emulator: `.ci/smoke.sh WASMPOD [RUNNER...]`, e.g.
+#   .ci/smoke.sh target/aarch64-unknown-linux-gnu/release/wasmpod qemu-aarch64-static
+# It runs a pod to its end with `run`, then, with `serve` in the
+# background, applies the seed's manifests in examples/ from a second process,
+# waits for each pod to run, reads logs, execs, forwards a port, deletes,
+# and stops the server with Ctrl-C (SIGINT). Each failure says what it
+# expected and what it got; the exit code is the number of failures.
+set -uo pipefail
+# Job control: each background job is a process group that keeps SIGINT (a
+# non-interactive shell would start it with SIGINT ignored), so Ctrl-C can
+# be sent to the group: the emulator or wasmpod inside the function's
+# subshell gets it.
+set -m
+cd "$(dirname "$0")/.."
+
+bin=$1
+shift
+runner=("$@")
+state=$(mktemp -d)
+work=$(mktemp -d)
+failures=0
+server=
+
+wasmpod() { "${runner[@]}" "$bin" --state-dir "$state" "$@"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+ok() { printf 'ok: %s\n' "$*"; }
+finish() {
+	[ -n "$server" ] && kill -INT -- -"$server" 2>/dev/null && wait "$server" 2>/dev/null
+	rm -rf "$state" "$work"
+}
+trap finish EXIT
+
+# Waits up to $1 seconds for the command after it to succeed.
+until_ok() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 1
+	done
+}
+
+out=$(wasmpod version 2>&1) && ok "version: ${out%%$'\n'*}" || fail "version: $out"
+
+cat >"$work/once.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  restartPolicy: Never
+  volumes: [{name: shared, emptyDir: {}}]
+  initContainers:
+  - {name: write, image: busybox, command: ["sh", "-c", "echo from the init container > /data/note"], volumeMounts: [{name: shared, mountPath: /data}]}
+  containers:
+  - {name: read, image: busybox, args: ["cat", "/data/note"], volumeMounts: [{name: shared, mountPath: /data}]}
+EOF
+out=$(wasmpod run "$work/once.yaml" 2>&1)
+if [ $? -eq 0 ] && grep -q '\[once/read\] from the init container' <<<"$out"; then ok "run: a pod with an init container and a shared volume succeeded"; else fail "run: $out"; fi
+
+wasmpod serve >"$work/serve.log" 2>&1 &
+server=$!
+
+# The seed's manifests, from a second process. Not applied:
+# env-from-objects.yaml (its ConfigMaps and Secrets are not served by the
+# control API; `run` takes it) and liveness-probe.yaml (fields Kubernetes
+# rejects, and the pod name readiness-probe.yaml uses).
+applied=0
+for f in examples/*.yaml; do
+	case $f in examples/env-from-objects.yaml | examples/liveness-probe.yaml) continue ;; esac
+	# Exit code 5: the server is not listening yet.
+	deadline=$((SECONDS + 120))
+	while out=$(wasmpod apply -f "$f" 2>&1); code=$?; [ $code -eq 5 ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+	if [ $code -eq 0 ]; then ok "apply $f"; applied=$((applied + $(grep -c '^kind: Pod' "$f"))); else fail "apply $f ($code): $out"; fi
+done
+
+# Every applied pod runs (or ran to its end).
+names=$(wasmpod get pods -o name 2>&1)
+for pod in $names; do
+	pod=${pod#pod/}
+	until_ok 180 bash -c "\"\$0\" \"\${@}\" | grep -q -e Running -e Completed" "${runner[@]}" "$bin" --state-dir "$state" get pod "$pod" ||
+		fail "pod $pod never ran: $(wasmpod get pod "$pod" 2>&1)"
+done
+[ "$(wc -w <<<"$names")" -eq $((applied + 1)) ] && ok "every applied pod ran ($applied pods applied, and the one run)" || fail "get pods -o name: $names"
+
+until_ok 60 bash -c "\"\$0\" \"\${@}\" | grep -q ." "${runner[@]}" "$bin" --state-dir "$state" logs custom-command-pod &&
+	ok "logs custom-command-pod" || fail "logs custom-command-pod: $(wasmpod logs custom-command-pod 2>&1)"
+
+out=$(wasmpod exec custom-command-pod -- sh -c 'echo exec in $HOSTNAME' 2>&1)
+[ "$out" = "exec in custom-command-pod" ] && ok "exec" || fail "exec: $out"
+
+# port-forward to the sidecar example's web server (port 80).
+port=$((20000 + RANDOM % 20000))
+wasmpod port-forward sidecar-pod "$port:80" >"$work/forward.log" 2>&1 &
+forward=$!
+if until_ok 60 curl -sf --max-time 10 "http://127.0.0.1:$port/date.log" -o /dev/null; then ok "port-forward"; else fail "port-forward: $(cat "$work/forward.log")"; fi
+kill -INT -- -"$forward" 2>/dev/null
+wait "$forward" 2>/dev/null
+
+out=$(wasmpod delete pod custom-command-pod 2>&1) && ok "delete" || fail "delete: $out"
+wasmpod get pod custom-command-pod >/dev/null 2>&1 && fail "the deleted pod is still listed"
+
+kill -INT -- -"$server"
+wait "$server"
+code=$?
+server=
+[ $code -eq 130 ] && ok "serve stopped on SIGINT (130)" || fail "serve ended with $code: $(tail -5 "$work/serve.log")"
+
+printf '%s failure(s)\n' "$failures"
+exit "$failures"
