@@ -154,12 +154,8 @@ pub struct WasmEngine<L: Link> {
 }
 
 impl<L: Link> WasmEngine<L> {
-    /// Builds the engine; compiled images are cached under `cache_dir`.
-    pub fn new(cache_dir: &Path) -> Result<Self, EngineError> {
-        Self::with_choice(cache_dir, InstanceAllocation::Auto)
-    }
-
-    /// Builds the engine with instances allocated as `choice` says.
+    /// Builds the engine, instances allocated as `choice` says; compiled
+    /// images are cached under `cache_dir`.
     pub fn with_choice(cache_dir: &Path, choice: InstanceAllocation) -> Result<Self, EngineError> {
         Self::with_allocation(cache_dir, pool::plan_for(choice))
     }
@@ -304,7 +300,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_loads_of_one_image_compile_it_once() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
+        let engine = Arc::new(WasmEngine::<Bare>::with_choice(dir.path(), InstanceAllocation::Auto).unwrap());
         let bytes: Arc<[u8]> = Arc::from(MODULE.as_bytes());
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -318,14 +314,14 @@ mod tests {
         assert_eq!(sources.iter().filter(|s| **s == LoadSource::Compiled).count(), 1, "{sources:?}");
         assert_eq!(sources.iter().filter(|s| **s == LoadSource::Memory).count(), 7);
         // A second engine (a new process) finds it on disk.
-        let again = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
+        let again = Arc::new(WasmEngine::<Bare>::with_choice(dir.path(), InstanceAllocation::Auto).unwrap());
         assert_eq!(again.load("m.wat", bytes, crate::image::digest_of(MODULE.as_bytes())).await.unwrap().source, LoadSource::DiskCache);
     }
 
     #[tokio::test]
     async fn bytes_that_are_not_wasm_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(WasmEngine::<Bare>::new(dir.path()).unwrap());
+        let engine = Arc::new(WasmEngine::<Bare>::with_choice(dir.path(), InstanceAllocation::Auto).unwrap());
         let err = engine.load("x.wasm", Arc::from(&b"#!/bin/sh\necho hi"[..]), [0; 32]).await.err().unwrap();
         assert!(matches!(err, EngineError::NotWasm { .. }), "{err}");
     }
