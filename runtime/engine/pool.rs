@@ -101,6 +101,13 @@ pub(crate) struct Budgets {
     pub user_space: u64,
 }
 
+impl Budgets {
+    /// Mappings free for a pool (none known: unlimited).
+    fn free_maps(&self) -> Option<u64> {
+        self.max_map_count.map(|m| m.saturating_sub(self.maps_now + RESERVED_MAPPINGS))
+    }
+}
+
 /// Decides the pool from the budgets.
 pub(crate) fn plan(b: Budgets) -> AllocationPlan {
     let by_address = (b.user_space / 2).min(b.address_limit.unwrap_or(u64::MAX) / 2) / SLOT_ADDRESS_SPACE;
@@ -113,7 +120,7 @@ pub(crate) fn plan(b: Budgets) -> AllocationPlan {
             reason: format!("on-demand allocation (a {bits}-bit address space{limit} leaves room for only {by_address} pool slots)"),
         };
     }
-    let free_maps = b.max_map_count.map(|m| m.saturating_sub(b.maps_now + RESERVED_MAPPINGS));
+    let free_maps = b.free_maps();
     let wanted = u64::from(WANTED_SLOTS).min(by_address);
     let (slots, copy_on_write, why) = match free_maps {
         None => (wanted, true, "no mapping limit".to_owned()),
@@ -134,8 +141,9 @@ pub(crate) fn plan_for(choice: InstanceAllocation) -> AllocationPlan {
         InstanceAllocation::Auto => plan(budgets_here()),
         InstanceAllocation::OnDemand => AllocationPlan { slots: 0, copy_on_write: true, reason: "on-demand allocation (chosen)".into() },
         InstanceAllocation::Pool(slots) => {
-            // The budgets still decide whether images are mapped or copied.
-            let copy_on_write = plan(Budgets { user_space: u64::MAX, address_limit: None, ..budgets_here() }).copy_on_write;
+            // The mapping budget still decides whether images are mapped
+            // (6 mappings a slot) or copied (4) for this many slots.
+            let copy_on_write = budgets_here().free_maps().is_none_or(|free| free / MAPS_PER_SLOT_COW >= u64::from(slots));
             AllocationPlan { slots, copy_on_write, reason: format!("pooling allocator with {slots} slots (chosen)") }
         }
     }

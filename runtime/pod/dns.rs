@@ -4,10 +4,10 @@
 //!
 //! - `ClusterFirst` (the default; and `ClusterFirstWithHostNet`): the
 //!   cluster's search domains (`<ns>.svc.cluster.local svc.cluster.local
-//!   cluster.local`) then the host's, `options ndots:5`, and the cluster
-//!   DNS servers. wasmpod's cluster names are answered by its own resolver
+//!   cluster.local`) then the host's, and `options ndots:5`. Kubernetes adds
+//!   the cluster DNS servers; wasmpod's cluster names are answered by its own resolver
 //!   (`net::names`, behind wasi:sockets' `ip-name-lookup`), which has no
-//!   address: there is no `nameserver` line unless the runtime is given one.
+//!   address: there is no `nameserver` line.
 //!   A `ClusterFirst` pod on the host network uses `Default`, as in Kubernetes.
 //! - `Default`: the host's resolv.conf (nameservers, search, options).
 //! - `None`: only what `dnsConfig` gives.
@@ -71,8 +71,6 @@ impl ResolvConf {
 /// What the pod's DNS comes from, besides its spec.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DnsHost {
-    /// The cluster DNS servers (none: wasmpod's resolver has no address).
-    pub cluster_dns: Vec<String>,
     /// The host's resolv.conf (`Default` pods get it; `ClusterFirst` pods
     /// its search domains).
     pub host: ResolvConf,
@@ -84,7 +82,7 @@ impl DnsHost {
     pub(crate) fn from_system() -> Self {
         let host =
             if cfg!(unix) { std::fs::read_to_string("/etc/resolv.conf").map(|t| ResolvConf::parse(&t)).unwrap_or_default() } else { ResolvConf::default() };
-        Self { cluster_dns: Vec::new(), host }
+        Self { host }
     }
 }
 
@@ -97,7 +95,8 @@ pub(crate) fn resolv_conf(spec: &PodSpec, namespace: &str, host: &DnsHost) -> (R
         ("ClusterFirst", false) | ("ClusterFirstWithHostNet", _) => {
             let mut searches = vec![format!("{namespace}.svc.{CLUSTER_DOMAIN}"), format!("svc.{CLUSTER_DOMAIN}"), CLUSTER_DOMAIN.to_owned()];
             searches.extend(host.host.searches.iter().cloned());
-            ResolvConf { nameservers: host.cluster_dns.clone(), searches, options: vec!["ndots:5".to_owned()] }
+            // No nameserver: the resolver that answers cluster names has no address.
+            ResolvConf { nameservers: Vec::new(), searches, options: vec!["ndots:5".to_owned()] }
         }
         _ => host.host.clone(),
     };
@@ -152,7 +151,6 @@ mod tests {
 
     fn host() -> DnsHost {
         DnsHost {
-            cluster_dns: Vec::new(),
             host: ResolvConf::parse("# made by dhcp\nnameserver 192.168.1.1\nnameserver 8.8.8.8 ; second\nsearch lan. example.org\noptions edns0 ndots:2\n"),
         }
     }
@@ -166,8 +164,6 @@ mod tests {
         let (conf, warnings) = resolv_conf(&spec("ClusterFirst", false, None), "shop", &host());
         assert_eq!(conf.text(), "search shop.svc.cluster.local svc.cluster.local cluster.local lan example.org\noptions ndots:5\n");
         assert!(warnings.is_empty());
-        let with_dns = DnsHost { cluster_dns: vec!["10.96.0.10".into()], ..host() };
-        assert!(resolv_conf(&spec("ClusterFirst", false, None), "shop", &with_dns).0.text().contains("\nnameserver 10.96.0.10\noptions ndots:5\n"));
         // On the host network ClusterFirst is Default; ClusterFirstWithHostNet is not.
         assert_eq!(resolv_conf(&spec("ClusterFirst", true, None), "shop", &host()).0, host().host);
         assert_eq!(resolv_conf(&spec("ClusterFirstWithHostNet", true, None), "shop", &host()).0.options, ["ndots:5"]);
