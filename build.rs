@@ -50,6 +50,8 @@ fn main() {
         .unwrap_or_else(|| "48".into());
     println!("cargo:rustc-env=WASMPOD_WASMTIME_VERSION={wasmtime}");
     println!("cargo:rustc-env=WASMPOD_GUESTS_DIR={}", out.display());
+    // What this build runs: `wasmpod compile --target` takes it.
+    println!("cargo:rustc-env=WASMPOD_HOST_TRIPLE={}", std::env::var("TARGET").unwrap());
 }
 
 /// Adds the wasm32-wasip2 target through rustup if the toolchain lacks it.

@@ -67,7 +67,7 @@ mod security;
 mod store;
 mod volume;
 
-pub use engine::{AllocationPlan, EngineError, InstanceAllocation};
+pub use engine::{AllocationPlan, EngineError, HOST_TRIPLE, InstanceAllocation};
 pub use image::{Alias, AliasTarget, ImageConfig, ImageError, parse_alias_file, parse_alias_flag};
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use limits::DEFAULT_MAX_OPEN_FILES;
@@ -79,6 +79,8 @@ pub use pod::{
     EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper,
     unimplemented_fields,
 };
+#[cfg(feature = "compiler")]
+pub use runtime::{CompiledImage, ImageCompiler};
 pub use runtime::{Error, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths};
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
 pub use volume::{DEFAULT_USAGE_INTERVAL, VolumeError};

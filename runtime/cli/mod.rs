@@ -2,6 +2,8 @@
 
 mod apply;
 mod bench;
+#[cfg(feature = "compiler")]
+mod compile;
 mod delete;
 mod describe;
 mod duration;
@@ -79,7 +81,12 @@ enum Command {
     /// beside process-per-container and host loopback baselines.
     #[command(after_help = bench::AFTER_HELP)]
     Bench(bench::BenchArgs),
-    /// Print wasmpod's version and the engine it runs on.
+    /// Compile images ahead of time for a build without a compiler
+    /// (small devices), for this or another machine.
+    #[cfg(feature = "compiler")]
+    #[command(after_help = compile::AFTER_HELP)]
+    Compile(compile::CompileArgs),
+    /// Print wasmpod's version, its target and the engine it runs on.
     Version,
     /// (internal) One container as its own OS process: the baseline of `bench`.
     #[command(name = "__bench-shim", hide = true)]
@@ -110,6 +117,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Bench(args) => bench::run(cli.state_dir.as_deref(), args),
         Command::BenchShim(args) => bench::shim(args),
         Command::BenchPeer(args) => bench::peer(args),
+        #[cfg(feature = "compiler")]
+        Command::Compile(args) => compile::run(cli.state_dir.as_deref(), args),
         Command::Version => version::run(),
     };
     match result {

@@ -52,15 +52,21 @@ pub(crate) struct RuntimeArgs {
     pub quiet: bool,
 }
 
+/// The aliases of `--image-alias` flags, then of `--alias-file`.
+pub(crate) fn aliases(flags: &[String], file: Option<&std::path::Path>) -> Result<Vec<wasmpod::Alias>, Failure> {
+    let mut aliases = Vec::new();
+    for a in flags {
+        aliases.push(parse_alias_flag(a).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
+    }
+    if let Some(f) = file {
+        aliases.extend(parse_alias_file(f).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
+    }
+    Ok(aliases)
+}
+
 impl RuntimeArgs {
     pub(crate) fn config(&self, state_dir: PathBuf) -> Result<RuntimeConfig, Failure> {
-        let mut aliases = Vec::new();
-        for a in &self.image_alias {
-            aliases.push(parse_alias_flag(a).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
-        }
-        if let Some(f) = &self.alias_file {
-            aliases.extend(parse_alias_file(f).map_err(anyhow::Error::msg).exit(Exit::Invalid)?);
-        }
+        let aliases = aliases(&self.image_alias, self.alias_file.as_deref())?;
         if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
             return Err(Failure { exit: Exit::Usage, error: anyhow::anyhow!("--backoff-initial must be more than 0 and at most --backoff-max") });
         }

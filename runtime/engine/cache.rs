@@ -1,8 +1,10 @@
 //! The on-disk compiled-image cache.
 //!
-//! An entry is named by the SHA-256 of the wasm bytes and a hash of the
-//! engine's compatibility settings, so a wasmtime upgrade or a changed
-//! `Config` never loads a stale artifact. Entries are written to a temporary
+//! An entry is named by the SHA-256 of the wasm bytes and the engine's tag
+//! ([`engine_tag`]: target, settings, wasmpod and wasmtime versions).
+//! wasmtime checks each artifact as it loads it and refuses one made for
+//! another target or configuration; a refused entry is recompiled (in a
+//! build without a compiler, reported). Entries are written to a temporary
 //! file and renamed, so a crash leaves either a whole entry or none.
 //!
 //! An entry is native code this process runs without further checks, so
@@ -12,8 +14,9 @@
 //! and entries 0600. On other platforms (Windows: ACLs) this check is not
 //! done; the cache directory's own permissions are all that protect it.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+
+use sha2::Digest;
 
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
@@ -25,51 +28,100 @@ pub(super) struct CompileCache {
     engine_tag: String,
 }
 
+/// What the cache holds for an image.
+pub(super) enum Cached<T> {
+    /// A usable entry.
+    Hit(T),
+    /// No entry.
+    Missing,
+    /// An entry wasmtime refused (another wasmtime, another configuration,
+    /// a damaged file), with its reason.
+    Unusable(wasmtime::Error),
+}
+
 impl CompileCache {
-    pub(super) fn open(dir: &Path, engine: &Engine) -> Result<Self, EngineError> {
+    /// The cache in `dir` of the engine whose [`engine_tag`] is `engine_tag`.
+    pub(super) fn open(dir: &Path, engine_tag: String) -> Result<Self, EngineError> {
         create_private_dir(dir).map_err(|source| EngineError::Cache { path: dir.to_owned(), source })?;
         check_private(dir)?;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(Self { dir: dir.to_owned(), engine_tag: format!("{:016x}", hasher.finish()) })
+        Ok(Self { dir: dir.to_owned(), engine_tag })
+    }
+
+    /// The cache directory.
+    #[cfg(not(feature = "compiler"))]
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn path(&self, digest: &[u8; 32]) -> PathBuf {
-        self.dir.join(format!("{}-{}.cwasm", hex::encode(digest), self.engine_tag))
+        self.dir.join(entry_name(digest, &self.engine_tag))
     }
 
-    /// A cached component, or `None` when absent or unusable (then the
-    /// caller recompiles and overwrites the entry).
-    /// `Err` when the entry exists but another user could have written it.
-    pub(super) fn get_component(&self, engine: &Engine, digest: &[u8; 32]) -> Result<Option<Component>, EngineError> {
+    /// A cached component. `Err` when the entry exists but another user
+    /// could have written it.
+    pub(super) fn get_component(&self, engine: &Engine, digest: &[u8; 32]) -> Result<Cached<Component>, EngineError> {
         let path = self.path(digest);
         if !path.exists() {
-            return Ok(None);
+            return Ok(Cached::Missing);
         }
         check_private(&path)?;
-        // SAFETY: entries are only ever written by `put` from this engine's
-        // own `precompile_*` output, keyed by the engine's compatibility hash,
-        // into a directory only this user can write (checked above and in
-        // `open`); wasmtime additionally checks the header and refuses a
-        // mismatch.
-        Ok(unsafe { Component::deserialize_file(engine, &path) }.ok())
+        // SAFETY: entries are written by `put`, from an engine configured as
+        // this one is (the tag in the name says so), or by `wasmpod compile`
+        // for this target, into a directory only this user can write
+        // (checked above and in `open`); wasmtime additionally checks the
+        // header, target, tunables and features and refuses a mismatch.
+        Ok(match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => Cached::Hit(c),
+            Err(e) => Cached::Unusable(e),
+        })
     }
 
     /// A cached core module; see [`Self::get_component`].
-    pub(super) fn get_module(&self, engine: &Engine, digest: &[u8; 32]) -> Result<Option<Module>, EngineError> {
+    pub(super) fn get_module(&self, engine: &Engine, digest: &[u8; 32]) -> Result<Cached<Module>, EngineError> {
         let path = self.path(digest);
         if !path.exists() {
-            return Ok(None);
+            return Ok(Cached::Missing);
         }
         check_private(&path)?;
         // SAFETY: as in `get_component`.
-        Ok(unsafe { Module::deserialize_file(engine, &path) }.ok())
+        Ok(match unsafe { Module::deserialize_file(engine, &path) } {
+            Ok(m) => Cached::Hit(m),
+            Err(e) => Cached::Unusable(e),
+        })
     }
 
+    #[cfg(feature = "compiler")]
     pub(super) fn put(&self, digest: &[u8; 32], artifact: &[u8]) -> Result<(), EngineError> {
         let path = self.path(digest);
         crate::store::write_atomic(&path, artifact).map_err(|source| EngineError::Cache { path, source })
     }
+}
+
+/// The file name of the entry for the image with SHA-256 `digest`,
+/// compiled by an engine whose [`engine_tag`] is `tag`.
+pub(super) fn entry_name(digest: &[u8; 32], tag: &str) -> String {
+    format!("{}-{tag}.cwasm", hex::encode(digest))
+}
+
+/// What names an engine's artifacts: the wasmtime target they are code for
+/// (a native triple, or `pulley32`/`pulley64` for the interpreter) and the
+/// settings of wasmpod's engine configuration that change the code or its
+/// checks (copy-on-write images), under this wasmpod and wasmtime version.
+///
+/// It is the same on every host that can run the artifact: `wasmpod
+/// compile --target` on an x86_64 machine names the entries that a build
+/// without a compiler on a 32-bit device looks for. wasmtime's own
+/// compatibility hash cannot serve: a build without a compiler lacks it,
+/// and it hashes the host's `usize`. A stale or foreign entry under a
+/// matching name is still refused: wasmtime checks every artifact's
+/// target, tunables and features when it loads it.
+pub(super) fn engine_tag(target: &str, copy_on_write: bool) -> String {
+    let key = format!(
+        "wasmpod {}; wasmtime {}; target {target}; copy-on-write {copy_on_write}; epoch interruption",
+        env!("CARGO_PKG_VERSION"),
+        env!("WASMPOD_WASMTIME_VERSION")
+    );
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
 }
 
 /// Creates `dir` (and missing parents, with the umask's permissions) with
@@ -123,7 +175,7 @@ fn writable_by_others(path: &Path, mode: u32, owner: u32, euid: u32) -> Result<(
     Ok(())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(all(test, unix, feature = "compiler"))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
@@ -182,21 +234,21 @@ mod tests {
         let dir = tmp.path().join("cache");
         std::fs::create_dir(&dir).unwrap();
         chmod(&dir, 0o777);
-        assert!(matches!(CompileCache::open(&dir, &engine), Err(EngineError::CacheWritableByOthers { .. })));
+        assert!(matches!(CompileCache::open(&dir, engine_tag("test", true)), Err(EngineError::CacheWritableByOthers { .. })));
         chmod(&dir, 0o700);
-        let cache = CompileCache::open(&dir, &engine).unwrap();
+        let cache = CompileCache::open(&dir, engine_tag("test", true)).unwrap();
         let digest = [7; 32];
         cache.put(&digest, &engine.precompile_module(MODULE.as_bytes()).unwrap()).unwrap();
         let entry = cache.path(&digest);
         assert_eq!(mode(&entry), 0o600);
-        assert!(cache.get_module(&engine, &digest).unwrap().is_some());
+        assert!(matches!(cache.get_module(&engine, &digest).unwrap(), Cached::Hit(_)));
         chmod(&entry, 0o666);
         let err = cache.get_module(&engine, &digest).map(|_| ()).unwrap_err();
         assert!(matches!(&err, EngineError::CacheWritableByOthers { path, mode: 0o666 } if *path == entry), "{err}");
         chmod(&entry, 0o620);
         assert!(cache.get_component(&engine, &digest).is_err());
         chmod(&entry, 0o644);
-        assert!(cache.get_module(&engine, &digest).unwrap().is_some());
+        assert!(matches!(cache.get_module(&engine, &digest).unwrap(), Cached::Hit(_)));
     }
 
     #[test]

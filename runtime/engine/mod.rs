@@ -7,6 +7,8 @@
 //! pays for instantiation.
 
 mod cache;
+#[cfg(feature = "compiler")]
+mod cross;
 mod pool;
 mod ticker;
 
@@ -19,7 +21,9 @@ use tokio::sync::OnceCell;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Module};
 
-use cache::CompileCache;
+use cache::{Cached, CompileCache};
+#[cfg(feature = "compiler")]
+pub use cross::CrossCompiler;
 pub use pool::{AllocationPlan, InstanceAllocation};
 use ticker::EpochTicker;
 
@@ -63,6 +67,31 @@ pub enum EngineError {
         /// What wasmtime reported (names the missing import).
         #[source]
         source: wasmtime::Error,
+    },
+    /// A build without a compiler found no precompiled code for the image.
+    #[error(
+        "image {image:?} has no precompiled code for this wasmpod (built without a compiler; code for {target}): \
+         on a machine with a full build run `wasmpod compile --target {triple} {image}` and copy the files it writes into {cache}{reason}"
+    )]
+    NotPrecompiled {
+        /// The image reference.
+        image: String,
+        /// The wasmtime target this build runs (a triple, or `pulley32`).
+        target: String,
+        /// This build's target triple, for `wasmpod compile --target`.
+        triple: String,
+        /// The compiled-image cache directory it looked in.
+        cache: PathBuf,
+        /// Why an entry that was there was refused (empty when none was).
+        reason: String,
+    },
+    /// `wasmpod compile` was given a target it cannot compile for.
+    #[error("cannot compile for {target:?}: {reason}")]
+    Target {
+        /// The target triple as given.
+        target: String,
+        /// Why.
+        reason: String,
     },
     /// The compiled-image cache directory could not be used.
     #[error("compiled-image cache at {path} is unusable")]
@@ -150,7 +179,51 @@ pub struct WasmEngine<L: Link> {
     /// pods starting at once) wait for a single compile.
     loaded: Mutex<HashMap<[u8; 32], ProgramCell<L::Program>>>,
     allocation: AllocationPlan,
+    /// The wasmtime target of this engine's code (a triple, or `pulley32`
+    /// where wasmtime interprets Pulley bytecode): named when a build
+    /// without a compiler lacks an image's code.
+    #[cfg_attr(feature = "compiler", allow(dead_code))]
+    target: String,
     _ticker: EpochTicker,
+}
+
+/// This build's target triple (what `wasmpod compile --target` takes to
+/// make code this build loads).
+pub const HOST_TRIPLE: &str = env!("WASMPOD_HOST_TRIPLE");
+
+/// Creates a compiled-image cache directory (owner-only), or checks that
+/// an existing one is this user's alone.
+pub fn create_cache_dir(dir: &Path) -> Result<(), EngineError> {
+    cache::CompileCache::open(dir, String::new()).map(drop)
+}
+
+/// The wasmtime configuration every engine of wasmpod uses: the runtime's,
+/// and `wasmpod compile`'s for another machine (`target`), so the code one
+/// makes is code the other loads. Everything wasmtime checks when it loads
+/// code and that could differ between two builds is set here explicitly.
+fn engine_config(plan: &AllocationPlan, target: Option<&str>) -> wasmtime::Result<Config> {
+    let mut config = Config::new();
+    if let Some(target) = target {
+        config.target(target)?;
+    }
+    config.wasm_component_model(true);
+    // Preemption: every store yields at each epoch tick (see EPOCH_TICK).
+    config.epoch_interruption(true);
+    // Not from WASMTIME_BACKTRACE_DETAILS: it changes the code's tunables.
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+    config.collector(wasmtime::Collector::DeferredReferenceCounting);
+    config.concurrency_support(false);
+    pool::apply(&mut config, plan);
+    Ok(config)
+}
+
+/// The wasmtime target of `engine`'s code, as [`cache::engine_tag`] names it.
+fn running_target(engine: &Engine) -> String {
+    if engine.is_pulley() { pulley_target(usize::BITS, cfg!(target_endian = "big")) } else { HOST_TRIPLE.to_owned() }
+}
+
+fn pulley_target(bits: u32, big_endian: bool) -> String {
+    format!("pulley{bits}{}", if big_endian { "be" } else { "" })
 }
 
 impl<L: Link> WasmEngine<L> {
@@ -167,35 +240,29 @@ impl<L: Link> WasmEngine<L> {
     }
 
     fn with_allocation(cache_dir: &Path, mut allocation: AllocationPlan) -> Result<Self, EngineError> {
-        let configure = |plan: &AllocationPlan| {
-            let mut config = Config::new();
-            config.wasm_component_model(true);
-            // Preemption: every store yields at each epoch tick (see EPOCH_TICK).
-            config.epoch_interruption(true);
-            pool::apply(&mut config, plan);
-            config
-        };
-        let engine = match Engine::new(&configure(&allocation)) {
+        let configure = |plan: &AllocationPlan| engine_config(plan, None).map_err(EngineError::Config);
+        let engine = match Engine::new(&configure(&allocation)?) {
             Ok(e) => e,
             Err(e) if allocation.slots > 0 => {
                 // The pool's reservation failed: map each instance on demand.
-                // Copy-on-write stays as planned: it is part of the compiled
-                // code's compatibility hash, so another engine of this
-                // process (whose pool was reserved) shares the cache entries.
+                // Copy-on-write stays as planned: it names the compiled
+                // code's cache entries, so another engine of this process
+                // (whose pool was reserved) shares them.
                 allocation = AllocationPlan {
                     slots: 0,
                     copy_on_write: allocation.copy_on_write,
                     reason: format!("on-demand allocation (the pool could not be reserved: {e})"),
                 };
-                Engine::new(&configure(&allocation)).map_err(EngineError::Config)?
+                Engine::new(&configure(&allocation)?).map_err(EngineError::Config)?
             }
             Err(e) => return Err(EngineError::Config(e)),
         };
 
         let linker = L::new(&engine).map_err(EngineError::Config)?;
-        let disk = CompileCache::open(cache_dir, &engine)?;
+        let target = running_target(&engine);
+        let disk = CompileCache::open(cache_dir, cache::engine_tag(&target, allocation.copy_on_write))?;
         let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);
-        Ok(Self { engine, linker, disk, loaded: Mutex::new(HashMap::new()), allocation, _ticker: ticker })
+        Ok(Self { engine, linker, disk, loaded: Mutex::new(HashMap::new()), allocation, target, _ticker: ticker })
     }
 
     /// How instances are allocated (pool size and why).
@@ -235,34 +302,58 @@ impl<L: Link> WasmEngine<L> {
         if !is_component && !is_module {
             return Err(EngineError::NotWasm { image: image.to_owned() });
         }
-        let compile_err = |source| EngineError::Compile { image: image.to_owned(), source };
         let link_err = |source| EngineError::Link { image: image.to_owned(), source };
-        if is_component {
-            let (component, source) = match self.disk.get_component(&self.engine, digest)? {
-                Some(c) => (c, LoadSource::DiskCache),
-                None => {
-                    let artifact = self.engine.precompile_component(bytes).map_err(compile_err)?;
-                    // The cache only saves time: a read-only or full cache
-                    // directory must not refuse the image.
-                    let _ = self.disk.put(digest, &artifact);
-                    // SAFETY: the artifact was produced by this engine just now.
-                    let c = unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
-                    (c, LoadSource::Compiled)
-                }
-            };
-            Ok((self.linker.link(Compiled::Component(component)).map_err(link_err)?, source))
+        let compiled = if is_component {
+            match self.disk.get_component(&self.engine, digest)? {
+                Cached::Hit(c) => (Compiled::Component(c), LoadSource::DiskCache),
+                missed => (self.compile(image, bytes, digest, true, missed.refusal())?, LoadSource::Compiled),
+            }
         } else {
-            let (module, source) = match self.disk.get_module(&self.engine, digest)? {
-                Some(m) => (m, LoadSource::DiskCache),
-                None => {
-                    let artifact = self.engine.precompile_module(bytes).map_err(compile_err)?;
-                    let _ = self.disk.put(digest, &artifact);
-                    // SAFETY: the artifact was produced by this engine just now.
-                    let m = unsafe { Module::deserialize(&self.engine, &artifact) }.map_err(compile_err)?;
-                    (m, LoadSource::Compiled)
-                }
-            };
-            Ok((self.linker.link(Compiled::Module(module)).map_err(link_err)?, source))
+            match self.disk.get_module(&self.engine, digest)? {
+                Cached::Hit(m) => (Compiled::Module(m), LoadSource::DiskCache),
+                missed => (self.compile(image, bytes, digest, false, missed.refusal())?, LoadSource::Compiled),
+            }
+        };
+        Ok((self.linker.link(compiled.0).map_err(link_err)?, compiled.1))
+    }
+
+    /// Compiles an image the cache lacked (or held in a form wasmtime
+    /// refused: `refused`), and caches it.
+    #[cfg(feature = "compiler")]
+    fn compile(&self, image: &str, bytes: &[u8], digest: &[u8; 32], component: bool, _refused: Option<wasmtime::Error>) -> Result<Compiled, EngineError> {
+        let compile_err = |source| EngineError::Compile { image: image.to_owned(), source };
+        let artifact = if component { self.engine.precompile_component(bytes) } else { self.engine.precompile_module(bytes) }.map_err(compile_err)?;
+        // The cache only saves time: a read-only or full cache directory
+        // must not refuse the image.
+        let _ = self.disk.put(digest, &artifact);
+        // SAFETY: the artifact was produced by this engine just now.
+        Ok(if component {
+            Compiled::Component(unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)?)
+        } else {
+            Compiled::Module(unsafe { Module::deserialize(&self.engine, &artifact) }.map_err(compile_err)?)
+        })
+    }
+
+    /// Without a compiler, an image runs only from code `wasmpod compile`
+    /// made for this build.
+    #[cfg(not(feature = "compiler"))]
+    fn compile(&self, image: &str, _bytes: &[u8], _digest: &[u8; 32], _component: bool, refused: Option<wasmtime::Error>) -> Result<Compiled, EngineError> {
+        Err(EngineError::NotPrecompiled {
+            image: image.to_owned(),
+            target: self.target.clone(),
+            triple: HOST_TRIPLE.to_owned(),
+            cache: self.disk.dir().to_owned(),
+            reason: refused.map(|e| format!(" (the entry there was refused: {e:#})")).unwrap_or_default(),
+        })
+    }
+}
+
+impl<T> Cached<T> {
+    /// Why wasmtime refused the entry, if it did.
+    fn refusal(self) -> Option<wasmtime::Error> {
+        match self {
+            Cached::Unusable(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -280,7 +371,7 @@ mod tests {
     use super::*;
 
     /// Links modules without imports: enough to test compiling and caching.
-    struct Bare(wasmtime::Linker<()>);
+    pub(super) struct Bare(wasmtime::Linker<()>);
 
     impl Link for Bare {
         type Program = wasmtime::InstancePre<()>;
@@ -295,7 +386,7 @@ mod tests {
         }
     }
 
-    const MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+    pub(super) const MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_loads_of_one_image_compile_it_once() {

@@ -125,6 +125,13 @@ pub(crate) fn plan(b: Budgets) -> AllocationPlan {
     let (slots, copy_on_write, why) = match free_maps {
         None => (wanted, true, "no mapping limit".to_owned()),
         Some(free) if free / MAPS_PER_SLOT_COW >= wanted => (wanted, true, format!("{free} free memory mappings")),
+        // A build without a compiler runs code made by `wasmpod compile`,
+        // which is for copy-on-write images: fewer slots instead.
+        Some(free) if !cfg!(feature = "compiler") => (
+            free / MAPS_PER_SLOT_COW,
+            true,
+            format!("{free} free memory mappings (vm.max_map_count), 6 a slot with images mapped copy-on-write"),
+        ),
         Some(free) => (
             wanted.min(free / MAPS_PER_SLOT_COPY),
             false,
@@ -143,7 +150,9 @@ pub(crate) fn plan_for(choice: InstanceAllocation) -> AllocationPlan {
         InstanceAllocation::Pool(slots) => {
             // The mapping budget still decides whether images are mapped
             // (6 mappings a slot) or copied (4) for this many slots.
-            let copy_on_write = budgets_here().free_maps().is_none_or(|free| free / MAPS_PER_SLOT_COW >= u64::from(slots));
+            // (Always mapped in a build without a compiler: see `plan`.)
+            let copy_on_write =
+                !cfg!(feature = "compiler") || budgets_here().free_maps().is_none_or(|free| free / MAPS_PER_SLOT_COW >= u64::from(slots));
             AllocationPlan { slots, copy_on_write, reason: format!("pooling allocator with {slots} slots (chosen)") }
         }
     }
@@ -215,7 +224,8 @@ pub(crate) fn apply(config: &mut Config, plan: &AllocationPlan) {
         .max_core_instances_per_component(64)
         .max_tables_per_module(4)
         .table_elements(65_536)
-        .max_memory_size(4 << 30)
+        // 4 GiB, a wasm32 memory's whole space (all of a 32-bit host's).
+        .max_memory_size(usize::try_from(4u64 << 30).unwrap_or(usize::MAX))
         // Slots keep nothing resident between instances beyond this: a
         // freed slot returns its pages to the system.
         .linear_memory_keep_resident(0)
@@ -262,6 +272,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "compiler")]
     fn the_default_map_count_copies_images_to_fit_more_slots() {
         let p = plan(budgets(Some(65_530), 2_000, None));
         assert!(!p.copy_on_write, "{p:?}");

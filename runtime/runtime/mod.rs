@@ -5,6 +5,8 @@
 //! `shutdown` (and settle); over the pods this process runs
 //! (`registry.rs`) and the records of the state directory (`view.rs`).
 
+#[cfg(feature = "compiler")]
+mod compile;
 mod create;
 mod delete;
 mod error;
@@ -19,6 +21,8 @@ mod state_view;
 mod view;
 mod watch;
 
+#[cfg(feature = "compiler")]
+pub use compile::{CompiledImage, ImageCompiler};
 pub use create::absolute_image_paths;
 pub use error::Error;
 pub use logs::{LogOptions, LogStream};
