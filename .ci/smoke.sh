@@ -66,6 +66,22 @@ EOF
 out=$(wasmpod run "$work/once.yaml" 2>&1)
 if [ $? -eq 0 ] && grep -q '\[once/read\] from the init container' <<<"$out"; then ok "run: a pod with an init container and a shared volume succeeded"; else fail "run: $out"; fi
 
+# Log rotation: 3,000 lines through 4 KiB files, 2 kept (the current one
+# and one rotated), and the last line still read back.
+cat >"$work/chatty.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: talk, image: busybox, command: ["sh", "-c", "seq 1 3000"]}
+EOF
+out=$(wasmpod run --quiet --container-log-max-size 4Ki --container-log-max-files 2 "$work/chatty.yaml" 2>&1)
+logs=$(find "$state/pods/default/chatty/logs/talk" -type f | wc -l)
+last=$(wasmpod logs chatty --tail 1 2>&1)
+if [ "$logs" -eq 2 ] && [ "$last" = 3000 ]; then ok "log rotation: 2 files kept, last line $last"; else fail "log rotation: $logs files, last line '$last': $out"; fi
+
 wasmpod serve >"$work/serve.log" 2>&1 &
 server=$!
 
@@ -89,10 +105,19 @@ for pod in $names; do
 	until_ok 180 bash -c "\"\$0\" \"\${@}\" | grep -q -e Running -e Completed" "${runner[@]}" "$bin" --state-dir "$state" get pod "$pod" ||
 		fail "pod $pod never ran: $(wasmpod get pod "$pod" 2>&1)"
 done
-[ "$(wc -w <<<"$names")" -eq $((applied + 1)) ] && ok "every applied pod ran ($applied pods applied, and the one run)" || fail "get pods -o name: $names"
+[ "$(wc -w <<<"$names")" -eq $((applied + 2)) ] && ok "every applied pod ran ($applied pods applied, and the two run)" || fail "get pods -o name: $names"
 
 until_ok 60 bash -c "\"\$0\" \"\${@}\" | grep -q ." "${runner[@]}" "$bin" --state-dir "$state" logs custom-command-pod &&
 	ok "logs custom-command-pod" || fail "logs custom-command-pod: $(wasmpod logs custom-command-pod 2>&1)"
+
+# logs -f follows the container: a line it prints after we start.
+timeout 12 "${runner[@]}" "$bin" --state-dir "$state" logs -f --tail 0 custom-command-pod >"$work/follow.log" 2>&1
+[ -s "$work/follow.log" ] && ok "logs -f: $(head -1 "$work/follow.log")" || fail "logs -f printed nothing"
+
+# A pod another process runs is refused, not run twice (the claim's lock).
+out=$(wasmpod run examples/custom-command.yaml 2>&1)
+code=$?
+[ $code -ne 0 ] && grep -q custom-command-pod <<<"$out" && ok "a second run of a running pod is refused ($code)" || fail "second run ($code): $out"
 
 out=$(wasmpod exec custom-command-pod -- sh -c 'echo exec in $HOSTNAME' 2>&1)
 [ "$out" = "exec in custom-command-pod" ] && ok "exec" || fail "exec: $out"

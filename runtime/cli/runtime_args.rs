@@ -45,7 +45,7 @@ pub(crate) struct RuntimeArgs {
     /// machine's address space and mapping limit, or on demand where that
     /// leaves a small pool), `on-demand` (nothing reserved up front: for
     /// small devices and emulators), or `pool=N` (a pool of N slots).
-    #[arg(long, value_name = "MODE", default_value = "auto")]
+    #[arg(long, value_name = "MODE", default_value = "auto", env = "WASMPOD_INSTANCE_ALLOCATION")]
     instance_allocation: wasmpod::InstanceAllocation,
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]

@@ -193,6 +193,7 @@ pub const HOST_TRIPLE: &str = env!("WASMPOD_HOST_TRIPLE");
 
 /// Creates a compiled-image cache directory (owner-only), or checks that
 /// an existing one is this user's alone.
+#[cfg(feature = "compiler")]
 pub fn create_cache_dir(dir: &Path) -> Result<(), EngineError> {
     cache::CompileCache::open(dir, String::new()).map(drop)
 }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
+#[cfg(feature = "compiler")]
 pub use atomic::write_atomic;
 pub use events::EventLog;
 pub use lock::PodLock;
