@@ -34,10 +34,27 @@ wasmpod() { "${runner[@]}" "$bin" --state-dir "$state" "$@"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
 ok() { printf 'ok: %s\n' "$*"; }
 finish() {
-	[ -n "$server" ] && kill -INT -- -"$server" 2>/dev/null && wait "$server" 2>/dev/null
+	[ -n "$server" ] && stop_job "$server"
 	rm -rf "$state" "$work"
 }
 trap finish EXIT
+
+# Ctrl-C (SIGINT) to background job $1's process group; sets $stopped to
+# its exit code, or "killed" when it had not ended 30 seconds later (then
+# SIGKILL).
+stop_job() {
+	kill -INT -- -"$1" 2>/dev/null
+	local deadline=$((SECONDS + 30))
+	while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 1; done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL -- -"$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		stopped=killed
+	else
+		wait "$1" 2>/dev/null
+		stopped=$?
+	fi
+}
 
 # Waits up to $1 seconds for the command after it to succeed.
 until_ok() {
@@ -127,17 +144,15 @@ port=$((20000 + RANDOM % 20000))
 wasmpod port-forward sidecar-pod "$port:80" >"$work/forward.log" 2>&1 &
 forward=$!
 if until_ok 60 curl -sf --max-time 10 "http://127.0.0.1:$port/date.log" -o /dev/null; then ok "port-forward"; else fail "port-forward: $(cat "$work/forward.log")"; fi
-kill -INT -- -"$forward" 2>/dev/null
-wait "$forward" 2>/dev/null
+stop_job "$forward"
 
 out=$(wasmpod delete pod custom-command-pod 2>&1) && ok "delete" || fail "delete: $out"
 wasmpod get pod custom-command-pod >/dev/null 2>&1 && fail "the deleted pod is still listed"
 
-kill -INT -- -"$server"
-wait "$server"
-code=$?
+stop_job "$server"
+code=$stopped
 server=
-[ $code -eq 130 ] && ok "serve stopped on SIGINT (130)" || fail "serve ended with $code: $(tail -5 "$work/serve.log")"
+[ "$code" = 130 ] && ok "serve stopped on SIGINT (130)" || fail "serve ended with $code: $(tail -5 "$work/serve.log")"
 
 printf '%s failure(s)\n' "$failures"
 exit "$failures"

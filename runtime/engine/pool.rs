@@ -127,11 +127,9 @@ pub(crate) fn plan(b: Budgets) -> AllocationPlan {
         Some(free) if free / MAPS_PER_SLOT_COW >= wanted => (wanted, true, format!("{free} free memory mappings")),
         // A build without a compiler runs code made by `wasmpod compile`,
         // which is for copy-on-write images: fewer slots instead.
-        Some(free) if !cfg!(feature = "compiler") => (
-            free / MAPS_PER_SLOT_COW,
-            true,
-            format!("{free} free memory mappings (vm.max_map_count), 6 a slot with images mapped copy-on-write"),
-        ),
+        Some(free) if !cfg!(feature = "compiler") => {
+            (free / MAPS_PER_SLOT_COW, true, format!("{free} free memory mappings (vm.max_map_count), 6 a slot with images mapped copy-on-write"))
+        }
         Some(free) => (
             wanted.min(free / MAPS_PER_SLOT_COPY),
             false,
@@ -151,8 +149,7 @@ pub(crate) fn plan_for(choice: InstanceAllocation) -> AllocationPlan {
             // The mapping budget still decides whether images are mapped
             // (6 mappings a slot) or copied (4) for this many slots.
             // (Always mapped in a build without a compiler: see `plan`.)
-            let copy_on_write =
-                !cfg!(feature = "compiler") || budgets_here().free_maps().is_none_or(|free| free / MAPS_PER_SLOT_COW >= u64::from(slots));
+            let copy_on_write = !cfg!(feature = "compiler") || budgets_here().free_maps().is_none_or(|free| free / MAPS_PER_SLOT_COW >= u64::from(slots));
             AllocationPlan { slots, copy_on_write, reason: format!("pooling allocator with {slots} slots (chosen)") }
         }
     }

@@ -121,6 +121,7 @@ impl StateDir {
     /// Opens (creating if needed) the state directory at `root`, private to
     /// the current user.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        #[cfg(unix)]
         let created = !root.exists();
         std::fs::create_dir_all(root.join("pods")).map_err(io_err("cannot create", root))?;
         // Private to the user, but only a directory wasmpod created: a
