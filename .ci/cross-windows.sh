@@ -11,24 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
-command -v wine >/dev/null || need+=(wine wine64)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-rustup target add x86_64-pc-windows-gnu
-
-target_dir=${WASMPOD_CROSS_TARGET_DIR:-$HOME/.cache/wasmpod/cross-target}
-# The dev profile (dependencies optimised, as Cargo.toml sets it).
-CARGO_TARGET_DIR=$target_dir \
-	CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
-	CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc \
-	cargo build --target x86_64-pc-windows-gnu
+. .ci/cross-lib.sh
+need_packages x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64 -- wine wine wine64 -- curl curl
+cross_build x86_64-pc-windows-gnu x86_64-w64-mingw32-gcc
 exe_dir=$target_dir/x86_64-pc-windows-gnu/debug
 x86_64-w64-mingw32-gcc -shared -O2 -o "$exe_dir/bcryptprimitives.dll" .ci/windows/bcryptprimitives.c -ladvapi32
 

@@ -42,8 +42,7 @@ pub(super) enum Cached<T> {
 impl CompileCache {
     /// The cache in `dir` of the engine whose [`engine_tag`] is `engine_tag`.
     pub(super) fn open(dir: &Path, engine_tag: String) -> Result<Self, EngineError> {
-        create_private_dir(dir).map_err(|source| EngineError::Cache { path: dir.to_owned(), source })?;
-        check_private(dir)?;
+        prepare_dir(dir)?;
         Ok(Self { dir: dir.to_owned(), engine_tag })
     }
 
@@ -122,6 +121,13 @@ pub(super) fn engine_tag(target: &str, copy_on_write: bool) -> String {
         env!("WASMPOD_WASMTIME_VERSION")
     );
     hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+}
+
+/// Creates the cache directory `dir` (owner-only) or checks that an
+/// existing one is this user's alone.
+pub(super) fn prepare_dir(dir: &Path) -> Result<(), EngineError> {
+    create_private_dir(dir).map_err(|source| EngineError::Cache { path: dir.to_owned(), source })?;
+    check_private(dir)
 }
 
 /// Creates `dir` (and missing parents, with the umask's permissions) with

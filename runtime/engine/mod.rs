@@ -195,7 +195,7 @@ pub const HOST_TRIPLE: &str = env!("WASMPOD_HOST_TRIPLE");
 /// an existing one is this user's alone.
 #[cfg(feature = "compiler")]
 pub fn create_cache_dir(dir: &Path) -> Result<(), EngineError> {
-    cache::CompileCache::open(dir, String::new()).map(drop)
+    cache::prepare_dir(dir)
 }
 
 /// The wasmtime configuration every engine of wasmpod uses: the runtime's,
