@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use wasmpod::api::{ClientError, Target};
+use wasmpod::api::{Client, ClientError, Target};
+use wasmpod::{FAILED_DELETE, PodPhase};
 
 use super::remote::{client_failure, live, namespace, state_dir, tokio};
 use super::{Exit, Failure};
@@ -51,8 +52,18 @@ pub(crate) fn run(state: Option<&Path>, args: DeleteArgs) -> Result<Exit, Failur
                 }
             }
             if args.wait {
+                let since = jiff::Timestamp::now();
                 loop {
                     match client.get(&ns, name).await {
+                        // Stopped, but its files stay: the server said why.
+                        Ok(pod) if ended(&pod) => match removal_failure(&client, &ns, name, since).await {
+                            Some(why) => {
+                                eprintln!("error: pod \"{name}\" was stopped but not removed: {why}");
+                                result = Ok(Exit::Runtime);
+                                break;
+                            }
+                            None => tokio::time::sleep(POLL).await,
+                        },
                         Err(e) if e.status().is_some_and(|s| s.code == 404) => break,
                         // The process that served us ended: a `run` whose
                         // last pod this was. It removed the record first.
@@ -69,4 +80,19 @@ pub(crate) fn run(state: Option<&Path>, args: DeleteArgs) -> Result<Exit, Failur
         }
         result
     })
+}
+
+fn ended(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()).and_then(|p| p.parse::<PodPhase>().ok()).is_some_and(PodPhase::is_terminal)
+}
+
+/// The message of a `FailedDelete` event recorded since `since`: the pod
+/// ended, but the server could not remove its files.
+async fn removal_failure(client: &Client, namespace: &str, name: &str, since: jiff::Timestamp) -> Option<String> {
+    let events = client.events(namespace, name).await.ok()?;
+    events
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(FAILED_DELETE))
+        .find(|e| e.last_timestamp.as_ref().is_some_and(|t| t.0 >= since))
+        .and_then(|e| e.message)
 }

@@ -65,8 +65,12 @@ impl CrossCompiler {
             return Err(EngineError::NotWasm { image: image.to_owned() });
         }
         .map_err(compile_err)?;
-        let digest = crate::image::digest_of(bytes);
-        Ok(CrossCompiled { file_name: cache::entry_name(&digest, &self.tag), artifact })
+        Ok(CrossCompiled { file_name: self.file_name(bytes), artifact })
+    }
+
+    /// The name the target's cache knows the code of `bytes` by.
+    pub fn file_name(&self, bytes: &[u8]) -> String {
+        cache::entry_name(&crate::image::digest_of(bytes), &self.tag)
     }
 }
 

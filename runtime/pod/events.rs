@@ -83,6 +83,20 @@ impl EventRecorder {
         Self { reference, node: node.to_owned(), seen: HashMap::new(), serial: 0 }
     }
 
+    /// A recorder for a pod whose log already holds `existing` events: new
+    /// events are numbered after them (names are `<pod>.<serial>`, and a
+    /// reader keeps the last line of each name).
+    pub(crate) fn after(pod: &Pod, node: &str, existing: &[Event]) -> Self {
+        let mut r = Self::new(pod, node);
+        let prefix = format!("{}.", r.reference.name.as_deref().unwrap_or("pod"));
+        r.serial = existing
+            .iter()
+            .filter_map(|e| e.metadata.name.as_deref()?.strip_prefix(&prefix).and_then(|hex| u64::from_str_radix(hex, 16).ok()))
+            .max()
+            .unwrap_or(0);
+        r
+    }
+
     /// The event to persist for `ev` (new, or the aggregate with its count bumped).
     pub(crate) fn record(&mut self, ev: PodEvent, now: Time) -> Event {
         let field_path = ev.field_path.unwrap_or_default();
@@ -143,5 +157,9 @@ mod tests {
         assert_eq!(b.type_.as_deref(), Some("Warning"));
         assert_ne!(c.metadata.name, a.metadata.name);
         assert_eq!(c.involved_object.field_path.as_deref(), Some("spec.containers{c}"));
+        // A later recorder of the same pod numbers after what is there.
+        let mut later = EventRecorder::after(&pod, "node", &[a, c, i.clone()]);
+        let d = later.record(PodEvent::warning("FailedDelete", None, "x".into()), now());
+        assert_eq!(d.metadata.name.as_deref(), Some("p.4"), "after {:?}", i.metadata.name);
     }
 }

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub(crate) use allocatable::Allocatable;
 pub(crate) use dns::DnsHost;
+pub(crate) use events::{EventRecorder, PodEvent};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;

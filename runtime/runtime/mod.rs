@@ -24,6 +24,7 @@ mod watch;
 #[cfg(feature = "compiler")]
 pub use compile::{CompiledImage, ImageCompiler};
 pub use create::absolute_image_paths;
+pub use delete::FAILED_DELETE;
 pub use error::Error;
 pub use logs::{LogOptions, LogStream};
 use registry::PodRegistry;

@@ -315,16 +315,26 @@ impl PodDir {
     }
 
     /// Removes the pod's record, logs and everything else but the lock
-    /// (held by the caller), to start a new pod of the same name.
+    /// (held by the caller), to start a new pod of the same name. The
+    /// events and the record go last: when something cannot be removed (on
+    /// Windows, a file another task still has open), the pod stays listed
+    /// with its events, and a later removal finishes the job.
     pub fn clear(&self) -> Result<(), StoreError> {
         self.shared.writer.forget(&self.path);
-        for entry in std::fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))?.flatten() {
-            if entry.file_name() == "lock" {
-                continue;
-            }
-            let p = entry.path();
+        let last = ["events.jsonl", "pod.json"];
+        let mut entries: Vec<_> = std::fs::read_dir(&self.path)
+            .map_err(io_err("cannot list", &self.path))?
+            .flatten()
+            .filter(|e| e.file_name() != "lock" && !last.iter().any(|l| e.file_name() == *l))
+            .map(|e| e.path())
+            .collect();
+        entries.extend(last.iter().map(|l| self.path.join(l)));
+        for p in entries {
             let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-            r.map_err(io_err("cannot remove", &p))?;
+            match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(StoreError::Io { action: "cannot remove", path: p, source: e }),
+                _ => {}
+            }
         }
         Ok(())
     }

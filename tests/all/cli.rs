@@ -97,6 +97,39 @@ fn unknown_images_say_how_to_map_them() {
 }
 
 #[test]
+fn compile_takes_the_images_of_manifests_and_compiles_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pods.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  initContainers:\n  - {name: i, image: busybox}\n  containers:\n  - {name: c, image: nginx}\n\
+         ---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = wasmpod(
+        &dir.path().join("s"),
+        &["compile", "--target", "armv7-unknown-linux-gnueabihf", "-o", out_dir.to_str().unwrap(), "-f", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    // busybox once (two pods name it), then nginx: the same toolbox bytes.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("busybox: ") && !lines[0].contains("already there"), "{lines:?}");
+    assert!(lines[1].starts_with("nginx: ") && lines[1].contains("already there"), "{lines:?}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+    // An image no manifest or alias resolves: exit 3, nothing more written.
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata: {name: db}\nspec:\n  containers:\n  - {name: m, image: \"mysql:8.0\"}\n").unwrap();
+    let out = wasmpod(
+        &dir.path().join("s"),
+        &["compile", "--target", "armv7-unknown-linux-gnueabihf", "-o", out_dir.to_str().unwrap(), "-f", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("mysql:8.0"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1);
+}
+
+#[test]
 fn run_prints_prefixed_logs_and_the_final_status_and_exits_by_phase() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s");
