@@ -99,7 +99,8 @@ logs=$(find "$state/pods/default/chatty/logs/talk" -type f | wc -l)
 last=$(wasmpod logs chatty --tail 1 2>&1)
 if [ "$logs" -eq 2 ] && [ "$last" = 3000 ]; then ok "log rotation: 2 files kept, last line $last"; else fail "log rotation: $logs files, last line '$last': $out"; fi
 
-wasmpod serve >"$work/serve.log" 2>&1 &
+# Small log files, so a follower below meets rotations.
+wasmpod serve --container-log-max-size 4Ki --container-log-max-files 3 >"$work/serve.log" 2>&1 &
 server=$!
 
 # The seed's manifests, from a second process. Not applied:
@@ -130,6 +131,31 @@ until_ok 60 bash -c "\"\$0\" \"\${@}\" | grep -q ." "${runner[@]}" "$bin" --stat
 # logs -f follows the container: a line it prints after we start.
 timeout 12 "${runner[@]}" "$bin" --state-dir "$state" logs -f --tail 0 custom-command-pod >"$work/follow.log" 2>&1
 [ -s "$work/follow.log" ] && ok "logs -f: $(head -1 "$work/follow.log")" || fail "logs -f printed nothing"
+
+# logs -f follows a log through its rotations: 400 lines of ~100 bytes,
+# one every 10 ms, through 4 KiB files, all read in order, and the follow
+# ends with the container.
+cat >"$work/rotating.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: rotating}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: count
+    image: busybox
+    command: ["sh", "-c", "sleep 4; i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"line $i ........................................................................................\"; sleep 0.01; done"]
+EOF
+out=$(wasmpod apply -f "$work/rotating.yaml" 2>&1) || fail "apply rotating: $out"
+until_ok 60 bash -c "\"\$0\" \"\${@}\" | grep -q Running" "${runner[@]}" "$bin" --state-dir "$state" get pod rotating
+timeout 180 "${runner[@]}" "$bin" --state-dir "$state" logs -f rotating >"$work/rotating.log" 2>&1
+code=$?
+lines=$(grep -c '^line [0-9]* \.' "$work/rotating.log")
+in_order=$(awk '{ if ($2 != NR) { print "line " NR " is: " $0; exit } }' "$work/rotating.log")
+rotated=$(find "$state/pods/default/rotating/logs/count" -type f | wc -l)
+if [ $code -eq 0 ] && [ "$lines" -eq 400 ] && [ -z "$in_order" ]; then ok "logs -f through rotations: 400 lines in order ($rotated files kept)"; else
+	fail "logs -f through rotations: exit $code, $lines lines; $in_order; last: $(tail -1 "$work/rotating.log")"
+fi
 
 # A pod another process runs is refused, not run twice (the claim's lock).
 out=$(wasmpod run examples/custom-command.yaml 2>&1)

@@ -155,6 +155,22 @@ impl<T, E: Into<anyhow::Error>> ExitContext<T> for Result<T, E> {
     }
 }
 
+/// The kernel's cap on one process's open files (macOS:
+/// `kern.maxfilesperproc`).
+#[cfg(target_os = "macos")]
+fn max_files_per_process() -> Option<libc::rlim_t> {
+    let mut n: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>();
+    // SAFETY: the name is NUL-terminated and `n` is a c_int of `len` bytes.
+    let rc = unsafe { libc::sysctlbyname(c"kern.maxfilesperproc".as_ptr(), (&mut n as *mut libc::c_int).cast(), &mut len, std::ptr::null_mut(), 0) };
+    (rc == 0 && n > 0).then_some(n as libc::rlim_t)
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn max_files_per_process() -> Option<libc::rlim_t> {
+    None
+}
+
 /// Raises the soft limit on open files to the hard limit: every container
 /// holds its pod's lock and, once it writes, its log file open, and the
 /// defaults (1,024 on Linux, 256 on macOS) are far below what thousands of
@@ -171,9 +187,9 @@ pub(crate) fn raise_open_file_limit() {
             let wanted = lim.rlim_max;
             lim.rlim_cur = wanted;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                // macOS refuses more than OPEN_MAX even under an unlimited
-                // hard limit.
-                lim.rlim_cur = wanted.min(10_240);
+                // macOS refuses more than kern.maxfilesperproc even under an
+                // unlimited hard limit; OPEN_MAX (10,240) where that is unknown.
+                lim.rlim_cur = wanted.min(max_files_per_process().unwrap_or(10_240));
                 let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
             }
         }

@@ -52,8 +52,24 @@ fn memory_bytes() -> Option<i64> {
     None
 }
 
+/// The size of the file system holding `path` (macOS: `statfs`, whose
+/// block count is 64-bit where `statvfs`'s is 32-bit, which would cap
+/// the answer at 16 TiB of 4 KiB blocks).
+#[cfg(target_os = "macos")]
+fn storage_bytes(path: &Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs writes only the struct given; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let bytes = st.f_blocks.saturating_mul(u64::from(st.f_bsize));
+    Some(i64::try_from(bytes).unwrap_or(i64::MAX))
+}
+
 /// The size of the file system holding `path`.
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "macos")))]
 fn storage_bytes(path: &Path) -> Option<i64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;

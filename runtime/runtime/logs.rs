@@ -157,9 +157,9 @@ impl LogStream {
             done: false,
         };
         // The rotated files older than the one just opened come first.
-        let opened = stream.file.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| file_id(&m));
+        let opened = stream.file.as_ref().and_then(file_id);
         let rotated = crate::store::rotated_files(&stream.path);
-        let older = rotated.iter().position(|(_, p)| path_id(p).is_some() && path_id(p) == opened).unwrap_or(rotated.len());
+        let older = rotated.iter().position(|(_, p)| opened.is_some() && path_id(p) == opened).unwrap_or(rotated.len());
         for (_, p) in &rotated[..older] {
             if let Ok(bytes) = std::fs::read(p) {
                 stream.feed(&bytes);
@@ -227,7 +227,7 @@ impl LogStream {
                 return;
             }
             self.feed(&buf);
-            let ours = file.metadata().ok().and_then(|m| file_id(&m));
+            let ours = file_id(&file);
             let current = path_id(&self.path);
             if ours.is_none() || current.is_none() || ours == current {
                 // Not rotated (or the new file is not there yet: the next
@@ -239,7 +239,7 @@ impl LogStream {
             // read above. Open the new current file before listing, so a
             // rotation in between shows up as a rotated file we read.
             let next = std::fs::File::open(&self.path).ok();
-            let next_id = next.as_ref().and_then(|f| f.metadata().ok()).and_then(|m| file_id(&m));
+            let next_id = next.as_ref().and_then(file_id);
             let rotated = crate::store::rotated_files(&self.path);
             let ids: Vec<_> = rotated.iter().map(|(_, p)| path_id(p)).collect();
             // Ours may already be removed as the oldest: then every rotated
@@ -289,23 +289,30 @@ impl LogStream {
     }
 }
 
-/// What identifies a file across renames: device and inode. Elsewhere
-/// rotation is not detected and a reader stays on the file it opened.
-fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some((meta.dev(), meta.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        None
-    }
+/// What identifies a file across renames: device and inode, or volume
+/// serial and file index on Windows (`crate::volume::file_id`).
+#[cfg(unix)]
+fn file_id(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
+#[cfg(not(unix))]
+fn file_id(file: &std::fs::File) -> Option<(u64, u64)> {
+    crate::volume::file_id(file)
+}
+
+#[cfg(unix)]
 fn path_id(path: &std::path::Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().and_then(|m| file_id(&m))
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Metadata from a path has no file index here: a handle is needed (opened
+/// with every sharing flag, so a writer may still rename or remove it).
+#[cfg(not(unix))]
+fn path_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    file_id(&std::fs::File::open(path).ok()?)
 }
 
 impl super::Runtime {
