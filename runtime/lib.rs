@@ -61,6 +61,7 @@ pub mod manifest;
 mod net;
 mod pod;
 mod probe;
+pub mod registry;
 mod runtime;
 mod sandbox;
 mod security;

@@ -10,6 +10,7 @@ mod duration;
 mod exec;
 mod exit;
 mod get;
+mod images;
 mod logs;
 mod port_forward;
 mod remote;
@@ -86,6 +87,16 @@ enum Command {
     #[cfg(feature = "compiler")]
     #[command(after_help = compile::AFTER_HELP)]
     Compile(compile::CompileArgs),
+    /// Pull an image from an OCI registry into the state directory.
+    #[command(after_help = images::AFTER_HELP)]
+    Pull(images::PullArgs),
+    /// Publish a .wasm component or module to an OCI registry.
+    #[command(after_help = images::AFTER_HELP)]
+    Push(images::PushArgs),
+    /// List the images pulled into the state directory.
+    Images(images::ImagesArgs),
+    /// Remove pulled images (and their layers no other image uses).
+    Rmi(images::RmiArgs),
     /// Print wasmpod's version, its target and the engine it runs on.
     Version,
     /// (internal) One container as its own OS process: the baseline of `bench`.
@@ -119,6 +130,10 @@ pub(crate) fn main() -> ExitCode {
         Command::BenchPeer(args) => bench::peer(args),
         #[cfg(feature = "compiler")]
         Command::Compile(args) => compile::run(cli.state_dir.as_deref(), args),
+        Command::Pull(args) => images::pull(cli.state_dir.as_deref(), args),
+        Command::Push(args) => images::push(cli.state_dir.as_deref(), args),
+        Command::Images(args) => images::images(cli.state_dir.as_deref(), args),
+        Command::Rmi(args) => images::rmi(cli.state_dir.as_deref(), args),
         Command::Version => version::run(),
     };
     match result {

@@ -77,9 +77,10 @@ fn builtin_shared(name: &str) -> Option<(Arc<[u8]>, Digest)> {
 pub enum ImageError {
     /// The reference names no file, builtin or alias.
     #[error(
-        "image {image:?} is not a WebAssembly file and matches no image alias; use a path to a .wasm file \
-         (relative to the manifest, absolute, or file://), builtin:toolbox, or map the name with \
-         `--image-alias '{image}=PATH.wasm'` or an alias file (`--alias-file`, see `wasmpod run --help`)"
+        "image {image:?} is not a WebAssembly file, matches no image alias and was not pulled; use a path to a .wasm file \
+         (relative to the manifest, absolute, or file://), builtin:toolbox, pull it from a registry first \
+         (`wasmpod pull {image}`), or map the name with `--image-alias '{image}=PATH.wasm'` or an alias file \
+         (`--alias-file`, see `wasmpod run --help`)"
     )]
     Unknown {
         /// The image reference.

@@ -115,6 +115,8 @@ pub struct Runtime {
     engine: Arc<WasmEngine>,
     state: StateDir,
     images: ImageResolver,
+    /// Images pulled into the state directory (`wasmpod pull`).
+    pulled: crate::registry::Registry,
     backoff: BackoffConfig,
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
@@ -145,6 +147,14 @@ impl Runtime {
             dns: Arc::new(crate::pod::DnsHost::from_system()),
             state,
             images: ImageResolver::new(config.aliases),
+            pulled: crate::registry::Registry::open(&config.state_dir, crate::registry::Keyring::default(), crate::registry::RegistryConfig::default())
+                .map_err(|e| {
+                    Error::Store(crate::store::StoreError::Io {
+                        action: "cannot open the image store in",
+                        path: config.state_dir.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                })?,
             backoff: config.backoff,
             node_name: config.node_name,
             tap: config.tap,
@@ -196,7 +206,11 @@ impl Runtime {
                 for (i, c) in containers.iter().enumerate() {
                     let image = c.image.as_deref().unwrap_or_default();
                     let field = format!("{list}[{i}]");
-                    let resolved = self.images.resolve(image, base_dir).map_err(|source| Error::Image {
+                    let resolved = match self.images.resolve(image, base_dir) {
+                        Err(crate::image::ImageError::Unknown { .. }) if let Some(pulled) = self.pulled_image(image) => pulled,
+                        other => other,
+                    }
+                    .map_err(|source| Error::Image {
                         pod: pod_name.clone(),
                         container: c.name.clone(),
                         field: field.clone(),
@@ -214,6 +228,36 @@ impl Runtime {
             plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });
         }
         Ok(plans)
+    }
+
+    /// An image `wasmpod pull` (or `push`) stored, by its reference: its
+    /// `.wasm` (checked against its digest) and its config. None when it
+    /// names nothing stored; a stored one that fails its check is an error.
+    fn pulled_image(&self, image: &str) -> Option<Result<crate::image::Image, crate::image::ImageError>> {
+        let reference = crate::registry::ImageReference::parse(image).ok()?;
+        let pulled = self.pulled.get(&reference)?;
+        let bytes = match self.pulled.wasm(&pulled) {
+            Ok(b) => b,
+            Err(e) => {
+                return Some(Err(crate::image::ImageError::Refused {
+                    image: image.to_owned(),
+                    reason: format!("the pulled image is damaged ({e}): pull it again"),
+                }));
+            }
+        };
+        let config = crate::image::ImageConfig {
+            entrypoint: pulled.entrypoint.clone(),
+            cmd: pulled.cmd.clone(),
+            env: pulled.env.iter().map(|kv| kv.split_once('=').map_or((kv.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect(),
+            working_dir: pulled.working_dir.clone(),
+        };
+        let short = pulled.manifest_digest.trim_start_matches("sha256:").get(..12).unwrap_or_default().to_owned();
+        Some(Ok(crate::image::Image {
+            digest: crate::image::digest_of(&bytes),
+            bytes: std::sync::Arc::from(bytes),
+            config,
+            description: format!("pulled {} ({short})", pulled.reference),
+        }))
     }
 
     /// Starts a planned pod. Fails at once if the pod is already running

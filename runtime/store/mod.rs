@@ -21,6 +21,7 @@
 //! events are appended line by line; a torn last line is skipped on read.
 
 mod atomic;
+pub mod blobs;
 mod events;
 mod lock;
 mod logs;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
+pub(crate) use atomic::replace as replace_file;
 #[cfg(feature = "compiler")]
 pub use atomic::write_atomic;
 pub use events::EventLog;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// own, never its own layer's or a higher one's.
 const LAYERS: &[&[&str]] = &[
     &["error_text", "manifest", "image", "store", "security"],
-    &["limits"],
+    &["limits", "registry"],
     &["engine"],
     &["volume", "net", "ipc"],
     &["sandbox"],

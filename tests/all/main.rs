@@ -15,6 +15,7 @@ mod logs;
 mod network;
 mod preemption;
 mod probes;
+mod registry;
 mod security;
 mod stopping;
 mod toolbox;

@@ -1,0 +1,220 @@
+//! Images from OCI registries: references as Kubernetes takes them
+//! (`reference.rs`), credentials from Docker config files (`auth.rs`),
+//! pulls into the state directory's content-addressed blob store, the
+//! index of pulled images (`index.rs`), and pushes of wasm components as
+//! the CNCF wasm OCI artifact (`push.rs`). The registry protocol itself is
+//! `oci-client`'s.
+//!
+//! What is pulled: a wasm OCI artifact (config
+//! `application/vnd.wasm.config.v0+json`, one `application/wasm` layer),
+//! or an index holding one (platform `wasm` with os `wasip1`, `wasip2` or
+//! `wasi`). Other images are refused with what they are: a Linux image
+//! names its platforms, a Spin application says so, and a wasm image whose
+//! `.wasm` sits in a filesystem layer (`docker buildx --platform wasi/wasm`)
+//! is refused as not supported yet.
+
+mod auth;
+mod index;
+mod pull;
+mod push;
+mod reference;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use auth::{Credentials, Keyring};
+pub use index::{ImageIndex, PulledImage};
+pub use pull::Pulled;
+pub use push::Pushed;
+pub use reference::{ImageReference, ReferenceError};
+
+use crate::store::blobs::BlobStore;
+pub use crate::store::blobs::{BlobError, Digest};
+
+/// The config media type of the CNCF wasm OCI artifact.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// Its layer's media type: the `.wasm` itself.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+
+/// Limits and network settings of a [`Registry`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RegistryConfig {
+    /// Registries (`host[:port]`) spoken to over plain HTTP besides those
+    /// on loopback addresses (`--insecure-registry`).
+    pub insecure: Vec<String>,
+    /// The largest `.wasm` layer taken, in bytes (256 MiB).
+    pub max_layer_size: u64,
+    /// The largest image config taken, in bytes (1 MiB).
+    pub max_config_size: u64,
+    /// How long a connection may take to open.
+    pub connect_timeout: Duration,
+    /// How long a read may wait for the next bytes: a registry that stops
+    /// sending fails the pull instead of hanging it.
+    pub read_timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            max_layer_size: 256 << 20,
+            max_config_size: 1 << 20,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What went wrong pulling or pushing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The reference does not parse.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The registry refused, failed or could not be reached.
+    #[error("{0}")]
+    Registry(String),
+    /// The image is not one wasmpod runs; the message says what it is.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A blob was wrong (size, digest) or could not be stored.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// A local file (the index, a component to push) failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The registries as one state directory sees them: its blob store and
+/// image index, credentials, and settings.
+#[derive(Clone)]
+pub struct Registry {
+    blobs: BlobStore,
+    index: ImageIndex,
+    keyring: Keyring,
+    config: RegistryConfig,
+}
+
+impl Registry {
+    /// The registry client of the state directory at `state_dir` (its
+    /// `images/` is created), with `keyring`'s credentials.
+    pub fn open(state_dir: &Path, keyring: Keyring, config: RegistryConfig) -> Result<Self, RegistryError> {
+        let root = state_dir.join("images");
+        let blobs = BlobStore::open(&root)?;
+        let index = ImageIndex::open(&root).map_err(|source| RegistryError::Io { action: "cannot create", path: root.join("refs"), source })?;
+        Ok(Self { blobs, index, keyring, config })
+    }
+
+    /// The pulled images.
+    pub fn images(&self) -> Vec<PulledImage> {
+        self.index.list()
+    }
+
+    /// The pulled image `reference` names, if any.
+    pub fn get(&self, reference: &ImageReference) -> Option<PulledImage> {
+        self.index.get(&reference.normalized())
+    }
+
+    /// The bytes of a pulled image's `.wasm`, checked against its digest.
+    pub fn wasm(&self, image: &PulledImage) -> Result<Vec<u8>, RegistryError> {
+        let digest = image
+            .wasm()
+            .ok_or_else(|| RegistryError::Unsupported(format!("image {}: bad wasm digest {:?} in its record", image.reference, image.wasm_digest)))?;
+        Ok(self.blobs.read(&digest)?)
+    }
+
+    /// Forgets `reference`, and removes the blobs no other image uses.
+    /// Returns what it named (`None`: nothing was pulled under it).
+    pub fn remove(&self, reference: &ImageReference) -> Result<Option<PulledImage>, RegistryError> {
+        let removed = self.index.remove(&reference.normalized()).map_err(|source| RegistryError::Io {
+            action: "cannot remove",
+            path: PathBuf::from(reference.normalized()),
+            source,
+        })?;
+        if removed.is_some() {
+            self.prune()?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the blobs no recorded image uses (one a new pull of a tag
+    /// replaced, one whose record a crash lost); returns their total size.
+    pub fn prune(&self) -> Result<u64, RegistryError> {
+        let used: std::collections::HashSet<String> = self.images().into_iter().map(|i| i.wasm_digest).collect();
+        let mut freed = 0;
+        for (digest, size) in self.blobs.list()? {
+            if !used.contains(digest.as_str()) {
+                self.blobs.remove(&digest)?;
+                freed += size;
+            }
+        }
+        Ok(freed)
+    }
+
+    fn client_for(&self, reference: &ImageReference) -> Result<oci_client::Client, RegistryError> {
+        install_crypto_provider();
+        let host = reference.registry();
+        let plain = reference.is_loopback() || self.config.insecure.iter().any(|h| h == host);
+        let config = oci_client::client::ClientConfig {
+            protocol: if plain { oci_client::client::ClientProtocol::Http } else { oci_client::client::ClientProtocol::Https },
+            connect_timeout: Some(self.config.connect_timeout),
+            read_timeout: Some(self.config.read_timeout),
+            platform_resolver: None,
+            user_agent: concat!("wasmpod/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        oci_client::Client::try_from(config).map_err(|e| RegistryError::Registry(format!("cannot make a client for {host}: {e}")))
+    }
+
+    fn auth_for(&self, reference: &ImageReference) -> oci_client::secrets::RegistryAuth {
+        match self.keyring.get(reference.registry()) {
+            Some(c) => oci_client::secrets::RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+            None => oci_client::secrets::RegistryAuth::Anonymous,
+        }
+    }
+}
+
+/// reqwest's rustls needs a process-wide crypto provider; ring is ours
+/// (an embedder that installed another keeps it).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An oci-client error in words: the registry's own error codes and
+/// messages where it sent them.
+fn registry_error(what: &str, e: oci_client::errors::OciDistributionError) -> RegistryError {
+    use oci_client::errors::OciDistributionError as E;
+    let text = match &e {
+        E::UnauthorizedError { url } | E::ServerError { code: 401, url, .. } => {
+            format!("{what}: unauthorized ({url}): check the credentials for this registry")
+        }
+        E::ServerError { code: 403, url, .. } => format!("{what}: denied ({url}): these credentials may not do this"),
+        E::RegistryError { envelope, .. } => {
+            let errs: Vec<String> = envelope.errors.iter().map(|er| format!("{}: {}", screaming(&format!("{:?}", er.code)), er.message)).collect();
+            format!("{what}: {}", errs.join("; "))
+        }
+        _ => format!("{what}: {e}"),
+    };
+    RegistryError::Registry(text)
+}
+
+/// `ManifestUnknown` → `MANIFEST_UNKNOWN`, the registry's own spelling.
+fn screaming(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}

@@ -1,0 +1,287 @@
+//! Pulling: the manifest (through an index to the wasm platform's), the
+//! config, and the `.wasm` layer streamed into the blob store, each
+//! checked against its descriptor's size and digest before it is used.
+
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+use oci_client::manifest::{ImageIndexEntry, OciDescriptor, OciImageManifest, OciManifest};
+use serde::Deserialize;
+
+use super::{ImageReference, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, registry_error};
+use crate::store::blobs::Digest;
+
+/// Layer media types that carry a `.wasm` as is: the CNCF one, and the
+/// older one runwasi's builder wrote.
+const WASM_LAYERS: [&str; 2] = [WASM_LAYER_MEDIA_TYPE, "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm"];
+
+/// Operating systems of wasm images (`wasi` is docker buildx's).
+const WASM_OSES: [&str; 3] = ["wasip2", "wasip1", "wasi"];
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Pulled {
+    /// The image as recorded.
+    pub image: PulledImage,
+    /// How long it took.
+    pub elapsed: std::time::Duration,
+    /// Whether its `.wasm` was already in the store (another reference
+    /// or an earlier pull), so only the manifest was fetched.
+    pub had_blob: bool,
+}
+
+/// The fields of an image config wasmpod reads (the wasm artifact's and
+/// the OCI/Docker image config's).
+#[derive(Deserialize, Default)]
+struct ImageConfigFile {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default)]
+    config: Option<ContainerConfig>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerConfig {
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    working_dir: Option<String>,
+}
+
+impl Registry {
+    /// Pulls `reference` into the store and records it.
+    pub async fn pull(&self, reference: &ImageReference) -> Result<Pulled, RegistryError> {
+        let started = Instant::now();
+        let client = self.client_for(reference)?;
+        let auth = self.auth_for(reference);
+        let (manifest, mut digest) =
+            client.pull_manifest(reference.oci(), &auth).await.map_err(|e| registry_error(&format!("cannot get the manifest of {reference}"), e))?;
+        let at = match manifest {
+            OciManifest::Image(m) => (m, reference.oci().clone()),
+            OciManifest::ImageIndex(index) => {
+                let entry = pick_wasm(reference, &index.manifests)?;
+                let pinned = reference.at_digest(&entry.digest);
+                let (m, d) =
+                    client.pull_manifest(&pinned, &auth).await.map_err(|e| registry_error(&format!("cannot get the wasm manifest of {reference}"), e))?;
+                digest = d;
+                match m {
+                    OciManifest::Image(m) => (m, pinned),
+                    OciManifest::ImageIndex(_) => {
+                        return Err(RegistryError::Unsupported(format!("image {reference}: its index names another index for the wasm platform")));
+                    }
+                }
+            }
+        };
+        let (manifest, at) = at;
+        let config = self.config_of(&client, &at, reference, &manifest).await?;
+        let layer = wasm_layer(reference, &manifest, &config)?;
+        let wasm = Digest::parse(&layer.digest)?;
+        let had_blob = self.blobs.contains(&wasm);
+        if !had_blob {
+            let size =
+                u64::try_from(layer.size).map_err(|_| RegistryError::Unsupported(format!("image {reference}: layer {} has a negative size", layer.digest)))?;
+            if size > self.config.max_layer_size {
+                return Err(RegistryError::Unsupported(format!(
+                    "image {reference}: its .wasm layer is {size} bytes, more than the limit of {}",
+                    self.config.max_layer_size
+                )));
+            }
+            let mut stream =
+                client.pull_blob_stream(&at, layer).await.map_err(|e| registry_error(&format!("cannot get layer {} of {reference}", layer.digest), e))?;
+            let mut writer = self.blobs.writer(wasm.clone(), Some(size), self.config.max_layer_size)?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading layer {} of {reference}: {e}", layer.digest)))?;
+                writer.write(&chunk)?;
+            }
+            writer.finish()?;
+        }
+        let container = config.config.unwrap_or_default();
+        let image = PulledImage {
+            reference: reference.normalized(),
+            manifest_digest: digest,
+            wasm_digest: wasm.to_string(),
+            size: layer.size.max(0) as u64,
+            os: config.os,
+            entrypoint: container.entrypoint.unwrap_or_default(),
+            cmd: container.cmd.unwrap_or_default(),
+            env: container.env.unwrap_or_default(),
+            working_dir: container.working_dir.filter(|w| !w.is_empty()),
+            stored: jiff::Timestamp::now().to_string(),
+        };
+        let replaced = self.index.get(&image.reference).filter(|old| old.wasm_digest != image.wasm_digest);
+        self.index.put(&image).map_err(|source| RegistryError::Io { action: "cannot record", path: reference.normalized().into(), source })?;
+        if replaced.is_some() {
+            self.prune()?;
+        }
+        Ok(Pulled { image, elapsed: started.elapsed(), had_blob })
+    }
+
+    /// The image's config, within the size limit and checked against its
+    /// digest.
+    async fn config_of(
+        &self,
+        client: &oci_client::Client,
+        at: &oci_client::Reference,
+        reference: &ImageReference,
+        manifest: &OciImageManifest,
+    ) -> Result<ImageConfigFile, RegistryError> {
+        let d = &manifest.config;
+        if d.size < 0 || d.size as u64 > self.config.max_config_size {
+            return Err(RegistryError::Unsupported(format!(
+                "image {reference}: its config is {} bytes, more than the limit of {}",
+                d.size, self.config.max_config_size
+            )));
+        }
+        let mut bytes = Vec::new();
+        let mut stream = client.pull_blob_stream(at, d).await.map_err(|e| registry_error(&format!("cannot get the config of {reference}"), e))?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading the config of {reference}: {e}")))?;
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > self.config.max_config_size {
+                return Err(RegistryError::Unsupported(format!("image {reference}: its config is larger than {} bytes", self.config.max_config_size)));
+            }
+        }
+        let actual = Digest::of(&bytes);
+        if actual.as_str() != d.digest {
+            return Err(crate::store::blobs::BlobError::WrongDigest { expected: Digest::parse(&d.digest)?, actual }.into());
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Unsupported(format!("image {reference}: its config ({}) is not JSON wasmpod reads: {e}", d.media_type)))
+    }
+}
+
+/// The index entry for the wasm platform; else an error naming what the
+/// index offers.
+fn pick_wasm<'a>(reference: &ImageReference, entries: &'a [ImageIndexEntry]) -> Result<&'a ImageIndexEntry, RegistryError> {
+    let platform = |e: &ImageIndexEntry| e.platform.as_ref().map(|p| (p.architecture.to_string(), p.os.to_string()));
+    for os in WASM_OSES {
+        if let Some(e) = entries.iter().find(|e| platform(e).is_some_and(|(a, o)| a == "wasm" && o == os)) {
+            return Ok(e);
+        }
+    }
+    let offered: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.platform.as_ref())
+        .filter(|p| p.os.to_string() != "unknown")
+        .map(|p| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect();
+    Err(RegistryError::Unsupported(format!(
+        "image {reference} is for {}: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)",
+        if offered.is_empty() { "no named platform".to_owned() } else { offered.join(", ") }
+    )))
+}
+
+/// The layer holding the `.wasm`; else an error that says what the image is.
+fn wasm_layer<'a>(reference: &ImageReference, manifest: &'a OciImageManifest, config: &ImageConfigFile) -> Result<&'a OciDescriptor, RegistryError> {
+    let spin = manifest.config.media_type.starts_with("application/vnd.fermyon.spin")
+        || manifest.layers.iter().any(|l| l.media_type.starts_with("application/vnd.fermyon.spin"));
+    if spin {
+        return Err(RegistryError::Unsupported(format!(
+            "image {reference} is a Spin application: wasmpod runs WebAssembly components and modules, not Spin's application format"
+        )));
+    }
+    if manifest.config.media_type == WASM_CONFIG_MEDIA_TYPE {
+        let layers: Vec<&OciDescriptor> = manifest.layers.iter().filter(|l| WASM_LAYERS.contains(&l.media_type.as_str())).collect();
+        return match (layers.as_slice(), manifest.layers.len()) {
+            ([one], 1) => Ok(one),
+            _ => Err(RegistryError::Unsupported(format!(
+                "image {reference}: a wasm artifact has exactly one {WASM_LAYER_MEDIA_TYPE} layer; this one has {}",
+                manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        };
+    }
+    if config.architecture != "wasm" {
+        let variant = config.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default();
+        return Err(RegistryError::Unsupported(format!(
+            "image {reference} is a {}/{}{variant} image: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)",
+            config.os, config.architecture
+        )));
+    }
+    // A wasm image whose layers are plain wasm (runwasi's layout).
+    if let [one] = manifest.layers.iter().filter(|l| WASM_LAYERS.contains(&l.media_type.as_str())).collect::<Vec<_>>().as_slice() {
+        return Ok(one);
+    }
+    Err(RegistryError::Unsupported(format!(
+        "image {reference} is a {}/wasm image whose .wasm is inside a filesystem layer ({}); wasmpod does not unpack such layers yet: publish the component as a wasm OCI artifact (`wasmpod push FILE.wasm REF`)",
+        config.os,
+        manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(os: &str, arch: &str) -> ImageIndexEntry {
+        serde_json::from_value(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", hex::encode([os.len() as u8; 32])),
+            "size": 1,
+            "platform": {"os": os, "architecture": arch}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_index_gives_its_wasm_entry_or_names_its_platforms() {
+        let r = ImageReference::parse("example.com/app:1").unwrap();
+        let entries = [entry("linux", "amd64"), entry("wasip1", "wasm"), entry("unknown", "unknown")];
+        assert_eq!(pick_wasm(&r, &entries).unwrap().platform.as_ref().unwrap().os.to_string(), "wasip1");
+        let linux = [entry("linux", "amd64"), entry("linux", "arm64"), entry("unknown", "unknown")];
+        let e = pick_wasm(&r, &linux).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "image example.com/app:1 is for linux/amd64, linux/arm64: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)"
+        );
+    }
+
+    fn manifest(config_type: &str, layers: &[&str]) -> OciImageManifest {
+        serde_json::from_value(serde_json::json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": config_type, "digest": format!("sha256:{}", "0".repeat(64)), "size": 2},
+            "layers": layers.iter().map(|t| serde_json::json!({"mediaType": t, "digest": format!("sha256:{}", "1".repeat(64)), "size": 4})).collect::<Vec<_>>()
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_wasm_layer_is_found_or_the_image_said_to_be_what_it_is() {
+        let r = ImageReference::parse("example.com/app:1").unwrap();
+        let wasm_cfg = ImageConfigFile { architecture: "wasm".into(), os: "wasip2".into(), ..Default::default() };
+        assert!(wasm_layer(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).is_ok());
+        let two = wasm_layer(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).unwrap_err();
+        assert!(two.to_string().contains("exactly one application/wasm layer"), "{two}");
+        let linux = ImageConfigFile { architecture: "arm64".into(), os: "linux".into(), variant: Some("v8".into()), ..Default::default() };
+        let e = wasm_layer(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &linux).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "image example.com/app:1 is a linux/arm64/v8 image: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)"
+        );
+        let buildx = ImageConfigFile { architecture: "wasm".into(), os: "wasi".into(), ..Default::default() };
+        let e = wasm_layer(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &buildx).unwrap_err();
+        assert!(e.to_string().contains("inside a filesystem layer"), "{e}");
+        let spin = wasm_layer(
+            &r,
+            &manifest(
+                "application/vnd.oci.image.config.v1+json",
+                &["application/vnd.wasm.content.layer.v1+wasm", "application/vnd.fermyon.spin.application.v1+config"],
+            ),
+            &wasm_cfg,
+        )
+        .unwrap_err();
+        assert!(spin.to_string().contains("Spin application"), "{spin}");
+    }
+}

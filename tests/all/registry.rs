@@ -1,0 +1,312 @@
+//! Images from a real OCI registry: Debian's docker-registry (distribution
+//! 2.8) started on a loopback port (`.ci/docker-registry.sh` finds or
+//! fetches it), driven by the `wasmpod` binary.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+fn registry_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("WASMPOD_TEST_REGISTRY") {
+        return p.into();
+    }
+    let out = Command::new("bash").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/docker-registry.sh")).stderr(Stdio::inherit()).output().unwrap();
+    assert!(out.status.success(), "cannot find or fetch Debian's docker-registry (set WASMPOD_TEST_REGISTRY to its path)");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A docker-registry process on 127.0.0.1, killed on drop.
+struct TestRegistry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestRegistry {
+    /// Starts one; with `user` and `password`, behind htpasswd (bcrypt).
+    fn start(login: Option<(&str, &str)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp: {{addr: \"127.0.0.1:{port}\", secret: wasmpod-test}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = login {
+            let line = format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap());
+            std::fs::write(dir.path().join("htpasswd"), line).unwrap();
+            config.push_str(&format!("auth:\n  htpasswd: {{realm: wasmpod-test, path: {}}}\n", dir.path().join("htpasswd").display()));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child =
+            Command::new(registry_binary()).arg("serve").arg(dir.path().join("config.yml")).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        let reg = Self { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reg.try_http("GET", "/v2/", &[], &[]).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not start: {}",
+                std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        reg
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn try_http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String, Vec<u8>)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n", self.host(), body.len());
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).ok()?;
+        s.write_all(body).ok()?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).ok()?;
+        let end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&resp[..end]).into_owned();
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, head, resp[end + 4..].to_vec()))
+    }
+
+    /// A request that must succeed with `want`; returns the response head.
+    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], want: u16) -> String {
+        let (status, head, body) = self.try_http(method, path, headers, body).expect("the registry answers");
+        assert_eq!(status, want, "{method} {path}: {head}\n{}", String::from_utf8_lossy(&body));
+        head
+    }
+
+    /// Uploads a blob (monolithic) and returns its digest.
+    fn blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let head = self.http("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[], 202);
+        let location = head.lines().find_map(|l| l.strip_prefix("Location: ")).expect("an upload location").trim();
+        let path = location.split_once(&self.host()).map_or(location, |(_, p)| p);
+        let sep = if path.contains('?') { '&' } else { '?' };
+        self.http("PUT", &format!("{path}{sep}digest={digest}"), &[("Content-Type", "application/octet-stream")], bytes, 201);
+        digest
+    }
+
+    /// Puts a manifest (or index) under `reference`; returns its digest.
+    fn manifest(&self, repo: &str, reference: &str, media_type: &str, body: &serde_json::Value) -> String {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.http("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("Content-Type", media_type)], &bytes, 201);
+        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+    }
+
+    /// An image of `config` (OCI image config) with one layer.
+    fn image(&self, repo: &str, tag: &str, config: serde_json::Value, layer: &[u8], layer_type: &str) -> (String, usize) {
+        let config = serde_json::to_vec(&config).unwrap();
+        let c = self.blob(repo, &config);
+        let l = self.blob(repo, layer);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
+            "layers": [{"mediaType": layer_type, "digest": l, "size": layer.len()}],
+        });
+        let size = serde_json::to_vec(&manifest).unwrap().len();
+        (self.manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest), size)
+    }
+}
+
+fn wasmpod(state: &Path, args: &[&str]) -> Output {
+    // No user credentials leak in from the machine.
+    Command::new(env!("CARGO_BIN_EXE_wasmpod")).arg("--state-dir").arg(state).args(args).env("DOCKER_CONFIG", state.join("no-docker-config")).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn hello_http() -> PathBuf {
+    PathBuf::from(concat!(env!("WASMPOD_GUESTS_DIR"), "/hello_http.wasm"))
+}
+
+#[test]
+fn push_pull_list_and_remove_against_a_registry_with_basic_auth() {
+    let reg = TestRegistry::start(Some(("alice", "s3cret")));
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{}/demo/hello:v1", reg.host());
+    let wasm = hello_http();
+
+    // No credentials: the registry says no, and wasmpod says why.
+    let out = wasmpod(&dir.path().join("a"), &["push", wasm.to_str().unwrap(), &image]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unauthorized"), "{}", text(&out.stderr));
+
+    // A Docker config with the login, as `docker login` writes it.
+    let auth_file = dir.path().join("config.json");
+    let login = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(&auth_file, serde_json::json!({"auths": {reg.host(): {"auth": login}}}).to_string()).unwrap();
+    let auth = auth_file.to_str().unwrap();
+    let out = wasmpod(&dir.path().join("a"), &["push", "--registry-auth-file", auth, wasm.to_str().unwrap(), &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pushed_digest = text(&out.stdout).trim().to_owned();
+    assert!(pushed_digest.starts_with("sha256:") && pushed_digest.len() == 71, "{pushed_digest}");
+
+    // Another state directory pulls it: the same manifest, the .wasm stored
+    // under its digest, byte for byte.
+    let state = dir.path().join("b");
+    let out = wasmpod(&state, &["pull", "--registry-auth-file", auth, &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), pushed_digest);
+    let bytes = std::fs::read(&wasm).unwrap();
+    assert!(text(&out.stderr).contains(&format!("Image size: {} bytes.", bytes.len())), "{}", text(&out.stderr));
+    let blob = state.join("images/blobs/sha256").join(hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(std::fs::read(&blob).unwrap(), bytes);
+    let out = wasmpod(&state, &["images"]);
+    let listing = text(&out.stdout);
+    let row = listing.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with(&format!("{}/demo/hello", reg.host())) && row.contains(" v1 ") && row.contains(&pushed_digest[7..19]) && row.contains("wasip2"),
+        "{listing}"
+    );
+
+    // Pulled again: the layer is there already.
+    let out = wasmpod(&state, &["pull", "--registry-auth-file", auth, &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("layer already present"), "{}", text(&out.stderr));
+
+    // A tag the registry does not have: its own error code.
+    let out = wasmpod(&state, &["pull", "--registry-auth-file", auth, &format!("{}/demo/hello:nope", reg.host())]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("MANIFEST_UNKNOWN"), "{}", text(&out.stderr));
+
+    // Removed: the record and the blob; a second removal finds nothing.
+    let out = wasmpod(&state, &["rmi", &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Deleted: "), "{}", text(&out.stdout));
+    assert!(!blob.exists());
+    assert_eq!(text(&wasmpod(&state, &["images"]).stdout).lines().count(), 1, "only the header");
+    let out = wasmpod(&state, &["rmi", &image]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no such image"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn images_that_are_not_wasm_are_refused_with_what_they_are_and_an_index_gives_its_wasm() {
+    let reg = TestRegistry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let host = reg.host();
+
+    // A Linux image.
+    let (amd64, amd64_size) = reg.image(
+        "app",
+        "linux",
+        serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}),
+        b"not a real tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
+    let out = wasmpod(&state, &["pull", &format!("{host}/app:linux")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("image {host}/app:linux is a linux/amd64 image: wasmpod runs WebAssembly images")), "{}", text(&out.stderr));
+
+    // An index of Linux platforms.
+    let (arm64, arm64_size) = reg.image(
+        "app",
+        "arm",
+        serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"}),
+        b"also not a tar",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
+    let entry = |digest: &str, size: usize, os: &str, arch: &str| serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size, "platform": {"os": os, "architecture": arch}});
+    let index =
+        |entries: Vec<serde_json::Value>| serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    reg.manifest(
+        "app",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &index(vec![entry(&amd64, amd64_size, "linux", "amd64"), entry(&arm64, arm64_size, "linux", "arm64")]),
+    );
+    let out = wasmpod(&state, &["pull", &format!("{host}/app:multi")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is for linux/amd64, linux/arm64: wasmpod runs WebAssembly images"), "{}", text(&out.stderr));
+
+    // An index with a wasm platform beside them: that one is pulled.
+    let out = wasmpod(&state, &["push", hello_http().to_str().unwrap(), &format!("{host}/app:wasm")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let wasm_digest = text(&out.stdout).trim().to_owned();
+    let (_, head, manifest) =
+        reg.try_http("GET", &format!("/v2/app/manifests/{wasm_digest}"), &[("Accept", "application/vnd.oci.image.manifest.v1+json")], &[]).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    reg.manifest(
+        "app",
+        "both",
+        "application/vnd.oci.image.index.v1+json",
+        &index(vec![entry(&amd64, amd64_size, "linux", "amd64"), entry(&wasm_digest, manifest.len(), "wasip2", "wasm")]),
+    );
+    let fresh = dir.path().join("fresh");
+    let out = wasmpod(&fresh, &["pull", &format!("{host}/app:both")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), wasm_digest, "the wasm platform's manifest");
+
+    // A wasm image whose .wasm is inside a tar layer: said to be unsupported.
+    reg.image(
+        "app",
+        "buildx",
+        serde_json::json!({"architecture": "wasm", "os": "wasi", "config": {"Entrypoint": ["/app.wasm"]}}),
+        b"tar bytes",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    );
+    let out = wasmpod(&state, &["pull", &format!("{host}/app:buildx")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("inside a filesystem layer"), "{}", text(&out.stderr));
+
+    // Nothing of the refused images was stored.
+    assert_eq!(text(&wasmpod(&state, &["images"]).stdout).lines().count(), 2, "the header and the pushed image");
+}
+
+#[test]
+fn a_bad_reference_is_refused_with_the_kubelets_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmpod(dir.path(), &["pull", "Not/Valid:Name"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("couldn't parse image name \"Not/Valid:Name\": invalid reference format"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_pulled_image_runs_in_a_pod() {
+    let reg = TestRegistry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{}/tools/toolbox:v1", reg.host());
+    let toolbox = PathBuf::from(concat!(env!("WASMPOD_GUESTS_DIR"), "/toolbox.wasm"));
+    let out = wasmpod(&dir.path().join("publisher"), &["push", toolbox.to_str().unwrap(), &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: c, image: \"{image}\", args: [\"echo\", \"from the registry\"]}}\n"),
+    )
+    .unwrap();
+    // Not pulled here yet: refused, saying how.
+    let state = dir.path().join("s");
+    let out = wasmpod(&state, &["run", pod.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("(`wasmpod pull {image}`)")), "{}", text(&out.stderr));
+    // Pulled, it runs.
+    let out = wasmpod(&state, &["pull", &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["run", pod.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("[p/c] from the registry"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(&format!("pulled {image}")), "the Pulled event names the stored image: {}", text(&out.stderr));
+}
