@@ -3,7 +3,7 @@
 # with zig as the linker (cargo-zigbuild, and zig from PyPI's `ziglang`,
 # which ships the macOS SDK's library stubs), and checks each executable
 # (.ci/macho.py): its CPU, the oldest macOS it asks for, and that it loads
-# only libraries every Mac has. No Mac runs it here: what is verified is
+# only libraries and frameworks every Mac has. No Mac runs it here: what is verified is
 # that the macOS code paths compile and link, not how they behave.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,13 @@ fi
 export PATH=$tools/bin:$PATH
 # What the binaries ask of macOS (without it zig records its own SDK's, 15).
 export MACOSX_DEPLOYMENT_TARGET=11.0
+# zig ships libSystem's stubs but no frameworks. The registry client's TLS
+# verifies with the system's roots through Security.framework (and
+# CoreFoundation): .ci/macos-sdk holds link-time stubs of the symbols used,
+# in Apple's .tbd format; on a Mac the real frameworks are loaded. A new
+# dependency needing more symbols fails the link with "undefined symbol":
+# add them there.
+export SDKROOT=$PWD/.ci/macos-sdk
 
 failures=0
 for arch in aarch64 x86_64; do
