@@ -35,7 +35,8 @@ Exit codes:
   2    usage error (bad flags or arguments)
   3    invalid input: a manifest, image or alias was refused before anything
        ran, or `apply` asked for a change Kubernetes forbids
-  4    runtime error: state directory, engine, or the pod is already running
+  4    runtime error: state directory, engine, a registry (unreachable, refused
+       credentials), or the pod is already running
   5    no wasmpod process (`serve` or `run`) is running for the state directory
   N    `exec`: the command's own exit code (kubectl's convention)
   130  interrupted (Ctrl-C): pods were stopped";
