@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::RegistryError;
 use crate::store::blobs::Digest;
 
 /// One pulled (or pushed) image.
@@ -76,15 +77,17 @@ impl ImageIndex {
     }
 
     /// Records `image` under its reference, replacing what was there.
-    pub fn put(&self, image: &PulledImage) -> std::io::Result<()> {
+    pub fn put(&self, image: &PulledImage) -> Result<(), RegistryError> {
         let json = serde_json::to_vec_pretty(image).expect("an image record serializes");
-        crate::store::replace_file(&self.path(&image.reference), &json, true)
+        let path = self.path(&image.reference);
+        crate::store::replace_file(&path, &json, true).map_err(|source| RegistryError::Io { action: "cannot record the image in", path, source })
     }
 
     /// Forgets `reference`; returns what it named.
-    pub fn remove(&self, reference: &str) -> std::io::Result<Option<PulledImage>> {
+    pub fn remove(&self, reference: &str) -> Result<Option<PulledImage>, RegistryError> {
         let Some(image) = self.get(reference) else { return Ok(None) };
-        std::fs::remove_file(self.path(reference))?;
+        let path = self.path(reference);
+        std::fs::remove_file(&path).map_err(|source| RegistryError::Io { action: "cannot remove", path, source })?;
         Ok(Some(image))
     }
 

@@ -135,11 +135,7 @@ impl Registry {
     /// Forgets `reference`, and removes the blobs no other image uses.
     /// Returns what it named (`None`: nothing was pulled under it).
     pub fn remove(&self, reference: &ImageReference) -> Result<Option<PulledImage>, RegistryError> {
-        let removed = self.index.remove(&reference.normalized()).map_err(|source| RegistryError::Io {
-            action: "cannot remove",
-            path: PathBuf::from(reference.normalized()),
-            source,
-        })?;
+        let removed = self.index.remove(&reference.normalized())?;
         if removed.is_some() {
             self.prune()?;
         }

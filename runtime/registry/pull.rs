@@ -9,7 +9,7 @@ use oci_client::manifest::{ImageIndexEntry, OciDescriptor, OciImageManifest, Oci
 use serde::Deserialize;
 
 use super::{ImageReference, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, registry_error};
-use crate::store::blobs::Digest;
+use crate::store::blobs::{BlobCheck, Digest};
 
 /// Layer media types that carry a `.wasm` as is: the CNCF one, and the
 /// older one runwasi's builder wrote.
@@ -66,7 +66,7 @@ impl Registry {
         let auth = self.auth_for(reference);
         let (manifest, mut digest) =
             client.pull_manifest(reference.oci(), &auth).await.map_err(|e| registry_error(&format!("cannot get the manifest of {reference}"), e))?;
-        let at = match manifest {
+        let (manifest, at) = match manifest {
             OciManifest::Image(m) => (m, reference.oci().clone()),
             OciManifest::ImageIndex(index) => {
                 let entry = pick_wasm(reference, &index.manifests)?;
@@ -82,7 +82,6 @@ impl Registry {
                 }
             }
         };
-        let (manifest, at) = at;
         let config = self.config_of(&client, &at, reference, &manifest).await?;
         let layer = wasm_layer(reference, &manifest, &config)?;
         let wasm = Digest::parse(&layer.digest)?;
@@ -119,7 +118,7 @@ impl Registry {
             stored: jiff::Timestamp::now().to_string(),
         };
         let replaced = self.index.get(&image.reference).filter(|old| old.wasm_digest != image.wasm_digest);
-        self.index.put(&image).map_err(|source| RegistryError::Io { action: "cannot record", path: reference.normalized().into(), source })?;
+        self.index.put(&image)?;
         if replaced.is_some() {
             self.prune()?;
         }
@@ -143,18 +142,14 @@ impl Registry {
             )));
         }
         let mut bytes = Vec::new();
+        let mut check = BlobCheck::new(Digest::parse(&d.digest)?, Some(d.size as u64), self.config.max_config_size);
         let mut stream = client.pull_blob_stream(at, d).await.map_err(|e| registry_error(&format!("cannot get the config of {reference}"), e))?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading the config of {reference}: {e}")))?;
+            check.update(&chunk)?;
             bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > self.config.max_config_size {
-                return Err(RegistryError::Unsupported(format!("image {reference}: its config is larger than {} bytes", self.config.max_config_size)));
-            }
         }
-        let actual = Digest::of(&bytes);
-        if actual.as_str() != d.digest {
-            return Err(crate::store::blobs::BlobError::WrongDigest { expected: Digest::parse(&d.digest)?, actual }.into());
-        }
+        check.finish()?;
         serde_json::from_slice(&bytes)
             .map_err(|e| RegistryError::Unsupported(format!("image {reference}: its config ({}) is not JSON wasmpod reads: {e}", d.media_type)))
     }

@@ -101,7 +101,7 @@ impl Registry {
             working_dir: None,
             stored: jiff::Timestamp::now().to_string(),
         };
-        self.index.put(&image).map_err(|source| RegistryError::Io { action: "cannot record", path: reference.normalized().into(), source })?;
+        self.index.put(&image)?;
         Ok(Pushed { manifest_url: response.manifest_url, image })
     }
 }

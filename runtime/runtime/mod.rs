@@ -252,12 +252,9 @@ impl Runtime {
             working_dir: pulled.working_dir.clone(),
         };
         let short = pulled.manifest_digest.trim_start_matches("sha256:").get(..12).unwrap_or_default().to_owned();
-        Some(Ok(crate::image::Image {
-            digest: crate::image::digest_of(&bytes),
-            bytes: std::sync::Arc::from(bytes),
-            config,
-            description: format!("pulled {} ({short})", pulled.reference),
-        }))
+        // `wasm` checked the bytes against this digest.
+        let digest = pulled.wasm().map(|d| d.sha256())?;
+        Some(Ok(crate::image::Image { digest, bytes: std::sync::Arc::from(bytes), config, description: format!("pulled {} ({short})", pulled.reference) }))
     }
 
     /// Starts a planned pod. Fails at once if the pod is already running

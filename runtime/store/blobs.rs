@@ -92,7 +92,18 @@ impl Digest {
 
     /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        Self::from_sha256(Sha256::digest(bytes).into())
+    }
+
+    fn from_sha256(sum: [u8; 32]) -> Self {
+        Self(format!("sha256:{}", hex::encode(sum)))
+    }
+
+    /// The 32 bytes of the SHA-256.
+    pub fn sha256(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        hex::decode_to_slice(self.hex(), &mut out).expect("a parsed digest has 64 hex digits");
+        out
     }
 
     /// The hex digits, without `sha256:`.
@@ -173,8 +184,7 @@ impl BlobStore {
             options.mode(0o600);
         }
         let file = options.open(&part).map_err(io_err("cannot create", &part))?;
-        let limit = size.map_or(limit, |s| s.min(limit));
-        Ok(BlobWriter { file: Some(file), part, dest: self.path(&digest), digest, size, limit, written: 0, hasher: Sha256::new() })
+        Ok(BlobWriter { file: Some(file), part, dest: self.path(&digest), check: BlobCheck::new(digest, size, limit) })
     }
 
     /// Stores `bytes` as a blob and returns its digest.
@@ -209,12 +219,10 @@ impl BlobStore {
     }
 }
 
-/// A blob being written: [`BlobWriter::finish`] checks and stores it;
-/// dropped unfinished, its `.part` file is removed.
-pub struct BlobWriter {
-    file: Option<std::fs::File>,
-    part: PathBuf,
-    dest: PathBuf,
+/// The checks every fetched blob passes, whether it is stored or kept in
+/// memory: no more bytes than announced (or than the limit) while it
+/// streams, then exactly the announced size and the expected digest.
+pub struct BlobCheck {
     digest: Digest,
     size: Option<u64>,
     limit: u64,
@@ -222,32 +230,62 @@ pub struct BlobWriter {
     hasher: Sha256,
 }
 
-impl BlobWriter {
-    /// Appends `chunk`; fails as soon as the blob outgrows its size.
-    pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+impl BlobCheck {
+    /// Checks for blob `digest` of `size` bytes (none: unknown), at most
+    /// `limit` bytes.
+    pub fn new(digest: Digest, size: Option<u64>, limit: u64) -> Self {
+        let limit = size.map_or(limit, |s| s.min(limit));
+        Self { digest, size, limit, written: 0, hasher: Sha256::new() }
+    }
+
+    /// Counts and hashes `chunk`; fails as soon as the blob outgrows its size.
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         self.written += chunk.len() as u64;
         if self.written > self.limit {
             return Err(BlobError::TooLarge { digest: self.digest.clone(), limit: self.limit });
         }
         self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// Checks the size and the digest of everything counted.
+    pub fn finish(&mut self) -> Result<Digest, BlobError> {
+        if let Some(expected) = self.size.filter(|s| *s != self.written) {
+            return Err(BlobError::WrongSize { digest: self.digest.clone(), expected, actual: self.written });
+        }
+        let actual = Digest::from_sha256(std::mem::take(&mut self.hasher).finalize().into());
+        if actual != self.digest {
+            return Err(BlobError::WrongDigest { expected: self.digest.clone(), actual });
+        }
+        Ok(actual)
+    }
+}
+
+/// A blob being written: [`BlobWriter::finish`] checks and stores it;
+/// dropped unfinished, its `.part` file is removed.
+pub struct BlobWriter {
+    file: Option<std::fs::File>,
+    part: PathBuf,
+    dest: PathBuf,
+    check: BlobCheck,
+}
+
+impl BlobWriter {
+    /// Appends `chunk`; fails as soon as the blob outgrows its size.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.check.update(chunk)?;
         let file = self.file.as_mut().expect("written before finish");
         file.write_all(chunk).map_err(io_err("cannot write", &self.part))
     }
 
     /// Checks size and digest, makes the blob durable and puts it in place.
     pub fn finish(mut self) -> Result<Digest, BlobError> {
-        if let Some(expected) = self.size.filter(|s| *s != self.written) {
-            return Err(BlobError::WrongSize { digest: self.digest.clone(), expected, actual: self.written });
-        }
-        let actual = Digest(format!("sha256:{}", hex::encode(std::mem::take(&mut self.hasher).finalize())));
-        if actual != self.digest {
-            return Err(BlobError::WrongDigest { expected: self.digest.clone(), actual });
-        }
+        let digest = self.check.finish()?;
         let file = self.file.take().expect("finished once");
         file.sync_all().map_err(io_err("cannot sync", &self.part))?;
         drop(file);
         std::fs::rename(&self.part, &self.dest).map_err(io_err("cannot store", &self.dest))?;
-        Ok(self.digest.clone())
+        Ok(digest)
     }
 }
 
