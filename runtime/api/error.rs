@@ -75,7 +75,7 @@ impl Status {
             // An image that cannot be resolved or compiled is bad input.
             Error::Image { .. } | Error::Compile { .. } | Error::Unsupported { .. } => (422, "Invalid"),
             Error::Store(StoreError::AlreadyRunning { .. }) => (409, "AlreadyExists"),
-            Error::Store(_) | Error::Engine(_) | Error::HostPort { .. } => (500, "InternalError"),
+            Error::Store(_) | Error::Engine(_) | Error::HostPort { .. } | Error::Registry(_) => (500, "InternalError"),
         }
     }
 

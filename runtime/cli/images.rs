@@ -39,7 +39,9 @@ pub(crate) struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    fn open(&self, state: Option<&Path>) -> Result<Registry, Failure> {
+    /// The credentials (the file given, else the user's Docker config) and
+    /// the registry settings these flags ask for.
+    pub(crate) fn settings(&self) -> Result<(Keyring, RegistryConfig), Failure> {
         let keyring = match &self.auth_file {
             Some(f) => Keyring::from_file(f),
             None => Keyring::from_user(),
@@ -48,6 +50,11 @@ impl RegistryArgs {
         .exit(Exit::Invalid)?;
         let mut config = RegistryConfig::default();
         config.insecure = self.insecure.clone();
+        Ok((keyring, config))
+    }
+
+    fn open(&self, state: Option<&Path>) -> Result<Registry, Failure> {
+        let (keyring, config) = self.settings()?;
         Registry::open(&state_dir(state)?, keyring, config).exit(Exit::Runtime)
     }
 }

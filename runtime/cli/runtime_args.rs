@@ -50,6 +50,8 @@ pub(crate) struct RuntimeArgs {
     /// Do not print progress events (pulling, started...); warnings still show.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    registry: super::images::RegistryArgs,
 }
 
 /// The aliases of `--image-alias` flags, then of `--alias-file`.
@@ -79,6 +81,7 @@ impl RuntimeArgs {
         config.max_open_files_per_pod = self.max_open_files_per_pod as usize;
         config.instance_allocation = self.instance_allocation;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
+        (config.keyring, config.registry) = self.registry.settings()?;
         Ok(config)
     }
 }

@@ -109,7 +109,7 @@ impl RestartBackoff {
 
 /// Go's `time.Duration.String()`: `0s`, `1.5ms`, `40s`, `1m20s`, `5m0s`,
 /// `1h0m0s`.
-fn go_duration(d: Duration) -> String {
+pub(crate) fn go_duration(d: Duration) -> String {
     /// `n / unit` with the remainder as trimmed decimals.
     fn decimal(n: u128, unit: u128) -> String {
         let (whole, rest) = (n / unit, n % unit);

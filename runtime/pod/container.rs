@@ -19,7 +19,7 @@ use super::events::PodEvent;
 use super::hooks::HookContext;
 use super::instance::{InstanceTemplate, Stdio};
 pub use super::kind::ContainerKind;
-use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Termination};
+use super::lifecycle::container::{Action, ContainerLifecycle, Input, Kill, Names, Pulls, Termination};
 use super::now;
 use super::restart::{RestartPolicy, RestartRule};
 use super::termination_message;
@@ -48,11 +48,18 @@ pub(crate) struct ContainerPlan {
     pub index: usize,
     pub container: Container,
     pub image_ref: String,
+    /// The status's `imageID`: the pulled manifest's digest for a
+    /// registry image.
+    pub image_id: String,
     /// What every instance of the container shares (exec'd commands,
-    /// hooks and probes are made from it too).
-    pub instance: Arc<InstanceTemplate>,
+    /// hooks and probes are made from it too); none until a registry
+    /// image is pulled.
+    pub instance: Option<Arc<InstanceTemplate>>,
     /// The main instance's argv.
     pub args: Vec<String>,
+    /// Set for a registry image: pulled before each instance, and the
+    /// template made again from what was pulled.
+    pub pull: Option<Arc<RegistryPlan>>,
     /// The pod's `restartPolicy`.
     pub pod_restart: RestartPolicy,
     pub backoff: BackoffConfig,
@@ -77,6 +84,18 @@ pub(crate) struct ContainerPlan {
     /// Containers in the pod (init and app): their termination messages
     /// share 12 KiB.
     pub pod_containers: usize,
+}
+
+/// How a container's registry image is pulled and its template made.
+pub(crate) struct RegistryPlan {
+    pub image: super::pull::RegistryImage,
+    /// The pod's imagePullSecrets.
+    pub keyring: crate::registry::Keyring,
+    pub puller: Arc<super::pull::ImagePuller>,
+    /// The template's other parts.
+    pub setup: super::instance::InstanceSetup,
+    /// Where exec finds the container, once its template is made.
+    pub exec_targets: super::exec::ExecTargets,
 }
 
 /// What the probes say about a running instance (see `probe/`).
@@ -109,7 +128,7 @@ impl Worker {
         ContainerStatus {
             name: c.name.clone(),
             image: self.plan.image_ref.clone(),
-            image_id: format!("wasmpod://{}", self.plan.image_ref),
+            image_id: self.plan.image_id.clone(),
             container_id: Some(format!("wasmpod://{}/{}/{}", self.plan.pod_key, c.name, restarts)),
             // A running container is ready when its probes say so (always,
             // without a readiness probe). An init container is ready once
@@ -152,12 +171,16 @@ impl Worker {
         let p = &self.plan;
         let names = Names::new(p.kind, &p.container.name, &p.pod_name, &p.pod_namespace, &p.pod_uid);
         let rule = RestartRule::of(&p.container, p.kind, p.pod_restart);
-        let (mut lc, mut actions) = ContainerLifecycle::new(names, rule, RestartBackoff::new(p.backoff));
+        let (mut lc, mut actions) = match &p.pull {
+            Some(r) => ContainerLifecycle::pulling(names, rule, RestartBackoff::new(p.backoff), Pulls::new(&r.image.written, p.backoff)),
+            None => ContainerLifecycle::new(names, rule, RestartBackoff::new(p.backoff)),
+        };
         loop {
             let mut next = None;
             for action in actions {
                 match action {
                     Action::Create => next = Some(self.run_instance(&mut lc).await),
+                    Action::Pull => next = Some(self.pull().await),
                     Action::Event(ev) => self.event(ev),
                     Action::Report(r) => self.report(self.status(r.state, r.last, r.restarts, Health::DOWN)),
                     Action::Sleep(delay) => {
@@ -179,6 +202,39 @@ impl Worker {
             // Every action list ends in one that waits for what happens next.
             let input = next?;
             actions = lc.apply(input);
+        }
+    }
+
+    /// Makes the registry image present (as its policy says) and the
+    /// container's template from it: what happened, for the lifecycle.
+    async fn pull(&mut self) -> Input {
+        if self.stopping() {
+            return Input::Stop;
+        }
+        let Some(plan) = self.plan.pull.clone() else {
+            return Input::PullFailed(super::pull::PullFailure::Failed("the container has no registry image".into()));
+        };
+        let reports = self.reports.clone();
+        let (field, written) = (self.field_path(), plan.image.written.clone());
+        let on_pull = move || {
+            let _ = reports.send(Report::Event(PodEvent::normal("Pulling", Some(field), format!("Pulling image \"{written}\""))));
+        };
+        let mut stop = self.stop.clone();
+        let ready = tokio::select! {
+            r = plan.puller.ensure(&plan.image, &plan.keyring, on_pull) => r,
+            _ = super::stop_requested(&mut stop) => return Input::Stop,
+        };
+        match ready {
+            Ok(ready) => {
+                let (template, argv) = plan.setup.build(&ready.image, ready.loaded.program.clone());
+                let template = Arc::new(template);
+                plan.exec_targets.add(super::exec::ExecTarget { name: self.plan.container.name.clone(), instance: template.clone() });
+                self.plan.instance = Some(template);
+                self.plan.args = argv;
+                self.plan.image_id = ready.image_id;
+                Input::Pulled(ready.pulled)
+            }
+            Err(failure) => Input::PullFailed(failure),
         }
     }
 
@@ -204,7 +260,10 @@ impl Worker {
                 return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
             }
         };
-        let t = self.plan.instance.clone();
+        let Some(t) = self.plan.instance.clone() else {
+            let message = "the container's image is not loaded".to_owned();
+            return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
+        };
         if let Err(e) = std::fs::create_dir_all(t.rootfs.join("tmp")) {
             let message = format!("cannot create the container's root directory {}: {e}", t.rootfs.display());
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };

@@ -32,8 +32,12 @@ pub(crate) struct ExecTarget {
 pub(crate) struct ExecTargets(Arc<Mutex<Vec<ExecTarget>>>);
 
 impl ExecTargets {
+    /// Adds the container, or replaces its template (a registry image
+    /// pulled again).
     pub(crate) fn add(&self, target: ExecTarget) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(target);
+        let mut targets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        targets.retain(|t| t.name != target.name);
+        targets.push(target);
     }
 
     fn get(&self, name: &str) -> Option<ExecTarget> {

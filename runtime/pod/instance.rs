@@ -49,6 +49,71 @@ pub(crate) struct InstanceTemplate {
     pub etc: Option<Arc<super::etc_files::EtcFiles>>,
 }
 
+/// What a container's template is made of besides its image: made once
+/// when the pod starts; the template itself once the image is loaded
+/// (then, for a registry image, again after each pull).
+#[derive(Clone)]
+pub(crate) struct InstanceSetup {
+    /// The environment the manifest gives, resolved.
+    pub env: Vec<(String, String)>,
+    /// `command`, with `$(VAR)` expanded.
+    pub command: Vec<String>,
+    /// `args`, likewise.
+    pub args: Vec<String>,
+    /// The container's `workingDir`.
+    pub working_dir: Option<String>,
+    /// The pod's hostname (`HOSTNAME`).
+    pub hostname: String,
+    pub rootfs: PathBuf,
+    pub read_only_root: bool,
+    pub root_owners: Arc<OwnerBook>,
+    pub mounts: Vec<PlannedMount>,
+    pub network: SocketPolicy,
+    pub ipc: Arc<IpcNamespace>,
+    pub identity: Arc<Identity>,
+    pub memory: Option<Arc<MemoryAccount>>,
+    pub cpu: Option<Arc<CpuAccount>>,
+    pub handles: Arc<HandleAccount>,
+    pub etc: Option<Arc<super::etc_files::EtcFiles>>,
+}
+
+impl InstanceSetup {
+    /// The template with `image` (loaded as `program`), and the main
+    /// instance's argv: the image's config applied with Kubernetes'
+    /// command/args rules, its Env and WorkingDir under the manifest's.
+    pub(crate) fn build(&self, image: &crate::image::Image, program: Arc<Program>) -> (InstanceTemplate, Vec<String>) {
+        // The container's workingDir, else the image's WorkingDir.
+        let working_dir = self.working_dir.clone().or_else(|| image.config.working_dir.clone());
+        // Container runtimes set HOSTNAME to the pod name; the image's
+        // config provides PATH. The manifest wins.
+        let mut env = vec![("HOSTNAME".to_owned(), self.hostname.clone())];
+        env.extend(image.config.env.iter().cloned());
+        if let Some(wd) = &working_dir {
+            env.push(("PWD".to_owned(), wd.clone()));
+        }
+        env.retain(|(k, _)| !self.env.iter().any(|(e, _)| e == k));
+        env.extend(self.env.iter().cloned());
+        let argv = image.config.argv(self.command.clone(), self.args.clone());
+        let template = InstanceTemplate {
+            program,
+            env,
+            working_dir,
+            rootfs: self.rootfs.clone(),
+            read_only_root: self.read_only_root,
+            root_owners: self.root_owners.clone(),
+            mounts: self.mounts.clone(),
+            network: self.network.clone(),
+            ipc: self.ipc.clone(),
+            identity: self.identity.clone(),
+            memory: self.memory.clone(),
+            cpu: self.cpu.clone(),
+            handles: self.handles.clone(),
+            etc: self.etc.clone(),
+        };
+        (template, argv)
+    }
+}
+
 /// An instance's standard streams.
 pub(crate) struct Stdio {
     /// Where stdin comes from; none: empty.

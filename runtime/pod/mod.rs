@@ -15,6 +15,7 @@ mod instance;
 mod kind;
 mod lifecycle;
 pub mod phase;
+mod pull;
 mod qos;
 mod restart;
 mod start;
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub(crate) use allocatable::Allocatable;
 pub(crate) use dns::DnsHost;
+pub(crate) use pull::{ImagePuller, RegistryImage};
 pub(crate) use events::{EventRecorder, PodEvent};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use start::{PodContext, start};
@@ -85,10 +87,12 @@ impl EnvObjects {
     }
 }
 
-/// A container's image, resolved and loaded (compiled or from a cache).
-pub(crate) struct PlannedImage {
-    pub image: Image,
-    pub loaded: crate::sandbox::Loaded,
+/// A container's image as the pod starts: a local one resolved and
+/// loaded (compiled or from a cache), or a registry one its container
+/// pulls at each start.
+pub(crate) enum PlannedImage {
+    Local { image: Image, loaded: crate::sandbox::Loaded },
+    Registry(pull::RegistryImage),
 }
 
 /// A pod ready to start: its (defaulted, validated) object, the loaded

@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
-use super::container::{ContainerKind, ContainerPlan};
+use super::container::{ContainerKind, ContainerPlan, RegistryPlan};
+use super::instance::InstanceSetup;
 use super::events::{EventRecorder, PodEvent, field_path};
 use super::supervisor::Supervisor;
 use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
@@ -43,6 +44,8 @@ pub(crate) struct PodContext<'a> {
     pub allocatable: super::Allocatable,
     /// The host's resolver configuration (for `/etc/resolv.conf`).
     pub dns: &'a std::sync::Arc<super::DnsHost>,
+    /// Pulls its registry images.
+    pub puller: &'a std::sync::Arc<super::pull::ImagePuller>,
 }
 
 /// Locks and records the pod, then spawns its task.
@@ -132,10 +135,11 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let log_rotation = rt.log_rotation;
     let allocatable = rt.allocatable;
     let dns = rt.dns.clone();
+    let puller = rt.puller.clone();
     let task = tokio::spawn(async move {
         let pod_name = sup.pod.metadata.name.clone().unwrap_or_default();
         sup.event(PodEvent::normal("Scheduled", None, format!("Successfully assigned {namespace}/{pod_name} to {}", sup.node_name())));
-        let settings = Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns };
+        let settings = Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns, puller };
         prepare(&mut sup, &images, &objects, settings).await;
         let deleting = *sup.stop.borrow();
         sup.refresh(deleting);
@@ -178,12 +182,13 @@ struct Settings {
     usage_interval: std::time::Duration,
     allocatable: super::Allocatable,
     dns: std::sync::Arc<super::DnsHost>,
+    puller: std::sync::Arc<super::pull::ImagePuller>,
 }
 
 /// Loads every image and builds each container's plan; a container that
 /// cannot be prepared is reported Waiting with Kubernetes' reason.
 async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, objects: &super::EnvObjects, settings: Settings) {
-    let Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns } = settings;
+    let Settings { backoff, probe_second, log_rotation, usage_interval, allocatable, dns, puller } = settings;
     let pod = sup.pod.clone();
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
@@ -229,6 +234,11 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
     // Who wrote what in the memory-backed volumes, for memory limits.
     let memory_files = sup.volumes.memory_files().cloned();
 
+    // The pod's imagePullSecrets, tried before the node's credentials.
+    let (keyring, warnings) = super::pull::pull_secrets(&pod, &objects.secrets);
+    for message in warnings {
+        sup.event(PodEvent::warning("FailedToRetrieveImagePullSecret", None, message));
+    }
     let mut pulled = std::collections::HashSet::new();
     let lists = [(ContainerKind::Init, spec.init_containers.clone().unwrap_or_default()), (ContainerKind::App, spec.containers.clone())];
     for (kind, containers) in lists {
@@ -237,10 +247,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 break;
             }
             let image_ref = c.image.clone().unwrap_or_default();
-            let Some(PlannedImage { image, loaded }) = images.get(&c.name) else { continue };
-            // Runtime::plan loaded the image; report it as the kubelet
-            // reports a pull, once per image.
-            if pulled.insert(image_ref.clone()) {
+            let Some(planned) = images.get(&c.name) else { continue };
+            // Runtime::plan loaded a local image; report it as the kubelet
+            // reports a pull, once per image. A registry image is pulled
+            // by the container's worker, at each start.
+            if let PlannedImage::Local { image, loaded } = planned
+                && pulled.insert(image_ref.clone())
+            {
                 let what = format!("{}: {} of {} bytes", image.description, loaded.program.kind(), image.bytes.len());
                 let message = match loaded.source {
                     // As the kubelet reports a pull: Pulling, then the time.
@@ -253,7 +266,6 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 };
                 sup.event(PodEvent::normal("Pulled", Some(field_path(kind, &c.name)), message));
             }
-            let program = loaded.program.clone();
             let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
                 Ok(env) => env,
                 Err(e) => {
@@ -288,21 +300,6 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     continue;
                 }
             };
-            // The container's workingDir, else the image's WorkingDir.
-            let working_dir = c.working_dir.clone().or_else(|| image.config.working_dir.clone());
-            let env = {
-                let mut env = env;
-                // Container runtimes set HOSTNAME to the pod name;
-                // the image's config provides PATH. The manifest wins.
-                let mut base = vec![("HOSTNAME".to_owned(), sup.network.hostname().to_owned())];
-                base.extend(image.config.env.iter().cloned());
-                if let Some(wd) = &working_dir {
-                    base.push(("PWD".to_owned(), wd.clone()));
-                }
-                base.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
-                base.append(&mut env);
-                base
-            };
             let rootfs = sup.dir.rootfs(&c.name);
             // The root holds what the container wrote (there are no image
             // layers): its files are the container's, the root itself root's.
@@ -316,12 +313,13 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 }
             }
             let cpu = cpu_limit(c).map(crate::limits::CpuAccount::new);
-            let argv = image.config.argv(command, args);
-            let instance = std::sync::Arc::new(super::instance::InstanceTemplate {
-                program,
+            let setup = InstanceSetup {
                 env,
-                working_dir,
-                rootfs: sup.dir.rootfs(&c.name),
+                command,
+                args,
+                working_dir: c.working_dir.clone(),
+                hostname: sup.network.hostname().to_owned(),
+                rootfs,
                 read_only_root,
                 root_owners,
                 mounts,
@@ -332,15 +330,34 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 cpu,
                 handles: sup.handles.clone(),
                 etc: etc.clone(),
-            });
-            sup.exec_targets.add(super::exec::ExecTarget { name: c.name.clone(), instance: instance.clone() });
+            };
+            let (instance, argv, pull) = match planned {
+                PlannedImage::Local { image, loaded } => {
+                    let (template, argv) = setup.build(image, loaded.program.clone());
+                    let instance = std::sync::Arc::new(template);
+                    sup.exec_targets.add(super::exec::ExecTarget { name: c.name.clone(), instance: instance.clone() });
+                    (Some(instance), argv, None)
+                }
+                PlannedImage::Registry(image) => {
+                    let pull = RegistryPlan {
+                        image: image.clone(),
+                        keyring: keyring.clone(),
+                        puller: puller.clone(),
+                        setup,
+                        exec_targets: sup.exec_targets.clone(),
+                    };
+                    (None, Vec::new(), Some(std::sync::Arc::new(pull)))
+                }
+            };
             let plan = ContainerPlan {
                 kind,
                 index,
                 container: c.clone(),
                 image_ref: image_ref.clone(),
+                image_id: format!("wasmpod://{image_ref}"),
                 instance,
                 args: argv,
+                pull,
                 pod_restart: super::restart::RestartPolicy::of_pod(&spec),
                 backoff,
                 pod_key: format!("{namespace}/{name}"),

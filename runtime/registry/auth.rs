@@ -84,8 +84,19 @@ impl Keyring {
     /// Secret's `.dockerconfigjson`).
     pub fn from_docker_config(bytes: &[u8]) -> Result<Self, String> {
         let config: DockerConfig = serde_json::from_slice(bytes).map_err(|e| format!("not a Docker config: {e}"))?;
+        Self::from_entries(config.auths)
+    }
+
+    /// The legacy `~/.dockercfg` (a `kubernetes.io/dockercfg` Secret's
+    /// `.dockercfg`): the `auths` map on its own.
+    pub fn from_dockercfg(bytes: &[u8]) -> Result<Self, String> {
+        let auths: BTreeMap<String, AuthEntry> = serde_json::from_slice(bytes).map_err(|e| format!("not a .dockercfg: {e}"))?;
+        Self::from_entries(auths)
+    }
+
+    fn from_entries(auths: BTreeMap<String, AuthEntry>) -> Result<Self, String> {
         let mut by_host = BTreeMap::new();
-        for (key, entry) in config.auths {
+        for (key, entry) in auths {
             let creds = match (entry.username, entry.password, entry.auth) {
                 (Some(username), Some(password), _) => Credentials { username, password },
                 (_, _, Some(auth)) => {
@@ -99,6 +110,11 @@ impl Keyring {
             by_host.insert(host_of(&key), creds);
         }
         Ok(Self { by_host })
+    }
+
+    /// Whether it holds no credentials.
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
     }
 
     /// Adds `other`'s entries; entries already here win (the kubelet tries
@@ -135,5 +151,8 @@ mod tests {
         assert!(k.get("empty.example").is_none());
         assert!(!format!("{:?}", k.get("ghcr.io").unwrap()).contains("token"), "Debug redacts");
         assert!(Keyring::from_docker_config(br#"{"auths": {"x": {"auth": "!!"}}}"#).unwrap_err().contains("auths.x.auth"));
+        let legacy = Keyring::from_dockercfg(br#"{"registry.example:5000": {"auth": "YTpi", "email": "a@example.com"}}"#).unwrap();
+        assert_eq!(legacy.get("registry.example:5000").unwrap().username, "a");
+        assert!(Keyring::from_dockercfg(b"[]").unwrap_err().contains(".dockercfg"));
     }
 }

@@ -52,6 +52,9 @@ pub struct RegistryConfig {
     /// How long a read may wait for the next bytes: a registry that stops
     /// sending fails the pull instead of hanging it.
     pub read_timeout: Duration,
+    /// How long a whole pull may take (5 minutes): a registry that sends
+    /// a trickle fails the pull instead of holding it for ever.
+    pub pull_timeout: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -62,6 +65,7 @@ impl Default for RegistryConfig {
             max_config_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            pull_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -171,8 +175,8 @@ impl Registry {
         oci_client::Client::try_from(config).map_err(|e| RegistryError::Registry(format!("cannot make a client for {host}: {e}")))
     }
 
-    fn auth_for(&self, reference: &ImageReference) -> oci_client::secrets::RegistryAuth {
-        match self.keyring.get(reference.registry()) {
+    fn auth_for(&self, reference: &ImageReference, first: &Keyring) -> oci_client::secrets::RegistryAuth {
+        match first.get(reference.registry()).or_else(|| self.keyring.get(reference.registry())) {
             Some(c) => oci_client::secrets::RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => oci_client::secrets::RegistryAuth::Anonymous,
         }

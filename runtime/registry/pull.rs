@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use oci_client::manifest::{ImageIndexEntry, OciDescriptor, OciImageManifest, OciManifest};
 use serde::Deserialize;
 
-use super::{ImageReference, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, registry_error};
+use super::{ImageReference, Keyring, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, registry_error};
 use crate::store::blobs::{BlobCheck, Digest};
 
 /// Layer media types that carry a `.wasm` as is: the CNCF one, and the
@@ -59,11 +59,25 @@ struct ContainerConfig {
 }
 
 impl Registry {
-    /// Pulls `reference` into the store and records it.
+    /// Pulls `reference` into the store and records it, with this
+    /// registry's credentials.
     pub async fn pull(&self, reference: &ImageReference) -> Result<Pulled, RegistryError> {
+        self.pull_with(reference, &Keyring::default()).await
+    }
+
+    /// Pulls `reference` with `first`'s credentials tried before this
+    /// registry's own (a pod's `imagePullSecrets` before the node's).
+    pub async fn pull_with(&self, reference: &ImageReference, first: &Keyring) -> Result<Pulled, RegistryError> {
+        let limit = self.config.pull_timeout;
+        tokio::time::timeout(limit, self.pull_within(reference, first))
+            .await
+            .unwrap_or_else(|_| Err(RegistryError::Registry(format!("pulling {reference} took longer than {}s", limit.as_secs_f64()))))
+    }
+
+    async fn pull_within(&self, reference: &ImageReference, first: &Keyring) -> Result<Pulled, RegistryError> {
         let started = Instant::now();
         let client = self.client_for(reference)?;
-        let auth = self.auth_for(reference);
+        let auth = self.auth_for(reference, first);
         let (manifest, mut digest) =
             client.pull_manifest(reference.oci(), &auth).await.map_err(|e| registry_error(&format!("cannot get the manifest of {reference}"), e))?;
         let (manifest, at) = match manifest {

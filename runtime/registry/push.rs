@@ -80,7 +80,7 @@ impl Registry {
         let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
         manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.into());
         let client = self.client_for(reference)?;
-        let auth = self.auth_for(reference);
+        let auth = self.auth_for(reference, &super::Keyring::default());
         let response = client
             .push(reference.oci(), &[layer], config, &auth, Some(manifest.clone()))
             .await

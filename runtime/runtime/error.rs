@@ -125,6 +125,9 @@ pub enum Error {
     /// The state directory failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The image store could not be opened.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 impl Error {

@@ -88,6 +88,11 @@ pub struct RuntimeConfig {
     /// How instances get their memories: a pool sized from the machine
     /// (default), on-demand mappings, or a pool of a given size.
     pub instance_allocation: crate::engine::InstanceAllocation,
+    /// Registry credentials of the node (a pod's `imagePullSecrets` are
+    /// tried first); default none.
+    pub keyring: crate::registry::Keyring,
+    /// Registry limits and timeouts, and registries spoken to over plain HTTP.
+    pub registry: crate::registry::RegistryConfig,
 }
 
 impl RuntimeConfig {
@@ -106,6 +111,8 @@ impl RuntimeConfig {
             log_rotation: crate::store::LogRotation::default(),
             max_open_files_per_pod: crate::limits::DEFAULT_MAX_OPEN_FILES,
             instance_allocation: crate::engine::InstanceAllocation::Auto,
+            keyring: crate::registry::Keyring::default(),
+            registry: crate::registry::RegistryConfig::default(),
         }
     }
 }
@@ -115,8 +122,8 @@ pub struct Runtime {
     engine: Arc<WasmEngine>,
     state: StateDir,
     images: ImageResolver,
-    /// Images pulled into the state directory (`wasmpod pull`).
-    pulled: crate::registry::Registry,
+    /// Pulls registry images into the state directory's image store.
+    puller: Arc<crate::pod::ImagePuller>,
     backoff: BackoffConfig,
     node_name: String,
     tap: Option<Arc<dyn LogTap>>,
@@ -140,6 +147,7 @@ impl Runtime {
         let state = StateDir::open(&config.state_dir)?;
         let cache = config.compile_cache.unwrap_or_else(|| state.compile_cache());
         let engine = Arc::new(WasmEngine::with_choice(&cache, config.instance_allocation)?);
+        let pulls_engine = engine.clone();
         let allocatable = crate::pod::Allocatable::here(state.path());
         Ok(Self {
             engine,
@@ -147,14 +155,7 @@ impl Runtime {
             dns: Arc::new(crate::pod::DnsHost::from_system()),
             state,
             images: ImageResolver::new(config.aliases),
-            pulled: crate::registry::Registry::open(&config.state_dir, crate::registry::Keyring::default(), crate::registry::RegistryConfig::default())
-                .map_err(|e| {
-                    Error::Store(crate::store::StoreError::Io {
-                        action: "cannot open the image store in",
-                        path: config.state_dir.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })
-                })?,
+            puller: Arc::new(crate::pod::ImagePuller::new(crate::registry::Registry::open(&config.state_dir, config.keyring, config.registry)?, pulls_engine)),
             backoff: config.backoff,
             node_name: config.node_name,
             tap: config.tap,
@@ -188,9 +189,12 @@ impl Runtime {
         PodView { state: self.state().clone(), registry: self.registry().clone() }
     }
 
-    /// Resolves and compiles every container image of every pod in
-    /// `manifests` (paths relative to `base_dir`), so a bad image is refused
-    /// before any pod starts. Volumes are checked too: unsupported sources,
+    /// Resolves and compiles every local container image (a path, a
+    /// builtin, an alias) of every pod in `manifests` (paths relative to
+    /// `base_dir`), so a bad one is refused before any pod starts. Any
+    /// other image is a registry reference its container pulls when it
+    /// starts, as the kubelet does: one that cannot be pulled leaves the
+    /// container Waiting (`ErrImagePull`, `ImagePullBackOff`, ...). Volumes are checked too: unsupported sources,
     /// and hostPath unless [`RuntimeConfig::allow_host_path`], are refused
     /// ([`Error::Unsupported`]). Returns one plan per pod, in input order.
     pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, Error> {
@@ -207,7 +211,12 @@ impl Runtime {
                     let image = c.image.as_deref().unwrap_or_default();
                     let field = format!("{list}[{i}]");
                     let resolved = match self.images.resolve(image, base_dir) {
-                        Err(crate::image::ImageError::Unknown { .. }) if let Some(pulled) = self.pulled_image(image) => pulled,
+                        // Not a file, builtin or alias: a registry image,
+                        // pulled when its container starts.
+                        Err(crate::image::ImageError::Unknown { .. }) => {
+                            images.insert(c.name.clone(), PlannedImage::Registry(crate::pod::RegistryImage::new(image, c)));
+                            continue;
+                        }
                         other => other,
                     }
                     .map_err(|source| Error::Image {
@@ -222,39 +231,12 @@ impl Runtime {
                         field,
                         source: Box::new(source),
                     })?;
-                    images.insert(c.name.clone(), PlannedImage { image: resolved, loaded });
+                    images.insert(c.name.clone(), PlannedImage::Local { image: resolved, loaded });
                 }
             }
             plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });
         }
         Ok(plans)
-    }
-
-    /// An image `wasmpod pull` (or `push`) stored, by its reference: its
-    /// `.wasm` (checked against its digest) and its config. None when it
-    /// names nothing stored; a stored one that fails its check is an error.
-    fn pulled_image(&self, image: &str) -> Option<Result<crate::image::Image, crate::image::ImageError>> {
-        let reference = crate::registry::ImageReference::parse(image).ok()?;
-        let pulled = self.pulled.get(&reference)?;
-        let bytes = match self.pulled.wasm(&pulled) {
-            Ok(b) => b,
-            Err(e) => {
-                return Some(Err(crate::image::ImageError::Refused {
-                    image: image.to_owned(),
-                    reason: format!("the pulled image is damaged ({e}): pull it again"),
-                }));
-            }
-        };
-        let config = crate::image::ImageConfig {
-            entrypoint: pulled.entrypoint.clone(),
-            cmd: pulled.cmd.clone(),
-            env: pulled.env.iter().map(|kv| kv.split_once('=').map_or((kv.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect(),
-            working_dir: pulled.working_dir.clone(),
-        };
-        let short = pulled.manifest_digest.trim_start_matches("sha256:").get(..12).unwrap_or_default().to_owned();
-        // `wasm` checked the bytes against this digest.
-        let digest = pulled.wasm().map(|d| d.sha256())?;
-        Some(Ok(crate::image::Image { digest, bytes: std::sync::Arc::from(bytes), config, description: format!("pulled {} ({short})", pulled.reference) }))
     }
 
     /// Starts a planned pod. Fails at once if the pod is already running
@@ -278,6 +260,7 @@ impl Runtime {
             max_open_files_per_pod: self.max_open_files_per_pod,
             allocatable: self.allocatable,
             dns: &self.dns,
+            puller: &self.puller,
         };
         let handle = crate::pod::start(&context, plan, host_ports)?;
         self.registry.insert(submitted, &handle);

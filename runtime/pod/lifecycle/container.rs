@@ -1,6 +1,13 @@
 //! One container's life as explicit states, stepped by a pure function.
 //!
 //! ```text
+//!   (registry images only: each start pulls first, as its policy says)
+//!   Pulling --Pulled--> Creating
+//!     |  ^  \--PullFailed--> PullFailed --BackOffOver--> PullBackingOff
+//!     |  |                   (ErrImagePull)              (ImagePullBackOff)
+//!     |  '------------------------- BackOffOver ---------------'
+//!     '--PullFailed(invalid name)--> Blocked
+//!
 //!             Started                Stop / Kill             Ended
 //!  Creating ----------> Running ------------------> Stopping -------.
 //!   |  ^  \                 \________________________ Ended ________\
@@ -58,8 +65,57 @@ pub(crate) enum Stage {
     /// kubelet leaves such a container Waiting, until the pod stops.
     /// Next: `Done` (Stop).
     Blocked,
+    /// Its registry image is being made present (pulled or found, as
+    /// its pull policy says) and loaded. Next: `Creating` (Pulled),
+    /// `PullFailed`, `PullBackingOff` or `Blocked` (PullFailed), `Done`
+    /// (Stop).
+    Pulling,
+    /// The pull failed and the container shows `ErrImagePull` until the
+    /// kubelet's next sync of the pod. Next: `PullBackingOff`
+    /// (BackOffOver), `Done` (Stop).
+    PullFailed {
+        /// The rest of the back-off after that sync.
+        rest: Duration,
+        /// What went wrong.
+        error: String,
+    },
+    /// Waiting out the pull back-off (`ImagePullBackOff`, or a recheck of
+    /// a `Never` image). Next: `Pulling` (BackOffOver), `Done` (Stop).
+    PullBackingOff,
     /// It will not run again.
     Done,
+}
+
+/// How long a failed pull shows `ErrImagePull` before `ImagePullBackOff`:
+/// the kubelet's next sync of the pod (its PLEG relist is every second).
+pub(crate) const PULL_SYNC: Duration = Duration::from_secs(1);
+
+/// A registry image's pulls: the image as written and the pull back-off
+/// (the kubelet's `flowcontrol.Backoff` for images: 10 s doubling to
+/// 300 s, the crash-loop numbers).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pulls {
+    /// The image as the container writes it.
+    image: String,
+    /// The back-off's parameters.
+    config: super::super::backoff::BackoffConfig,
+    /// The last wait, doubled on the next failure; none before one.
+    delay: Option<Duration>,
+}
+
+impl Pulls {
+    /// Pulls of `image` with `config`'s back-off.
+    pub(crate) fn new(image: &str, config: super::super::backoff::BackoffConfig) -> Self {
+        Self { image: image.to_owned(), config, delay: None }
+    }
+
+    /// The wait after one more failure.
+    fn next_delay(&mut self) -> Duration {
+        let initial = self.config.initial.min(self.config.max);
+        let next = self.delay.map_or(initial, |d| d.saturating_mul(2).min(self.config.max));
+        self.delay = Some(next);
+        next
+    }
 }
 
 /// Why a running instance is stopped before it ends by itself.
@@ -106,6 +162,11 @@ pub(crate) enum Input {
     },
     /// The back-off delay passed.
     BackOffOver,
+    /// The registry image is present and loaded; what its pull took, if
+    /// one was needed.
+    Pulled(Option<super::super::pull::PullFigures>),
+    /// The registry image is not there.
+    PullFailed(super::super::pull::PullFailure),
 }
 
 /// What the worker is to do, in order.
@@ -114,6 +175,9 @@ pub(crate) enum Action {
     /// Create the next instance and start it (then report `Started`, or
     /// `CreateFailed`; `Stop` if the pod is stopping already).
     Create,
+    /// Make the registry image present and load it (then report `Pulled`
+    /// or `PullFailed`; `Stop` if the pod is stopping already).
+    Pull,
     /// Record an event.
     Event(PodEvent),
     /// Report the container's status. Boxed: two states are large.
@@ -234,6 +298,8 @@ pub(crate) struct ContainerLifecycle {
     backoff: RestartBackoff,
     restart: RestartRule,
     names: Names,
+    /// Set for a registry image: every start pulls first.
+    pulls: Option<Pulls>,
 }
 
 impl ContainerLifecycle {
@@ -241,6 +307,23 @@ impl ContainerLifecycle {
     /// that does it.
     pub(crate) fn new(names: Names, restart: RestartRule, backoff: RestartBackoff) -> (Self, Vec<Action>) {
         (Self { names, restart, backoff, ..Self::default() }, vec![Action::Create])
+    }
+
+    /// A container whose registry image is pulled (as its policy says)
+    /// before each instance, and the action that does it first.
+    pub(crate) fn pulling(names: Names, restart: RestartRule, backoff: RestartBackoff, pulls: Pulls) -> (Self, Vec<Action>) {
+        (Self { names, restart, backoff, pulls: Some(pulls), stage: Stage::Pulling, ..Self::default() }, vec![Action::Pull])
+    }
+
+    /// The way to the next instance: a pull first for a registry image.
+    fn start_next(&self, out: &mut Vec<Action>) -> Stage {
+        if self.pulls.is_some() {
+            out.push(Action::Pull);
+            Stage::Pulling
+        } else {
+            out.push(Action::Create);
+            Stage::Creating
+        }
     }
 
     /// The current stage.
@@ -292,7 +375,10 @@ impl ContainerLifecycle {
         }
         let stage = std::mem::take(&mut self.stage);
         self.stage = match (stage, input) {
-            (Stage::Creating, Input::Stop) | (Stage::BackingOff, Input::Stop) | (Stage::Blocked, Input::Stop) => {
+            (
+                Stage::Creating | Stage::BackingOff | Stage::Blocked | Stage::Pulling | Stage::PullFailed { .. } | Stage::PullBackingOff,
+                Input::Stop,
+            ) => {
                 out.push(Action::Finish(self.last_code));
                 Stage::Done
             }
@@ -335,8 +421,39 @@ impl ContainerLifecycle {
             }
             (Stage::BackingOff, Input::BackOffOver) => {
                 self.restarts += 1;
+                self.start_next(&mut out)
+            }
+            (Stage::Pulling, Input::Pulled(figures)) => {
+                let image = self.pulls.as_ref().map(|p| p.image.clone()).unwrap_or_default();
+                let message = match figures {
+                    Some(f) => format!(
+                        "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {} bytes.",
+                        go_millis(f.pull),
+                        go_millis(f.total),
+                        f.size
+                    ),
+                    None => format!("Container image \"{image}\" already present on machine"),
+                };
+                out.push(self.event(false, "Pulled", message));
+                if let Some(p) = &mut self.pulls {
+                    p.delay = None;
+                }
                 out.push(Action::Create);
                 Stage::Creating
+            }
+            (Stage::Pulling, Input::PullFailed(failure)) => self.pull_failed(failure, &mut out),
+            (Stage::PullFailed { rest, error }, Input::BackOffOver) => {
+                let image = self.pulls.as_ref().map(|p| p.image.clone()).unwrap_or_default();
+                let message = format!("Back-off pulling image \"{image}\"");
+                out.push(self.event(false, "BackOff", message.clone()));
+                out.push(self.event(true, "Failed", "Error: ImagePullBackOff".into()));
+                out.push(self.report(waiting_state("ImagePullBackOff", Some(format!("{message}: ErrImagePull: {error}")))));
+                out.push(Action::Sleep(rest));
+                Stage::PullBackingOff
+            }
+            (Stage::PullBackingOff, Input::BackOffOver) => {
+                out.push(Action::Pull);
+                Stage::Pulling
             }
             // Anything else changes nothing: a second stop while stopping,
             // a kill racing an exit, inputs after the end.
@@ -373,8 +490,7 @@ impl ContainerLifecycle {
         self.last = Some(terminated);
         if delay.is_zero() {
             self.restarts += 1;
-            out.push(Action::Create);
-            return Stage::Creating;
+            return self.start_next(out);
         }
         let n = &self.names;
         let message = self.backoff.crash_loop_message(&n.container, &n.pod, &n.namespace, &n.uid);
@@ -384,6 +500,49 @@ impl ContainerLifecycle {
         out.push(Action::Sleep(delay));
         Stage::BackingOff
     }
+}
+
+impl ContainerLifecycle {
+    /// A pull failed: the kubelet's events and Waiting reason, then what
+    /// follows (a back-off, a recheck, or nothing for a bad name).
+    fn pull_failed(&mut self, failure: super::super::pull::PullFailure, out: &mut Vec<Action>) -> Stage {
+        use super::super::pull::PullFailure;
+        let image = self.pulls.as_ref().map(|p| p.image.clone()).unwrap_or_default();
+        match failure {
+            PullFailure::InvalidName(message) => {
+                out.push(self.event(true, "InspectFailed", message.clone()));
+                out.push(self.event(true, "Failed", "Error: InvalidImageName".into()));
+                out.push(self.report(waiting_state("InvalidImageName", Some(message))));
+                out.push(Action::AwaitStop);
+                Stage::Blocked
+            }
+            PullFailure::NeverPull => {
+                let message = format!("Container image \"{image}\" is not present with pull policy of Never");
+                out.push(self.event(true, "ErrImageNeverPull", message.clone()));
+                out.push(self.event(true, "Failed", "Error: ErrImageNeverPull".into()));
+                out.push(self.report(waiting_state("ErrImageNeverPull", Some(message))));
+                // Looked for again at each sync: a pull by someone else lets it start.
+                let recheck = self.pulls.as_ref().map_or(Duration::from_secs(10), |p| p.config.initial.min(p.config.max));
+                out.push(Action::Sleep(recheck));
+                Stage::PullBackingOff
+            }
+            PullFailure::Failed(error) => {
+                out.push(self.event(true, "Failed", format!("Failed to pull image \"{image}\": {error}")));
+                out.push(self.event(true, "Failed", "Error: ErrImagePull".into()));
+                out.push(self.report(waiting_state("ErrImagePull", Some(error.clone()))));
+                let delay = self.pulls.as_mut().map_or(Duration::from_secs(10), Pulls::next_delay);
+                let sync = PULL_SYNC.min(delay);
+                out.push(Action::Sleep(sync));
+                Stage::PullFailed { rest: delay - sync, error }
+            }
+        }
+    }
+}
+
+/// A duration as Go prints one truncated to milliseconds (`1.234s`,
+/// `512ms`), as the kubelet's `Pulled` event does.
+fn go_millis(d: Duration) -> String {
+    super::super::backoff::go_duration(Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64))
 }
 
 /// The state of an instance running since `at`.
@@ -426,6 +585,7 @@ mod tests {
             .iter()
             .map(|a| match a {
                 Action::Create => "create".to_owned(),
+                Action::Pull => "pull".to_owned(),
                 Action::Event(e) => format!("event:{}", e.reason),
                 Action::Report(r) => match (&r.state.running, &r.state.terminated, &r.state.waiting) {
                     (Some(_), _, _) => "report:running".to_owned(),
@@ -597,5 +757,98 @@ mod tests {
         let actions = lc.apply(Input::Ended { end: start, ran_for: Duration::ZERO, at: t(0), pod_stopping: false });
         assert_eq!(brief(&actions), ["event:Failed", "report:terminated(128)", "finish:128"]);
         assert_eq!((exited(0).reason, exited(2).reason), ("Completed", "Error"));
+    }
+
+    fn pulling() -> ContainerLifecycle {
+        let c = Container { name: "c".into(), ..Default::default() };
+        let names = Names::new(ContainerKind::App, "c", "p", "default", "uid-1");
+        let rule = RestartRule::of(&c, ContainerKind::App, RestartPolicy::Always);
+        let pulls = Pulls::new("r.example/app:1", BackoffConfig::default());
+        let (lc, first) = ContainerLifecycle::pulling(names, rule, RestartBackoff::new(BackoffConfig::default()), pulls);
+        assert_eq!(first, [Action::Pull]);
+        lc
+    }
+
+    fn texts(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => Some(format!("{} {}", e.reason, e.message)),
+                Action::Report(r) => r.state.waiting.as_ref().map(|w| format!("waiting {}: {}", w.reason.as_deref().unwrap_or_default(), w.message.as_deref().unwrap_or_default())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_pull_shows_err_image_pull_then_image_pull_back_off_doubling_to_the_cap() {
+        use crate::pod::pull::PullFailure;
+        let mut lc = pulling();
+        let failed = || Input::PullFailed(PullFailure::Failed("manifest unknown".into()));
+        let first = lc.apply(failed());
+        assert_eq!(brief(&first), ["event:Failed", "event:Failed", "report:waiting(ErrImagePull)", "sleep:1s"]);
+        assert_eq!(
+            texts(&first),
+            [
+                "Failed Failed to pull image \"r.example/app:1\": manifest unknown",
+                "Failed Error: ErrImagePull",
+                "waiting ErrImagePull: manifest unknown"
+            ]
+        );
+        let backoff = lc.apply(Input::BackOffOver);
+        assert_eq!(brief(&backoff), ["event:BackOff", "event:Failed", "report:waiting(ImagePullBackOff)", "sleep:9s"]);
+        assert_eq!(
+            texts(&backoff),
+            [
+                "BackOff Back-off pulling image \"r.example/app:1\"",
+                "Failed Error: ImagePullBackOff",
+                "waiting ImagePullBackOff: Back-off pulling image \"r.example/app:1\": ErrImagePull: manifest unknown"
+            ]
+        );
+        assert_eq!(brief(&lc.apply(Input::BackOffOver)), ["pull"]);
+        // Each failure doubles the wait: 10, 20, 40, 80, 160, then 300 s.
+        let mut waits = vec![10];
+        for _ in 0..6 {
+            let f = lc.apply(failed());
+            let Action::Sleep(sync) = f[3] else { panic!("{f:?}") };
+            let b = lc.apply(Input::BackOffOver);
+            let Action::Sleep(rest) = b[3] else { panic!("{b:?}") };
+            waits.push((sync + rest).as_secs());
+            assert_eq!(brief(&lc.apply(Input::BackOffOver)), ["pull"]);
+        }
+        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300]);
+        // A stop during the back-off ends it.
+        lc.apply(failed());
+        assert_eq!(brief(&lc.apply(Input::Stop)), ["finish:none"]);
+    }
+
+    #[test]
+    fn a_pulled_image_creates_and_each_restart_pulls_again() {
+        let figures = crate::pod::pull::PullFigures { pull: Duration::from_millis(1234), total: Duration::from_millis(1500), size: 2048 };
+        let (_, steps) = run(pulling(), vec![Input::Pulled(Some(figures)), started(), ended(1, 5), Input::Pulled(None)]);
+        assert_eq!(steps[0], ["event:Pulled", "create"]);
+        assert_eq!(steps[2], ["report:terminated(1)", "pull"], "the first restart is immediate, through a pull");
+        assert_eq!(steps[3], ["event:Pulled", "create"]);
+        let mut lc = pulling();
+        assert_eq!(
+            texts(&lc.apply(Input::Pulled(Some(figures)))),
+            ["Pulled Successfully pulled image \"r.example/app:1\" in 1.234s (1.5s including waiting). Image size: 2048 bytes."]
+        );
+        let mut lc2 = pulling();
+        assert_eq!(texts(&lc2.apply(Input::Pulled(None))), ["Pulled Container image \"r.example/app:1\" already present on machine"]);
+    }
+
+    #[test]
+    fn a_bad_name_blocks_and_a_never_image_is_looked_for_again() {
+        use crate::pod::pull::PullFailure;
+        let mut lc = pulling();
+        let bad = lc.apply(Input::PullFailed(PullFailure::InvalidName("couldn't parse".into())));
+        assert_eq!(brief(&bad), ["event:InspectFailed", "event:Failed", "report:waiting(InvalidImageName)", "await-stop"]);
+        assert_eq!(lc.stage(), &Stage::Blocked);
+        let mut lc = pulling();
+        let never = lc.apply(Input::PullFailed(PullFailure::NeverPull));
+        assert_eq!(brief(&never), ["event:ErrImageNeverPull", "event:Failed", "report:waiting(ErrImageNeverPull)", "sleep:10s"]);
+        assert_eq!(texts(&never)[0], "ErrImageNeverPull Container image \"r.example/app:1\" is not present with pull policy of Never");
+        assert_eq!(brief(&lc.apply(Input::BackOffOver)), ["pull"]);
     }
 }
