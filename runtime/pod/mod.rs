@@ -31,9 +31,9 @@ use tokio::sync::watch;
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub(crate) use allocatable::Allocatable;
 pub(crate) use dns::DnsHost;
-pub(crate) use pull::{ImagePuller, RegistryImage};
 pub(crate) use events::{EventRecorder, PodEvent};
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
+pub(crate) use pull::{ImagePuller, RegistryImage};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;
 

@@ -53,8 +53,7 @@ pub(crate) struct RegistryImage {
 impl RegistryImage {
     /// The image of container `c`, written `image`.
     pub(crate) fn new(image: &str, c: &Container) -> Self {
-        let reference = ImageReference::parse(image)
-.map_err(|e| format!("Failed to apply default image tag \"{image}\": {e}"));
+        let reference = ImageReference::parse(image).map_err(|e| format!("Failed to apply default image tag \"{image}\": {e}"));
         Self { written: image.to_owned(), reference, policy: PullPolicy::of(c) }
     }
 }
@@ -193,10 +192,7 @@ pub(crate) fn pull_secrets(pod: &Pod, secrets: &[k8s_openapi::api::core::v1::Sec
     }
     let mut warnings = Vec::new();
     if !missing.is_empty() {
-        warnings.push(format!(
-            "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
-            missing.join(", ")
-        ));
+        warnings.push(format!("Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.", missing.join(", ")));
     }
     warnings.extend(bad.into_iter().map(|b| format!("Unable to use an image pull secret: {b}; attempting to pull the image may not succeed.")));
     (keyring, warnings)

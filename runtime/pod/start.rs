@@ -9,8 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::watch;
 
 use super::container::{ContainerKind, ContainerPlan, RegistryPlan};
-use super::instance::InstanceSetup;
 use super::events::{EventRecorder, PodEvent, field_path};
+use super::instance::InstanceSetup;
 use super::supervisor::Supervisor;
 use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
 use crate::engine::LoadSource;
@@ -339,13 +339,8 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                     (Some(instance), argv, None)
                 }
                 PlannedImage::Registry(image) => {
-                    let pull = RegistryPlan {
-                        image: image.clone(),
-                        keyring: keyring.clone(),
-                        puller: puller.clone(),
-                        setup,
-                        exec_targets: sup.exec_targets.clone(),
-                    };
+                    let pull =
+                        RegistryPlan { image: image.clone(), keyring: keyring.clone(), puller: puller.clone(), setup, exec_targets: sup.exec_targets.clone() };
                     (None, Vec::new(), Some(std::sync::Arc::new(pull)))
                 }
             };

@@ -297,16 +297,142 @@ fn a_pulled_image_runs_in_a_pod() {
         format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  restartPolicy: Never\n  containers:\n  - {{name: c, image: \"{image}\", args: [\"echo\", \"from the registry\"]}}\n"),
     )
     .unwrap();
-    // Not pulled here yet: refused, saying how.
+    // Not pulled here yet: the pod pulls it when its container starts.
     let state = dir.path().join("s");
-    let out = wasmpod(&state, &["run", pod.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains(&format!("(`wasmpod pull {image}`)")), "{}", text(&out.stderr));
-    // Pulled, it runs.
-    let out = wasmpod(&state, &["pull", &image]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = wasmpod(&state, &["run", pod.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("[p/c] from the registry"), "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains(&format!("pulled {image}")), "the Pulled event names the stored image: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("Successfully pulled image \"{image}\" in ")), "{}", text(&out.stderr));
+    assert!(text(&wasmpod(&state, &["images"]).stdout).contains("tools/toolbox"), "the pull is kept in the store");
+    // Present now: IfNotPresent (a tag that is not latest) does not pull again.
+    let out = wasmpod(&state, &["run", pod.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("Container image \"{image}\" already present on machine")), "{}", text(&out.stderr));
+}
+
+fn push(reg: &TestRegistry, publisher: &Path, file: &Path, image: &str, auth: Option<&Path>) {
+    let mut args = vec!["push", file.to_str().unwrap(), image];
+    if let Some(a) = auth {
+        args.extend(["--registry-auth-file", a.to_str().unwrap()]);
+    }
+    let out = wasmpod(publisher, &args);
+    assert_eq!(out.status.code(), Some(0), "push to {}: {}", reg.host(), text(&out.stderr));
+}
+
+fn toolbox() -> PathBuf {
+    PathBuf::from(concat!(env!("WASMPOD_GUESTS_DIR"), "/toolbox.wasm"))
+}
+
+fn waiting_reason(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Option<String> {
+    container(pod, name).state.as_ref()?.waiting.as_ref()?.reason.clone()
+}
+
+fn waiting_message(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> String {
+    container(pod, name).state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.message.clone()).unwrap_or_default()
+}
+
+fn one_pod(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n{extra}  containers:\n  - name: c\n    image: \"{image}\"\n    args: [echo, hello from {name}]\n"
+    )
+}
+
+use crate::harness::{Harness, container, phase, wait_until};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_waits_in_err_image_pull_and_image_pull_back_off_and_runs_once_it_is_published() {
+    let reg = TestRegistry::start(None);
+    let h = Harness::new();
+    let image = format!("{}/late/app:v1", reg.host());
+    let handle = h.start(&one_pod("late", &image, "")).await;
+    let pod = wait_until(&handle, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    assert_eq!(phase(&pod), "Pending");
+    assert!(waiting_message(&pod, "c").contains("MANIFEST_UNKNOWN"), "{}", waiting_message(&pod, "c"));
+    let pod = wait_until(&handle, "ImagePullBackOff", |p| waiting_reason(p, "c").as_deref() == Some("ImagePullBackOff")).await;
+    let message = waiting_message(&pod, "c");
+    assert!(message.starts_with(&format!("Back-off pulling image \"{image}\": ErrImagePull: ")), "{message}");
+    let events = h.events("late");
+    for text in [
+        format!("Pulling image \\\"{image}\\\""),
+        format!("Failed to pull image \\\"{image}\\\": "),
+        "Error: ErrImagePull".to_owned(),
+        format!("Back-off pulling image \\\"{image}\\\""),
+        "Error: ImagePullBackOff".to_owned(),
+    ] {
+        assert!(events.contains(&text), "no {text:?} in {events}");
+    }
+    // Published now: the next pull after the back-off finds it and the pod runs.
+    let publisher = h.dir.path().join("publisher");
+    push(&reg, &publisher, &toolbox(), &image, None);
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, handle.wait()).await.expect("the pod ends once its image is there");
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("late", "c"), ["hello from late"]);
+    let status = container(&outcome.pod, "c");
+    assert!(status.image_id.starts_with(&format!("{}/late/app@sha256:", reg.host())), "{}", status.image_id);
+    let events = h.events("late");
+    assert!(events.contains(&format!("Successfully pulled image \\\"{image}\\\" in ")) && events.contains("Image size: "), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_and_bad_names_wait_with_their_reasons_and_two_pods_pull_one_image_once() {
+    let reg = TestRegistry::start(None);
+    let h = Harness::new();
+    let image = format!("{}/shared/app:v2", reg.host());
+    // Never, and not stored: ErrImageNeverPull.
+    let never = h.start(&one_pod("never", &image, "").replace("    args:", "    imagePullPolicy: Never\n    args:")).await;
+    let pod = wait_until(&never, "ErrImageNeverPull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImageNeverPull")).await;
+    assert_eq!(waiting_message(&pod, "c"), format!("Container image \"{image}\" is not present with pull policy of Never"));
+    // A name that does not parse: InvalidImageName, for good.
+    let bad = h.start(&one_pod("bad", "Not/Valid:Name", "")).await;
+    let pod = wait_until(&bad, "InvalidImageName", |p| waiting_reason(p, "c").as_deref() == Some("InvalidImageName")).await;
+    assert_eq!(
+        waiting_message(&pod, "c"),
+        "Failed to apply default image tag \"Not/Valid:Name\": couldn't parse image name \"Not/Valid:Name\": invalid reference format"
+    );
+    // Two pods of one image started together: one pulls, the other waits
+    // for that pull and finds the image present.
+    push(&reg, &h.dir.path().join("publisher"), &toolbox(), &image, None);
+    let (ya, yb) = (one_pod("a", &image, ""), one_pod("b", &image, ""));
+    let (a, b) = (h.start(&ya).await, h.start(&yb).await);
+    for handle in [a, b] {
+        let outcome = tokio::time::timeout(crate::harness::DEADLINE, handle.wait()).await.unwrap();
+        assert_eq!(phase(&outcome.pod), "Succeeded");
+    }
+    let (ea, eb) = (h.events("a"), h.events("b"));
+    let pulls = [&ea, &eb].iter().filter(|e| e.contains("Successfully pulled image")).count();
+    let present = [&ea, &eb].iter().filter(|e| e.contains("already present on machine")).count();
+    assert_eq!((pulls, present), (1, 1), "a: {ea}\nb: {eb}");
+    // The Never pod rechecks, finds it, and runs.
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, never.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    bad.stop();
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, bad.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Pending");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_pull_secrets_open_a_private_registry() {
+    let reg = TestRegistry::start(Some(("alice", "s3cret")));
+    let h = Harness::new();
+    let image = format!("{}/private/app:v1", reg.host());
+    let auth = h.dir.path().join("auth.json");
+    let config = serde_json::json!({"auths": {reg.host(): {"auth": base64::engine::general_purpose::STANDARD.encode("alice:s3cret")}}});
+    std::fs::write(&auth, config.to_string()).unwrap();
+    push(&reg, &h.dir.path().join("publisher"), &toolbox(), &image, Some(&auth));
+    // Without the secret: unauthorized.
+    let handle = h.start(&one_pod("nosecret", &image, "")).await;
+    let pod = wait_until(&handle, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    assert!(waiting_message(&pod, "c").contains("unauthorized"), "{}", waiting_message(&pod, "c"));
+    handle.stop();
+    // With a kubernetes.io/dockerconfigjson Secret: pulled and run; a
+    // missing second secret is warned about, as the kubelet does.
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: regcred}}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n---\n",
+        base64::engine::general_purpose::STANDARD.encode(config.to_string())
+    );
+    let yaml = secret + &one_pod("withsecret", &image, "  imagePullSecrets: [{name: regcred}, {name: absent}]\n");
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, h.start(&yaml).await.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{}", h.events("withsecret"));
+    assert_eq!(h.stdout("withsecret", "c"), ["hello from withsecret"]);
+    assert!(h.events("withsecret").contains("Unable to retrieve some image pull secrets (absent)"), "{}", h.events("withsecret"));
 }

@@ -375,10 +375,7 @@ impl ContainerLifecycle {
         }
         let stage = std::mem::take(&mut self.stage);
         self.stage = match (stage, input) {
-            (
-                Stage::Creating | Stage::BackingOff | Stage::Blocked | Stage::Pulling | Stage::PullFailed { .. } | Stage::PullBackingOff,
-                Input::Stop,
-            ) => {
+            (Stage::Creating | Stage::BackingOff | Stage::Blocked | Stage::Pulling | Stage::PullFailed { .. } | Stage::PullBackingOff, Input::Stop) => {
                 out.push(Action::Finish(self.last_code));
                 Stage::Done
             }
@@ -774,7 +771,11 @@ mod tests {
             .iter()
             .filter_map(|a| match a {
                 Action::Event(e) => Some(format!("{} {}", e.reason, e.message)),
-                Action::Report(r) => r.state.waiting.as_ref().map(|w| format!("waiting {}: {}", w.reason.as_deref().unwrap_or_default(), w.message.as_deref().unwrap_or_default())),
+                Action::Report(r) => r
+                    .state
+                    .waiting
+                    .as_ref()
+                    .map(|w| format!("waiting {}: {}", w.reason.as_deref().unwrap_or_default(), w.message.as_deref().unwrap_or_default())),
                 _ => None,
             })
             .collect()
@@ -789,11 +790,7 @@ mod tests {
         assert_eq!(brief(&first), ["event:Failed", "event:Failed", "report:waiting(ErrImagePull)", "sleep:1s"]);
         assert_eq!(
             texts(&first),
-            [
-                "Failed Failed to pull image \"r.example/app:1\": manifest unknown",
-                "Failed Error: ErrImagePull",
-                "waiting ErrImagePull: manifest unknown"
-            ]
+            ["Failed Failed to pull image \"r.example/app:1\": manifest unknown", "Failed Error: ErrImagePull", "waiting ErrImagePull: manifest unknown"]
         );
         let backoff = lc.apply(Input::BackOffOver);
         assert_eq!(brief(&backoff), ["event:BackOff", "event:Failed", "report:waiting(ImagePullBackOff)", "sleep:9s"]);
