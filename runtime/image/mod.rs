@@ -75,12 +75,14 @@ fn builtin_shared(name: &str) -> Option<(Arc<[u8]>, Digest)> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageError {
-    /// The reference names no file, builtin or alias.
+    /// The reference names no file, builtin or alias. The runtime takes
+    /// such a name as a registry reference and pulls it; only callers
+    /// without a registry (`wasmpod compile`) show this.
     #[error(
-        "image {image:?} is not a WebAssembly file, matches no image alias and was not pulled; use a path to a .wasm file \
-         (relative to the manifest, absolute, or file://), builtin:toolbox, pull it from a registry first \
-         (`wasmpod pull {image}`), or map the name with `--image-alias '{image}=PATH.wasm'` or an alias file \
-         (`--alias-file`, see `wasmpod run --help`)"
+        "image {image:?} is not a WebAssembly file, a builtin or an image alias; use a path to a .wasm file \
+         (relative to the manifest, absolute, or file://), builtin:toolbox, or map the name with \
+         `--image-alias '{image}=PATH.wasm'` or an alias file (`--alias-file`, see `wasmpod run --help`); \
+         in a pod, such a name is pulled from its registry"
     )]
     Unknown {
         /// The image reference.
@@ -287,7 +289,7 @@ mod tests {
         assert_eq!(nginx.cmd, ["nginx", "-g", "daemon off;"]);
         assert_eq!(r.resolve("python:2.7-alpine", dir).unwrap().config.cmd, ["python3"]);
         let err = r.resolve("mysql:8.0", dir).err().unwrap().to_string();
-        assert!(err.starts_with("image \"mysql:8.0\" is not a WebAssembly file"), "{err}");
+        assert!(err.starts_with("image \"mysql:8.0\" is not a WebAssembly file, a builtin or an image alias"), "{err}");
         assert!(err.contains("--image-alias 'mysql:8.0=PATH.wasm'"), "{err}");
         // Not the alpine image, only a name that starts like it.
         assert!(r.resolve("alpine/git", dir).is_err());

@@ -59,14 +59,16 @@ pub(crate) fn pod(pod: &mut Pod) {
 }
 
 fn image_tag_is_latest(image: &str) -> bool {
-    // Same rule as the kubelet's image-name parser: no tag and no digest means `latest`.
+    // The kubelet's image-name parser: no tag and no digest means `latest`;
+    // a tag beside a digest still counts (`app:latest@sha256:...`).
     let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains('@') {
-        return false;
-    }
-    match last.rsplit_once(':') {
+    let (name, digest) = match last.split_once('@') {
+        Some((name, _)) => (name, true),
+        None => (last, false),
+    };
+    match name.rsplit_once(':') {
         Some((_, tag)) => tag == "latest",
-        None => true,
+        None => !digest,
     }
 }
 
@@ -219,5 +221,7 @@ mod tests {
         assert!(!image_tag_is_latest("localhost:5000/alpine:3"));
         assert!(!image_tag_is_latest("nginx:1.7.9"));
         assert!(!image_tag_is_latest("nginx@sha256:abc"));
+        assert!(image_tag_is_latest("nginx:latest@sha256:abc"));
+        assert!(!image_tag_is_latest("localhost:5000/a/b:v1@sha256:abc"));
     }
 }

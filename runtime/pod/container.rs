@@ -264,30 +264,30 @@ impl Worker {
             let message = "the container's image is not loaded".to_owned();
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
         };
-        if let Err(e) = std::fs::create_dir_all(t.rootfs.join("tmp")) {
-            let message = format!("cannot create the container's root directory {}: {e}", t.rootfs.display());
+        if let Err(e) = std::fs::create_dir_all(t.sandbox.rootfs.join("tmp")) {
+            let message = format!("cannot create the container's root directory {}: {e}", t.sandbox.rootfs.display());
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
         }
         // /tmp is root's, as in an image; the rest of the root is what
         // the container itself wrote.
-        t.root_owners.record(&t.rootfs.join("tmp"), (0, 0));
-        if let Some(etc) = &t.etc {
-            if let Err(e) = etc.write(&t.rootfs) {
+        t.sandbox.root_owners.record(&t.sandbox.rootfs.join("tmp"), (0, 0));
+        if let Some(etc) = &t.sandbox.etc {
+            if let Err(e) = etc.write(&t.sandbox.rootfs) {
                 let message = format!("cannot write the container's /etc/hosts, /etc/hostname and /etc/resolv.conf: {e}");
                 return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
             }
-            t.root_owners.record(&t.rootfs.join("etc"), (0, 0));
+            t.sandbox.root_owners.record(&t.sandbox.rootfs.join("etc"), (0, 0));
             for (file, _) in etc.files() {
-                t.root_owners.record(&t.rootfs.join(file.trim_start_matches('/')), (0, 0));
+                t.sandbox.root_owners.record(&t.sandbox.rootfs.join(file.trim_start_matches('/')), (0, 0));
             }
         }
         if let Some(wd) = &t.working_dir {
             // Never through a link the previous instance left in its root.
-            let _ = crate::volume::create_beneath(&t.rootfs, wd, false);
+            let _ = crate::volume::create_beneath(&t.sandbox.rootfs, wd, false);
         }
         // The termination message file, new and empty for each instance.
         let message_path = self.plan.container.termination_message_path.as_deref().filter(|p| !p.is_empty());
-        let message_file = match message_path.map(|p| crate::volume::write_file_beneath(&t.rootfs, p, b"")).transpose() {
+        let message_file = match message_path.map(|p| crate::volume::write_file_beneath(&t.sandbox.rootfs, p, b"")).transpose() {
             Ok(file) => file,
             Err(e) => {
                 let message = format!("cannot create the termination message file {}: {e}", message_path.unwrap_or_default());
@@ -298,17 +298,17 @@ impl Worker {
             Ok(mut m) => {
                 // A read-only root keeps the message file's directory
                 // writable, as the kubelet mounts the file writable.
-                if t.read_only_root
+                if t.sandbox.read_only_root
                     && let (Some(guest), Some(host)) = (message_path, message_file.as_deref())
                     && let (Some(guest_dir), Some(host_dir)) = (std::path::Path::new(guest).parent(), host.parent())
-                    && host_dir != t.rootfs
+                    && host_dir != t.sandbox.rootfs
                 {
                     let guest_dir = guest_dir.to_string_lossy().into_owned();
                     m.push(Mount {
                         host_path: host_dir.to_owned(),
                         guest_path: guest_dir,
                         writable: true,
-                        owners: Some(t.root_owners.clone()),
+                        owners: Some(t.sandbox.root_owners.clone()),
                         memory_files: None,
                     });
                 }
@@ -369,7 +369,7 @@ impl Worker {
                 r = &mut run => break Ending::Ended(Termination::of(&r)),
                 // Files in memory-backed volumes took it over its limit:
                 // killed as the kernel's OOM killer would.
-                message = memory_exceeded(t.memory.as_deref()) => break Ending::OutOfMemory(message),
+                message = memory_exceeded(t.sandbox.memory.as_deref()) => break Ending::OutOfMemory(message),
                 _ = super::stop_requested(&mut stop) => Input::Stop,
                 done = &mut post_start, if !post_start_done => {
                     post_start_done = true;

@@ -46,7 +46,7 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
     if let Some(get) = &handler.http_get {
         let port = crate::manifest::resolve_port(&get.port, ctx.container)?;
         let path = get.path.clone().unwrap_or_else(|| "/".into());
-        return http_get(&ctx.instance.network, get.host.as_deref(), port, &path).await;
+        return http_get(&ctx.instance.sandbox.network, get.host.as_deref(), port, &path).await;
     }
     if let Some(sleep) = &handler.sleep {
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;

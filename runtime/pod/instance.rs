@@ -16,14 +16,11 @@ use crate::sandbox::{Program, SandboxSpec, StopSignal};
 use crate::security::Identity;
 use crate::volume::{Mount, OwnerBook, PlannedMount, VolumeError};
 
-/// What every instance of one container shares.
-pub(crate) struct InstanceTemplate {
-    /// The container's image, linked.
-    pub program: Arc<Program>,
-    /// Its resolved environment, in order.
-    pub env: Vec<(String, String)>,
-    /// `workingDir`.
-    pub working_dir: Option<String>,
+/// What every instance of one container shares besides its image: its
+/// root, volumes, network, IPC namespace, identity and accounts. Made
+/// once when the pod starts; each template (one per load of the image)
+/// holds it.
+pub(crate) struct ContainerSandbox {
     /// Its writable root (`/`), kept across restarts.
     pub rootfs: PathBuf,
     /// readOnlyRootFilesystem: the root preopen is read-only.
@@ -49,6 +46,20 @@ pub(crate) struct InstanceTemplate {
     pub etc: Option<Arc<super::etc_files::EtcFiles>>,
 }
 
+/// What every instance of one container is made from: its image, linked,
+/// with the environment and working directory the image and the manifest
+/// give together, and the container's sandbox.
+pub(crate) struct InstanceTemplate {
+    /// The container's image, linked.
+    pub program: Arc<Program>,
+    /// Its resolved environment, in order.
+    pub env: Vec<(String, String)>,
+    /// `workingDir`.
+    pub working_dir: Option<String>,
+    /// The container's sandbox.
+    pub sandbox: Arc<ContainerSandbox>,
+}
+
 /// What a container's template is made of besides its image: made once
 /// when the pod starts; the template itself once the image is loaded
 /// (then, for a registry image, again after each pull).
@@ -64,17 +75,8 @@ pub(crate) struct InstanceSetup {
     pub working_dir: Option<String>,
     /// The pod's hostname (`HOSTNAME`).
     pub hostname: String,
-    pub rootfs: PathBuf,
-    pub read_only_root: bool,
-    pub root_owners: Arc<OwnerBook>,
-    pub mounts: Vec<PlannedMount>,
-    pub network: SocketPolicy,
-    pub ipc: Arc<IpcNamespace>,
-    pub identity: Arc<Identity>,
-    pub memory: Option<Arc<MemoryAccount>>,
-    pub cpu: Option<Arc<CpuAccount>>,
-    pub handles: Arc<HandleAccount>,
-    pub etc: Option<Arc<super::etc_files::EtcFiles>>,
+    /// The container's sandbox.
+    pub sandbox: Arc<ContainerSandbox>,
 }
 
 impl InstanceSetup {
@@ -94,23 +96,7 @@ impl InstanceSetup {
         env.retain(|(k, _)| !self.env.iter().any(|(e, _)| e == k));
         env.extend(self.env.iter().cloned());
         let argv = image.config.argv(self.command.clone(), self.args.clone());
-        let template = InstanceTemplate {
-            program,
-            env,
-            working_dir,
-            rootfs: self.rootfs.clone(),
-            read_only_root: self.read_only_root,
-            root_owners: self.root_owners.clone(),
-            mounts: self.mounts.clone(),
-            network: self.network.clone(),
-            ipc: self.ipc.clone(),
-            identity: self.identity.clone(),
-            memory: self.memory.clone(),
-            cpu: self.cpu.clone(),
-            handles: self.handles.clone(),
-            etc: self.etc.clone(),
-        };
-        (template, argv)
+        (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone() }, argv)
     }
 }
 
@@ -136,14 +122,15 @@ impl InstanceTemplate {
     /// then its volumes (subPaths walked on the host now, since a guest
     /// may have changed the volume since the last start).
     pub(crate) fn mounts(&self) -> Result<Vec<Mount>, VolumeError> {
+        let sb = &self.sandbox;
         let root = Mount {
-            host_path: self.rootfs.clone(),
+            host_path: sb.rootfs.clone(),
             guest_path: "/".into(),
-            writable: !self.read_only_root,
-            owners: Some(self.root_owners.clone()),
+            writable: !sb.read_only_root,
+            owners: Some(sb.root_owners.clone()),
             memory_files: None,
         };
-        let volumes = crate::volume::resolve(&self.mounts, &self.rootfs)?;
+        let volumes = crate::volume::resolve(&sb.mounts, &sb.rootfs)?;
         Ok(std::iter::once(root).chain(volumes).collect())
     }
 
@@ -151,6 +138,7 @@ impl InstanceTemplate {
     /// `stdio`, asked to stop through `stop`; `http_ports` are the ports a
     /// wasi:http handler is served on (the main instance's only).
     pub(crate) fn spec(&self, args: Vec<String>, mounts: Vec<Mount>, stdio: Stdio, stop: StopSignal, http_ports: Vec<u16>) -> SandboxSpec {
+        let sb = &self.sandbox;
         SandboxSpec {
             args,
             env: self.env.clone(),
@@ -159,14 +147,14 @@ impl InstanceTemplate {
             stdin: stdio.stdin,
             stdout: stdio.stdout,
             stderr: stdio.stderr,
-            network: self.network.clone(),
+            network: sb.network.clone(),
             stop,
-            ipc: self.ipc.clone(),
+            ipc: sb.ipc.clone(),
             http_ports,
-            identity: self.identity.clone(),
-            memory: self.memory.clone(),
-            cpu: self.cpu.clone(),
-            handles: self.handles.clone(),
+            identity: sb.identity.clone(),
+            memory: sb.memory.clone(),
+            cpu: sb.cpu.clone(),
+            handles: sb.handles.clone(),
         }
     }
 }

@@ -157,7 +157,8 @@ fn image_of(record: &PulledImage, bytes: Vec<u8>) -> Image {
         working_dir: record.working_dir.clone(),
     };
     let short = record.manifest_digest.trim_start_matches("sha256:").get(..12).unwrap_or_default().to_owned();
-    let digest = crate::image::digest_of(&bytes);
+    // `Registry::wasm` checked the bytes against this digest.
+    let digest = record.wasm().map_or_else(|| crate::image::digest_of(&bytes), |d| d.sha256());
     Image { digest, bytes: Arc::from(bytes), config, description: format!("pulled {} ({short})", record.reference) }
 }
 

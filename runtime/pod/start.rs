@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::container::{ContainerKind, ContainerPlan, RegistryPlan};
 use super::events::{EventRecorder, PodEvent, field_path};
-use super::instance::InstanceSetup;
+use super::instance::{ContainerSandbox, InstanceSetup};
 use super::supervisor::Supervisor;
 use super::{PlannedImage, PodHandle, PodPlan, bare_status, waiting_state};
 use crate::engine::LoadSource;
@@ -313,12 +313,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 }
             }
             let cpu = cpu_limit(c).map(crate::limits::CpuAccount::new);
-            let setup = InstanceSetup {
-                env,
-                command,
-                args,
-                working_dir: c.working_dir.clone(),
-                hostname: sup.network.hostname().to_owned(),
+            let sandbox = std::sync::Arc::new(ContainerSandbox {
                 rootfs,
                 read_only_root,
                 root_owners,
@@ -330,6 +325,14 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 cpu,
                 handles: sup.handles.clone(),
                 etc: etc.clone(),
+            });
+            let setup = InstanceSetup {
+                env,
+                command,
+                args,
+                working_dir: c.working_dir.clone(),
+                hostname: sup.network.hostname().to_owned(),
+                sandbox,
             };
             let (instance, argv, pull) = match planned {
                 PlannedImage::Local { image, loaded } => {

@@ -6,15 +6,18 @@
 //! `oci-client`'s.
 //!
 //! What is pulled: a wasm OCI artifact (config
-//! `application/vnd.wasm.config.v0+json`, one `application/wasm` layer),
-//! or an index holding one (platform `wasm` with os `wasip1`, `wasip2` or
-//! `wasi`). Other images are refused with what they are: a Linux image
-//! names its platforms, a Spin application says so, and a wasm image whose
-//! `.wasm` sits in a filesystem layer (`docker buildx --platform wasi/wasm`)
-//! is refused as not supported yet.
+//! `application/vnd.wasm.config.v0+json`, one `application/wasm` layer);
+//! a wasm image (config architecture `wasm`) whose `.wasm` is a layer
+//! (runwasi's layout) or sits in tar/tar+gzip filesystem layers
+//! (`docker buildx --platform wasi/wasm`, `layer.rs`), where the config's
+//! Entrypoint or Cmd names it; or an index holding one (platform `wasm`
+//! with os `wasip1`, `wasip2` or `wasi`). Other images are refused with
+//! what they are: a Linux image names its platforms, a Spin application
+//! says so.
 
 mod auth;
 mod index;
+mod layer;
 mod pull;
 mod push;
 mod reference;
@@ -47,6 +50,12 @@ pub struct RegistryConfig {
     pub max_layer_size: u64,
     /// The largest image config taken, in bytes (1 MiB).
     pub max_config_size: u64,
+    /// For an image whose `.wasm` is inside filesystem layers: the most
+    /// bytes its layers may unpack to together (1 GiB), which stops a
+    /// decompression bomb.
+    pub max_unpacked_size: u64,
+    /// Likewise, the most files its layers may hold together (100,000).
+    pub max_layer_files: u64,
     /// How long a connection may take to open.
     pub connect_timeout: Duration,
     /// How long a read may wait for the next bytes: a registry that stops
@@ -63,6 +72,8 @@ impl Default for RegistryConfig {
             insecure: Vec::new(),
             max_layer_size: 256 << 20,
             max_config_size: 1 << 20,
+            max_unpacked_size: 1 << 30,
+            max_layer_files: 100_000,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             pull_timeout: Duration::from_secs(300),

@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use oci_client::manifest::{ImageIndexEntry, OciDescriptor, OciImageManifest, OciManifest};
 use serde::Deserialize;
 
-use super::{ImageReference, Keyring, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, registry_error};
+use super::{ImageReference, Keyring, PulledImage, Registry, RegistryError, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, layer, registry_error};
 use crate::store::blobs::{BlobCheck, Digest};
 
 /// Layer media types that carry a `.wasm` as is: the CNCF one, and the
@@ -45,7 +45,7 @@ struct ImageConfigFile {
     config: Option<ContainerConfig>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "PascalCase")]
 struct ContainerConfig {
     #[serde(default)]
@@ -96,34 +96,35 @@ impl Registry {
                 }
             }
         };
-        let config = self.config_of(&client, &at, reference, &manifest).await?;
-        let layer = wasm_layer(reference, &manifest, &config)?;
-        let wasm = Digest::parse(&layer.digest)?;
-        let had_blob = self.blobs.contains(&wasm);
-        if !had_blob {
-            let size =
-                u64::try_from(layer.size).map_err(|_| RegistryError::Unsupported(format!("image {reference}: layer {} has a negative size", layer.digest)))?;
-            if size > self.config.max_layer_size {
-                return Err(RegistryError::Unsupported(format!(
-                    "image {reference}: its .wasm layer is {size} bytes, more than the limit of {}",
-                    self.config.max_layer_size
-                )));
-            }
-            let mut stream =
-                client.pull_blob_stream(&at, layer).await.map_err(|e| registry_error(&format!("cannot get layer {} of {reference}", layer.digest), e))?;
-            let mut writer = self.blobs.writer(wasm.clone(), Some(size), self.config.max_layer_size)?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading layer {} of {reference}: {e}", layer.digest)))?;
-                writer.write(&chunk)?;
-            }
-            writer.finish()?;
+        // The same manifest as the stored image's, with its blob: nothing
+        // to fetch.
+        if let Some(old) = self.index.get(&reference.normalized())
+            && old.manifest_digest == digest
+            && old.wasm().is_some_and(|d| self.blobs.contains(&d))
+        {
+            return Ok(Pulled { image: old, elapsed: started.elapsed(), had_blob: true });
         }
-        let container = config.config.unwrap_or_default();
+        let config = self.config_of(&client, &at, reference, &manifest).await?;
+        let container = config.config.clone().unwrap_or_default();
+        let (wasm, size, had_blob) = match program_layers(reference, &manifest, &config)? {
+            Program::Wasm(layer) => {
+                let wasm = Digest::parse(&layer.digest)?;
+                let had_blob = self.blobs.contains(&wasm);
+                if !had_blob {
+                    self.fetch_blob(&client, &at, reference, layer).await?;
+                }
+                (wasm, layer.size.max(0) as u64, had_blob)
+            }
+            Program::Filesystem(layers) => {
+                let (wasm, size) = self.unpack(&client, &at, reference, &layers, &container).await?;
+                (wasm, size, false)
+            }
+        };
         let image = PulledImage {
             reference: reference.normalized(),
             manifest_digest: digest,
             wasm_digest: wasm.to_string(),
-            size: layer.size.max(0) as u64,
+            size,
             os: config.os,
             entrypoint: container.entrypoint.unwrap_or_default(),
             cmd: container.cmd.unwrap_or_default(),
@@ -137,6 +138,80 @@ impl Registry {
             self.prune()?;
         }
         Ok(Pulled { image, elapsed: started.elapsed(), had_blob })
+    }
+
+    /// Streams blob `layer` into the store, checked against its size and
+    /// digest and within the layer size limit.
+    async fn fetch_blob(&self, client: &oci_client::Client, at: &oci_client::Reference, reference: &ImageReference, layer: &OciDescriptor) -> Result<Digest, RegistryError> {
+        let digest = Digest::parse(&layer.digest)?;
+        let size = u64::try_from(layer.size).map_err(|_| RegistryError::Unsupported(format!("image {reference}: layer {} has a negative size", layer.digest)))?;
+        if size > self.config.max_layer_size {
+            return Err(RegistryError::Unsupported(format!(
+                "image {reference}: layer {} is {size} bytes, more than the limit of {}",
+                layer.digest, self.config.max_layer_size
+            )));
+        }
+        let mut stream = client.pull_blob_stream(at, layer).await.map_err(|e| registry_error(&format!("cannot get layer {} of {reference}", layer.digest), e))?;
+        let mut writer = self.blobs.writer(digest, Some(size), self.config.max_layer_size)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading layer {} of {reference}: {e}", layer.digest)))?;
+            writer.write(&chunk)?;
+        }
+        Ok(writer.finish()?)
+    }
+
+    /// The program of an image whose layers are filesystems: the layers
+    /// are fetched into the store, the `.wasm` the config names is taken
+    /// out of them and stored, and the layers are removed again. Returns
+    /// the program's digest and size.
+    async fn unpack(
+        &self,
+        client: &oci_client::Client,
+        at: &oci_client::Reference,
+        reference: &ImageReference,
+        layers: &[&OciDescriptor],
+        container: &ContainerConfig,
+    ) -> Result<(Digest, u64), RegistryError> {
+        let mut fetched = Vec::new();
+        let result = async {
+            for l in layers {
+                fetched.push(self.fetch_blob(client, at, reference, l).await?);
+            }
+            let paths: Vec<std::path::PathBuf> = fetched.iter().map(|d| self.blobs.path(d)).collect();
+            let wanted = layer::program_path(
+                container.entrypoint.as_deref().unwrap_or_default(),
+                container.cmd.as_deref().unwrap_or_default(),
+                container.working_dir.as_deref(),
+            );
+            let limits = layer::UnpackLimits {
+                max_file: self.config.max_layer_size,
+                max_unpacked: self.config.max_unpacked_size,
+                max_entries: self.config.max_layer_files,
+            };
+            let (name, bytes) = tokio::task::spawn_blocking(move || {
+                let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+                match wanted {
+                    Some(w) => layer::program_at(&paths, &w, limits).map(|b| (format!("/{w}"), b)),
+                    None => layer::only_wasm(&paths, limits),
+                }
+            })
+            .await
+            .map_err(|e| RegistryError::Registry(format!("unpacking {reference}: {e}")))?
+            .map_err(|e| RegistryError::Unsupported(format!("image {reference}: {e}")))?;
+            if !bytes.starts_with(b"\0asm") {
+                return Err(RegistryError::Unsupported(format!("image {reference}: its program {name} is not WebAssembly")));
+            }
+            Ok((self.blobs.put(&bytes)?, bytes.len() as u64))
+        }
+        .await;
+        // The layers served their purpose (unless an image's program is one).
+        let used: std::collections::HashSet<String> = self.images().into_iter().map(|i| i.wasm_digest).collect();
+        for d in fetched {
+            if !used.contains(d.as_str()) && result.as_ref().map_or(true, |(w, _)| *w != d) {
+                let _ = self.blobs.remove(&d);
+            }
+        }
+        result
     }
 
     /// The image's config, within the size limit and checked against its
@@ -193,8 +268,18 @@ fn pick_wasm<'a>(reference: &ImageReference, entries: &'a [ImageIndexEntry]) -> 
     )))
 }
 
-/// The layer holding the `.wasm`; else an error that says what the image is.
-fn wasm_layer<'a>(reference: &ImageReference, manifest: &'a OciImageManifest, config: &ImageConfigFile) -> Result<&'a OciDescriptor, RegistryError> {
+/// Where an image's program is.
+#[derive(Debug)]
+enum Program<'a> {
+    /// A layer that is the `.wasm` itself.
+    Wasm(&'a OciDescriptor),
+    /// Filesystem layers (lowest first) holding it.
+    Filesystem(Vec<&'a OciDescriptor>),
+}
+
+/// The layers holding the program; else an error that says what the
+/// image is.
+fn program_layers<'a>(reference: &ImageReference, manifest: &'a OciImageManifest, config: &ImageConfigFile) -> Result<Program<'a>, RegistryError> {
     let spin = manifest.config.media_type.starts_with("application/vnd.fermyon.spin")
         || manifest.layers.iter().any(|l| l.media_type.starts_with("application/vnd.fermyon.spin"));
     if spin {
@@ -202,13 +287,14 @@ fn wasm_layer<'a>(reference: &ImageReference, manifest: &'a OciImageManifest, co
             "image {reference} is a Spin application: wasmpod runs WebAssembly components and modules, not Spin's application format"
         )));
     }
+    let types = || manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ");
     if manifest.config.media_type == WASM_CONFIG_MEDIA_TYPE {
         let layers: Vec<&OciDescriptor> = manifest.layers.iter().filter(|l| WASM_LAYERS.contains(&l.media_type.as_str())).collect();
         return match (layers.as_slice(), manifest.layers.len()) {
-            ([one], 1) => Ok(one),
+            ([one], 1) => Ok(Program::Wasm(one)),
             _ => Err(RegistryError::Unsupported(format!(
                 "image {reference}: a wasm artifact has exactly one {WASM_LAYER_MEDIA_TYPE} layer; this one has {}",
-                manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ")
+                types()
             ))),
         };
     }
@@ -221,12 +307,16 @@ fn wasm_layer<'a>(reference: &ImageReference, manifest: &'a OciImageManifest, co
     }
     // A wasm image whose layers are plain wasm (runwasi's layout).
     if let [one] = manifest.layers.iter().filter(|l| WASM_LAYERS.contains(&l.media_type.as_str())).collect::<Vec<_>>().as_slice() {
-        return Ok(one);
+        return Ok(Program::Wasm(one));
+    }
+    // `docker buildx --platform wasi/wasm`: the `.wasm` in a filesystem.
+    if !manifest.layers.is_empty() && manifest.layers.iter().all(|l| layer::FILESYSTEM_LAYERS.contains(&l.media_type.as_str())) {
+        return Ok(Program::Filesystem(manifest.layers.iter().collect()));
     }
     Err(RegistryError::Unsupported(format!(
-        "image {reference} is a {}/wasm image whose .wasm is inside a filesystem layer ({}); wasmpod does not unpack such layers yet: publish the component as a wasm OCI artifact (`wasmpod push FILE.wasm REF`)",
+        "image {reference} is a {}/wasm image with layers wasmpod does not read ({}): it reads one {WASM_LAYER_MEDIA_TYPE} layer, or tar and tar+gzip filesystem layers",
         config.os,
-        manifest.layers.iter().map(|l| l.media_type.as_str()).collect::<Vec<_>>().join(", ")
+        if manifest.layers.is_empty() { "none".to_owned() } else { types() }
     )))
 }
 
@@ -270,19 +360,25 @@ mod tests {
     fn the_wasm_layer_is_found_or_the_image_said_to_be_what_it_is() {
         let r = ImageReference::parse("example.com/app:1").unwrap();
         let wasm_cfg = ImageConfigFile { architecture: "wasm".into(), os: "wasip2".into(), ..Default::default() };
-        assert!(wasm_layer(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).is_ok());
-        let two = wasm_layer(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).unwrap_err();
+        assert!(program_layers(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).is_ok());
+        let two = program_layers(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).unwrap_err();
         assert!(two.to_string().contains("exactly one application/wasm layer"), "{two}");
         let linux = ImageConfigFile { architecture: "arm64".into(), os: "linux".into(), variant: Some("v8".into()), ..Default::default() };
-        let e = wasm_layer(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &linux).unwrap_err();
+        let e = program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &linux).unwrap_err();
         assert_eq!(
             e.to_string(),
             "image example.com/app:1 is a linux/arm64/v8 image: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)"
         );
         let buildx = ImageConfigFile { architecture: "wasm".into(), os: "wasi".into(), ..Default::default() };
-        let e = wasm_layer(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &buildx).unwrap_err();
-        assert!(e.to_string().contains("inside a filesystem layer"), "{e}");
-        let spin = wasm_layer(
+        let two_tars = manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"]);
+        let fs = program_layers(&r, &two_tars, &buildx);
+        assert!(matches!(fs, Ok(Program::Filesystem(ref l)) if l.len() == 2), "{fs:?}");
+        let e = program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+zstd"]), &buildx).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "image example.com/app:1 is a wasi/wasm image with layers wasmpod does not read (application/vnd.oci.image.layer.v1.tar+zstd): it reads one application/wasm layer, or tar and tar+gzip filesystem layers"
+        );
+        let spin = program_layers(
             &r,
             &manifest(
                 "application/vnd.oci.image.config.v1+json",

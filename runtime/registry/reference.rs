@@ -64,13 +64,6 @@ impl ImageReference {
         &self.written
     }
 
-    /// Kubernetes' default pull policy for it: `Always` for `:latest` or no
-    /// tag (and no digest), else `IfNotPresent`.
-    pub fn default_pull_policy(&self) -> &'static str {
-        let untagged = !self.written.rsplit('/').next().is_some_and(|last| last.contains(':') || last.contains('@'));
-        if self.digest().is_none() && (untagged || self.tag() == Some("latest")) { "Always" } else { "IfNotPresent" }
-    }
-
     /// Whether the registry is on this machine (`localhost`, a loopback
     /// address): spoken to over plain HTTP, as containerd and Docker do.
     pub fn is_loopback(&self) -> bool {
@@ -109,24 +102,20 @@ mod tests {
     #[test]
     fn names_are_normalised_as_kubernetes_does() {
         let cases = [
-            ("busybox", "docker.io/library/busybox:latest", "Always"),
-            ("busybox:1.36", "docker.io/library/busybox:1.36", "IfNotPresent"),
-            ("user/app:latest", "docker.io/user/app:latest", "Always"),
-            ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9", "IfNotPresent"),
-            ("127.0.0.1:5000/hello", "127.0.0.1:5000/hello:latest", "Always"),
-            ("localhost:5000/a/b:v1", "localhost:5000/a/b:v1", "IfNotPresent"),
+            ("busybox", "docker.io/library/busybox:latest"),
+            ("busybox:1.36", "docker.io/library/busybox:1.36"),
+            ("user/app:latest", "docker.io/user/app:latest"),
+            ("registry.k8s.io/pause:3.9", "registry.k8s.io/pause:3.9"),
+            ("127.0.0.1:5000/hello", "127.0.0.1:5000/hello:latest"),
+            ("localhost:5000/a/b:v1", "localhost:5000/a/b:v1"),
         ];
-        for (written, normalized, policy) in cases {
+        for (written, normalized) in cases {
             let r = ImageReference::parse(written).unwrap();
             assert_eq!(r.normalized(), normalized, "{written}");
-            assert_eq!(r.default_pull_policy(), policy, "{written}");
         }
         let d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
         let pinned = ImageReference::parse(&format!("ghcr.io/a/b:v1@{d}")).unwrap();
         assert_eq!(pinned.digest(), Some(d));
-        assert_eq!(pinned.default_pull_policy(), "IfNotPresent");
-        let latest_pinned = ImageReference::parse(&format!("a/b@{d}")).unwrap();
-        assert_eq!(latest_pinned.default_pull_policy(), "IfNotPresent");
     }
 
     #[test]
