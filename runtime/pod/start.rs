@@ -326,14 +326,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 handles: sup.handles.clone(),
                 etc: etc.clone(),
             });
-            let setup = InstanceSetup {
-                env,
-                command,
-                args,
-                working_dir: c.working_dir.clone(),
-                hostname: sup.network.hostname().to_owned(),
-                sandbox,
-            };
+            let setup = InstanceSetup { env, command, args, working_dir: c.working_dir.clone(), hostname: sup.network.hostname().to_owned(), sandbox };
             let (instance, argv, pull) = match planned {
                 PlannedImage::Local { image, loaded } => {
                     let (template, argv) = setup.build(image, loaded.program.clone());

@@ -121,7 +121,11 @@ fn open_layer<'a>(path: &Path, budget: &'a mut Budget) -> Result<tar::Archive<Co
 
 /// Iterates a layer's entries within the budget, calling `each` with the
 /// entry's normalized path; `each` returns true to stop.
-fn scan(path: &Path, budget: &mut Budget, mut each: impl FnMut(&str, &mut tar::Entry<'_, Counted<'_, Box<dyn Read>>>) -> Result<bool, String>) -> Result<(), String> {
+fn scan(
+    path: &Path,
+    budget: &mut Budget,
+    mut each: impl FnMut(&str, &mut tar::Entry<'_, Counted<'_, Box<dyn Read>>>) -> Result<bool, String>,
+) -> Result<(), String> {
     let max_entries = budget.limits.max_entries;
     // Entries count over all the image's layers (and each scan again).
     let mut count = budget.entries;

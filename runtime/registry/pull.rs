@@ -142,16 +142,24 @@ impl Registry {
 
     /// Streams blob `layer` into the store, checked against its size and
     /// digest and within the layer size limit.
-    async fn fetch_blob(&self, client: &oci_client::Client, at: &oci_client::Reference, reference: &ImageReference, layer: &OciDescriptor) -> Result<Digest, RegistryError> {
+    async fn fetch_blob(
+        &self,
+        client: &oci_client::Client,
+        at: &oci_client::Reference,
+        reference: &ImageReference,
+        layer: &OciDescriptor,
+    ) -> Result<Digest, RegistryError> {
         let digest = Digest::parse(&layer.digest)?;
-        let size = u64::try_from(layer.size).map_err(|_| RegistryError::Unsupported(format!("image {reference}: layer {} has a negative size", layer.digest)))?;
+        let size =
+            u64::try_from(layer.size).map_err(|_| RegistryError::Unsupported(format!("image {reference}: layer {} has a negative size", layer.digest)))?;
         if size > self.config.max_layer_size {
             return Err(RegistryError::Unsupported(format!(
                 "image {reference}: layer {} is {size} bytes, more than the limit of {}",
                 layer.digest, self.config.max_layer_size
             )));
         }
-        let mut stream = client.pull_blob_stream(at, layer).await.map_err(|e| registry_error(&format!("cannot get layer {} of {reference}", layer.digest), e))?;
+        let mut stream =
+            client.pull_blob_stream(at, layer).await.map_err(|e| registry_error(&format!("cannot get layer {} of {reference}", layer.digest), e))?;
         let mut writer = self.blobs.writer(digest, Some(size), self.config.max_layer_size)?;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| RegistryError::Registry(format!("reading layer {} of {reference}: {e}", layer.digest)))?;
@@ -364,16 +372,19 @@ mod tests {
         let two = program_layers(&r, &manifest(WASM_CONFIG_MEDIA_TYPE, &[WASM_LAYER_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE]), &wasm_cfg).unwrap_err();
         assert!(two.to_string().contains("exactly one application/wasm layer"), "{two}");
         let linux = ImageConfigFile { architecture: "arm64".into(), os: "linux".into(), variant: Some("v8".into()), ..Default::default() };
-        let e = program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &linux).unwrap_err();
+        let e =
+            program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip"]), &linux).unwrap_err();
         assert_eq!(
             e.to_string(),
             "image example.com/app:1 is a linux/arm64/v8 image: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)"
         );
         let buildx = ImageConfigFile { architecture: "wasm".into(), os: "wasi".into(), ..Default::default() };
-        let two_tars = manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"]);
+        let two_tars =
+            manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"]);
         let fs = program_layers(&r, &two_tars, &buildx);
         assert!(matches!(fs, Ok(Program::Filesystem(ref l)) if l.len() == 2), "{fs:?}");
-        let e = program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+zstd"]), &buildx).unwrap_err();
+        let e =
+            program_layers(&r, &manifest("application/vnd.oci.image.config.v1+json", &["application/vnd.oci.image.layer.v1.tar+zstd"]), &buildx).unwrap_err();
         assert_eq!(
             e.to_string(),
             "image example.com/app:1 is a wasi/wasm image with layers wasmpod does not read (application/vnd.oci.image.layer.v1.tar+zstd): it reads one application/wasm layer, or tar and tar+gzip filesystem layers"

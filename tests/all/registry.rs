@@ -113,14 +113,20 @@ impl TestRegistry {
 
     /// An image of `config` (OCI image config) with one layer.
     fn image(&self, repo: &str, tag: &str, config: serde_json::Value, layer: &[u8], layer_type: &str) -> (String, usize) {
+        self.image_of_layers(repo, tag, config, &[(layer, layer_type)])
+    }
+
+    /// An image of `config` with `layers` (bytes and media type, lowest first).
+    fn image_of_layers(&self, repo: &str, tag: &str, config: serde_json::Value, layers: &[(&[u8], &str)]) -> (String, usize) {
         let config = serde_json::to_vec(&config).unwrap();
         let c = self.blob(repo, &config);
-        let l = self.blob(repo, layer);
+        let layers: Vec<serde_json::Value> =
+            layers.iter().map(|(bytes, t)| serde_json::json!({"mediaType": t, "digest": self.blob(repo, bytes), "size": bytes.len()})).collect();
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
-            "layers": [{"mediaType": layer_type, "digest": l, "size": layer.len()}],
+            "layers": layers,
         });
         let size = serde_json::to_vec(&manifest).unwrap().len();
         (self.manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest), size)
@@ -259,17 +265,21 @@ fn images_that_are_not_wasm_are_refused_with_what_they_are_and_an_index_gives_it
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), wasm_digest, "the wasm platform's manifest");
 
-    // A wasm image whose .wasm is inside a tar layer: said to be unsupported.
+    // A wasm image with zstd layers, which wasmpod does not unpack.
     reg.image(
         "app",
-        "buildx",
+        "zstd",
         serde_json::json!({"architecture": "wasm", "os": "wasi", "config": {"Entrypoint": ["/app.wasm"]}}),
-        b"tar bytes",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
+        b"zstd bytes",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
     );
-    let out = wasmpod(&state, &["pull", &format!("{host}/app:buildx")]);
+    let out = wasmpod(&state, &["pull", &format!("{host}/app:zstd")]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("inside a filesystem layer"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is a wasi/wasm image with layers wasmpod does not read (application/vnd.oci.image.layer.v1.tar+zstd)"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Nothing of the refused images was stored.
     assert_eq!(text(&wasmpod(&state, &["images"]).stdout).lines().count(), 2, "the header and the pushed image");
@@ -435,4 +445,79 @@ async fn image_pull_secrets_open_a_private_registry() {
     assert_eq!(phase(&outcome.pod), "Succeeded", "{}", h.events("withsecret"));
     assert_eq!(h.stdout("withsecret", "c"), ["hello from withsecret"]);
     assert!(h.events("withsecret").contains("Unable to retrieve some image pull secrets (absent)"), "{}", h.events("withsecret"));
+}
+
+/// A tar of `files` (path, bytes; a `->` in the path makes a symbolic
+/// link), gzip-compressed when `gzip`.
+fn tar_layer(files: &[(&str, &[u8])], gzip: bool) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o755);
+        h.set_size(0);
+        match path.split_once(" -> ") {
+            Some((link, target)) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                b.append_link(&mut h, link, target).unwrap();
+            }
+            None => {
+                h.set_size(bytes.len() as u64);
+                b.append_data(&mut h, path, *bytes).unwrap();
+            }
+        }
+    }
+    let tar = b.into_inner().unwrap();
+    if !gzip {
+        return tar;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_image_with_filesystem_layers_runs_what_its_entrypoint_names_and_a_bomb_is_stopped() {
+    let reg = TestRegistry::start(None);
+    // A small unpack limit, so the bomb below needs only 16 MiB of zeros.
+    let h = Harness::with_config(|c| c.registry.max_unpacked_size = 4 << 20);
+    let toolbox = std::fs::read(toolbox()).unwrap();
+    // As `docker buildx --platform wasi/wasm` lays it out: a lower layer
+    // with an older file, an upper one with the program and a link to it.
+    let low = tar_layer(&[("app/toolbox.wasm", b"an older build, not wasm"), ("app/notes.txt", b"hi")], true);
+    let high = tar_layer(&[("app/toolbox.wasm", &toolbox), ("bin/toolbox -> ../app/toolbox.wasm", b"")], false);
+    let config = serde_json::json!({
+        "architecture": "wasm", "os": "wasip2",
+        "config": {"Entrypoint": ["/bin/toolbox"], "Cmd": ["sh", "-c", "echo $GREETING in $PWD"], "Env": ["GREETING=hello"], "WorkingDir": "/app"}
+    });
+    let tar_gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+    reg.image_of_layers("built", "v1", config, &[(&low, tar_gzip), (&high, "application/vnd.oci.image.layer.v1.tar")]);
+    // A bomb: a few KiB of gzip that unpack to 16 MiB.
+    let zeros = vec![0u8; 16 << 20];
+    let bomb = tar_layer(&[("pad", &zeros), ("app.wasm", &toolbox)], true);
+    assert!(bomb.len() < toolbox.len() + (256 << 10), "{}", bomb.len());
+    let config = serde_json::json!({"architecture": "wasm", "os": "wasip2", "config": {"Entrypoint": ["/app.wasm"]}});
+    reg.image_of_layers("bomb", "v1", config, &[(&bomb, tar_gzip)]);
+
+    let image = format!("{}/built:v1", reg.host());
+    let pod =
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: built}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: \"{image}\"\n");
+    let bombed = one_pod("bombed", &format!("{}/bomb:v1", reg.host()), "");
+    let (built, bombed) = (h.start(&pod).await, h.start(&bombed).await);
+    let pod = wait_until(&bombed, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    let message = waiting_message(&pod, "c");
+    assert!(message.contains("its layers unpack to more than 4194304 bytes"), "{message}");
+    // Its neighbour is unaffected: it runs the file the Entrypoint names,
+    // with the image's Cmd, Env and WorkingDir.
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, built.wait()).await.expect("the pod ends");
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{}", h.events("built"));
+    assert_eq!(h.stdout("built", "c"), ["hello in /app"]);
+    let events = h.events("built");
+    assert!(events.contains(&format!("Image size: {} bytes.", toolbox.len())), "{events}");
+    bombed.stop();
+    tokio::time::timeout(crate::harness::DEADLINE, bombed.wait()).await.unwrap();
+    // The store holds the program alone: no layer, no part of the bomb.
+    let blobs: Vec<String> =
+        std::fs::read_dir(h.dir.path().join("state/images/blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(blobs, [hex::encode(Sha256::digest(&toolbox))]);
+    assert_eq!(std::fs::read_dir(h.dir.path().join("state/images/tmp")).unwrap().count(), 0);
 }
