@@ -52,6 +52,17 @@ pub(crate) struct RuntimeArgs {
     pub quiet: bool,
     #[command(flatten)]
     registry: super::images::RegistryArgs,
+    /// Disk use (percent) of the image store's filesystem at which unused
+    /// registry images are removed, checked every 5 minutes; 100 turns
+    /// image garbage collection off (the kubelet's flag).
+    #[arg(long, value_name = "PERCENT", default_value = "85")]
+    image_gc_high_threshold: u8,
+    /// Disk use (percent) image garbage collection frees down to.
+    #[arg(long, value_name = "PERCENT", default_value = "80")]
+    image_gc_low_threshold: u8,
+    /// Images pulled more recently than this are never collected.
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "2m")]
+    minimum_image_ttl_duration: Duration,
 }
 
 /// The aliases of `--image-alias` flags, then of `--alias-file`.
@@ -72,6 +83,7 @@ impl RuntimeArgs {
         if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
             return Err(Failure { exit: Exit::Usage, error: anyhow::anyhow!("--backoff-initial must be more than 0 and at most --backoff-max") });
         }
+        self.image_gc()?;
         let mut config = RuntimeConfig::new(state_dir);
         config.aliases = aliases;
         config.backoff.initial = self.backoff_initial;
@@ -83,6 +95,36 @@ impl RuntimeArgs {
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         (config.keyring, config.registry) = self.registry.settings()?;
         Ok(config)
+    }
+
+    /// The image garbage collection policy of the flags.
+    pub(crate) fn image_gc(&self) -> Result<wasmpod::registry::ImageGcPolicy, Failure> {
+        wasmpod::registry::ImageGcPolicy::new(self.image_gc_high_threshold, self.image_gc_low_threshold, self.minimum_image_ttl_duration)
+            .map_err(|e| Failure { exit: Exit::Usage, error: anyhow::Error::msg(e) })
+    }
+
+    /// Starts image garbage collection on `runtime`, saying on stderr what
+    /// it removed and when it could not free enough.
+    pub(crate) fn spawn_image_gc(&self, runtime: &wasmpod::Runtime) -> Result<wasmpod::ImageGcTask, Failure> {
+        let quiet = self.quiet;
+        let policy = self.image_gc()?;
+        Ok(runtime.spawn_image_gc(policy, move |outcome| match outcome {
+            Ok(report) => {
+                if !report.removed.is_empty() && !quiet {
+                    eprintln!(
+                        "wasmpod: image garbage collection: disk {}% used (high threshold {}%): removed {} ({} bytes freed)",
+                        report.used_percent,
+                        policy.high_threshold_percent,
+                        report.removed.join(", "),
+                        report.freed
+                    );
+                }
+                if let Some(shortfall) = report.shortfall() {
+                    eprintln!("Warning: FreeDiskSpaceFailed: {shortfall}");
+                }
+            }
+            Err(e) => eprintln!("Warning: ImageGCFailed: {:#}", anyhow::Error::from(e)),
+        }))
     }
 }
 

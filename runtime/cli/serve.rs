@@ -31,6 +31,7 @@ pub(crate) fn run(state: Option<&Path>, args: ServeArgs) -> Result<Exit, Failure
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
         let api = ApiServer::start(runtime.clone(), Role::Serve).context("cannot serve the control API").exit(Exit::Runtime)?;
+        let _image_gc = args.runtime.spawn_image_gc(&runtime)?;
         if !args.runtime.quiet {
             eprintln!("wasmpod: serving state directory {} at {}", runtime.state().path().display(), api.endpoint().display());
         }

@@ -6,7 +6,7 @@
 //! What to do after a failure (the pull back-off, the Waiting reasons and
 //! events) is the container's lifecycle's (`lifecycle/container.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::error_text::full_message;
 use crate::image::{Image, ImageConfig};
-use crate::registry::{ImageReference, Keyring, PulledImage, Registry};
+use crate::registry::{ImageGcPolicy, ImageGcReport, ImageReference, Keyring, PulledImage, Registry, RegistryError};
 
 /// `imagePullPolicy` (defaulted before the pod starts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +97,22 @@ pub(crate) struct ImagePuller {
     engine: Arc<crate::sandbox::Engine>,
     /// One turn per reference being pulled.
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When a container last started with each reference (image garbage
+    /// collection removes the least recently used first), as the kubelet
+    /// keeps it: in memory.
+    used: Mutex<HashMap<String, jiff::Timestamp>>,
 }
 
 impl ImagePuller {
     pub(crate) fn new(registry: Registry, engine: Arc<crate::sandbox::Engine>) -> Self {
-        Self { registry, engine, turns: Mutex::new(HashMap::new()) }
+        Self { registry, engine, turns: Mutex::new(HashMap::new()), used: Mutex::new(HashMap::new()) }
+    }
+
+    /// One image garbage collection under `policy`; `in_use` are the
+    /// normalized references the pods name.
+    pub(crate) fn collect(&self, policy: &ImageGcPolicy, in_use: &HashSet<String>) -> Result<ImageGcReport, RegistryError> {
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.registry.collect(policy, in_use, &used)
     }
 
     /// Makes `image` present as its policy says and loads it; `keyring`'s
@@ -142,6 +153,7 @@ impl ImagePuller {
             .load(&reference.normalized(), image.bytes.clone(), image.digest)
             .await
             .map_err(|e| PullFailure::Failed(format!("image {reference} cannot run: {}", full_message(&e))))?;
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(key, jiff::Timestamp::now());
         let image_id = format!("{}/{}@{}", reference.registry(), reference.repository(), record.manifest_digest);
         Ok(ReadyImage { image, image_id, loaded, pulled })
     }

@@ -16,6 +16,7 @@
 //! says so.
 
 mod auth;
+mod gc;
 mod index;
 mod layer;
 mod pull;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use auth::{Credentials, Keyring};
+pub use gc::{DiskUsage, ImageGcPolicy, ImageGcReport};
 pub use index::{ImageIndex, PulledImage};
 pub use pull::Pulled;
 pub use push::Pushed;

@@ -2,6 +2,7 @@
 //! HTTP API, the CLI), and the pod operations on it, one file each: plan
 //! and start (`mod.rs`), `create`, `get` (and list), `replace`, `delete`,
 //! `exec` (and port-forward connections), `events`, `watch`, `logs`,
+//! `image_gc` (image garbage collection over the pods),
 //! `shutdown` (and settle); over the pods this process runs
 //! (`registry.rs`) and the records of the state directory (`view.rs`).
 
@@ -13,6 +14,7 @@ mod error;
 mod events;
 mod exec;
 mod get;
+mod image_gc;
 mod logs;
 mod registry;
 mod replace;
@@ -26,6 +28,7 @@ pub use compile::{CompiledImage, ImageCompiler};
 pub use create::absolute_image_paths;
 pub use delete::FAILED_DELETE;
 pub use error::Error;
+pub use image_gc::ImageGcTask;
 pub use logs::{LogOptions, LogStream};
 use registry::PodRegistry;
 pub use state_view::StateView;

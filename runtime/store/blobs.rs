@@ -149,6 +149,11 @@ impl BlobStore {
         Ok(store)
     }
 
+    /// The directory of the blobs.
+    pub fn dir(&self) -> &Path {
+        &self.blobs
+    }
+
     /// Where blob `digest` is (whether or not it is there).
     pub fn path(&self, digest: &Digest) -> PathBuf {
         self.blobs.join(digest.hex())

@@ -521,3 +521,62 @@ async fn a_wasm_image_with_filesystem_layers_runs_what_its_entrypoint_names_and_
     assert_eq!(blobs, [hex::encode(Sha256::digest(&toolbox))]);
     assert_eq!(std::fs::read_dir(h.dir.path().join("state/images/tmp")).unwrap().count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unused_images_are_collected_past_the_high_threshold_least_recently_used_first_and_images_pods_name_are_kept() {
+    let reg = TestRegistry::start(None);
+    let h = Harness::new();
+    let publisher = h.dir.path().join("publisher");
+    let (unused, named) = (format!("{}/gc/unused:v1", reg.host()), format!("{}/gc/named:v1", reg.host()));
+    push(&reg, &publisher, &hello_http(), &unused, None);
+    push(&reg, &publisher, &toolbox(), &named, None);
+    // `unused` is pulled into the runtime's store with no pod naming it;
+    // `named` by a pod that ran and is still there (not deleted).
+    let store = wasmpod::registry::Registry::open(&h.dir.path().join("state"), Default::default(), Default::default()).unwrap();
+    store.pull(&wasmpod::registry::ImageReference::parse(&unused).unwrap()).await.unwrap();
+    let pod = h.start(&one_pod("named", &named, "")).await;
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    let stored = |r: &str| store.images().iter().any(|i| i.reference == r);
+    assert!(stored(&unused) && stored(&named));
+
+    // Too young for a minimum age of an hour: nothing goes, whatever the disk.
+    let young = wasmpod::registry::ImageGcPolicy::new(1, 0, Duration::from_secs(3600)).unwrap();
+    let report = h.runtime.collect_images(&young).await.unwrap();
+    assert!(report.used_percent >= 1 && report.to_free > 0, "{report:?}");
+    assert_eq!((report.removed.len(), report.freed), (0, 0));
+    assert!(stored(&unused));
+
+    // Past a 1% threshold, down to 0%: the unused image goes (its blob
+    // too), the named one stays, and freeing the whole disk falls short in
+    // the kubelet's words.
+    let all = wasmpod::registry::ImageGcPolicy::new(1, 0, Duration::ZERO).unwrap();
+    let report = h.runtime.collect_images(&all).await.unwrap();
+    assert_eq!(report.removed, [unused.clone()]);
+    assert_eq!(report.freed, std::fs::metadata(hello_http()).unwrap().len());
+    assert!(!stored(&unused) && stored(&named));
+    assert!(report.shortfall().unwrap().starts_with("Failed to garbage collect required amount of images. Attempted to free "), "{report:?}");
+    let blob = h.dir.path().join("state/images/blobs/sha256").join(hex::encode(Sha256::digest(std::fs::read(hello_http()).unwrap())));
+    assert!(!blob.exists());
+
+    // Deleted, the pod no longer holds its image.
+    h.runtime.delete("default", "named", None).unwrap();
+    h.runtime.settle().await;
+    assert!(h.runtime.get("default", "named").is_err(), "the record is gone");
+    let report = h.runtime.collect_images(&all).await.unwrap();
+    assert_eq!(report.removed, [named]);
+}
+
+#[test]
+fn image_gc_thresholds_are_checked_as_the_kubelet_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmpod(dir.path(), &["serve", "--image-gc-high-threshold", "70", "--image-gc-low-threshold", "75"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) 75 must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) 70"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
