@@ -12,6 +12,7 @@ mod baseline;
 mod density;
 mod network;
 mod probes;
+mod pull;
 mod start;
 
 use std::collections::HashMap;
@@ -57,10 +58,13 @@ pub struct BenchOptions {
     pub scratch: Option<PathBuf>,
     /// Scenarios to run ([`SCENARIOS`]); empty: all.
     pub only: Vec<String>,
+    /// A registry (`host:port`, plain HTTP on loopback) the pull scenario
+    /// pushes to and pulls from; without one it is skipped.
+    pub registry: Option<String>,
 }
 
 /// The scenario names, in the order they run.
-pub const SCENARIOS: [&str; 5] = ["start", "network", "probes", "baselines", "density"];
+pub const SCENARIOS: [&str; 6] = ["start", "pull", "network", "probes", "baselines", "density"];
 
 impl BenchOptions {
     /// The full run (several minutes) or, with `quick`, the short one.
@@ -79,6 +83,7 @@ impl BenchOptions {
             exe,
             scratch: None,
             only: Vec::new(),
+            registry: None,
         }
     }
 
@@ -204,6 +209,16 @@ pub async fn run(options: BenchOptions, progress: &(dyn Fn(&str) + Sync)) -> any
         start::cached(&lab, &options, &mut report).await?;
         progress(&format!("pod ready: {} pods of a cached image", options.start_pods));
         start::ready(&lab, &options, &mut report).await?;
+    }
+    if options.runs("pull") {
+        match &options.registry {
+            Some(registry) => {
+                progress(&format!("registry images: a 2 MiB component pulled from {registry}, cold and warm"));
+                pull::run(scratch.path(), registry, &options, &mut report).await?;
+            }
+            None if !options.only.is_empty() => anyhow::bail!("the pull scenario needs --registry HOST:PORT (a registry to push to and pull from)"),
+            None => report.notes.push("pull: skipped (no --registry)".into()),
+        }
     }
     if options.runs("network") {
         progress("pod network: throughput and round trips, beside host loopback TCP");

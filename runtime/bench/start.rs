@@ -13,9 +13,30 @@ fn echo_pod(name: &str, image: &str) -> String {
     )
 }
 
+/// The toolbox's size.
+pub(super) fn toolbox_size() -> usize {
+    crate::image::builtin("toolbox").map_or(0, |b| b.len())
+}
+
+/// `bytes` (a component or module) with a custom section appended that
+/// makes it `size` bytes long (or a little longer when already close).
+pub(super) fn padded(mut bytes: Vec<u8>, size: usize) -> Vec<u8> {
+    let name = b"wasmpod-bench-padding";
+    let overhead = 1 + 5 + 1 + name.len();
+    let fill = size.saturating_sub(bytes.len() + overhead);
+    let mut payload = leb128(name.len() as u64);
+    payload.extend_from_slice(name);
+    payload.resize(payload.len() + fill, 0);
+    bytes.push(0);
+    let len = leb128(payload.len() as u64);
+    bytes.extend(len);
+    bytes.extend(payload);
+    bytes
+}
+
 /// The toolbox with a custom section holding `nonce` appended: the same
 /// program, but bytes (and so a digest) no cache has seen.
-fn unseen_image(nonce: &str) -> Vec<u8> {
+pub(super) fn unseen_image(nonce: &str) -> Vec<u8> {
     let mut bytes = crate::image::builtin("toolbox").expect("the toolbox is builtin").to_vec();
     let name = b"wasmpod-bench-nonce";
     let mut payload = leb128(name.len() as u64);

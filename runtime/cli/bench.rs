@@ -12,6 +12,10 @@ Scenarios (each in this process, through the same API as `run`):
   container start   manifest admitted -> the guest's main printing its first
                     line: never-seen images (compiled on admission) and a
                     cached image over 1,000 pods; and pod start -> Ready
+  pull              a 2 MiB component pushed to --registry, then admitted
+                    -> first line: cold (pull + compile + start), warm
+                    store in a new runtime, warm, and imagePullPolicy
+                    Always; and the pull alone
   density           sleeping single-container pods until --density-max, a
                     failure or the memory budget; resident memory per pod
   pod network       throughput over localhost inside a pod and between two
@@ -27,7 +31,8 @@ each; pod localhost >= host loopback; probes <= 5 % of a core.
 
 Examples:
   wasmpod bench --quick
-  wasmpod bench --json > figures.json";
+  wasmpod bench --json > figures.json
+  wasmpod bench --only pull --registry 127.0.0.1:5000";
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
@@ -51,9 +56,14 @@ pub(crate) struct BenchArgs {
     /// the bench never touches your pods.
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios: start, network, probes, baselines, density.
+    /// Run only these scenarios: start, pull, network, probes, baselines, density.
     #[arg(long, value_name = "SCENARIO", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(wasmpod::bench::SCENARIOS))]
     only: Vec<String>,
+    /// A registry for the pull scenario (HOST:PORT; plain HTTP on a
+    /// loopback address), such as Debian's docker-registry; without it
+    /// that scenario is skipped.
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: Option<String>,
 }
 
 pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Failure> {
@@ -70,7 +80,14 @@ pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Fa
         options.net_bytes = mib.max(1) << 20;
     }
     options.scratch = args.scratch;
+    if args.only.iter().any(|s| s == "pull") && args.registry.is_none() {
+        return Err(Failure {
+            exit: Exit::Usage,
+            error: anyhow::anyhow!("the pull scenario needs --registry HOST:PORT (a registry to push to and pull from)"),
+        });
+    }
     options.only = args.only;
+    options.registry = args.registry;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
     let started = std::time::Instant::now();
     let progress = |what: &str| eprintln!("wasmpod bench [{:>5.1}s] {what}", started.elapsed().as_secs_f64());

@@ -297,6 +297,14 @@ impl<L: Link> WasmEngine<L> {
         Ok(Loaded { program, source, elapsed: started.elapsed() })
     }
 
+    /// The program this process already loaded for `digest`, if any: a
+    /// caller that finds it needs not read the image's bytes again.
+    pub fn loaded(&self, digest: &[u8; 32]) -> Option<Loaded<L::Program>> {
+        let cell = self.loaded.lock().expect("program cache poisoned").get(digest)?.clone();
+        let program = cell.get()?.clone();
+        Some(Loaded { program, source: LoadSource::Memory, elapsed: Duration::ZERO })
+    }
+
     fn load_blocking(&self, image: &str, bytes: &[u8], digest: &[u8; 32]) -> Result<(L::Program, LoadSource), EngineError> {
         let is_component = wasmparser::Parser::is_component(bytes);
         let is_module = wasmparser::Parser::is_core_wasm(bytes) || looks_like_wat(bytes);

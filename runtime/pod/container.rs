@@ -226,7 +226,7 @@ impl Worker {
         };
         match ready {
             Ok(ready) => {
-                let (template, argv) = plan.setup.build(&ready.image, ready.loaded.program.clone());
+                let (template, argv) = plan.setup.build(&ready.config, ready.loaded.program.clone());
                 let template = Arc::new(template);
                 plan.exec_targets.add(super::exec::ExecTarget { name: self.plan.container.name.clone(), instance: template.clone() });
                 self.plan.instance = Some(template);

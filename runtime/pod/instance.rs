@@ -80,22 +80,23 @@ pub(crate) struct InstanceSetup {
 }
 
 impl InstanceSetup {
-    /// The template with `image` (loaded as `program`), and the main
-    /// instance's argv: the image's config applied with Kubernetes'
-    /// command/args rules, its Env and WorkingDir under the manifest's.
-    pub(crate) fn build(&self, image: &crate::image::Image, program: Arc<Program>) -> (InstanceTemplate, Vec<String>) {
+    /// The template with the image of `config` (loaded as `program`), and
+    /// the main instance's argv: the image's config applied with
+    /// Kubernetes' command/args rules, its Env and WorkingDir under the
+    /// manifest's.
+    pub(crate) fn build(&self, config: &crate::image::ImageConfig, program: Arc<Program>) -> (InstanceTemplate, Vec<String>) {
         // The container's workingDir, else the image's WorkingDir.
-        let working_dir = self.working_dir.clone().or_else(|| image.config.working_dir.clone());
+        let working_dir = self.working_dir.clone().or_else(|| config.working_dir.clone());
         // Container runtimes set HOSTNAME to the pod name; the image's
         // config provides PATH. The manifest wins.
         let mut env = vec![("HOSTNAME".to_owned(), self.hostname.clone())];
-        env.extend(image.config.env.iter().cloned());
+        env.extend(config.env.iter().cloned());
         if let Some(wd) = &working_dir {
             env.push(("PWD".to_owned(), wd.clone()));
         }
         env.retain(|(k, _)| !self.env.iter().any(|(e, _)| e == k));
         env.extend(self.env.iter().cloned());
-        let argv = image.config.argv(self.command.clone(), self.args.clone());
+        let argv = config.argv(self.command.clone(), self.args.clone());
         (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone() }, argv)
     }
 }

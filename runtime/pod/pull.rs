@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::error_text::full_message;
-use crate::image::{Image, ImageConfig};
+use crate::image::ImageConfig;
 use crate::registry::{ImageGcPolicy, ImageGcReport, ImageReference, Keyring, PulledImage, Registry, RegistryError};
 
 /// `imagePullPolicy` (defaulted before the pod starts).
@@ -81,10 +81,10 @@ pub(crate) enum PullFailure {
     Failed(String),
 }
 
-/// An image ready to run: resolved, loaded, and what its pull took (none
+/// An image ready to run: its config, loaded, and what its pull took (none
 /// when it was present).
 pub(crate) struct ReadyImage {
-    pub image: Image,
+    pub config: ImageConfig,
     /// The status's `imageID`: `registry/repository@manifest-digest`.
     pub image_id: String,
     pub loaded: crate::sandbox::Loaded,
@@ -123,20 +123,20 @@ impl ImagePuller {
         let began = Instant::now();
         let key = reference.normalized();
         let turn = self.turns.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
-        let (record, bytes, pulled) = {
+        let (record, program, pulled) = {
             let _turn = turn.lock().await;
             // A stored image whose `.wasm` fails its check counts as absent.
-            let present = self.registry.get(reference).and_then(|p| self.registry.wasm(&p).ok().map(|bytes| (p, bytes)));
+            let present = self.registry.get(reference).and_then(|p| self.program_of(&p).ok().map(|program| (p, program)));
             match (image.policy, present) {
                 (PullPolicy::Never, None) => return Err(PullFailure::NeverPull),
-                (PullPolicy::Never | PullPolicy::IfNotPresent, Some((record, bytes))) => (record, bytes, None),
+                (PullPolicy::Never | PullPolicy::IfNotPresent, Some((record, program))) => (record, program, None),
                 (PullPolicy::Always | PullPolicy::IfNotPresent, _) => {
                     on_pull();
                     let started = Instant::now();
                     let done = self.registry.pull_with(reference, keyring).await.map_err(|e| PullFailure::Failed(full_message(&e)))?;
-                    let bytes = self.registry.wasm(&done.image).map_err(|e| PullFailure::Failed(full_message(&e)))?;
+                    let program = self.program_of(&done.image).map_err(|e| PullFailure::Failed(full_message(&e)))?;
                     let figures = PullFigures { pull: started.elapsed(), total: began.elapsed(), size: done.image.size };
-                    (done.image, bytes, Some(figures))
+                    (done.image, program, Some(figures))
                 }
             }
         };
@@ -147,31 +147,46 @@ impl ImagePuller {
                 turns.remove(&key);
             }
         }
-        let image = image_of(&record, bytes);
-        let loaded = self
-            .engine
-            .load(&reference.normalized(), image.bytes.clone(), image.digest)
-            .await
-            .map_err(|e| PullFailure::Failed(format!("image {reference} cannot run: {}", full_message(&e))))?;
+        let loaded = match program {
+            Program::Loaded(loaded) => loaded,
+            Program::Bytes(digest, bytes) => self
+                .engine
+                .load(&key, Arc::from(bytes), digest)
+                .await
+                .map_err(|e| PullFailure::Failed(format!("image {reference} cannot run: {}", full_message(&e))))?,
+        };
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(key, jiff::Timestamp::now());
         let image_id = format!("{}/{}@{}", reference.registry(), reference.repository(), record.manifest_digest);
-        Ok(ReadyImage { image, image_id, loaded, pulled })
+        Ok(ReadyImage { config: config_of(&record), image_id, loaded, pulled })
+    }
+
+    /// A stored image's program: the one this process loaded already, else
+    /// its `.wasm`'s bytes, checked against their digest.
+    fn program_of(&self, record: &PulledImage) -> Result<Program, RegistryError> {
+        let digest = record
+            .wasm()
+            .ok_or_else(|| RegistryError::Unsupported(format!("image {}: bad wasm digest {:?} in its record", record.reference, record.wasm_digest)))?;
+        if let Some(loaded) = self.engine.loaded(&digest.sha256()) {
+            return Ok(Program::Loaded(loaded));
+        }
+        Ok(Program::Bytes(digest.sha256(), self.registry.wasm(record)?))
     }
 }
 
-/// A pulled image as the runtime runs it: its `.wasm` (`bytes`, checked
-/// against the record's digest) and its config.
-fn image_of(record: &PulledImage, bytes: Vec<u8>) -> Image {
-    let config = ImageConfig {
+/// A stored image's program, loaded or to load.
+enum Program {
+    Loaded(crate::sandbox::Loaded),
+    Bytes(crate::image::Digest, Vec<u8>),
+}
+
+/// A pulled image's config, as the runtime applies it.
+fn config_of(record: &PulledImage) -> ImageConfig {
+    ImageConfig {
         entrypoint: record.entrypoint.clone(),
         cmd: record.cmd.clone(),
         env: record.env.iter().map(|kv| kv.split_once('=').map_or((kv.clone(), String::new()), |(k, v)| (k.to_owned(), v.to_owned()))).collect(),
         working_dir: record.working_dir.clone(),
-    };
-    let short = record.manifest_digest.trim_start_matches("sha256:").get(..12).unwrap_or_default().to_owned();
-    // `Registry::wasm` checked the bytes against this digest.
-    let digest = record.wasm().map_or_else(|| crate::image::digest_of(&bytes), |d| d.sha256());
-    Image { digest, bytes: Arc::from(bytes), config, description: format!("pulled {} ({short})", record.reference) }
+    }
 }
 
 /// The credentials of the pod's `imagePullSecrets`, from `secrets` (its

@@ -638,7 +638,7 @@ fn bench_prints_its_figures_as_one_json_object() {
     // A scenario that does not exist is a usage error naming the choices.
     let bad = wasmpod(state.path(), &["bench", "--only", "nope"]);
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("start, network, probes, baselines, density"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("start, pull, network, probes, baselines, density"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 
 #[test]

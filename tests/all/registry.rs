@@ -580,3 +580,29 @@ fn image_gc_thresholds_are_checked_as_the_kubelet_checks_them() {
         text(&out.stderr)
     );
 }
+
+/// `wasmpod bench --only pull`: every figure of the pull scenario, from a
+/// real registry (the bench pushes its own 2 MiB component there).
+#[test]
+fn the_pull_bench_prints_its_figures() {
+    let reg = TestRegistry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = wasmpod(dir.path(), &["bench", "--quick", "--json", "--only", "pull", "--registry", &reg.host()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    for key in [
+        "pull_2mib_p50_ms",
+        "pull_2mib_mib_per_s",
+        "pull_cold_first_line_p50_ms",
+        "pull_warm_store_first_line_ms",
+        "pull_warm_loaded_first_line_p50_ms",
+        "pull_always_first_line_p50_ms",
+    ] {
+        let value = report[key].as_f64().unwrap_or_else(|| panic!("no {key} in {report}"));
+        assert!(value > 0.0, "{key} = {value}");
+    }
+    // The scenario says what it needs.
+    let out = wasmpod(dir.path(), &["bench", "--only", "pull"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the pull scenario needs --registry HOST:PORT"), "{}", text(&out.stderr));
+}
