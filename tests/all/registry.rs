@@ -552,7 +552,7 @@ async fn unused_images_are_collected_past_the_high_threshold_least_recently_used
     // the kubelet's words.
     let all = wasmpod::registry::ImageGcPolicy::new(1, 0, Duration::ZERO).unwrap();
     let report = h.runtime.collect_images(&all).await.unwrap();
-    assert_eq!(report.removed, [unused.clone()]);
+    assert_eq!(report.removed, std::slice::from_ref(&unused));
     assert_eq!(report.freed, std::fs::metadata(hello_http()).unwrap().len());
     assert!(!stored(&unused) && stored(&named));
     assert!(report.shortfall().unwrap().starts_with("Failed to garbage collect required amount of images. Attempted to free "), "{report:?}");
