@@ -85,6 +85,9 @@ pub(crate) enum PullFailure {
 /// when it was present).
 pub(crate) struct ReadyImage {
     pub config: ImageConfig,
+    /// Its files besides the program (an image built with filesystem
+    /// layers), to copy into the container's root.
+    pub files: Option<std::path::PathBuf>,
     /// The status's `imageID`: `registry/repository@manifest-digest`.
     pub image_id: String,
     pub loaded: crate::sandbox::Loaded,
@@ -157,7 +160,7 @@ impl ImagePuller {
         };
         self.used.lock().unwrap_or_else(|p| p.into_inner()).insert(key, jiff::Timestamp::now());
         let image_id = format!("{}/{}@{}", reference.registry(), reference.repository(), record.manifest_digest);
-        Ok(ReadyImage { config: config_of(&record), image_id, loaded, pulled })
+        Ok(ReadyImage { config: config_of(&record), files: self.registry.files(&record), image_id, loaded, pulled })
     }
 
     /// A stored image's program: the one this process loaded already, else

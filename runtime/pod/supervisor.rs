@@ -179,7 +179,7 @@ impl Supervisor {
         } else {
             self.stop.clone()
         };
-        let worker = Worker { plan, engine: self.engine.clone(), dir: self.dir.clone(), tap: self.tap.clone(), reports: reports.clone(), stop };
+        let worker = Worker { plan, engine: self.engine.clone(), dir: self.dir.clone(), tap: self.tap.clone(), reports: reports.clone(), stop, seeded: false };
         let handle = workers.spawn(async move { (kind, index, worker.run().await) });
         self.running.insert(handle.id(), (kind, index, container.name, image));
     }

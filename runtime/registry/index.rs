@@ -41,6 +41,10 @@ pub struct PulledImage {
     /// The config's WorkingDir.
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// For an image built with filesystem layers: the key of its other
+    /// files, unpacked under `images/roots/` (none: the program is all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<String>,
     /// When it was stored (RFC 3339).
     pub stored: String,
 }
@@ -120,6 +124,7 @@ mod tests {
             cmd: vec![],
             env: vec![],
             working_dir: None,
+            files: None,
             stored: "2026-12-02T00:00:00Z".into(),
         }
     }

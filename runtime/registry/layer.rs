@@ -206,15 +206,16 @@ fn look_up(path: &Path, wanted: &str, budget: &mut Budget) -> Result<Found, Stri
 }
 
 /// The program at `wanted` in `layers` (stored layer files, lowest first),
-/// as the layers stack it. Errors say what is wrong, for "image X: ...".
-pub(super) fn program_at(layers: &[&Path], wanted: &str, limits: UnpackLimits) -> Result<Vec<u8>, String> {
+/// as the layers stack it: the file's path once links are followed, and
+/// its bytes. Errors say what is wrong, for "image X: ...".
+pub(super) fn program_at(layers: &[&Path], wanted: &str, limits: UnpackLimits) -> Result<(String, Vec<u8>), String> {
     let mut budget = Budget { limits, unpacked: 0, entries: 0 };
     let mut wanted = wanted.to_owned();
     let mut hops = 0;
     'next: loop {
         for layer in layers.iter().rev() {
             match look_up(layer, &wanted, &mut budget)? {
-                Found::File(bytes) => return Ok(bytes),
+                Found::File(bytes) => return Ok((format!("/{wanted}"), bytes)),
                 Found::Link(target) => {
                     hops += 1;
                     if hops > MAX_LINK_HOPS {
@@ -260,14 +261,116 @@ pub(super) fn only_wasm(layers: &[&Path], limits: UnpackLimits) -> Result<(Strin
         0 => Err("its layers hold no .wasm file, and its config names no Entrypoint or Cmd".into()),
         1 => {
             let (name, _) = files.into_iter().next().expect("one");
-            let bytes = program_at(layers, &name, budget.limits)?;
-            Ok((format!("/{name}"), bytes))
+            program_at(layers, &name, budget.limits)
         }
         _ => Err(format!(
             "its layers hold several .wasm files ({}) and its config names no Entrypoint or Cmd to choose one",
             files.keys().map(|f| format!("/{f}")).collect::<Vec<_>>().join(", ")
         )),
     }
+}
+
+/// Unpacks the filesystem `layers` (lowest first) stack into `dest` (a
+/// new, empty directory): directories, regular files (with their mode's
+/// execute bits), hard links (as copies) and, on Unix, symbolic links, as
+/// they are; whiteouts and opaque markers remove what lower layers put
+/// there. Devices, fifos and the like are skipped. An entry that would be
+/// written through a symbolic link an earlier entry made fails the
+/// unpacking, so nothing is ever written outside `dest`. Same limits as
+/// finding the program.
+pub(super) fn unpack_files(layers: &[&Path], dest: &Path, limits: UnpackLimits) -> Result<(), String> {
+    let mut budget = Budget { limits, unpacked: 0, entries: 0 };
+    for layer in layers {
+        // Whiteouts and opaque markers act on lower layers: applied first.
+        let mut gone = Vec::new();
+        scan(layer, &mut budget, |name, _| {
+            let (dir, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
+            if base == ".wh..wh..opq" {
+                gone.push((dir.to_owned(), true));
+            } else if let Some(g) = base.strip_prefix(".wh.") {
+                gone.push((if dir.is_empty() { g.to_owned() } else { format!("{dir}/{g}") }, false));
+            }
+            Ok(false)
+        })?;
+        for (path, opaque) in gone {
+            let target = beneath(dest, &path)?;
+            if opaque {
+                for e in std::fs::read_dir(&target).into_iter().flatten().flatten() {
+                    remove(&e.path())?;
+                }
+            } else {
+                remove(&target)?;
+            }
+        }
+        scan(layer, &mut budget, |name, entry| {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            if base.starts_with(".wh.") {
+                return Ok(false);
+            }
+            let target = beneath(dest, name)?;
+            let kind = entry.header().entry_type();
+            let io = |e: std::io::Error| format!("unpacking /{name}: {e}");
+            if kind.is_dir() {
+                if std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+                    remove(&target)?;
+                }
+                return std::fs::create_dir_all(&target).map(|_| false).map_err(io);
+            }
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            if kind.is_file() || kind == tar::EntryType::Continuous {
+                remove(&target)?;
+                let mut file = std::fs::File::create(&target).map_err(io)?;
+                std::io::copy(entry, &mut file).map_err(io)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let exec = entry.header().mode().unwrap_or(0o644) & 0o111;
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644 | exec)).map_err(io)?;
+                }
+            } else if kind.is_hard_link() {
+                let link = entry.link_name().map_err(io)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+                let source = beneath(dest, &normalize(&link).unwrap_or_default())?;
+                remove(&target)?;
+                std::fs::copy(&source, &target).map_err(io)?;
+            } else if kind.is_symlink() {
+                #[cfg(unix)]
+                {
+                    let link = entry.link_name().map_err(io)?.map(|l| l.into_owned()).unwrap_or_default();
+                    remove(&target)?;
+                    std::os::unix::fs::symlink(link, &target).map_err(io)?;
+                }
+            }
+            Ok(false)
+        })?;
+    }
+    Ok(())
+}
+
+/// `dest` joined with the archive path `name`, refused when a directory
+/// on the way is a symbolic link (an earlier entry's).
+fn beneath(dest: &Path, name: &str) -> Result<std::path::PathBuf, String> {
+    let mut path = dest.to_path_buf();
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let last = i + 1 == parts.len();
+        if !last && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("its layers write /{name} through the symbolic link /{}", parts[..=i].join("/")));
+        }
+    }
+    Ok(path)
+}
+
+/// Removes a file, link or directory tree; nothing there is fine.
+fn remove(path: &Path) -> Result<(), String> {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => Ok(()),
+    };
+    result.map_err(|e| format!("unpacking: cannot remove {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -323,9 +426,9 @@ mod tests {
         let low = layer(d.path(), "low", &[E::Dir("app/"), E::File("app/app.wasm", b"old"), E::File("./lib/x.wasm", b"x")], true);
         let high = layer(d.path(), "high", &[E::File("app/app.wasm", b"new"), E::Link("bin/run", "../app/app.wasm")], false);
         let layers = [low.as_path(), high.as_path()];
-        assert_eq!(program_at(&layers, "app/app.wasm", LIMITS).unwrap(), b"new");
-        assert_eq!(program_at(&layers, "bin/run", LIMITS).unwrap(), b"new");
-        assert_eq!(program_at(&layers, "lib/x.wasm", LIMITS).unwrap(), b"x");
+        assert_eq!(program_at(&layers, "app/app.wasm", LIMITS).unwrap(), ("/app/app.wasm".to_owned(), b"new".to_vec()));
+        assert_eq!(program_at(&layers, "bin/run", LIMITS).unwrap(), ("/app/app.wasm".to_owned(), b"new".to_vec()));
+        assert_eq!(program_at(&layers, "lib/x.wasm", LIMITS).unwrap().1, b"x");
         assert_eq!(program_at(&layers, "app", LIMITS).unwrap_err(), "/app is a directory");
         assert_eq!(program_at(&layers, "nope.wasm", LIMITS).unwrap_err(), "its layers have no file /nope.wasm");
         // A whiteout deletes the lower file; an opaque directory hides it.
@@ -353,6 +456,41 @@ mod tests {
         );
         let gone = layer(d.path(), "gone", &[E::File(".wh.a", b"")], true);
         assert_eq!(only_wasm(&[one.as_path(), two.as_path(), gone.as_path()], LIMITS).unwrap().0, "/b.wasm");
+    }
+
+    #[test]
+    fn the_files_unpack_as_the_layers_stack_them_and_never_outside() {
+        let d = tempfile::tempdir().unwrap();
+        let low = layer(d.path(), "low", &[E::Dir("srv/"), E::File("srv/index.html", b"old"), E::File("srv/gone.txt", b"x"), E::File("opt/a", b"a")], true);
+        let high = layer(
+            d.path(),
+            "high",
+            &[
+                E::File("srv/index.html", b"new"),
+                E::File("srv/.wh.gone.txt", b""),
+                E::File("opt/.wh..wh..opq", b""),
+                E::File("opt/b", b"b"),
+                E::Link("www", "srv"),
+            ],
+            false,
+        );
+        let root = d.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        unpack_files(&[low.as_path(), high.as_path()], &root, LIMITS).unwrap();
+        assert_eq!(std::fs::read(root.join("srv/index.html")).unwrap(), b"new");
+        assert!(!root.join("srv/gone.txt").exists());
+        assert!(!root.join("opt/a").exists() && root.join("opt/b").exists());
+        #[cfg(unix)]
+        assert_eq!(std::fs::read_link(root.join("www")).unwrap(), Path::new("srv"));
+        // A later entry through a link an earlier one made: refused.
+        let out = d.path().join("outside");
+        std::fs::create_dir(&out).unwrap();
+        let evil = layer(d.path(), "evil", &[E::Link("x", out.to_str().unwrap()), E::File("x/owned", b"!")], true);
+        let root2 = d.path().join("root2");
+        std::fs::create_dir(&root2).unwrap();
+        #[cfg(unix)]
+        assert_eq!(unpack_files(&[evil.as_path()], &root2, LIMITS).unwrap_err(), "its layers write /x/owned through the symbolic link /x");
+        assert!(!out.join("owned").exists());
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub enum RegistryError {
 #[derive(Clone)]
 pub struct Registry {
     blobs: BlobStore,
+    /// `images/roots/`: the files of images built with filesystem layers.
+    roots: PathBuf,
     index: ImageIndex,
     keyring: Keyring,
     config: RegistryConfig,
@@ -128,7 +130,9 @@ impl Registry {
         let root = state_dir.join("images");
         let blobs = BlobStore::open(&root)?;
         let index = ImageIndex::open(&root).map_err(|source| RegistryError::Io { action: "cannot create", path: root.join("refs"), source })?;
-        Ok(Self { blobs, index, keyring, config })
+        let roots = root.join("roots");
+        std::fs::create_dir_all(&roots).map_err(|source| RegistryError::Io { action: "cannot create", path: roots.clone(), source })?;
+        Ok(Self { blobs, roots, index, keyring, config })
     }
 
     /// The pulled images.
@@ -149,6 +153,14 @@ impl Registry {
         Ok(self.blobs.read(&digest)?)
     }
 
+    /// The directory of a pulled image's files besides its program (an
+    /// image built with filesystem layers), if it has any.
+    pub fn files(&self, image: &PulledImage) -> Option<PathBuf> {
+        let key = image.files.as_deref()?;
+        let dir = self.roots.join(key);
+        (!key.is_empty() && !key.contains(['/', '\\', '.']) && dir.is_dir()).then_some(dir)
+    }
+
     /// Forgets `reference`, and removes the blobs no other image uses.
     /// Returns what it named (`None`: nothing was pulled under it).
     pub fn remove(&self, reference: &ImageReference) -> Result<Option<PulledImage>, RegistryError> {
@@ -159,16 +171,30 @@ impl Registry {
         Ok(removed)
     }
 
-    /// Removes the blobs no recorded image uses (one a new pull of a tag
-    /// replaced, one whose record a crash lost); returns their total size.
+    /// Removes the blobs and image files no recorded image uses (one a new
+    /// pull of a tag replaced, one whose record a crash lost, a pull's
+    /// unfinished files); returns their total size.
     pub fn prune(&self) -> Result<u64, RegistryError> {
-        let used: std::collections::HashSet<String> = self.images().into_iter().map(|i| i.wasm_digest).collect();
+        let images = self.images();
+        let used: std::collections::HashSet<&str> = images.iter().map(|i| i.wasm_digest.as_str()).collect();
         let mut freed = 0;
         for (digest, size) in self.blobs.list()? {
             if !used.contains(digest.as_str()) {
                 self.blobs.remove(&digest)?;
                 freed += size;
             }
+        }
+        let roots: std::collections::HashSet<&str> = images.iter().filter_map(|i| i.files.as_deref()).collect();
+        for e in std::fs::read_dir(&self.roots).map_err(|source| RegistryError::Io { action: "cannot list", path: self.roots.clone(), source })?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // An unpacking in progress (another process's) is left an hour.
+            let unfinished = name.starts_with(ROOT_TMP_PREFIX);
+            let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 3600);
+            if roots.contains(name.as_str()) || (unfinished && !old) {
+                continue;
+            }
+            freed += tree_size(&e.path());
+            std::fs::remove_dir_all(e.path()).map_err(|source| RegistryError::Io { action: "cannot remove", path: e.path(), source })?;
         }
         Ok(freed)
     }
@@ -193,6 +219,18 @@ impl Registry {
             Some(c) => oci_client::secrets::RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => oci_client::secrets::RegistryAuth::Anonymous,
         }
+    }
+}
+
+/// The name prefix of an image's files being unpacked under `roots/`.
+const ROOT_TMP_PREFIX: &str = ".tmp-";
+
+/// The bytes of the files in the tree at `path` (links not followed).
+fn tree_size(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| tree_size(&e.path())).sum(),
+        Ok(m) => m.len(),
+        Err(_) => 0,
     }
 }
 

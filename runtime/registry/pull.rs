@@ -106,18 +106,19 @@ impl Registry {
         }
         let config = self.config_of(&client, &at, reference, &manifest).await?;
         let container = config.config.clone().unwrap_or_default();
-        let (wasm, size, had_blob) = match program_layers(reference, &manifest, &config)? {
+        let (wasm, size, had_blob, files) = match program_layers(reference, &manifest, &config)? {
             Program::Wasm(layer) => {
                 let wasm = Digest::parse(&layer.digest)?;
                 let had_blob = self.blobs.contains(&wasm);
                 if !had_blob {
                     self.fetch_blob(&client, &at, reference, layer).await?;
                 }
-                (wasm, layer.size.max(0) as u64, had_blob)
+                (wasm, layer.size.max(0) as u64, had_blob, None)
             }
             Program::Filesystem(layers) => {
-                let (wasm, size) = self.unpack(&client, &at, reference, &layers, &container).await?;
-                (wasm, size, false)
+                let key = digest.trim_start_matches("sha256:").to_owned();
+                let (wasm, size, files) = self.unpack(&client, &at, reference, &layers, &container, &key).await?;
+                (wasm, size, false, files)
             }
         };
         let image = PulledImage {
@@ -130,6 +131,7 @@ impl Registry {
             cmd: container.cmd.unwrap_or_default(),
             env: container.env.unwrap_or_default(),
             working_dir: container.working_dir.filter(|w| !w.is_empty()),
+            files,
             stored: jiff::Timestamp::now().to_string(),
         };
         let replaced = self.index.get(&image.reference).filter(|old| old.wasm_digest != image.wasm_digest);
@@ -170,8 +172,9 @@ impl Registry {
 
     /// The program of an image whose layers are filesystems: the layers
     /// are fetched into the store, the `.wasm` the config names is taken
-    /// out of them and stored, and the layers are removed again. Returns
-    /// the program's digest and size.
+    /// out of them and stored, the image's other files are unpacked into
+    /// `roots/<key>` (when there are any), and the layers are removed
+    /// again. Returns the program's digest and size, and the files' key.
     async fn unpack(
         &self,
         client: &oci_client::Client,
@@ -179,7 +182,8 @@ impl Registry {
         reference: &ImageReference,
         layers: &[&OciDescriptor],
         container: &ContainerConfig,
-    ) -> Result<(Digest, u64), RegistryError> {
+        key: &str,
+    ) -> Result<(Digest, u64, Option<String>), RegistryError> {
         let mut fetched = Vec::new();
         let result = async {
             for l in layers {
@@ -196,12 +200,15 @@ impl Registry {
                 max_unpacked: self.config.max_unpacked_size,
                 max_entries: self.config.max_layer_files,
             };
-            let (name, bytes) = tokio::task::spawn_blocking(move || {
+            let (roots, key) = (self.roots.clone(), key.to_owned());
+            let (name, bytes, files) = tokio::task::spawn_blocking(move || {
                 let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-                match wanted {
-                    Some(w) => layer::program_at(&paths, &w, limits).map(|b| (format!("/{w}"), b)),
-                    None => layer::only_wasm(&paths, limits),
-                }
+                let (name, bytes) = match wanted {
+                    Some(w) => layer::program_at(&paths, &w, limits)?,
+                    None => layer::only_wasm(&paths, limits)?,
+                };
+                let files = unpack_root(&roots, &key, &paths, &name, limits)?;
+                Ok::<_, String>((name, bytes, files))
             })
             .await
             .map_err(|e| RegistryError::Registry(format!("unpacking {reference}: {e}")))?
@@ -209,13 +216,13 @@ impl Registry {
             if !bytes.starts_with(b"\0asm") {
                 return Err(RegistryError::Unsupported(format!("image {reference}: its program {name} is not WebAssembly")));
             }
-            Ok((self.blobs.put(&bytes)?, bytes.len() as u64))
+            Ok((self.blobs.put(&bytes)?, bytes.len() as u64, files))
         }
         .await;
         // The layers served their purpose (unless an image's program is one).
         let used: std::collections::HashSet<String> = self.images().into_iter().map(|i| i.wasm_digest).collect();
         for d in fetched {
-            if !used.contains(d.as_str()) && result.as_ref().map_or(true, |(w, _)| *w != d) {
+            if !used.contains(d.as_str()) && result.as_ref().map_or(true, |(w, _, _)| *w != d) {
                 let _ = self.blobs.remove(&d);
             }
         }
@@ -274,6 +281,42 @@ fn pick_wasm<'a>(reference: &ImageReference, entries: &'a [ImageIndexEntry]) -> 
         "image {reference} is for {}: wasmpod runs WebAssembly images (platform wasm with os wasip1, wasip2 or wasi)",
         if offered.is_empty() { "no named platform".to_owned() } else { offered.join(", ") }
     )))
+}
+
+/// Unpacks the image's files but its program into `roots/<key>`, through
+/// a temporary directory renamed into place; none when the program is all
+/// there is.
+fn unpack_root(roots: &std::path::Path, key: &str, layers: &[&std::path::Path], program: &str, limits: layer::UnpackLimits) -> Result<Option<String>, String> {
+    let dest = roots.join(key);
+    if dest.is_dir() {
+        return Ok(Some(key.to_owned()));
+    }
+    let tmp = roots.join(format!("{}{}", super::ROOT_TMP_PREFIX, uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let result = (|| {
+        layer::unpack_files(layers, &tmp, limits)?;
+        // The program is the container's already: no copy of it per container.
+        let program = tmp.join(program.trim_start_matches('/'));
+        if std::fs::symlink_metadata(&program).is_ok_and(|m| m.is_file()) {
+            std::fs::remove_file(&program).map_err(|e| format!("cannot remove {}: {e}", program.display()))?;
+        }
+        if !has_files(&tmp) {
+            return Ok(None);
+        }
+        match std::fs::rename(&tmp, &dest) {
+            Ok(()) => Ok(Some(key.to_owned())),
+            // Another pull put it there first.
+            Err(_) if dest.is_dir() => Ok(Some(key.to_owned())),
+            Err(e) => Err(format!("cannot store the image's files in {}: {e}", dest.display())),
+        }
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// Whether the tree at `dir` holds anything but directories.
+fn has_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.file_type().is_ok_and(|t| !t.is_dir()) || has_files(&e.path()))
 }
 
 /// Where an image's program is.

@@ -99,6 +99,7 @@ impl Registry {
             cmd: Vec::new(),
             env: Vec::new(),
             working_dir: None,
+            files: None,
             stored: jiff::Timestamp::now().to_string(),
         };
         self.index.put(&image)?;

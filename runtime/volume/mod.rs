@@ -37,7 +37,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use crate::manifest::{self, EnvError, EnvSources, PodFacts};
 pub(crate) use memory_files::{MEMORY_FILES_INTERVAL, MemoryFiles, MemoryWatch, file_id};
 pub(crate) use ownership::{Creators, OwnerBook};
-pub(crate) use path::{create_beneath, open_no_follow, write_file_beneath};
+pub(crate) use path::{copy_tree, create_beneath, open_no_follow, write_file_beneath};
 pub use source::DEFAULT_FILE_MODE;
 pub use usage::DEFAULT_USAGE_INTERVAL;
 pub(crate) use usage::{StorageLimit, StorageWatch, for_each_entry};

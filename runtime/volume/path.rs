@@ -232,3 +232,25 @@ mod tests {
         }
     }
 }
+
+/// Copies the tree at `src` into the directory `dst` (created if missing):
+/// directories, files with their permissions, and, on Unix, symbolic
+/// links as links. For a new container root: `dst` holds nothing a guest
+/// made, so no link there can lead the copy elsewhere.
+pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&from, &to)?;
+        } else if kind.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    Ok(())
+}

@@ -483,11 +483,11 @@ async fn a_wasm_image_with_filesystem_layers_runs_what_its_entrypoint_names_and_
     let toolbox = std::fs::read(toolbox()).unwrap();
     // As `docker buildx --platform wasi/wasm` lays it out: a lower layer
     // with an older file, an upper one with the program and a link to it.
-    let low = tar_layer(&[("app/toolbox.wasm", b"an older build, not wasm"), ("app/notes.txt", b"hi")], true);
-    let high = tar_layer(&[("app/toolbox.wasm", &toolbox), ("bin/toolbox -> ../app/toolbox.wasm", b"")], false);
+    let low = tar_layer(&[("app/toolbox.wasm", b"an older build, not wasm"), ("app/notes.txt", b"from the image\n"), ("app/gone.txt", b"x")], true);
+    let high = tar_layer(&[("app/toolbox.wasm", &toolbox), ("bin/toolbox -> ../app/toolbox.wasm", b""), ("app/.wh.gone.txt", b"")], false);
     let config = serde_json::json!({
         "architecture": "wasm", "os": "wasip2",
-        "config": {"Entrypoint": ["/bin/toolbox"], "Cmd": ["sh", "-c", "echo $GREETING in $PWD"], "Env": ["GREETING=hello"], "WorkingDir": "/app"}
+        "config": {"Entrypoint": ["/bin/toolbox"], "Cmd": ["sh", "-c", "echo $GREETING in $PWD; cat notes.txt; ls"], "Env": ["GREETING=hello"], "WorkingDir": "/app"}
     });
     let tar_gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
     reg.image_of_layers("built", "v1", config, &[(&low, tar_gzip), (&high, "application/vnd.oci.image.layer.v1.tar")]);
@@ -510,16 +510,26 @@ async fn a_wasm_image_with_filesystem_layers_runs_what_its_entrypoint_names_and_
     // with the image's Cmd, Env and WorkingDir.
     let outcome = tokio::time::timeout(crate::harness::DEADLINE, built.wait()).await.expect("the pod ends");
     assert_eq!(phase(&outcome.pod), "Succeeded", "{}", h.events("built"));
-    assert_eq!(h.stdout("built", "c"), ["hello in /app"]);
+    // Its other files are in the container's root (the whiteout's file
+    // not; the program not copied again).
+    assert_eq!(h.stdout("built", "c"), ["hello in /app", "from the image", "notes.txt"]);
     let events = h.events("built");
     assert!(events.contains(&format!("Image size: {} bytes.", toolbox.len())), "{events}");
     bombed.stop();
     tokio::time::timeout(crate::harness::DEADLINE, bombed.wait()).await.unwrap();
-    // The store holds the program alone: no layer, no part of the bomb.
+    // The store holds the program and the image's files: no layer, no
+    // part of the bomb.
+    let roots: Vec<_> = std::fs::read_dir(h.dir.path().join("state/images/roots")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert_eq!(std::fs::read_to_string(roots[0].join("app/notes.txt")).unwrap(), "from the image\n");
     let blobs: Vec<String> =
         std::fs::read_dir(h.dir.path().join("state/images/blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(blobs, [hex::encode(Sha256::digest(&toolbox))]);
     assert_eq!(std::fs::read_dir(h.dir.path().join("state/images/tmp")).unwrap().count(), 0);
+    // Removing the image removes its files too.
+    let out = wasmpod(&h.dir.path().join("state"), &["rmi", &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!roots[0].exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
