@@ -228,7 +228,16 @@ impl Worker {
         };
         match ready {
             Ok(ready) => {
-                let (template, argv) = plan.setup.build(&ready.config, ready.files, ready.loaded.program.clone());
+                // The image's files, into the container's new root before its
+                // first instance (the root is kept across restarts), while
+                // the store surely has them.
+                if let Some(files) = ready.files.as_ref().filter(|_| !self.seeded) {
+                    if let Err(e) = crate::volume::copy_tree(files, &plan.setup.sandbox.rootfs) {
+                        return Input::PullFailed(super::pull::PullFailure::Failed(format!("cannot copy the image's files into the container's root: {e}")));
+                    }
+                    self.seeded = true;
+                }
+                let (template, argv) = plan.setup.build(&ready.config, ready.loaded.program.clone());
                 let template = Arc::new(template);
                 plan.exec_targets.add(super::exec::ExecTarget { name: self.plan.container.name.clone(), instance: template.clone() });
                 self.plan.instance = Some(template);
@@ -266,15 +275,6 @@ impl Worker {
             let message = "the container's image is not loaded".to_owned();
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
         };
-        // An image's files, into the new root before the first instance
-        // (the root is kept across restarts).
-        if let Some(files) = t.image_files.as_ref().filter(|_| !self.seeded) {
-            if let Err(e) = crate::volume::copy_tree(files, &t.sandbox.rootfs) {
-                let message = format!("cannot copy the image's files into the container's root: {e}");
-                return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };
-            }
-            self.seeded = true;
-        }
         if let Err(e) = std::fs::create_dir_all(t.sandbox.rootfs.join("tmp")) {
             let message = format!("cannot create the container's root directory {}: {e}", t.sandbox.rootfs.display());
             return Input::CreateFailed { reason: "CreateContainerError", event: message.clone(), message };

@@ -58,10 +58,6 @@ pub(crate) struct InstanceTemplate {
     pub working_dir: Option<String>,
     /// The container's sandbox.
     pub sandbox: Arc<ContainerSandbox>,
-    /// The image's files besides its program (an image built with
-    /// filesystem layers), copied into the container's root before its
-    /// first instance.
-    pub image_files: Option<PathBuf>,
 }
 
 /// What a container's template is made of besides its image: made once
@@ -88,7 +84,7 @@ impl InstanceSetup {
     /// the main instance's argv: the image's config applied with
     /// Kubernetes' command/args rules, its Env and WorkingDir under the
     /// manifest's.
-    pub(crate) fn build(&self, config: &crate::image::ImageConfig, image_files: Option<PathBuf>, program: Arc<Program>) -> (InstanceTemplate, Vec<String>) {
+    pub(crate) fn build(&self, config: &crate::image::ImageConfig, program: Arc<Program>) -> (InstanceTemplate, Vec<String>) {
         // The container's workingDir, else the image's WorkingDir.
         let working_dir = self.working_dir.clone().or_else(|| config.working_dir.clone());
         // Container runtimes set HOSTNAME to the pod name; the image's
@@ -101,7 +97,7 @@ impl InstanceSetup {
         env.retain(|(k, _)| !self.env.iter().any(|(e, _)| e == k));
         env.extend(self.env.iter().cloned());
         let argv = config.argv(self.command.clone(), self.args.clone());
-        (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone(), image_files }, argv)
+        (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone() }, argv)
     }
 }
 

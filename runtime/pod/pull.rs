@@ -169,6 +169,9 @@ impl ImagePuller {
         let digest = record
             .wasm()
             .ok_or_else(|| RegistryError::Unsupported(format!("image {}: bad wasm digest {:?} in its record", record.reference, record.wasm_digest)))?;
+        if record.files.is_some() && self.registry.files(record).is_none() {
+            return Err(RegistryError::Unsupported(format!("image {}: its files are missing from the store", record.reference)));
+        }
         if let Some(loaded) = self.engine.loaded(&digest.sha256()) {
             return Ok(Program::Loaded(loaded));
         }

@@ -329,7 +329,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let setup = InstanceSetup { env, command, args, working_dir: c.working_dir.clone(), hostname: sup.network.hostname().to_owned(), sandbox };
             let (instance, argv, pull) = match planned {
                 PlannedImage::Local { image, loaded } => {
-                    let (template, argv) = setup.build(&image.config, None, loaded.program.clone());
+                    let (template, argv) = setup.build(&image.config, loaded.program.clone());
                     let instance = std::sync::Arc::new(template);
                     sup.exec_targets.add(super::exec::ExecTarget { name: c.name.clone(), instance: instance.clone() });
                     (Some(instance), argv, None)

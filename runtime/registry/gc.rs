@@ -112,7 +112,7 @@ pub(crate) struct Candidate {
     pub in_use: bool,
     /// When it was first stored.
     pub first_seen: Timestamp,
-    /// When a container last started with it (else when it was stored).
+    /// When a container last started with it (never: the epoch).
     pub last_used: Timestamp,
 }
 
@@ -133,7 +133,7 @@ pub(crate) fn plan(policy: &ImageGcPolicy, disk: DiskUsage, candidates: &[Candid
     if policy.disabled() || disk.capacity == 0 || disk.used_percent() < policy.high_threshold_percent {
         return None;
     }
-    let goal = u128::from(disk.capacity) * u128::from(100 - policy.low_threshold_percent) / 100;
+    let goal = u128::from(disk.capacity) * u128::from(100u8.saturating_sub(policy.low_threshold_percent)) / 100;
     let to_free = u64::try_from(goal.saturating_sub(u128::from(disk.available))).unwrap_or(u64::MAX);
     let mut eligible: Vec<&Candidate> = candidates
         .iter()
@@ -192,11 +192,13 @@ impl Registry {
         let mut by_digest: BTreeMap<String, (Candidate, Vec<String>)> = BTreeMap::new();
         for image in &images {
             let stored: Timestamp = image.stored.parse().unwrap_or(Timestamp::UNIX_EPOCH);
-            let used = last_used.get(&image.reference).copied().unwrap_or(stored).max(stored);
+            // Never used by a container of this process: first to go, as
+            // the kubelet's never-used images.
+            let used = last_used.get(&image.reference).copied().unwrap_or(Timestamp::UNIX_EPOCH);
             let entry = by_digest.entry(image.wasm_digest.clone()).or_insert_with(|| {
                 let candidate = Candidate {
                     digest: image.wasm_digest.clone(),
-                    size: sizes.get(&image.wasm_digest).copied().unwrap_or(0),
+                    size: sizes.get(&image.wasm_digest).copied().unwrap_or(0) + self.files(image).map_or(0, |d| super::tree_size(&d)),
                     in_use: false,
                     first_seen: stored,
                     last_used: used,

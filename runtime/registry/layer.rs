@@ -90,6 +90,16 @@ impl<R: Read> Read for Counted<'_, R> {
     }
 }
 
+/// The path a whiteout entry `dir/.wh.NAME` deletes; none for a name that
+/// is no file (`.wh.`, `.wh..`, `.wh...`).
+fn whiteout_target(dir: &str, base: &str) -> Option<String> {
+    let gone = base.strip_prefix(".wh.")?;
+    if gone.is_empty() || gone == "." || gone == ".." || gone.contains('/') {
+        return None;
+    }
+    Some(if dir.is_empty() { gone.to_owned() } else { format!("{dir}/{gone}") })
+}
+
 /// What one layer says about a path.
 enum Found {
     /// A regular file with these bytes.
@@ -173,17 +183,26 @@ fn look_up(path: &Path, wanted: &str, budget: &mut Budget) -> Result<Found, Stri
             deleted = true;
             return Ok(false);
         }
-        if let Some(gone) = base.strip_prefix(".wh.") {
-            let gone = if dir.is_empty() { gone.to_owned() } else { format!("{dir}/{gone}") };
-            if wanted == gone || wanted.starts_with(&format!("{gone}/")) {
+        if base.starts_with(".wh.") {
+            if let Some(gone) = whiteout_target(dir, base)
+                && (wanted == gone || wanted.starts_with(&format!("{gone}/")))
+            {
                 deleted = true;
             }
+            return Ok(false);
+        }
+        let kind = entry.header().entry_type();
+        if wanted.starts_with(&format!("{name}/")) && !kind.is_dir() {
+            // A file or link where a directory of the path should be: the
+            // lower layers' directory is gone (links to directories are
+            // not followed on the way).
+            deleted = true;
             return Ok(false);
         }
         if name != wanted {
             return Ok(false);
         }
-        let kind = entry.header().entry_type();
+        // The last entry of a path in a layer is the one extraction keeps.
         found = if kind.is_file() || kind == tar::EntryType::Continuous {
             Found::File(read_file(entry, name, max_file)?)
         } else if kind.is_symlink() || kind.is_hard_link() {
@@ -197,7 +216,7 @@ fn look_up(path: &Path, wanted: &str, budget: &mut Budget) -> Result<Found, Stri
         } else {
             Found::Other("not a regular file")
         };
-        Ok(true)
+        Ok(false)
     })?;
     Ok(match found {
         Found::Absent if deleted => Found::Deleted,
@@ -246,8 +265,8 @@ pub(super) fn only_wasm(layers: &[&Path], limits: UnpackLimits) -> Result<(Strin
             let (dir, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
             if base == ".wh..wh..opq" {
                 hidden.push(dir.to_owned());
-            } else if let Some(gone) = base.strip_prefix(".wh.") {
-                hidden.push(if dir.is_empty() { gone.to_owned() } else { format!("{dir}/{gone}") });
+            } else if base.starts_with(".wh.") {
+                hidden.extend(whiteout_target(dir, base));
             } else if name.ends_with(".wasm") && entry.header().entry_type().is_file() {
                 added.push(name.to_owned());
             }
@@ -281,24 +300,28 @@ pub(super) fn only_wasm(layers: &[&Path], limits: UnpackLimits) -> Result<(Strin
 pub(super) fn unpack_files(layers: &[&Path], dest: &Path, limits: UnpackLimits) -> Result<(), String> {
     let mut budget = Budget { limits, unpacked: 0, entries: 0 };
     for layer in layers {
-        // Whiteouts and opaque markers act on lower layers: applied first.
+        // Whiteouts and opaque markers act on lower layers: applied first,
+        // from a read of their own (so only the second read counts).
         let mut gone = Vec::new();
-        scan(layer, &mut budget, |name, _| {
+        let mut first = Budget { limits, unpacked: 0, entries: 0 };
+        scan(layer, &mut first, |name, _| {
             let (dir, base) = name.rsplit_once('/').map_or(("", name), |(d, b)| (d, b));
             if base == ".wh..wh..opq" {
                 gone.push((dir.to_owned(), true));
-            } else if let Some(g) = base.strip_prefix(".wh.") {
-                gone.push((if dir.is_empty() { g.to_owned() } else { format!("{dir}/{g}") }, false));
+            } else if base.starts_with(".wh.") {
+                gone.extend(whiteout_target(dir, base).map(|g| (g, false)));
             }
             Ok(false)
         })?;
         for (path, opaque) in gone {
-            let target = beneath(dest, &path)?;
-            if opaque {
+            let target = if path.is_empty() { dest.to_path_buf() } else { beneath(dest, &path)? };
+            let link_or_file = std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir());
+            if opaque && !link_or_file {
                 for e in std::fs::read_dir(&target).into_iter().flatten().flatten() {
                     remove(&e.path())?;
                 }
             } else {
+                // A link is removed itself, never what it points to.
                 remove(&target)?;
             }
         }
@@ -332,8 +355,13 @@ pub(super) fn unpack_files(layers: &[&Path], dest: &Path, limits: UnpackLimits) 
             } else if kind.is_hard_link() {
                 let link = entry.link_name().map_err(io)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
                 let source = beneath(dest, &normalize(&link).unwrap_or_default())?;
+                // Only to a regular file unpacked here: never through a
+                // link to something outside.
+                if !std::fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
+                    return Err(format!("its layers hard-link /{name} to /{link}, which is not a regular file in the image"));
+                }
                 remove(&target)?;
-                std::fs::copy(&source, &target).map_err(io)?;
+                std::fs::hard_link(&source, &target).map_err(io)?;
             } else if kind.is_symlink() {
                 #[cfg(unix)]
                 {
@@ -350,9 +378,12 @@ pub(super) fn unpack_files(layers: &[&Path], dest: &Path, limits: UnpackLimits) 
 
 /// `dest` joined with the archive path `name`, refused when a directory
 /// on the way is a symbolic link (an earlier entry's).
-fn beneath(dest: &Path, name: &str) -> Result<std::path::PathBuf, String> {
+pub(super) fn beneath(dest: &Path, name: &str) -> Result<std::path::PathBuf, String> {
     let mut path = dest.to_path_buf();
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err(format!("its layers name the path {name:?}, which is not a file in the image"));
+    }
     for (i, part) in parts.iter().enumerate() {
         path.push(part);
         let last = i + 1 == parts.len();
@@ -491,6 +522,40 @@ mod tests {
         #[cfg(unix)]
         assert_eq!(unpack_files(&[evil.as_path()], &root2, LIMITS).unwrap_err(), "its layers write /x/owned through the symbolic link /x");
         assert!(!out.join("owned").exists());
+        // An opaque marker under a link clears the link, not its target; a
+        // whiteout of `..` is no file; a hard link to a link is refused.
+        std::fs::write(out.join("keep"), b"k").unwrap();
+        let link = layer(d.path(), "link", &[E::Link("y", out.to_str().unwrap())], true);
+        let opq = layer(d.path(), "opq2", &[E::File("y/.wh..wh..opq", b""), E::File(".wh...", b""), E::File("a/.wh..", b"")], true);
+        let root3 = d.path().join("root3");
+        std::fs::create_dir(&root3).unwrap();
+        unpack_files(&[link.as_path(), opq.as_path()], &root3, LIMITS).unwrap();
+        assert!(out.join("keep").exists() && root3.exists());
+        #[cfg(unix)]
+        {
+            let hard = {
+                let mut b = tar::Builder::new(Vec::new());
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, "s", out.join("keep")).unwrap();
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                b.append_link(&mut h, "h", "s").unwrap();
+                let path = d.path().join("hard");
+                std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+                path
+            };
+            let root4 = d.path().join("root4");
+            std::fs::create_dir(&root4).unwrap();
+            let e = unpack_files(&[hard.as_path()], &root4, LIMITS).unwrap_err();
+            assert!(e.contains("which is not a regular file in the image"), "{e}");
+        }
+        // The program behind a link that replaced its directory is gone.
+        let low = layer(d.path(), "low2", &[E::File("x/app.wasm", b"\0asm")], true);
+        let high = layer(d.path(), "high2", &[E::Link("x", "/etc")], true);
+        assert!(program_at(&[low.as_path(), high.as_path()], "x/app.wasm", LIMITS).is_err());
     }
 
     #[test]

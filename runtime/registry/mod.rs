@@ -116,6 +116,8 @@ pub enum RegistryError {
 #[derive(Clone)]
 pub struct Registry {
     blobs: BlobStore,
+    /// What pulls of this process are writing or reading: `prune` keeps it.
+    leases: std::sync::Arc<Leases>,
     /// `images/roots/`: the files of images built with filesystem layers.
     roots: PathBuf,
     index: ImageIndex,
@@ -132,7 +134,7 @@ impl Registry {
         let index = ImageIndex::open(&root).map_err(|source| RegistryError::Io { action: "cannot create", path: root.join("refs"), source })?;
         let roots = root.join("roots");
         std::fs::create_dir_all(&roots).map_err(|source| RegistryError::Io { action: "cannot create", path: roots.clone(), source })?;
-        Ok(Self { blobs, roots, index, keyring, config })
+        Ok(Self { blobs, leases: Default::default(), roots, index, keyring, config })
     }
 
     /// The pulled images.
@@ -179,7 +181,7 @@ impl Registry {
         let used: std::collections::HashSet<&str> = images.iter().map(|i| i.wasm_digest.as_str()).collect();
         let mut freed = 0;
         for (digest, size) in self.blobs.list()? {
-            if !used.contains(digest.as_str()) {
+            if !used.contains(digest.as_str()) && self.leases.held(digest.as_str()) == 0 {
                 self.blobs.remove(&digest)?;
                 freed += size;
             }
@@ -190,7 +192,7 @@ impl Registry {
             // An unpacking in progress (another process's) is left an hour.
             let unfinished = name.starts_with(ROOT_TMP_PREFIX);
             let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 3600);
-            if roots.contains(name.as_str()) || (unfinished && !old) {
+            if roots.contains(name.as_str()) || (unfinished && !old) || self.leases.held(&name) > 0 {
                 continue;
             }
             freed += tree_size(&e.path());
@@ -218,6 +220,48 @@ impl Registry {
         match first.get(reference.registry()).or_else(|| self.keyring.get(reference.registry())) {
             Some(c) => oci_client::secrets::RegistryAuth::Basic(c.username.clone(), c.password.clone()),
             None => oci_client::secrets::RegistryAuth::Anonymous,
+        }
+    }
+}
+
+/// Blob digests and image-file keys in use by pulls of this process, with
+/// how many hold each. (Another process's pull is not seen: a `prune`
+/// racing it can remove what it just stored, and the image is then pulled
+/// again.)
+#[derive(Default)]
+struct Leases(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+/// A hold on some names; dropped, it lets them go.
+struct Lease {
+    leases: std::sync::Arc<Leases>,
+    names: Vec<String>,
+}
+
+impl Leases {
+    fn take(self: &std::sync::Arc<Self>, names: impl IntoIterator<Item = String>) -> Lease {
+        let names: Vec<String> = names.into_iter().collect();
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for n in &names {
+            *held.entry(n.clone()).or_default() += 1;
+        }
+        Lease { leases: self.clone(), names }
+    }
+
+    fn held(&self, name: &str) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut held = self.leases.0.lock().unwrap_or_else(|p| p.into_inner());
+        for n in &self.names {
+            if let Some(count) = held.get_mut(n) {
+                *count -= 1;
+                if *count == 0 {
+                    held.remove(n);
+                }
+            }
         }
     }
 }

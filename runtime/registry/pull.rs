@@ -101,14 +101,18 @@ impl Registry {
         if let Some(old) = self.index.get(&reference.normalized())
             && old.manifest_digest == digest
             && old.wasm().is_some_and(|d| self.blobs.contains(&d))
+            && (old.files.is_none() || self.files(&old).is_some())
         {
             return Ok(Pulled { image: old, elapsed: started.elapsed(), had_blob: true });
         }
         let config = self.config_of(&client, &at, reference, &manifest).await?;
         let container = config.config.clone().unwrap_or_default();
+        // Until the record is written, `prune` keeps what this pull stores.
+        let mut leases = Vec::new();
         let (wasm, size, had_blob, files) = match program_layers(reference, &manifest, &config)? {
             Program::Wasm(layer) => {
                 let wasm = Digest::parse(&layer.digest)?;
+                leases.push(self.leases.take([wasm.to_string()]));
                 let had_blob = self.blobs.contains(&wasm);
                 if !had_blob {
                     self.fetch_blob(&client, &at, reference, layer).await?;
@@ -117,7 +121,9 @@ impl Registry {
             }
             Program::Filesystem(layers) => {
                 let key = digest.trim_start_matches("sha256:").to_owned();
-                let (wasm, size, files) = self.unpack(&client, &at, reference, &layers, &container, &key).await?;
+                leases.push(self.leases.take([key.clone()]));
+                let (wasm, size, files, lease) = self.unpack(&client, &at, reference, &layers, &container, &key).await?;
+                leases.push(lease);
                 (wasm, size, false, files)
             }
         };
@@ -134,8 +140,9 @@ impl Registry {
             files,
             stored: jiff::Timestamp::now().to_string(),
         };
-        let replaced = self.index.get(&image.reference).filter(|old| old.wasm_digest != image.wasm_digest);
+        let replaced = self.index.get(&image.reference).filter(|old| old.wasm_digest != image.wasm_digest || old.files != image.files);
         self.index.put(&image)?;
+        drop(leases);
         if replaced.is_some() {
             self.prune()?;
         }
@@ -183,50 +190,44 @@ impl Registry {
         layers: &[&OciDescriptor],
         container: &ContainerConfig,
         key: &str,
-    ) -> Result<(Digest, u64, Option<String>), RegistryError> {
-        let mut fetched = Vec::new();
-        let result = async {
-            for l in layers {
-                fetched.push(self.fetch_blob(client, at, reference, l).await?);
-            }
-            let paths: Vec<std::path::PathBuf> = fetched.iter().map(|d| self.blobs.path(d)).collect();
-            let wanted = layer::program_path(
-                container.entrypoint.as_deref().unwrap_or_default(),
-                container.cmd.as_deref().unwrap_or_default(),
-                container.working_dir.as_deref(),
-            );
-            let limits = layer::UnpackLimits {
-                max_file: self.config.max_layer_size,
-                max_unpacked: self.config.max_unpacked_size,
-                max_entries: self.config.max_layer_files,
+    ) -> Result<(Digest, u64, Option<String>, super::Lease), RegistryError> {
+        // The layers serve only the unpacking: removed afterwards, also
+        // when the pull fails, times out or is dropped (unless an image's
+        // program is one, or another pull holds them).
+        let mut cleanup = LayerCleanup { registry: self, digests: Vec::new(), _lease: self.leases.take(layers.iter().map(|l| l.digest.clone())) };
+        for l in layers {
+            let d = self.fetch_blob(client, at, reference, l).await?;
+            cleanup.digests.push(d);
+        }
+        let paths: Vec<std::path::PathBuf> = cleanup.digests.iter().map(|d| self.blobs.path(d)).collect();
+        let wanted = layer::program_path(
+            container.entrypoint.as_deref().unwrap_or_default(),
+            container.cmd.as_deref().unwrap_or_default(),
+            container.working_dir.as_deref(),
+        );
+        let limits =
+            layer::UnpackLimits { max_file: self.config.max_layer_size, max_unpacked: self.config.max_unpacked_size, max_entries: self.config.max_layer_files };
+        let (roots, key) = (self.roots.clone(), key.to_owned());
+        let (bytes, files) = tokio::task::spawn_blocking(move || {
+            let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+            let (name, bytes) = match wanted {
+                Some(w) => layer::program_at(&paths, &w, limits)?,
+                None => layer::only_wasm(&paths, limits)?,
             };
-            let (roots, key) = (self.roots.clone(), key.to_owned());
-            let (name, bytes, files) = tokio::task::spawn_blocking(move || {
-                let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-                let (name, bytes) = match wanted {
-                    Some(w) => layer::program_at(&paths, &w, limits)?,
-                    None => layer::only_wasm(&paths, limits)?,
-                };
-                let files = unpack_root(&roots, &key, &paths, &name, limits)?;
-                Ok::<_, String>((name, bytes, files))
-            })
-            .await
-            .map_err(|e| RegistryError::Registry(format!("unpacking {reference}: {e}")))?
-            .map_err(|e| RegistryError::Unsupported(format!("image {reference}: {e}")))?;
             if !bytes.starts_with(b"\0asm") {
-                return Err(RegistryError::Unsupported(format!("image {reference}: its program {name} is not WebAssembly")));
+                return Err(format!("its program {name} is not WebAssembly"));
             }
-            Ok((self.blobs.put(&bytes)?, bytes.len() as u64, files))
-        }
-        .await;
-        // The layers served their purpose (unless an image's program is one).
-        let used: std::collections::HashSet<String> = self.images().into_iter().map(|i| i.wasm_digest).collect();
-        for d in fetched {
-            if !used.contains(d.as_str()) && result.as_ref().map_or(true, |(w, _, _)| *w != d) {
-                let _ = self.blobs.remove(&d);
-            }
-        }
-        result
+            let files = unpack_root(&roots, &key, &paths, &name, limits)?;
+            Ok::<_, String>((bytes, files))
+        })
+        .await
+        .map_err(|e| RegistryError::Registry(format!("unpacking {reference}: {e}")))?
+        .map_err(|e| RegistryError::Unsupported(format!("image {reference}: {e}")))?;
+        let program = Digest::of(&bytes);
+        let lease = self.leases.take([program.to_string()]);
+        self.blobs.put(&bytes)?;
+        drop(cleanup);
+        Ok((program, bytes.len() as u64, files, lease))
     }
 
     /// The image's config, within the size limit and checked against its
@@ -283,6 +284,25 @@ fn pick_wasm<'a>(reference: &ImageReference, entries: &'a [ImageIndexEntry]) -> 
     )))
 }
 
+/// Removes the layers of one unpacking when dropped.
+struct LayerCleanup<'a> {
+    registry: &'a Registry,
+    digests: Vec<Digest>,
+    _lease: super::Lease,
+}
+
+impl Drop for LayerCleanup<'_> {
+    fn drop(&mut self) {
+        let used: std::collections::HashSet<String> = self.registry.images().into_iter().map(|i| i.wasm_digest).collect();
+        for d in &self.digests {
+            // Ours is the one hold left: no other pull reads it.
+            if !used.contains(d.as_str()) && self.registry.leases.held(d.as_str()) <= 1 {
+                let _ = self.registry.blobs.remove(d);
+            }
+        }
+    }
+}
+
 /// Unpacks the image's files but its program into `roots/<key>`, through
 /// a temporary directory renamed into place; none when the program is all
 /// there is.
@@ -295,8 +315,9 @@ fn unpack_root(roots: &std::path::Path, key: &str, layers: &[&std::path::Path], 
     std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let result = (|| {
         layer::unpack_files(layers, &tmp, limits)?;
-        // The program is the container's already: no copy of it per container.
-        let program = tmp.join(program.trim_start_matches('/'));
+        // The program is the container's already: no copy of it per
+        // container (found without following a link on the way).
+        let program = layer::beneath(&tmp, program)?;
         if std::fs::symlink_metadata(&program).is_ok_and(|m| m.is_file()) {
             std::fs::remove_file(&program).map_err(|e| format!("cannot remove {}: {e}", program.display()))?;
         }
