@@ -157,6 +157,40 @@ pub(crate) fn open_no_follow(path: &Path, options: &mut std::fs::OpenOptions) ->
     options.open(path)
 }
 
+/// Copies the tree at `src` into the directory `dst` (created if missing):
+/// directories, files with their permissions, and, on Unix, symbolic
+/// links as links; what an earlier, interrupted copy left is replaced.
+/// For a container root no instance has run in yet: `dst` holds nothing a
+/// guest made, so no link there can lead the copy elsewhere.
+pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        let there = std::fs::symlink_metadata(&to).ok();
+        if kind.is_dir() {
+            if there.as_ref().is_some_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&to)?;
+            }
+            copy_tree(&from, &to)?;
+            continue;
+        }
+        match there {
+            Some(m) if m.is_dir() => std::fs::remove_dir_all(&to)?,
+            Some(_) => std::fs::remove_file(&to)?,
+            None => {}
+        }
+        if kind.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,38 +265,4 @@ mod tests {
             assert!(std::fs::symlink_metadata(&file).unwrap().is_file(), "the link was replaced by a file");
         }
     }
-}
-
-/// Copies the tree at `src` into the directory `dst` (created if missing):
-/// directories, files with their permissions, and, on Unix, symbolic
-/// links as links; what an earlier, interrupted copy left is replaced.
-/// For a container root no instance has run in yet: `dst` holds nothing a
-/// guest made, so no link there can lead the copy elsewhere.
-pub(crate) fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let (from, to) = (entry.path(), dst.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        let there = std::fs::symlink_metadata(&to).ok();
-        if kind.is_dir() {
-            if there.as_ref().is_some_and(|m| !m.is_dir()) {
-                std::fs::remove_file(&to)?;
-            }
-            copy_tree(&from, &to)?;
-            continue;
-        }
-        match there {
-            Some(m) if m.is_dir() => std::fs::remove_dir_all(&to)?,
-            Some(_) => std::fs::remove_file(&to)?,
-            None => {}
-        }
-        if kind.is_symlink() {
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else {
-            std::fs::copy(&from, &to)?;
-        }
-    }
-    Ok(())
 }
