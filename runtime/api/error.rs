@@ -73,7 +73,7 @@ impl Status {
             Error::Exec(_) => (400, "BadRequest"),
             Error::Forward { .. } => (500, "InternalError"),
             // An image that cannot be resolved or compiled is bad input.
-            Error::Image { .. } | Error::Compile { .. } | Error::Unsupported { .. } => (422, "Invalid"),
+            Error::Image { .. } | Error::Compile { .. } | Error::Unsupported { .. } | Error::ServiceUnsupported { .. } => (422, "Invalid"),
             Error::Store(StoreError::AlreadyRunning { .. }) => (409, "AlreadyExists"),
             Error::Store(_) | Error::Engine(_) | Error::HostPort { .. } | Error::Registry(_) => (500, "InternalError"),
         }

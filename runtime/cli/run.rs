@@ -76,6 +76,19 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         for (m, base) in &loaded {
             plans.extend(runtime.plan(m, base).await.exit(Exit::Invalid)?);
         }
+        // Services first, so the pods' containers find them (names, and
+        // the kubelet's service variables).
+        for svc in loaded.iter().flat_map(|(m, _)| &m.services) {
+            let svc = runtime.apply_service(svc).exit(Exit::Invalid)?;
+            if !args.runtime.quiet {
+                let spec = svc.spec.as_ref();
+                eprintln!(
+                    "service/{} created (clusterIP {})",
+                    svc.metadata.name.as_deref().unwrap_or_default(),
+                    spec.and_then(|s| s.cluster_ip.as_deref()).unwrap_or("None")
+                );
+            }
+        }
         let handles = runtime.start_all(plans).await.exit(Exit::Runtime)?;
         let stops: Vec<_> = handles.iter().map(|h| h.stopper()).collect();
         let pod_count = stops.len();

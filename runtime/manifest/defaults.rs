@@ -196,6 +196,34 @@ pub(crate) fn config_map(cm: &mut ConfigMap) {
     set_str(&mut cm.metadata.namespace, "default");
 }
 
+/// Applies Service defaults (`SetDefaults_Service`): namespace, `type:
+/// ClusterIP`, `sessionAffinity: None` (ClientIP's timeout 10800 s), each
+/// port's protocol TCP and targetPort its port.
+pub(crate) fn service(s: &mut k8s_openapi::api::core::v1::Service) {
+    set_str(&mut s.metadata.namespace, "default");
+    let spec = s.spec.get_or_insert_with(Default::default);
+    set_str(&mut spec.type_, "ClusterIP");
+    set_str(&mut spec.session_affinity, "None");
+    if spec.session_affinity.as_deref() == Some("ClientIP") {
+        let config = spec.session_affinity_config.get_or_insert_with(Default::default);
+        let client = config.client_ip.get_or_insert_with(Default::default);
+        client.timeout_seconds.get_or_insert(10800);
+    }
+    set_str(&mut spec.internal_traffic_policy, "Cluster");
+    for p in spec.ports.iter_mut().flatten() {
+        set_str(&mut p.protocol, "TCP");
+        let unset = match &p.target_port {
+            None => true,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(0)) => true,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s.is_empty(),
+            _ => false,
+        };
+        if unset {
+            p.target_port = Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p.port));
+        }
+    }
+}
+
 /// Applies Secret defaults: namespace, `type: Opaque`, and `stringData` merged
 /// over `data` (the API server does this on write and never returns stringData).
 pub(crate) fn secret(s: &mut Secret) {

@@ -79,6 +79,7 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
             "Pod" => "Pod",
             "ConfigMap" => "ConfigMap",
             "Secret" => "Secret",
+            "Service" => "Service",
             _ => return Err(ManifestError::UnsupportedKind { file: file.to_owned(), document, kind }),
         };
         let api_version = match obj.get("apiVersion") {
@@ -107,6 +108,14 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
                 ctx.check(validate::config_map(&cm))?;
                 let key = meta_key(&cm.metadata);
                 out.config_maps.push(cm);
+                key
+            }
+            "Service" => {
+                let mut svc: k8s_openapi::api::core::v1::Service = ctx.decode(doc, &mut out.warnings)?;
+                defaults::service(&mut svc);
+                ctx.check(validate::service(&svc))?;
+                let key = meta_key(&svc.metadata);
+                out.services.push(svc);
                 key
             }
             _ => {

@@ -5,8 +5,8 @@
 //! 1. [`load_file`] / [`load_str`] refuse inputs over [`MAX_MANIFEST_BYTES`],
 //!    then parse every YAML document with `serde-saphyr` under budgets
 //!    (aliases, nesting, node count) so alias bombs fail fast.
-//! 2. Each document must be `apiVersion: v1` with kind Pod, ConfigMap or
-//!    Secret. It is decoded into the k8s-openapi type; fields the schema does
+//! 2. Each document must be `apiVersion: v1` with kind Pod, ConfigMap,
+//!    Secret or Service. It is decoded into the k8s-openapi type; fields the schema does
 //!    not know are an error, a warning or ignored, per [`Validation`].
 //! 3. Kubernetes' API defaults are applied in place (`restartPolicy: Always`,
 //!    probe timings, `imagePullPolicy`, ...), then the object is validated with
@@ -81,6 +81,8 @@ pub struct Manifests {
     pub config_maps: Vec<ConfigMap>,
     /// Secrets, in document order, with `stringData` merged into `data`.
     pub secrets: Vec<Secret>,
+    /// Services, in document order, defaulted.
+    pub services: Vec<k8s_openapi::api::core::v1::Service>,
     /// Unknown-field warnings under [`Validation::Warn`], each as the API
     /// server words it (`unknown field "spec.containers[0].httpGet"`); the
     /// printer adds kubectl's `Warning: ` prefix.

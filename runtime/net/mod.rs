@@ -20,6 +20,7 @@ mod host;
 mod names;
 mod outgoing_http;
 mod pipe;
+mod service;
 mod socket;
 mod tcp;
 mod udp;
@@ -30,6 +31,7 @@ pub use host::{PodSockets, PodSocketsView, SocketPolicy};
 pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
+pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, Protocol, ServicePort, ServiceSpec, TargetPort};
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold
@@ -100,12 +102,30 @@ pub struct ClusterNetwork {
     inner: Mutex<ClusterInner>,
 }
 
-#[derive(Default)]
 struct ClusterInner {
     pods: HashMap<Ipv4Addr, Weak<PodNetwork>>,
     /// Fully qualified DNS names of pods (see [`PodNetwork::publish_name`]).
     names: HashMap<String, Weak<PodNetwork>>,
     next_host: u32,
+    /// Services by (namespace, name), and their ClusterIPs (`service.rs`).
+    services: HashMap<(String, String), Arc<service::ServiceEntry>>,
+    service_ips: HashMap<Ipv4Addr, (String, String)>,
+    service_range: (Ipv4Addr, u8),
+    next_service: u32,
+}
+
+impl Default for ClusterInner {
+    fn default() -> Self {
+        Self {
+            pods: HashMap::new(),
+            names: HashMap::new(),
+            next_host: 0,
+            services: HashMap::new(),
+            service_ips: HashMap::new(),
+            service_range: DEFAULT_SERVICE_RANGE,
+            next_service: 0,
+        }
+    }
 }
 
 /// Pod IPs come from 10.88.0.0/16 (the CNI bridge default), skipping .0
@@ -140,6 +160,8 @@ impl ClusterNetwork {
             ports: Mutex::new(PortTable::default()),
             udp: Mutex::new(udp::UdpPorts::default()),
             host_aliases: Mutex::new(Vec::new()),
+            endpoint: Mutex::new(EndpointInfo::default()),
+            ready: std::sync::atomic::AtomicBool::new(false),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
@@ -171,6 +193,10 @@ pub struct PodNetwork {
     udp: Mutex<udp::UdpPorts>,
     /// `hostAliases`: (lower-case name, address), in the spec's order.
     host_aliases: Mutex<Vec<(String, IpAddr)>>,
+    /// What it offers Services (labels, named ports), and whether it is
+    /// Ready (`service.rs`).
+    endpoint: Mutex<EndpointInfo>,
+    ready: std::sync::atomic::AtomicBool,
 }
 
 /// A listening port's queue, and the address family it accepts: as on a
@@ -226,14 +252,18 @@ impl PodNetwork {
         }
     }
 
-    /// The pod a DNS name reaches, trying the pod's search domains as its
+    /// The addresses a DNS name gives: a Service's ClusterIP (a headless
+    /// one's pods), or a named pod; trying the pod's search domains as its
     /// resolv.conf would (`<ns>.svc.cluster.local svc.cluster.local cluster.local`).
-    pub fn lookup_name(&self, name: &str) -> Option<Ipv4Addr> {
-        let cluster = self.cluster.upgrade()?;
+    pub fn lookup_name(&self, name: &str) -> Vec<Ipv4Addr> {
+        let Some(cluster) = self.cluster.upgrade() else { return Vec::new() };
         let name = name.to_ascii_lowercase();
         let candidates =
             [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local"), format!("{name}.cluster.local")];
-        candidates.iter().find_map(|n| cluster.named(n)).map(|p| p.ip)
+        candidates
+            .iter()
+            .find_map(|n| cluster.service_addresses(n).filter(|a| !a.is_empty()).or_else(|| cluster.named(n).map(|p| vec![p.ip])))
+            .unwrap_or_default()
     }
 
     /// Whether a pod with this IP is attached to the cluster network.
@@ -284,6 +314,32 @@ impl PodNetwork {
         v4.and_then(|ip| cluster.pod(ip)).ok_or(NetError::Unreachable)
     }
 
+    /// Whether `ip` is a Service's ClusterIP.
+    fn service_ip(&self, ip: IpAddr) -> bool {
+        let v4 = match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        v4.zip(self.cluster.upgrade()).is_some_and(|(ip, c)| c.service_at(ip).is_some())
+    }
+
+    /// The pod and port traffic to `to` goes to: a Service's ClusterIP
+    /// picks one of its endpoints (refused when none serves), else the
+    /// pod the address routes to.
+    pub(crate) fn destination(self: &Arc<Self>, to: SocketAddr, protocol: Protocol) -> Result<(Arc<PodNetwork>, u16), NetError> {
+        let v4 = match to.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        if let Some(ip) = v4
+            && let Some(cluster) = self.cluster.upgrade()
+            && let Some(service) = cluster.service_at(ip)
+        {
+            return cluster.pick(&service, to.port(), protocol, self.ip).ok_or(NetError::ConnectionRefused);
+        }
+        Ok((self.route(to.ip())?, to.port()))
+    }
+
     /// Connects from this pod to `to` from an ephemeral port. Refused at
     /// once when nothing listens there; unreachable when `to` is no pod.
     pub fn connect(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {
@@ -293,18 +349,26 @@ impl PodNetwork {
     /// Connects from `local` (an ephemeral port when `None`) to `to`;
     /// returns the connection, the port it holds, and its local address.
     pub fn connect_from(self: &Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
-        let target = self.route(to.ip())?;
-        let acceptor = target.ports.lock().expect("port table poisoned").bound.get(&to.port()).cloned().flatten();
+        let (target, target_port) = self.destination(to, Protocol::Tcp)?;
+        let acceptor = target.ports.lock().expect("port table poisoned").bound.get(&target_port).cloned().flatten();
         let sender = acceptor.filter(|a| a.v6 == to.is_ipv6()).ok_or(NetError::ConnectionRefused)?.queue;
         let local = match local {
             Some(b) => b,
             None => self.bind(0)?,
         };
         let from_ip = self.source_ip(to);
-        let to_ip = if to.ip().is_unspecified() { from_ip } else { to.ip() };
+        // Through a Service, the server sees its own address (kube-proxy's
+        // DNAT); the client keeps the Service's.
+        let to_ip = if target_port != to.port() || !target.is_self(to.ip()) && self.service_ip(to.ip()) {
+            if to.is_ipv6() { IpAddr::V6(target.ip.to_ipv6_mapped()) } else { IpAddr::V4(target.ip) }
+        } else if to.ip().is_unspecified() {
+            from_ip
+        } else {
+            to.ip()
+        };
         let from = SocketAddr::new(from_ip, local.port);
         let (client, server) = connection_pair(CONNECTION_BUFFER);
-        let incoming = Incoming { stream: server, peer: from, local: SocketAddr::new(to_ip, to.port()) };
+        let incoming = Incoming { stream: server, peer: from, local: SocketAddr::new(to_ip, target_port) };
         // A full backlog or a listener that just closed: refused, as a
         // kernel answers a SYN it cannot queue.
         sender.try_send(incoming).map_err(|_| NetError::ConnectionRefused)?;

@@ -57,8 +57,9 @@ pub(crate) fn resolve(net: &PodNetwork, name: &str) -> Result<Vec<IpAddr>, Looku
     if !lower.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
         return Err(LookupError::InvalidName);
     }
-    if let Some(ip) = net.lookup_name(&lower) {
-        return Ok(vec![IpAddr::V4(ip)]);
+    let found = net.lookup_name(&lower);
+    if !found.is_empty() {
+        return Ok(found.into_iter().map(IpAddr::V4).collect());
     }
     Err(LookupError::Unresolvable)
 }

@@ -18,6 +18,7 @@ pub mod phase;
 mod pull;
 mod qos;
 mod restart;
+mod service_env;
 mod start;
 mod supervisor;
 mod termination_message;

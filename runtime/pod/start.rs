@@ -58,6 +58,18 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let spec_ref = pod.spec.as_ref();
     let hostname = spec_ref.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()).unwrap_or_else(|| name.clone());
     let network = rt.cluster.attach(&hostname, &namespace);
+    // What the pod offers Services: its labels and named container ports.
+    let named_ports = spec_ref.iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten())).flat_map(|c| c.ports.iter().flatten());
+    network.set_endpoint_info(crate::net::EndpointInfo {
+        labels: pod.metadata.labels.clone().unwrap_or_default(),
+        ports: named_ports
+            .filter_map(|p| {
+                let name = p.name.clone().filter(|n| !n.is_empty())?;
+                let protocol = if p.protocol.as_deref() == Some("UDP") { crate::net::Protocol::Udp } else { crate::net::Protocol::Tcp };
+                Some((name, u16::try_from(p.container_port).ok()?, protocol))
+            })
+            .collect(),
+    });
     if let Some(sub) = spec_ref.and_then(|s| s.subdomain.as_deref()).filter(|s| !s.is_empty()) {
         network.publish_name(&format!("{hostname}.{sub}.{namespace}.svc.cluster.local"));
     }
@@ -267,6 +279,15 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 sup.event(PodEvent::normal("Pulled", Some(field_path(kind, &c.name)), message));
             }
             let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
+                // The Services of the namespace (enableServiceLinks, on by
+                // default) after the container's own variables, as the
+                // kubelet adds the ones the container does not declare.
+                Ok(mut env) if spec.enable_service_links != Some(false) => {
+                    let services = super::service_env::service_env(&sup.network.services());
+                    let declared: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
+                    env.extend(services.into_iter().filter(|(k, _)| !declared.contains(k)));
+                    env
+                }
                 Ok(env) => env,
                 Err(e) => {
                     let msg = e.to_string();

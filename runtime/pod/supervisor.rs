@@ -136,6 +136,10 @@ impl Supervisor {
         // last worker, as the kubelet stops it then.
         let sandbox = sandbox_ready(!self.running.is_empty(), deleting, phase);
         let conditions = pod_conditions(&spec, &init, &app, phase, sandbox, now(), status.conditions.as_deref().unwrap_or(&[]));
+        // Services send traffic to Ready pods only (kube-proxy follows the
+        // EndpointSlices' `ready`); a terminating pod is not Ready.
+        let ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        self.network.set_ready(ready && !deleting);
         let failed = self.failed.clone();
         let st = self.status_mut();
         st.phase = Some(phase.as_str().to_owned());

@@ -122,6 +122,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A Service uses something this version does not serve.
+    #[error("service \"{service}\": {field}: {reason}")]
+    ServiceUnsupported {
+        /// Service name.
+        service: String,
+        /// Field path.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// The state directory failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -2,7 +2,7 @@
 //! HTTP API, the CLI), and the pod operations on it, one file each: plan
 //! and start (`mod.rs`), `create`, `get` (and list), `replace`, `delete`,
 //! `exec` (and port-forward connections), `events`, `watch`, `logs`,
-//! `image_gc` (image garbage collection over the pods),
+//! `image_gc` (image garbage collection over the pods), `services`,
 //! `shutdown` (and settle); over the pods this process runs
 //! (`registry.rs`) and the records of the state directory (`view.rs`).
 
@@ -18,6 +18,7 @@ mod image_gc;
 mod logs;
 mod registry;
 mod replace;
+mod services;
 mod shutdown;
 mod state_view;
 mod view;
@@ -142,6 +143,8 @@ pub struct Runtime {
     allocatable: crate::pod::Allocatable,
     /// The host's resolver configuration, read once.
     dns: Arc<crate::pod::DnsHost>,
+    /// The Services applied, as returned (`services.rs`).
+    services: std::sync::Mutex<std::collections::BTreeMap<(String, String), k8s_openapi::api::core::v1::Service>>,
 }
 
 impl Runtime {
@@ -169,6 +172,7 @@ impl Runtime {
             probe_second: config.probe_second,
             log_rotation: config.log_rotation,
             max_open_files_per_pod: config.max_open_files_per_pod,
+            services: Default::default(),
         })
     }
 

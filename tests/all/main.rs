@@ -17,6 +17,7 @@ mod preemption;
 mod probes;
 mod registry;
 mod security;
+mod services;
 mod stopping;
 mod toolbox;
 mod volumes;

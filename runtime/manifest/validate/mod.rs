@@ -6,6 +6,7 @@
 
 mod container;
 pub(crate) mod format;
+mod service;
 #[cfg(test)]
 mod tests;
 mod volume;
@@ -16,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::error::{BadValue, FieldError};
 pub(crate) use container::split_subscript;
 use format::{dns1123_label, dns1123_subdomain, inclusive_range_error, label_value, qualified_name};
+pub(crate) use service::service;
 
 /// Largest total size of an object's annotations (keys plus values), 256 KiB.
 pub const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES: usize = 256 * 1024;
@@ -35,10 +37,15 @@ fn subdomain_name(name: &str, prefix: bool) -> Vec<String> {
 
 /// `ValidateObjectMeta` for a namespaced object whose name is a DNS subdomain.
 fn object_meta(meta: &ObjectMeta, errs: &mut Errors) {
+    object_meta_with(meta, |name| subdomain_name(name, false), errs);
+}
+
+/// `ValidateObjectMeta` with the kind's own name rule.
+fn object_meta_with(meta: &ObjectMeta, name_rule: impl Fn(&str) -> Vec<String>, errs: &mut Errors) {
     match meta.name.as_deref() {
         None | Some("") => errs.push(FieldError::required("metadata.name", "name or generateName is required")),
         Some(name) => {
-            for msg in subdomain_name(name, false) {
+            for msg in name_rule(name) {
                 errs.push(FieldError::invalid("metadata.name", name, msg));
             }
         }

@@ -591,3 +591,37 @@ fn validation_mode_parses() {
     assert_eq!("ignore".parse::<Validation>(), Ok(Validation::Ignore));
     assert!("maybe".parse::<Validation>().is_err());
 }
+
+#[test]
+fn services_are_defaulted_and_validated_with_the_api_servers_messages() {
+    let m =
+        load_str("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n", "s.yaml", Validation::Strict)
+            .unwrap();
+    let spec = m.services[0].spec.as_ref().unwrap();
+    assert_eq!((spec.type_.as_deref(), spec.session_affinity.as_deref()), (Some("ClusterIP"), Some("None")));
+    let p = &spec.ports.as_ref().unwrap()[0];
+    assert_eq!(p.protocol.as_deref(), Some("TCP"));
+    assert_eq!(p.target_port, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80)));
+    let svc = |spec: &str| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n{spec}");
+    let cases = [
+        (svc("  selector: {app: web}\n"), "The Service \"web\" is invalid: spec.ports: Required value"),
+        (svc("  ports: [{port: 80, name: a}, {port: 81}]\n"), "The Service \"web\" is invalid: spec.ports[1].name: Required value"),
+        (
+            svc("  ports: [{port: 0}]\n"),
+            "The Service \"web\" is invalid: \n* spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive\n* spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+        ),
+        (
+            svc("  ports: [{port: 80, protocol: ICMP}]\n"),
+            "The Service \"web\" is invalid: spec.ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\nspec:\n  ports: [{port: 80}]\n".to_owned(),
+            "The Service \"1web\" is invalid: metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+        ),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(err_of(&yaml), want, "{yaml}");
+    }
+    // Headless needs no ports.
+    assert!(load_str(&svc("  clusterIP: None\n  selector: {app: web}\n"), "s.yaml", Validation::Strict).is_ok());
+}

@@ -1,0 +1,407 @@
+//! Services on the pod network, as kube-proxy and cluster DNS make them:
+//! a ClusterIP from the service range whose ports lead to the Ready pods
+//! the selector matches (each connection, or UDP flow, picks one: round
+//! robin, or the same pod for the same client under `sessionAffinity:
+//! ClientIP`), and DNS names (`svc.ns.svc.cluster.local`) that give the
+//! ClusterIP, or for a headless Service the Ready pods' IPs.
+//!
+//! Endpoints are not stored: they are the pods attached to the network
+//! right now whose labels, readiness and ports say they serve, so a pod
+//! that turns unready, terminates or goes leaves at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{ClusterInner, ClusterNetwork, PodNetwork};
+
+/// The default service range (kube-apiserver's `--service-cluster-ip-range`
+/// in most distributions).
+pub const DEFAULT_SERVICE_RANGE: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 96, 0, 0), 12);
+
+/// A transport protocol of a Service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// `TCP` or `UDP`, as Kubernetes writes them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// Where a Service port leads on each endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPort {
+    /// This port number.
+    Number(u16),
+    /// The container port of this name (pods without it are no endpoint
+    /// for this port).
+    Name(String),
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    /// Its name (required when there are several).
+    pub name: String,
+    /// The port on the ClusterIP.
+    pub port: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Where it leads.
+    pub target: TargetPort,
+}
+
+/// A Service as the network serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its ClusterIP: `Some(ip)` to ask for one, `None` for any free one;
+    /// ignored when headless.
+    pub cluster_ip: Option<Ipv4Addr>,
+    /// `clusterIP: None`: no virtual IP, DNS gives the pods.
+    pub headless: bool,
+    /// Its ports.
+    pub ports: Vec<ServicePort>,
+    /// The labels its pods carry (empty: no endpoints are managed).
+    pub selector: BTreeMap<String, String>,
+    /// `sessionAffinity: ClientIP`, for this long.
+    pub affinity: Option<Duration>,
+    /// `publishNotReadyAddresses`: unready pods serve too.
+    pub publish_not_ready: bool,
+}
+
+/// A Service with its ClusterIP.
+pub(super) struct ServiceEntry {
+    pub spec: ServiceSpec,
+    pub ip: Option<Ipv4Addr>,
+    /// The next endpoint to pick, round robin.
+    next: std::sync::atomic::AtomicUsize,
+    /// ClientIP affinity: client -> (pod IP, last used).
+    sticky: std::sync::Mutex<HashMap<Ipv4Addr, (Ipv4Addr, Instant)>>,
+}
+
+/// Why a Service cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The ClusterIP asked for is another Service's.
+    #[error("spec.clusterIPs: Invalid value: []string{{\"{0}\"}}: failed to allocate IP {0}: provided IP is already allocated")]
+    Allocated(Ipv4Addr),
+    /// The ClusterIP asked for is outside the range.
+    #[error(
+        "spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {range}"
+    )]
+    OutOfRange {
+        /// The address asked for.
+        ip: Ipv4Addr,
+        /// The range, `10.96.0.0/12`.
+        range: String,
+    },
+    /// No address left.
+    #[error("failed to allocate a serviceIP: range is full")]
+    Full,
+}
+
+/// What a pod offers as an endpoint: its labels and named container ports.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointInfo {
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Named container ports: (name, port, protocol).
+    pub ports: Vec<(String, u16, Protocol)>,
+}
+
+impl ClusterNetwork {
+    /// Adds (or replaces) a Service; returns its ClusterIP (none when
+    /// headless). A replaced Service keeps its address unless the spec
+    /// asks for another.
+    pub fn add_service(&self, spec: ServiceSpec) -> Result<Option<Ipv4Addr>, ServiceError> {
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        let key = (spec.namespace.clone(), spec.name.clone());
+        let old = inner.services.get(&key).and_then(|s| s.ip);
+        let ip = if spec.headless {
+            None
+        } else {
+            Some(match (spec.cluster_ip, old) {
+                (Some(want), _) => {
+                    let (base, bits) = inner.service_range;
+                    if !in_range(want, base, bits) {
+                        return Err(ServiceError::OutOfRange { ip: want, range: format!("{base}/{bits}") });
+                    }
+                    if inner.service_ips.get(&want).is_some_and(|k| *k != key) {
+                        return Err(ServiceError::Allocated(want));
+                    }
+                    want
+                }
+                (None, Some(old)) => old,
+                (None, None) => allocate(&mut inner)?,
+            })
+        };
+        if let Some(old) = old.filter(|o| Some(*o) != ip) {
+            inner.service_ips.remove(&old);
+        }
+        if let Some(ip) = ip {
+            inner.service_ips.insert(ip, key.clone());
+        }
+        let entry = ServiceEntry { spec, ip, next: Default::default(), sticky: Default::default() };
+        inner.services.insert(key, Arc::new(entry));
+        Ok(ip)
+    }
+
+    /// Removes a Service; whether it was there.
+    pub fn remove_service(&self, namespace: &str, name: &str) -> bool {
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        let Some(entry) = inner.services.remove(&(namespace.to_owned(), name.to_owned())) else { return false };
+        if let Some(ip) = entry.ip {
+            inner.service_ips.remove(&ip);
+        }
+        true
+    }
+
+    /// The Services of `namespace` with their ClusterIPs, by name.
+    pub fn services(&self, namespace: &str) -> Vec<(ServiceSpec, Option<Ipv4Addr>)> {
+        let inner = self.inner.lock().expect("cluster network poisoned");
+        let mut out: Vec<_> = inner.services.values().filter(|s| s.spec.namespace == namespace).map(|s| (s.spec.clone(), s.ip)).collect();
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        out
+    }
+
+    /// The endpoints of Service `namespace/name` now: each serving pod's
+    /// IP, with whether it is ready.
+    pub fn endpoints(&self, namespace: &str, name: &str) -> Vec<(Ipv4Addr, bool)> {
+        let Some(entry) = self.service(namespace, name) else { return Vec::new() };
+        let mut out: Vec<_> = self.serving(&entry).iter().map(|p| (p.ip, p.is_ready())).collect();
+        out.sort();
+        out
+    }
+
+    fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceEntry>> {
+        self.inner.lock().expect("cluster network poisoned").services.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    pub(super) fn service_at(&self, ip: Ipv4Addr) -> Option<Arc<ServiceEntry>> {
+        let inner = self.inner.lock().expect("cluster network poisoned");
+        inner.service_ips.get(&ip).and_then(|k| inner.services.get(k)).cloned()
+    }
+
+    /// The pods that serve `entry`: its namespace, the selector's labels,
+    /// ready (unless it publishes unready ones).
+    fn serving(&self, entry: &ServiceEntry) -> Vec<Arc<PodNetwork>> {
+        let spec = &entry.spec;
+        if spec.selector.is_empty() {
+            return Vec::new();
+        }
+        let pods: Vec<Arc<PodNetwork>> = self.inner.lock().expect("cluster network poisoned").pods.values().filter_map(std::sync::Weak::upgrade).collect();
+        let mut out: Vec<Arc<PodNetwork>> = pods
+            .into_iter()
+            .filter(|p| p.namespace == spec.namespace)
+            .filter(|p| spec.publish_not_ready || p.is_ready())
+            .filter(|p| p.serves(&spec.selector))
+            .collect();
+        out.sort_by_key(|p| p.ip);
+        out
+    }
+
+    /// The pod and port a connection from `client` to Service `entry`'s
+    /// `port` goes to; none when no endpoint serves that port.
+    pub(super) fn pick(&self, entry: &ServiceEntry, port: u16, protocol: Protocol, client: Ipv4Addr) -> Option<(Arc<PodNetwork>, u16)> {
+        let sp = entry.spec.ports.iter().find(|p| p.port == port && p.protocol == protocol)?;
+        let candidates: Vec<(Arc<PodNetwork>, u16)> =
+            self.serving(entry).into_iter().filter_map(|pod| pod.target_port(&sp.target, protocol).map(|p| (pod, p))).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        if let Some(timeout) = entry.spec.affinity {
+            let mut sticky = entry.sticky.lock().expect("affinity table poisoned");
+            let now = Instant::now();
+            if let Some((ip, at)) = sticky.get(&client).copied()
+                && now.duration_since(at) < timeout
+                && let Some(c) = candidates.iter().find(|(p, _)| p.ip == ip)
+            {
+                sticky.insert(client, (ip, now));
+                return Some(c.clone());
+            }
+            let chosen = candidates[entry.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % candidates.len()].clone();
+            sticky.insert(client, (chosen.0.ip, now));
+            return Some(chosen);
+        }
+        Some(candidates[entry.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % candidates.len()].clone())
+    }
+
+    /// What DNS answers for a Service's name (`svc.ns.svc.cluster.local`):
+    /// its ClusterIP, or a headless Service's serving pods.
+    pub(super) fn service_addresses(&self, fqdn: &str) -> Option<Vec<Ipv4Addr>> {
+        let rest = fqdn.strip_suffix(".svc.cluster.local")?;
+        let (name, namespace) = rest.split_once('.')?;
+        let entry = self.service(namespace, name)?;
+        match entry.ip {
+            Some(ip) => Some(vec![ip]),
+            None => Some(self.serving(&entry).iter().map(|p| p.ip).collect()),
+        }
+    }
+}
+
+impl PodNetwork {
+    /// The Services of the pod's namespace, with their ClusterIPs.
+    pub fn services(&self) -> Vec<(ServiceSpec, Option<Ipv4Addr>)> {
+        self.cluster.upgrade().map(|c| c.services(&self.namespace)).unwrap_or_default()
+    }
+
+    /// Sets what the pod offers Services: its labels and named ports.
+    pub fn set_endpoint_info(&self, info: EndpointInfo) {
+        *self.endpoint.lock().expect("pod network poisoned") = info;
+    }
+
+    /// Whether the pod is Ready (its Ready condition; false once it
+    /// terminates): Services send it traffic only then.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn serves(&self, selector: &BTreeMap<String, String>) -> bool {
+        let info = self.endpoint.lock().expect("pod network poisoned");
+        selector.iter().all(|(k, v)| info.labels.get(k) == Some(v))
+    }
+
+    fn target_port(&self, target: &TargetPort, protocol: Protocol) -> Option<u16> {
+        match target {
+            TargetPort::Number(n) => Some(*n),
+            TargetPort::Name(name) => {
+                self.endpoint.lock().expect("pod network poisoned").ports.iter().find(|(n, _, p)| n == name && *p == protocol).map(|(_, port, _)| *port)
+            }
+        }
+    }
+}
+
+fn in_range(ip: Ipv4Addr, base: Ipv4Addr, bits: u8) -> bool {
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+    u32::from(ip) & mask == u32::from(base) & mask
+}
+
+/// The next free address of the range, skipping its network address, the
+/// first host (the `kubernetes` Service's) and the tenth (cluster DNS's),
+/// as clusters keep them.
+fn allocate(inner: &mut ClusterInner) -> Result<Ipv4Addr, ServiceError> {
+    let (base, bits) = inner.service_range;
+    let size = 1u32 << (32 - u32::from(bits));
+    for _ in 0..size {
+        let host = inner.next_service % size;
+        inner.next_service = inner.next_service.wrapping_add(1);
+        if host == 0 || host == 1 || host == 10 || host == size - 1 {
+            continue;
+        }
+        let ip = Ipv4Addr::from(u32::from(base) + host);
+        if !inner.service_ips.contains_key(&ip) {
+            return Ok(ip);
+        }
+    }
+    Err(ServiceError::Full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web(selector: &[(&str, &str)]) -> ServiceSpec {
+        ServiceSpec {
+            namespace: "default".into(),
+            name: "web".into(),
+            cluster_ip: None,
+            headless: false,
+            ports: vec![ServicePort { name: "http".into(), port: 80, protocol: Protocol::Tcp, target: TargetPort::Name("http".into()) }],
+            selector: selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            affinity: None,
+            publish_not_ready: false,
+        }
+    }
+
+    fn backend(cluster: &Arc<ClusterNetwork>, name: &str, app: &str, port: u16) -> Arc<PodNetwork> {
+        let pod = cluster.attach(name, "default");
+        pod.set_endpoint_info(EndpointInfo { labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), port, Protocol::Tcp)] });
+        pod
+    }
+
+    #[test]
+    fn ready_pods_the_selector_matches_are_picked_in_turn_and_unready_ones_leave() {
+        let cluster = ClusterNetwork::new();
+        let ip = cluster.add_service(web(&[("app", "web")])).unwrap().unwrap();
+        assert!(in_range(ip, Ipv4Addr::new(10, 96, 0, 0), 12) && ip != Ipv4Addr::new(10, 96, 0, 1));
+        let (a, b, other) = (backend(&cluster, "a", "web", 8080), backend(&cluster, "b", "web", 9090), backend(&cluster, "c", "db", 8080));
+        for p in [&a, &b, &other] {
+            p.set_ready(true);
+        }
+        let entry = cluster.service_at(ip).unwrap();
+        let client = Ipv4Addr::new(10, 88, 0, 99);
+        let picks: Vec<(Ipv4Addr, u16)> = (0..4).map(|_| cluster.pick(&entry, 80, Protocol::Tcp, client).map(|(p, port)| (p.ip, port)).unwrap()).collect();
+        assert_eq!(picks, [(a.ip, 8080), (b.ip, 9090), (a.ip, 8080), (b.ip, 9090)]);
+        assert!(cluster.pick(&entry, 81, Protocol::Tcp, client).is_none(), "no such port");
+        assert!(cluster.pick(&entry, 80, Protocol::Udp, client).is_none(), "no such protocol");
+        b.set_ready(false);
+        assert!((0..3).all(|_| cluster.pick(&entry, 80, Protocol::Tcp, client).unwrap().0.ip == a.ip));
+        assert_eq!(cluster.endpoints("default", "web"), [(a.ip, true)]);
+        drop(a);
+        assert!(cluster.pick(&entry, 80, Protocol::Tcp, client).is_none(), "a pod that went serves nothing");
+        assert_eq!(cluster.service_addresses("web.default.svc.cluster.local"), Some(vec![ip]));
+    }
+
+    #[test]
+    fn affinity_keeps_a_client_on_its_pod_and_headless_names_give_the_pods() {
+        let cluster = ClusterNetwork::new();
+        let mut spec = web(&[("app", "web")]);
+        spec.affinity = Some(Duration::from_secs(10800));
+        let ip = cluster.add_service(spec).unwrap().unwrap();
+        let (a, b) = (backend(&cluster, "a", "web", 80), backend(&cluster, "b", "web", 80));
+        a.set_ready(true);
+        b.set_ready(true);
+        let entry = cluster.service_at(ip).unwrap();
+        let one = Ipv4Addr::new(10, 88, 1, 1);
+        let first = cluster.pick(&entry, 80, Protocol::Tcp, one).unwrap().0.ip;
+        assert!((0..5).all(|_| cluster.pick(&entry, 80, Protocol::Tcp, one).unwrap().0.ip == first));
+        let mut headless = web(&[("app", "web")]);
+        headless.name = "web-pods".into();
+        headless.headless = true;
+        assert_eq!(cluster.add_service(headless).unwrap(), None);
+        let mut ips = cluster.service_addresses("web-pods.default.svc.cluster.local").unwrap();
+        ips.sort();
+        assert_eq!(ips, [a.ip, b.ip]);
+    }
+
+    #[test]
+    fn cluster_ips_are_kept_asked_for_or_refused_as_the_api_server_refuses_them() {
+        let cluster = ClusterNetwork::new();
+        let mut spec = web(&[]);
+        spec.cluster_ip = Some(Ipv4Addr::new(10, 96, 5, 5));
+        assert_eq!(cluster.add_service(spec.clone()).unwrap(), Some(Ipv4Addr::new(10, 96, 5, 5)));
+        let mut other = spec.clone();
+        other.name = "other".into();
+        assert_eq!(
+            cluster.add_service(other.clone()).unwrap_err().to_string(),
+            "spec.clusterIPs: Invalid value: []string{\"10.96.5.5\"}: failed to allocate IP 10.96.5.5: provided IP is already allocated"
+        );
+        other.cluster_ip = Some(Ipv4Addr::new(192, 168, 0, 1));
+        assert!(cluster.add_service(other).unwrap_err().to_string().contains("The range of valid IPs is 10.96.0.0/12"));
+        // Replaced without asking: the same address.
+        spec.cluster_ip = None;
+        assert_eq!(cluster.add_service(spec).unwrap(), Some(Ipv4Addr::new(10, 96, 5, 5)));
+        assert!(cluster.remove_service("default", "web"));
+        assert!(cluster.service_at(Ipv4Addr::new(10, 96, 5, 5)).is_none());
+    }
+}

@@ -1,0 +1,101 @@
+//! Services on the pod network: a ClusterIP balancing over the Ready pods
+//! its selector matches (by a named target port), reached by its DNS
+//! names and the kubelet's service variables; a pod that turns unready
+//! leaves and comes back; a headless Service's name gives the pods.
+
+use wasmpod::Validation;
+use wasmpod::manifest;
+
+use crate::harness::{Harness, phase, wait_until};
+
+fn backend(name: &str, ready_file: bool) -> String {
+    // Ready while /srv/ready exists (when `ready_file`), so the test can
+    // take the pod out of the Service and put it back.
+    let probe = if ready_file { "    readinessProbe:\n      exec: {command: [test, -f, /srv/ready]}\n      periodSeconds: 1\n" } else { "" };
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    ports: [{{name: http, containerPort: 8080}}]\n    command: [sh, -c, \"mkdir -p /srv && echo {name} > /srv/index.html && touch /srv/ready && python -m http.server 8080 -d /srv\"]\n{probe}"
+    )
+}
+
+const SERVICES: &str = "apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-pods}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{port: 8080}]
+";
+
+fn client(name: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, '{script}']\n"
+    )
+}
+
+async fn exec(h: &Harness, pod: &str, argv: &[&str]) {
+    let req = wasmpod::ExecRequest::new(argv.iter().map(|s| s.to_string()).collect(), Box::new(tokio::io::sink()), Box::new(tokio::io::sink()));
+    let outcome = h.runtime.exec("default", pod, req).await.unwrap_or_else(|e| panic!("exec {argv:?}: {e}"));
+    assert_eq!(outcome.exit_code, 0, "exec {argv:?}");
+}
+
+fn ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_balances_over_ready_pods_by_name_and_an_unready_pod_leaves_and_comes_back() {
+    let h = Harness::with_config(|c| c.probe_second = std::time::Duration::from_millis(200));
+    let services = manifest::load_str(SERVICES, "services.yaml", Validation::Strict).unwrap();
+    let web = h.runtime.apply_service(&services.services[0]).unwrap();
+    let ip = web.spec.as_ref().unwrap().cluster_ip.clone().unwrap();
+    assert!(ip.starts_with("10.9") || ip.starts_with("10.10"), "{ip}");
+    let headless = h.runtime.apply_service(&services.services[1]).unwrap();
+    assert_eq!(headless.spec.as_ref().unwrap().cluster_ip.as_deref(), Some("None"));
+    let (a, b) = (h.start(&backend("web-a", true)).await, h.start(&backend("web-b", false)).await);
+    wait_until(&a, "web-a Ready", ready).await;
+    wait_until(&b, "web-b Ready", ready).await;
+    assert_eq!(h.runtime.service_endpoints("default", "web").len(), 2);
+
+    // Four requests by the short name go to each pod in turn; the full
+    // name, the kubelet's variables and the headless name work too.
+    let script = "for i in 1 2 3 4; do curl -s http://web/; done; curl -s http://web.default.svc.cluster.local:80/; echo host=$WEB_SERVICE_HOST port=$WEB_SERVICE_PORT_HTTP link=$WEB_PORT; curl -s http://web-pods:8080/ >/dev/null && echo headless ok";
+    let outcome = h.run(&client("client", script)).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("client", "c", wasmpod::Stream::Stderr));
+    let lines = h.stdout("client", "c");
+    let mut first_four = lines[..4].to_vec();
+    first_four.sort();
+    assert_eq!(first_four, ["web-a", "web-a", "web-b", "web-b"], "{lines:?}");
+    assert!(lines[4] == "web-a" || lines[4] == "web-b", "{lines:?}");
+    assert_eq!(lines[5], format!("host={ip} port=80 link=tcp://{ip}:80"));
+    assert_eq!(lines[6], "headless ok");
+
+    // web-a turns unready: it leaves the Service; ready again, it is back.
+    exec(&h, "web-a", &["rm", "/srv/ready"]).await;
+    wait_until(&a, "web-a unready", |p| !ready(p)).await;
+    assert_eq!(h.runtime.service_endpoints("default", "web").iter().filter(|(_, r)| *r).count(), 1);
+    let outcome = h.run(&client("client2", "for i in 1 2 3; do curl -s http://web/; done")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("client2", "c"), ["web-b", "web-b", "web-b"]);
+    exec(&h, "web-a", &["touch", "/srv/ready"]).await;
+    wait_until(&a, "web-a Ready again", ready).await;
+    let outcome = h.run(&client("client3", "for i in 1 2; do curl -s http://web/; done")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    let mut lines = h.stdout("client3", "c");
+    lines.sort();
+    assert_eq!(lines, ["web-a", "web-b"]);
+
+    // Without endpoints a connection is refused, as kube-proxy rejects it.
+    h.runtime.delete("default", "web-a", Some(0)).unwrap();
+    h.runtime.delete("default", "web-b", Some(0)).unwrap();
+    h.runtime.settle().await;
+    let outcome = h.run(&client("client4", "curl -sS http://web/ || echo refused")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("client4", "c").last().map(String::as_str), Some("refused"));
+}
