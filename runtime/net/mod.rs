@@ -112,6 +112,8 @@ struct ClusterInner {
     service_ips: HashMap<Ipv4Addr, (String, String)>,
     service_range: (Ipv4Addr, u8),
     next_service: u32,
+    /// UDP flows through Services, both ways (`service.rs`).
+    udp_flows: service::UdpFlows,
 }
 
 impl Default for ClusterInner {
@@ -124,6 +126,7 @@ impl Default for ClusterInner {
             service_ips: HashMap::new(),
             service_range: DEFAULT_SERVICE_RANGE,
             next_service: 0,
+            udp_flows: Default::default(),
         }
     }
 }

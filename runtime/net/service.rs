@@ -10,7 +10,7 @@
 //! that turns unready, terminates or goes leaves at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,31 @@ pub enum ServiceError {
     /// No address left.
     #[error("failed to allocate a serviceIP: range is full")]
     Full,
+}
+
+/// How long a UDP flow through a Service keeps its endpoint without
+/// traffic (conntrack's UDP timeout).
+const UDP_FLOW_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// UDP flows through Services: (client, service address) -> endpoint, and
+/// back, so replies come from the Service's address.
+#[derive(Default)]
+pub(super) struct UdpFlows {
+    out: HashMap<(SocketAddr, SocketAddr), (SocketAddr, Instant)>,
+    back: HashMap<(SocketAddr, SocketAddr), SocketAddr>,
+}
+
+impl UdpFlows {
+    fn expire(&mut self, now: Instant) {
+        let back = &mut self.back;
+        self.out.retain(|(client, _), (endpoint, last)| {
+            let live = now.duration_since(*last) < UDP_FLOW_TIMEOUT;
+            if !live {
+                back.remove(&(*endpoint, *client));
+            }
+            live
+        });
+    }
 }
 
 /// What a pod offers as an endpoint: its labels and named container ports.
@@ -256,6 +281,48 @@ impl ClusterNetwork {
 }
 
 impl PodNetwork {
+    /// For a datagram from `from` to a Service's address `to`: the pod and
+    /// port its flow goes to (picked for a new flow); none when `to` is no
+    /// Service; refused when no endpoint serves it.
+    pub(super) fn udp_destination(self: &Arc<Self>, from: SocketAddr, to: SocketAddr) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
+        let cluster = self.cluster.upgrade()?;
+        let v4 = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        };
+        let service = cluster.service_at(v4(to.ip())?)?;
+        let now = Instant::now();
+        let known = {
+            let mut inner = cluster.inner.lock().expect("cluster network poisoned");
+            inner.udp_flows.expire(now);
+            inner.udp_flows.out.get_mut(&(from, to)).map(|(endpoint, last)| {
+                *last = now;
+                *endpoint
+            })
+        };
+        if let Some(endpoint) = known
+            && let Some(pod) = v4(endpoint.ip()).and_then(|ip| cluster.pod(ip))
+        {
+            return Some(Ok((pod, endpoint.port())));
+        }
+        let Some((pod, port)) = cluster.pick(&service, to.port(), Protocol::Udp, self.ip) else {
+            return Some(Err(super::NetError::ConnectionRefused));
+        };
+        let endpoint = SocketAddr::new(if to.is_ipv6() { IpAddr::V6(pod.ip.to_ipv6_mapped()) } else { IpAddr::V4(pod.ip) }, port);
+        let mut inner = cluster.inner.lock().expect("cluster network poisoned");
+        inner.udp_flows.out.insert((from, to), (endpoint, now));
+        inner.udp_flows.back.insert((endpoint, from), to);
+        Some(Ok((pod, port)))
+    }
+
+    /// The source a datagram from `from` to `to` shows: the Service's
+    /// address when it answers a flow that came through one.
+    pub(super) fn udp_reply_source(&self, from: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {
+        let cluster = self.cluster.upgrade()?;
+        let inner = cluster.inner.lock().expect("cluster network poisoned");
+        inner.udp_flows.back.get(&(from, to)).copied()
+    }
+
     /// The Services of the pod's namespace, with their ClusterIPs.
     pub fn services(&self) -> Vec<(ServiceSpec, Option<Ipv4Addr>)> {
         self.cluster.upgrade().map(|c| c.services(&self.namespace)).unwrap_or_default()
@@ -382,6 +449,35 @@ mod tests {
         let mut ips = cluster.service_addresses("web-pods.default.svc.cluster.local").unwrap();
         ips.sort();
         assert_eq!(ips, [a.ip, b.ip]);
+    }
+
+    #[tokio::test]
+    async fn a_udp_flow_keeps_its_endpoint_and_replies_come_from_the_service() {
+        let cluster = ClusterNetwork::new();
+        let mut spec = web(&[("app", "dns")]);
+        spec.ports = vec![ServicePort { name: String::new(), port: 53, protocol: Protocol::Udp, target: TargetPort::Number(5353) }];
+        let ip = cluster.add_service(spec).unwrap().unwrap();
+        let (a, b) = (backend(&cluster, "a", "dns", 0), backend(&cluster, "b", "dns", 0));
+        a.set_ready(true);
+        b.set_ready(true);
+        let (mut ra, mut rb) = (a.bind_udp(5353, false).unwrap(), b.bind_udp(5353, false).unwrap());
+        let client = cluster.attach("client", "default");
+        let mut rc = client.bind_udp(4000, false).unwrap();
+        let svc = SocketAddr::from((ip, 53));
+        for _ in 0..3 {
+            client.send_udp(4000, b"q".to_vec(), svc).unwrap();
+        }
+        // One flow, one endpoint: all three to the same pod.
+        let first_a = ra.try_recv().is_some();
+        let (server, rx, other) = if first_a { (a.clone(), &mut ra, &mut rb) } else { (b.clone(), &mut rb, &mut ra) };
+        assert_eq!((rx.try_recv().is_some(), rx.try_recv().is_some(), other.try_recv().is_none()), (true, true, true));
+        let from = SocketAddr::from((client.ip(), 4000));
+        server.send_udp(5353, b"answer".to_vec(), from).unwrap();
+        let reply = rc.recv().await.unwrap();
+        assert_eq!((reply.data.as_slice(), reply.from), (&b"answer"[..], svc), "the reply comes from the Service");
+        // Another client port is another flow, picked in turn.
+        client.send_udp(4001, b"q".to_vec(), svc).unwrap();
+        assert!(other.try_recv().is_some());
     }
 
     #[test]

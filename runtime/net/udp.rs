@@ -63,11 +63,19 @@ impl PodNetwork {
     /// Sends `data` from `from_port` to `to`. Unreachable when `to` is no
     /// pod; otherwise delivered or silently dropped, as UDP is.
     pub fn send_udp(self: &Arc<Self>, from_port: u16, data: Vec<u8>, to: SocketAddr) -> Result<(), NetError> {
-        let target = self.route(to.ip())?;
-        let from_ip = self.source_ip(to);
-        let queue = target.udp().bound.get(&to.port()).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
+        let from = SocketAddr::new(self.source_ip(to), from_port);
+        // Through a Service, a flow keeps its endpoint, and the endpoint's
+        // replies come from the Service's address (kube-proxy's conntrack).
+        let (target, port, from) = match self.udp_destination(from, to) {
+            Some(Ok((pod, port))) => (pod, port, from),
+            // No endpoint: dropped (kube-proxy's reject comes back as ICMP,
+            // which a send does not see).
+            Some(Err(_)) => return Ok(()),
+            None => (self.route(to.ip())?, to.port(), self.udp_reply_source(from, to).unwrap_or(from)),
+        };
+        let queue = target.udp().bound.get(&port).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
         if let Some(queue) = queue {
-            let _ = queue.try_send(Datagram { data, from: SocketAddr::new(from_ip, from_port) });
+            let _ = queue.try_send(Datagram { data, from });
         }
         Ok(())
     }

@@ -99,3 +99,22 @@ async fn a_service_balances_over_ready_pods_by_name_and_an_unready_pod_leaves_an
     assert_eq!(phase(&outcome.pod), "Succeeded");
     assert_eq!(h.stdout("client4", "c").last().map(String::as_str), Some("refused"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn udp_through_a_service_reaches_a_pod_and_its_reply_comes_back_from_the_service() {
+    let h = Harness::new();
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec:\n  selector: {app: echo}\n  ports: [{port: 53, targetPort: 5353, protocol: UDP}]\n";
+    let services = manifest::load_str(svc, "s.yaml", Validation::Strict).unwrap();
+    h.runtime.apply_service(&services.services[0]).unwrap();
+    let server = "apiVersion: v1\nkind: Pod\nmetadata: {name: echo, labels: {app: echo}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo pong | socat -t2 UDP-LISTEN:5353 STDIO']\n";
+    let server = h.start(server).await;
+    wait_until(&server, "echo Ready", ready).await;
+    // The client's socket is connected to the Service's address: only a
+    // reply from that address reaches it.
+    let outcome = h.run(&client("asker", "sleep 1; echo ping | socat -t2 - UDP:echo:53")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("asker", "c", wasmpod::Stream::Stderr));
+    assert_eq!(h.stdout("asker", "c"), ["pong"]);
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, server.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("echo", "c"), ["ping"]);
+}
