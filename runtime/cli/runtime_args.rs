@@ -52,6 +52,12 @@ pub(crate) struct RuntimeArgs {
     pub quiet: bool,
     #[command(flatten)]
     registry: super::images::RegistryArgs,
+    /// Whether pods reach addresses outside wasmpod through this machine's
+    /// sockets: `allow` (as Kubernetes pods do through NAT; never this
+    /// machine's loopback or link-local addresses, such as a cloud's
+    /// metadata service) or `deny` (pods reach only each other).
+    #[arg(long, value_name = "allow|deny", default_value = "allow")]
+    egress: wasmpod::Egress,
     /// Disk use (percent) of the image store's filesystem at which unused
     /// registry images are removed, checked every 5 minutes; 100 turns
     /// image garbage collection off (the kubelet's flag).
@@ -92,6 +98,7 @@ impl RuntimeArgs {
         config.log_rotation = wasmpod::LogRotation::new(self.container_log_max_size, self.container_log_max_files as usize);
         config.max_open_files_per_pod = self.max_open_files_per_pod as usize;
         config.instance_allocation = self.instance_allocation;
+        config.egress = self.egress;
         config.tap = Some(Arc::new(TerminalTap { normal_events: !self.quiet }));
         (config.keyring, config.registry) = self.registry.settings()?;
         Ok(config)

@@ -7,7 +7,10 @@
 //! - `127.0.0.1`, `::1` and the pod's own IP reach the pod's own port table
 //!   (its containers share one localhost and port space);
 //! - another pod's IP reaches that pod's table;
-//! - anything else is unreachable (no host services, no internet).
+//! - a Service's ClusterIP reaches one of its endpoints (`service.rs`);
+//! - other addresses go out through the host's sockets (`egress.rs`),
+//!   never to the host's own loopback or link-local addresses, unless
+//!   egress is denied.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,6 +18,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::mpsc;
 
+pub(crate) mod egress;
 mod forward;
 mod host;
 mod names;
@@ -25,6 +29,7 @@ mod socket;
 mod tcp;
 mod udp;
 
+pub use egress::Egress;
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use host::{PodSockets, PodSocketsView, SocketPolicy};
@@ -80,6 +85,9 @@ pub enum NetError {
     /// No ephemeral port left.
     #[error("no ephemeral port available")]
     PortsExhausted,
+    /// A connection out of the runtime did not open in time.
+    #[error("connection timed out")]
+    TimedOut,
     /// The pod uses the host's network (`hostNetwork: true`): its ports
     /// are host ports, reached directly rather than forwarded.
     #[error("the pod uses the host network; connect to its port on 127.0.0.1 directly")]
@@ -114,6 +122,8 @@ struct ClusterInner {
     next_service: u32,
     /// UDP flows through Services, both ways (`service.rs`).
     udp_flows: service::UdpFlows,
+    /// Whether pods reach outside the runtime (`egress.rs`).
+    egress: Egress,
 }
 
 impl Default for ClusterInner {
@@ -127,6 +137,7 @@ impl Default for ClusterInner {
             service_range: DEFAULT_SERVICE_RANGE,
             next_service: 0,
             udp_flows: Default::default(),
+            egress: Egress::Allow,
         }
     }
 }
@@ -168,6 +179,17 @@ impl ClusterNetwork {
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
+    }
+
+    /// Whether pods reach addresses outside the runtime (default: they do).
+    pub fn set_egress(&self, egress: Egress) {
+        self.inner.lock().expect("cluster network poisoned").egress = egress;
+    }
+
+    /// The egress setting and the service range.
+    pub(crate) fn egress(&self) -> (Egress, (Ipv4Addr, u8)) {
+        let inner = self.inner.lock().expect("cluster network poisoned");
+        (inner.egress, inner.service_range)
     }
 
     fn named(&self, fqdn: &str) -> Option<Arc<PodNetwork>> {

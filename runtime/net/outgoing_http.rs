@@ -73,13 +73,31 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
     let connect = async {
         match &policy {
             SocketPolicy::Pod(net) => {
-                let ips = super::names::resolve(net, authority.host()).map_err(|_| HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None })?;
+                let nxdomain = || HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None };
+                let ips = match super::names::resolve(net, authority.host()) {
+                    Ok(ips) => ips,
+                    Err(super::names::LookupError::Unresolvable) if net.egress_allowed() => {
+                        let found = super::egress::resolve_outside(authority.host().to_owned(), net.service_range()).await;
+                        if found.is_empty() {
+                            return Err(nxdomain());
+                        }
+                        found
+                    }
+                    Err(_) => return Err(nxdomain()),
+                };
                 let mut last = HttpError::DestinationNotFound;
                 for ip in ips {
-                    match net.connect(SocketAddr::new(ip, port)) {
+                    let to = SocketAddr::new(ip, port);
+                    let connected = if net.is_egress(to) && net.destination(to, super::Protocol::Tcp).is_err() {
+                        net.clone().connect_out(None, to).await.map(|(c, b, _)| (c, b))
+                    } else {
+                        net.connect(to)
+                    };
+                    match connected {
                         Ok((conn, binding)) => return Ok(Stream::Pod(conn.holding(binding))),
                         Err(super::NetError::ConnectionRefused) => last = HttpError::ConnectionRefused,
                         Err(super::NetError::Unreachable) => last = HttpError::DestinationUnavailable,
+                        Err(super::NetError::TimedOut) => last = HttpError::ConnectionTimeout,
                         Err(_) => last = HttpError::ConnectionLimitReached,
                     }
                 }

@@ -58,6 +58,8 @@ enum Operation {
     Bind,
     Listen,
     Connect(Result<Connected, NetError>),
+    /// A connection out of the runtime, opening (`egress.rs`).
+    Connecting(tokio::sync::oneshot::Receiver<Result<Connected, NetError>>),
 }
 
 /// Values a guest may set and read back. They tune kernel behaviour that
@@ -166,6 +168,17 @@ impl TcpSocket {
                 return Err(SocketError::InvalidState);
             }
         };
+        if self.net.is_egress(remote) && self.net.destination(remote, super::Protocol::Tcp).is_err() {
+            // Out of the runtime: the host connects; finish-connect waits.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                let result = net.connect_out(local, remote).await.map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
+                let _ = tx.send(result);
+            });
+            self.in_progress = Some(Operation::Connecting(rx));
+            return Ok(());
+        }
         let result = self.net.connect_from(local, remote).map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
         self.in_progress = Some(Operation::Connect(result));
         Ok(())
@@ -176,6 +189,14 @@ impl TcpSocket {
     pub(crate) fn finish_connect(&mut self) -> SocketResult<Streams> {
         let result = match self.in_progress.take() {
             Some(Operation::Connect(result)) => result,
+            Some(Operation::Connecting(mut rx)) => match rx.try_recv() {
+                Ok(result) => result,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    self.in_progress = Some(Operation::Connecting(rx));
+                    return Err(SocketError::WouldBlock);
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Err(NetError::Unreachable),
+            },
             other => {
                 self.in_progress = other;
                 return Err(SocketError::NotInProgress);
@@ -274,9 +295,15 @@ impl TcpSocket {
         Ok(())
     }
 
-    /// Resolves when `accept` may have a connection (connects finish at
-    /// once; only accept ever waits).
+    /// Resolves when `accept` may have a connection, or a connection out
+    /// of the runtime has opened or failed (connects in the runtime finish
+    /// at once).
     pub(crate) async fn ready(&mut self) {
+        if let Some(Operation::Connecting(rx)) = &mut self.in_progress {
+            let result = rx.await.unwrap_or(Err(NetError::Unreachable));
+            self.in_progress = Some(Operation::Connect(result));
+            return;
+        }
         if self.in_progress.is_none()
             && let TcpState::Listening { listener, .. } = &mut self.state
         {

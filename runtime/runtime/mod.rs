@@ -97,6 +97,10 @@ pub struct RuntimeConfig {
     pub keyring: crate::registry::Keyring,
     /// Registry limits and timeouts, and registries spoken to over plain HTTP.
     pub registry: crate::registry::RegistryConfig,
+    /// Whether pods reach addresses outside the runtime through the host's
+    /// sockets (default: they do, as Kubernetes pods do; never the host's
+    /// loopback or link-local addresses).
+    pub egress: crate::net::Egress,
 }
 
 impl RuntimeConfig {
@@ -117,6 +121,7 @@ impl RuntimeConfig {
             instance_allocation: crate::engine::InstanceAllocation::Auto,
             keyring: crate::registry::Keyring::default(),
             registry: crate::registry::RegistryConfig::default(),
+            egress: crate::net::Egress::Allow,
         }
     }
 }
@@ -155,6 +160,8 @@ impl Runtime {
         let engine = Arc::new(WasmEngine::with_choice(&cache, config.instance_allocation)?);
         let pulls_engine = engine.clone();
         let allocatable = crate::pod::Allocatable::here(state.path());
+        let cluster = ClusterNetwork::new();
+        cluster.set_egress(config.egress);
         Ok(Self {
             engine,
             allocatable,
@@ -165,7 +172,7 @@ impl Runtime {
             backoff: config.backoff,
             node_name: config.node_name,
             tap: config.tap,
-            cluster: ClusterNetwork::new(),
+            cluster,
             registry: Arc::new(PodRegistry::new()),
             allow_host_path: config.allow_host_path,
             volume_usage_interval: config.volume_usage_interval,

@@ -8,14 +8,27 @@ use wasmtime_wasi::p2::bindings::sockets::network::{IpAddress, Network};
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketResult};
 
 use super::PodSocketsView;
-use crate::net::names::resolve;
+use crate::net::names::{LookupError, resolve};
 
-/// Addresses from a name lookup, all known at once.
-pub struct PodResolveStream(std::vec::IntoIter<IpAddr>);
+/// Addresses from a name lookup: the cluster's, known at once, or the
+/// host resolver's for a name outside (egress), once it answers.
+pub enum PodResolveStream {
+    /// The addresses, in order.
+    Known(std::vec::IntoIter<IpAddr>),
+    /// The host resolver's answer, coming.
+    Pending(tokio::task::JoinHandle<Vec<IpAddr>>),
+    /// The host resolver knows no address pods may reach.
+    Unresolvable,
+}
 
 #[async_trait::async_trait]
 impl Pollable for PodResolveStream {
-    async fn ready(&mut self) {}
+    async fn ready(&mut self) {
+        if let PodResolveStream::Pending(task) = self {
+            let found = task.await.unwrap_or_default();
+            *self = if found.is_empty() { PodResolveStream::Unresolvable } else { PodResolveStream::Known(found.into_iter()) };
+        }
+    }
 }
 
 fn stream(r: &Resource<ResolveAddressStream>) -> Resource<PodResolveStream> {
@@ -29,8 +42,16 @@ impl ip_name_lookup::Host for PodSocketsView<'_> {
         }
         self.table.get(&network)?;
         let net = self.net()?;
-        let addrs = resolve(&net, &name).or_else(super::err)?;
-        let stream = self.table.push(PodResolveStream(addrs.into_iter()))?;
+        let stream = match resolve(&net, &name) {
+            Ok(addrs) => PodResolveStream::Known(addrs.into_iter()),
+            // A name the cluster does not know: the host's resolver, when
+            // pods reach outside.
+            Err(LookupError::Unresolvable) if net.egress_allowed() => {
+                PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(name, net.service_range())))
+            }
+            Err(e) => return super::err(e),
+        };
+        let stream = self.table.push(stream)?;
         Ok(Resource::new_own(stream.rep()))
     }
 }
@@ -40,7 +61,21 @@ impl ip_name_lookup::HostResolveAddressStream for PodSocketsView<'_> {
         if let Some(mut host) = self.host() {
             return ip_name_lookup::HostResolveAddressStream::resolve_next_address(&mut host, this);
         }
-        Ok(self.table.get_mut(&stream(&this))?.0.next().map(IpAddress::from))
+        match self.table.get_mut(&stream(&this))? {
+            PodResolveStream::Known(addrs) => Ok(addrs.next().map(IpAddress::from)),
+            PodResolveStream::Unresolvable => super::err(wasmtime_wasi::p2::bindings::sockets::network::ErrorCode::NameUnresolvable),
+            PodResolveStream::Pending(task) if !task.is_finished() => super::err(wasmtime_wasi::p2::bindings::sockets::network::ErrorCode::WouldBlock),
+            PodResolveStream::Pending(task) => {
+                let found = futures_util::FutureExt::now_or_never(task).and_then(Result::ok).unwrap_or_default();
+                if found.is_empty() {
+                    return super::err(wasmtime_wasi::p2::bindings::sockets::network::ErrorCode::NameUnresolvable);
+                }
+                let mut addrs = found.into_iter();
+                let first = addrs.next().map(IpAddress::from);
+                *self.table.get_mut(&stream(&this))? = PodResolveStream::Known(addrs);
+                Ok(first)
+            }
+        }
     }
 
     fn subscribe(&mut self, this: Resource<ResolveAddressStream>) -> wasmtime::Result<Resource<DynPollable>> {

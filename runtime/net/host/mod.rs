@@ -75,6 +75,7 @@ impl From<NetError> for ErrorCode {
             NetError::Unreachable => ErrorCode::RemoteUnreachable,
             NetError::PortsExhausted => ErrorCode::AddressNotBindable,
             NetError::HostNetwork => ErrorCode::AccessDenied,
+            NetError::TimedOut => ErrorCode::Timeout,
         }
     }
 }

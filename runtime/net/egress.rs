@@ -1,0 +1,158 @@
+//! Egress: TCP connections from pods to addresses outside the runtime go
+//! through the host's sockets, as a Kubernetes pod's go out through NAT,
+//! and names the cluster does not know resolve through the host's
+//! resolver. Never to the host's loopback or link-local addresses (the
+//! cloud metadata service, 169.254.169.254, among them), multicast or
+//! broadcast, nor into the pod or service ranges (those are the cluster
+//! network's). [`Egress::Deny`] keeps pods inside the runtime.
+//!
+//! The guest sees an ordinary connection from its pod address; bytes are
+//! copied between its in-memory end and the host socket by a task.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Binding, CONNECTION_BUFFER, Connection, NetError, POD_SUBNET, PodNetwork, connection_pair};
+
+/// How long a connection out may take to open (Linux gives up after about
+/// two minutes of SYN retries; a pod waiting that long helps nobody).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether pods reach addresses outside the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Egress {
+    /// Through the host's sockets (the default, as Kubernetes pods have it).
+    #[default]
+    Allow,
+    /// Nothing outside the runtime is reachable (`--egress=deny`).
+    Deny,
+}
+
+impl std::str::FromStr for Egress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "allow" => Ok(Egress::Allow),
+            "deny" => Ok(Egress::Deny),
+            other => Err(format!("invalid egress {other:?}: expected allow or deny")),
+        }
+    }
+}
+
+/// Whether `ip` is one pods may never reach out to: the host's own
+/// loopback, link-local addresses (cloud metadata), multicast, broadcast,
+/// unspecified, or the cluster network's ranges.
+pub(crate) fn forbidden(ip: IpAddr, service_range: (Ipv4Addr, u8)) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let (base, bits) = service_range;
+            let mask = |bits: u8| if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.octets()[0] == 0
+                || u32::from(v4) & mask(16) == POD_SUBNET
+                || u32::from(v4) & mask(bits) == u32::from(base) & mask(bits)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => forbidden(IpAddr::V4(v4), service_range),
+            None => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == Ipv6Addr::LOCALHOST,
+        },
+    }
+}
+
+impl PodNetwork {
+    /// Whether pods may reach outside the runtime.
+    pub(crate) fn egress_allowed(&self) -> bool {
+        self.cluster.upgrade().is_some_and(|c| c.egress().0 == Egress::Allow)
+    }
+
+    /// The service range (for what egress leaves out).
+    pub(crate) fn service_range(&self) -> (Ipv4Addr, u8) {
+        self.cluster.upgrade().map_or(super::DEFAULT_SERVICE_RANGE, |c| c.egress().1)
+    }
+
+    /// Whether a connection to `to` leaves the runtime: egress is allowed,
+    /// `to` is no pod or Service, and not a forbidden address.
+    pub(crate) fn is_egress(&self, to: SocketAddr) -> bool {
+        let Some(cluster) = self.cluster.upgrade() else { return false };
+        let (egress, range) = cluster.egress();
+        egress == Egress::Allow && !self.is_self(to.ip()) && !forbidden(to.ip(), range)
+    }
+
+    /// Connects out to `to` through a host socket (see [`Self::is_egress`]),
+    /// from `local` (an ephemeral port of the pod when none): the guest's
+    /// end of the connection, the port it holds, and its local address.
+    pub(crate) async fn connect_out(self: Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(to)).await {
+            Err(_) => return Err(NetError::TimedOut),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(NetError::ConnectionRefused),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(NetError::TimedOut),
+            Ok(Err(_)) => return Err(NetError::Unreachable),
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        let local = match local {
+            Some(b) => b,
+            None => self.bind(0)?,
+        };
+        let from = SocketAddr::new(self.source_ip(to), local.port());
+        let (guest, mut host_end) = connection_pair(CONNECTION_BUFFER);
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let _ = tokio::io::copy_bidirectional(&mut host_end, &mut stream).await;
+        });
+        Ok((guest, local, from))
+    }
+}
+
+/// A name the cluster does not know, through the host's resolver (off the
+/// async threads); addresses pods may not reach are left out.
+pub(crate) async fn resolve_outside(name: String, service_range: (Ipv4Addr, u8)) -> Vec<IpAddr> {
+    let found = tokio::net::lookup_host((name.as_str(), 0)).await;
+    let mut out: Vec<IpAddr> = Vec::new();
+    for addr in found.into_iter().flatten() {
+        let ip = addr.ip();
+        if !forbidden(ip, service_range) && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_own_and_the_clusters_addresses_are_never_egress() {
+        let range = super::super::DEFAULT_SERVICE_RANGE;
+        for ip in [
+            "127.0.0.1",
+            "127.0.1.1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "10.88.3.4",
+            "10.96.0.10",
+            "10.111.255.1",
+            "::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(forbidden(ip.parse().unwrap(), range), "{ip}");
+        }
+        for ip in ["93.184.216.34", "192.0.2.2", "10.1.2.3", "172.16.0.1", "2001:db8::1"] {
+            assert!(!forbidden(ip.parse().unwrap(), range), "{ip}");
+        }
+        assert_eq!("deny".parse::<Egress>(), Ok(Egress::Deny));
+        assert!("open".parse::<Egress>().is_err());
+    }
+}
