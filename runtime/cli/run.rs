@@ -76,8 +76,12 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         for (m, base) in &loaded {
             plans.extend(runtime.plan(m, base).await.exit(Exit::Invalid)?);
         }
-        // Services first, so the pods' containers find them (names, and
-        // the kubelet's service variables).
+        // Policies and Services first, so the pods' first connections are
+        // checked and their containers find the Services (names, and the
+        // kubelet's service variables).
+        for policy in loaded.iter().flat_map(|(m, _)| &m.network_policies) {
+            runtime.apply_network_policy(policy);
+        }
         for svc in loaded.iter().flat_map(|(m, _)| &m.services) {
             let svc = runtime.apply_service(svc).exit(Exit::Invalid)?;
             if !args.runtime.quiet {

@@ -224,6 +224,29 @@ pub(crate) fn service(s: &mut k8s_openapi::api::core::v1::Service) {
     }
 }
 
+/// Applies NetworkPolicy defaults: namespace, and `policyTypes` as the API
+/// server sets it (Ingress, plus Egress when there are egress rules).
+pub(crate) fn network_policy(np: &mut k8s_openapi::api::networking::v1::NetworkPolicy) {
+    set_str(&mut np.metadata.namespace, "default");
+    let spec = np.spec.get_or_insert_with(Default::default);
+    if spec.policy_types.as_ref().is_none_or(Vec::is_empty) {
+        let mut types = vec!["Ingress".to_owned()];
+        if spec.egress.is_some() {
+            types.push("Egress".to_owned());
+        }
+        spec.policy_types = Some(types);
+    }
+    for p in spec
+        .ingress
+        .iter_mut()
+        .flatten()
+        .flat_map(|r| r.ports.iter_mut().flatten())
+        .chain(spec.egress.iter_mut().flatten().flat_map(|r| r.ports.iter_mut().flatten()))
+    {
+        set_str(&mut p.protocol, "TCP");
+    }
+}
+
 /// Applies Secret defaults: namespace, `type: Opaque`, and `stringData` merged
 /// over `data` (the API server does this on write and never returns stringData).
 pub(crate) fn secret(s: &mut Secret) {

@@ -278,8 +278,8 @@ pub enum ManifestError {
         /// 1-based document index.
         document: usize,
     },
-    /// A kind other than Pod, ConfigMap or Secret.
-    #[error("{file}: document {document}: kind {kind} is not supported: wasmpod runs Pod, ConfigMap and Secret objects", kind = go_quote(kind))]
+    /// A kind other than Pod, ConfigMap, Secret, Service or NetworkPolicy.
+    #[error("{file}: document {document}: kind {kind} is not supported: wasmpod runs Pod, ConfigMap, Secret, Service and NetworkPolicy objects", kind = go_quote(kind))]
     UnsupportedKind {
         /// The file name.
         file: String,
@@ -288,8 +288,9 @@ pub enum ManifestError {
         /// The kind found.
         kind: String,
     },
-    /// `apiVersion` is not `v1`.
-    #[error("{file}: document {document}: apiVersion {api_version} is not supported for kind {kind}: expected \"v1\"", api_version = go_quote(api_version), kind = go_quote(kind))]
+    /// `apiVersion` is not the kind's (`v1`; `networking.k8s.io/v1` for
+    /// NetworkPolicy).
+    #[error("{file}: document {document}: apiVersion {api_version} is not supported for kind {kind}: expected {expected}", api_version = go_quote(api_version), kind = go_quote(kind), expected = go_quote(if *kind == "NetworkPolicy" { "networking.k8s.io/v1" } else { "v1" }))]
     UnsupportedApiVersion {
         /// The file name.
         file: String,

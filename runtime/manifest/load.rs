@@ -80,6 +80,7 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
             "ConfigMap" => "ConfigMap",
             "Secret" => "Secret",
             "Service" => "Service",
+            "NetworkPolicy" => "NetworkPolicy",
             _ => return Err(ManifestError::UnsupportedKind { file: file.to_owned(), document, kind }),
         };
         let api_version = match obj.get("apiVersion") {
@@ -87,7 +88,8 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
             None | Some(Value::Null) => String::new(),
             Some(other) => other.to_string(),
         };
-        if api_version != "v1" {
+        let expected = if kind == "NetworkPolicy" { "networking.k8s.io/v1" } else { "v1" };
+        if api_version != expected {
             return Err(ManifestError::UnsupportedApiVersion { file: file.to_owned(), document, kind, api_version });
         }
         let name = obj.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -108,6 +110,14 @@ pub(crate) fn load(text: &str, file: &str, mode: Validation) -> Result<Manifests
                 ctx.check(validate::config_map(&cm))?;
                 let key = meta_key(&cm.metadata);
                 out.config_maps.push(cm);
+                key
+            }
+            "NetworkPolicy" => {
+                let mut np: k8s_openapi::api::networking::v1::NetworkPolicy = ctx.decode(doc, &mut out.warnings)?;
+                defaults::network_policy(&mut np);
+                ctx.check(validate::network_policy(&np))?;
+                let key = meta_key(&np.metadata);
+                out.network_policies.push(np);
                 key
             }
             "Service" => {

@@ -6,7 +6,7 @@
 //!    then parse every YAML document with `serde-saphyr` under budgets
 //!    (aliases, nesting, node count) so alias bombs fail fast.
 //! 2. Each document must be `apiVersion: v1` with kind Pod, ConfigMap,
-//!    Secret or Service. It is decoded into the k8s-openapi type; fields the schema does
+//!    Secret or Service, or `networking.k8s.io/v1` NetworkPolicy. It is decoded into the k8s-openapi type; fields the schema does
 //!    not know are an error, a warning or ignored, per [`Validation`].
 //! 3. Kubernetes' API defaults are applied in place (`restartPolicy: Always`,
 //!    probe timings, `imagePullPolicy`, ...), then the object is validated with
@@ -83,6 +83,8 @@ pub struct Manifests {
     pub secrets: Vec<Secret>,
     /// Services, in document order, defaulted.
     pub services: Vec<k8s_openapi::api::core::v1::Service>,
+    /// NetworkPolicies (networking.k8s.io/v1), in document order, defaulted.
+    pub network_policies: Vec<k8s_openapi::api::networking::v1::NetworkPolicy>,
     /// Unknown-field warnings under [`Validation::Warn`], each as the API
     /// server words it (`unknown field "spec.containers[0].httpGet"`); the
     /// printer adds kubectl's `Warning: ` prefix.

@@ -88,6 +88,12 @@ impl PodNetwork {
     /// from `local` (an ephemeral port of the pod when none): the guest's
     /// end of the connection, the port it holds, and its local address.
     pub(crate) async fn connect_out(self: Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
+        // NetworkPolicy egress rules (ipBlock) apply to the outside too.
+        if let Some(cluster) = self.cluster.upgrade()
+            && !cluster.policy_allows(&super::policy::Peer::Pod(&self), &super::policy::Peer::Outside(to.ip()), to.port(), super::Protocol::Tcp)
+        {
+            return Err(NetError::Unreachable);
+        }
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(to)).await {
             Err(_) => return Err(NetError::TimedOut),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(NetError::ConnectionRefused),

@@ -24,6 +24,7 @@ mod host;
 mod names;
 mod outgoing_http;
 mod pipe;
+mod policy;
 mod service;
 mod socket;
 mod tcp;
@@ -124,6 +125,8 @@ struct ClusterInner {
     udp_flows: service::UdpFlows,
     /// Whether pods reach outside the runtime (`egress.rs`).
     egress: Egress,
+    /// NetworkPolicies by (namespace, name) (`policy.rs`).
+    policies: HashMap<(String, String), Arc<k8s_openapi::api::networking::v1::NetworkPolicy>>,
 }
 
 impl Default for ClusterInner {
@@ -138,6 +141,7 @@ impl Default for ClusterInner {
             next_service: 0,
             udp_flows: Default::default(),
             egress: Egress::Allow,
+            policies: HashMap::new(),
         }
     }
 }
@@ -375,6 +379,13 @@ impl PodNetwork {
     /// returns the connection, the port it holds, and its local address.
     pub fn connect_from(self: &Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
         let (target, target_port) = self.destination(to, Protocol::Tcp)?;
+        // NetworkPolicy, after a Service picked its endpoint: a blocked
+        // connection is rejected as unreachable.
+        if let Some(cluster) = self.cluster.upgrade()
+            && !cluster.policy_allows(&policy::Peer::Pod(self), &policy::Peer::Pod(&target), target_port, Protocol::Tcp)
+        {
+            return Err(NetError::Unreachable);
+        }
         let acceptor = target.ports.lock().expect("port table poisoned").bound.get(&target_port).cloned().flatten();
         let sender = acceptor.filter(|a| a.v6 == to.is_ipv6()).ok_or(NetError::ConnectionRefused)?.queue;
         let local = match local {

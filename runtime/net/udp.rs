@@ -73,6 +73,12 @@ impl PodNetwork {
             Some(Err(_)) => return Ok(()),
             None => (self.route(to.ip())?, to.port(), self.udp_reply_source(from, to).unwrap_or(from)),
         };
+        // NetworkPolicy: a blocked datagram is dropped.
+        if let Some(cluster) = self.cluster.upgrade()
+            && !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Pod(&target), port, super::Protocol::Udp)
+        {
+            return Ok(());
+        }
         let queue = target.udp().bound.get(&port).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
         if let Some(queue) = queue {
             let _ = queue.try_send(Datagram { data, from });

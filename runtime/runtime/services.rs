@@ -1,4 +1,5 @@
-//! Services: created from input files (`run`) before their pods start,
+//! Services and NetworkPolicies: created from input files (`run`) before
+//! their pods start. Services are
 //! served by the cluster network (`net/service.rs`: ClusterIPs, endpoints,
 //! DNS), and listed with the addresses they were given. What the kubelet
 //! gives containers of them is `pod/service_env.rs`.
@@ -50,6 +51,19 @@ impl Runtime {
     /// only under `publishNotReadyAddresses`).
     pub fn service_endpoints(&self, namespace: &str, name: &str) -> Vec<(Ipv4Addr, bool)> {
         self.cluster.endpoints(namespace, name)
+    }
+
+    /// Creates (or replaces) a NetworkPolicy, defaulted and validated as
+    /// `manifest::load_*` leave it: from now on every connection and
+    /// datagram between pods, and out of the runtime, is checked against
+    /// it (`net/policy.rs`).
+    pub fn apply_network_policy(&self, policy: &k8s_openapi::api::networking::v1::NetworkPolicy) {
+        self.cluster.add_network_policy(policy.clone());
+    }
+
+    /// Deletes NetworkPolicy `namespace/name`; whether it existed.
+    pub fn delete_network_policy(&self, namespace: &str, name: &str) -> bool {
+        self.cluster.remove_network_policy(namespace, name)
     }
 
     /// The Services of `namespace` (all namespaces: none), by namespace

@@ -9,9 +9,14 @@ use wasmpod::manifest;
 use crate::harness::{Harness, phase, wait_until};
 
 fn backend(name: &str, ready_file: bool) -> String {
-    // Ready while /srv/ready exists (when `ready_file`), so the test can
-    // take the pod out of the Service and put it back.
-    let probe = if ready_file { "    readinessProbe:\n      exec: {command: [test, -f, /srv/ready]}\n      periodSeconds: 1\n" } else { "" };
+    // Ready once the server answers; with `ready_file`, only while it
+    // serves /srv/ready, so the test can take the pod out of the Service
+    // and put it back.
+    let probe = if ready_file {
+        "    readinessProbe:\n      httpGet: {path: /ready, port: 8080}\n      periodSeconds: 1\n"
+    } else {
+        "    readinessProbe:\n      tcpSocket: {port: 8080}\n      periodSeconds: 1\n"
+    };
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: web}}}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    ports: [{{name: http, containerPort: 8080}}]\n    command: [sh, -c, \"mkdir -p /srv && echo {name} > /srv/index.html && touch /srv/ready && python -m http.server 8080 -d /srv\"]\n{probe}"
     )
@@ -111,10 +116,55 @@ async fn udp_through_a_service_reaches_a_pod_and_its_reply_comes_back_from_the_s
     wait_until(&server, "echo Ready", ready).await;
     // The client's socket is connected to the Service's address: only a
     // reply from that address reaches it.
-    let outcome = h.run(&client("asker", "sleep 1; echo ping | socat -t2 - UDP:echo:53")).await;
+    let outcome = h.run(&client("asker", "sleep 2; echo ping | socat -t2 - UDP:echo:53")).await;
     assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("asker", "c", wasmpod::Stream::Stderr));
     assert_eq!(h.stdout("asker", "c"), ["pong"]);
     let outcome = tokio::time::timeout(crate::harness::DEADLINE, server.wait()).await.unwrap();
     assert_eq!(phase(&outcome.pod), "Succeeded");
     assert_eq!(h.stdout("echo", "c"), ["ping"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_policy_blocks_what_it_does_not_allow_and_allows_what_it_names() {
+    let h = Harness::new();
+    let objects = manifest::load_str(
+        "apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-frontend}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: frontend}}}]
+    ports: [{port: 8080}]
+",
+        "policy.yaml",
+        Validation::Strict,
+    )
+    .unwrap();
+    assert_eq!(objects.network_policies[0].spec.as_ref().unwrap().policy_types.as_deref(), Some(&["Ingress".to_owned()][..]));
+    h.runtime.apply_service(&objects.services[0]).unwrap();
+    h.runtime.apply_network_policy(&objects.network_policies[0]);
+    let web = h.start(&backend("web-a", false)).await;
+    wait_until(&web, "web-a Ready", ready).await;
+    let labelled = |name: &str, role: &str, script: &str| {
+        client(name, script).replace(&format!("{{name: {name}}}"), &format!("{{name: {name}, labels: {{role: {role}}}}}"))
+    };
+    // A frontend pod gets in, by the Service and by pod IP; any other pod not.
+    let outcome = h.run(&labelled("front", "frontend", "curl -sS http://web/")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("front", "c", wasmpod::Stream::Stderr));
+    assert_eq!(h.stdout("front", "c"), ["web-a"]);
+    let outcome = h.run(&labelled("other", "batch", "curl -sS http://web/ || echo blocked")).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("other", "c"), ["blocked"]);
+    // The policy goes: everyone gets in again.
+    assert!(h.runtime.delete_network_policy("default", "web-from-frontend"));
+    let outcome = h.run(&labelled("other2", "batch", "curl -sS http://web/")).await;
+    assert_eq!(h.stdout("other2", "c"), ["web-a"], "{:?}", outcome.pod.status);
 }

@@ -6,6 +6,7 @@
 
 mod container;
 pub(crate) mod format;
+mod network_policy;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::error::{BadValue, FieldError};
 pub(crate) use container::split_subscript;
 use format::{dns1123_label, dns1123_subdomain, inclusive_range_error, label_value, qualified_name};
+pub(crate) use network_policy::network_policy;
 pub(crate) use service::service;
 
 /// Largest total size of an object's annotations (keys plus values), 256 KiB.

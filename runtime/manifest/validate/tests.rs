@@ -515,7 +515,10 @@ fn liveness_seed_fails_strict_and_warns() {
 #[test]
 fn load_level_errors() {
     let deployment = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c, image: i}]}\n---\n\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n";
-    assert_eq!(err_of(deployment), "t.yaml: document 2: kind \"Deployment\" is not supported: wasmpod runs Pod, ConfigMap and Secret objects");
+    assert_eq!(
+        err_of(deployment),
+        "t.yaml: document 2: kind \"Deployment\" is not supported: wasmpod runs Pod, ConfigMap, Secret, Service and NetworkPolicy objects"
+    );
     assert_eq!(
         err_of("apiVersion: v2\nkind: Pod\nmetadata: {name: a}\n"),
         "t.yaml: document 1: apiVersion \"v2\" is not supported for kind \"Pod\": expected \"v1\""
@@ -624,4 +627,29 @@ fn services_are_defaulted_and_validated_with_the_api_servers_messages() {
     }
     // Headless needs no ports.
     assert!(load_str(&svc("  clusterIP: None\n  selector: {app: web}\n"), "s.yaml", Validation::Strict).is_ok());
+}
+
+#[test]
+fn network_policies_are_defaulted_and_validated() {
+    let np = |spec: &str| format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: np}}\nspec:\n  podSelector: {{}}\n{spec}");
+    let m = load_str(&np("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: 53}]}]\n"), "n.yaml", Validation::Strict).unwrap();
+    let spec = m.network_policies[0].spec.as_ref().unwrap();
+    assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_owned(), "Egress".to_owned()][..]));
+    assert_eq!(spec.egress.as_ref().unwrap()[0].ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+    let cases = [
+        (np("  ingress: [{from: [{}]}]\n"), "The NetworkPolicy \"np\" is invalid: spec.ingress[0].from[0]: Required value: must specify a peer"),
+        (
+            np("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0}}]}]\n"),
+            "The NetworkPolicy \"np\" is invalid: spec.egress[0].to[0].ipBlock.cidr: Invalid value: \"10.0.0.0\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+        ),
+        (
+            np("  policyTypes: [Sideways]\n"),
+            "The NetworkPolicy \"np\" is invalid: spec.policyTypes[0]: Unsupported value: \"Sideways\": supported values: \"Egress\", \"Ingress\"",
+        ),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(err_of(&yaml), want, "{yaml}");
+    }
+    let wrong = "apiVersion: v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n";
+    assert_eq!(err_of(wrong), "t.yaml: document 1: apiVersion \"v1\" is not supported for kind \"NetworkPolicy\": expected \"networking.k8s.io/v1\"");
 }

@@ -1,0 +1,258 @@
+//! NetworkPolicy (networking.k8s.io/v1), enforced where a CNI plugin would
+//! enforce it: at each TCP connect and UDP datagram between pods (after a
+//! Service picked its endpoint), and at each connection out of the
+//! runtime. A pod no policy selects for a direction allows everything in
+//! that direction; one that is selected allows only what a rule of one of
+//! the selecting policies allows (peers by podSelector, namespaceSelector
+//! and ipBlock; ports by number, range or the destination's port name).
+//! Traffic within a pod is never affected, and name lookups are not
+//! network traffic here, so they need no rule.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{ClusterNetwork, PodNetwork, Protocol};
+
+/// The label every namespace carries (the only one here: there are no
+/// Namespace objects to add others).
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// One side of a connection.
+pub(crate) enum Peer<'a> {
+    /// A pod on the network.
+    Pod(&'a PodNetwork),
+    /// An address outside the runtime.
+    Outside(IpAddr),
+}
+
+impl Peer<'_> {
+    fn ip(&self) -> IpAddr {
+        match self {
+            Peer::Pod(p) => IpAddr::V4(p.ip),
+            Peer::Outside(ip) => *ip,
+        }
+    }
+}
+
+/// Whether `selector` matches `labels` (matchLabels and matchExpressions;
+/// an empty selector matches everything).
+pub(crate) fn selects(selector: &LabelSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    let labels_ok = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let expressions_ok = selector.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
+            "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
+            "Exists" => labels.contains_key(&e.key),
+            "DoesNotExist" => !labels.contains_key(&e.key),
+            _ => false,
+        }
+    });
+    labels_ok && expressions_ok
+}
+
+/// Whether `ip` is in `block` (its CIDR, minus its exceptions).
+fn in_block(block: &IPBlock, ip: IpAddr) -> bool {
+    in_cidr(&block.cidr, ip) && !block.except.iter().flatten().any(|e| in_cidr(e, ip))
+}
+
+fn in_cidr(cidr: &str, ip: IpAddr) -> bool {
+    let Some((base, bits)) = cidr.split_once('/') else { return false };
+    let (Ok(base), Ok(bits)) = (base.parse::<IpAddr>(), bits.parse::<u32>()) else { return false };
+    match (base, ip) {
+        (IpAddr::V4(b), IpAddr::V4(i)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(b) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(b), IpAddr::V6(i)) if bits <= 128 => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(b) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+fn namespace_labels(ns: &str) -> std::collections::BTreeMap<String, String> {
+    [(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())].into()
+}
+
+/// Whether `peer` matches `rule_peer` of a policy in `policy_ns`.
+fn peer_matches(rule_peer: &NetworkPolicyPeer, policy_ns: &str, peer: &Peer<'_>) -> bool {
+    if let Some(block) = &rule_peer.ip_block {
+        return in_block(block, peer.ip());
+    }
+    let Peer::Pod(pod) = peer else { return false };
+    let namespace_ok = match &rule_peer.namespace_selector {
+        Some(sel) => selects(sel, &namespace_labels(&pod.namespace)),
+        None => pod.namespace == policy_ns,
+    };
+    let pod_ok = rule_peer.pod_selector.as_ref().is_none_or(|sel| selects(sel, &pod.endpoint_labels()));
+    namespace_ok && pod_ok
+}
+
+/// Whether `port`/`protocol` on the destination `dst` matches a rule's port.
+fn port_matches(rule_port: &NetworkPolicyPort, dst: &Peer<'_>, port: u16, protocol: Protocol) -> bool {
+    if rule_port.protocol.as_deref().unwrap_or("TCP") != protocol.as_str() {
+        return false;
+    }
+    match &rule_port.port {
+        None => true,
+        Some(IntOrString::Int(n)) => {
+            let end = rule_port.end_port.unwrap_or(*n);
+            (*n..=end).contains(&i32::from(port))
+        }
+        Some(IntOrString::String(name)) => match dst {
+            Peer::Pod(pod) => pod.named_port(name, protocol) == Some(port),
+            Peer::Outside(_) => false,
+        },
+    }
+}
+
+fn types(policy: &NetworkPolicy) -> Vec<String> {
+    let spec = policy.spec.as_ref();
+    match spec.and_then(|s| s.policy_types.clone()) {
+        Some(t) if !t.is_empty() => t,
+        // The API server's default: Ingress, and Egress when it has egress rules.
+        _ => {
+            let mut t = vec!["Ingress".to_owned()];
+            if spec.is_some_and(|s| s.egress.is_some()) {
+                t.push("Egress".to_owned());
+            }
+            t
+        }
+    }
+}
+
+impl ClusterNetwork {
+    /// Adds or replaces a NetworkPolicy (defaulted and validated).
+    pub fn add_network_policy(&self, policy: NetworkPolicy) {
+        let key = (policy.metadata.namespace.clone().unwrap_or_else(|| "default".into()), policy.metadata.name.clone().unwrap_or_default());
+        self.inner.lock().expect("cluster network poisoned").policies.insert(key, Arc::new(policy));
+    }
+
+    /// Removes a NetworkPolicy; whether it was there.
+    pub fn remove_network_policy(&self, namespace: &str, name: &str) -> bool {
+        self.inner.lock().expect("cluster network poisoned").policies.remove(&(namespace.to_owned(), name.to_owned())).is_some()
+    }
+
+    /// Whether the policies let `src` reach `dst` on `port`/`protocol`.
+    pub(crate) fn policy_allows(&self, src: &Peer<'_>, dst: &Peer<'_>, port: u16, protocol: Protocol) -> bool {
+        if let (Peer::Pod(a), Peer::Pod(b)) = (src, dst)
+            && std::ptr::eq(*a, *b)
+        {
+            return true;
+        }
+        let policies: Vec<Arc<NetworkPolicy>> = self.inner.lock().expect("cluster network poisoned").policies.values().cloned().collect();
+        if policies.is_empty() {
+            return true;
+        }
+        let selecting = |pod: &PodNetwork, direction: &str| -> Vec<&Arc<NetworkPolicy>> {
+            policies
+                .iter()
+                .filter(|p| p.metadata.namespace.as_deref().unwrap_or("default") == pod.namespace)
+                .filter(|p| types(p).iter().any(|t| t == direction))
+                .filter(|p| p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()).is_none_or(|sel| selects(sel, &pod.endpoint_labels())))
+                .collect()
+        };
+        let egress_ok = match src {
+            Peer::Pod(pod) => {
+                let selected = selecting(pod, "Egress");
+                selected.is_empty()
+                    || selected.iter().any(|p| {
+                        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+                        p.spec.as_ref().and_then(|s| s.egress.as_ref()).into_iter().flatten().any(|rule| {
+                            let to_ok = rule.to.as_deref().is_none_or(|to| to.is_empty() || to.iter().any(|peer| peer_matches(peer, ns, dst)));
+                            let ports_ok =
+                                rule.ports.as_deref().is_none_or(|ports| ports.is_empty() || ports.iter().any(|rp| port_matches(rp, dst, port, protocol)));
+                            to_ok && ports_ok
+                        })
+                    })
+            }
+            Peer::Outside(_) => true,
+        };
+        let ingress_ok = match dst {
+            Peer::Pod(pod) => {
+                let selected = selecting(pod, "Ingress");
+                selected.is_empty()
+                    || selected.iter().any(|p| {
+                        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+                        p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().any(|rule| {
+                            let from_ok = rule.from.as_deref().is_none_or(|from| from.is_empty() || from.iter().any(|peer| peer_matches(peer, ns, src)));
+                            let ports_ok =
+                                rule.ports.as_deref().is_none_or(|ports| ports.is_empty() || ports.iter().any(|rp| port_matches(rp, dst, port, protocol)));
+                            from_ok && ports_ok
+                        })
+                    })
+            }
+            Peer::Outside(_) => true,
+        };
+        egress_ok && ingress_ok
+    }
+}
+
+impl PodNetwork {
+    fn endpoint_labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.endpoint.lock().expect("pod network poisoned").labels.clone()
+    }
+
+    fn named_port(&self, name: &str, protocol: Protocol) -> Option<u16> {
+        self.endpoint.lock().expect("pod network poisoned").ports.iter().find(|(n, _, p)| n == name && *p == protocol).map(|(_, port, _)| *port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::EndpointInfo;
+
+    fn policy(yaml: &str) -> NetworkPolicy {
+        serde_json::from_value(serde_saphyr::from_str::<serde_json::Value>(yaml).unwrap()).unwrap()
+    }
+
+    fn pod(cluster: &Arc<ClusterNetwork>, name: &str, ns: &str, app: &str) -> Arc<PodNetwork> {
+        let p = cluster.attach(name, ns);
+        p.set_endpoint_info(EndpointInfo { labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), 8080, Protocol::Tcp)] });
+        p
+    }
+
+    #[test]
+    fn selected_pods_take_only_what_a_rule_allows_and_others_take_everything() {
+        let cluster = ClusterNetwork::new();
+        let (db, web, other, elsewhere) = (
+            pod(&cluster, "db", "default", "db"),
+            pod(&cluster, "web", "default", "web"),
+            pod(&cluster, "x", "default", "x"),
+            pod(&cluster, "w2", "prod", "web"),
+        );
+        let allows = |a: &Arc<PodNetwork>, b: &Arc<PodNetwork>, port| cluster.policy_allows(&Peer::Pod(a), &Peer::Pod(b), port, Protocol::Tcp);
+        assert!(allows(&web, &db, 5432) && allows(&other, &db, 5432), "no policy: all allowed");
+        cluster.add_network_policy(policy(
+            "metadata: {name: db-from-web, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}]\n    ports: [{port: 5432}]\n",
+        ));
+        assert!(allows(&web, &db, 5432));
+        assert!(!allows(&web, &db, 22), "another port");
+        assert!(!allows(&other, &db, 5432), "another pod");
+        assert!(!allows(&elsewhere, &db, 5432), "a web pod of another namespace");
+        assert!(allows(&db, &web, 8080), "web is not selected");
+        assert!(allows(&db, &db, 22), "within a pod");
+        // A namespaceSelector lets the other namespace's web pods in; a
+        // named port is the destination's.
+        cluster.add_network_policy(policy(
+            "metadata: {name: from-prod, namespace: default}\nspec:\n  podSelector: {}\n  ingress:\n  - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: prod}}, podSelector: {matchExpressions: [{key: app, operator: In, values: [web]}]}}]\n    ports: [{port: http}]\n",
+        ));
+        assert!(allows(&elsewhere, &other, 8080) && !allows(&elsewhere, &other, 8081));
+        // Egress: default-deny but for an ipBlock outside.
+        cluster.add_network_policy(policy(
+            "metadata: {name: web-out, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 198.18.0.0/15, except: [198.18.9.0/24]}}]\n",
+        ));
+        let out = |ip: &str| cluster.policy_allows(&Peer::Pod(&web), &Peer::Outside(ip.parse().unwrap()), 443, Protocol::Tcp);
+        assert!(out("198.18.7.2") && !out("198.18.9.2") && !out("93.184.216.34"));
+        assert!(!allows(&web, &db, 5432), "web's egress now excludes db");
+        assert!(cluster.remove_network_policy("default", "web-out"));
+        assert!(allows(&web, &db, 5432));
+    }
+}
