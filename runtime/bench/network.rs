@@ -49,6 +49,36 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
     let pod_gbps = gbps(&line_starting(&mut lines, "rate-sink", WITHIN).await?.text)?;
     stop_all(vec![server, client]).await;
 
+    // Through a ClusterIP beside the pod IP: new connections per second
+    // (each a byte there and back) and throughput.
+    let service = crate::manifest::load_str(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: bench-net}\nspec:\n  selector: {app: bench-net}\n  ports: [{name: conn, port: 9100}, {name: bulk, port: 9000}]\n",
+        "bench",
+        crate::manifest::Validation::Strict,
+    )?;
+    lab.rt.apply_service(&service.services[0])?;
+    let conns = (options.rtt_rounds / 10).max(100);
+    let server_pod = pod("net-svc-server", &[container("conn", &s(&["accept-loop", "9100"])), container("sink", &s(&["rate-sink", "9000"]))])
+        .replace("name: net-svc-server\n", "name: net-svc-server\n  labels: {app: bench-net}\n");
+    let mut lines = lab.lines("net-svc-server");
+    let server = lab.start(&server_pod).await?;
+    line_starting(&mut lines, "listening", WITHIN).await?;
+    let mut rates = Vec::new();
+    for (name, addr) in [("net-conn-pod", format!("{}:9100", server.pod_ip())), ("net-conn-svc", "bench-net:9100".to_owned())] {
+        let mut lines = lab.lines(name);
+        let client = lab.start(&pod(name, &[container("c", &s(&["connect-rate", &addr, &conns.to_string(), "30"]))])).await?;
+        let line = line_starting(&mut lines, "connect-rate", WITHIN).await?;
+        rates.push(field(&line.text, "conns")? / field(&line.text, "ns")? * 1e9);
+        stop_all(vec![client]).await;
+    }
+    let client = lab.start(&pod("net-svc-client", &[container("send", &s(&["send", "bench-net:9000", &bytes, "30"]))])).await?;
+    let svc_gbps = gbps(&line_starting(&mut lines, "rate-sink", WITHIN).await?.text)?;
+    stop_all(vec![server, client]).await;
+    lab.rt.delete_service("default", "bench-net");
+    report.push("pod_ip_connections_per_s", rates[0].round(), "conn/s");
+    report.push("cluster_ip_connections_per_s", rates[1].round(), "conn/s");
+    report.push("cluster_ip_gbps", (svc_gbps * 100.0).round() / 100.0, "Gbps");
+
     // Round trips inside one pod.
     let mut lines = lab.lines("net-rtt");
     let rtt =

@@ -17,6 +17,10 @@
 //! nettest pong PORT                  accept one connection, echo every byte back
 //! nettest ping ADDR ROUNDS [RETRY]   one byte there and back ROUNDS times:
 //!                                    "ping rounds=N ns=T"
+//! nettest accept-loop PORT           accept connections for ever: read a byte,
+//!                                    write it back, close
+//! nettest connect-rate ADDR N [RETRY] N connections, each a byte there and
+//!                                    back: "connect-rate conns=N ns=T"
 //! ```
 //! Steps separated by `--` run in order; the first failure ends the
 //! program with exit code 1. ADDR is host:port with any name the pod can resolve. RETRY is seconds
@@ -53,6 +57,8 @@ fn run(args: &[String]) -> Result<(), ExitCode> {
         "rate-sink" => rate_sink(num(1, 0) as u16),
         "pong" => pong(num(1, 0) as u16),
         "ping" => ping(arg(1), num(2, 1), num(3, 0)),
+        "accept-loop" => accept_loop(num(1, 0) as u16),
+        "connect-rate" => connect_rate(arg(1), num(2, 1), num(3, 0)),
         other => Err(format!("unknown step {other:?}")),
     };
     result.map_err(|e| {
@@ -184,6 +190,34 @@ fn pong(port: u16) -> Result<(), String> {
     while stream.read(&mut byte).map_err(kind)? == 1 {
         stream.write_all(&byte).map_err(kind)?;
     }
+    Ok(())
+}
+
+fn accept_loop(port: u16) -> Result<(), String> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).map_err(kind)?;
+    println!("listening on {port}");
+    loop {
+        let (mut stream, _) = listener.accept().map_err(kind)?;
+        let mut byte = [0u8; 1];
+        if stream.read_exact(&mut byte).is_ok() {
+            let _ = stream.write_all(&byte);
+        }
+    }
+}
+
+fn connect_rate(addr: &str, conns: u64, retry: u64) -> Result<(), String> {
+    // The first connection waits for the server (and is not timed).
+    let mut first = dial(addr, retry)?;
+    let mut byte = [7u8; 1];
+    first.write_all(&byte).map_err(kind)?;
+    first.read_exact(&mut byte).map_err(kind)?;
+    let started = Instant::now();
+    for _ in 0..conns {
+        let mut stream = dial(addr, 0)?;
+        stream.write_all(&byte).map_err(kind)?;
+        stream.read_exact(&mut byte).map_err(kind)?;
+    }
+    println!("connect-rate conns={conns} ns={}", started.elapsed().as_nanos());
     Ok(())
 }
 
