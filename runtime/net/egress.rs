@@ -84,6 +84,16 @@ impl PodNetwork {
         egress == Egress::Allow && !self.is_self(to.ip()) && !forbidden(to.ip(), range)
     }
 
+    /// Connects to `to` as the pod would: in the runtime at once, out
+    /// through the host when `to` is outside (for the runtime's own
+    /// clients: probes, hooks, outgoing wasi:http).
+    pub(crate) async fn connect_any(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {
+        if self.is_egress(to) && self.destination(to, super::Protocol::Tcp).is_err() {
+            return self.clone().connect_out(None, to).await.map(|(conn, binding, _)| (conn, binding));
+        }
+        self.connect(to)
+    }
+
     /// Connects out to `to` through a host socket (see [`Self::is_egress`]),
     /// from `local` (an ephemeral port of the pod when none): the guest's
     /// end of the connection, the port it holds, and its local address.

@@ -28,6 +28,7 @@ mod policy;
 mod service;
 mod socket;
 mod tcp;
+pub(crate) mod tls;
 mod udp;
 
 pub use egress::Egress;

@@ -1,9 +1,8 @@
 //! Outgoing wasi:http requests of a component, sent through the pod
 //! network: the request's authority is resolved by the pod's resolver and
 //! connected like any socket of the pod, so wasi:http reaches exactly what
-//! wasi:sockets reaches. Plain HTTP only: the pod network has no TLS
-//! terminator, and wasmpod links no TLS stack (small builds for edge
-//! devices); an `https` request fails with a protocol error.
+//! wasi:sockets reaches (the pod network, and egress). `https` requests
+//! are TLS (rustls) verified against the system's roots (`tls.rs`).
 //!
 //! Each request's connection takes a slot of the pod's open-file cap (see
 //! `limits/handles.rs`) from before it connects until the response body is
@@ -38,7 +37,7 @@ type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Resu
 
 impl WasiHttpHooks for PodHttpHooks {
     fn is_supported_scheme(&mut self, scheme: &Scheme) -> bool {
-        *scheme == Scheme::HTTP
+        *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS
     }
 
     fn default_scheme(&mut self) -> Option<Scheme> {
@@ -64,11 +63,13 @@ impl WasiHttpHooks for PodHttpHooks {
 }
 
 async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, options: Option<RequestOptions>, slot: Slot) -> SendResult {
-    if request.uri().scheme() != Some(&Scheme::HTTP) {
-        return Err(HttpError::HttpProtocolError);
-    }
+    let tls = match request.uri().scheme() {
+        Some(s) if *s == Scheme::HTTP => false,
+        Some(s) if *s == Scheme::HTTPS => true,
+        _ => return Err(HttpError::HttpProtocolError),
+    };
     let authority = request.uri().authority().cloned().ok_or(HttpError::HttpRequestUriInvalid)?;
-    let port = authority.port_u16().unwrap_or(80);
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let connect_timeout = options.as_ref().and_then(|o| o.connect_timeout).unwrap_or(std::time::Duration::from_secs(600));
     let connect = async {
         match &policy {
@@ -87,13 +88,7 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
                 };
                 let mut last = HttpError::DestinationNotFound;
                 for ip in ips {
-                    let to = SocketAddr::new(ip, port);
-                    let connected = if net.is_egress(to) && net.destination(to, super::Protocol::Tcp).is_err() {
-                        net.clone().connect_out(None, to).await.map(|(c, b, _)| (c, b))
-                    } else {
-                        net.connect(to)
-                    };
-                    match connected {
+                    match net.connect_any(SocketAddr::new(ip, port)).await {
                         Ok((conn, binding)) => return Ok(Stream::Pod(conn.holding(binding))),
                         Err(super::NetError::ConnectionRefused) => last = HttpError::ConnectionRefused,
                         Err(super::NetError::Unreachable) => last = HttpError::DestinationUnavailable,
@@ -113,9 +108,16 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
         .path_and_query(request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    let response = match stream {
-        Stream::Pod(conn) => exchange(TokioIo::new(conn), request, slot).await?,
-        Stream::Host(tcp) => exchange(TokioIo::new(tcp), request, slot).await?,
+    // https: TLS verified against the system's roots, SNI the host name.
+    let tls_error = |e: std::io::Error| {
+        if super::tls::is_certificate_error(&e) { HttpError::TlsCertificateError } else { HttpError::TlsProtocolError }
+    };
+    let host = authority.host().to_owned();
+    let response = match (stream, tls) {
+        (Stream::Pod(conn), false) => exchange(TokioIo::new(conn), request, slot).await?,
+        (Stream::Host(tcp), false) => exchange(TokioIo::new(tcp), request, slot).await?,
+        (Stream::Pod(conn), true) => exchange(TokioIo::new(super::tls::connect(conn, &host, true).await.map_err(tls_error)?), request, slot).await?,
+        (Stream::Host(tcp), true) => exchange(TokioIo::new(super::tls::connect(tcp, &host, true).await.map_err(tls_error)?), request, slot).await?,
     };
     Ok((response, Box::new(async { Ok(()) })))
 }

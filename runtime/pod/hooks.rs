@@ -46,7 +46,8 @@ pub(crate) async fn run(handler: &LifecycleHandler, ctx: &HookContext<'_>) -> Re
     if let Some(get) = &handler.http_get {
         let port = crate::manifest::resolve_port(&get.port, ctx.container)?;
         let path = get.path.clone().unwrap_or_else(|| "/".into());
-        return http_get(&ctx.instance.sandbox.network, get.host.as_deref(), port, &path).await;
+        let tls = get.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"));
+        return http_get(&ctx.instance.sandbox.network, get.host.as_deref(), port, &path, tls).await;
     }
     if let Some(sleep) = &handler.sleep {
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64)).await;
@@ -74,24 +75,36 @@ fn invalid_tcp_handler(tcp: &TCPSocketAction) -> String {
     format!("Cannot run handler: invalid handler: &LifecycleHandler{{Exec:nil,HTTPGet:nil,TCPSocket:&TCPSocketAction{{Port:{port},Host:{host},}},Sleep:nil,}}")
 }
 
-async fn http_get(network: &SocketPolicy, host: Option<&str>, port: u16, path: &str) -> Result<(), String> {
+async fn http_get(network: &SocketPolicy, host: Option<&str>, port: u16, path: &str, tls: bool) -> Result<(), String> {
     let host = host.filter(|h| !h.is_empty());
+    // HTTPS: TLS without verifying the certificate, as the kubelet's hooks.
+    async fn send<IO>(io: IO, tls: bool, host: &str, port: u16, path: &str) -> Result<u16, String>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        if tls {
+            let tls = crate::net::tls::connect(io, host, false).await.map_err(|e| format!("remote error: tls: {e}"))?;
+            request(TokioIo::new(tls), host, port, path).await
+        } else {
+            request(TokioIo::new(io), host, port, path).await
+        }
+    }
     let response = match network {
         SocketPolicy::Pod(net) => {
             let conn = match host {
                 None => crate::net::connect_loopback(net, port).map_err(|e| e.to_string())?,
                 Some(h) => {
                     let ip = crate::net::resolve_name(net, h)?;
-                    let (conn, binding) = net.connect(std::net::SocketAddr::new(ip, port)).map_err(|e| e.to_string())?;
+                    let (conn, binding) = net.connect_any(std::net::SocketAddr::new(ip, port)).await.map_err(|e| e.to_string())?;
                     conn.holding(binding)
                 }
             };
-            request(TokioIo::new(conn), host.unwrap_or("localhost"), port, path).await?
+            send(conn, tls, host.unwrap_or("localhost"), port, path).await?
         }
         SocketPolicy::Host => {
             let h = host.unwrap_or("127.0.0.1");
             let tcp = tokio::net::TcpStream::connect((h, port)).await.map_err(|e| e.to_string())?;
-            request(TokioIo::new(tcp), h, port, path).await?
+            send(tcp, tls, h, port, path).await?
         }
         SocketPolicy::None => return Err("the container has no network".into()),
     };

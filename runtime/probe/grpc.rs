@@ -27,7 +27,7 @@ pub(super) async fn check(ctx: &ProbeContext, port: u16, service: &str, timeout:
         Ok(r) => r,
         Err(e) => return Outcome::Failure(format!("error: health rpc probe failed: {e}")),
     };
-    match tokio::time::timeout(timeout, send(ctx, None, port, req, true)).await {
+    match tokio::time::timeout(timeout, send(ctx, None, port, req, true, false)).await {
         Err(_) => Outcome::Failure(format!("timeout: health rpc did not complete within {}", go_duration(timeout))),
         Ok(Err(e)) => Outcome::Failure(format!("error: failed to connect service \"{addr}\": {e}")),
         Ok(Ok(answer)) => judge(&answer),

@@ -1,4 +1,5 @@
-//! `httpGet` probes: success when the status is 200-299, success with a
+//! `httpGet` probes (HTTP, or HTTPS without verifying the certificate, as
+//! the kubelet's): success when the status is 200-299, success with a
 //! `ProbeWarning` for a 3xx the probe did not follow (redirects are
 //! followed to the same host name only, as the kubelet's client does). The
 //! request goes
@@ -28,9 +29,6 @@ pub(super) async fn check(
 ) -> Outcome {
     let shown_host = host.map(str::to_owned).unwrap_or_else(|| ctx.pod_ip().to_string());
     let first = Target { scheme: scheme.to_ascii_lowercase(), authority: join_host_port(&shown_host, port), host: shown_host, port, path: path.to_owned() };
-    if !scheme.eq_ignore_ascii_case("HTTP") {
-        return Outcome::Failure(format!("Get \"{}\": HTTPS probes are not supported: wasmpod links no TLS stack", first.url()));
-    }
     let url = first.url();
     match tokio::time::timeout(timeout, exchange(ctx, host, first, headers)).await {
         Ok(Ok(answer)) => match answer.status.as_u16() {
@@ -63,7 +61,7 @@ async fn exchange(ctx: &ProbeContext, host: Option<&str>, first: Target, headers
     let mut custom_host = true;
     for requests in 1.. {
         let req = request(&target, headers, custom_host, referer.as_deref()).map_err(|e| (target.url(), e))?;
-        let answer = send(ctx, host, target.port, req, false).await.map_err(|e| (target.url(), e))?;
+        let answer = send(ctx, host, target.port, req, false, target.scheme == "https").await.map_err(|e| (target.url(), e))?;
         let location = answer.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok()).filter(|l| !l.is_empty());
         let (true, Some(location)) = (matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308), location) else { return Ok(answer) };
         let next = target.resolve(location).ok_or_else(|| (target.url(), format!("failed to parse Location header {location:?}")))?;
@@ -73,8 +71,8 @@ async fn exchange(ctx: &ProbeContext, host: Option<&str>, first: Target, headers
         if requests >= MAX_REQUESTS {
             return Err((location.to_owned(), "stopped after 10 redirects".to_owned()));
         }
-        if next.scheme != "http" {
-            return Err((next.url(), "HTTPS probes are not supported: wasmpod links no TLS stack".to_owned()));
+        if next.scheme != "http" && next.scheme != "https" {
+            return Err((next.url(), format!("unsupported protocol scheme {:?}", next.scheme)));
         }
         custom_host &= !location.contains("://") && !location.starts_with("//");
         referer = Some(target.url());
@@ -182,14 +180,23 @@ pub(super) struct Answer {
 }
 
 /// Sends `req` (origin-form URI, `Host` header set) to `host:port`: to the
-/// container's own wasi:http handler directly when it serves that port,
-/// else over a pod-network connection (HTTP/1.1, or h2c for gRPC).
-pub(super) async fn send(ctx: &ProbeContext, host: Option<&str>, port: u16, req: http::Request<Full<Bytes>>, h2: bool) -> Result<Answer, String> {
+/// container's own wasi:http handler directly when it serves that port
+/// (plain HTTP), else over a pod-network connection (HTTP/1.1, or h2c for
+/// gRPC), in TLS for `tls` without verifying the certificate, as the
+/// kubelet's probes do.
+pub(super) async fn send(ctx: &ProbeContext, host: Option<&str>, port: u16, req: http::Request<Full<Bytes>>, h2: bool, tls: bool) -> Result<Answer, String> {
     let addr = tcp::target(ctx, host, port)?;
-    if serves_directly(ctx, addr) {
+    if !tls && serves_directly(ctx, addr) {
         return direct(ctx, addr, req).await;
     }
-    let io = TokioIo::new(tcp::connect(ctx, host, port, Duration::from_secs(3600)).await?);
+    let conn = tcp::connect(ctx, host, port, Duration::from_secs(3600)).await?;
+    let conn: Box<dyn tcp::Io> = if tls {
+        let name = host.map(str::to_owned).unwrap_or_else(|| addr.ip().to_string());
+        Box::new(crate::net::tls::connect(conn, &name, false).await.map_err(|e| format!("remote error: tls: {e}"))?)
+    } else {
+        conn
+    };
+    let io = TokioIo::new(conn);
     let response = if h2 {
         let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(|e| e.to_string())?;
         let conn = tokio::spawn(conn);

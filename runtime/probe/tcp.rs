@@ -38,7 +38,7 @@ pub(super) fn target(ctx: &ProbeContext, host: Option<&str>, port: u16) -> Resul
 pub(super) async fn connect(ctx: &ProbeContext, host: Option<&str>, port: u16, timeout: Duration) -> Result<Box<dyn Io>, String> {
     let addr = target(ctx, host, port)?;
     match &ctx.spec.network {
-        SocketPolicy::Pod(net) => match net.connect(addr) {
+        SocketPolicy::Pod(net) => match net.connect_any(addr).await {
             Ok((conn, binding)) => Ok(Box::new(conn.holding(binding))),
             Err(NetError::ConnectionRefused) => Err(format!("dial tcp {addr}: connect: connection refused")),
             Err(NetError::Unreachable) => Err(format!("dial tcp {addr}: connect: no route to host")),

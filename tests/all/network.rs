@@ -416,13 +416,17 @@ async fn outgoing_wasi_http_goes_through_the_pod_network() {
 struct Outside {
     ns: String,
     ip: String,
+    files: std::path::PathBuf,
     server: std::process::Child,
+    tls_server: Option<std::process::Child>,
 }
 
 #[cfg(target_os = "linux")]
 impl Outside {
-    fn start(dir: &Path) -> Self {
-        let id = std::process::id() % 250;
+    /// `slot` tells apart the tests of one process (each its own
+    /// namespace and addresses).
+    fn start(dir: &Path, slot: u32) -> Self {
+        let id = (std::process::id() * 2 + slot) % 250;
         let ns = format!("wpegress{id}");
         let (host_if, ns_if) = (format!("wpe{id}h"), format!("wpe{id}n"));
         let (host_ip, ip) = (format!("198.18.{id}.1"), format!("198.18.{id}.2"));
@@ -453,7 +457,7 @@ impl Outside {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 for the outside server");
-        let me = Self { ns, ip, server };
+        let me = Self { ns, ip, files: dir.to_owned(), server, tls_server: None };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect((me.ip.as_str(), 8099)).is_err() {
             assert!(std::time::Instant::now() < deadline, "the outside server did not start");
@@ -464,8 +468,65 @@ impl Outside {
 }
 
 #[cfg(target_os = "linux")]
+impl Outside {
+    /// Adds an HTTPS server on 8443 serving `dir`, with a certificate for
+    /// its address signed by a CA made here; returns the CA's PEM file.
+    fn start_tls(&mut self, dir: &Path) -> std::path::PathBuf {
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+            assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=wasmpod test CA"]].concat());
+        openssl(&[&["req"][..], &ec, &["-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=outside"]].concat());
+        std::fs::write(dir.join("san.ext"), format!("subjectAltName=IP:{}\nbasicConstraints=CA:FALSE\n", self.ip)).unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let script = format!(
+            "import http.server,ssl,os; c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain({cert:?},{key:?}); os.chdir({files:?}); s=http.server.HTTPServer(({ip:?},8443), http.server.SimpleHTTPRequestHandler); s.socket=c.wrap_socket(s.socket, server_side=True); s.serve_forever()",
+            cert = dir.join("srv.pem").display().to_string(),
+            key = dir.join("srv.key").display().to_string(),
+            files = self.files.display().to_string(),
+            ip = self.ip
+        );
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", &script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 for the HTTPS server");
+        self.tls_server = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect((self.ip.as_str(), 8443)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the HTTPS server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        dir.join("ca.pem")
+    }
+}
+
+#[cfg(target_os = "linux")]
 impl Drop for Outside {
     fn drop(&mut self) {
+        if let Some(mut tls) = self.tls_server.take() {
+            let _ = tls.kill();
+            let _ = tls.wait();
+        }
         let _ = self.server.kill();
         let _ = self.server.wait();
         let _ = std::process::Command::new("ip").args(["netns", "del", &self.ns]).output();
@@ -483,7 +544,7 @@ async fn pods_reach_outside_through_the_hosts_sockets_but_never_its_loopback_or_
     }
     let h = Harness::new();
     let files = tempfile::tempdir().unwrap();
-    let outside = Outside::start(files.path());
+    let outside = Outside::start(files.path(), 0);
     let url = format!("http://{}:8099/hello.txt", outside.ip);
     let yaml = pod(
         "egress",
@@ -511,4 +572,53 @@ async fn pods_reach_outside_through_the_hosts_sockets_but_never_its_loopback_or_
     let out = denied.run(&curl).await;
     assert_eq!(phase(&out.pod), "Failed");
     assert!(denied.stdout("curl", "c").is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_out_is_verified_against_the_systems_roots_while_https_probes_and_hooks_skip_verification() {
+    if unsafe { libc::geteuid() } != 0 && std::env::var_os("WASMPOD_REQUIRE_NETNS").is_none() {
+        eprintln!("NOT RUN: the HTTPS test makes a network namespace and needs root (CI runs it)");
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let mut outside = Outside::start(files.path(), 1);
+    let ca = outside.start_tls(certs.path());
+    let ip = outside.ip.clone();
+
+    // Probes and hooks take any certificate, as the kubelet's do.
+    let h = Harness::with_config(|c| c.probe_second = std::time::Duration::from_millis(200));
+    let probed = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: probed}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, '3600']\n    lifecycle:\n      postStart: {{httpGet: {{scheme: HTTPS, host: '{ip}', port: 8443, path: /hello.txt}}}}\n    readinessProbe:\n      httpGet: {{scheme: HTTPS, host: '{ip}', port: 8443, path: /hello.txt}}\n      periodSeconds: 1\n"
+    );
+    let handle = h.start(&probed).await;
+    let ready =
+        |p: &k8s_openapi::api::core::v1::Pod| p.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True");
+    let became_ready = tokio::time::timeout(std::time::Duration::from_secs(30), wait_until(&handle, "Ready through an HTTPS probe", ready)).await;
+    assert!(became_ready.is_ok(), "not Ready: {}", h.events("probed"));
+    assert!(!h.events("probed").contains("FailedPostStartHook"), "{}", h.events("probed"));
+    handle.stop();
+    tokio::time::timeout(crate::harness::DEADLINE, handle.wait()).await.unwrap();
+
+    // Outgoing wasi:http verifies: this process does not trust the test CA.
+    let out = h.run(&pod("untrusted", &[("get", &format!("http-get https://{ip}:8443 /hello.txt"))])).await;
+    assert_eq!(exit_code(container(&out.pod, "get")), Some(1));
+    assert!(h.stdout("untrusted", "get").iter().any(|l| l.contains("TlsCertificateError")), "{:?}", h.stdout("untrusted", "get"));
+
+    // A process whose roots hold it (SSL_CERT_FILE, as OpenSSL reads it) gets the page.
+    let manifest = files.path().join("https.yaml");
+    std::fs::write(&manifest, pod("trusted", &[("get", &format!("http-get https://{ip}:8443 /hello.txt"))])).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .args(["--state-dir"])
+        .arg(state.path())
+        .arg("run")
+        .arg(&manifest)
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("200 hello from outside"), "{stdout}");
 }

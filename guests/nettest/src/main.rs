@@ -12,6 +12,7 @@
 //! nettest udp-echo PORT [COUNT]     UDP echo: "udp <msg> from <peer>"
 //! nettest udp-send ADDR MSG [RETRY]  send a datagram until a reply comes
 //! nettest http-get AUTHORITY PATH    a wasi:http request: "<status> <body>"
+//!                                    (https when AUTHORITY starts https://)
 //! nettest rate-sink PORT             accept one connection, read to EOF:
 //!                                    "rate-sink bytes=N ns=T" (T from the first byte)
 //! nettest pong PORT                  accept one connection, echo every byte back
@@ -279,7 +280,11 @@ fn http_get(authority: &str, path: &str) -> Result<(), String> {
     use wasi::http::outgoing_handler;
     use wasi::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
     let request = OutgoingRequest::new(Fields::new());
-    request.set_scheme(Some(&Scheme::Http)).map_err(|_| "scheme")?;
+    let (scheme, authority) = match authority.strip_prefix("https://") {
+        Some(rest) => (Scheme::Https, rest),
+        None => (Scheme::Http, authority),
+    };
+    request.set_scheme(Some(&scheme)).map_err(|_| "scheme")?;
     request.set_authority(Some(authority)).map_err(|_| "authority")?;
     request.set_path_with_query(Some(path)).map_err(|_| "path")?;
     let body = request.body().map_err(|_| "body")?;
