@@ -104,12 +104,13 @@ wasmpod serve --container-log-max-size 4Ki --container-log-max-files 3 >"$work/s
 server=$!
 
 # The seed's manifests, from a second process. Not applied:
-# env-from-objects.yaml (its ConfigMaps and Secrets are not served by the
-# control API; `run` takes it) and liveness-probe.yaml (fields Kubernetes
-# rejects, and the pod name readiness-probe.yaml uses).
+# env-from-objects.yaml and two-tier.yaml (their ConfigMaps, Secrets,
+# Services and NetworkPolicies are not served by the control API; `run`
+# takes them) and liveness-probe.yaml (fields Kubernetes rejects, and the
+# pod name readiness-probe.yaml uses).
 applied=0
 for f in examples/*.yaml; do
-	case $f in examples/env-from-objects.yaml | examples/liveness-probe.yaml) continue ;; esac
+	case $f in examples/env-from-objects.yaml | examples/two-tier.yaml | examples/liveness-probe.yaml) continue ;; esac
 	# Exit code 5: the server is not listening yet.
 	deadline=$((SECONDS + 120))
 	while out=$(wasmpod apply -f "$f" 2>&1); code=$?; [ $code -eq 5 ] && [ $SECONDS -lt $deadline ]; do sleep 1; done

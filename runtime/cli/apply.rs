@@ -27,10 +27,13 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
         for w in &m.warnings {
             eprintln!("Warning: {w}");
         }
-        if !m.config_maps.is_empty() || !m.secrets.is_empty() {
+        if !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
             return Err(Failure {
                 exit: Exit::Invalid,
-                error: anyhow::anyhow!("{}: ConfigMaps and Secrets are not served by the control API yet: run such pods with `wasmpod run`", file.display()),
+                error: anyhow::anyhow!(
+                    "{}: ConfigMaps, Secrets, Services and NetworkPolicies are not served by the control API yet: run such files with `wasmpod run`",
+                    file.display()
+                ),
             });
         }
         let base = file.parent().map(Path::to_owned).unwrap_or_default();

@@ -116,3 +116,35 @@ async fn ambassador_proxies_localhost_to_the_database_pod() {
         p.stop();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tier_front_reads_the_store_through_its_service_and_others_are_kept_out() {
+    let h = Harness::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let m = manifest::load_file(&dir.join("two-tier.yaml"), Validation::Strict).unwrap();
+    for policy in &m.network_policies {
+        h.runtime.apply_network_policy(policy);
+    }
+    for svc in &m.services {
+        h.runtime.apply_service(svc).unwrap();
+    }
+    let plans = h.runtime.plan(&m, &dir).await.unwrap();
+    let pods: Vec<PodHandle> = plans.into_iter().map(|p| h.runtime.start(p).unwrap()).collect();
+    let web = pods.iter().find(|p| p.name() == "web").unwrap();
+    wait_until(web, "the front running", all_ready).await;
+    let page = eventually("the front serves the store's records", || async {
+        let (code, out) = exec(web, "server", &["curl", "-s", "http://localhost:8080/"]).await;
+        (code == 0 && out.contains("records in the store")).then_some(out)
+    })
+    .await;
+    assert_eq!(page.trim(), "3 records in the store");
+    // Only the front gets in: the store's own neighbour pod does not.
+    let out = h
+        .run("apiVersion: v1\nkind: Pod\nmetadata: {name: outsider}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'curl -sS http://store/records || echo kept out']\n")
+        .await;
+    assert_eq!(crate::harness::phase(&out.pod), "Succeeded");
+    assert_eq!(h.stdout("outsider", "c"), ["kept out"]);
+    for p in &pods {
+        p.stop();
+    }
+}
