@@ -370,6 +370,17 @@ impl PodNetwork {
         Ok((self.route(to.ip())?, to.port()))
     }
 
+    /// A connection from `peer` outside the pod network into this pod's
+    /// listener on `port` (IPv4).
+    pub(crate) fn accept_from(self: &Arc<Self>, peer: SocketAddr, port: u16) -> Result<Connection, NetError> {
+        let acceptor = self.ports.lock().expect("port table poisoned").bound.get(&port).cloned().flatten();
+        let sender = acceptor.filter(|a| !a.v6).ok_or(NetError::ConnectionRefused)?.queue;
+        let (client, server) = connection_pair(CONNECTION_BUFFER);
+        let incoming = Incoming { stream: server, peer, local: SocketAddr::new(IpAddr::V4(self.ip), port) };
+        sender.try_send(incoming).map_err(|_| NetError::ConnectionRefused)?;
+        Ok(client)
+    }
+
     /// Connects from this pod to `to` from an ephemeral port. Refused at
     /// once when nothing listens there; unreachable when `to` is no pod.
     pub fn connect(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {

@@ -214,6 +214,20 @@ impl ClusterNetwork {
         out
     }
 
+    /// A connection from outside the pod network (a NodePort's listener on
+    /// the host) to Service `namespace/name`'s `port`: an endpoint picked,
+    /// and the connection delivered to it as coming from the node's address
+    /// (10.88.0.1), as kube-proxy masquerades NodePort traffic.
+    pub fn connect_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<super::Connection, super::NetError> {
+        let entry = self.service(namespace, name).ok_or(super::NetError::ConnectionRefused)?;
+        let node = Ipv4Addr::from(super::POD_SUBNET + 1);
+        let (pod, target) = self.pick(&entry, port, Protocol::Tcp, node).ok_or(super::NetError::ConnectionRefused)?;
+        if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node)), &super::policy::Peer::Pod(&pod), target, Protocol::Tcp) {
+            return Err(super::NetError::Unreachable);
+        }
+        pod.accept_from(SocketAddr::new(IpAddr::V4(node), 0), target)
+    }
+
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceEntry>> {
         self.inner.lock().expect("cluster network poisoned").services.get(&(namespace.to_owned(), name.to_owned())).cloned()
     }

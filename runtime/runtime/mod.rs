@@ -150,6 +150,8 @@ pub struct Runtime {
     dns: Arc<crate::pod::DnsHost>,
     /// The Services applied, as returned (`services.rs`).
     services: std::sync::Mutex<std::collections::BTreeMap<(String, String), k8s_openapi::api::core::v1::Service>>,
+    /// Their node ports' listeners.
+    node_ports: services::NodePorts,
 }
 
 impl Runtime {
@@ -180,6 +182,7 @@ impl Runtime {
             log_rotation: config.log_rotation,
             max_open_files_per_pod: config.max_open_files_per_pod,
             services: Default::default(),
+            node_ports: Default::default(),
         })
     }
 

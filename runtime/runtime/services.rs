@@ -18,15 +18,64 @@ impl Runtime {
     /// Creates (or replaces) `svc`, defaulted and validated as
     /// `manifest::load_*` leave it; returns it as the API server would,
     /// with `spec.clusterIP`/`clusterIPs` set (a replaced Service keeps
-    /// its address). ClusterIP and headless Services are served; other
-    /// types, SCTP and IPv6 addresses are refused with what is missing.
+    /// its address). ClusterIP and headless Services are served, and
+    /// NodePort and LoadBalancer ones also on the host's loopback at their
+    /// node ports (30000-32767; call it inside a tokio runtime); other
+    /// types, SCTP, UDP node ports and IPv6 addresses are refused with what
+    /// is missing.
     pub fn apply_service(&self, svc: &Service) -> Result<Service, Error> {
         let spec = service_spec(svc)?;
         let name = spec.name.clone();
         let key = (spec.namespace.clone(), name.clone());
-        let ip = self.cluster.add_service(spec).map_err(|e| Error::Invalid { name: name.clone(), message: format!("Service \"{name}\" is invalid: {e}") })?;
         let mut out = svc.clone();
         let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        // NodePort and LoadBalancer: a listener on the host's loopback per
+        // port. A replaced Service's listeners close first, so it can keep
+        // its node ports; a port that cannot be had refuses the Service.
+        let kind = svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+        let kept: Vec<(u16, u16)> = services.get(&key).map(node_ports_of).unwrap_or_default();
+        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _), _| *k != key);
+        let node_ports = if matches!(kind, "NodePort" | "LoadBalancer") {
+            let mut listeners = Vec::new();
+            for p in spec.ports.iter() {
+                let asked = svc
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.ports.iter().flatten())
+                    .find(|sp| sp.port == i32::from(p.port))
+                    .and_then(|sp| sp.node_port)
+                    .filter(|n| *n != 0);
+                let keep = kept.iter().find(|(port, _)| *port == p.port).map(|(_, n)| *n);
+                let listener = bind_node_port(asked.map(|n| n as u16).or(keep), &name, &self.node_ports)?;
+                listeners.push((p.port, listener));
+            }
+            Some(listeners)
+        } else {
+            None
+        };
+        let ip = self.cluster.add_service(spec).map_err(|e| Error::Invalid { name: name.clone(), message: format!("Service \"{name}\" is invalid: {e}") })?;
+        if let Some(listeners) = node_ports {
+            let s = out.spec.get_or_insert_with(Default::default);
+            for (port, listener) in listeners {
+                let node_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| sp.port == i32::from(port)) {
+                    sp.node_port = Some(i32::from(node_port));
+                }
+                let task = tokio::spawn(serve_node_port(listener, self.cluster.clone(), key.clone(), port));
+                self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).insert((key.clone(), node_port), NodePortTask(task));
+            }
+            if kind == "LoadBalancer" {
+                // The load balancer is this machine's loopback.
+                let status = out.status.get_or_insert_with(Default::default);
+                status.load_balancer = Some(k8s_openapi::api::core::v1::LoadBalancerStatus {
+                    ingress: Some(vec![k8s_openapi::api::core::v1::LoadBalancerIngress {
+                        ip: Some("127.0.0.1".into()),
+                        ip_mode: Some("VIP".into()),
+                        ..Default::default()
+                    }]),
+                });
+            }
+        }
         let old = services.get(&key);
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
@@ -43,6 +92,8 @@ impl Runtime {
     /// Deletes Service `namespace/name`; what it was, if it existed.
     pub fn delete_service(&self, namespace: &str, name: &str) -> Option<Service> {
         self.cluster.remove_service(namespace, name);
+        let key = (namespace.to_owned(), name.to_owned());
+        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _), _| *k != key);
         self.services.lock().unwrap_or_else(|p| p.into_inner()).remove(&(namespace.to_owned(), name.to_owned()))
     }
 
@@ -74,14 +125,77 @@ impl Runtime {
     }
 }
 
+/// The node ports a Service was given: (port, nodePort).
+fn node_ports_of(svc: &Service) -> Vec<(u16, u16)> {
+    svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).filter_map(|p| Some((u16::try_from(p.port).ok()?, u16::try_from(p.node_port?).ok()?))).collect()
+}
+
+/// The node port range (kube-apiserver's `--service-node-port-range`).
+const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+/// A NodePort's listener task; dropped, it stops listening.
+pub(super) struct NodePortTask(tokio::task::JoinHandle<()>);
+
+impl Drop for NodePortTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The node ports in use: ((namespace, service), nodePort) -> listener.
+pub(super) type NodePorts = std::sync::Mutex<std::collections::HashMap<((String, String), u16), NodePortTask>>;
+
+/// Listens on 127.0.0.1 at `asked` (the API server's messages when it is
+/// outside the range or taken), or at the first free port of the range.
+fn bind_node_port(asked: Option<u16>, service: &str, used: &NodePorts) -> Result<std::net::TcpListener, Error> {
+    let invalid = |port: u16, why: &str| Error::Invalid {
+        name: service.to_owned(),
+        message: format!("Service \"{service}\" is invalid: spec.ports[0].nodePort: Invalid value: {port}: {why}"),
+    };
+    let bind = |port: u16| {
+        let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
+        l.set_nonblocking(true)?;
+        Ok::<_, std::io::Error>(l)
+    };
+    match asked {
+        Some(port) if !NODE_PORTS.contains(&port) => Err(invalid(port, "provided port is not in the valid range. The range of valid ports is 30000-32767")),
+        Some(port) => bind(port).map_err(|_| invalid(port, "provided port is already allocated")),
+        None => {
+            let taken: Vec<u16> = used.lock().unwrap_or_else(|p| p.into_inner()).keys().map(|(_, p)| *p).collect();
+            NODE_PORTS.filter(|p| !taken.contains(p)).find_map(|p| bind(p).ok()).ok_or_else(|| invalid(0, "range is full"))
+        }
+    }
+}
+
+/// Accepts on a NodePort's listener and splices each connection to an
+/// endpoint of the Service.
+async fn serve_node_port(listener: std::net::TcpListener, cluster: std::sync::Arc<crate::net::ClusterNetwork>, key: (String, String), port: u16) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    while let Ok((mut host, _)) = listener.accept().await {
+        // No endpoint: the connection closes at once, as a reject would.
+        if let Ok(mut conn) = cluster.connect_to_service(&key.0, &key.1, port) {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut host, &mut conn).await;
+            });
+        }
+    }
+}
+
 /// What the network serves of `svc`.
 fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let unsupported = |field: &str, reason: String| Error::ServiceUnsupported { service: name.clone(), field: field.to_owned(), reason };
     let spec = svc.spec.clone().unwrap_or_default();
     match spec.type_.as_deref().unwrap_or("ClusterIP") {
-        "ClusterIP" => {}
-        other => return Err(unsupported("spec.type", format!("{other} Services are not served yet (ClusterIP and headless ones are)"))),
+        "ClusterIP" | "NodePort" | "LoadBalancer" => {}
+        other => {
+            return Err(unsupported("spec.type", format!("{other} Services are not served yet (ClusterIP, headless, NodePort and LoadBalancer ones are)")));
+        }
+    }
+    if matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer"))
+        && let Some(i) = spec.ports.iter().flatten().position(|p| p.protocol.as_deref() == Some("UDP"))
+    {
+        return Err(unsupported(&format!("spec.ports[{i}].protocol"), "UDP node ports are not served yet (TCP ones are)".into()));
     }
     let headless = spec.cluster_ip.as_deref() == Some("None");
     let cluster_ip = match spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None") {

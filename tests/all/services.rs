@@ -168,3 +168,42 @@ spec:
     let outcome = h.run(&labelled("other2", "batch", "curl -sS http://web/")).await;
     assert_eq!(h.stdout("other2", "c"), ["web-a"], "{:?}", outcome.pod.status);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_port_and_load_balancer_services_listen_on_the_hosts_loopback() {
+    let h = Harness::new();
+    let objects = manifest::load_str(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web-np}\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-lb}\nspec:\n  type: LoadBalancer\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n",
+        "np.yaml",
+        Validation::Strict,
+    )
+    .unwrap();
+    let np = h.runtime.apply_service(&objects.services[0]).unwrap();
+    let node_port = np.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port.unwrap();
+    assert!((30000..=32767).contains(&node_port), "{node_port}");
+    let lb = h.runtime.apply_service(&objects.services[1]).unwrap();
+    let lb_port = lb.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port.unwrap();
+    assert_ne!(lb_port, node_port);
+    let ingress = lb.status.as_ref().unwrap().load_balancer.as_ref().unwrap().ingress.as_ref().unwrap();
+    assert_eq!(ingress[0].ip.as_deref(), Some("127.0.0.1"));
+    let web = h.start(&backend("web-a", false)).await;
+    wait_until(&web, "web-a Ready", ready).await;
+    for port in [node_port, lb_port] {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port as u16)).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.0 200") && answer.trim_end().ends_with("web-a"), "{answer}");
+    }
+    // A port asked for that another Service has: refused with the API server's words.
+    let mut taken = objects.services[0].clone();
+    taken.metadata.name = Some("other".into());
+    taken.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].node_port = Some(node_port);
+    let e = h.runtime.apply_service(&taken).unwrap_err().to_string();
+    assert!(e.ends_with(&format!("spec.ports[0].nodePort: Invalid value: {node_port}: provided port is already allocated")), "{e}");
+    // Deleted: the port closes.
+    h.runtime.delete_service("default", "web-np").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(std::net::TcpStream::connect(("127.0.0.1", node_port as u16)).is_err());
+}
