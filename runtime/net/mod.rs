@@ -296,6 +296,16 @@ impl PodNetwork {
             .unwrap_or_default()
     }
 
+    /// The name an ExternalName Service of this name is an alias of,
+    /// through the pod's search domains.
+    pub(crate) fn external_name(&self, name: &str) -> Option<String> {
+        let cluster = self.cluster.upgrade()?;
+        let name = name.to_ascii_lowercase();
+        [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local")]
+            .iter()
+            .find_map(|n| cluster.external_name(n))
+    }
+
     /// Whether a pod with this IP is attached to the cluster network.
     pub fn pod_exists(&self, ip: Ipv4Addr) -> bool {
         ip == self.ip || self.cluster.upgrade().and_then(|c| c.pod(ip)).is_some()

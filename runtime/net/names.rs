@@ -7,12 +7,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::PodNetwork;
 
 /// Why a name has no address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LookupError {
     /// Not a valid host name (empty, too long, bad characters).
     InvalidName,
     /// Nothing answers for it.
     Unresolvable,
+    /// It is an alias (an ExternalName Service) of this name, which the
+    /// cluster does not know: a name to look up outside.
+    Outside(String),
 }
 
 /// The addresses of `name`: IP literals, `localhost`, the pod's own
@@ -25,6 +28,13 @@ pub(crate) enum LookupError {
 /// Services and publishes them directly. Everything else is unresolvable:
 /// the pod network has no internet.
 pub(crate) fn resolve(net: &PodNetwork, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+    resolve_depth(net, name, 0)
+}
+
+fn resolve_depth(net: &PodNetwork, name: &str, depth: usize) -> Result<Vec<IpAddr>, LookupError> {
+    if depth > 8 {
+        return Err(LookupError::Unresolvable);
+    }
     let name = name.trim_end_matches('.');
     if name.is_empty() || name.len() > 253 {
         return Err(LookupError::InvalidName);
@@ -60,6 +70,14 @@ pub(crate) fn resolve(net: &PodNetwork, name: &str) -> Result<Vec<IpAddr>, Looku
     let found = net.lookup_name(&lower);
     if !found.is_empty() {
         return Ok(found.into_iter().map(IpAddr::V4).collect());
+    }
+    // An ExternalName Service: a CNAME to its target, in the cluster or
+    // outside (a chain of them stops after a few, as resolvers do).
+    if let Some(target) = net.external_name(&lower) {
+        return match resolve_depth(net, &target, depth + 1) {
+            Err(LookupError::Unresolvable) => Err(LookupError::Outside(target)),
+            other => other,
+        };
     }
     Err(LookupError::Unresolvable)
 }

@@ -77,8 +77,12 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
                 let nxdomain = || HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None };
                 let ips = match super::names::resolve(net, authority.host()) {
                     Ok(ips) => ips,
-                    Err(super::names::LookupError::Unresolvable) if net.egress_allowed() => {
-                        let found = super::egress::resolve_outside(authority.host().to_owned(), net.service_range()).await;
+                    Err(e @ (super::names::LookupError::Unresolvable | super::names::LookupError::Outside(_))) if net.egress_allowed() => {
+                        let name = match e {
+                            super::names::LookupError::Outside(target) => target,
+                            _ => authority.host().to_owned(),
+                        };
+                        let found = super::egress::resolve_outside(name, net.service_range()).await;
                         if found.is_empty() {
                             return Err(nxdomain());
                         }

@@ -82,6 +82,8 @@ pub struct ServiceSpec {
     pub affinity: Option<Duration>,
     /// `publishNotReadyAddresses`: unready pods serve too.
     pub publish_not_ready: bool,
+    /// `type: ExternalName`: the name is an alias (a CNAME) of this one.
+    pub external_name: Option<String>,
 }
 
 /// A Service with its ClusterIP.
@@ -158,7 +160,7 @@ impl ClusterNetwork {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
         let key = (spec.namespace.clone(), spec.name.clone());
         let old = inner.services.get(&key).and_then(|s| s.ip);
-        let ip = if spec.headless {
+        let ip = if spec.headless || spec.external_name.is_some() {
             None
         } else {
             Some(match (spec.cluster_ip, old) {
@@ -281,12 +283,22 @@ impl ClusterNetwork {
         Some(candidates[entry.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % candidates.len()].clone())
     }
 
+    /// The name an ExternalName Service's name is an alias of.
+    pub(super) fn external_name(&self, fqdn: &str) -> Option<String> {
+        let rest = fqdn.strip_suffix(".svc.cluster.local")?;
+        let (name, namespace) = rest.split_once('.')?;
+        self.service(namespace, name)?.spec.external_name.clone()
+    }
+
     /// What DNS answers for a Service's name (`svc.ns.svc.cluster.local`):
     /// its ClusterIP, or a headless Service's serving pods.
     pub(super) fn service_addresses(&self, fqdn: &str) -> Option<Vec<Ipv4Addr>> {
         let rest = fqdn.strip_suffix(".svc.cluster.local")?;
         let (name, namespace) = rest.split_once('.')?;
         let entry = self.service(namespace, name)?;
+        if entry.spec.external_name.is_some() {
+            return None;
+        }
         match entry.ip {
             Some(ip) => Some(vec![ip]),
             None => Some(self.serving(&entry).iter().map(|p| p.ip).collect()),
@@ -411,6 +423,7 @@ mod tests {
             selector: selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             affinity: None,
             publish_not_ready: false,
+            external_name: None,
         }
     }
 

@@ -52,6 +52,7 @@ mod tests {
             selector: BTreeMap::new(),
             affinity: None,
             publish_not_ready: false,
+            external_name: None,
         }
     }
 

@@ -80,11 +80,14 @@ impl Runtime {
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
         let s = out.spec.get_or_insert_with(Default::default);
-        let address = ip.map_or_else(|| "None".to_owned(), |ip| ip.to_string());
-        s.cluster_ip = Some(address.clone());
-        s.cluster_ips = Some(vec![address]);
-        s.ip_families = ip.map(|_| vec!["IPv4".to_owned()]);
-        s.ip_family_policy.get_or_insert_with(|| "SingleStack".to_owned());
+        // An ExternalName Service has no address at all; a headless one "None".
+        if s.type_.as_deref() != Some("ExternalName") {
+            let address = ip.map_or_else(|| "None".to_owned(), |ip| ip.to_string());
+            s.cluster_ip = Some(address.clone());
+            s.cluster_ips = Some(vec![address]);
+            s.ip_families = ip.map(|_| vec!["IPv4".to_owned()]);
+            s.ip_family_policy.get_or_insert_with(|| "SingleStack".to_owned());
+        }
         services.insert(key, out.clone());
         Ok(out)
     }
@@ -187,9 +190,9 @@ fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
     let unsupported = |field: &str, reason: String| Error::ServiceUnsupported { service: name.clone(), field: field.to_owned(), reason };
     let spec = svc.spec.clone().unwrap_or_default();
     match spec.type_.as_deref().unwrap_or("ClusterIP") {
-        "ClusterIP" | "NodePort" | "LoadBalancer" => {}
+        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" => {}
         other => {
-            return Err(unsupported("spec.type", format!("{other} Services are not served yet (ClusterIP, headless, NodePort and LoadBalancer ones are)")));
+            return Err(unsupported("spec.type", format!("{other} Services are not served")));
         }
     }
     if matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer"))
@@ -229,5 +232,6 @@ fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
         selector: spec.selector.unwrap_or_default(),
         affinity,
         publish_not_ready: spec.publish_not_ready_addresses == Some(true),
+        external_name: spec.external_name.filter(|_| spec.type_.as_deref() == Some("ExternalName")).map(|n| n.trim_end_matches('.').to_ascii_lowercase()),
     })
 }

@@ -68,9 +68,19 @@ async fn a_service_balances_over_ready_pods_by_name_and_an_unready_pod_leaves_an
     wait_until(&b, "web-b Ready", ready).await;
     assert_eq!(h.runtime.service_endpoints("default", "web").len(), 2);
 
+    // An ExternalName Service is an alias (a CNAME) of another name.
+    let alias = manifest::load_str(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: front}\nspec:\n  type: ExternalName\n  externalName: web.default.svc.cluster.local\n",
+        "a.yaml",
+        Validation::Strict,
+    )
+    .unwrap();
+    let front = h.runtime.apply_service(&alias.services[0]).unwrap();
+    assert_eq!(front.spec.as_ref().unwrap().cluster_ip, None);
+
     // Four requests by the short name go to each pod in turn; the full
-    // name, the kubelet's variables and the headless name work too.
-    let script = "for i in 1 2 3 4; do curl -s http://web/; done; curl -s http://web.default.svc.cluster.local:80/; echo host=$WEB_SERVICE_HOST port=$WEB_SERVICE_PORT_HTTP link=$WEB_PORT; curl -s http://web-pods:8080/ >/dev/null && echo headless ok";
+    // name, the kubelet's variables, the alias and the headless name work too.
+    let script = "for i in 1 2 3 4; do curl -s http://web/; done; curl -s http://web.default.svc.cluster.local:80/; echo host=$WEB_SERVICE_HOST port=$WEB_SERVICE_PORT_HTTP link=$WEB_PORT; curl -s http://web-pods:8080/ >/dev/null && echo headless ok; curl -s http://front/ >/dev/null && echo alias ok";
     let outcome = h.run(&client("client", script)).await;
     assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("client", "c", wasmpod::Stream::Stderr));
     let lines = h.stdout("client", "c");
@@ -80,6 +90,7 @@ async fn a_service_balances_over_ready_pods_by_name_and_an_unready_pod_leaves_an
     assert!(lines[4] == "web-a" || lines[4] == "web-b", "{lines:?}");
     assert_eq!(lines[5], format!("host={ip} port=80 link=tcp://{ip}:80"));
     assert_eq!(lines[6], "headless ok");
+    assert_eq!(lines[7], "alias ok");
 
     // web-a turns unready: it leaves the Service; ready again, it is back.
     exec(&h, "web-a", &["rm", "/srv/ready"]).await;

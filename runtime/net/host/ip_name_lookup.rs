@@ -49,6 +49,9 @@ impl ip_name_lookup::Host for PodSocketsView<'_> {
             Err(LookupError::Unresolvable) if net.egress_allowed() => {
                 PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(name, net.service_range())))
             }
+            Err(LookupError::Outside(target)) if net.egress_allowed() => {
+                PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(target, net.service_range())))
+            }
             Err(e) => return super::err(e),
         };
         let stream = self.table.push(stream)?;

@@ -99,7 +99,7 @@ impl From<LookupError> for ErrorCode {
     fn from(e: LookupError) -> Self {
         match e {
             LookupError::InvalidName => ErrorCode::InvalidArgument,
-            LookupError::Unresolvable => ErrorCode::NameUnresolvable,
+            LookupError::Unresolvable | LookupError::Outside(_) => ErrorCode::NameUnresolvable,
         }
     }
 }
