@@ -297,7 +297,9 @@ fn registry_error(what: &str, e: oci_client::errors::OciDistributionError) -> Re
             let errs: Vec<String> = envelope.errors.iter().map(|er| format!("{}: {}", screaming(&format!("{:?}", er.code)), er.message)).collect();
             format!("{what}: {}", errs.join("; "))
         }
-        _ => format!("{what}: {e}"),
+        // With its causes: "error sending request" alone does not say
+        // that the connection timed out or was refused.
+        _ => format!("{what}: {}", crate::error_text::full_message(&e)),
     };
     RegistryError::Registry(text)
 }

@@ -616,3 +616,75 @@ fn the_pull_bench_prints_its_figures() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("the pull scenario needs --registry HOST:PORT"), "{}", text(&out.stderr));
 }
+
+/// The wasm layer's file in the registry's own storage.
+fn stored_blob(reg: &TestRegistry, bytes: &[u8]) -> PathBuf {
+    let hex = hex::encode(Sha256::digest(bytes));
+    reg.dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(&hex).join("data")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_lies_or_hangs_fails_the_pull_clearly_and_harms_neither_the_store_nor_a_neighbour() {
+    let reg = TestRegistry::start(None);
+    let h = Harness::with_config(|c| {
+        c.registry.read_timeout = Duration::from_secs(1);
+        c.registry.connect_timeout = Duration::from_secs(1);
+        c.registry.pull_timeout = Duration::from_secs(3);
+    });
+    let wasm = toolbox();
+    let toolbox = std::fs::read(&wasm).unwrap();
+    let blobs = h.dir.path().join("state/images/blobs/sha256");
+    let neighbour = h.start(&one_pod("neighbour", "builtin:toolbox", "")).await;
+
+    // The registry serves other bytes under the digest: refused by digest.
+    let image = format!("{}/lie/digest:v1", reg.host());
+    push(&reg, &h.dir.path().join("publisher"), &wasm, &image, None);
+    let file = stored_blob(&reg, &toolbox);
+    let mut other = toolbox.clone();
+    for b in other.iter_mut().skip(100).take(64) {
+        *b ^= 0xff;
+    }
+    std::fs::write(&file, &other).unwrap();
+    let pod = h.start(&one_pod("digest", &image, "")).await;
+    let seen = wait_until(&pod, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    let message = waiting_message(&seen, "c");
+    // oci-client's stream check or the store's, whichever sees it first.
+    assert!(message.contains("Invalid digest. Expected") || message.contains("the content is not what was asked for"), "{message}");
+    pod.stop();
+    tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
+
+    // A truncated blob: refused by size.
+    std::fs::write(&file, &toolbox[..toolbox.len() / 2]).unwrap();
+    let pod = h.start(&one_pod("short", &image, "")).await;
+    let seen = wait_until(&pod, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    let message = waiting_message(&seen, "c");
+    assert!(message.contains("were announced") || message.contains("Invalid digest. Expected"), "{message}");
+    pod.stop();
+    tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
+
+    // A registry that stops answering (the real one, frozen): the pull
+    // gives up within its limits.
+    std::fs::write(&file, &toolbox).unwrap();
+    let frozen = format!("{}/lie/frozen:v1", reg.host());
+    #[cfg(unix)]
+    unsafe {
+        libc::kill(reg.child.id() as i32, libc::SIGSTOP);
+    }
+    let pod = h.start(&one_pod("frozen", &frozen, "")).await;
+    let seen = wait_until(&pod, "ErrImagePull", |p| waiting_reason(p, "c").as_deref() == Some("ErrImagePull")).await;
+    #[cfg(unix)]
+    unsafe {
+        libc::kill(reg.child.id() as i32, libc::SIGCONT);
+    }
+    let message = waiting_message(&seen, "c");
+    assert!(message.contains("took longer than") || message.contains("timed out") || message.contains("timeout"), "{message}");
+    pod.stop();
+    tokio::time::timeout(crate::harness::DEADLINE, pod.wait()).await.unwrap();
+
+    // Nothing half-written or wrong stayed in the store; the neighbour ran.
+    assert!(std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0) == 0, "{:?}", std::fs::read_dir(&blobs).unwrap().collect::<Vec<_>>());
+    assert_eq!(std::fs::read_dir(h.dir.path().join("state/images/tmp")).unwrap().count(), 0);
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, neighbour.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("neighbour", "c"), ["hello from neighbour"]);
+}
