@@ -231,7 +231,7 @@ pub(crate) fn network_policy(np: &mut k8s_openapi::api::networking::v1::NetworkP
     let spec = np.spec.get_or_insert_with(Default::default);
     if spec.policy_types.as_ref().is_none_or(Vec::is_empty) {
         let mut types = vec!["Ingress".to_owned()];
-        if spec.egress.is_some() {
+        if spec.egress.as_ref().is_some_and(|e| !e.is_empty()) {
             types.push("Egress".to_owned());
         }
         spec.policy_types = Some(types);

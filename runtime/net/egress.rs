@@ -45,24 +45,48 @@ impl std::str::FromStr for Egress {
 /// loopback, link-local addresses (cloud metadata), multicast, broadcast,
 /// unspecified, or the cluster network's ranges.
 pub(crate) fn forbidden(ip: IpAddr, service_range: (Ipv4Addr, u8)) -> bool {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let (base, bits) = service_range;
             let mask = |bits: u8| if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            // Cloud metadata and host-agent services outside link-local:
+            // Alibaba's, and Azure's WireServer.
+            const METADATA: [Ipv4Addr; 2] = [Ipv4Addr::new(100, 100, 100, 200), Ipv4Addr::new(168, 63, 129, 16)];
             v4.is_loopback()
                 || v4.is_link_local()
                 || v4.is_multicast()
                 || v4.is_broadcast()
                 || v4.is_unspecified()
                 || v4.octets()[0] == 0
+                || METADATA.contains(&v4)
                 || u32::from(v4) & mask(16) == POD_SUBNET
                 || u32::from(v4) & mask(bits) == u32::from(base) & mask(bits)
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => forbidden(IpAddr::V4(v4), service_range),
-            None => v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80 || v6 == Ipv6Addr::LOCALHOST,
-        },
+        IpAddr::V6(v6) => {
+            let seg = v6.segments();
+            // IPv4 embedded by NAT64 (64:ff9b::/96) or the old compatible
+            // form (::/96): judged as that IPv4 address.
+            let embedded = |v6: Ipv6Addr| {
+                let o = v6.octets();
+                Ipv4Addr::new(o[12], o[13], o[14], o[15])
+            };
+            if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0])
+                || (seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
+            {
+                return forbidden(IpAddr::V4(embedded(v6)), service_range);
+            }
+            // AWS's and GCP's IPv6 metadata services.
+            const METADATA: [Ipv6Addr; 2] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254), Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254)];
+            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (seg[0] & 0xffc0) == 0xfe80 || METADATA.contains(&v6)
+        }
     }
+}
+
+/// Whether `name` is a cluster name (`*.cluster.local`): never asked of
+/// the host's resolver, which could answer for another cluster.
+pub(crate) fn is_cluster_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "cluster.local" || name.ends_with(".cluster.local")
 }
 
 impl PodNetwork {
@@ -100,7 +124,7 @@ impl PodNetwork {
     pub(crate) async fn connect_out(self: Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
         // NetworkPolicy egress rules (ipBlock) apply to the outside too.
         if let Some(cluster) = self.cluster.upgrade()
-            && !cluster.policy_allows(&super::policy::Peer::Pod(&self), &super::policy::Peer::Outside(to.ip()), to.port(), super::Protocol::Tcp)
+            && !cluster.policy_allows(&super::policy::Peer::Pod(&self), &super::policy::Peer::Outside(to.ip().to_canonical()), to.port(), super::Protocol::Tcp)
         {
             return Err(NetError::Unreachable);
         }
@@ -168,6 +192,7 @@ mod tests {
         for ip in ["93.184.216.34", "192.0.2.2", "10.1.2.3", "172.16.0.1", "2001:db8::1"] {
             assert!(!forbidden(ip.parse().unwrap(), range), "{ip}");
         }
+        assert!(is_cluster_name("web.default.svc.cluster.local.") && !is_cluster_name("example.com"));
         assert_eq!("deny".parse::<Egress>(), Ok(Egress::Deny));
         assert!("open".parse::<Egress>().is_err());
     }

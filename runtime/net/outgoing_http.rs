@@ -82,6 +82,9 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
                             super::names::LookupError::Outside(target) => target,
                             _ => authority.host().to_owned(),
                         };
+                        if super::egress::is_cluster_name(&name) {
+                            return Err(nxdomain());
+                        }
                         let found = super::egress::resolve_outside(name, net.service_range()).await;
                         if found.is_empty() {
                             return Err(nxdomain());

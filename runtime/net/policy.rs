@@ -33,7 +33,8 @@ impl Peer<'_> {
     fn ip(&self) -> IpAddr {
         match self {
             Peer::Pod(p) => IpAddr::V4(p.ip),
-            Peer::Outside(ip) => *ip,
+            // `::ffff:a.b.c.d` is the IPv4 address it carries.
+            Peer::Outside(ip) => ip.to_canonical(),
         }
     }
 }
@@ -119,7 +120,7 @@ fn types(policy: &NetworkPolicy) -> Vec<String> {
         // The API server's default: Ingress, and Egress when it has egress rules.
         _ => {
             let mut t = vec!["Ingress".to_owned()];
-            if spec.is_some_and(|s| s.egress.is_some()) {
+            if spec.is_some_and(|s| s.egress.as_ref().is_some_and(|e| !e.is_empty())) {
                 t.push("Egress".to_owned());
             }
             t
@@ -254,5 +255,26 @@ mod tests {
         assert!(!allows(&web, &db, 5432), "web's egress now excludes db");
         assert!(cluster.remove_network_policy("default", "web-out"));
         assert!(allows(&web, &db, 5432));
+    }
+
+    #[tokio::test]
+    async fn udp_replies_pass_a_default_deny_as_connection_tracking_lets_them() {
+        let cluster = ClusterNetwork::new();
+        let (client, server) = (pod(&cluster, "c", "default", "client"), pod(&cluster, "s", "default", "server"));
+        // Nothing may come in to the client; the server takes anything.
+        cluster.add_network_policy(policy(
+            "metadata: {name: deny-in, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Ingress]\n",
+        ));
+        let mut at_client = client.bind_udp(4000, false).unwrap();
+        let mut at_server = server.bind_udp(53, false).unwrap();
+        let client_addr = std::net::SocketAddr::from((client.ip(), 4000));
+        // Unasked, the server cannot reach the client.
+        server.send_udp(53, b"spam".to_vec(), client_addr).unwrap();
+        assert!(at_client.try_recv().is_none());
+        // Asked, its answer comes back.
+        client.send_udp(4000, b"q".to_vec(), std::net::SocketAddr::from((server.ip(), 53))).unwrap();
+        assert!(at_server.try_recv().is_some());
+        server.send_udp(53, b"answer".to_vec(), client_addr).unwrap();
+        assert_eq!(at_client.recv().await.unwrap().data, b"answer");
     }
 }

@@ -127,19 +127,37 @@ const UDP_FLOW_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub(super) struct UdpFlows {
     out: HashMap<(SocketAddr, SocketAddr), (SocketAddr, Instant)>,
-    back: HashMap<(SocketAddr, SocketAddr), SocketAddr>,
+    back: HashMap<(SocketAddr, SocketAddr), (SocketAddr, Instant)>,
+    /// Datagrams a NetworkPolicy let through, by (from, to): their
+    /// replies pass without another check while the flow lives, as a CNI's
+    /// connection tracking lets them.
+    allowed: HashMap<(SocketAddr, SocketAddr), Instant>,
+    /// When the tables were last swept (at most once a second).
+    swept: Option<Instant>,
 }
 
 impl UdpFlows {
     fn expire(&mut self, now: Instant) {
-        let back = &mut self.back;
-        self.out.retain(|(client, _), (endpoint, last)| {
-            let live = now.duration_since(*last) < UDP_FLOW_TIMEOUT;
-            if !live {
-                back.remove(&(*endpoint, *client));
-            }
-            live
-        });
+        if self.swept.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        self.swept = Some(now);
+        let live = |last: &Instant| now.duration_since(*last) < UDP_FLOW_TIMEOUT;
+        self.out.retain(|_, (_, last)| live(last));
+        self.back.retain(|_, (_, last)| live(last));
+        self.allowed.retain(|_, last| live(last));
+    }
+
+    /// Records that a datagram `from` -> `to` was allowed.
+    pub(super) fn allow(&mut self, from: SocketAddr, to: SocketAddr) {
+        let now = Instant::now();
+        self.expire(now);
+        self.allowed.insert((from, to), now);
+    }
+
+    /// Whether a datagram `from` -> `to` answers one that was allowed.
+    pub(super) fn is_reply(&self, from: SocketAddr, to: SocketAddr) -> bool {
+        self.allowed.get(&(to, from)).is_some_and(|last| last.elapsed() < UDP_FLOW_TIMEOUT)
     }
 }
 
@@ -277,6 +295,9 @@ impl ClusterNetwork {
                 return Some(c.clone());
             }
             let chosen = candidates[entry.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % candidates.len()].clone();
+            if sticky.len() >= 4096 {
+                sticky.retain(|_, (_, at)| now.duration_since(*at) < timeout);
+            }
             sticky.insert(client, (chosen.0.ip, now));
             return Some(chosen);
         }
@@ -326,8 +347,11 @@ impl PodNetwork {
                 *endpoint
             })
         };
+        // A flow keeps its endpoint while that pod still serves the Service
+        // (kube-proxy clears conntrack entries of endpoints that go).
         if let Some(endpoint) = known
             && let Some(pod) = v4(endpoint.ip()).and_then(|ip| cluster.pod(ip))
+            && cluster.serving(&service).iter().any(|p| Arc::ptr_eq(p, &pod))
         {
             return Some(Ok((pod, endpoint.port())));
         }
@@ -337,7 +361,7 @@ impl PodNetwork {
         let endpoint = SocketAddr::new(if to.is_ipv6() { IpAddr::V6(pod.ip.to_ipv6_mapped()) } else { IpAddr::V4(pod.ip) }, port);
         let mut inner = cluster.inner.lock().expect("cluster network poisoned");
         inner.udp_flows.out.insert((from, to), (endpoint, now));
-        inner.udp_flows.back.insert((endpoint, from), to);
+        inner.udp_flows.back.insert((endpoint, from), (to, now));
         Some(Ok((pod, port)))
     }
 
@@ -346,7 +370,7 @@ impl PodNetwork {
     pub(super) fn udp_reply_source(&self, from: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {
         let cluster = self.cluster.upgrade()?;
         let inner = cluster.inner.lock().expect("cluster network poisoned");
-        inner.udp_flows.back.get(&(from, to)).copied()
+        inner.udp_flows.back.get(&(from, to)).filter(|(_, last)| last.elapsed() < UDP_FLOW_TIMEOUT).map(|(service, _)| *service)
     }
 
     /// The Services of the pod's namespace, with their ClusterIPs.

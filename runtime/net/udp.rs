@@ -73,11 +73,18 @@ impl PodNetwork {
             Some(Err(_)) => return Ok(()),
             None => (self.route(to.ip())?, to.port(), self.udp_reply_source(from, to).unwrap_or(from)),
         };
-        // NetworkPolicy: a blocked datagram is dropped.
-        if let Some(cluster) = self.cluster.upgrade()
-            && !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Pod(&target), port, super::Protocol::Udp)
-        {
-            return Ok(());
+        // NetworkPolicy: a blocked datagram is dropped; a reply to one
+        // that was let through passes (connection tracking).
+        if let Some(cluster) = self.cluster.upgrade() {
+            let to_endpoint =
+                SocketAddr::new(if to.is_ipv6() { std::net::IpAddr::V6(target.ip.to_ipv6_mapped()) } else { std::net::IpAddr::V4(target.ip) }, port);
+            let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(from_real(self, to, from_port), to_endpoint);
+            if !reply {
+                if !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Pod(&target), port, super::Protocol::Udp) {
+                    return Ok(());
+                }
+                cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(from_real(self, to, from_port), to_endpoint);
+            }
         }
         let queue = target.udp().bound.get(&port).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
         if let Some(queue) = queue {
@@ -85,6 +92,12 @@ impl PodNetwork {
         }
         Ok(())
     }
+}
+
+/// The sender's own address for a datagram to `to` (before a Service's
+/// reply rewriting), as the flow tables key it.
+fn from_real(net: &PodNetwork, to: SocketAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(net.source_ip(to), port)
 }
 
 impl UdpBinding {

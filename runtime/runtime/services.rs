@@ -46,7 +46,7 @@ impl Runtime {
                     .and_then(|sp| sp.node_port)
                     .filter(|n| *n != 0);
                 let keep = kept.iter().find(|(port, _)| *port == p.port).map(|(_, n)| *n);
-                let listener = bind_node_port(asked.map(|n| n as u16).or(keep), &name, &self.node_ports)?;
+                let listener = bind_node_port(asked.map(|n| u16::try_from(n).unwrap_or(0)).or(keep), &name, &self.node_ports)?;
                 listeners.push((p.port, listener));
             }
             Some(listeners)

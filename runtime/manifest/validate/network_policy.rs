@@ -112,7 +112,13 @@ fn peer(peer: &NetworkPolicyPeer, path: &str, errs: &mut Errors) {
         selector(sel, &format!("{path}.namespaceSelector"), errs);
     }
     if let Some(block) = &peer.ip_block {
-        let cidr_ok = |c: &str| c.split_once('/').is_some_and(|(ip, bits)| ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok());
+        let cidr_ok = |c: &str| {
+            c.split_once('/').is_some_and(|(ip, bits)| match (ip.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
+                (Ok(std::net::IpAddr::V4(_)), Ok(b)) => b <= 32,
+                (Ok(std::net::IpAddr::V6(_)), Ok(b)) => b <= 128,
+                _ => false,
+            })
+        };
         if block.cidr.is_empty() {
             errs.push(FieldError::required(format!("{path}.ipBlock.cidr"), ""));
         } else if !cidr_ok(&block.cidr) {

@@ -54,6 +54,14 @@ pub(crate) fn service(svc: &Service) -> Errors {
         for msg in port_num(i64::from(p.port)) {
             errs.push(FieldError::invalid(format!("{path}.port"), p.port, msg));
         }
+        if let Some(n) = p.node_port.filter(|n| *n != 0) {
+            if !matches!(kind, "NodePort" | "LoadBalancer") {
+                errs.push(FieldError::forbidden(format!("{path}.nodePort"), "may not be used when `type` is 'ClusterIP'"));
+            }
+            for msg in port_num(i64::from(n)) {
+                errs.push(FieldError::invalid(format!("{path}.nodePort"), n, msg));
+            }
+        }
         match &p.target_port {
             Some(IntOrString::Int(n)) => {
                 for msg in port_num(i64::from(*n)) {

@@ -650,6 +650,10 @@ fn network_policies_are_defaulted_and_validated() {
     for (yaml, want) in cases {
         assert_eq!(err_of(&yaml), want, "{yaml}");
     }
+    // An empty egress list adds no Egress type, as the API server defaults it.
+    let m = load_str(&np("  egress: []\n"), "n.yaml", Validation::Strict).unwrap();
+    assert_eq!(m.network_policies[0].spec.as_ref().unwrap().policy_types.as_deref(), Some(&["Ingress".to_owned()][..]));
+    assert!(err_of(&np("  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/33}}]}]\n")).contains("must be a valid CIDR value"));
     let wrong = "apiVersion: v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {}}\n";
     assert_eq!(err_of(wrong), "t.yaml: document 1: apiVersion \"v1\" is not supported for kind \"NetworkPolicy\": expected \"networking.k8s.io/v1\"");
 }

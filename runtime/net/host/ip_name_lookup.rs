@@ -46,10 +46,10 @@ impl ip_name_lookup::Host for PodSocketsView<'_> {
             Ok(addrs) => PodResolveStream::Known(addrs.into_iter()),
             // A name the cluster does not know: the host's resolver, when
             // pods reach outside.
-            Err(LookupError::Unresolvable) if net.egress_allowed() => {
+            Err(LookupError::Unresolvable) if net.egress_allowed() && !crate::net::egress::is_cluster_name(&name) => {
                 PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(name, net.service_range())))
             }
-            Err(LookupError::Outside(target)) if net.egress_allowed() => {
+            Err(LookupError::Outside(target)) if net.egress_allowed() && !crate::net::egress::is_cluster_name(&target) => {
                 PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(target, net.service_range())))
             }
             Err(e) => return super::err(e),
@@ -71,6 +71,8 @@ impl ip_name_lookup::HostResolveAddressStream for PodSocketsView<'_> {
             PodResolveStream::Pending(task) => {
                 let found = futures_util::FutureExt::now_or_never(task).and_then(Result::ok).unwrap_or_default();
                 if found.is_empty() {
+                    // The task is done: never polled again.
+                    *self.table.get_mut(&stream(&this))? = PodResolveStream::Unresolvable;
                     return super::err(wasmtime_wasi::p2::bindings::sockets::network::ErrorCode::NameUnresolvable);
                 }
                 let mut addrs = found.into_iter();
