@@ -1,40 +1,41 @@
 //! TLS for what the runtime itself opens on a pod's behalf: outgoing
-//! wasi:http `https://` requests, verified against the system's roots
-//! (rustls-native-certs: the platform's store, or `SSL_CERT_FILE` /
-//! `SSL_CERT_DIR`), and `scheme: HTTPS` probes and hooks, which the
-//! kubelet sends without verifying the certificate. rustls with ring.
+//! wasi:http `https://` requests, verified as the platform verifies
+//! (rustls-platform-verifier: the OS's verifier on macOS and Windows, the
+//! system's roots on Linux, `SSL_CERT_FILE` / `SSL_CERT_DIR` honoured),
+//! and `scheme: HTTPS` probes and hooks, which the kubelet sends without
+//! verifying the certificate. rustls with ring.
 
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// The client configuration: verifying against the system's roots, or
+/// The client configuration: verifying as the platform does (the OS's
+/// verifier and store on macOS and Windows; on Linux webpki with the
+/// system's roots, `SSL_CERT_FILE` / `SSL_CERT_DIR` honoured), or
 /// (`verify` false, as the kubelet's probes) accepting any certificate.
-fn config(verify: bool) -> Arc<ClientConfig> {
-    static VERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+fn config(verify: bool) -> std::io::Result<Arc<ClientConfig>> {
+    static VERIFIED: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     static UNVERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     let provider = || Arc::new(rustls::crypto::ring::default_provider());
     if verify {
         VERIFIED
             .get_or_init(|| {
-                let mut roots = RootCertStore::empty();
-                // Certificates the platform's store cannot parse are skipped,
-                // as every TLS client does.
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
+                use rustls_platform_verifier::BuilderVerifierExt;
                 let config = ClientConfig::builder_with_provider(provider())
                     .with_safe_default_protocol_versions()
-                    .expect("ring supports the default versions")
-                    .with_root_certificates(roots)
+                    .map_err(|e| e.to_string())?
+                    .with_platform_verifier()
+                    .map_err(|e| format!("the system's certificate store: {e}"))?
                     .with_no_client_auth();
-                Arc::new(with_alpn(config))
+                Ok(Arc::new(with_alpn(config)))
             })
             .clone()
+            .map_err(std::io::Error::other)
     } else {
-        UNVERIFIED
+        Ok(UNVERIFIED
             .get_or_init(|| {
                 let provider = provider();
                 let config = ClientConfig::builder_with_provider(provider.clone())
@@ -45,7 +46,7 @@ fn config(verify: bool) -> Arc<ClientConfig> {
                     .with_no_client_auth();
                 Arc::new(with_alpn(config))
             })
-            .clone()
+            .clone())
     }
 }
 
@@ -62,7 +63,7 @@ where
 {
     let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
-    tokio_rustls::TlsConnector::from(config(verify)).connect(name, io).await
+    tokio_rustls::TlsConnector::from(config(verify)?).connect(name, io).await
 }
 
 /// Whether a TLS failure is about the certificate (wasi:http's
