@@ -39,6 +39,10 @@ pub struct PodFacts {
     /// Ephemeral storage the node offers, in bytes: what
     /// `limits.ephemeral-storage` reports when no limit is set.
     pub node_allocatable_ephemeral_storage_bytes: i64,
+    /// The kubelet's service variables for the pod (`enableServiceLinks`):
+    /// `$(VAR)` in env values sees them after the container's own, and the
+    /// ones the container does not declare are added after its env.
+    pub service_env: Vec<(String, String)>,
 }
 
 /// The ConfigMaps and Secrets that `envFrom` and `valueFrom` may refer to.
@@ -133,7 +137,9 @@ pub fn resolve_env(pod: &Pod, container: &Container, objects: &EnvSources<'_>, f
 
     for var in container.env.iter().flatten() {
         let Some(from) = &var.value_from else {
-            let value = expand(var.value.as_deref().unwrap_or_default(), |name| env.get(name));
+            let value = expand(var.value.as_deref().unwrap_or_default(), |name| {
+                env.get(name).or_else(|| facts.service_env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            });
             env.set(var.name.clone(), value);
             continue;
         };
@@ -304,6 +310,7 @@ stringData: {USER: admin, B: secret-b}
             node_allocatable_cpu_millis: 4000,
             node_allocatable_memory_bytes: 8 << 30,
             node_allocatable_ephemeral_storage_bytes: 100 << 30,
+            service_env: vec![("DB_SERVICE_HOST".into(), "10.96.0.5".into())],
         };
         resolve_env(pod, container, &sources, &facts)
     }
@@ -316,6 +323,12 @@ stringData: {USER: admin, B: secret-b}
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    #[test]
+    fn values_see_the_service_variables_after_the_containers_own() {
+        let got = run(&pod_with("    env:\n    - {name: DB, value: \"$(DB_SERVICE_HOST):5432\"}\n    - {name: OWN, value: \"$(DB)\"}\n")).unwrap();
+        assert_eq!(got, pairs(&[("DB", "10.96.0.5:5432"), ("OWN", "10.96.0.5:5432")]));
     }
 
     #[test]

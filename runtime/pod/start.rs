@@ -215,6 +215,8 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
         node_allocatable_cpu_millis: allocatable.cpu_millis,
         node_allocatable_memory_bytes: allocatable.memory_bytes,
         node_allocatable_ephemeral_storage_bytes: allocatable.ephemeral_storage_bytes,
+        // The Services of the namespace when the pod starts.
+        service_env: if spec.enable_service_links != Some(false) { super::service_env::service_env(&sup.network.services()) } else { Vec::new() },
     };
     // The kubelet's /etc/hosts, /etc/hostname and /etc/resolv.conf, for
     // pods on the pod network.
@@ -279,16 +281,14 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 sup.event(PodEvent::normal("Pulled", Some(field_path(kind, &c.name)), message));
             }
             let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
-                // The Services of the namespace (enableServiceLinks, on by
-                // default) after the container's own variables, as the
-                // kubelet adds the ones the container does not declare.
-                Ok(mut env) if spec.enable_service_links != Some(false) => {
-                    let services = super::service_env::service_env(&sup.network.services());
+                // The Services' variables (enableServiceLinks, on by default)
+                // after the container's own, as the kubelet adds the ones the
+                // container does not declare.
+                Ok(mut env) => {
                     let declared: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
-                    env.extend(services.into_iter().filter(|(k, _)| !declared.contains(k)));
+                    env.extend(facts.service_env.iter().filter(|(k, _)| !declared.contains(k)).cloned());
                     env
                 }
-                Ok(env) => env,
                 Err(e) => {
                     let msg = e.to_string();
                     sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
