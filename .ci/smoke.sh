@@ -99,8 +99,10 @@ logs=$(find "$state/pods/default/chatty/logs/talk" -type f | wc -l)
 last=$(wasmpod logs chatty --tail 1 2>&1)
 if [ "$logs" -eq 2 ] && [ "$last" = 3000 ]; then ok "log rotation: 2 files kept, last line $last"; else fail "log rotation: $logs files, last line '$last': $out"; fi
 
-# Small log files, so a follower below meets rotations.
-wasmpod serve --container-log-max-size 4Ki --container-log-max-files 3 >"$work/serve.log" 2>&1 &
+# Small log files, so a follower below meets rotations (five kept, so a
+# follower slowed by a loaded machine, or by wine, still finds the files
+# it has not read).
+wasmpod serve --container-log-max-size 4Ki --container-log-max-files 5 >"$work/serve.log" 2>&1 &
 server=$!
 
 # The seed's manifests, from a second process. Not applied:
