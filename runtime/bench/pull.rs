@@ -9,10 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{BenchOptions, BenchReport, Lab, line_starting, percentile};
+use super::{BenchOptions, BenchReport, Lab, percentile};
 use crate::registry::{ImageReference, Keyring, Registry, RegistryConfig};
-
-const WITHIN: Duration = Duration::from_secs(120);
 
 /// The component's size.
 const SIZE: usize = 2 << 20;
@@ -21,16 +19,6 @@ fn pod(name: &str, image: &str, policy: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: \"{image}\"\n    imagePullPolicy: {policy}\n    command: [\"echo\", \"started\"]\n"
     )
-}
-
-async fn first_line(lab: &Lab, name: &str, yaml: &str) -> anyhow::Result<Duration> {
-    let mut lines = lab.lines(name);
-    let t0 = Instant::now();
-    let pod = lab.start(yaml).await?;
-    let line = line_starting(&mut lines, "started", WITHIN).await.map_err(|e| anyhow::anyhow!("pod {name}: {e}"))?;
-    lab.forget_lines(name);
-    pod.wait().await;
-    Ok(line.at - t0)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -66,22 +54,22 @@ pub(super) async fn run(scratch: &std::path::Path, registry: &str, options: &Ben
     for i in 0..samples {
         let lab = Lab::new(&scratch.join(format!("pull-cold-{i}")))?;
         let name = format!("pull-cold-{i}");
-        colds.push(first_line(&lab, &name, &pod(&name, &image, "IfNotPresent")).await?);
+        colds.push(super::start::start_once(&lab, &name, &pod(&name, &image, "IfNotPresent")).await?);
     }
     report.push("pull_cold_first_line_p50_ms", ms(percentile(&mut colds, 50.0)), "ms");
 
     // Warm store, new runtime: the image and its compiled code on disk.
     let lab = Lab::new(&scratch.join("pull-cold-0"))?;
-    let warm_disk = first_line(&lab, "pull-warm-disk", &pod("pull-warm-disk", &image, "IfNotPresent")).await?;
+    let warm_disk = super::start::start_once(&lab, "pull-warm-disk", &pod("pull-warm-disk", &image, "IfNotPresent")).await?;
     report.push("pull_warm_store_first_line_ms", ms(warm_disk), "ms");
 
     // Warm in this runtime, then with a manifest request each start.
     let (mut loaded, mut always) = (Vec::new(), Vec::new());
     for i in 0..samples * 10 {
         let name = format!("pull-warm-{i}");
-        loaded.push(first_line(&lab, &name, &pod(&name, &image, "IfNotPresent")).await?);
+        loaded.push(super::start::start_once(&lab, &name, &pod(&name, &image, "IfNotPresent")).await?);
         let name = format!("pull-always-{i}");
-        always.push(first_line(&lab, &name, &pod(&name, &image, "Always")).await?);
+        always.push(super::start::start_once(&lab, &name, &pod(&name, &image, "Always")).await?);
     }
     report.push("pull_warm_loaded_first_line_p50_ms", ms(percentile(&mut loaded, 50.0)), "ms");
     report.push("pull_always_first_line_p50_ms", ms(percentile(&mut always, 50.0)), "ms");

@@ -63,7 +63,7 @@ fn leb128(mut v: u64) -> Vec<u8> {
 
 /// Starts the pod of `yaml` and returns how long until its first line
 /// starting `started`, then waits for it to end.
-async fn start_once(lab: &Lab, name: &str, yaml: &str) -> anyhow::Result<Duration> {
+pub(super) async fn start_once(lab: &Lab, name: &str, yaml: &str) -> anyhow::Result<Duration> {
     let mut lines = lab.lines(name);
     let t0 = Instant::now();
     let pod = lab.start(yaml).await?;

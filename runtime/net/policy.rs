@@ -159,36 +159,34 @@ impl ClusterNetwork {
                 .filter(|p| p.spec.as_ref().and_then(|s| s.pod_selector.as_ref()).is_none_or(|sel| selects(sel, &pod.endpoint_labels())))
                 .collect()
         };
+        // A rule allows when its peers (none listed: all) hold `other` and
+        // its ports (none listed: all) hold the destination's port.
+        let rule_allows = |peers: Option<&[NetworkPolicyPeer]>, ports: Option<&[NetworkPolicyPort]>, ns: &str, other: &Peer<'_>| {
+            let peers_ok = peers.is_none_or(|list| list.is_empty() || list.iter().any(|peer| peer_matches(peer, ns, other)));
+            let ports_ok = ports.is_none_or(|list| list.is_empty() || list.iter().any(|rp| port_matches(rp, dst, port, protocol)));
+            peers_ok && ports_ok
+        };
+        // A pod no policy selects for `direction` allows all of it; a
+        // selected one what a rule of a selecting policy allows.
+        let side_allows = |pod: &PodNetwork, direction: &str, other: &Peer<'_>| {
+            let selected = selecting(pod, direction);
+            selected.is_empty()
+                || selected.iter().any(|p| {
+                    let ns = p.metadata.namespace.as_deref().unwrap_or("default");
+                    let spec = p.spec.as_ref();
+                    if direction == "Egress" {
+                        spec.and_then(|s| s.egress.as_ref()).into_iter().flatten().any(|r| rule_allows(r.to.as_deref(), r.ports.as_deref(), ns, other))
+                    } else {
+                        spec.and_then(|s| s.ingress.as_ref()).into_iter().flatten().any(|r| rule_allows(r.from.as_deref(), r.ports.as_deref(), ns, other))
+                    }
+                })
+        };
         let egress_ok = match src {
-            Peer::Pod(pod) => {
-                let selected = selecting(pod, "Egress");
-                selected.is_empty()
-                    || selected.iter().any(|p| {
-                        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
-                        p.spec.as_ref().and_then(|s| s.egress.as_ref()).into_iter().flatten().any(|rule| {
-                            let to_ok = rule.to.as_deref().is_none_or(|to| to.is_empty() || to.iter().any(|peer| peer_matches(peer, ns, dst)));
-                            let ports_ok =
-                                rule.ports.as_deref().is_none_or(|ports| ports.is_empty() || ports.iter().any(|rp| port_matches(rp, dst, port, protocol)));
-                            to_ok && ports_ok
-                        })
-                    })
-            }
+            Peer::Pod(pod) => side_allows(pod, "Egress", dst),
             Peer::Outside(_) => true,
         };
         let ingress_ok = match dst {
-            Peer::Pod(pod) => {
-                let selected = selecting(pod, "Ingress");
-                selected.is_empty()
-                    || selected.iter().any(|p| {
-                        let ns = p.metadata.namespace.as_deref().unwrap_or("default");
-                        p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().any(|rule| {
-                            let from_ok = rule.from.as_deref().is_none_or(|from| from.is_empty() || from.iter().any(|peer| peer_matches(peer, ns, src)));
-                            let ports_ok =
-                                rule.ports.as_deref().is_none_or(|ports| ports.is_empty() || ports.iter().any(|rp| port_matches(rp, dst, port, protocol)));
-                            from_ok && ports_ok
-                        })
-                    })
-            }
+            Peer::Pod(pod) => side_allows(pod, "Ingress", src),
             Peer::Outside(_) => true,
         };
         egress_ok && ingress_ok
