@@ -539,7 +539,8 @@ mod tests {
         // a reaches b only by b's IP, and b sees a's IP as the peer.
         a.connect(addr(b.ip(), 80)).unwrap();
         assert_eq!(lb.try_accept().unwrap().peer.ip(), IpAddr::V4(a.ip()));
-        // Nothing else is reachable: no host, no internet.
+        // Nothing else is reachable in the pod network itself (egress goes
+        // through the host's sockets, `egress.rs`).
         assert_eq!(a.connect(addr(Ipv4Addr::new(93, 184, 216, 34), 80)).err(), Some(NetError::Unreachable));
         assert_eq!(a.connect(addr(Ipv4Addr::new(10, 88, 9, 9), 80)).err(), Some(NetError::Unreachable));
     }

@@ -18,15 +18,16 @@ pub(crate) enum LookupError {
     Outside(String),
 }
 
-/// The addresses of `name`: IP literals, `localhost`, the pod's own
-/// hostname, Kubernetes' pod A records (`10-88-0-2.<ns>.pod[.cluster.local]`)
-/// for pods that exist, and the names of pods with `hostname` and
-/// `subdomain` (`<hostname>.<subdomain>.<ns>.svc.cluster.local`, and the
-/// shorter forms the search domains allow), and the pod's `hostAliases`.
-/// Kubernetes publishes those
-/// only with a headless Service named like the subdomain; wasmpod has no
-/// Services and publishes them directly. Everything else is unresolvable:
-/// the pod network has no internet.
+/// The addresses of `name` in the cluster: IP literals, `localhost`, the
+/// pod's own hostname, the pod's `hostAliases`, Kubernetes' pod A records
+/// (`10-88-0-2.<ns>.pod[.cluster.local]`) for pods that exist, Services
+/// (`svc[.ns[.svc[.cluster.local]]]`: the ClusterIP, a headless Service's
+/// pods, an ExternalName's target), and the names of pods with `hostname`
+/// and `subdomain` (`<hostname>.<subdomain>.<ns>.svc.cluster.local`, and
+/// the shorter forms the search domains allow), which Kubernetes publishes
+/// only with a headless Service named like the subdomain and wasmpod
+/// publishes directly. Anything else is `Unresolvable` here; the callers
+/// ask the host's resolver when egress is allowed (`egress.rs`).
 pub(crate) fn resolve(net: &PodNetwork, name: &str) -> Result<Vec<IpAddr>, LookupError> {
     resolve_depth(net, name, 0)
 }
