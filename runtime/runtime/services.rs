@@ -30,13 +30,14 @@ impl Runtime {
         let mut out = svc.clone();
         let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
         // NodePort and LoadBalancer: a listener on the host's loopback per
-        // port. A replaced Service's listeners close first, so it can keep
-        // its node ports; a port that cannot be had refuses the Service.
+        // port. A replaced Service keeps the listeners of ports it keeps;
+        // new ones are opened before anything changes, so a port that
+        // cannot be had refuses the Service and leaves the old one as it was.
         let kind = svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
         let kept: Vec<(u16, u16)> = services.get(&key).map(node_ports_of).unwrap_or_default();
-        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _), _| *k != key);
-        let node_ports = if matches!(kind, "NodePort" | "LoadBalancer") {
-            let mut listeners = Vec::new();
+        let mut reused: Vec<(u16, u16)> = Vec::new();
+        let mut listeners = Vec::new();
+        if matches!(kind, "NodePort" | "LoadBalancer") {
             for p in spec.ports.iter() {
                 let asked = svc
                     .spec
@@ -44,18 +45,28 @@ impl Runtime {
                     .flat_map(|s| s.ports.iter().flatten())
                     .find(|sp| sp.port == i32::from(p.port))
                     .and_then(|sp| sp.node_port)
-                    .filter(|n| *n != 0);
+                    .filter(|n| *n != 0)
+                    .map(|n| u16::try_from(n).unwrap_or(0));
                 let keep = kept.iter().find(|(port, _)| *port == p.port).map(|(_, n)| *n);
-                let listener = bind_node_port(asked.map(|n| u16::try_from(n).unwrap_or(0)).or(keep), &name, &self.node_ports)?;
-                listeners.push((p.port, listener));
+                match asked.or(keep) {
+                    Some(n) if kept.contains(&(p.port, n)) => reused.push((p.port, n)),
+                    want => listeners.push((p.port, bind_node_port(want, &name, &self.node_ports)?)),
+                }
             }
-            Some(listeners)
-        } else {
-            None
-        };
+        }
         let ip = self.cluster.add_service(spec).map_err(|e| Error::Invalid { name: name.clone(), message: format!("Service \"{name}\" is invalid: {e}") })?;
-        if let Some(listeners) = node_ports {
+        {
+            // The old listeners this Service no longer uses close.
+            let mut tasks = self.node_ports.lock().unwrap_or_else(|p| p.into_inner());
+            tasks.retain(|(k, n), _| *k != key || reused.iter().any(|(_, r)| r == n));
+        }
+        if matches!(kind, "NodePort" | "LoadBalancer") {
             let s = out.spec.get_or_insert_with(Default::default);
+            for (port, node_port) in &reused {
+                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| sp.port == i32::from(*port)) {
+                    sp.node_port = Some(i32::from(*node_port));
+                }
+            }
             for (port, listener) in listeners {
                 let node_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
                 if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| sp.port == i32::from(port)) {

@@ -213,6 +213,14 @@ async fn node_port_and_load_balancer_services_listen_on_the_hosts_loopback() {
     taken.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].node_port = Some(node_port);
     let e = h.runtime.apply_service(&taken).unwrap_err().to_string();
     assert!(e.ends_with(&format!("spec.ports[0].nodePort: Invalid value: {node_port}: provided port is already allocated")), "{e}");
+    // Re-applied unchanged, it keeps its node port (still served); a
+    // re-apply asking for a taken port is refused and changes nothing.
+    let again = h.runtime.apply_service(&objects.services[0]).unwrap();
+    assert_eq!(again.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port, Some(node_port));
+    let mut clash = objects.services[0].clone();
+    clash.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].node_port = Some(lb_port);
+    assert!(h.runtime.apply_service(&clash).is_err());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", node_port as u16)).is_ok(), "the old node port still listens");
     // Deleted: the port closes.
     h.runtime.delete_service("default", "web-np").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
