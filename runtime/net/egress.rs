@@ -90,18 +90,24 @@ pub(crate) fn is_cluster_name(name: &str) -> bool {
 }
 
 impl PodNetwork {
-    /// Whether pods may reach outside the runtime.
-    pub(crate) fn egress_allowed(&self) -> bool {
-        self.cluster.upgrade().is_some_and(|c| c.egress().0 == Egress::Allow)
-    }
-
-    /// The service range (for what egress leaves out).
-    pub(crate) fn service_range(&self) -> (Ipv4Addr, u8) {
-        self.cluster.upgrade().map_or(super::DEFAULT_SERVICE_RANGE, |c| c.egress().1)
+    /// For a lookup of `name` the cluster could not answer (`error`): the
+    /// name to ask the host's resolver (`name` itself, or an ExternalName's
+    /// target), and the service range its answers must stay out of; none
+    /// when egress is denied, the name is a cluster name, or the error is
+    /// not one the outside can answer.
+    pub(crate) fn outside_lookup(&self, name: &str, error: &super::names::LookupError) -> Option<(String, (Ipv4Addr, u8))> {
+        let (egress, range) = self.cluster.upgrade()?.egress();
+        let name = match error {
+            super::names::LookupError::Unresolvable => name.to_owned(),
+            super::names::LookupError::Outside(target) => target.clone(),
+            super::names::LookupError::InvalidName => return None,
+        };
+        (egress == Egress::Allow && !is_cluster_name(&name)).then_some((name, range))
     }
 
     /// Whether a connection to `to` leaves the runtime: egress is allowed,
-    /// `to` is no pod or Service, and not a forbidden address.
+    /// and `to` is no forbidden address (pods, Services and this pod's own
+    /// addresses are in forbidden ranges, so never egress).
     pub(crate) fn is_egress(&self, to: SocketAddr) -> bool {
         let Some(cluster) = self.cluster.upgrade() else { return false };
         let (egress, range) = cluster.egress();
@@ -112,7 +118,7 @@ impl PodNetwork {
     /// through the host when `to` is outside (for the runtime's own
     /// clients: probes, hooks, outgoing wasi:http).
     pub(crate) async fn connect_any(self: &Arc<Self>, to: SocketAddr) -> Result<(Connection, Binding), NetError> {
-        if self.is_egress(to) && self.destination(to, super::Protocol::Tcp).is_err() {
+        if self.is_egress(to) {
             return self.clone().connect_out(None, to).await.map(|(conn, binding, _)| (conn, binding));
         }
         self.connect(to)

@@ -331,13 +331,12 @@ impl PodNetwork {
     /// The address traffic to `to` comes from: loopback for loopback, else
     /// the pod's own address, as with a real interface.
     fn source_ip(&self, to: SocketAddr) -> IpAddr {
-        if to.ip().is_loopback() {
-            to.ip()
-        } else if to.is_ipv6() {
-            IpAddr::V6(self.ip.to_ipv6_mapped())
-        } else {
-            IpAddr::V4(self.ip)
-        }
+        if to.ip().is_loopback() { to.ip() } else { self.ip_like(to) }
+    }
+
+    /// The pod's address in `to`'s family (IPv4-mapped for IPv6).
+    fn ip_like(&self, to: SocketAddr) -> IpAddr {
+        if to.is_ipv6() { IpAddr::V6(self.ip.to_ipv6_mapped()) } else { IpAddr::V4(self.ip) }
     }
 
     /// The pod that `ip` reaches from this one: itself for loopback and
@@ -418,7 +417,7 @@ impl PodNetwork {
         // Through a Service, the server sees its own address (kube-proxy's
         // DNAT); the client keeps the Service's.
         let to_ip = if target_port != to.port() || !target.is_self(to.ip()) && self.service_ip(to.ip()) {
-            if to.is_ipv6() { IpAddr::V6(target.ip.to_ipv6_mapped()) } else { IpAddr::V4(target.ip) }
+            target.ip_like(to)
         } else if to.ip().is_unspecified() {
             from_ip
         } else {

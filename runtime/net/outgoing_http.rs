@@ -77,21 +77,14 @@ async fn send(policy: SocketPolicy, mut request: http::Request<WasiBody>, option
                 let nxdomain = || HttpError::DnsError { rcode: Some("NXDOMAIN".into()), info_code: None };
                 let ips = match super::names::resolve(net, authority.host()) {
                     Ok(ips) => ips,
-                    Err(e @ (super::names::LookupError::Unresolvable | super::names::LookupError::Outside(_))) if net.egress_allowed() => {
-                        let name = match e {
-                            super::names::LookupError::Outside(target) => target,
-                            _ => authority.host().to_owned(),
-                        };
-                        if super::egress::is_cluster_name(&name) {
-                            return Err(nxdomain());
-                        }
-                        let found = super::egress::resolve_outside(name, net.service_range()).await;
+                    Err(e) => {
+                        let (name, range) = net.outside_lookup(authority.host(), &e).ok_or_else(nxdomain)?;
+                        let found = super::egress::resolve_outside(name, range).await;
                         if found.is_empty() {
                             return Err(nxdomain());
                         }
                         found
                     }
-                    Err(_) => return Err(nxdomain()),
                 };
                 let mut last = HttpError::DestinationNotFound;
                 for ip in ips {

@@ -358,7 +358,7 @@ impl PodNetwork {
         let Some((pod, port)) = cluster.pick(&service, to.port(), Protocol::Udp, self.ip) else {
             return Some(Err(super::NetError::ConnectionRefused));
         };
-        let endpoint = SocketAddr::new(if to.is_ipv6() { IpAddr::V6(pod.ip.to_ipv6_mapped()) } else { IpAddr::V4(pod.ip) }, port);
+        let endpoint = SocketAddr::new(pod.ip_like(to), port);
         let mut inner = cluster.inner.lock().expect("cluster network poisoned");
         inner.udp_flows.out.insert((from, to), (endpoint, now));
         inner.udp_flows.back.insert((endpoint, from), (to, now));

@@ -168,7 +168,7 @@ impl TcpSocket {
                 return Err(SocketError::InvalidState);
             }
         };
-        if self.net.is_egress(remote) && self.net.destination(remote, super::Protocol::Tcp).is_err() {
+        if self.net.is_egress(remote) {
             // Out of the runtime: the host connects; finish-connect waits.
             let (tx, rx) = tokio::sync::oneshot::channel();
             let net = self.net.clone();

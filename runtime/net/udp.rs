@@ -63,27 +63,28 @@ impl PodNetwork {
     /// Sends `data` from `from_port` to `to`. Unreachable when `to` is no
     /// pod; otherwise delivered or silently dropped, as UDP is.
     pub fn send_udp(self: &Arc<Self>, from_port: u16, data: Vec<u8>, to: SocketAddr) -> Result<(), NetError> {
-        let from = SocketAddr::new(self.source_ip(to), from_port);
+        // The sender's own address, as the flow tables key it; the
+        // datagram shows `from`, a Service's address for a Service's reply.
+        let sender = SocketAddr::new(self.source_ip(to), from_port);
         // Through a Service, a flow keeps its endpoint, and the endpoint's
         // replies come from the Service's address (kube-proxy's conntrack).
-        let (target, port, from) = match self.udp_destination(from, to) {
-            Some(Ok((pod, port))) => (pod, port, from),
+        let (target, port, from) = match self.udp_destination(sender, to) {
+            Some(Ok((pod, port))) => (pod, port, sender),
             // No endpoint: dropped (kube-proxy's reject comes back as ICMP,
             // which a send does not see).
             Some(Err(_)) => return Ok(()),
-            None => (self.route(to.ip())?, to.port(), self.udp_reply_source(from, to).unwrap_or(from)),
+            None => (self.route(to.ip())?, to.port(), self.udp_reply_source(sender, to).unwrap_or(sender)),
         };
         // NetworkPolicy: a blocked datagram is dropped; a reply to one
         // that was let through passes (connection tracking).
         if let Some(cluster) = self.cluster.upgrade() {
-            let to_endpoint =
-                SocketAddr::new(if to.is_ipv6() { std::net::IpAddr::V6(target.ip.to_ipv6_mapped()) } else { std::net::IpAddr::V4(target.ip) }, port);
-            let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(from_real(self, to, from_port), to_endpoint);
+            let to_endpoint = SocketAddr::new(target.ip_like(to), port);
+            let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(sender, to_endpoint);
             if !reply {
                 if !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Pod(&target), port, super::Protocol::Udp) {
                     return Ok(());
                 }
-                cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(from_real(self, to, from_port), to_endpoint);
+                cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(sender, to_endpoint);
             }
         }
         let queue = target.udp().bound.get(&port).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
@@ -92,12 +93,6 @@ impl PodNetwork {
         }
         Ok(())
     }
-}
-
-/// The sender's own address for a datagram to `to` (before a Service's
-/// reply rewriting), as the flow tables key it.
-fn from_real(net: &PodNetwork, to: SocketAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(net.source_ip(to), port)
 }
 
 impl UdpBinding {

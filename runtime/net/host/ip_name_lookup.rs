@@ -8,7 +8,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::{IpAddress, Network};
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketResult};
 
 use super::PodSocketsView;
-use crate::net::names::{LookupError, resolve};
+use crate::net::names::resolve;
 
 /// Addresses from a name lookup: the cluster's, known at once, or the
 /// host resolver's for a name outside (egress), once it answers.
@@ -46,13 +46,10 @@ impl ip_name_lookup::Host for PodSocketsView<'_> {
             Ok(addrs) => PodResolveStream::Known(addrs.into_iter()),
             // A name the cluster does not know: the host's resolver, when
             // pods reach outside.
-            Err(LookupError::Unresolvable) if net.egress_allowed() && !crate::net::egress::is_cluster_name(&name) => {
-                PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(name, net.service_range())))
-            }
-            Err(LookupError::Outside(target)) if net.egress_allowed() && !crate::net::egress::is_cluster_name(&target) => {
-                PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(target, net.service_range())))
-            }
-            Err(e) => return super::err(e),
+            Err(e) => match net.outside_lookup(&name, &e) {
+                Some((name, range)) => PodResolveStream::Pending(tokio::spawn(crate::net::egress::resolve_outside(name, range))),
+                None => return super::err(e),
+            },
         };
         let stream = self.table.push(stream)?;
         Ok(Resource::new_own(stream.rep()))
