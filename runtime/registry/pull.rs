@@ -225,7 +225,7 @@ impl Registry {
         .map_err(|e| RegistryError::Unsupported(format!("image {reference}: {e}")))?;
         let program = Digest::of(&bytes);
         let lease = self.leases.take([program.to_string()]);
-        self.blobs.put(&bytes)?;
+        self.blobs.put_as(program.clone(), &bytes)?;
         drop(cleanup);
         Ok((program, bytes.len() as u64, files, lease))
     }

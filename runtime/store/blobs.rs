@@ -194,7 +194,12 @@ impl BlobStore {
 
     /// Stores `bytes` as a blob and returns its digest.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, BlobError> {
-        let digest = Digest::of(bytes);
+        self.put_as(Digest::of(bytes), bytes)
+    }
+
+    /// Stores `bytes`, whose digest the caller computed, as blob `digest`
+    /// (the writer still checks it).
+    pub fn put_as(&self, digest: Digest, bytes: &[u8]) -> Result<Digest, BlobError> {
         if !self.contains(&digest) {
             let mut w = self.writer(digest.clone(), Some(bytes.len() as u64), bytes.len() as u64)?;
             w.write(bytes)?;

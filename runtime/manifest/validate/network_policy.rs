@@ -21,23 +21,11 @@ pub(crate) fn network_policy(np: &NetworkPolicy) -> Errors {
     if let Some(sel) = &spec.pod_selector {
         selector(sel, "spec.podSelector", &mut errs);
     }
-    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-        let path = format!("spec.ingress[{i}]");
-        for (j, p) in rule.ports.iter().flatten().enumerate() {
-            port(p, &format!("{path}.ports[{j}]"), &mut errs);
-        }
-        for (j, peer) in rule.from.iter().flatten().enumerate() {
-            self::peer(peer, &format!("{path}.from[{j}]"), &mut errs);
-        }
+    for (i, r) in spec.ingress.iter().flatten().enumerate() {
+        rule(&format!("spec.ingress[{i}]"), r.ports.as_deref(), "from", r.from.as_deref(), &mut errs);
     }
-    for (i, rule) in spec.egress.iter().flatten().enumerate() {
-        let path = format!("spec.egress[{i}]");
-        for (j, p) in rule.ports.iter().flatten().enumerate() {
-            port(p, &format!("{path}.ports[{j}]"), &mut errs);
-        }
-        for (j, peer) in rule.to.iter().flatten().enumerate() {
-            self::peer(peer, &format!("{path}.to[{j}]"), &mut errs);
-        }
+    for (i, r) in spec.egress.iter().flatten().enumerate() {
+        rule(&format!("spec.egress[{i}]"), r.ports.as_deref(), "to", r.to.as_deref(), &mut errs);
     }
     for (i, t) in spec.policy_types.iter().flatten().enumerate() {
         if !TYPES.contains(&t.as_str()) {
@@ -45,6 +33,17 @@ pub(crate) fn network_policy(np: &NetworkPolicy) -> Errors {
         }
     }
     errs
+}
+
+/// One ingress or egress rule at `path`: its ports, and its peers under
+/// `peers_field` (`from` or `to`).
+fn rule(path: &str, ports: Option<&[NetworkPolicyPort]>, peers_field: &str, peers: Option<&[NetworkPolicyPeer]>, errs: &mut Errors) {
+    for (j, p) in ports.unwrap_or_default().iter().enumerate() {
+        port(p, &format!("{path}.ports[{j}]"), errs);
+    }
+    for (j, p) in peers.unwrap_or_default().iter().enumerate() {
+        peer(p, &format!("{path}.{peers_field}[{j}]"), errs);
+    }
 }
 
 fn selector(sel: &LabelSelector, path: &str, errs: &mut Errors) {
