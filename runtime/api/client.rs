@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 
 use super::discovery::{Endpoint, Role, endpoints};
 use super::transport;
-use super::{Status, Upgraded};
+use super::{Resource, Status, Upgraded};
 use crate::runtime::LogOptions;
 use crate::runtime::WatchEvent;
 
@@ -93,6 +93,9 @@ pub struct Client {
     endpoint: Endpoint,
 }
 
+/// No request body.
+const NO_BODY: Option<&()> = None;
+
 fn pod_path(namespace: &str, name: &str) -> String {
     format!("/api/v1/namespaces/{}/pods/{}", enc(namespace), enc(name))
 }
@@ -158,9 +161,9 @@ impl Client {
         resp.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| ClientError::Transport { endpoint: self.endpoint.path.clone(), source: e.into() })
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(&self, method: Method, path: &str, body: Option<&Pod>) -> Result<T, ClientError> {
+    async fn json<T: serde::de::DeserializeOwned>(&self, method: Method, path: &str, body: Option<&impl serde::Serialize>) -> Result<T, ClientError> {
         let (ct, bytes) = match body {
-            Some(p) => (Some("application/json"), Bytes::from(serde_json::to_vec(p).expect("a Pod serializes"))),
+            Some(p) => (Some("application/json"), Bytes::from(serde_json::to_vec(p).expect("API objects serialize"))),
             None => (None, Bytes::new()),
         };
         let resp = self.request(method, path, ct, bytes).await?;
@@ -213,13 +216,48 @@ impl Client {
         struct List {
             items: Vec<crate::ipc::IpcObject>,
         }
-        let list: List = self.json(Method::GET, &format!("{}/ipc", pod_path(namespace, name)), None).await?;
+        let list: List = self.json(Method::GET, &format!("{}/ipc", pod_path(namespace, name)), NO_BODY).await?;
         Ok(list.items)
     }
 
     /// Opens one forwarded connection to `port` on the pod's loopback.
     pub async fn port_forward(&self, namespace: &str, name: &str, port: u16) -> Result<Upgraded, ClientError> {
         self.upgrade(&format!("{}/portforward?ports={port}", pod_path(namespace, name)), super::stream::PORT_FORWARD_PROTOCOL).await
+    }
+
+    /// The objects of `resource` in `namespace` (all: `None`).
+    pub async fn list_objects<T: serde::de::DeserializeOwned>(&self, resource: Resource, namespace: Option<&str>) -> Result<Vec<T>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct List<T> {
+            items: Vec<T>,
+        }
+        Ok(self.json::<List<T>>(Method::GET, &resource.path(namespace, None), NO_BODY).await?.items)
+    }
+
+    /// Object `namespace/name` of `resource`.
+    pub async fn get_object<T: serde::de::DeserializeOwned>(&self, resource: Resource, namespace: &str, name: &str) -> Result<T, ClientError> {
+        self.json(Method::GET, &resource.path(Some(namespace), Some(name)), NO_BODY).await
+    }
+
+    /// Creates `object` (of `resource`) in `namespace`; what the server made of it.
+    pub async fn create_object<T: serde::Serialize + serde::de::DeserializeOwned>(&self, resource: Resource, namespace: &str, object: &T) -> Result<T, ClientError> {
+        self.json(Method::POST, &resource.path(Some(namespace), None), Some(object)).await
+    }
+
+    /// Replaces object `namespace/name` of `resource` with `object`.
+    pub async fn replace_object<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+        object: &T,
+    ) -> Result<T, ClientError> {
+        self.json(Method::PUT, &resource.path(Some(namespace), Some(name)), Some(object)).await
+    }
+
+    /// Deletes object `namespace/name` of `resource`.
+    pub async fn delete_object(&self, resource: Resource, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.json::<serde_json::Value>(Method::DELETE, &resource.path(Some(namespace), Some(name)), NO_BODY).await.map(drop)
     }
 
     /// `GET /api/v1/[namespaces/{ns}/]pods`.
@@ -232,12 +270,12 @@ impl Client {
             Some(ns) => format!("/api/v1/namespaces/{}/pods", enc(ns)),
             None => "/api/v1/pods".to_owned(),
         };
-        Ok(self.json::<PodList>(Method::GET, &path, None).await?.items)
+        Ok(self.json::<PodList>(Method::GET, &path, NO_BODY).await?.items)
     }
 
     /// `GET .../pods/{name}`.
     pub async fn get(&self, namespace: &str, name: &str) -> Result<Pod, ClientError> {
-        self.json(Method::GET, &pod_path(namespace, name), None).await
+        self.json(Method::GET, &pod_path(namespace, name), NO_BODY).await
     }
 
     /// `POST .../pods`: creates the pod (its namespace, or `default`).
@@ -258,7 +296,7 @@ impl Client {
         if let Some(g) = grace_period_seconds {
             path.push_str(&format!("?gracePeriodSeconds={g}"));
         }
-        self.json(Method::DELETE, &path, None).await
+        self.json(Method::DELETE, &path, NO_BODY).await
     }
 
     /// `GET /api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name={name}`.
@@ -268,7 +306,7 @@ impl Client {
             items: Vec<Event>,
         }
         let path = format!("/api/v1/namespaces/{}/events?fieldSelector={}", enc(namespace), enc(&format!("involvedObject.name={name}")));
-        Ok(self.json::<EventList>(Method::GET, &path, None).await?.items)
+        Ok(self.json::<EventList>(Method::GET, &path, NO_BODY).await?.items)
     }
 
     /// `GET .../pods/{name}/log`.

@@ -44,6 +44,11 @@ pub struct StatusDetails {
 }
 
 impl Status {
+    /// A `Success` Status (code 200), as a deletion some resources answer.
+    pub fn success(details: Option<StatusDetails>) -> Self {
+        Self { status: "Success".into(), reason: String::new(), ..Self::failure(200, "", String::new(), details) }
+    }
+
     /// A failure `Status` with an HTTP code, Kubernetes reason and message.
     pub fn failure(code: u16, reason: &str, message: String, details: Option<StatusDetails>) -> Self {
         Self {
@@ -63,8 +68,8 @@ impl Status {
     /// HTTP status code and Kubernetes reason.
     pub fn code_reason(e: &Error) -> (u16, &'static str) {
         match e {
-            Error::NotFound { .. } => (404, "NotFound"),
-            Error::AlreadyExists { .. } => (409, "AlreadyExists"),
+            Error::NotFound { .. } | Error::ObjectNotFound { .. } => (404, "NotFound"),
+            Error::AlreadyExists { .. } | Error::ObjectExists { .. } => (409, "AlreadyExists"),
             Error::Invalid { .. } => (422, "Invalid"),
             Error::BadRequest(_) => (400, "BadRequest"),
             Error::NotAllowed(_) => (405, "MethodNotAllowed"),
@@ -85,6 +90,10 @@ impl Status {
         let details = match e {
             Error::NotFound { name, .. } | Error::AlreadyExists { name, .. } | Error::Invalid { name, .. } => {
                 Some(StatusDetails { name: Some(name.clone()), kind: Some("pods".into()) })
+            }
+            Error::ObjectNotFound { resource, name, .. } | Error::ObjectExists { resource, name, .. } => {
+                // The API server's details name the resource without its group.
+                Some(StatusDetails { name: Some(name.clone()), kind: Some(resource.split('.').next().unwrap_or_default().to_owned()) })
             }
             _ => None,
         };

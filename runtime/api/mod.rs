@@ -18,6 +18,7 @@
 mod body;
 mod client;
 mod discovery;
+mod objects;
 mod error;
 mod routes;
 mod server;
@@ -29,7 +30,8 @@ mod upgrade;
 pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
 pub use error::{Status, StatusDetails};
+pub use objects::Resource;
 pub use server::ApiServer;
 pub use stream::{ExecEnd, client_exec};
-pub use table::{PodRow, event_age, human_duration, pod_row};
+pub use table::{PodRow, endpoint_slice_row, endpoints_row, event_age, human_duration, network_policy_row, pod_row, service_row};
 pub use upgrade::Upgraded;

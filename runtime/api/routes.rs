@@ -28,6 +28,7 @@ use serde_json::json;
 use super::Status;
 use super::body::{Body, channel, full, json_response};
 use super::discovery::{Role, endpoints};
+use super::objects::{self, Resource};
 use crate::Error;
 use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
 use crate::runtime::LogOptions;
@@ -43,6 +44,13 @@ enum Route {
     Pod { namespace: String, name: String },
     PodSub { namespace: String, name: String, sub: String },
     Events { namespace: Option<String> },
+    /// `/apis`, `/apis/{group}`, `/apis/{group}/v1`.
+    Groups,
+    Group { group: String },
+    GroupResources { group: String },
+    /// Services, NetworkPolicies, EndpointSlices, Endpoints (`objects.rs`).
+    Objects { kind: Resource, namespace: Option<String> },
+    Object { kind: Resource, namespace: String, name: String },
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -59,11 +67,20 @@ fn route(path: &str) -> Option<Route> {
         ["api", "v1", "namespaces", ns, "events"] => Route::Events { namespace: Some(s(ns)) },
         ["api", "v1", "namespaces", ns, "pods", name] => Route::Pod { namespace: s(ns), name: s(name) },
         ["api", "v1", "namespaces", ns, "pods", name, sub] => Route::PodSub { namespace: s(ns), name: s(name), sub: s(sub) },
+        ["apis"] => Route::Groups,
+        ["apis", group] => Route::Group { group: s(group) },
+        ["apis", group, "v1"] => Route::GroupResources { group: s(group) },
+        ["api", "v1", res] => Route::Objects { kind: Resource::of("", res)?, namespace: None },
+        ["api", "v1", "namespaces", ns, res] => Route::Objects { kind: Resource::of("", res)?, namespace: Some(s(ns)) },
+        ["api", "v1", "namespaces", ns, res, name] => Route::Object { kind: Resource::of("", res)?, namespace: s(ns), name: s(name) },
+        ["apis", group, "v1", res] => Route::Objects { kind: Resource::of(group, res)?, namespace: None },
+        ["apis", group, "v1", "namespaces", ns, res] => Route::Objects { kind: Resource::of(group, res)?, namespace: Some(s(ns)) },
+        ["apis", group, "v1", "namespaces", ns, res, name] => Route::Object { kind: Resource::of(group, res)?, namespace: s(ns), name: s(name) },
         _ => return None,
     })
 }
 
-type Query = HashMap<String, String>;
+pub(super) type Query = HashMap<String, String>;
 
 fn flag(q: &Query, key: &str) -> bool {
     q.get(key).is_some_and(|v| v == "true" || v == "1")
@@ -111,6 +128,26 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "localhost"}]}),
         )),
         (&Method::GET, Route::Resources) => Ok(json_response(StatusCode::OK, &resources())),
+        (&Method::GET, Route::Groups) => Ok(json_response(StatusCode::OK, &objects::groups())),
+        (&Method::GET, Route::Group { group }) => match objects::group(&group) {
+            Some(g) => Ok(json_response(StatusCode::OK, &g)),
+            None => return status_response(404, "NotFound", "the server could not find the requested resource".into()),
+        },
+        (&Method::GET, Route::GroupResources { group }) => match objects::group_resources(&group) {
+            Some(g) => Ok(json_response(StatusCode::OK, &g)),
+            None => return status_response(404, "NotFound", "the server could not find the requested resource".into()),
+        },
+        (&Method::GET, Route::Objects { kind, namespace }) => objects::list(&ctx, kind, namespace.as_deref(), &query),
+        (&Method::POST, Route::Objects { kind, namespace: Some(ns) }) => match read_body(req).await {
+            Ok((_, bytes)) => objects::create(&ctx, kind, &ns, &bytes),
+            Err(e) => Err(e),
+        },
+        (&Method::GET, Route::Object { kind, namespace, name }) => objects::get(&ctx, kind, &namespace, &name),
+        (&Method::PUT, Route::Object { kind, namespace, name }) => match read_body(req).await {
+            Ok((_, bytes)) => objects::replace(&ctx, kind, &namespace, &name, &bytes),
+            Err(e) => Err(e),
+        },
+        (&Method::DELETE, Route::Object { kind, namespace, name }) => objects::delete(&ctx, kind, &namespace, &name),
         (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query),
         (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, req).await,
         (&Method::GET, Route::Pod { namespace, name }) => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
@@ -156,6 +193,8 @@ fn resources() -> serde_json::Value {
             {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
+            {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["svc"], "categories": ["all"]},
+            {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
         ],
     })
 }
@@ -183,17 +222,17 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
     Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
+pub(super) async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
     let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
     let bytes = limited.collect().await.map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
     Ok((ctype, bytes))
 }
 
-/// A Pod from a request body (JSON, or YAML with `application/yaml`),
+/// The object of a request body (JSON, or YAML with `application/yaml`),
 /// in `namespace` unless it names its own, through the same loading and
 /// validation as a manifest file.
-fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+pub(super) fn object_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
     // YAML is a superset of JSON, so one parser reads both.
     let mut value: serde_json::Value =
@@ -212,8 +251,13 @@ fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manif
         }
     }
     let json = serde_json::to_string(&value).expect("a JSON value serializes");
-    let m = crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))?;
-    if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() {
+    crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))
+}
+
+/// A Pod from a request body ([`object_from_body`]).
+fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+    let m = object_from_body(bytes, namespace)?;
+    if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
         return Err(Error::BadRequest("the request body must be one Pod".into()));
     }
     Ok(m)
@@ -364,6 +408,11 @@ mod tests {
         assert_eq!(route("/api/v1/namespaces/ns/pods/p/log"), Some(Route::PodSub { namespace: "ns".into(), name: "p".into(), sub: "log".into() }));
         assert_eq!(route("/api/v1/pods/"), Some(Route::Pods { namespace: None }));
         assert_eq!(route("/api/v2"), None);
+        assert_eq!(route("/api/v1/namespaces/ns/services/web"), Some(Route::Object { kind: Resource::Services, namespace: "ns".into(), name: "web".into() }));
+        assert_eq!(route("/apis/networking.k8s.io/v1/networkpolicies"), Some(Route::Objects { kind: Resource::NetworkPolicies, namespace: None }));
+        assert_eq!(route("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices"), Some(Route::Objects { kind: Resource::EndpointSlices, namespace: Some("a".into()) }));
+        assert_eq!(route("/apis/discovery.k8s.io/v1/namespaces/a/services"), None, "services are core");
+        assert_eq!(route("/api/v1/namespaces/a/networkpolicies"), None);
         let q: Query = [("fieldSelector".to_string(), "metadata.name=x".to_string())].into();
         assert_eq!(selected_name(&q, "metadata.name").unwrap(), Some("x".into()));
         assert!(selected_name(&q, "involvedObject.name").is_err());

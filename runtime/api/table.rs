@@ -133,6 +133,120 @@ pub fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
     }
 }
 
+/// The age of an object created at `created`, as kubectl shows it.
+fn age(created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, now: Timestamp) -> String {
+    created.map_or_else(|| "<unknown>".to_owned(), |t| human_duration(now.duration_since(t.0)))
+}
+
+/// `k=v,k2=v2`, or `<none>` (apimachinery's `labels.FormatLabels`).
+fn format_labels(labels: Option<&std::collections::BTreeMap<String, String>>) -> String {
+    let text = labels.iter().flat_map(|l| l.iter()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    if text.is_empty() { "<none>".into() } else { text }
+}
+
+/// Up to three items, then ` + N more...` (kubectl's `listWithMoreString`).
+fn at_most_three(items: Vec<String>) -> String {
+    let more = items.len().saturating_sub(3);
+    let shown = items.into_iter().take(3).collect::<Vec<_>>().join(",");
+    if more > 0 { format!("{shown} + {more} more...") } else { shown }
+}
+
+/// The row of `get services`: NAME, TYPE, CLUSTER-IP, EXTERNAL-IP,
+/// PORT(S), AGE, and with `-o wide` SELECTOR (kubectl's printService).
+pub fn service_row(svc: &k8s_openapi::api::core::v1::Service, now: Timestamp, wide: bool) -> Vec<String> {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let kind = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
+    let cluster_ip = spec.cluster_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "<none>".into());
+    let external_ips = spec.external_ips.clone().unwrap_or_default();
+    let external = match kind.as_str() {
+        "LoadBalancer" => {
+            let mut ips: Vec<String> = svc
+                .status
+                .iter()
+                .flat_map(|s| s.load_balancer.iter())
+                .flat_map(|lb| lb.ingress.iter().flatten())
+                .filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
+                .collect();
+            ips.extend(external_ips);
+            if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
+        }
+        "ExternalName" => spec.external_name.clone().unwrap_or_default(),
+        _ if !external_ips.is_empty() => external_ips.join(","),
+        _ => "<none>".into(),
+    };
+    let ports: Vec<String> = spec
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            let proto = p.protocol.as_deref().unwrap_or("TCP");
+            match p.node_port.filter(|n| *n > 0) {
+                Some(n) => format!("{}:{n}/{proto}", p.port),
+                None => format!("{}/{proto}", p.port),
+            }
+        })
+        .collect();
+    let ports = if ports.is_empty() { "<none>".to_owned() } else { ports.join(",") };
+    let mut row = vec![svc.metadata.name.clone().unwrap_or_default(), kind, cluster_ip, external, ports, age(svc.metadata.creation_timestamp.as_ref(), now)];
+    if wide {
+        row.push(format_labels(spec.selector.as_ref()));
+    }
+    row
+}
+
+/// The row of `get endpointslices`: NAME, ADDRESSTYPE, PORTS, ENDPOINTS,
+/// AGE (kubectl's printEndpointSlice).
+pub fn endpoint_slice_row(slice: &k8s_openapi::api::discovery::v1::EndpointSlice, now: Timestamp) -> Vec<String> {
+    let ports: Vec<String> = slice
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.port.map(|n| n.to_string()).or_else(|| p.name.clone()).unwrap_or_else(|| "*".into()))
+        .collect();
+    let ports = if ports.is_empty() { "<unset>".to_owned() } else { at_most_three(ports) };
+    let addresses: Vec<String> = slice.endpoints.iter().flat_map(|e| e.addresses.iter().cloned()).collect();
+    let endpoints = if addresses.is_empty() { "<none>".to_owned() } else { at_most_three(addresses) };
+    vec![slice.metadata.name.clone().unwrap_or_default(), slice.address_type.clone(), ports, endpoints, age(slice.metadata.creation_timestamp.as_ref(), now)]
+}
+
+/// The row of `get endpoints`: NAME, ENDPOINTS (`ip:port` of the ready
+/// addresses), AGE (kubectl's printEndpoints).
+pub fn endpoints_row(ep: &k8s_openapi::api::core::v1::Endpoints, now: Timestamp) -> Vec<String> {
+    let mut list = Vec::new();
+    for subset in ep.subsets.iter().flatten() {
+        let ports = subset.ports.clone().unwrap_or_default();
+        for a in subset.addresses.iter().flatten() {
+            if ports.is_empty() {
+                list.push(a.ip.clone());
+            }
+            for p in &ports {
+                list.push(format!("{}:{}", a.ip, p.port));
+            }
+        }
+    }
+    let text = if list.is_empty() { "<none>".to_owned() } else { at_most_three(list) };
+    vec![ep.metadata.name.clone().unwrap_or_default(), text, age(ep.metadata.creation_timestamp.as_ref(), now)]
+}
+
+/// The row of `get networkpolicies`: NAME, POD-SELECTOR, AGE (kubectl's
+/// printNetworkPolicy; the selector as `metav1.FormatLabelSelector` writes it).
+pub fn network_policy_row(policy: &k8s_openapi::api::networking::v1::NetworkPolicy, now: Timestamp) -> Vec<String> {
+    let selector = policy.spec.as_ref().and_then(|s| s.pod_selector.clone()).unwrap_or_default();
+    let mut terms: Vec<String> = selector.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        terms.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            "DoesNotExist" => format!("!{}", e.key),
+            other => format!("{} {other} ({values})", e.key),
+        });
+    }
+    let text = if terms.is_empty() { "<none>".to_owned() } else { terms.join(",") };
+    vec![policy.metadata.name.clone().unwrap_or_default(), text, age(policy.metadata.creation_timestamp.as_ref(), now)]
+}
+
 /// A duration as kubectl shows ages (apimachinery's `duration.HumanDuration`):
 /// `45s`, `3m12s`, `25m`, `5h3m`, `2d4h`, `400d`, `3y20d`.
 pub fn human_duration(d: jiff::SignedDuration) -> String {
@@ -191,6 +305,43 @@ pub fn event_age(event: &k8s_openapi::api::core::v1::Event, now: Timestamp) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_slice_endpoints_and_policy_rows_are_kubectl_s() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"type": "NodePort", "clusterIP": "10.96.0.2", "selector": {"app": "web", "tier": "f"},
+                     "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]}
+        }))
+        .unwrap();
+        assert_eq!(service_row(&svc, now, true), ["web", "NodePort", "10.96.0.2", "<none>", "80:30080/TCP,53/UDP", "10m", "app=web,tier=f"]);
+        let lb: k8s_openapi::api::core::v1::Service =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.3"}})).unwrap();
+        assert_eq!(service_row(&lb, now, false)[3], "<pending>");
+        let ext: k8s_openapi::api::core::v1::Service =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}, "spec": {"type": "ExternalName", "externalName": "example.com"}})).unwrap();
+        assert_eq!(service_row(&ext, now, false)[2..5], ["<none>", "example.com", "<none>"]);
+        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-abcde"}, "addressType": "IPv4", "ports": [{"port": 8080}],
+            "endpoints": [{"addresses": ["10.88.0.2"]}, {"addresses": ["10.88.0.3"]}, {"addresses": ["10.88.0.4"]}, {"addresses": ["10.88.0.5"]}]
+        }))
+        .unwrap();
+        assert_eq!(endpoint_slice_row(&slice, now)[1..4], ["IPv4", "8080", "10.88.0.2,10.88.0.3,10.88.0.4 + 1 more..."]);
+        let empty: k8s_openapi::api::discovery::v1::EndpointSlice =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "e"}, "addressType": "IPv4", "endpoints": []})).unwrap();
+        assert_eq!(endpoint_slice_row(&empty, now)[2..4], ["<unset>", "<none>"]);
+        let ep: k8s_openapi::api::core::v1::Endpoints = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.88.0.2"}], "notReadyAddresses": [{"ip": "10.88.0.9"}], "ports": [{"port": 8080}]}]
+        }))
+        .unwrap();
+        assert_eq!(endpoints_row(&ep, now)[1], "10.88.0.2:8080");
+        let np: k8s_openapi::api::networking::v1::NetworkPolicy = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"}, "spec": {"podSelector": {"matchLabels": {"app": "db"}, "matchExpressions": [{"key": "env", "operator": "In", "values": ["a", "b"]}]}}
+        }))
+        .unwrap();
+        assert_eq!(network_policy_row(&np, now)[1], "app=db,env in (a,b)");
+    }
     use k8s_openapi::api::core::v1::{
         ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, PodCondition, PodStatus,
     };

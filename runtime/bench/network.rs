@@ -74,7 +74,7 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
     let client = lab.start(&pod("net-svc-client", &[container("send", &s(&["send", "bench-net:9000", &bytes, "30"]))])).await?;
     let svc_gbps = gbps(&line_starting(&mut lines, "rate-sink", WITHIN).await?.text)?;
     stop_all(vec![server, client]).await;
-    lab.rt.delete_service("default", "bench-net");
+    let _ = lab.rt.delete_service("default", "bench-net");
     report.push("pod_ip_connections_per_s", rates[0].round(), "conn/s");
     report.push("cluster_ip_connections_per_s", rates[1].round(), "conn/s");
     report.push("cluster_ip_gbps", (svc_gbps * 100.0).round() / 100.0, "Gbps");

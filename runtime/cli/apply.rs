@@ -1,10 +1,15 @@
-//! `wasmpod apply -f FILE`: create the file's pods in a `serve` daemon.
+//! `wasmpod apply -f FILE`: create (or replace) the file's NetworkPolicies,
+//! Services and pods in a `serve` daemon, in that order, so the pods'
+//! first connections are checked and their containers see the Services.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use wasmpod::absolute_image_paths;
-use wasmpod::api::Target;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use wasmpod::api::{Client, Resource, Target};
 use wasmpod::{Validation, manifest};
 
 use super::remote::{client_failure, live, state_dir, tokio};
@@ -12,7 +17,7 @@ use super::{Exit, ExitContext, Failure};
 
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
-    /// The manifest file (Pods).
+    /// The manifest file (Pods, Services, NetworkPolicies).
     #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Unknown manifest fields: strict (error, default), warn, or false (ignore).
@@ -22,20 +27,24 @@ pub(crate) struct ApplyArgs {
 
 pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure> {
     let mut pods = Vec::new();
+    let mut services = Vec::new();
+    let mut policies = Vec::new();
     for file in &args.files {
         let m = manifest::load_file(file, args.validate).exit(Exit::Invalid)?;
         for w in &m.warnings {
             eprintln!("Warning: {w}");
         }
-        if !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
+        if !m.config_maps.is_empty() || !m.secrets.is_empty() {
             return Err(Failure {
                 exit: Exit::Invalid,
                 error: anyhow::anyhow!(
-                    "{}: ConfigMaps, Secrets, Services and NetworkPolicies are not served by the control API yet: run such files with `wasmpod run`",
+                    "{}: ConfigMaps and Secrets are not served by the control API yet: run such files with `wasmpod run`",
                     file.display()
                 ),
             });
         }
+        services.extend(m.services);
+        policies.extend(m.network_policies);
         let base = file.parent().map(Path::to_owned).unwrap_or_default();
         for mut pod in m.pods {
             for w in wasmpod::unimplemented_fields(&pod) {
@@ -48,6 +57,12 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
     let state = state_dir(state)?;
     tokio()?.block_on(async move {
         let client = live(&state, Target::Serve).await?;
+        for policy in &policies {
+            apply_object(&client, Resource::NetworkPolicies, &policy.metadata, policy, |a: &NetworkPolicy, b: &NetworkPolicy| a.spec == b.spec).await?;
+        }
+        for svc in &services {
+            apply_object(&client, Resource::Services, &svc.metadata, svc, |a: &Service, b: &Service| a.spec == b.spec).await?;
+        }
         for pod in &pods {
             let name = pod.metadata.name.clone().unwrap_or_default();
             match client.create(pod).await {
@@ -61,4 +76,26 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
         }
         Ok(Exit::Success)
     })
+}
+
+/// Creates `object`, or replaces the one of its name: prints
+/// `service/web created`, `configured` (`same` says the stored object
+/// changed) or `unchanged`, as kubectl apply does.
+async fn apply_object<T>(client: &Client, resource: Resource, meta: &ObjectMeta, object: &T, same: impl Fn(&T, &T) -> bool) -> Result<(), Failure>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let ns = meta.namespace.as_deref().unwrap_or("default");
+    let name = meta.name.as_deref().unwrap_or_default();
+    let kind = super::get_objects::kind_name(resource);
+    match client.create_object(resource, ns, object).await {
+        Ok(_) => println!("{kind}/{name} created"),
+        Err(e) if e.status().is_some_and(|s| s.reason == "AlreadyExists") => {
+            let before: T = client.get_object(resource, ns, name).await.map_err(client_failure)?;
+            let after = client.replace_object(resource, ns, name, object).await.map_err(client_failure)?;
+            println!("{kind}/{name} {}", if same(&before, &after) { "unchanged" } else { "configured" });
+        }
+        Err(e) => return Err(client_failure(e)),
+    }
+    Ok(())
 }

@@ -15,10 +15,11 @@ const POLL: Duration = Duration::from_millis(100);
 
 #[derive(Args)]
 pub(crate) struct DeleteArgs {
-    /// The resource type: pod (or pods, po).
-    #[arg(value_parser = ["pod", "pods", "po"])]
+    /// The resource type: pod (pods, po), service (services, svc),
+    /// networkpolicy (networkpolicies, netpol).
+    #[arg(value_parser = ["pod", "pods", "po", "service", "services", "svc", "networkpolicy", "networkpolicies", "netpol"])]
     kind: String,
-    /// Pod names.
+    /// Names.
     #[arg(required = true)]
     names: Vec<String>,
     /// Namespace.
@@ -38,6 +39,23 @@ pub(crate) fn run(state: Option<&Path>, args: DeleteArgs) -> Result<Exit, Failur
     let ns = namespace(&args.namespace);
     // kubectl: -1 means "the pod's default".
     let grace = args.grace_period.filter(|g| *g >= 0);
+    if let Some(resource) = super::get_objects::resource_of(&args.kind) {
+        return tokio()?.block_on(async move {
+            let client = live(&state, Target::Any).await?;
+            let mut result = Ok(Exit::Success);
+            for name in &args.names {
+                match client.delete_object(resource, &ns, name).await {
+                    Ok(()) => println!("{} \"{name}\" deleted", super::get_objects::kind_name(resource)),
+                    Err(e) => {
+                        let f = client_failure(e);
+                        eprintln!("{}", f.error);
+                        result = Ok(f.exit);
+                    }
+                }
+            }
+            result
+        });
+    }
     tokio()?.block_on(async move {
         let client = live(&state, Target::Any).await?;
         let mut result = Ok(Exit::Success);

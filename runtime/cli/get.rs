@@ -20,8 +20,9 @@ pub(crate) enum Output {
 
 #[derive(Args)]
 pub(crate) struct GetArgs {
-    /// The resource type: pods (or pod, po).
-    #[arg(value_parser = ["pods", "pod", "po"])]
+    /// The resource type: pods (pod, po), services (service, svc),
+    /// endpointslices, endpoints (ep), networkpolicies (netpol).
+    #[arg(value_parser = ["pods", "pod", "po", "services", "service", "svc", "endpointslices", "endpointslice", "endpoints", "ep", "networkpolicies", "networkpolicy", "netpol"])]
     kind: String,
     /// Only these pods.
     names: Vec<String>,
@@ -104,7 +105,7 @@ pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
 /// Writes `text` to stdout. When the reader went away (`| head`), the
 /// command ends quietly, as kubectl does: Go's runtime dies of SIGPIPE on a
 /// write to a closed stdout, where `println!` would panic.
-fn emit(text: &str) -> Result<(), Failure> {
+pub(crate) fn emit(text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
@@ -148,6 +149,17 @@ fn print_objects(pods: &[Pod], single: bool, output: Output) -> Result<(), Failu
 
 pub(crate) fn run(state: Option<&Path>, args: GetArgs) -> Result<Exit, Failure> {
     let state = state_dir(state)?;
+    if let Some(resource) = super::get_objects::resource_of(&args.kind) {
+        let objects = super::get_objects::ObjectsArgs {
+            resource,
+            names: &args.names,
+            namespace: &args.namespace,
+            all_namespaces: args.all_namespaces,
+            output: args.output,
+            watch: args.watch,
+        };
+        return super::get_objects::run(&state, objects);
+    }
     let ns = namespace(&args.namespace);
     let wide = args.output == Some(Output::Wide);
     let table = args.output.is_none() || wide;

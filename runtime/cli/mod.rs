@@ -10,6 +10,7 @@ mod duration;
 mod exec;
 mod exit;
 mod get;
+mod get_objects;
 mod images;
 mod logs;
 mod port_forward;

@@ -80,7 +80,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         // checked and their containers find the Services (names, and the
         // kubelet's service variables).
         for policy in loaded.iter().flat_map(|(m, _)| &m.network_policies) {
-            runtime.apply_network_policy(policy);
+            runtime.apply_network_policy(policy).exit(Exit::Runtime)?;
         }
         for svc in loaded.iter().flat_map(|(m, _)| &m.services) {
             let svc = runtime.apply_service(svc).exit(Exit::Invalid)?;

@@ -13,8 +13,10 @@ use super::remote::{state_dir, tokio};
 use super::{Exit, ExitContext, Failure};
 
 pub(crate) const AFTER_HELP: &str = "\
-Starts with no pods; `wasmpod apply -f FILE` creates them, `get`, `describe`,
-`logs` and `delete` manage them. The control API listens on a socket in the
+Starts with no pods; `wasmpod apply -f FILE` creates them (and Services and
+NetworkPolicies), `get`, `describe`, `logs` and `delete` manage them.
+Services and NetworkPolicies are recorded in the state directory and served
+again when the daemon restarts; pods are not restarted. The control API listens on a socket in the
 state directory (a named pipe on Windows), reachable only by its owner.
 Ctrl-C stops every pod (their records stay) and exits.";
 
@@ -27,9 +29,14 @@ pub(crate) struct ServeArgs {
 pub(crate) fn run(state: Option<&Path>, args: ServeArgs) -> Result<Exit, Failure> {
     super::raise_open_file_limit();
     let state = state_dir(state)?;
-    let config = args.runtime.config(state)?;
+    let mut config = args.runtime.config(state)?;
+    // Services and NetworkPolicies applied to the daemon outlive it.
+    config.record_objects = true;
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
+        for failure in runtime.restore_objects() {
+            eprintln!("wasmpod: warning: cannot serve a recorded object again: {failure}");
+        }
         let api = ApiServer::start(runtime.clone(), Role::Serve).context("cannot serve the control API").exit(Exit::Runtime)?;
         let _image_gc = args.runtime.spawn_image_gc(&runtime)?;
         if !args.runtime.quiet {

@@ -38,7 +38,7 @@ pub use host::{PodSockets, PodSocketsView, SocketPolicy};
 pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
-pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, Protocol, ServicePort, ServiceSpec, TargetPort};
+pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, TargetPort};
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold
@@ -181,6 +181,7 @@ impl ClusterNetwork {
             host_aliases: Mutex::new(Vec::new()),
             endpoint: Mutex::new(EndpointInfo::default()),
             ready: std::sync::atomic::AtomicBool::new(false),
+            terminating: std::sync::atomic::AtomicBool::new(false),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
@@ -227,6 +228,7 @@ pub struct PodNetwork {
     /// Ready (`service.rs`).
     endpoint: Mutex<EndpointInfo>,
     ready: std::sync::atomic::AtomicBool,
+    terminating: std::sync::atomic::AtomicBool,
 }
 
 /// A listening port's queue, and the address family it accepts: as on a

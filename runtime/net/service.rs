@@ -164,6 +164,10 @@ impl UdpFlows {
 /// What a pod offers as an endpoint: its labels and named container ports.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointInfo {
+    /// The pod's name (an EndpointSlice's `targetRef`).
+    pub pod: String,
+    /// The pod's UID.
+    pub uid: String,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
     /// Named container ports: (name, port, protocol).
@@ -232,6 +236,40 @@ impl ClusterNetwork {
         let mut out: Vec<_> = self.serving(&entry).iter().map(|p| (p.ip, p.is_ready())).collect();
         out.sort();
         out
+    }
+
+    /// Every pod of Service `namespace/name`'s namespace that its selector
+    /// matches, as the EndpointSlice controller lists them: with its
+    /// readiness, whether it is terminating, and each Service port's
+    /// target on it (`None` where a named port is missing). `None` when
+    /// there is no such Service; empty for one without a selector.
+    pub fn endpoint_records(&self, namespace: &str, name: &str) -> Option<(ServiceSpec, Vec<EndpointRecord>)> {
+        let entry = self.service(namespace, name)?;
+        let spec = entry.spec.clone();
+        if spec.selector.is_empty() || spec.external_name.is_some() {
+            return Some((spec, Vec::new()));
+        }
+        let pods: Vec<Arc<PodNetwork>> = self.inner.lock().expect("cluster network poisoned").pods.values().filter_map(std::sync::Weak::upgrade).collect();
+        let mut out: Vec<EndpointRecord> = pods
+            .into_iter()
+            .filter(|p| p.namespace == spec.namespace && p.serves(&spec.selector))
+            .map(|p| {
+                let info = p.endpoint.lock().expect("pod network poisoned").clone();
+                let terminating = p.terminating.load(std::sync::atomic::Ordering::Relaxed);
+                EndpointRecord {
+                    pod: info.pod,
+                    uid: info.uid,
+                    hostname: p.hostname.clone(),
+                    ip: p.ip,
+                    ready: (p.is_ready() || spec.publish_not_ready) && !terminating,
+                    serving: p.is_ready() || spec.publish_not_ready,
+                    terminating,
+                    ports: spec.ports.iter().map(|sp| p.target_port(&sp.target, sp.protocol)).collect(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|r| r.ip);
+        Some((spec, out))
     }
 
     /// A connection from outside the pod network (a NodePort's listener on
@@ -327,6 +365,29 @@ impl ClusterNetwork {
     }
 }
 
+/// One pod behind a Service, as an EndpointSlice shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRecord {
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's UID.
+    pub uid: String,
+    /// The pod's hostname.
+    pub hostname: String,
+    /// The pod's IP.
+    pub ip: Ipv4Addr,
+    /// `conditions.ready`: serving and not terminating.
+    pub ready: bool,
+    /// `conditions.serving`: the pod is Ready (or the Service publishes
+    /// unready addresses).
+    pub serving: bool,
+    /// `conditions.terminating`: the pod is being deleted.
+    pub terminating: bool,
+    /// Each Service port's target port on this pod, in the Service's
+    /// order (`None`: a named port the pod lacks).
+    pub ports: Vec<Option<u16>>,
+}
+
 impl PodNetwork {
     /// For a datagram from `from` to a Service's address `to`: the pod and
     /// port its flow goes to (picked for a new flow); none when `to` is no
@@ -387,6 +448,11 @@ impl PodNetwork {
     /// terminates): Services send it traffic only then.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the pod is being deleted (EndpointSlices say so).
+    pub fn set_terminating(&self, terminating: bool) {
+        self.terminating.store(terminating, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn is_ready(&self) -> bool {
@@ -453,7 +519,7 @@ mod tests {
 
     fn backend(cluster: &Arc<ClusterNetwork>, name: &str, app: &str, port: u16) -> Arc<PodNetwork> {
         let pod = cluster.attach(name, "default");
-        pod.set_endpoint_info(EndpointInfo { labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), port, Protocol::Tcp)] });
+        pod.set_endpoint_info(EndpointInfo { pod: name.to_owned(), labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), port, Protocol::Tcp)], ..Default::default() });
         pod
     }
 

@@ -61,6 +61,8 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     // What the pod offers Services: its labels and named container ports.
     let named_ports = spec_ref.iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten())).flat_map(|c| c.ports.iter().flatten());
     network.set_endpoint_info(crate::net::EndpointInfo {
+        pod: name.clone(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
         labels: pod.metadata.labels.clone().unwrap_or_default(),
         ports: named_ports
             .filter_map(|p| {

@@ -140,6 +140,7 @@ impl Supervisor {
         // EndpointSlices' `ready`); a terminating pod is not Ready.
         let ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
         self.network.set_ready(ready && !deleting);
+        self.network.set_terminating(deleting);
         let failed = self.failed.clone();
         let st = self.status_mut();
         st.phase = Some(phase.as_str().to_owned());

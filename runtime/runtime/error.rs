@@ -28,6 +28,27 @@ pub enum Error {
         /// Pod name.
         name: String,
     },
+    /// No such object of another resource (404 NotFound), as the API
+    /// server words it: `services "x" not found`.
+    #[error("{resource} \"{name}\" not found")]
+    ObjectNotFound {
+        /// The resource: `services`, `networkpolicies.networking.k8s.io`, ...
+        resource: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// An object of that resource and name exists (409 AlreadyExists).
+    #[error("{resource} \"{name}\" already exists")]
+    ObjectExists {
+        /// The resource: `services`, `networkpolicies.networking.k8s.io`, ...
+        resource: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// The object was refused by validation, or an update changes what
     /// may not change (422 Invalid). `message` is the whole
     /// `The Pod "x" is invalid: ...` text.

@@ -11,6 +11,7 @@ mod compile;
 mod create;
 mod delete;
 mod error;
+mod endpoints;
 mod events;
 mod exec;
 mod get;
@@ -101,6 +102,11 @@ pub struct RuntimeConfig {
     /// sockets (default: they do, as Kubernetes pods do; never the host's
     /// loopback or link-local addresses).
     pub egress: crate::net::Egress,
+    /// Whether the Services and NetworkPolicies applied are recorded in the
+    /// state directory (`objects/`), for [`Runtime::restore_objects`] to
+    /// serve again after a restart. Off by default (a `run` process's
+    /// objects end with it); `wasmpod serve` turns it on.
+    pub record_objects: bool,
 }
 
 impl RuntimeConfig {
@@ -122,6 +128,7 @@ impl RuntimeConfig {
             keyring: crate::registry::Keyring::default(),
             registry: crate::registry::RegistryConfig::default(),
             egress: crate::net::Egress::Allow,
+            record_objects: false,
         }
     }
 }
@@ -152,6 +159,10 @@ pub struct Runtime {
     services: std::sync::Mutex<std::collections::BTreeMap<(String, String), k8s_openapi::api::core::v1::Service>>,
     /// Their node ports' listeners.
     node_ports: services::NodePorts,
+    /// The NetworkPolicies applied, as returned.
+    policies: std::sync::Mutex<std::collections::BTreeMap<(String, String), k8s_openapi::api::networking::v1::NetworkPolicy>>,
+    /// Whether applied objects are recorded ([`RuntimeConfig::record_objects`]).
+    record_objects: bool,
 }
 
 impl Runtime {
@@ -183,6 +194,8 @@ impl Runtime {
             max_open_files_per_pod: config.max_open_files_per_pod,
             services: Default::default(),
             node_ports: Default::default(),
+            policies: Default::default(),
+            record_objects: config.record_objects,
         })
     }
 

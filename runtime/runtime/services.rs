@@ -7,7 +7,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -24,6 +26,12 @@ impl Runtime {
     /// types, SCTP, UDP node ports and IPv6 addresses are refused with what
     /// is missing.
     pub fn apply_service(&self, svc: &Service) -> Result<Service, Error> {
+        self.put_service(svc, false)
+    }
+
+    /// [`Runtime::apply_service`]; `restored` keeps the uid and creation
+    /// time the record holds.
+    fn put_service(&self, svc: &Service, restored: bool) -> Result<Service, Error> {
         let spec = service_spec(svc)?;
         let name = spec.name.clone();
         let key = (spec.namespace.clone(), name.clone());
@@ -87,7 +95,7 @@ impl Runtime {
                 });
             }
         }
-        let old = services.get(&key);
+        let old = if restored { Some(svc) } else { services.get(&key) };
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
         let s = out.spec.get_or_insert_with(Default::default);
@@ -99,16 +107,32 @@ impl Runtime {
             s.ip_families = ip.map(|_| vec!["IPv4".to_owned()]);
             s.ip_family_policy.get_or_insert_with(|| "SingleStack".to_owned());
         }
+        if self.record_objects {
+            self.state.record_object(SERVICES, &key.0, &key.1, &serde_json::to_value(&out).expect("a Service serializes"))?;
+        }
         services.insert(key, out.clone());
         Ok(out)
     }
 
-    /// Deletes Service `namespace/name`; what it was, if it existed.
-    pub fn delete_service(&self, namespace: &str, name: &str) -> Option<Service> {
-        self.cluster.remove_service(namespace, name);
+    /// Service `namespace/name`, as [`Runtime::apply_service`] returned it.
+    pub fn service(&self, namespace: &str, name: &str) -> Result<Service, Error> {
+        let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        services.get(&(namespace.to_owned(), name.to_owned())).cloned().ok_or_else(|| not_found(SERVICES, namespace, name))
+    }
+
+    /// Deletes Service `namespace/name`; what it was.
+    pub fn delete_service(&self, namespace: &str, name: &str) -> Result<Service, Error> {
         let key = (namespace.to_owned(), name.to_owned());
+        let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        if !services.contains_key(&key) {
+            return Err(not_found(SERVICES, namespace, name));
+        }
+        if self.record_objects {
+            self.state.remove_object(SERVICES, namespace, name)?;
+        }
+        self.cluster.remove_service(namespace, name);
         self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _), _| *k != key);
-        self.services.lock().unwrap_or_else(|p| p.into_inner()).remove(&(namespace.to_owned(), name.to_owned()))
+        Ok(services.remove(&key).expect("looked up above"))
     }
 
     /// The endpoints of Service `namespace/name` now: the IP of each pod
@@ -121,14 +145,131 @@ impl Runtime {
     /// Creates (or replaces) a NetworkPolicy, defaulted and validated as
     /// `manifest::load_*` leave it: from now on every connection and
     /// datagram between pods, and out of the runtime, is checked against
-    /// it (`net/policy.rs`).
-    pub fn apply_network_policy(&self, policy: &k8s_openapi::api::networking::v1::NetworkPolicy) {
-        self.cluster.add_network_policy(policy.clone());
+    /// it (`net/policy.rs`). Returns it as the API server would: a uid,
+    /// its creation time, and a generation counting changes of its spec.
+    pub fn apply_network_policy(&self, policy: &NetworkPolicy) -> Result<NetworkPolicy, Error> {
+        self.put_network_policy(policy, false)
     }
 
-    /// Deletes NetworkPolicy `namespace/name`; whether it existed.
-    pub fn delete_network_policy(&self, namespace: &str, name: &str) -> bool {
-        self.cluster.remove_network_policy(namespace, name)
+    /// [`Runtime::apply_network_policy`]; `restored` keeps the uid,
+    /// creation time and generation the record holds.
+    fn put_network_policy(&self, policy: &NetworkPolicy, restored: bool) -> Result<NetworkPolicy, Error> {
+        let key = (policy.metadata.namespace.clone().unwrap_or_else(|| "default".into()), policy.metadata.name.clone().unwrap_or_default());
+        let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        let old = if restored { Some(policy) } else { policies.get(&key) };
+        let mut out = policy.clone();
+        out.metadata.namespace = Some(key.0.clone());
+        out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
+        out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
+        let generation = old.and_then(|o| o.metadata.generation).unwrap_or(0);
+        out.metadata.generation = Some(if old.is_some_and(|o| o.spec == out.spec) { generation } else { generation + 1 });
+        if self.record_objects {
+            self.state.record_object(NETWORK_POLICIES, &key.0, &key.1, &serde_json::to_value(&out).expect("a NetworkPolicy serializes"))?;
+        }
+        self.cluster.add_network_policy(out.clone());
+        policies.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// NetworkPolicy `namespace/name`.
+    pub fn network_policy(&self, namespace: &str, name: &str) -> Result<NetworkPolicy, Error> {
+        let policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        policies.get(&(namespace.to_owned(), name.to_owned())).cloned().ok_or_else(|| not_found(NETWORK_POLICIES, namespace, name))
+    }
+
+    /// The NetworkPolicies of `namespace` (all namespaces: none), by
+    /// namespace and name.
+    pub fn network_policies(&self, namespace: Option<&str>) -> Vec<NetworkPolicy> {
+        let policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        policies.iter().filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns)).map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Deletes NetworkPolicy `namespace/name`; what it was.
+    pub fn delete_network_policy(&self, namespace: &str, name: &str) -> Result<NetworkPolicy, Error> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
+        if !policies.contains_key(&key) {
+            return Err(not_found(NETWORK_POLICIES, namespace, name));
+        }
+        if self.record_objects {
+            self.state.remove_object(NETWORK_POLICIES, namespace, name)?;
+        }
+        self.cluster.remove_network_policy(namespace, name);
+        Ok(policies.remove(&key).expect("looked up above"))
+    }
+
+    /// Serves again the Services and NetworkPolicies recorded in the state
+    /// directory ([`RuntimeConfig::record_objects`](super::RuntimeConfig)),
+    /// policies first; call it inside a tokio runtime (node ports listen).
+    /// Returns what could not be restored, each with its file and why
+    /// (a node port another process took meanwhile, a file that does not
+    /// parse); the others are served.
+    pub fn restore_objects(&self) -> Vec<String> {
+        let mut failed = Vec::new();
+        let mut load = |resource: &str| {
+            let mut out = Vec::new();
+            for (path, value) in self.state.objects(resource) {
+                let text = match value {
+                    Ok(v) => v.to_string(),
+                    Err(e) => {
+                        failed.push(crate::error_text::full_message(&e));
+                        continue;
+                    }
+                };
+                match crate::manifest::load_str(&text, &path.display().to_string(), crate::manifest::Validation::Strict) {
+                    Ok(m) => out.push((path, m)),
+                    Err(e) => failed.push(crate::error_text::full_message(&e)),
+                }
+            }
+            out
+        };
+        let policies = load(NETWORK_POLICIES);
+        let services = load(SERVICES);
+        for (path, m) in &policies {
+            for p in &m.network_policies {
+                if let Err(e) = self.put_network_policy(p, true) {
+                    failed.push(format!("{}: {}", path.display(), crate::error_text::full_message(&e)));
+                }
+            }
+        }
+        for (path, m) in &services {
+            for svc in &m.services {
+                if let Err(e) = self.put_service(svc, true) {
+                    failed.push(format!("{}: {}", path.display(), crate::error_text::full_message(&e)));
+                }
+            }
+        }
+        failed
+    }
+
+    /// The EndpointSlices of `namespace`'s Services (all namespaces: none),
+    /// as the EndpointSlice controller would write them now.
+    pub fn endpoint_slices(&self, namespace: Option<&str>) -> Vec<EndpointSlice> {
+        let mut out = Vec::new();
+        for svc in self.services(namespace) {
+            let (ns, name) = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+            if let Some((_, records)) = self.cluster.endpoint_records(&ns, &name)
+                && svc.spec.as_ref().is_some_and(|s| s.selector.is_some())
+            {
+                out.extend(super::endpoints::slices(&svc, &records, &self.node_name));
+            }
+        }
+        out
+    }
+
+    /// The Endpoints (core/v1) of `namespace`'s Services (all: none), as
+    /// the endpoints controller would write them now.
+    pub fn endpoints(&self, namespace: Option<&str>) -> Vec<Endpoints> {
+        let mut out = Vec::new();
+        for svc in self.services(namespace) {
+            let (ns, name) = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
+            if let Some((_, records)) = self.cluster.endpoint_records(&ns, &name)
+                && svc.spec.as_ref().is_some_and(|s| s.selector.is_some())
+            {
+                out.push(super::endpoints::endpoints(&svc, &records, &self.node_name));
+            }
+        }
+        out
     }
 
     /// The Services of `namespace` (all namespaces: none), by namespace
@@ -137,6 +278,15 @@ impl Runtime {
         let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
         services.iter().filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns)).map(|(_, s)| s.clone()).collect()
     }
+}
+
+/// The resources as the API server names them in its messages and
+/// `objects/` names its folders.
+const SERVICES: &str = "services";
+const NETWORK_POLICIES: &str = "networkpolicies.networking.k8s.io";
+
+fn not_found(resource: &str, namespace: &str, name: &str) -> Error {
+    Error::ObjectNotFound { resource: resource.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
 }
 
 /// The node ports a Service was given: (port, nodePort).

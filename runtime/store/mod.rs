@@ -24,6 +24,7 @@ mod atomic;
 pub mod blobs;
 mod events;
 mod lock;
+mod objects;
 mod logs;
 mod writer;
 

@@ -246,6 +246,13 @@ impl Daemon {
         std::thread::spawn(move || std::io::copy(&mut err.take(u64::MAX), &mut std::io::sink()));
         Daemon(child)
     }
+
+    /// Ends the daemon with SIGKILL, as a crash would.
+    fn kill(self) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.0.kill().unwrap();
+        this.0.wait().unwrap();
+    }
 }
 
 #[cfg(unix)]
@@ -343,6 +350,100 @@ fn serve_is_driven_by_apply_get_logs_and_delete() {
     assert_eq!(text(&out.stderr), "Error from server (NotFound): pods \"two-lines\" not found\n");
     let out = wasmpod(&state, &["delete", "pod", "two-lines"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Services and NetworkPolicies through `serve`: `apply` creates,
+/// leaves unchanged or configures them; `get` shows them, their
+/// EndpointSlices and Endpoints as kubectl does; the front pod reaches the
+/// store by the Service's name; a daemon killed and started again serves
+/// the same Services at the same addresses; `delete` removes them.
+#[cfg(unix)]
+#[test]
+fn services_and_policies_are_applied_listed_kept_across_a_kill_and_deleted_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let daemon = Daemon::start(&state, &["serve"]);
+    let out = wasmpod(&state, &["apply", "-f", "examples/two-tier.yaml"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (
+            Some(0),
+            "networkpolicy.networking.k8s.io/store-from-front created\nservice/store created\npod/store created\npod/web created\n".into()
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    // The store pod turns Ready: its address appears in the slice.
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    let slices = loop {
+        let out = wasmpod(&state, &["get", "endpointslices"]);
+        let t = text(&out.stdout);
+        if t.contains("10.88.") {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "the store never became an endpoint: {t}{}", text(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let lines: Vec<&str> = slices.lines().collect();
+    assert_eq!(lines[0], "NAME          ADDRESSTYPE   PORTS   ENDPOINTS   AGE", "{slices}");
+    assert!(lines[1].starts_with("store-") && lines[1].contains("   IPv4          6379    10.88."), "{slices}");
+    let out = wasmpod(&state, &["get", "svc", "-o", "wide"]);
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE   SELECTOR", "{table}");
+    assert!(lines[1].starts_with("store   ClusterIP   10.96.") && lines[1].ends_with("tier=data"), "{table}");
+    let cluster_ip = lines[1].split_whitespace().nth(2).unwrap().to_owned();
+    let out = wasmpod(&state, &["get", "endpoints", "store"]);
+    assert!(text(&out.stdout).lines().nth(1).is_some_and(|l| l.contains(":6379")), "{}", text(&out.stdout));
+    let out = wasmpod(&state, &["get", "netpol"]);
+    assert!(text(&out.stdout).contains("store-from-front   tier=data"), "{}", text(&out.stdout));
+    let out = wasmpod(&state, &["get", "svc,netpol"]);
+    assert_eq!(out.status.code(), Some(2), "one resource type at a time");
+    let out = wasmpod(&state, &["get", "svc", "-o", "name"]);
+    assert_eq!(text(&out.stdout), "service/store\n");
+    let out = wasmpod(&state, &["get", "svc", "store", "-o", "json"]);
+    let svc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(svc["spec"]["clusterIP"], cluster_ip.as_str());
+    let uid = svc["metadata"]["uid"].as_str().unwrap().to_owned();
+    // The front reaches the store by the Service's name.
+    let out = wasmpod(&state, &["exec", "web", "-c", "refresher", "--", "curl", "-s", "http://store/records"]);
+    assert_eq!(text(&out.stdout), "3 records in the store\n", "{}", text(&out.stderr));
+
+    let out = wasmpod(&state, &["apply", "-f", "examples/two-tier.yaml"]);
+    assert!(text(&out.stdout).starts_with("networkpolicy.networking.k8s.io/store-from-front unchanged\nservice/store unchanged\n"), "{}", text(&out.stdout));
+    let changed = dir.path().join("svc.yaml");
+    let two_tier = std::fs::read_to_string("examples/two-tier.yaml").unwrap();
+    let service_doc = two_tier.split("---").next().unwrap();
+    std::fs::write(&changed, service_doc.replace("port: 80", "port: 81")).unwrap();
+    let out = wasmpod(&state, &["apply", "-f", changed.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "service/store configured\n", "{}", text(&out.stderr));
+    // Bad input changes nothing: a node port outside the range.
+    std::fs::write(&changed, service_doc.replace("port: 80", "port: 81\n    nodePort: 80").replace("spec:", "spec:\n  type: NodePort")).unwrap();
+    let out = wasmpod(&state, &["apply", "-f", changed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("spec.ports[0].nodePort: Invalid value: 80"), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "svc"]);
+    assert!(text(&out.stdout).contains("ClusterIP   ") && text(&out.stdout).contains("81/TCP"), "{}", text(&out.stdout));
+
+    // Killed: the records bring the objects back, same address and uid.
+    daemon.kill();
+    let _daemon = Daemon::start(&state, &["serve"]);
+    let out = wasmpod(&state, &["get", "svc", "store", "-o", "json"]);
+    let svc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((svc["spec"]["clusterIP"].as_str(), svc["metadata"]["uid"].as_str()), (Some(cluster_ip.as_str()), Some(uid.as_str())));
+    assert_eq!(svc["spec"]["ports"][0]["port"], 81);
+    let out = wasmpod(&state, &["get", "netpol", "-o", "name"]);
+    assert_eq!(text(&out.stdout), "networkpolicy.networking.k8s.io/store-from-front\n");
+
+    let out = wasmpod(&state, &["delete", "svc", "store"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "service \"store\" deleted\n".into()), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "svc", "store"]);
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), "Error from server (NotFound): services \"store\" not found\n".into()));
+    let out = wasmpod(&state, &["delete", "netpol", "store-from-front"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["delete", "netpol", "store-from-front"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(state.join("objects/services/default").read_dir().unwrap().next().is_none(), "the record went with the Service");
 }
 
 /// With no pods, `-o json` and `-o yaml` print kubectl's empty `List` (and

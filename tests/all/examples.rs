@@ -123,7 +123,7 @@ async fn two_tier_front_reads_the_store_through_its_service_and_others_are_kept_
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let m = manifest::load_file(&dir.join("two-tier.yaml"), Validation::Strict).unwrap();
     for policy in &m.network_policies {
-        h.runtime.apply_network_policy(policy);
+        h.runtime.apply_network_policy(policy).unwrap();
     }
     for svc in &m.services {
         h.runtime.apply_service(svc).unwrap();

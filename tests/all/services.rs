@@ -161,7 +161,7 @@ spec:
     .unwrap();
     assert_eq!(objects.network_policies[0].spec.as_ref().unwrap().policy_types.as_deref(), Some(&["Ingress".to_owned()][..]));
     h.runtime.apply_service(&objects.services[0]).unwrap();
-    h.runtime.apply_network_policy(&objects.network_policies[0]);
+    h.runtime.apply_network_policy(&objects.network_policies[0]).unwrap();
     let web = h.start(&backend("web-a", false)).await;
     wait_until(&web, "web-a Ready", ready).await;
     let labelled = |name: &str, role: &str, script: &str| {
@@ -175,7 +175,7 @@ spec:
     assert_eq!(phase(&outcome.pod), "Succeeded");
     assert_eq!(h.stdout("other", "c"), ["blocked"]);
     // The policy goes: everyone gets in again.
-    assert!(h.runtime.delete_network_policy("default", "web-from-frontend"));
+    h.runtime.delete_network_policy("default", "web-from-frontend").unwrap();
     let outcome = h.run(&labelled("other2", "batch", "curl -sS http://web/")).await;
     assert_eq!(h.stdout("other2", "c"), ["web-a"], "{:?}", outcome.pod.status);
 }

@@ -1,0 +1,254 @@
+//! Services, NetworkPolicies, EndpointSlices and Endpoints over the
+//! control API, in Kubernetes' paths and shapes:
+//!
+//! | method | path | answer |
+//! |--------|------|--------|
+//! | GET | `/api/v1/[namespaces/{ns}/]services` | ServiceList |
+//! | POST | `/api/v1/namespaces/{ns}/services` | create: 201 (a `serve` daemon) |
+//! | GET, PUT, DELETE | `/api/v1/namespaces/{ns}/services/{name}` | the Service; replace; delete |
+//! | GET | `/api/v1/[namespaces/{ns}/]endpoints[/{name}]` | Endpoints (read only) |
+//! | GET, POST, PUT, DELETE | `/apis/networking.k8s.io/v1/[namespaces/{ns}/]networkpolicies[/{name}]` | as for Services |
+//! | GET | `/apis/discovery.k8s.io/v1/[namespaces/{ns}/]endpointslices[/{name}]` | EndpointSlices (read only) |
+//!
+//! EndpointSlices and Endpoints are computed at each request from the
+//! pods behind each Service (`runtime/endpoints.rs`): controllers write
+//! them in Kubernetes, so clients cannot.
+
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::Status;
+use super::body::{Body, json_response};
+use super::discovery::Role;
+use super::routes::{ServerContext, object_from_body};
+use crate::Error;
+
+/// A resource served besides pods and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resource {
+    /// `services` (core/v1).
+    Services,
+    /// `endpoints` (core/v1), read only.
+    Endpoints,
+    /// `networkpolicies` (networking.k8s.io/v1).
+    NetworkPolicies,
+    /// `endpointslices` (discovery.k8s.io/v1), read only.
+    EndpointSlices,
+}
+
+impl Resource {
+    /// The resource `res` of API group `group` ("" for core).
+    pub(crate) fn of(group: &str, res: &str) -> Option<Resource> {
+        Some(match (group, res) {
+            ("", "services") => Resource::Services,
+            ("", "endpoints") => Resource::Endpoints,
+            ("networking.k8s.io", "networkpolicies") => Resource::NetworkPolicies,
+            ("discovery.k8s.io", "endpointslices") => Resource::EndpointSlices,
+            _ => return None,
+        })
+    }
+
+    /// The path of `name` in `namespace`, or of the collection (of every
+    /// namespace when `namespace` is `None`).
+    pub fn path(self, namespace: Option<&str>, name: Option<&str>) -> String {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let (prefix, plural) = match self {
+            Resource::Services => ("/api/v1", "services"),
+            Resource::Endpoints => ("/api/v1", "endpoints"),
+            Resource::NetworkPolicies => ("/apis/networking.k8s.io/v1", "networkpolicies"),
+            Resource::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices"),
+        };
+        let mut path = match namespace {
+            Some(ns) => format!("{prefix}/namespaces/{}/{plural}", enc(ns)),
+            None => format!("{prefix}/{plural}"),
+        };
+        if let Some(n) = name {
+            path.push('/');
+            path.push_str(&enc(n));
+        }
+        path
+    }
+
+    /// As the API server names it in messages and kubectl in its output:
+    /// `services`, `networkpolicies.networking.k8s.io`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Resource::Services => "services",
+            Resource::Endpoints => "endpoints",
+            Resource::NetworkPolicies => "networkpolicies.networking.k8s.io",
+            Resource::EndpointSlices => "endpointslices.discovery.k8s.io",
+        }
+    }
+
+    fn list_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Services => ("ServiceList", "v1"),
+            Resource::Endpoints => ("EndpointsList", "v1"),
+            Resource::NetworkPolicies => ("NetworkPolicyList", "networking.k8s.io/v1"),
+            Resource::EndpointSlices => ("EndpointSliceList", "discovery.k8s.io/v1"),
+        }
+    }
+
+    /// Written by controllers in Kubernetes: read only here.
+    fn read_only(self) -> bool {
+        matches!(self, Resource::Endpoints | Resource::EndpointSlices)
+    }
+}
+
+/// The API groups besides core (`/apis`).
+pub(crate) fn groups() -> Value {
+    let groups: Vec<Value> = ["networking.k8s.io", "discovery.k8s.io"].iter().map(|g| group_of(g)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn group_of(name: &str) -> Value {
+    let version = json!({"groupVersion": format!("{name}/v1"), "version": "v1"});
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": [version], "preferredVersion": version})
+}
+
+/// `/apis/{group}`.
+pub(crate) fn group(name: &str) -> Option<Value> {
+    matches!(name, "networking.k8s.io" | "discovery.k8s.io").then(|| group_of(name))
+}
+
+/// `/apis/{group}/v1`: the group's APIResourceList.
+pub(crate) fn group_resources(name: &str) -> Option<Value> {
+    let resource = match name {
+        "networking.k8s.io" => json!({"name": "networkpolicies", "singularName": "networkpolicy", "namespaced": true, "kind": "NetworkPolicy",
+            "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["netpol"]}),
+        "discovery.k8s.io" => json!({"name": "endpointslices", "singularName": "endpointslice", "namespaced": true, "kind": "EndpointSlice",
+            "verbs": ["get", "list"]}),
+        _ => return None,
+    };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{name}/v1"), "resources": [resource]}))
+}
+
+/// The objects of `kind` in `namespace` (all: none), as JSON values.
+fn items(ctx: &ServerContext, kind: Resource, namespace: Option<&str>) -> Vec<Value> {
+    let rt = &ctx.runtime;
+    fn values<T: serde::Serialize>(v: Vec<T>) -> Vec<Value> {
+        v.iter().map(|o| serde_json::to_value(o).expect("API objects serialize")).collect()
+    }
+    match kind {
+        Resource::Services => values(rt.services(namespace)),
+        Resource::NetworkPolicies => values(rt.network_policies(namespace)),
+        Resource::EndpointSlices => values(rt.endpoint_slices(namespace)),
+        Resource::Endpoints => values(rt.endpoints(namespace)),
+    }
+}
+
+fn name_of(v: &Value) -> Option<&str> {
+    v.pointer("/metadata/name").and_then(Value::as_str)
+}
+
+pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &super::routes::Query) -> Result<Response<Body>, Error> {
+    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        return Err(Error::NotAllowed(format!("watch is not served for {} yet (pods have it)", kind.resource())));
+    }
+    let mut items = items(ctx, kind, namespace);
+    // labelSelector=kubernetes.io/service-name=web, the one kubectl and
+    // kube-proxy use for slices; other selectors are refused, not ignored.
+    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
+        let mut terms = Vec::new();
+        for term in sel.split(',') {
+            let (k, v) = term.split_once('=').ok_or_else(|| Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served")))?;
+            terms.push((k.to_owned(), v.trim_start_matches('=').to_owned()));
+        }
+        items.retain(|o| terms.iter().all(|(k, v)| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())));
+    }
+    let (list_kind, api_version) = kind.list_kind();
+    Ok(json_response(StatusCode::OK, &json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": ""}, "items": items})))
+}
+
+pub(crate) fn get(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
+    let found = match kind {
+        Resource::Services => serde_json::to_value(ctx.runtime.service(namespace, name)?).ok(),
+        Resource::NetworkPolicies => serde_json::to_value(ctx.runtime.network_policy(namespace, name)?).ok(),
+        Resource::EndpointSlices | Resource::Endpoints => items(ctx, kind, Some(namespace)).into_iter().find(|o| name_of(o) == Some(name)),
+    };
+    let not_found = || Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() };
+    found.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(not_found)
+}
+
+/// The one object of `kind` in a request body.
+fn one(kind: Resource, bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+    let m = object_from_body(bytes, namespace)?;
+    let count = m.pods.len() + m.config_maps.len() + m.secrets.len() + m.services.len() + m.network_policies.len();
+    let matching = match kind {
+        Resource::Services => m.services.len(),
+        Resource::NetworkPolicies => m.network_policies.len(),
+        _ => 0,
+    };
+    if count != 1 || matching != 1 {
+        let (list_kind, _) = kind.list_kind();
+        return Err(Error::BadRequest(format!("the request body must be one {}", list_kind.trim_end_matches("List"))));
+    }
+    Ok(m)
+}
+
+fn writable(ctx: &ServerContext, kind: Resource) -> Result<(), Error> {
+    if kind.read_only() {
+        return Err(Error::NotAllowed(format!("{} are computed from the pods behind each Service and cannot be written", kind.resource())));
+    }
+    if ctx.role == Role::Run {
+        return Err(Error::NotAllowed(format!(
+            "this is a `wasmpod run` process (pid {}), which serves only its own objects: start `wasmpod serve` to create {}",
+            std::process::id(),
+            kind.resource()
+        )));
+    }
+    Ok(())
+}
+
+fn exists(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> bool {
+    match kind {
+        Resource::Services => ctx.runtime.service(namespace, name).is_ok(),
+        Resource::NetworkPolicies => ctx.runtime.network_policy(namespace, name).is_ok(),
+        _ => false,
+    }
+}
+
+fn apply(ctx: &ServerContext, m: &crate::manifest::Manifests) -> Result<Value, Error> {
+    if let Some(svc) = m.services.first() {
+        return Ok(serde_json::to_value(ctx.runtime.apply_service(svc)?).expect("a Service serializes"));
+    }
+    Ok(serde_json::to_value(ctx.runtime.apply_network_policy(&m.network_policies[0])?).expect("a NetworkPolicy serializes"))
+}
+
+pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {
+    writable(ctx, kind)?;
+    let m = one(kind, bytes, namespace)?;
+    let name = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata)).and_then(|m| m.name.clone()).unwrap_or_default();
+    if exists(ctx, kind, namespace, &name) {
+        return Err(Error::ObjectExists { resource: kind.resource().into(), namespace: namespace.into(), name });
+    }
+    Ok(json_response(StatusCode::CREATED, &apply(ctx, &m)?))
+}
+
+pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {
+    writable(ctx, kind)?;
+    let m = one(kind, bytes, namespace)?;
+    let named = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata)).and_then(|m| m.name.clone()).unwrap_or_default();
+    if named != name {
+        return Err(Error::BadRequest(format!("the name of the object ({named}) does not match the name on the URL ({name})")));
+    }
+    if !exists(ctx, kind, namespace, name) {
+        return Err(Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() });
+    }
+    Ok(json_response(StatusCode::OK, &apply(ctx, &m)?))
+}
+
+pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
+    writable(ctx, kind)?;
+    match kind {
+        // The API server answers a Service's deletion with the Service,
+        // a NetworkPolicy's with a Success Status.
+        Resource::Services => Ok(json_response(StatusCode::OK, &ctx.runtime.delete_service(namespace, name)?)),
+        _ => {
+            ctx.runtime.delete_network_policy(namespace, name)?;
+            let details = super::StatusDetails { name: Some(name.into()), kind: Some("networkpolicies".into()) };
+            Ok(json_response(StatusCode::OK, &Status::success(Some(details))))
+        }
+    }
+}
