@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::mpsc;
 
-pub(crate) mod egress;
+pub(crate) mod dns;
+mod egress;
 mod forward;
 mod host;
 mod names;
@@ -31,6 +32,7 @@ mod tcp;
 pub(crate) mod tls;
 mod udp;
 
+pub use dns::CLUSTER_DNS;
 pub use egress::Egress;
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
@@ -144,6 +146,14 @@ impl Default for ClusterInner {
             egress: Egress::Allow,
             policies: HashMap::new(),
         }
+    }
+}
+
+/// `ip` as IPv4, also from its IPv4-mapped IPv6 form.
+pub(crate) fn ip_v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
     }
 }
 
@@ -294,7 +304,13 @@ impl PodNetwork {
             [name.clone(), format!("{name}.{}.svc.cluster.local", self.namespace), format!("{name}.svc.cluster.local"), format!("{name}.cluster.local")];
         candidates
             .iter()
-            .find_map(|n| cluster.service_addresses(n).filter(|a| !a.is_empty()).or_else(|| cluster.named(n).map(|p| vec![p.ip])))
+            .find_map(|n| {
+                cluster
+                    .service_addresses(n)
+                    .filter(|a| !a.is_empty())
+                    .or_else(|| cluster.named(n).map(|p| vec![p.ip]))
+                    .or_else(|| cluster.headless_pod(n).map(|ip| vec![ip]))
+            })
             .unwrap_or_default()
     }
 

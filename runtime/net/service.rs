@@ -349,6 +349,68 @@ impl ClusterNetwork {
         self.service(namespace, name)?.spec.external_name.clone()
     }
 
+    /// A headless Service's per-pod name, `<dashed-ip>.<svc>.<ns>.svc.cluster.local`
+    /// (or `<hostname>.<svc>...` for a pod whose subdomain is the Service,
+    /// published by the pod itself): the pod's IP while it serves.
+    pub(super) fn headless_pod(&self, fqdn: &str) -> Option<Ipv4Addr> {
+        let (first, service) = fqdn.split_once('.')?;
+        let ip: Ipv4Addr = first.replace('-', ".").parse().ok()?;
+        let rest = service.strip_suffix(".svc.cluster.local")?;
+        let (name, namespace) = rest.split_once('.')?;
+        let entry = self.service(namespace, name)?;
+        (entry.ip.is_none() && entry.spec.external_name.is_none() && self.serving(&entry).iter().any(|p| p.ip == ip)).then_some(ip)
+    }
+
+    /// The SRV records of `fqdn`: `_<port>._<proto>.<svc>.<ns>.svc.cluster.local`
+    /// (that named port) or `<svc>.<ns>.svc.cluster.local` (every port),
+    /// each as (port, weight, target, the target's addresses). A ClusterIP
+    /// Service gives its own name and port; a headless one each serving
+    /// pod's name and target port, weights sharing 100 as CoreDNS's.
+    /// `None`: no such Service or port.
+    pub(super) fn srv_records(&self, fqdn: &str) -> Option<Vec<(u16, u16, String, Vec<Ipv4Addr>)>> {
+        let rest = fqdn.strip_suffix(".svc.cluster.local")?;
+        let labels: Vec<&str> = rest.split('.').collect();
+        let (wanted, name, namespace) = match labels.as_slice() {
+            [port, proto, name, ns] => (Some((port.strip_prefix('_')?, proto.strip_prefix('_')?)), *name, *ns),
+            [name, ns] => (None, *name, *ns),
+            _ => return None,
+        };
+        let entry = self.service(namespace, name)?;
+        if entry.spec.external_name.is_some() {
+            return None;
+        }
+        let ports: Vec<&ServicePort> = entry
+            .spec
+            .ports
+            .iter()
+            .filter(|p| wanted.is_none_or(|(port, proto)| p.name == port && p.protocol.as_str().eq_ignore_ascii_case(proto)))
+            .collect();
+        if ports.is_empty() {
+            return None;
+        }
+        let service_fqdn = format!("{name}.{namespace}.svc.cluster.local");
+        if let Some(ip) = entry.ip {
+            return Some(ports.iter().map(|p| (p.port, 100, service_fqdn.clone(), vec![ip])).collect());
+        }
+        let pods = self.serving(&entry);
+        let mut records = Vec::new();
+        for p in &ports {
+            for pod in &pods {
+                let Some(target) = pod.target_port(&p.target, p.protocol) else { continue };
+                // The pod's own name under the Service when its subdomain
+                // is the Service, else its dashed address.
+                let by_name = format!("{}.{service_fqdn}", pod.hostname);
+                let host = if self.named(&by_name).is_some_and(|n| Arc::ptr_eq(&n, pod)) { by_name } else { format!("{}.{service_fqdn}", pod.ip.to_string().replace('.', "-")) };
+                records.push((target, 0, host, vec![pod.ip]));
+            }
+        }
+        let weight = u16::try_from(100 / records.len().max(1)).unwrap_or(100);
+        for r in &mut records {
+            r.1 = weight;
+        }
+        Some(records)
+    }
+
     /// What DNS answers for a Service's name (`svc.ns.svc.cluster.local`):
     /// its ClusterIP, or a headless Service's serving pods.
     pub(super) fn service_addresses(&self, fqdn: &str) -> Option<Vec<Ipv4Addr>> {

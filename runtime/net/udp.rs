@@ -63,6 +63,11 @@ impl PodNetwork {
     /// Sends `data` from `from_port` to `to`. Unreachable when `to` is no
     /// pod; otherwise delivered or silently dropped, as UDP is.
     pub fn send_udp(self: &Arc<Self>, from_port: u16, data: Vec<u8>, to: SocketAddr) -> Result<(), NetError> {
+        // The cluster DNS server answers in the network itself.
+        if SocketAddr::new(super::ip_v4(to.ip()).map_or(to.ip(), std::net::IpAddr::V4), to.port()) == super::dns::CLUSTER_DNS {
+            self.ask_cluster_dns(from_port, &data, to.is_ipv6());
+            return Ok(());
+        }
         // The sender's own address, as the flow tables key it; the
         // datagram shows `from`, a Service's address for a Service's reply.
         let sender = SocketAddr::new(self.source_ip(to), from_port);
@@ -87,11 +92,19 @@ impl PodNetwork {
                 cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(sender, to_endpoint);
             }
         }
-        let queue = target.udp().bound.get(&port).filter(|e| e.v6 == to.is_ipv6()).map(|e| e.queue.clone());
-        if let Some(queue) = queue {
-            let _ = queue.try_send(Datagram { data, from });
-        }
+        target.deliver_udp(port, to.is_ipv6(), Datagram { data, from });
         Ok(())
+    }
+}
+
+impl PodNetwork {
+    /// Queues `datagram` to this pod's UDP port `port` (bound for IPv6
+    /// when `v6`); dropped when nothing is bound there or its queue is full.
+    pub(super) fn deliver_udp(&self, port: u16, v6: bool, datagram: Datagram) {
+        let queue = self.udp().bound.get(&port).filter(|e| e.v6 == v6).map(|e| e.queue.clone());
+        if let Some(queue) = queue {
+            let _ = queue.try_send(datagram);
+        }
     }
 }
 

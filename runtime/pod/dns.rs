@@ -4,10 +4,10 @@
 //!
 //! - `ClusterFirst` (the default; and `ClusterFirstWithHostNet`): the
 //!   cluster's search domains (`<ns>.svc.cluster.local svc.cluster.local
-//!   cluster.local`) then the host's, and `options ndots:5`. Kubernetes adds
-//!   the cluster DNS servers; wasmpod's cluster names are answered by its own resolver
-//!   (`net::names`, behind wasi:sockets' `ip-name-lookup`), which has no
-//!   address: there is no `nameserver` line.
+//!   cluster.local`) then the host's, the cluster DNS server
+//!   (`nameserver 10.96.0.10`, `net/dns.rs`, for guests that ask DNS
+//!   themselves; wasi:sockets' `ip-name-lookup` answers from the same
+//!   names without it), and `options ndots:5`.
 //!   A `ClusterFirst` pod on the host network uses `Default`, as in Kubernetes.
 //! - `Default`: the host's resolv.conf (nameservers, search, options).
 //! - `None`: only what `dnsConfig` gives.
@@ -95,8 +95,7 @@ pub(crate) fn resolv_conf(spec: &PodSpec, namespace: &str, host: &DnsHost) -> (R
         ("ClusterFirst", false) | ("ClusterFirstWithHostNet", _) => {
             let mut searches = vec![format!("{namespace}.svc.{CLUSTER_DOMAIN}"), format!("svc.{CLUSTER_DOMAIN}"), CLUSTER_DOMAIN.to_owned()];
             searches.extend(host.host.searches.iter().cloned());
-            // No nameserver: the resolver that answers cluster names has no address.
-            ResolvConf { nameservers: Vec::new(), searches, options: vec!["ndots:5".to_owned()] }
+            ResolvConf { nameservers: vec![crate::net::CLUSTER_DNS.ip().to_string()], searches, options: vec!["ndots:5".to_owned()] }
         }
         _ => host.host.clone(),
     };
@@ -162,7 +161,7 @@ mod tests {
     #[test]
     fn cluster_first_searches_the_cluster_then_the_host_with_ndots_5() {
         let (conf, warnings) = resolv_conf(&spec("ClusterFirst", false, None), "shop", &host());
-        assert_eq!(conf.text(), "search shop.svc.cluster.local svc.cluster.local cluster.local lan example.org\noptions ndots:5\n");
+        assert_eq!(conf.text(), "search shop.svc.cluster.local svc.cluster.local cluster.local lan example.org\nnameserver 10.96.0.10\noptions ndots:5\n");
         assert!(warnings.is_empty());
         // On the host network ClusterFirst is Default; ClusterFirstWithHostNet is not.
         assert_eq!(resolv_conf(&spec("ClusterFirst", true, None), "shop", &host()).0, host().host);

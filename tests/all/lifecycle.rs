@@ -510,17 +510,17 @@ spec:
   - {name: web, image: nginx}
   - name: client
     image: busybox
-    command: ["sh", "-c", "head -n 1 /etc/resolv.conf; tail -n 1 /etc/resolv.conf; for i in $(seq 1 100); do nc -z bar.local 80 && echo reached && exit 0; sleep 0.1; done; exit 1"]
+    command: ["sh", "-c", "head -n 1 /etc/resolv.conf; grep nameserver /etc/resolv.conf; tail -n 1 /etc/resolv.conf; for i in $(seq 1 100); do nc -z bar.local 80 && echo reached && exit 0; sleep 0.1; done; exit 1"]
 "#;
     let handle = h.start(yaml).await;
     let p = wait_until(&handle, "the client ended", |p| exit_code(container(p, "client")).is_some()).await;
     handle.stop();
     let lines: Vec<String> = h.lines.0.lock().unwrap().iter().filter(|l| l.0 == "shop/aliased" && l.1 == "client").map(|l| l.3.clone()).collect();
     assert_eq!(exit_code(container(&p, "client")), Some(0), "{lines:?}");
-    // ClusterFirst: the cluster's search domains, ndots:5; wasmpod's own
-    // resolver answers them and has no address, so there is no nameserver.
+    // ClusterFirst: the cluster's search domains, the cluster DNS
+    // server, ndots:5.
     assert!(lines[0].starts_with("search shop.svc.cluster.local svc.cluster.local cluster.local"), "{lines:?}");
-    assert_eq!(lines[1..], ["options ndots:5", "reached"]);
+    assert_eq!(lines[1..], ["nameserver 10.96.0.10", "options ndots:5", "reached"]);
 }
 
 /// The user chooses how instances get their memories: on demand (small

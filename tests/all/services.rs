@@ -116,6 +116,41 @@ async fn a_service_balances_over_ready_pods_by_name_and_an_unready_pod_leaves_an
     assert_eq!(h.stdout("client4", "c").last().map(String::as_str), Some("refused"));
 }
 
+/// The cluster DNS server (`nameserver 10.96.0.10` in resolv.conf)
+/// answers a guest's own DNS queries, here busybox's `nslookup`: A records
+/// through the search domains, SRV records of a named port and of a
+/// headless Service (its pods by their per-pod names), NXDOMAIN.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_dns_server_answers_a_and_srv_queries_of_guests() {
+    let h = Harness::new();
+    let services = manifest::load_str(SERVICES, "services.yaml", Validation::Strict).unwrap();
+    let web = h.runtime.apply_service(&services.services[0]).unwrap();
+    let ip = web.spec.as_ref().unwrap().cluster_ip.clone().unwrap();
+    h.runtime.apply_service(&services.services[1]).unwrap();
+    let a = h.start(&backend("web-a", false)).await;
+    let pod = wait_until(&a, "web-a Ready", ready).await;
+    let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+    let script = "nslookup web; nslookup -type=srv _http._tcp.web; nslookup -type=srv web-pods; nslookup nope.default.svc.cluster.local; echo rc=$?";
+    let outcome = h.run(&client("asker", script)).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded", "{:?}", h.lines_of("asker", "c", wasmpod::Stream::Stderr));
+    let out = h.stdout("asker", "c").join("\n");
+    let dashed = pod_ip.replace('.', "-");
+    for needle in [
+        "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53".to_owned(),
+        format!("Name:\tweb.default.svc.cluster.local\nAddress: {ip}"),
+        "_http._tcp.web.default.svc.cluster.local\tservice = 0 100 80 web.default.svc.cluster.local".to_owned(),
+        format!("web-pods.default.svc.cluster.local\tservice = 0 100 8080 {dashed}.web-pods.default.svc.cluster.local"),
+        "** server can't find nope.default.svc.cluster.local: NXDOMAIN".to_owned(),
+        "rc=1".to_owned(),
+    ] {
+        assert!(out.contains(&needle), "no {needle:?} in:\n{out}");
+    }
+    // The per-pod name resolves for the guest's own resolver too.
+    let outcome = h.run(&client("byname", &format!("curl -s http://{dashed}.web-pods:8080/"))).await;
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("byname", "c"), ["web-a"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn udp_through_a_service_reaches_a_pod_and_its_reply_comes_back_from_the_service() {
     let h = Harness::new();

@@ -57,6 +57,7 @@ const APPLETS: &[(&str, Applet)] = &[
     ("mv", cmd::fs::mv),
     ("nc", cmd::nc::nc),
     ("nginx", cmd::serve::nginx),
+    ("nslookup", cmd::nslookup::nslookup),
     ("printenv", cmd::basic::printenv),
     ("printf", cmd::printf::main),
     ("pwd", cmd::basic::pwd),

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod grep;
 pub mod ipc;
 pub mod nc;
+pub mod nslookup;
 pub mod printf;
 pub mod sed;
 pub mod serve;
