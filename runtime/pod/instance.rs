@@ -58,6 +58,9 @@ pub(crate) struct InstanceTemplate {
     pub working_dir: Option<String>,
     /// The container's sandbox.
     pub sandbox: Arc<ContainerSandbox>,
+    /// `enableServiceLinks`: the pod's network, whose Services' variables
+    /// each instance gets as they are when it starts.
+    pub service_links: Option<Arc<crate::net::PodNetwork>>,
 }
 
 /// What a container's template is made of besides its image: made once
@@ -77,6 +80,8 @@ pub(crate) struct InstanceSetup {
     pub hostname: String,
     /// The container's sandbox.
     pub sandbox: Arc<ContainerSandbox>,
+    /// See [`InstanceTemplate::service_links`].
+    pub service_links: Option<Arc<crate::net::PodNetwork>>,
 }
 
 impl InstanceSetup {
@@ -97,7 +102,7 @@ impl InstanceSetup {
         env.retain(|(k, _)| !self.env.iter().any(|(e, _)| e == k));
         env.extend(self.env.iter().cloned());
         let argv = config.argv(self.command.clone(), self.args.clone());
-        (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone() }, argv)
+        (InstanceTemplate { program, env, working_dir, sandbox: self.sandbox.clone(), service_links: self.service_links.clone() }, argv)
     }
 }
 
@@ -140,9 +145,17 @@ impl InstanceTemplate {
     /// wasi:http handler is served on (the main instance's only).
     pub(crate) fn spec(&self, args: Vec<String>, mounts: Vec<Mount>, stdio: Stdio, stop: StopSignal, http_ports: Vec<u16>) -> SandboxSpec {
         let sb = &self.sandbox;
+        // The Services' variables as they are now (the kubelet computes
+        // them at each container start), after the container's own, which
+        // win.
+        let mut env = self.env.clone();
+        if let Some(net) = &self.service_links {
+            let services = super::service_env::service_env(&net.services());
+            env.extend(services.into_iter().filter(|(k, _)| !self.env.iter().any(|(e, _)| e == k)));
+        }
         SandboxSpec {
             args,
-            env: self.env.clone(),
+            env,
             mounts,
             working_dir: self.working_dir.clone(),
             stdin: stdio.stdin,

@@ -282,15 +282,12 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 };
                 sup.event(PodEvent::normal("Pulled", Some(field_path(kind, &c.name)), message));
             }
+            // The Services' variables (enableServiceLinks, on by default)
+            // are added to each instance as they are when it starts
+            // (`InstanceTemplate::spec`); `$(VAR)` here sees them as they
+            // were when the pod started.
             let env = match manifest::resolve_env(&pod, c, &objects.sources(), &facts) {
-                // The Services' variables (enableServiceLinks, on by default)
-                // after the container's own, as the kubelet adds the ones the
-                // container does not declare.
-                Ok(mut env) => {
-                    let declared: std::collections::HashSet<String> = env.iter().map(|(k, _)| k.clone()).collect();
-                    env.extend(facts.service_env.iter().filter(|(k, _)| !declared.contains(k)).cloned());
-                    env
-                }
+                Ok(env) => env,
                 Err(e) => {
                     let msg = e.to_string();
                     sup.event(PodEvent::warning("Failed", Some(field_path(kind, &c.name)), format!("Error: {msg}")));
@@ -310,7 +307,10 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             };
             // $(VAR) in command/args sees the container's env as the
             // manifest defines it, not what the runtime adds below.
-            let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let lookup = |k: &str| {
+                let own = env.iter().rev().find(|(n, _)| n == k);
+                own.or_else(|| facts.service_env.iter().find(|(n, _)| n == k)).map(|(_, v)| v.clone())
+            };
             let command: Vec<String> = c.command.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             let args: Vec<String> = c.args.iter().flatten().map(|s| manifest::expand(s, lookup)).collect();
             // subPathExpr sees the same variables as command and args.
@@ -349,7 +349,9 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 handles: sup.handles.clone(),
                 etc: etc.clone(),
             });
-            let setup = InstanceSetup { env, command, args, working_dir: c.working_dir.clone(), hostname: sup.network.hostname().to_owned(), sandbox };
+            let service_links = (spec.enable_service_links != Some(false)).then(|| sup.network.clone());
+            let setup =
+                InstanceSetup { env, command, args, working_dir: c.working_dir.clone(), hostname: sup.network.hostname().to_owned(), sandbox, service_links };
             let (instance, argv, pull) = match planned {
                 PlannedImage::Local { image, loaded } => {
                     let (template, argv) = setup.build(&image.config, loaded.program.clone());

@@ -151,6 +151,36 @@ async fn the_cluster_dns_server_answers_a_and_srv_queries_of_guests() {
     assert_eq!(h.stdout("byname", "c"), ["web-a"]);
 }
 
+/// The kubelet gives a container the variables of the Services that exist
+/// when it starts: a Service made while the pod runs is in the restarted
+/// container's environment, and `enableServiceLinks: false` keeps them out.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_variables_are_those_of_the_services_when_the_container_starts() {
+    let h = Harness::new();
+    let script = "if [ -f /tmp/second ]; then echo second=$LATE_SERVICE_HOST; exit 0; fi; echo first=$LATE_SERVICE_HOST; touch /tmp/second; sleep 2; exit 1";
+    let pod = |name: &str, links: bool| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: OnFailure\n  enableServiceLinks: {links}\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, '{script}']\n"
+        )
+    };
+    let (with, without) = (h.start(&pod("links", true)).await, h.start(&pod("no-links", false)).await);
+    // Both printed their first line (and sleep 2 s before they exit).
+    let t0 = std::time::Instant::now();
+    while h.stdout("links", "c").is_empty() || h.stdout("no-links", "c").is_empty() {
+        assert!(t0.elapsed() < crate::harness::DEADLINE, "the first runs never printed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: late}\nspec:\n  selector: {app: late}\n  ports: [{port: 80}]\n";
+    let late = h.runtime.apply_service(&manifest::load_str(svc, "s.yaml", Validation::Strict).unwrap().services[0]).unwrap();
+    let ip = late.spec.unwrap().cluster_ip.unwrap();
+    for handle in [with, without] {
+        let out = tokio::time::timeout(crate::harness::DEADLINE, handle.wait()).await.unwrap();
+        assert_eq!(phase(&out.pod), "Succeeded");
+    }
+    assert_eq!(h.stdout("links", "c"), ["first=".to_owned(), format!("second={ip}")]);
+    assert_eq!(h.stdout("no-links", "c"), ["first=", "second="]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn udp_through_a_service_reaches_a_pod_and_its_reply_comes_back_from_the_service() {
     let h = Harness::new();
