@@ -31,9 +31,11 @@ mod socket;
 mod tcp;
 pub(crate) mod tls;
 mod udp;
+mod udp_out;
 
 pub use dns::CLUSTER_DNS;
 pub use egress::Egress;
+pub(crate) use udp_out::serve_udp_node_port;
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use host::{PodSockets, PodSocketsView, SocketPolicy};
@@ -130,6 +132,8 @@ struct ClusterInner {
     egress: Egress,
     /// NetworkPolicies by (namespace, name) (`policy.rs`).
     policies: HashMap<(String, String), Arc<k8s_openapi::api::networking::v1::NetworkPolicy>>,
+    /// UDP flows entering through node ports (`udp_out.rs`).
+    node_udp: udp_out::NodeUdpFlows,
 }
 
 impl Default for ClusterInner {
@@ -145,6 +149,7 @@ impl Default for ClusterInner {
             udp_flows: Default::default(),
             egress: Egress::Allow,
             policies: HashMap::new(),
+            node_udp: Default::default(),
         }
     }
 }
@@ -192,6 +197,7 @@ impl ClusterNetwork {
             endpoint: Mutex::new(EndpointInfo::default()),
             ready: std::sync::atomic::AtomicBool::new(false),
             terminating: std::sync::atomic::AtomicBool::new(false),
+            udp_out: Mutex::new(HashMap::new()),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         pod
@@ -239,6 +245,8 @@ pub struct PodNetwork {
     endpoint: Mutex<EndpointInfo>,
     ready: std::sync::atomic::AtomicBool,
     terminating: std::sync::atomic::AtomicBool,
+    /// UDP ports' ways out of the runtime, by (port, IPv6) (`udp_out.rs`).
+    udp_out: Mutex<HashMap<(u16, bool), udp_out::UdpOut>>,
 }
 
 /// A listening port's queue, and the address family it accepts: as on a

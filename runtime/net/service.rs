@@ -286,7 +286,7 @@ impl ClusterNetwork {
         pod.accept_from(SocketAddr::new(IpAddr::V4(node), 0), target)
     }
 
-    fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceEntry>> {
+    pub(super) fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceEntry>> {
         self.inner.lock().expect("cluster network poisoned").services.get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
@@ -456,11 +456,19 @@ impl PodNetwork {
     /// Service; refused when no endpoint serves it.
     pub(super) fn udp_destination(self: &Arc<Self>, from: SocketAddr, to: SocketAddr) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
         let cluster = self.cluster.upgrade()?;
-        let v4 = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-        };
-        let service = cluster.service_at(v4(to.ip())?)?;
+        let service = cluster.service_at(super::ip_v4(to.ip())?)?;
+        cluster.udp_flow(&service, from, to)
+    }
+}
+
+impl ClusterNetwork {
+    /// The pod and port the UDP flow `from` -> `to` (Service `service`'s
+    /// address) goes to: the flow's endpoint while it serves, else one
+    /// picked for `from`'s address (and recorded, both ways, so replies
+    /// come from `to`); refused when no endpoint serves it.
+    pub(super) fn udp_flow(self: &Arc<Self>, service: &ServiceEntry, from: SocketAddr, to: SocketAddr) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
+        let cluster = self;
+        let v4 = super::ip_v4;
         let now = Instant::now();
         let known = {
             let mut inner = cluster.inner.lock().expect("cluster network poisoned");
@@ -474,11 +482,12 @@ impl PodNetwork {
         // (kube-proxy clears conntrack entries of endpoints that go).
         if let Some(endpoint) = known
             && let Some(pod) = v4(endpoint.ip()).and_then(|ip| cluster.pod(ip))
-            && cluster.serving(&service).iter().any(|p| Arc::ptr_eq(p, &pod))
+            && cluster.serving(service).iter().any(|p| Arc::ptr_eq(p, &pod))
         {
             return Some(Ok((pod, endpoint.port())));
         }
-        let Some((pod, port)) = cluster.pick(&service, to.port(), Protocol::Udp, self.ip) else {
+        let client = v4(from.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let Some((pod, port)) = cluster.pick(service, to.port(), Protocol::Udp, client) else {
             return Some(Err(super::NetError::ConnectionRefused));
         };
         let endpoint = SocketAddr::new(pod.ip_like(to), port);
@@ -487,7 +496,9 @@ impl PodNetwork {
         inner.udp_flows.back.insert((endpoint, from), (to, now));
         Some(Ok((pod, port)))
     }
+}
 
+impl PodNetwork {
     /// The source a datagram from `from` to `to` shows: the Service's
     /// address when it answers a flow that came through one.
     pub(super) fn udp_reply_source(&self, from: SocketAddr, to: SocketAddr) -> Option<SocketAddr> {

@@ -68,6 +68,15 @@ impl PodNetwork {
             self.ask_cluster_dns(from_port, &data, to.is_ipv6());
             return Ok(());
         }
+        // A reply to a client of a UDP node port.
+        if self.cluster.upgrade().is_some_and(|c| c.udp_to_node(to, &data)) {
+            return Ok(());
+        }
+        // Out of the runtime, through a host socket.
+        if self.is_egress(to) {
+            self.send_out_udp(from_port, &data, to);
+            return Ok(());
+        }
         // The sender's own address, as the flow tables key it; the
         // datagram shows `from`, a Service's address for a Service's reply.
         let sender = SocketAddr::new(self.source_ip(to), from_port);
@@ -127,6 +136,7 @@ impl UdpBinding {
 
 impl Drop for UdpBinding {
     fn drop(&mut self) {
+        self.pod.close_udp_out(self.port);
         self.pod.udp().bound.remove(&self.port);
     }
 }

@@ -22,9 +22,9 @@ impl Runtime {
     /// with `spec.clusterIP`/`clusterIPs` set (a replaced Service keeps
     /// its address). ClusterIP and headless Services are served, and
     /// NodePort and LoadBalancer ones also on the host's loopback at their
-    /// node ports (30000-32767; call it inside a tokio runtime); other
-    /// types, SCTP, UDP node ports and IPv6 addresses are refused with what
-    /// is missing.
+    /// node ports (30000-32767, TCP and UDP; call it inside a tokio
+    /// runtime); other types, SCTP and IPv6 addresses are refused with
+    /// what is missing.
     pub fn apply_service(&self, svc: &Service) -> Result<Service, Error> {
         self.put_service(svc, false)
     }
@@ -42,23 +42,23 @@ impl Runtime {
         // new ones are opened before anything changes, so a port that
         // cannot be had refuses the Service and leaves the old one as it was.
         let kind = svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
-        let kept: Vec<(u16, u16)> = services.get(&key).map(node_ports_of).unwrap_or_default();
-        let mut reused: Vec<(u16, u16)> = Vec::new();
+        let kept: Vec<(u16, Protocol, u16)> = services.get(&key).map(node_ports_of).unwrap_or_default();
+        let mut reused: Vec<(u16, Protocol, u16)> = Vec::new();
         let mut listeners = Vec::new();
         if matches!(kind, "NodePort" | "LoadBalancer") {
-            for p in spec.ports.iter() {
+            for (i, p) in spec.ports.iter().enumerate() {
                 let asked = svc
                     .spec
                     .iter()
                     .flat_map(|s| s.ports.iter().flatten())
-                    .find(|sp| sp.port == i32::from(p.port))
+                    .nth(i)
                     .and_then(|sp| sp.node_port)
                     .filter(|n| *n != 0)
                     .map(|n| u16::try_from(n).unwrap_or(0));
-                let keep = kept.iter().find(|(port, _)| *port == p.port).map(|(_, n)| *n);
+                let keep = kept.iter().find(|(port, proto, _)| *port == p.port && *proto == p.protocol).map(|(_, _, n)| *n);
                 match asked.or(keep) {
-                    Some(n) if kept.contains(&(p.port, n)) => reused.push((p.port, n)),
-                    want => listeners.push((p.port, bind_node_port(want, &name, &self.node_ports)?)),
+                    Some(n) if kept.contains(&(p.port, p.protocol, n)) => reused.push((p.port, p.protocol, n)),
+                    want => listeners.push((p.port, bind_node_port(want, p.protocol, i, &name, &self.node_ports)?)),
                 }
             }
         }
@@ -66,22 +66,34 @@ impl Runtime {
         {
             // The old listeners this Service no longer uses close.
             let mut tasks = self.node_ports.lock().unwrap_or_else(|p| p.into_inner());
-            tasks.retain(|(k, n), _| *k != key || reused.iter().any(|(_, r)| r == n));
+            tasks.retain(|(k, proto, n), _| *k != key || reused.iter().any(|(_, rp, r)| r == n && rp == proto));
         }
         if matches!(kind, "NodePort" | "LoadBalancer") {
             let s = out.spec.get_or_insert_with(Default::default);
-            for (port, node_port) in &reused {
-                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| sp.port == i32::from(*port)) {
+            let same = |sp: &k8s_openapi::api::core::v1::ServicePort, port: u16, proto: Protocol| {
+                sp.port == i32::from(port) && sp.protocol.as_deref().unwrap_or("TCP") == proto.as_str()
+            };
+            for (port, proto, node_port) in &reused {
+                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| same(sp, *port, *proto)) {
                     sp.node_port = Some(i32::from(*node_port));
                 }
             }
             for (port, listener) in listeners {
-                let node_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| sp.port == i32::from(port)) {
+                let (node_port, proto) = (listener.port(), listener.protocol());
+                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| same(sp, port, proto)) {
                     sp.node_port = Some(i32::from(node_port));
                 }
-                let task = tokio::spawn(serve_node_port(listener, self.cluster.clone(), key.clone(), port));
-                self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).insert((key.clone(), node_port), NodePortTask(task));
+                let task = match listener {
+                    NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port)),
+                    NodeListener::Udp(u) => {
+                        let socket = match tokio::net::UdpSocket::from_std(u) {
+                            Ok(socket) => std::sync::Arc::new(socket),
+                            Err(e) => return Err(Error::ServiceUnsupported { service: name.clone(), field: "spec.ports".into(), reason: format!("cannot serve UDP node port {node_port}: {e}") }),
+                        };
+                        tokio::spawn(crate::net::serve_udp_node_port(socket, std::sync::Arc::downgrade(&self.cluster), key.0.clone(), key.1.clone(), port))
+                    }
+                };
+                self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).insert((key.clone(), proto, node_port), NodePortTask(task));
             }
             if kind == "LoadBalancer" {
                 // The load balancer is this machine's loopback.
@@ -131,7 +143,7 @@ impl Runtime {
             self.state.remove_object(SERVICES, namespace, name)?;
         }
         self.cluster.remove_service(namespace, name);
-        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _), _| *k != key);
+        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _, _), _| *k != key);
         Ok(services.remove(&key).expect("looked up above"))
     }
 
@@ -289,9 +301,38 @@ fn not_found(resource: &str, namespace: &str, name: &str) -> Error {
     Error::ObjectNotFound { resource: resource.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
 }
 
-/// The node ports a Service was given: (port, nodePort).
-fn node_ports_of(svc: &Service) -> Vec<(u16, u16)> {
-    svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).filter_map(|p| Some((u16::try_from(p.port).ok()?, u16::try_from(p.node_port?).ok()?))).collect()
+/// The node ports a Service was given: (port, protocol, nodePort).
+fn node_ports_of(svc: &Service) -> Vec<(u16, Protocol, u16)> {
+    svc.spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| {
+            let proto = if p.protocol.as_deref() == Some("UDP") { Protocol::Udp } else { Protocol::Tcp };
+            Some((u16::try_from(p.port).ok()?, proto, u16::try_from(p.node_port?).ok()?))
+        })
+        .collect()
+}
+
+/// A node port's socket on the host's loopback.
+enum NodeListener {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+impl NodeListener {
+    fn port(&self) -> u16 {
+        match self {
+            NodeListener::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
+            NodeListener::Udp(u) => u.local_addr().map(|a| a.port()).unwrap_or(0),
+        }
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self {
+            NodeListener::Tcp(_) => Protocol::Tcp,
+            NodeListener::Udp(_) => Protocol::Udp,
+        }
+    }
 }
 
 /// The node port range (kube-apiserver's `--service-node-port-range`).
@@ -306,26 +347,37 @@ impl Drop for NodePortTask {
     }
 }
 
-/// The node ports in use: ((namespace, service), nodePort) -> listener.
-pub(super) type NodePorts = std::sync::Mutex<std::collections::HashMap<((String, String), u16), NodePortTask>>;
+/// The node ports in use: ((namespace, service), protocol, nodePort) -> listener.
+pub(super) type NodePorts = std::sync::Mutex<std::collections::HashMap<((String, String), Protocol, u16), NodePortTask>>;
 
-/// Listens on 127.0.0.1 at `asked` (the API server's messages when it is
-/// outside the range or taken), or at the first free port of the range.
-fn bind_node_port(asked: Option<u16>, service: &str, used: &NodePorts) -> Result<std::net::TcpListener, Error> {
+/// Listens on 127.0.0.1 at `asked` for `protocol` (the API server's
+/// messages, about `spec.ports[index]`, when it is outside the range or
+/// taken), or at the first free port of the range.
+fn bind_node_port(asked: Option<u16>, protocol: Protocol, index: usize, service: &str, used: &NodePorts) -> Result<NodeListener, Error> {
     let invalid = |port: u16, why: &str| Error::Invalid {
         name: service.to_owned(),
-        message: format!("Service \"{service}\" is invalid: spec.ports[0].nodePort: Invalid value: {port}: {why}"),
+        message: format!("Service \"{service}\" is invalid: spec.ports[{index}].nodePort: Invalid value: {port}: {why}"),
     };
-    let bind = |port: u16| {
-        let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))?;
-        l.set_nonblocking(true)?;
-        Ok::<_, std::io::Error>(l)
+    let bind = |port: u16| -> std::io::Result<NodeListener> {
+        let at = (std::net::Ipv4Addr::LOCALHOST, port);
+        Ok(match protocol {
+            Protocol::Tcp => {
+                let l = std::net::TcpListener::bind(at)?;
+                l.set_nonblocking(true)?;
+                NodeListener::Tcp(l)
+            }
+            Protocol::Udp => {
+                let u = std::net::UdpSocket::bind(at)?;
+                u.set_nonblocking(true)?;
+                NodeListener::Udp(u)
+            }
+        })
     };
     match asked {
         Some(port) if !NODE_PORTS.contains(&port) => Err(invalid(port, "provided port is not in the valid range. The range of valid ports is 30000-32767")),
         Some(port) => bind(port).map_err(|_| invalid(port, "provided port is already allocated")),
         None => {
-            let taken: Vec<u16> = used.lock().unwrap_or_else(|p| p.into_inner()).keys().map(|(_, p)| *p).collect();
+            let taken: Vec<u16> = used.lock().unwrap_or_else(|p| p.into_inner()).keys().map(|(_, _, p)| *p).collect();
             NODE_PORTS.filter(|p| !taken.contains(p)).find_map(|p| bind(p).ok()).ok_or_else(|| invalid(0, "range is full"))
         }
     }
@@ -355,11 +407,6 @@ fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
         other => {
             return Err(unsupported("spec.type", format!("{other} Services are not served")));
         }
-    }
-    if matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer"))
-        && let Some(i) = spec.ports.iter().flatten().position(|p| p.protocol.as_deref() == Some("UDP"))
-    {
-        return Err(unsupported(&format!("spec.ports[{i}].protocol"), "UDP node ports are not served yet (TCP ones are)".into()));
     }
     let headless = spec.cluster_ip.as_deref() == Some("None");
     let cluster_ip = match spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None") {

@@ -419,6 +419,7 @@ struct Outside {
     files: std::path::PathBuf,
     server: std::process::Child,
     tls_server: Option<std::process::Child>,
+    udp_server: Option<std::process::Child>,
 }
 
 #[cfg(target_os = "linux")]
@@ -457,7 +458,7 @@ impl Outside {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 for the outside server");
-        let me = Self { ns, ip, files: dir.to_owned(), server, tls_server: None };
+        let me = Self { ns, ip, files: dir.to_owned(), server, tls_server: None, udp_server: None };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect((me.ip.as_str(), 8099)).is_err() {
             assert!(std::time::Instant::now() < deadline, "the outside server did not start");
@@ -520,6 +521,37 @@ impl Outside {
     }
 }
 
+#[cfg(target_os = "linux")]
+impl Outside {
+    /// Adds a UDP server on 5353 that answers each datagram with
+    /// `echo:` and the datagram.
+    fn start_udp_echo(&mut self) {
+        let script = format!(
+            "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(({ip:?}, 5353))\nwhile True:\n d,a=s.recvfrom(65535); s.sendto(b'echo:'+d, a)",
+            ip = self.ip
+        );
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", &script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 for the UDP server");
+        self.udp_server = Some(child);
+        // Up once it answers.
+        let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        probe.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut buf = [0u8; 64];
+        loop {
+            probe.send_to(b"up?", (self.ip.as_str(), 5353)).unwrap();
+            if probe.recv(&mut buf).is_ok() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the UDP server did not start");
+        }
+    }
+}
+
 /// Whether the `what` test can make its network namespace: always in CI
 /// (WASMPOD_REQUIRE_NETNS=1, set by .ci/run, which installs the tools, so a
 /// missing one fails the test); elsewhere only as root with iproute2,
@@ -540,9 +572,9 @@ fn outside_possible(what: &str) -> bool {
 #[cfg(target_os = "linux")]
 impl Drop for Outside {
     fn drop(&mut self) {
-        if let Some(mut tls) = self.tls_server.take() {
-            let _ = tls.kill();
-            let _ = tls.wait();
+        for mut child in [self.tls_server.take(), self.udp_server.take()].into_iter().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         let _ = self.server.kill();
         let _ = self.server.wait();
@@ -558,7 +590,8 @@ async fn pods_reach_outside_through_the_hosts_sockets_but_never_its_loopback_or_
     }
     let h = Harness::new();
     let files = tempfile::tempdir().unwrap();
-    let outside = Outside::start(files.path(), 0);
+    let mut outside = Outside::start(files.path(), 0);
+    outside.start_udp_echo();
     let url = format!("http://{}:8099/hello.txt", outside.ip);
     let yaml = pod(
         "egress",
@@ -580,12 +613,24 @@ async fn pods_reach_outside_through_the_hosts_sockets_but_never_its_loopback_or_
     let out = h.run(&curl).await;
     assert_eq!(phase(&out.pod), "Succeeded", "{:?}", h.lines_of("curl", "c", wasmpod::Stream::Stderr));
     assert_eq!(h.stdout("curl", "c"), ["hello from outside"]);
+    // UDP goes out and its reply comes back (a NAT mapping).
+    let udp = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: udp}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo ping | socat -t3 - UDP:{}:5353']\n",
+        outside.ip
+    );
+    let out = h.run(&udp).await;
+    assert_eq!(phase(&out.pod), "Succeeded", "{:?}", h.lines_of("udp", "c", wasmpod::Stream::Stderr));
+    assert_eq!(h.stdout("udp", "c"), ["echo:ping"]);
 
     // Denied: the same address is unreachable.
     let denied = Harness::with_config(|c| c.egress = wasmpod::Egress::Deny);
     let out = denied.run(&curl).await;
     assert_eq!(phase(&out.pod), "Failed");
     assert!(denied.stdout("curl", "c").is_empty());
+    // A datagram to it fails to send (host unreachable), as a TCP connect does.
+    let out = denied.run(&udp).await;
+    assert_eq!(phase(&out.pod), "Failed");
+    assert!(denied.stdout("udp", "c").is_empty());
 }
 
 #[cfg(target_os = "linux")]

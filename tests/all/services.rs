@@ -291,3 +291,33 @@ async fn node_port_and_load_balancer_services_listen_on_the_hosts_loopback() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(std::net::TcpStream::connect(("127.0.0.1", node_port as u16)).is_err());
 }
+
+/// A UDP node port: a host client's datagrams reach an endpoint as coming
+/// from the node, and the endpoint's replies come back from the node port.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_udp_node_port_carries_datagrams_both_ways() {
+    let h = Harness::new();
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: echo-np}\nspec:\n  type: NodePort\n  selector: {app: echo}\n  ports: [{port: 53, targetPort: 5353, protocol: UDP}]\n";
+    let np = h.runtime.apply_service(&manifest::load_str(svc, "s.yaml", Validation::Strict).unwrap().services[0]).unwrap();
+    let node_port = np.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port.unwrap() as u16;
+    let server = "apiVersion: v1\nkind: Pod\nmetadata: {name: echo, labels: {app: echo}}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'echo pong | socat -t2 UDP-LISTEN:5353 STDIO']\n";
+    let server = h.start(server).await;
+    wait_until(&server, "echo Ready", ready).await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 64];
+    // Sent again until the guest is listening (a datagram before that is lost).
+    let (n, from) = tokio::time::timeout(crate::harness::DEADLINE, async {
+        loop {
+            client.send_to(b"ping\n", ("127.0.0.1", node_port)).await.unwrap();
+            if let Ok(got) = tokio::time::timeout(std::time::Duration::from_millis(200), client.recv_from(&mut buf)).await {
+                break got.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("no reply through the node port");
+    assert_eq!((&buf[..n], from), (&b"pong\n"[..], std::net::SocketAddr::from(([127, 0, 0, 1], node_port))));
+    let outcome = tokio::time::timeout(crate::harness::DEADLINE, server.wait()).await.unwrap();
+    assert_eq!(phase(&outcome.pod), "Succeeded");
+    assert_eq!(h.stdout("echo", "c"), ["ping"]);
+}

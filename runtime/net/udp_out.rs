@@ -1,0 +1,203 @@
+//! UDP across the runtime's edge, both ways, as NAT and kube-proxy carry it:
+//!
+//! - **Egress**: a datagram a pod sends to an address outside the runtime
+//!   (see `egress.rs` for which) leaves through a host UDP socket, one per
+//!   pod port that sends out; replies from the addresses it sent to come
+//!   back to that port, as a NAT's UDP mapping lets them. The mapping ends
+//!   after 30 s without traffic, or when the pod's port closes.
+//! - **NodePort**: a datagram to a UDP node port on the host's loopback
+//!   enters as coming from the node's address (10.88.0.1) and a port of
+//!   its own per client, to an endpoint of the Service (a flow, as TCP's
+//!   connections); the endpoint's replies to that address and port go back
+//!   to the client from the node port.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use super::udp::{Datagram, MAX_DATAGRAM};
+use super::{ClusterNetwork, PodNetwork, Protocol};
+
+/// How long a UDP mapping lives without traffic (conntrack's UDP timeout).
+pub(super) const UDP_MAPPING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Aborts its task when dropped.
+pub(super) struct TaskGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One pod port's way out: the host socket, the peers it sent to, and the
+/// task that brings their replies in.
+pub(super) struct UdpOut {
+    socket: Arc<tokio::net::UdpSocket>,
+    peers: Arc<Mutex<HashSet<SocketAddr>>>,
+    last: Arc<Mutex<Instant>>,
+    _task: TaskGuard,
+}
+
+impl PodNetwork {
+    /// Sends a datagram from this pod's UDP `port` to `to`, outside the
+    /// runtime (the caller checked [`PodNetwork::is_egress`]). Dropped, as
+    /// a network drops it, when a NetworkPolicy forbids it or the host
+    /// cannot send it now.
+    pub(super) fn send_out_udp(self: &Arc<Self>, port: u16, data: &[u8], to: SocketAddr) {
+        let Some(cluster) = self.cluster.upgrade() else { return };
+        let to = SocketAddr::new(to.ip().to_canonical(), to.port());
+        if !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Outside(to.ip()), to.port(), Protocol::Udp) {
+            return;
+        }
+        let mut out = self.udp_out.lock().unwrap_or_else(|p| p.into_inner());
+        if !out.contains_key(&(port, to.is_ipv6())) {
+            let Some(mapping) = self.open_udp_out(port, to.is_ipv6()) else { return };
+            out.insert((port, to.is_ipv6()), mapping);
+        }
+        let mapping = &out[&(port, to.is_ipv6())];
+        mapping.peers.lock().unwrap_or_else(|p| p.into_inner()).insert(to);
+        *mapping.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let _ = mapping.socket.try_send_to(data, to);
+    }
+
+    /// A host socket for this pod's `port` (IPv6 peers when `v6`), and the
+    /// task that delivers its peers' replies to the port; `None` outside a
+    /// tokio runtime or when the host has no socket to give.
+    fn open_udp_out(self: &Arc<Self>, port: u16, v6: bool) -> Option<UdpOut> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let any: SocketAddr = if v6 { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() } else { (Ipv4Addr::UNSPECIFIED, 0).into() };
+        let std_socket = std::net::UdpSocket::bind(any).ok()?;
+        std_socket.set_nonblocking(true).ok()?;
+        let _guard = runtime.enter();
+        let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket).ok()?);
+        let peers: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
+        let last = Arc::new(Mutex::new(Instant::now()));
+        let (net, sock, allowed, seen) = (Arc::downgrade(self), socket.clone(), peers.clone(), last.clone());
+        let task = runtime.spawn(async move {
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            loop {
+                let idle = seen.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                let Some(wait) = UDP_MAPPING_TIMEOUT.checked_sub(idle) else { break };
+                let Ok(Ok((n, from))) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await else { continue };
+                let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                // Only the peers this port sent to answer (a NAT mapping).
+                if !allowed.lock().unwrap_or_else(|p| p.into_inner()).contains(&from) {
+                    continue;
+                }
+                *seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                let Some(net) = net.upgrade() else { break };
+                net.deliver_udp(port, v6, Datagram { data: buf[..n].to_vec(), from });
+            }
+            // Idle: the mapping ends; the next datagram out opens a new one.
+            if let Some(net) = net.upgrade() {
+                let mut out = net.udp_out.lock().unwrap_or_else(|p| p.into_inner());
+                if out.get(&(port, v6)).is_some_and(|m| Arc::ptr_eq(&m.socket, &sock)) {
+                    out.remove(&(port, v6));
+                }
+            }
+        });
+        Some(UdpOut { socket, peers, last, _task: TaskGuard(task) })
+    }
+
+    /// The pod's UDP `port` closed: its ways out close with it.
+    pub(super) fn close_udp_out(&self, port: u16) {
+        self.udp_out.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, _), _| *p != port);
+    }
+}
+
+/// The UDP flows of NodePorts: the node-side port a client was given ->
+/// the node port's host socket and the client's address.
+#[derive(Default)]
+pub(super) struct NodeUdpFlows {
+    by_port: HashMap<u16, NodeFlow>,
+    by_client: HashMap<(u16, SocketAddr), u16>,
+    next: u16,
+}
+
+struct NodeFlow {
+    socket: Arc<tokio::net::UdpSocket>,
+    node_port: u16,
+    client: SocketAddr,
+    last: Instant,
+}
+
+impl NodeUdpFlows {
+    fn expire(&mut self, now: Instant) {
+        let dead: Vec<u16> = self.by_port.iter().filter(|(_, f)| now.duration_since(f.last) >= UDP_MAPPING_TIMEOUT).map(|(p, _)| *p).collect();
+        for p in dead {
+            if let Some(f) = self.by_port.remove(&p) {
+                self.by_client.remove(&(f.node_port, f.client));
+            }
+        }
+    }
+}
+
+/// The node's address on the pod network, NodePort traffic's source.
+pub(super) fn node_address() -> Ipv4Addr {
+    Ipv4Addr::from(super::POD_SUBNET + 1)
+}
+
+impl ClusterNetwork {
+    /// A datagram from `client` to UDP node port `node_port` (received on
+    /// `socket`), for Service `namespace/name`'s `port`: delivered to an
+    /// endpoint (the client's flow keeps its endpoint) as coming from the
+    /// node's address. Dropped when no endpoint serves it or a
+    /// NetworkPolicy forbids it.
+    fn udp_to_service(self: &Arc<Self>, socket: &Arc<tokio::net::UdpSocket>, node_port: u16, client: SocketAddr, namespace: &str, name: &str, port: u16, data: Vec<u8>) {
+        let Some(entry) = self.service(namespace, name) else { return };
+        let now = Instant::now();
+        let source_port = {
+            let mut inner = self.inner.lock().expect("cluster network poisoned");
+            let flows = &mut inner.node_udp;
+            flows.expire(now);
+            match flows.by_client.get(&(node_port, client)).copied() {
+                Some(p) => p,
+                None => {
+                    let Some(p) = (0..u16::MAX).map(|i| 32768 + (flows.next.wrapping_add(i) % 28232)).find(|p| !flows.by_port.contains_key(p)) else { return };
+                    flows.next = flows.next.wrapping_add(1);
+                    flows.by_client.insert((node_port, client), p);
+                    flows.by_port.insert(p, NodeFlow { socket: socket.clone(), node_port, client, last: now });
+                    p
+                }
+            }
+        };
+        if let Some(f) = self.inner.lock().expect("cluster network poisoned").node_udp.by_port.get_mut(&source_port) {
+            f.last = now;
+        }
+        let from = SocketAddr::new(IpAddr::V4(node_address()), source_port);
+        let to = SocketAddr::new(IpAddr::V4(entry.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), port);
+        // The flow through the Service, as a pod's: same endpoint while it
+        // serves, replies rewritten.
+        let Some(Ok((pod, target))) = self.udp_flow(&entry, from, to) else { return };
+        if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node_address())), &super::policy::Peer::Pod(&pod), target, Protocol::Udp) {
+            return;
+        }
+        pod.deliver_udp(target, false, Datagram { data, from });
+    }
+
+    /// A pod's datagram to the node's address: the reply of a NodePort
+    /// flow, sent to its client from the node port. Whether it was one.
+    pub(super) fn udp_to_node(&self, to: SocketAddr, data: &[u8]) -> bool {
+        if super::ip_v4(to.ip()) != Some(node_address()) {
+            return false;
+        }
+        let inner = self.inner.lock().expect("cluster network poisoned");
+        if let Some(flow) = inner.node_udp.by_port.get(&to.port()) {
+            let _ = flow.socket.try_send_to(data, flow.client);
+        }
+        true
+    }
+}
+
+/// Receives on a UDP node port's socket and hands each datagram to the
+/// Service until the listener is dropped (its task aborted).
+pub(crate) async fn serve_udp_node_port(socket: Arc<tokio::net::UdpSocket>, cluster: Weak<ClusterNetwork>, namespace: String, name: String, port: u16) {
+    let node_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    while let Ok((n, client)) = socket.recv_from(&mut buf).await {
+        let Some(cluster) = cluster.upgrade() else { return };
+        cluster.udp_to_service(&socket, node_port, client, &namespace, &name, port, buf[..n].to_vec());
+    }
+}
