@@ -106,13 +106,12 @@ wasmpod serve --container-log-max-size 4Ki --container-log-max-files 5 >"$work/s
 server=$!
 
 # The seed's manifests, from a second process. Not applied:
-# env-from-objects.yaml and two-tier.yaml (their ConfigMaps, Secrets,
-# Services and NetworkPolicies are not served by the control API; `run`
-# takes them) and liveness-probe.yaml (fields Kubernetes rejects, and the
-# pod name readiness-probe.yaml uses).
+# env-from-objects.yaml (its ConfigMaps and Secrets are not served by the
+# control API; `run` takes them) and liveness-probe.yaml (fields Kubernetes
+# rejects, and the pod name readiness-probe.yaml uses).
 applied=0
 for f in examples/*.yaml; do
-	case $f in examples/env-from-objects.yaml | examples/two-tier.yaml | examples/liveness-probe.yaml) continue ;; esac
+	case $f in examples/env-from-objects.yaml | examples/liveness-probe.yaml) continue ;; esac
 	# Exit code 5: the server is not listening yet.
 	deadline=$((SECONDS + 120))
 	while out=$(wasmpod apply -f "$f" 2>&1); code=$?; [ $code -eq 5 ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
@@ -127,6 +126,13 @@ for pod in $names; do
 		fail "pod $pod never ran: $(wasmpod get pod "$pod" 2>&1)"
 done
 [ "$(wc -w <<<"$names")" -eq $((applied + 2)) ] && ok "every applied pod ran ($applied pods applied, and the two run)" || fail "get pods -o name: $names"
+
+# two-tier.yaml's Service and NetworkPolicy: listed, and the front reaches
+# the store through the Service's name.
+out=$(wasmpod get svc store 2>&1)
+grep -q '^store   ClusterIP   10\.9' <<<"$out" && ok "get svc: $(tail -1 <<<"$out")" || fail "get svc store: $out"
+until_ok 120 bash -c "\"\$0\" \"\${@}\" | grep -q 'records in the store'" "${runner[@]}" "$bin" --state-dir "$state" exec web -c refresher -- curl -s http://store/records &&
+	ok "a pod reaches another through a Service" || fail "exec web curl http://store/records: $(wasmpod exec web -c refresher -- curl -s http://store/records 2>&1)"
 
 until_ok 60 bash -c "\"\$0\" \"\${@}\" | grep -q ." "${runner[@]}" "$bin" --state-dir "$state" logs custom-command-pod &&
 	ok "logs custom-command-pod" || fail "logs custom-command-pod: $(wasmpod logs custom-command-pod 2>&1)"

@@ -240,7 +240,12 @@ impl Client {
     }
 
     /// Creates `object` (of `resource`) in `namespace`; what the server made of it.
-    pub async fn create_object<T: serde::Serialize + serde::de::DeserializeOwned>(&self, resource: Resource, namespace: &str, object: &T) -> Result<T, ClientError> {
+    pub async fn create_object<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        object: &T,
+    ) -> Result<T, ClientError> {
         self.json(Method::POST, &resource.path(Some(namespace), None), Some(object)).await
     }
 

@@ -18,8 +18,9 @@
 mod body;
 mod client;
 mod discovery;
-mod objects;
 mod error;
+mod objects;
+mod request;
 mod routes;
 mod server;
 mod stream;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::Status;
 use super::body::{Body, json_response};
 use super::discovery::Role;
-use super::routes::{ServerContext, object_from_body};
+use super::request::{Query, ServerContext, object_from_body};
 use crate::Error;
 
 /// A resource served besides pods and events.
@@ -142,7 +142,7 @@ fn name_of(v: &Value) -> Option<&str> {
     v.pointer("/metadata/name").and_then(Value::as_str)
 }
 
-pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &super::routes::Query) -> Result<Response<Body>, Error> {
+pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
     if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
         return Err(Error::NotAllowed(format!("watch is not served for {} yet (pods have it)", kind.resource())));
     }
@@ -152,7 +152,8 @@ pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>,
     if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
         let mut terms = Vec::new();
         for term in sel.split(',') {
-            let (k, v) = term.split_once('=').ok_or_else(|| Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served")))?;
+            let (k, v) =
+                term.split_once('=').ok_or_else(|| Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served")))?;
             terms.push((k.to_owned(), v.trim_start_matches('=').to_owned()));
         }
         items.retain(|o| terms.iter().all(|(k, v)| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())));

@@ -16,7 +16,6 @@
 //! port-forward) are added as `PodSub` arms in [`handle`], using
 //! `upgrade::upgrade` for their byte streams.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,8 +28,8 @@ use super::Status;
 use super::body::{Body, channel, full, json_response};
 use super::discovery::{Role, endpoints};
 use super::objects::{self, Resource};
+use super::request::{Query, ServerContext, object_from_body, read_body};
 use crate::Error;
-use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
 use crate::runtime::LogOptions;
 
 /// A parsed request path.
@@ -40,17 +39,39 @@ enum Route {
     Version,
     ApiVersions,
     Resources,
-    Pods { namespace: Option<String> },
-    Pod { namespace: String, name: String },
-    PodSub { namespace: String, name: String, sub: String },
-    Events { namespace: Option<String> },
+    Pods {
+        namespace: Option<String>,
+    },
+    Pod {
+        namespace: String,
+        name: String,
+    },
+    PodSub {
+        namespace: String,
+        name: String,
+        sub: String,
+    },
+    Events {
+        namespace: Option<String>,
+    },
     /// `/apis`, `/apis/{group}`, `/apis/{group}/v1`.
     Groups,
-    Group { group: String },
-    GroupResources { group: String },
+    Group {
+        group: String,
+    },
+    GroupResources {
+        group: String,
+    },
     /// Services, NetworkPolicies, EndpointSlices, Endpoints (`objects.rs`).
-    Objects { kind: Resource, namespace: Option<String> },
-    Object { kind: Resource, namespace: String, name: String },
+    Objects {
+        kind: Resource,
+        namespace: Option<String>,
+    },
+    Object {
+        kind: Resource,
+        namespace: String,
+        name: String,
+    },
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -80,8 +101,6 @@ fn route(path: &str) -> Option<Route> {
     })
 }
 
-pub(super) type Query = HashMap<String, String>;
-
 fn flag(q: &Query, key: &str) -> bool {
     q.get(key).is_some_and(|v| v == "true" || v == "1")
 }
@@ -106,12 +125,6 @@ fn error_response(e: &Error) -> Response<Body> {
 
 fn status_response(code: u16, reason: &str, message: String) -> Response<Body> {
     json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &Status::failure(code, reason, message, None))
-}
-
-/// What the routes see of the server.
-pub(crate) struct ServerContext {
-    pub runtime: Arc<crate::runtime::Runtime>,
-    pub role: Role,
 }
 
 pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
@@ -220,38 +233,6 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
         pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
     }
     Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
-}
-
-pub(super) async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
-    let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
-    let bytes = limited.collect().await.map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
-    Ok((ctype, bytes))
-}
-
-/// The object of a request body (JSON, or YAML with `application/yaml`),
-/// in `namespace` unless it names its own, through the same loading and
-/// validation as a manifest file.
-pub(super) fn object_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
-    // YAML is a superset of JSON, so one parser reads both.
-    let mut value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
-    let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
-    let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
-    if let Some(meta) = meta {
-        match meta.get("namespace").and_then(|n| n.as_str()) {
-            None => {
-                meta.insert("namespace".into(), namespace.into());
-            }
-            Some(ns) if ns != namespace => {
-                return Err(Error::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
-            }
-            Some(_) => {}
-        }
-    }
-    let json = serde_json::to_string(&value).expect("a JSON value serializes");
-    crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))
 }
 
 /// A Pod from a request body ([`object_from_body`]).
@@ -410,7 +391,10 @@ mod tests {
         assert_eq!(route("/api/v2"), None);
         assert_eq!(route("/api/v1/namespaces/ns/services/web"), Some(Route::Object { kind: Resource::Services, namespace: "ns".into(), name: "web".into() }));
         assert_eq!(route("/apis/networking.k8s.io/v1/networkpolicies"), Some(Route::Objects { kind: Resource::NetworkPolicies, namespace: None }));
-        assert_eq!(route("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices"), Some(Route::Objects { kind: Resource::EndpointSlices, namespace: Some("a".into()) }));
+        assert_eq!(
+            route("/apis/discovery.k8s.io/v1/namespaces/a/endpointslices"),
+            Some(Route::Objects { kind: Resource::EndpointSlices, namespace: Some("a".into()) })
+        );
         assert_eq!(route("/apis/discovery.k8s.io/v1/namespaces/a/services"), None, "services are core");
         assert_eq!(route("/api/v1/namespaces/a/networkpolicies"), None);
         let q: Query = [("fieldSelector".to_string(), "metadata.name=x".to_string())].into();

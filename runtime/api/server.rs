@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hyper_util::rt::TokioIo;
 
 use super::discovery::{Role, own_endpoint};
-use super::routes::ServerContext;
+use super::request::ServerContext;
 use super::transport::Listener;
 use crate::runtime::Runtime;
 

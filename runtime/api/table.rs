@@ -197,12 +197,8 @@ pub fn service_row(svc: &k8s_openapi::api::core::v1::Service, now: Timestamp, wi
 /// The row of `get endpointslices`: NAME, ADDRESSTYPE, PORTS, ENDPOINTS,
 /// AGE (kubectl's printEndpointSlice).
 pub fn endpoint_slice_row(slice: &k8s_openapi::api::discovery::v1::EndpointSlice, now: Timestamp) -> Vec<String> {
-    let ports: Vec<String> = slice
-        .ports
-        .iter()
-        .flatten()
-        .map(|p| p.port.map(|n| n.to_string()).or_else(|| p.name.clone()).unwrap_or_else(|| "*".into()))
-        .collect();
+    let ports: Vec<String> =
+        slice.ports.iter().flatten().map(|p| p.port.map(|n| n.to_string()).or_else(|| p.name.clone()).unwrap_or_else(|| "*".into())).collect();
     let ports = if ports.is_empty() { "<unset>".to_owned() } else { at_most_three(ports) };
     let addresses: Vec<String> = slice.endpoints.iter().flat_map(|e| e.addresses.iter().cloned()).collect();
     let endpoints = if addresses.is_empty() { "<none>".to_owned() } else { at_most_three(addresses) };

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use wasmpod::absolute_image_paths;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use wasmpod::absolute_image_paths;
 use wasmpod::api::{Client, Resource, Target};
 use wasmpod::{Validation, manifest};
 
@@ -37,10 +37,7 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
         if !m.config_maps.is_empty() || !m.secrets.is_empty() {
             return Err(Failure {
                 exit: Exit::Invalid,
-                error: anyhow::anyhow!(
-                    "{}: ConfigMaps and Secrets are not served by the control API yet: run such files with `wasmpod run`",
-                    file.display()
-                ),
+                error: anyhow::anyhow!("{}: ConfigMaps and Secrets are not served by the control API yet: run such files with `wasmpod run`", file.display()),
             });
         }
         services.extend(m.services);

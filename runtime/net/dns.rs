@@ -248,7 +248,11 @@ pub(crate) enum Resolution {
     Now(Answer),
     /// Look `name` up outside (within `range`'s rules); `prefix` (a CNAME
     /// chain) comes first in the answer.
-    Outside { name: String, range: (Ipv4Addr, u8), prefix: Vec<(String, Data)> },
+    Outside {
+        name: String,
+        range: (Ipv4Addr, u8),
+        prefix: Vec<(String, Data)>,
+    },
 }
 
 fn is_cluster(name: &str) -> bool {
@@ -266,9 +270,9 @@ pub(crate) fn resolve(net: &Arc<PodNetwork>, query: &Query) -> Resolution {
     if cluster && query.qtype == TYPE_SRV {
         match net.cluster.upgrade().and_then(|c| c.srv_records(name)) {
             Some(records) => {
-                for (port, weight, target, ips) in records {
-                    answer.answers.push((name.to_owned(), Data::Srv { priority: 0, weight, port, target: target.clone() }));
-                    answer.additional.extend(ips.into_iter().map(|ip| (target.clone(), Data::A(ip))));
+                for r in records {
+                    answer.answers.push((name.to_owned(), Data::Srv { priority: 0, weight: r.weight, port: r.port, target: r.target.clone() }));
+                    answer.additional.extend(r.addresses.into_iter().map(|ip| (r.target.clone(), Data::A(ip))));
                 }
             }
             None => answer.rcode = NXDOMAIN,
@@ -340,31 +344,27 @@ pub(crate) fn outside_answer(query: &Query, name: &str, prefix: Vec<(String, Dat
 }
 
 impl PodNetwork {
-    /// A datagram to the cluster DNS server from this pod's UDP port
-    /// `from_port`: the answer is queued to that port, from
-    /// [`CLUSTER_DNS`], at once for cluster names and after the host's
-    /// resolver answered for others.
-    pub(crate) fn ask_cluster_dns(self: &Arc<Self>, from_port: u16, data: &[u8], v6: bool) {
-        let reply_to = move |net: &Arc<PodNetwork>, bytes: Vec<u8>| {
-            let from = if v6 { SocketAddr::new(IpAddr::V6(Ipv4Addr::new(10, 96, 0, 10).to_ipv6_mapped()), 53) } else { CLUSTER_DNS };
-            net.deliver_udp(from_port, v6, super::udp::Datagram { data: bytes, from });
-        };
+    /// A query to the cluster DNS server from this pod (`data`): `reply`
+    /// gets the answer's bytes, at once for cluster names and after the
+    /// host's resolver answered for others (none for a datagram that is not
+    /// a DNS message at all).
+    pub(crate) fn ask_cluster_dns(self: &Arc<Self>, data: &[u8], reply: impl FnOnce(&Arc<PodNetwork>, Vec<u8>) + Send + 'static) {
         let query = match parse_query(data) {
             Ok(q) => q,
-            Err((Some(id), rcode)) => return reply_to(self, error_reply(id, rcode)),
+            Err((Some(id), rcode)) => return reply(self, error_reply(id, rcode)),
             Err((None, _)) => return,
         };
         match resolve(self, &query) {
-            Resolution::Now(answer) => reply_to(self, encode(&query, &answer)),
+            Resolution::Now(answer) => reply(self, encode(&query, &answer)),
             Resolution::Outside { name, range, prefix } => {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    return reply_to(self, encode(&query, &Answer { rcode: SERVFAIL, ..Default::default() }));
+                    return reply(self, encode(&query, &Answer { rcode: SERVFAIL, ..Default::default() }));
                 };
                 let net = Arc::downgrade(self);
                 runtime.spawn(async move {
                     let found = super::egress::resolve_outside(name.clone(), range).await;
                     if let Some(net) = net.upgrade() {
-                        reply_to(&net, encode(&query, &outside_answer(&query, &name, prefix, found)));
+                        reply(&net, encode(&query, &outside_answer(&query, &name, prefix, found)));
                     }
                 });
             }
@@ -394,8 +394,12 @@ mod tests {
         q
     }
 
-    /// The answer's rcode and its answer records as (owner, type, rdata).
-    fn decode(msg: &[u8]) -> (u8, bool, Vec<(String, u16, Vec<u8>)>, usize) {
+    /// A record as (owner, type, rdata).
+    type Raw = (String, u16, Vec<u8>);
+
+    /// The answer's rcode, TC flag, its records (answers, then additional)
+    /// and how many are additional.
+    fn decode(msg: &[u8]) -> (u8, bool, Vec<Raw>, usize) {
         let flags = u16_at(msg, 2).unwrap();
         let (an, ar) = (u16_at(msg, 6).unwrap(), u16_at(msg, 10).unwrap());
         let (_, mut pos) = read_name(msg, 12).unwrap();
@@ -493,7 +497,8 @@ mod tests {
         let answers: Vec<(String, Data)> = (0..25).map(|i| (q.name.clone(), Data::A(Ipv4Addr::new(10, 88, 0, i)))).collect();
         let (_, tc, records, _) = decode(&encode(&q, &Answer { answers: answers.clone(), ..Default::default() }));
         assert!(!tc && records.len() == 25, "25 A records fit 512 bytes with the name compressed");
-        let big: Vec<(String, Data)> = (0..40).map(|i| (format!("a-long-owner-name-{i}.default.svc.cluster.local"), Data::A(Ipv4Addr::new(10, 88, 0, i)))).collect();
+        let big: Vec<(String, Data)> =
+            (0..40).map(|i| (format!("a-long-owner-name-{i}.default.svc.cluster.local"), Data::A(Ipv4Addr::new(10, 88, 0, i)))).collect();
         let bytes = encode(&q, &Answer { answers: big, ..Default::default() });
         let (_, tc, records, _) = decode(&bytes);
         assert!(tc && records.len() < 40 && bytes.len() <= 512, "{} records, {} bytes", records.len(), bytes.len());

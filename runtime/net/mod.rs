@@ -35,7 +35,6 @@ mod udp_out;
 
 pub use dns::CLUSTER_DNS;
 pub use egress::Egress;
-pub(crate) use udp_out::serve_udp_node_port;
 pub use forward::ForwardEvent;
 pub(crate) use forward::{connect_loopback, serve as serve_forward};
 pub use host::{PodSockets, PodSocketsView, SocketPolicy};
@@ -43,6 +42,7 @@ pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
 pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, TargetPort};
+pub(crate) use udp_out::serve_udp_node_port;
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
 /// keeps a bulk transfer streaming without letting one connection hold

@@ -214,7 +214,12 @@ mod tests {
 
     fn pod(cluster: &Arc<ClusterNetwork>, name: &str, ns: &str, app: &str) -> Arc<PodNetwork> {
         let p = cluster.attach(name, ns);
-        p.set_endpoint_info(EndpointInfo { pod: name.to_owned(), labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), 8080, Protocol::Tcp)], ..Default::default() });
+        p.set_endpoint_info(EndpointInfo {
+            pod: name.to_owned(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            ports: vec![("http".into(), 8080, Protocol::Tcp)],
+            ..Default::default()
+        });
         p
     }
 

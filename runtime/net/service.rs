@@ -367,7 +367,7 @@ impl ClusterNetwork {
     /// Service gives its own name and port; a headless one each serving
     /// pod's name and target port, weights sharing 100 as CoreDNS's.
     /// `None`: no such Service or port.
-    pub(super) fn srv_records(&self, fqdn: &str) -> Option<Vec<(u16, u16, String, Vec<Ipv4Addr>)>> {
+    pub(super) fn srv_records(&self, fqdn: &str) -> Option<Vec<SrvRecord>> {
         let rest = fqdn.strip_suffix(".svc.cluster.local")?;
         let labels: Vec<&str> = rest.split('.').collect();
         let (wanted, name, namespace) = match labels.as_slice() {
@@ -379,18 +379,14 @@ impl ClusterNetwork {
         if entry.spec.external_name.is_some() {
             return None;
         }
-        let ports: Vec<&ServicePort> = entry
-            .spec
-            .ports
-            .iter()
-            .filter(|p| wanted.is_none_or(|(port, proto)| p.name == port && p.protocol.as_str().eq_ignore_ascii_case(proto)))
-            .collect();
+        let ports: Vec<&ServicePort> =
+            entry.spec.ports.iter().filter(|p| wanted.is_none_or(|(port, proto)| p.name == port && p.protocol.as_str().eq_ignore_ascii_case(proto))).collect();
         if ports.is_empty() {
             return None;
         }
         let service_fqdn = format!("{name}.{namespace}.svc.cluster.local");
         if let Some(ip) = entry.ip {
-            return Some(ports.iter().map(|p| (p.port, 100, service_fqdn.clone(), vec![ip])).collect());
+            return Some(ports.iter().map(|p| SrvRecord { port: p.port, weight: 100, target: service_fqdn.clone(), addresses: vec![ip] }).collect());
         }
         let pods = self.serving(&entry);
         let mut records = Vec::new();
@@ -400,13 +396,17 @@ impl ClusterNetwork {
                 // The pod's own name under the Service when its subdomain
                 // is the Service, else its dashed address.
                 let by_name = format!("{}.{service_fqdn}", pod.hostname);
-                let host = if self.named(&by_name).is_some_and(|n| Arc::ptr_eq(&n, pod)) { by_name } else { format!("{}.{service_fqdn}", pod.ip.to_string().replace('.', "-")) };
-                records.push((target, 0, host, vec![pod.ip]));
+                let host = if self.named(&by_name).is_some_and(|n| Arc::ptr_eq(&n, pod)) {
+                    by_name
+                } else {
+                    format!("{}.{service_fqdn}", pod.ip.to_string().replace('.', "-"))
+                };
+                records.push(SrvRecord { port: target, weight: 0, target: host, addresses: vec![pod.ip] });
             }
         }
         let weight = u16::try_from(100 / records.len().max(1)).unwrap_or(100);
         for r in &mut records {
-            r.1 = weight;
+            r.weight = weight;
         }
         Some(records)
     }
@@ -425,6 +425,14 @@ impl ClusterNetwork {
             None => Some(self.serving(&entry).iter().map(|p| p.ip).collect()),
         }
     }
+}
+
+/// One SRV record: the port and weight, the target name and its addresses.
+pub(super) struct SrvRecord {
+    pub port: u16,
+    pub weight: u16,
+    pub target: String,
+    pub addresses: Vec<Ipv4Addr>,
 }
 
 /// One pod behind a Service, as an EndpointSlice shows it.
@@ -466,7 +474,12 @@ impl ClusterNetwork {
     /// address) goes to: the flow's endpoint while it serves, else one
     /// picked for `from`'s address (and recorded, both ways, so replies
     /// come from `to`); refused when no endpoint serves it.
-    pub(super) fn udp_flow(self: &Arc<Self>, service: &ServiceEntry, from: SocketAddr, to: SocketAddr) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
+    pub(super) fn udp_flow(
+        self: &Arc<Self>,
+        service: &ServiceEntry,
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
         let cluster = self;
         let v4 = super::ip_v4;
         let now = Instant::now();
@@ -592,7 +605,12 @@ mod tests {
 
     fn backend(cluster: &Arc<ClusterNetwork>, name: &str, app: &str, port: u16) -> Arc<PodNetwork> {
         let pod = cluster.attach(name, "default");
-        pod.set_endpoint_info(EndpointInfo { pod: name.to_owned(), labels: [("app".to_owned(), app.to_owned())].into(), ports: vec![("http".into(), port, Protocol::Tcp)], ..Default::default() });
+        pod.set_endpoint_info(EndpointInfo {
+            pod: name.to_owned(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            ports: vec![("http".into(), port, Protocol::Tcp)],
+            ..Default::default()
+        });
         pod
     }
 

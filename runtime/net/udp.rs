@@ -65,7 +65,9 @@ impl PodNetwork {
     pub fn send_udp(self: &Arc<Self>, from_port: u16, data: Vec<u8>, to: SocketAddr) -> Result<(), NetError> {
         // The cluster DNS server answers in the network itself.
         if SocketAddr::new(super::ip_v4(to.ip()).map_or(to.ip(), std::net::IpAddr::V4), to.port()) == super::dns::CLUSTER_DNS {
-            self.ask_cluster_dns(from_port, &data, to.is_ipv6());
+            // The answer comes from the address the query went to.
+            let (v6, from) = (to.is_ipv6(), to);
+            self.ask_cluster_dns(&data, move |net, answer| net.deliver_udp(from_port, v6, Datagram { data: answer, from }));
             return Ok(());
         }
         // A reply to a client of a UDP node port.
@@ -371,8 +373,10 @@ mod tests {
         let d = rx_b.recv().await.unwrap();
         assert_eq!((d.data.as_slice(), d.from.ip()), (&b"cross"[..], IpAddr::V4(a.ip())));
         assert!(rx_a.try_recv().is_none(), "a's socket saw b's datagram");
-        // Nobody on that port: dropped, no error. No such pod: unreachable.
+        // Nobody on that port: dropped, no error. No such pod (and no
+        // egress): unreachable.
         a.send_udp(4000, b"void".to_vec(), SocketAddr::from((Ipv4Addr::LOCALHOST, 9))).unwrap();
+        cluster.set_egress(super::super::Egress::Deny);
         assert_eq!(a.send_udp(4000, b"x".to_vec(), SocketAddr::from((Ipv4Addr::new(8, 8, 8, 8), 53))).err(), Some(NetError::Unreachable));
         drop(rx_a);
         a.bind_udp(53, false).expect("port freed on drop");

@@ -35,6 +35,10 @@ impl Drop for TaskGuard {
 /// task that brings their replies in.
 pub(super) struct UdpOut {
     socket: Arc<tokio::net::UdpSocket>,
+    /// The same socket, to send on at once: tokio's `try_send_to` knows a
+    /// new socket writable only after the reactor's next turn, and would
+    /// drop the first datagram.
+    sender: std::net::UdpSocket,
     peers: Arc<Mutex<HashSet<SocketAddr>>>,
     last: Arc<Mutex<Instant>>,
     _task: TaskGuard,
@@ -52,14 +56,16 @@ impl PodNetwork {
             return;
         }
         let mut out = self.udp_out.lock().unwrap_or_else(|p| p.into_inner());
-        if !out.contains_key(&(port, to.is_ipv6())) {
-            let Some(mapping) = self.open_udp_out(port, to.is_ipv6()) else { return };
-            out.insert((port, to.is_ipv6()), mapping);
-        }
-        let mapping = &out[&(port, to.is_ipv6())];
+        let mapping = match out.entry((port, to.is_ipv6())) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Some(mapping) = self.open_udp_out(port, to.is_ipv6()) else { return };
+                e.insert(mapping)
+            }
+        };
         mapping.peers.lock().unwrap_or_else(|p| p.into_inner()).insert(to);
         *mapping.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        let _ = mapping.socket.try_send_to(data, to);
+        let _ = mapping.sender.send_to(data, to);
     }
 
     /// A host socket for this pod's `port` (IPv6 peers when `v6`), and the
@@ -70,6 +76,7 @@ impl PodNetwork {
         let any: SocketAddr = if v6 { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() } else { (Ipv4Addr::UNSPECIFIED, 0).into() };
         let std_socket = std::net::UdpSocket::bind(any).ok()?;
         std_socket.set_nonblocking(true).ok()?;
+        let sender = std_socket.try_clone().ok()?;
         let _guard = runtime.enter();
         let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket).ok()?);
         let peers: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
@@ -98,7 +105,7 @@ impl PodNetwork {
                 }
             }
         });
-        Some(UdpOut { socket, peers, last, _task: TaskGuard(task) })
+        Some(UdpOut { socket, sender, peers, last, _task: TaskGuard(task) })
     }
 
     /// The pod's UDP `port` closed: its ways out close with it.
@@ -117,7 +124,8 @@ pub(super) struct NodeUdpFlows {
 }
 
 struct NodeFlow {
-    socket: Arc<tokio::net::UdpSocket>,
+    /// The node port's socket, sent on directly (see [`UdpOut::sender`]).
+    socket: Arc<std::net::UdpSocket>,
     node_port: u16,
     client: SocketAddr,
     last: Instant,
@@ -141,11 +149,12 @@ pub(super) fn node_address() -> Ipv4Addr {
 
 impl ClusterNetwork {
     /// A datagram from `client` to UDP node port `node_port` (received on
-    /// `socket`), for Service `namespace/name`'s `port`: delivered to an
+    /// `socket`), for `service`'s (namespace, name, port): delivered to an
     /// endpoint (the client's flow keeps its endpoint) as coming from the
     /// node's address. Dropped when no endpoint serves it or a
     /// NetworkPolicy forbids it.
-    fn udp_to_service(self: &Arc<Self>, socket: &Arc<tokio::net::UdpSocket>, node_port: u16, client: SocketAddr, namespace: &str, name: &str, port: u16, data: Vec<u8>) {
+    fn udp_to_service(self: &Arc<Self>, socket: &Arc<std::net::UdpSocket>, node_port: u16, client: SocketAddr, service: (&str, &str, u16), data: Vec<u8>) {
+        let (namespace, name, port) = service;
         let Some(entry) = self.service(namespace, name) else { return };
         let now = Instant::now();
         let source_port = {
@@ -185,7 +194,7 @@ impl ClusterNetwork {
         }
         let inner = self.inner.lock().expect("cluster network poisoned");
         if let Some(flow) = inner.node_udp.by_port.get(&to.port()) {
-            let _ = flow.socket.try_send_to(data, flow.client);
+            let _ = flow.socket.send_to(data, flow.client);
         }
         true
     }
@@ -193,11 +202,20 @@ impl ClusterNetwork {
 
 /// Receives on a UDP node port's socket and hands each datagram to the
 /// Service until the listener is dropped (its task aborted).
-pub(crate) async fn serve_udp_node_port(socket: Arc<tokio::net::UdpSocket>, cluster: Weak<ClusterNetwork>, namespace: String, name: String, port: u16) {
+/// `sender` is a clone of the socket to reply on.
+pub(crate) async fn serve_udp_node_port(
+    socket: tokio::net::UdpSocket,
+    sender: std::net::UdpSocket,
+    cluster: Weak<ClusterNetwork>,
+    namespace: String,
+    name: String,
+    port: u16,
+) {
     let node_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    let sender = Arc::new(sender);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     while let Ok((n, client)) = socket.recv_from(&mut buf).await {
         let Some(cluster) = cluster.upgrade() else { return };
-        cluster.udp_to_service(&socket, node_port, client, &namespace, &name, port, buf[..n].to_vec());
+        cluster.udp_to_service(&sender, node_port, client, (&namespace, &name, port), buf[..n].to_vec());
     }
 }

@@ -110,7 +110,12 @@ pub(crate) fn slices(svc: &Service, records: &[EndpointRecord], node: &str) -> V
                 ports: Some(
                     ports
                         .into_iter()
-                        .map(|(name, port, protocol)| EndpointPort { name: Some(name), port: Some(i32::from(port)), protocol: Some(protocol), app_protocol: None })
+                        .map(|(name, port, protocol)| EndpointPort {
+                            name: Some(name),
+                            port: Some(i32::from(port)),
+                            protocol: Some(protocol),
+                            app_protocol: None,
+                        })
                         .collect(),
                 ),
             }

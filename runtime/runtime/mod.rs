@@ -10,8 +10,8 @@
 mod compile;
 mod create;
 mod delete;
-mod error;
 mod endpoints;
+mod error;
 mod events;
 mod exec;
 mod get;

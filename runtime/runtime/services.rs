@@ -86,11 +86,15 @@ impl Runtime {
                 let task = match listener {
                     NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port)),
                     NodeListener::Udp(u) => {
-                        let socket = match tokio::net::UdpSocket::from_std(u) {
-                            Ok(socket) => std::sync::Arc::new(socket),
-                            Err(e) => return Err(Error::ServiceUnsupported { service: name.clone(), field: "spec.ports".into(), reason: format!("cannot serve UDP node port {node_port}: {e}") }),
+                        let cannot = |e: std::io::Error| Error::ServiceUnsupported {
+                            service: name.clone(),
+                            field: "spec.ports".into(),
+                            reason: format!("cannot serve UDP node port {node_port}: {e}"),
                         };
-                        tokio::spawn(crate::net::serve_udp_node_port(socket, std::sync::Arc::downgrade(&self.cluster), key.0.clone(), key.1.clone(), port))
+                        let sender = u.try_clone().map_err(cannot)?;
+                        let socket = tokio::net::UdpSocket::from_std(u).map_err(cannot)?;
+                        let cluster = std::sync::Arc::downgrade(&self.cluster);
+                        tokio::spawn(crate::net::serve_udp_node_port(socket, sender, cluster, key.0.clone(), key.1.clone(), port))
                     }
                 };
                 self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).insert((key.clone(), proto, node_port), NodePortTask(task));

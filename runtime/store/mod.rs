@@ -24,8 +24,8 @@ mod atomic;
 pub mod blobs;
 mod events;
 mod lock;
-mod objects;
 mod logs;
+mod objects;
 mod writer;
 
 use std::path::{Path, PathBuf};

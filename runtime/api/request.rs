@@ -1,0 +1,55 @@
+//! What every route handler shares: the server's context, the query, and
+//! reading a request's body into a validated object.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper::body::Incoming;
+
+use super::discovery::Role;
+use crate::Error;
+use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
+
+/// A request's query parameters.
+pub(super) type Query = HashMap<String, String>;
+
+/// What the routes see of the server.
+pub(crate) struct ServerContext {
+    pub runtime: Arc<crate::runtime::Runtime>,
+    pub role: Role,
+}
+
+pub(super) async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
+    let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
+    let bytes = limited.collect().await.map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
+    Ok((ctype, bytes))
+}
+
+/// The object of a request body (JSON, or YAML with `application/yaml`),
+/// in `namespace` unless it names its own, through the same loading and
+/// validation as a manifest file.
+pub(super) fn object_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
+    // YAML is a superset of JSON, so one parser reads both.
+    let mut value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
+    let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
+    let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
+    if let Some(meta) = meta {
+        match meta.get("namespace").and_then(|n| n.as_str()) {
+            None => {
+                meta.insert("namespace".into(), namespace.into());
+            }
+            Some(ns) if ns != namespace => {
+                return Err(Error::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
+            }
+            Some(_) => {}
+        }
+    }
+    let json = serde_json::to_string(&value).expect("a JSON value serializes");
+    crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))
+}
