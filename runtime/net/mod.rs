@@ -114,6 +114,9 @@ pub struct Incoming {
 #[derive(Default)]
 pub struct ClusterNetwork {
     inner: Mutex<ClusterInner>,
+    /// Bumped whenever a pod is attached or goes, or changes what it
+    /// offers Services: Services' cached endpoints are then stale.
+    endpoints_epoch: std::sync::atomic::AtomicU64,
 }
 
 struct ClusterInner {
@@ -200,6 +203,7 @@ impl ClusterNetwork {
             udp_out: Mutex::new(HashMap::new()),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
+        self.endpoints_epoch.fetch_add(1, std::sync::atomic::Ordering::Release);
         pod
     }
 
@@ -247,6 +251,13 @@ pub struct PodNetwork {
     terminating: std::sync::atomic::AtomicBool,
     /// UDP ports' ways out of the runtime, by (port, IPv6) (`udp_out.rs`).
     udp_out: Mutex<HashMap<(u16, bool), udp_out::UdpOut>>,
+}
+
+impl Drop for PodNetwork {
+    fn drop(&mut self) {
+        // A pod that goes leaves every Service at once.
+        self.endpoints_changed();
+    }
 }
 
 /// A listening port's queue, and the address family it accepts: as on a

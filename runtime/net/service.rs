@@ -94,6 +94,8 @@ pub(super) struct ServiceEntry {
     next: std::sync::atomic::AtomicUsize,
     /// ClientIP affinity: client -> (pod IP, last used).
     sticky: std::sync::Mutex<HashMap<Ipv4Addr, (Ipv4Addr, Instant)>>,
+    /// The serving pods as of an endpoints epoch (see `serving`).
+    serving: std::sync::Mutex<Option<(u64, Vec<std::sync::Weak<PodNetwork>>)>>,
 }
 
 /// Why a Service cannot be added.
@@ -206,7 +208,7 @@ impl ClusterNetwork {
         if let Some(ip) = ip {
             inner.service_ips.insert(ip, key.clone());
         }
-        let entry = ServiceEntry { spec, ip, next: Default::default(), sticky: Default::default() };
+        let entry = ServiceEntry { spec, ip, next: Default::default(), sticky: Default::default(), serving: Default::default() };
         inner.services.insert(key, Arc::new(entry));
         Ok(ip)
     }
@@ -296,11 +298,24 @@ impl ClusterNetwork {
     }
 
     /// The pods that serve `entry`: its namespace, the selector's labels,
-    /// ready (unless it publishes unready ones).
+    /// ready (unless it publishes unready ones). Kept per Service until a
+    /// pod is attached or goes, or changes its readiness, labels or ports
+    /// (the cluster's endpoints epoch), so a connection does not walk
+    /// every pod of the runtime.
     fn serving(&self, entry: &ServiceEntry) -> Vec<Arc<PodNetwork>> {
         let spec = &entry.spec;
         if spec.selector.is_empty() {
             return Vec::new();
+        }
+        let epoch = self.endpoints_epoch.load(std::sync::atomic::Ordering::Acquire);
+        {
+            let cache = entry.serving.lock().expect("endpoint cache poisoned");
+            if let Some((at, pods)) = cache.as_ref().filter(|(at, _)| *at == epoch) {
+                let live: Vec<Arc<PodNetwork>> = pods.iter().filter_map(std::sync::Weak::upgrade).collect();
+                if live.len() == pods.len() && *at == epoch {
+                    return live;
+                }
+            }
         }
         let pods: Vec<Arc<PodNetwork>> = self.inner.lock().expect("cluster network poisoned").pods.values().filter_map(std::sync::Weak::upgrade).collect();
         let mut out: Vec<Arc<PodNetwork>> = pods
@@ -310,6 +325,9 @@ impl ClusterNetwork {
             .filter(|p| p.serves(&spec.selector))
             .collect();
         out.sort_by_key(|p| p.ip);
+        // Computed as of `epoch`: a change meanwhile bumped it, and the
+        // next connection computes again.
+        *entry.serving.lock().expect("endpoint cache poisoned") = Some((epoch, out.iter().map(Arc::downgrade).collect()));
         out
     }
 
@@ -528,21 +546,33 @@ impl PodNetwork {
     /// Sets what the pod offers Services: its labels and named ports.
     pub fn set_endpoint_info(&self, info: EndpointInfo) {
         *self.endpoint.lock().expect("pod network poisoned") = info;
+        self.endpoints_changed();
+    }
+
+    /// Services' cached endpoints are stale (see [`ClusterNetwork::serving`]).
+    pub(super) fn endpoints_changed(&self) {
+        if let Some(cluster) = self.cluster.upgrade() {
+            cluster.endpoints_epoch.fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Whether the pod is Ready (its Ready condition; false once it
     /// terminates): Services send it traffic only then.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, std::sync::atomic::Ordering::Relaxed);
+        if self.ready.swap(ready, std::sync::atomic::Ordering::AcqRel) != ready {
+            self.endpoints_changed();
+        }
     }
 
     /// Whether the pod is being deleted (EndpointSlices say so).
     pub fn set_terminating(&self, terminating: bool) {
-        self.terminating.store(terminating, std::sync::atomic::Ordering::Relaxed);
+        if self.terminating.swap(terminating, std::sync::atomic::Ordering::AcqRel) != terminating {
+            self.endpoints_changed();
+        }
     }
 
     fn is_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn serves(&self, selector: &BTreeMap<String, String>) -> bool {
@@ -632,6 +662,18 @@ mod tests {
         b.set_ready(false);
         assert!((0..3).all(|_| cluster.pick(&entry, 80, Protocol::Tcp, client).unwrap().0.ip == a.ip));
         assert_eq!(cluster.endpoints("default", "web"), [(a.ip, true)]);
+        // A pod that comes (or changes its labels) after the Service's
+        // endpoints were cached serves at once.
+        let late = backend(&cluster, "late", "db", 7070);
+        late.set_ready(true);
+        assert!((0..3).all(|_| cluster.pick(&entry, 80, Protocol::Tcp, client).unwrap().0.ip == a.ip));
+        late.set_endpoint_info(EndpointInfo {
+            labels: [("app".to_owned(), "web".to_owned())].into(),
+            ports: vec![("http".into(), 7070, Protocol::Tcp)],
+            ..Default::default()
+        });
+        assert_eq!(cluster.endpoints("default", "web").len(), 2);
+        drop(late);
         drop(a);
         assert!(cluster.pick(&entry, 80, Protocol::Tcp, client).is_none(), "a pod that went serves nothing");
         assert_eq!(cluster.service_addresses("web.default.svc.cluster.local"), Some(vec![ip]));
