@@ -152,9 +152,14 @@ pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>,
     if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
         let mut terms = Vec::new();
         for term in sel.split(',') {
-            let (k, v) =
-                term.split_once('=').ok_or_else(|| Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served")))?;
-            terms.push((k.to_owned(), v.trim_start_matches('=').to_owned()));
+            let refused = || Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served"));
+            let (k, v) = term.split_once('=').ok_or_else(refused)?;
+            let v = v.strip_prefix('=').unwrap_or(v);
+            let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            if k.is_empty() || !plain(k) || !plain(v) {
+                return Err(refused());
+            }
+            terms.push((k.to_owned(), v.to_owned()));
         }
         items.retain(|o| terms.iter().all(|(k, v)| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())));
     }
@@ -220,11 +225,11 @@ fn apply(ctx: &ServerContext, m: &crate::manifest::Manifests) -> Result<Value, E
 pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
     let m = one(kind, bytes, namespace)?;
-    let name = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata)).and_then(|m| m.name.clone()).unwrap_or_default();
-    if exists(ctx, kind, namespace, &name) {
-        return Err(Error::ObjectExists { resource: kind.resource().into(), namespace: namespace.into(), name });
-    }
-    Ok(json_response(StatusCode::CREATED, &apply(ctx, &m)?))
+    let created = match m.services.first() {
+        Some(svc) => serde_json::to_value(ctx.runtime.create_service(svc)?),
+        None => serde_json::to_value(ctx.runtime.create_network_policy(&m.network_policies[0])?),
+    };
+    Ok(json_response(StatusCode::CREATED, &created.expect("API objects serialize")))
 }
 
 pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {

@@ -31,6 +31,12 @@ pub const CLUSTER_DNS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10,
 /// TTL of cluster answers, seconds.
 const TTL: u32 = 5;
 
+/// A pod's lookups of outside names waiting on the host's resolver at once.
+const OUTSIDE_LOOKUPS: usize = 16;
+
+/// How long the host's resolver may take for one name.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
 const TYPE_AAAA: u16 = 28;
@@ -360,12 +366,25 @@ impl PodNetwork {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                     return reply(self, encode(&query, &Answer { rcode: SERVFAIL, ..Default::default() }));
                 };
+                // At most OUTSIDE_LOOKUPS of a pod's lookups wait on the
+                // host's resolver at once, each for LOOKUP_TIMEOUT: more
+                // are SERVFAIL, so a pod cannot fill the blocking pool.
+                let in_flight = self.dns_lookups.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                if in_flight >= OUTSIDE_LOOKUPS {
+                    self.dns_lookups.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    return reply(self, encode(&query, &Answer { rcode: SERVFAIL, ..Default::default() }));
+                }
                 let net = Arc::downgrade(self);
                 runtime.spawn(async move {
-                    let found = super::egress::resolve_outside(name.clone(), range).await;
-                    if let Some(net) = net.upgrade() {
-                        reply(&net, encode(&query, &outside_answer(&query, &name, prefix, found)));
-                    }
+                    let lookup = super::egress::resolve_outside(name.clone(), range);
+                    let found = tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await;
+                    let Some(net) = net.upgrade() else { return };
+                    net.dns_lookups.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    let answer = match found {
+                        Ok(found) => outside_answer(&query, &name, prefix, found),
+                        Err(_) => Answer { rcode: SERVFAIL, ..Default::default() },
+                    };
+                    reply(&net, encode(&query, &answer));
                 });
             }
         }

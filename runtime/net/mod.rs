@@ -201,6 +201,7 @@ impl ClusterNetwork {
             ready: std::sync::atomic::AtomicBool::new(false),
             terminating: std::sync::atomic::AtomicBool::new(false),
             udp_out: Mutex::new(HashMap::new()),
+            dns_lookups: std::sync::atomic::AtomicUsize::new(0),
         });
         inner.pods.insert(ip, Arc::downgrade(&pod));
         self.endpoints_epoch.fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -249,8 +250,11 @@ pub struct PodNetwork {
     endpoint: Mutex<EndpointInfo>,
     ready: std::sync::atomic::AtomicBool,
     terminating: std::sync::atomic::AtomicBool,
-    /// UDP ports' ways out of the runtime, by (port, IPv6) (`udp_out.rs`).
-    udp_out: Mutex<HashMap<(u16, bool), udp_out::UdpOut>>,
+    /// UDP ports' ways out of the runtime, by (port, the guest socket's
+    /// IPv6, the host socket's IPv6) (`udp_out.rs`).
+    udp_out: Mutex<HashMap<(u16, bool, bool), udp_out::UdpOut>>,
+    /// Its DNS queries waiting on the host's resolver (`dns.rs`).
+    dns_lookups: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for PodNetwork {

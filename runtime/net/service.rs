@@ -193,7 +193,10 @@ impl ClusterNetwork {
                     if !in_range(want, base, bits) {
                         return Err(ServiceError::OutOfRange { ip: want, range: format!("{base}/{bits}") });
                     }
-                    if inner.service_ips.get(&want).is_some_and(|k| *k != key) {
+                    // The cluster DNS server's address is taken by the
+                    // network itself.
+                    let dns = super::ip_v4(super::dns::CLUSTER_DNS.ip());
+                    if inner.service_ips.get(&want).is_some_and(|k| *k != key) || Some(want) == dns {
                         return Err(ServiceError::Allocated(want));
                     }
                     want
@@ -263,8 +266,11 @@ impl ClusterNetwork {
                     uid: info.uid,
                     hostname: p.hostname.clone(),
                     ip: p.ip,
-                    ready: (p.is_ready() || spec.publish_not_ready) && !terminating,
-                    serving: p.is_ready() || spec.publish_not_ready,
+                    // The EndpointSlice controller's rules: serving is the
+                    // pod's readiness, ready also needs it not terminating,
+                    // unless the Service publishes unready addresses.
+                    ready: spec.publish_not_ready || (p.is_ready() && !terminating),
+                    serving: p.is_ready(),
                     terminating,
                     ports: spec.ports.iter().map(|sp| p.target_port(&sp.target, sp.protocol)).collect(),
                 }
@@ -464,10 +470,10 @@ pub struct EndpointRecord {
     pub hostname: String,
     /// The pod's IP.
     pub ip: Ipv4Addr,
-    /// `conditions.ready`: serving and not terminating.
+    /// `conditions.ready`: serving and not terminating, or the Service
+    /// publishes unready addresses.
     pub ready: bool,
-    /// `conditions.serving`: the pod is Ready (or the Service publishes
-    /// unready addresses).
+    /// `conditions.serving`: the pod is Ready.
     pub serving: bool,
     /// `conditions.terminating`: the pod is being deleted.
     pub terminating: bool,
@@ -742,6 +748,8 @@ mod tests {
             cluster.add_service(other.clone()).unwrap_err().to_string(),
             "spec.clusterIPs: Invalid value: []string{\"10.96.5.5\"}: failed to allocate IP 10.96.5.5: provided IP is already allocated"
         );
+        other.cluster_ip = Some(Ipv4Addr::new(10, 96, 0, 10));
+        assert_eq!(cluster.add_service(other.clone()), Err(ServiceError::Allocated(Ipv4Addr::new(10, 96, 0, 10))), "the cluster DNS server's");
         other.cluster_ip = Some(Ipv4Addr::new(192, 168, 0, 1));
         assert!(cluster.add_service(other).unwrap_err().to_string().contains("The range of valid IPs is 10.96.0.0/12"));
         // Replaced without asking: the same address.

@@ -71,7 +71,7 @@ impl PodNetwork {
             return Ok(());
         }
         // A reply to a client of a UDP node port.
-        if self.cluster.upgrade().is_some_and(|c| c.udp_to_node(to, &data)) {
+        if self.cluster.upgrade().is_some_and(|c| c.udp_to_node(SocketAddr::new(self.source_ip(to), from_port), to, &data)) {
             return Ok(());
         }
         // Out of the runtime, through a host socket.

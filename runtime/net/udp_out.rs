@@ -51,15 +51,18 @@ impl PodNetwork {
     /// cannot send it now.
     pub(super) fn send_out_udp(self: &Arc<Self>, port: u16, data: &[u8], to: SocketAddr) {
         let Some(cluster) = self.cluster.upgrade() else { return };
+        // The guest's socket family decides where replies go; the host
+        // socket's is the destination's own (an IPv4-mapped one is IPv4).
+        let guest_v6 = to.is_ipv6();
         let to = SocketAddr::new(to.ip().to_canonical(), to.port());
         if !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Outside(to.ip()), to.port(), Protocol::Udp) {
             return;
         }
         let mut out = self.udp_out.lock().unwrap_or_else(|p| p.into_inner());
-        let mapping = match out.entry((port, to.is_ipv6())) {
+        let mapping = match out.entry((port, guest_v6, to.is_ipv6())) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let Some(mapping) = self.open_udp_out(port, to.is_ipv6()) else { return };
+                let Some(mapping) = self.open_udp_out(port, guest_v6, to.is_ipv6()) else { return };
                 e.insert(mapping)
             }
         };
@@ -71,7 +74,7 @@ impl PodNetwork {
     /// A host socket for this pod's `port` (IPv6 peers when `v6`), and the
     /// task that delivers its peers' replies to the port; `None` outside a
     /// tokio runtime or when the host has no socket to give.
-    fn open_udp_out(self: &Arc<Self>, port: u16, v6: bool) -> Option<UdpOut> {
+    fn open_udp_out(self: &Arc<Self>, port: u16, guest_v6: bool, v6: bool) -> Option<UdpOut> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let any: SocketAddr = if v6 { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() } else { (Ipv4Addr::UNSPECIFIED, 0).into() };
         let std_socket = std::net::UdpSocket::bind(any).ok()?;
@@ -95,13 +98,18 @@ impl PodNetwork {
                 }
                 *seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 let Some(net) = net.upgrade() else { break };
-                net.deliver_udp(port, v6, Datagram { data: buf[..n].to_vec(), from });
+                // An IPv6 guest socket sees an IPv4 peer IPv4-mapped.
+                let shown = match from.ip() {
+                    IpAddr::V4(v4) if guest_v6 => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), from.port()),
+                    _ => from,
+                };
+                net.deliver_udp(port, guest_v6, Datagram { data: buf[..n].to_vec(), from: shown });
             }
             // Idle: the mapping ends; the next datagram out opens a new one.
             if let Some(net) = net.upgrade() {
                 let mut out = net.udp_out.lock().unwrap_or_else(|p| p.into_inner());
-                if out.get(&(port, v6)).is_some_and(|m| Arc::ptr_eq(&m.socket, &sock)) {
-                    out.remove(&(port, v6));
+                if out.get(&(port, guest_v6, v6)).is_some_and(|m| Arc::ptr_eq(&m.socket, &sock)) {
+                    out.remove(&(port, guest_v6, v6));
                 }
             }
         });
@@ -110,7 +118,7 @@ impl PodNetwork {
 
     /// The pod's UDP `port` closed: its ways out close with it.
     pub(super) fn close_udp_out(&self, port: u16) {
-        self.udp_out.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, _), _| *p != port);
+        self.udp_out.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, _, _), _| *p != port);
     }
 }
 
@@ -128,12 +136,18 @@ struct NodeFlow {
     socket: Arc<std::net::UdpSocket>,
     node_port: u16,
     client: SocketAddr,
+    /// The endpoint the flow went to (pod IP, port): only it answers.
+    endpoint: Option<(Ipv4Addr, u16)>,
     last: Instant,
 }
 
 impl NodeUdpFlows {
     fn expire(&mut self, now: Instant) {
-        let dead: Vec<u16> = self.by_port.iter().filter(|(_, f)| now.duration_since(f.last) >= UDP_MAPPING_TIMEOUT).map(|(p, _)| *p).collect();
+        self.remove_where(|f| now.duration_since(f.last) >= UDP_MAPPING_TIMEOUT);
+    }
+
+    fn remove_where(&mut self, dead: impl Fn(&NodeFlow) -> bool) {
+        let dead: Vec<u16> = self.by_port.iter().filter(|(_, f)| dead(f)).map(|(p, _)| *p).collect();
         for p in dead {
             if let Some(f) = self.by_port.remove(&p) {
                 self.by_client.remove(&(f.node_port, f.client));
@@ -167,14 +181,11 @@ impl ClusterNetwork {
                     let Some(p) = (0..u16::MAX).map(|i| 32768 + (flows.next.wrapping_add(i) % 28232)).find(|p| !flows.by_port.contains_key(p)) else { return };
                     flows.next = flows.next.wrapping_add(1);
                     flows.by_client.insert((node_port, client), p);
-                    flows.by_port.insert(p, NodeFlow { socket: socket.clone(), node_port, client, last: now });
+                    flows.by_port.insert(p, NodeFlow { socket: socket.clone(), node_port, client, endpoint: None, last: now });
                     p
                 }
             }
         };
-        if let Some(f) = self.inner.lock().expect("cluster network poisoned").node_udp.by_port.get_mut(&source_port) {
-            f.last = now;
-        }
         let from = SocketAddr::new(IpAddr::V4(node_address()), source_port);
         let to = SocketAddr::new(IpAddr::V4(entry.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), port);
         // The flow through the Service, as a pod's: same endpoint while it
@@ -183,20 +194,35 @@ impl ClusterNetwork {
         if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node_address())), &super::policy::Peer::Pod(&pod), target, Protocol::Udp) {
             return;
         }
+        if let Some(f) = self.inner.lock().expect("cluster network poisoned").node_udp.by_port.get_mut(&source_port) {
+            f.last = now;
+            f.endpoint = Some((pod.ip(), target));
+        }
         pod.deliver_udp(target, false, Datagram { data, from });
     }
 
-    /// A pod's datagram to the node's address: the reply of a NodePort
-    /// flow, sent to its client from the node port. Whether it was one.
-    pub(super) fn udp_to_node(&self, to: SocketAddr, data: &[u8]) -> bool {
+    /// A datagram from `sender` (a pod's address and port) to the node's
+    /// address: the reply of a NodePort flow, sent to its client from the
+    /// node port when `sender` is the endpoint the flow went to (any other
+    /// is dropped). Whether it was addressed to the node.
+    pub(super) fn udp_to_node(&self, sender: SocketAddr, to: SocketAddr, data: &[u8]) -> bool {
         if super::ip_v4(to.ip()) != Some(node_address()) {
             return false;
         }
-        let inner = self.inner.lock().expect("cluster network poisoned");
-        if let Some(flow) = inner.node_udp.by_port.get(&to.port()) {
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        if let Some(flow) = inner.node_udp.by_port.get_mut(&to.port())
+            && flow.endpoint.is_some_and(|(ip, port)| Some(ip) == super::ip_v4(sender.ip()) && port == sender.port())
+        {
+            flow.last = Instant::now();
             let _ = flow.socket.send_to(data, flow.client);
         }
         true
+    }
+
+    /// A UDP node port closed: its flows go, and their copies of its socket
+    /// with them, so the port can be had again.
+    fn close_node_port(&self, node_port: u16) {
+        self.inner.lock().expect("cluster network poisoned").node_udp.remove_where(|f| f.node_port == node_port);
     }
 }
 
@@ -213,9 +239,63 @@ pub(crate) async fn serve_udp_node_port(
 ) {
     let node_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
     let sender = Arc::new(sender);
+    // Ends the flows when the task ends (aborted with its Service).
+    struct Flows(Weak<ClusterNetwork>, u16);
+    impl Drop for Flows {
+        fn drop(&mut self) {
+            if let Some(cluster) = self.0.upgrade() {
+                cluster.close_node_port(self.1);
+            }
+        }
+    }
+    let _flows = Flows(cluster.clone(), node_port);
     let mut buf = vec![0u8; MAX_DATAGRAM];
     while let Ok((n, client)) = socket.recv_from(&mut buf).await {
         let Some(cluster) = cluster.upgrade() else { return };
         cluster.udp_to_service(&sender, node_port, client, (&namespace, &name, port), buf[..n].to_vec());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{EndpointInfo, ServicePort, ServiceSpec, TargetPort};
+
+    #[tokio::test]
+    async fn only_the_flows_endpoint_answers_a_node_port_client_and_closing_the_port_ends_its_flows() {
+        let cluster = ClusterNetwork::new();
+        let spec = ServiceSpec {
+            namespace: "default".into(),
+            name: "dns".into(),
+            cluster_ip: None,
+            headless: false,
+            ports: vec![ServicePort { name: String::new(), port: 53, protocol: Protocol::Udp, target: TargetPort::Number(5353) }],
+            selector: [("app".to_owned(), "dns".to_owned())].into(),
+            affinity: None,
+            publish_not_ready: false,
+            external_name: None,
+        };
+        cluster.add_service(spec).unwrap();
+        let server = cluster.attach("server", "default");
+        server.set_endpoint_info(EndpointInfo { labels: [("app".to_owned(), "dns".to_owned())].into(), ..Default::default() });
+        server.set_ready(true);
+        let mut inbox = server.bind_udp(5353, false).unwrap();
+        let intruder = cluster.attach("intruder", "default");
+        let node_socket = Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+        let node_port = node_socket.local_addr().unwrap().port();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        cluster.udp_to_service(&node_socket, node_port, client.local_addr().unwrap(), ("default", "dns", 53), b"q".to_vec());
+        let got = inbox.recv().await.unwrap();
+        assert_eq!((got.data.as_slice(), got.from.ip()), (&b"q"[..], IpAddr::V4(node_address())));
+        // Another pod guessing the flow's port is dropped; the endpoint is heard.
+        intruder.send_udp(9999, b"forged".to_vec(), got.from).unwrap();
+        server.send_udp(5353, b"answer".to_vec(), got.from).unwrap();
+        let mut buf = [0u8; 16];
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"answer");
+        assert!(client.recv(&mut buf).is_err(), "nothing else arrives");
+        cluster.close_node_port(node_port);
+        assert!(cluster.inner.lock().unwrap().node_udp.by_port.is_empty());
     }
 }

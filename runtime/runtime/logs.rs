@@ -85,6 +85,10 @@ pub struct LogStream {
     timestamps: bool,
     follow: bool,
     done: bool,
+    /// The last file read to its end when the current one could not be
+    /// opened after a rotation (Windows refuses it while the writer is
+    /// creating it): the next read catches up from there.
+    pending: Option<(u64, u64)>,
 }
 
 /// The container the log request names: `container`, or the only one.
@@ -155,6 +159,7 @@ impl LogStream {
             timestamps: options.timestamps,
             follow: options.follow && !options.previous,
             done: false,
+            pending: None,
         };
         // The rotated files older than the one just opened come first.
         let opened = stream.file.as_ref().and_then(file_id);
@@ -220,21 +225,28 @@ impl LogStream {
         // Each pass moves to a newer file; the bound only keeps a guest
         // that rotates faster than we read from holding this reader.
         for _ in 0..64 {
-            let Some(mut file) = self.file.take() else { return };
-            let mut buf = Vec::new();
-            if file.read_to_end(&mut buf).is_err() {
-                // The file was removed (pod deleted): what was read stands.
-                return;
-            }
-            self.feed(&buf);
-            let ours = file_id(&file);
-            let current = path_id(&self.path);
-            if ours.is_none() || current.is_none() || ours == current {
-                // Not rotated (or the new file is not there yet: the next
-                // read sees it).
-                self.file = Some(file);
-                return;
-            }
+            let ours = match (self.file.take(), self.pending.take()) {
+                (Some(mut file), _) => {
+                    let mut buf = Vec::new();
+                    if file.read_to_end(&mut buf).is_err() {
+                        // The file was removed (pod deleted): what was read stands.
+                        return;
+                    }
+                    self.feed(&buf);
+                    let ours = file_id(&file);
+                    let current = path_id(&self.path);
+                    if ours.is_none() || current.is_none() || ours == current {
+                        // Not rotated (or the new file is not there yet: the next
+                        // read sees it).
+                        self.file = Some(file);
+                        return;
+                    }
+                    ours
+                }
+                // The new current file could not be opened last time.
+                (None, Some(last)) => Some(last),
+                (None, None) => return,
+            };
             // Writes to our file ended with the rename, and all of it was
             // read above. Open the new current file before listing, so a
             // rotation in between shows up as a rotated file we read.
@@ -251,7 +263,11 @@ impl LogStream {
                     self.feed(&bytes);
                 }
             }
-            let Some(next) = next else { return };
+            let Some(next) = next else {
+                // Try again from the newest file read at the next poll.
+                self.pending = rotated[from..to].last().and_then(|(_, p)| path_id(p)).or(ours);
+                return;
+            };
             self.file = Some(next);
         }
     }

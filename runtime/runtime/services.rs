@@ -26,26 +26,36 @@ impl Runtime {
     /// runtime); other types, SCTP and IPv6 addresses are refused with
     /// what is missing.
     pub fn apply_service(&self, svc: &Service) -> Result<Service, Error> {
-        self.put_service(svc, false)
+        self.put_service(svc, Put::Apply)
     }
 
-    /// [`Runtime::apply_service`]; `restored` keeps the uid and creation
-    /// time the record holds.
-    fn put_service(&self, svc: &Service, restored: bool) -> Result<Service, Error> {
+    /// [`Runtime::apply_service`] for a Service that must be new: one of
+    /// that name is `AlreadyExists`, decided under the same lock as the
+    /// creation, so of two concurrent creations one fails.
+    pub fn create_service(&self, svc: &Service) -> Result<Service, Error> {
+        self.put_service(svc, Put::Create)
+    }
+
+    fn put_service(&self, svc: &Service, how: Put) -> Result<Service, Error> {
         let spec = service_spec(svc)?;
         let name = spec.name.clone();
         let key = (spec.namespace.clone(), name.clone());
         let mut out = svc.clone();
         let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = services.get(&key).cloned();
+        if how == Put::Create && previous.is_some() {
+            return Err(Error::ObjectExists { resource: SERVICES.into(), namespace: key.0, name });
+        }
         // NodePort and LoadBalancer: a listener on the host's loopback per
         // port. A replaced Service keeps the listeners of ports it keeps;
         // new ones are opened before anything changes, so a port that
         // cannot be had refuses the Service and leaves the old one as it was.
         let kind = svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
-        let kept: Vec<(u16, Protocol, u16)> = services.get(&key).map(node_ports_of).unwrap_or_default();
+        let node_ports = matches!(kind, "NodePort" | "LoadBalancer");
+        let kept: Vec<(u16, Protocol, u16)> = previous.as_ref().map(node_ports_of).unwrap_or_default();
         let mut reused: Vec<(u16, Protocol, u16)> = Vec::new();
         let mut listeners = Vec::new();
-        if matches!(kind, "NodePort" | "LoadBalancer") {
+        if node_ports {
             for (i, p) in spec.ports.iter().enumerate() {
                 let asked = svc
                     .spec
@@ -63,41 +73,17 @@ impl Runtime {
             }
         }
         let ip = self.cluster.add_service(spec).map_err(|e| Error::Invalid { name: name.clone(), message: format!("Service \"{name}\" is invalid: {e}") })?;
-        {
-            // The old listeners this Service no longer uses close.
-            let mut tasks = self.node_ports.lock().unwrap_or_else(|p| p.into_inner());
-            tasks.retain(|(k, proto, n), _| *k != key || reused.iter().any(|(_, rp, r)| r == n && rp == proto));
-        }
-        if matches!(kind, "NodePort" | "LoadBalancer") {
+        // The object as the API server returns it.
+        if node_ports {
             let s = out.spec.get_or_insert_with(Default::default);
             let same = |sp: &k8s_openapi::api::core::v1::ServicePort, port: u16, proto: Protocol| {
                 sp.port == i32::from(port) && sp.protocol.as_deref().unwrap_or("TCP") == proto.as_str()
             };
-            for (port, proto, node_port) in &reused {
-                if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| same(sp, *port, *proto)) {
-                    sp.node_port = Some(i32::from(*node_port));
-                }
-            }
-            for (port, listener) in listeners {
-                let (node_port, proto) = (listener.port(), listener.protocol());
+            let given = reused.iter().copied().chain(listeners.iter().map(|(port, l)| (*port, l.protocol(), l.port())));
+            for (port, proto, node_port) in given {
                 if let Some(sp) = s.ports.iter_mut().flatten().find(|sp| same(sp, port, proto)) {
                     sp.node_port = Some(i32::from(node_port));
                 }
-                let task = match listener {
-                    NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port)),
-                    NodeListener::Udp(u) => {
-                        let cannot = |e: std::io::Error| Error::ServiceUnsupported {
-                            service: name.clone(),
-                            field: "spec.ports".into(),
-                            reason: format!("cannot serve UDP node port {node_port}: {e}"),
-                        };
-                        let sender = u.try_clone().map_err(cannot)?;
-                        let socket = tokio::net::UdpSocket::from_std(u).map_err(cannot)?;
-                        let cluster = std::sync::Arc::downgrade(&self.cluster);
-                        tokio::spawn(crate::net::serve_udp_node_port(socket, sender, cluster, key.0.clone(), key.1.clone(), port))
-                    }
-                };
-                self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).insert((key.clone(), proto, node_port), NodePortTask(task));
             }
             if kind == "LoadBalancer" {
                 // The load balancer is this machine's loopback.
@@ -111,7 +97,7 @@ impl Runtime {
                 });
             }
         }
-        let old = if restored { Some(svc) } else { services.get(&key) };
+        let old = if how == Put::Restore { Some(svc) } else { previous.as_ref() };
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
         let s = out.spec.get_or_insert_with(Default::default);
@@ -123,8 +109,30 @@ impl Runtime {
             s.ip_families = ip.map(|_| vec!["IPv4".to_owned()]);
             s.ip_family_policy.get_or_insert_with(|| "SingleStack".to_owned());
         }
-        if self.record_objects {
-            self.state.record_object(SERVICES, &key.0, &key.1, &serde_json::to_value(&out).expect("a Service serializes"))?;
+        if self.record_objects
+            && let Err(e) = self.state.record_object(SERVICES, &key.0, &key.1, &serde_json::to_value(&out).expect("a Service serializes"))
+        {
+            // Not recorded: the network goes back to what it served.
+            match previous.as_ref().map(service_spec) {
+                Some(Ok(old)) => drop(self.cluster.add_service(old)),
+                _ => drop(self.cluster.remove_service(&key.0, &key.1)),
+            }
+            return Err(e.into());
+        }
+        // Committed: the old listeners this Service no longer uses close,
+        // the new ones serve.
+        let mut tasks = self.node_ports.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|(k, proto, n), _| *k != key || reused.iter().any(|(_, rp, r)| r == n && rp == proto));
+        for (port, listener) in listeners {
+            let (node_port, proto) = (listener.port(), listener.protocol());
+            let task = match listener {
+                NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port)),
+                NodeListener::Udp { socket, sender } => {
+                    let cluster = std::sync::Arc::downgrade(&self.cluster);
+                    tokio::spawn(crate::net::serve_udp_node_port(socket, sender, cluster, key.0.clone(), key.1.clone(), port))
+                }
+            };
+            tasks.insert((key.clone(), proto, node_port), NodePortTask(task));
         }
         services.insert(key, out.clone());
         Ok(out)
@@ -164,15 +172,22 @@ impl Runtime {
     /// it (`net/policy.rs`). Returns it as the API server would: a uid,
     /// its creation time, and a generation counting changes of its spec.
     pub fn apply_network_policy(&self, policy: &NetworkPolicy) -> Result<NetworkPolicy, Error> {
-        self.put_network_policy(policy, false)
+        self.put_network_policy(policy, Put::Apply)
     }
 
-    /// [`Runtime::apply_network_policy`]; `restored` keeps the uid,
-    /// creation time and generation the record holds.
-    fn put_network_policy(&self, policy: &NetworkPolicy, restored: bool) -> Result<NetworkPolicy, Error> {
+    /// [`Runtime::apply_network_policy`] for a policy that must be new
+    /// (`AlreadyExists` otherwise, decided under the creation's lock).
+    pub fn create_network_policy(&self, policy: &NetworkPolicy) -> Result<NetworkPolicy, Error> {
+        self.put_network_policy(policy, Put::Create)
+    }
+
+    fn put_network_policy(&self, policy: &NetworkPolicy, how: Put) -> Result<NetworkPolicy, Error> {
         let key = (policy.metadata.namespace.clone().unwrap_or_else(|| "default".into()), policy.metadata.name.clone().unwrap_or_default());
         let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
-        let old = if restored { Some(policy) } else { policies.get(&key) };
+        if how == Put::Create && policies.contains_key(&key) {
+            return Err(Error::ObjectExists { resource: NETWORK_POLICIES.into(), namespace: key.0, name: key.1 });
+        }
+        let old = if how == Put::Restore { Some(policy) } else { policies.get(&key) };
         let mut out = policy.clone();
         out.metadata.namespace = Some(key.0.clone());
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
@@ -243,14 +258,14 @@ impl Runtime {
         let services = load(SERVICES);
         for (path, m) in &policies {
             for p in &m.network_policies {
-                if let Err(e) = self.put_network_policy(p, true) {
+                if let Err(e) = self.put_network_policy(p, Put::Restore) {
                     failed.push(format!("{}: {}", path.display(), crate::error_text::full_message(&e)));
                 }
             }
         }
         for (path, m) in &services {
             for svc in &m.services {
-                if let Err(e) = self.put_service(svc, true) {
+                if let Err(e) = self.put_service(svc, Put::Restore) {
                     failed.push(format!("{}: {}", path.display(), crate::error_text::full_message(&e)));
                 }
             }
@@ -296,6 +311,15 @@ impl Runtime {
     }
 }
 
+/// How an object is put: applied (created or replaced), created (must be
+/// new), or restored from its record (keeping its uid and creation time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Put {
+    Apply,
+    Create,
+    Restore,
+}
+
 /// The resources as the API server names them in its messages and
 /// `objects/` names its folders.
 const SERVICES: &str = "services";
@@ -320,21 +344,25 @@ fn node_ports_of(svc: &Service) -> Vec<(u16, Protocol, u16)> {
 /// A node port's socket on the host's loopback.
 enum NodeListener {
     Tcp(std::net::TcpListener),
-    Udp(std::net::UdpSocket),
+    /// The socket the task receives on, and a clone to send on.
+    Udp {
+        socket: tokio::net::UdpSocket,
+        sender: std::net::UdpSocket,
+    },
 }
 
 impl NodeListener {
     fn port(&self) -> u16 {
         match self {
             NodeListener::Tcp(l) => l.local_addr().map(|a| a.port()).unwrap_or(0),
-            NodeListener::Udp(u) => u.local_addr().map(|a| a.port()).unwrap_or(0),
+            NodeListener::Udp { sender, .. } => sender.local_addr().map(|a| a.port()).unwrap_or(0),
         }
     }
 
     fn protocol(&self) -> Protocol {
         match self {
             NodeListener::Tcp(_) => Protocol::Tcp,
-            NodeListener::Udp(_) => Protocol::Udp,
+            NodeListener::Udp { .. } => Protocol::Udp,
         }
     }
 }
@@ -371,9 +399,10 @@ fn bind_node_port(asked: Option<u16>, protocol: Protocol, index: usize, service:
                 NodeListener::Tcp(l)
             }
             Protocol::Udp => {
-                let u = std::net::UdpSocket::bind(at)?;
-                u.set_nonblocking(true)?;
-                NodeListener::Udp(u)
+                let sender = std::net::UdpSocket::bind(at)?;
+                sender.set_nonblocking(true)?;
+                let socket = tokio::net::UdpSocket::from_std(sender.try_clone()?)?;
+                NodeListener::Udp { socket, sender }
             }
         })
     };
