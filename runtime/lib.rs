@@ -85,7 +85,7 @@ pub use runtime::{CompiledImage, ImageCompiler};
 pub use runtime::{
     Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths,
 };
-pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream};
+pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream, write_atomic};
 pub use volume::{DEFAULT_USAGE_INTERVAL, VolumeError};
 
 /// The wasmtime version this build runs on.

@@ -143,6 +143,13 @@ fn name_of(v: &Value) -> Option<&str> {
 }
 
 pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
+    let items = list_values(ctx, kind, namespace, q)?;
+    let (list_kind, api_version) = kind.list_kind();
+    Ok(json_response(StatusCode::OK, &json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": ""}, "items": items})))
+}
+
+/// The objects a list request asks for.
+pub(crate) fn list_values(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Vec<Value>, Error> {
     if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
         return Err(Error::NotAllowed(format!("watch is not served for {} yet (pods have it)", kind.resource())));
     }
@@ -163,18 +170,21 @@ pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>,
         }
         items.retain(|o| terms.iter().all(|(k, v)| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())));
     }
-    let (list_kind, api_version) = kind.list_kind();
-    Ok(json_response(StatusCode::OK, &json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": ""}, "items": items})))
+    Ok(items)
 }
 
 pub(crate) fn get(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
+    get_value(ctx, kind, namespace, name).map(|v| json_response(StatusCode::OK, &v))
+}
+
+/// Object `namespace/name` of `kind`.
+pub(crate) fn get_value(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Value, Error> {
     let found = match kind {
         Resource::Services => serde_json::to_value(ctx.runtime.service(namespace, name)?).ok(),
         Resource::NetworkPolicies => serde_json::to_value(ctx.runtime.network_policy(namespace, name)?).ok(),
         Resource::EndpointSlices | Resource::Endpoints => items(ctx, kind, Some(namespace)).into_iter().find(|o| name_of(o) == Some(name)),
     };
-    let not_found = || Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() };
-    found.map(|v| json_response(StatusCode::OK, &v)).ok_or_else(not_found)
+    found.ok_or_else(|| Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() })
 }
 
 /// The one object of `kind` in a request body.

@@ -74,6 +74,12 @@ enum Route {
     },
 }
 
+/// The paths kube-apiserver answers without credentials (the
+/// `system:public-info-viewer` role): health and version.
+pub(super) fn is_public(path: &str) -> bool {
+    matches!(path.trim_end_matches('/'), "/healthz" | "/livez" | "/readyz" | "/version")
+}
+
 fn route(path: &str) -> Option<Route> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let s = |x: &str| x.to_owned();
@@ -133,6 +139,29 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         return status_response(404, "NotFound", "the server could not find the requested resource".into());
     };
     let method = req.method().clone();
+    // kubectl's `get` asks for a Table (server-side printing).
+    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok());
+    if method == Method::GET && super::tables::wants_table(accept) && !flag(&query, "watch") {
+        let include = query.get("includeObject").map(String::as_str);
+        let table = |of, items: Result<Vec<serde_json::Value>, Error>| {
+            items.map(|items| json_response(StatusCode::OK, &super::tables::table(of, &items, include, jiff::Timestamp::now())))
+        };
+        let values = |pods: Vec<k8s_openapi::api::core::v1::Pod>| pods.iter().map(|p| serde_json::to_value(p).expect("a Pod serializes")).collect::<Vec<_>>();
+        let printed = match &r {
+            Route::Pods { namespace } => Some(table(super::tables::Printed::Pods, pods_of(&ctx, namespace.as_deref(), &query).map(values))),
+            Route::Pod { namespace, name } => Some(table(super::tables::Printed::Pods, ctx.runtime.get(namespace, name).map(|p| values(vec![p])))),
+            Route::Objects { kind, namespace } => {
+                Some(table(super::tables::Printed::Other(*kind), objects::list_values(&ctx, *kind, namespace.as_deref(), &query)))
+            }
+            Route::Object { kind, namespace, name } => {
+                Some(table(super::tables::Printed::Other(*kind), objects::get_value(&ctx, *kind, namespace, name).map(|v| vec![v])))
+            }
+            _ => None,
+        };
+        if let Some(result) = printed {
+            return result.unwrap_or_else(|e| error_response(&e));
+        }
+    }
     let result = match (&method, r) {
         (&Method::GET, Route::Health) => return Response::new(full("ok")),
         (&Method::GET, Route::Version) => Ok(json_response(StatusCode::OK, &version())),
@@ -228,11 +257,18 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
         });
         return Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "application/json").body(body).expect("a valid response"));
     }
-    let mut pods = ctx.runtime.list(namespace.as_deref())?;
+    let pods = pods_of(ctx, namespace.as_deref(), q)?;
+    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
+}
+
+/// The pods a list request asks for (`fieldSelector=metadata.name=`).
+fn pods_of(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Vec<k8s_openapi::api::core::v1::Pod>, Error> {
+    let name = selected_name(q, "metadata.name")?;
+    let mut pods = ctx.runtime.list(namespace)?;
     if let Some(n) = name {
         pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
     }
-    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
+    Ok(pods)
 }
 
 /// A Pod from a request body ([`object_from_body`]).

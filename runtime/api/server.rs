@@ -31,7 +31,8 @@ impl ApiServer {
             loop {
                 match listener.accept().await {
                     Ok(stream) => {
-                        tokio::spawn(serve_connection(ctx.clone(), stream));
+                        // The endpoint is its owner's alone: whoever reaches it is trusted.
+                        tokio::spawn(serve_connection(ctx.clone(), stream, true));
                     }
                     // A failed accept (out of descriptors) concerns that
                     // one connection; keep serving the others.
@@ -56,13 +57,23 @@ impl Drop for ApiServer {
     }
 }
 
-async fn serve_connection<S>(ctx: Arc<ServerContext>, stream: S)
+/// Serves one connection; `authenticated` says whether its client proved
+/// who it is (the Unix socket's permissions, or a client certificate the
+/// CA signed): without, only the public paths are answered, the others
+/// 401 as kube-apiserver answers an anonymous request it does not allow.
+pub(super) async fn serve_connection<S>(ctx: Arc<ServerContext>, stream: S, authenticated: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let ctx = ctx.clone();
-        async move { Ok::<_, std::convert::Infallible>(super::routes::handle(ctx, req).await) }
+        async move {
+            if !authenticated && !super::routes::is_public(req.uri().path()) {
+                let status = super::Status::failure(401, "Unauthorized", "Unauthorized".into(), None);
+                return Ok::<_, std::convert::Infallible>(super::body::json_response(hyper::StatusCode::UNAUTHORIZED, &status));
+            }
+            Ok::<_, std::convert::Infallible>(super::routes::handle(ctx, req).await)
+        }
     });
     // A client that goes away mid-request is no error of ours.
     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;

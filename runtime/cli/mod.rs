@@ -12,6 +12,7 @@ mod exit;
 mod get;
 mod get_objects;
 mod images;
+mod kubeconfig;
 mod logs;
 mod port_forward;
 mod remote;
@@ -99,6 +100,9 @@ enum Command {
     Images(images::ImagesArgs),
     /// Remove pulled images (and their layers no other image uses).
     Rmi(images::RmiArgs),
+    /// Print the kubeconfig of the Kubernetes API that `serve` and `run`
+    /// serve (`--listen`), for kubectl and client libraries.
+    Kubeconfig,
     /// Print wasmpod's version, its target and the engine it runs on.
     Version,
     /// (internal) One container as its own OS process: the baseline of `bench`.
@@ -137,6 +141,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Images(args) => images::images(cli.state_dir.as_deref(), args),
         Command::Rmi(args) => images::rmi(cli.state_dir.as_deref(), args),
         Command::Version => version::run(),
+        Command::Kubeconfig => kubeconfig::run(cli.state_dir.as_deref()),
     };
     match result {
         Ok(code) => code.into(),

@@ -71,6 +71,7 @@ pub(crate) fn run(state_dir: Option<&Path>, args: RunArgs) -> Result<Exit, Failu
         // Other wasmpod commands see these pods through the control API
         // while they run; it closes when `run` returns.
         let _api = ApiServer::start(runtime.clone(), Role::Run).context("cannot serve the control API").exit(Exit::Runtime)?;
+        let _https = args.runtime.start_https(&runtime, Role::Run)?;
         let _image_gc = args.runtime.spawn_image_gc(&runtime)?;
         let mut plans = Vec::new();
         for (m, base) in &loaded {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use wasmpod::{RuntimeConfig, parse_alias_file, parse_alias_flag};
 
@@ -69,7 +70,40 @@ pub(crate) struct RuntimeArgs {
     /// Images pulled more recently than this are never collected.
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse, default_value = "2m")]
     minimum_image_ttl_duration: Duration,
+    /// Serve the Kubernetes API over HTTPS here, for kubectl and client
+    /// libraries (port 0: a free port; `none`: not at all). The default,
+    /// 127.0.0.1:6443, is skipped with a warning when another process has
+    /// it. Credentials are made in the state directory on first start and
+    /// `wasmpod kubeconfig` prints the kubeconfig for them.
+    #[arg(long, value_name = "ADDR|none")]
+    listen: Option<Listen>,
+    /// Also add the cluster, user and context `wasmpod` to your kubeconfig
+    /// ($KUBECONFIG's first file, else ~/.kube/config) and make it the
+    /// current context.
+    #[arg(long)]
+    merge_kubeconfig: bool,
 }
+
+/// `--listen`: an address, or none.
+#[derive(Clone, Copy)]
+pub(crate) enum Listen {
+    At(std::net::SocketAddr),
+    Nowhere,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "none" {
+            return Ok(Listen::Nowhere);
+        }
+        s.parse().map(Listen::At).map_err(|_| format!("{s:?} is not an address and port such as 127.0.0.1:6443 (or none)"))
+    }
+}
+
+/// The Kubernetes API's default address, as kube-apiserver's.
+const DEFAULT_LISTEN: std::net::SocketAddr = std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 6443);
 
 /// The aliases of `--image-alias` flags, then of `--alias-file`.
 pub(crate) fn aliases(flags: &[String], file: Option<&std::path::Path>) -> Result<Vec<wasmpod::Alias>, Failure> {
@@ -108,6 +142,33 @@ impl RuntimeArgs {
     pub(crate) fn image_gc(&self) -> Result<wasmpod::registry::ImageGcPolicy, Failure> {
         wasmpod::registry::ImageGcPolicy::new(self.image_gc_high_threshold, self.image_gc_low_threshold, self.minimum_image_ttl_duration)
             .map_err(|e| Failure { exit: Exit::Usage, error: anyhow::Error::msg(e) })
+    }
+
+    /// Starts the Kubernetes API over HTTPS (`--listen`); with
+    /// `--merge-kubeconfig`, adds its kubeconfig to the user's. The default
+    /// address taken by another process is a warning, an address asked for
+    /// a failure.
+    pub(crate) fn start_https(&self, runtime: &Arc<wasmpod::Runtime>, role: wasmpod::api::Role) -> Result<Option<wasmpod::api::HttpsServer>, Failure> {
+        let (addr, asked) = match self.listen {
+            Some(Listen::Nowhere) => return Ok(None),
+            Some(Listen::At(addr)) => (addr, true),
+            None => (DEFAULT_LISTEN, false),
+        };
+        let server = match wasmpod::api::HttpsServer::start(runtime.clone(), role, addr) {
+            Ok(s) => s,
+            Err(wasmpod::api::HttpsError::Listen { source, .. }) if !asked && source.kind() == std::io::ErrorKind::AddrInUse => {
+                eprintln!("Warning: {addr} is in use: this process serves no Kubernetes API (choose one with --listen ADDR)");
+                return Ok(None);
+            }
+            Err(e) => return Err(e).context("cannot serve the Kubernetes API").exit(Exit::Runtime),
+        };
+        if self.merge_kubeconfig {
+            let file = super::kubeconfig::merge(server.kubeconfig())?;
+            if !self.quiet {
+                eprintln!("wasmpod: context \"wasmpod\" added to {} and made current", file.display());
+            }
+        }
+        Ok(Some(server))
     }
 
     /// Starts image garbage collection on `runtime`, saying on stderr what

@@ -38,12 +38,17 @@ pub(crate) fn run(state: Option<&Path>, args: ServeArgs) -> Result<Exit, Failure
             eprintln!("wasmpod: warning: cannot serve a recorded object again: {failure}");
         }
         let api = ApiServer::start(runtime.clone(), Role::Serve).context("cannot serve the control API").exit(Exit::Runtime)?;
+        let https = args.runtime.start_https(&runtime, Role::Serve)?;
         let _image_gc = args.runtime.spawn_image_gc(&runtime)?;
         if !args.runtime.quiet {
+            if let Some(https) = &https {
+                eprintln!("wasmpod: Kubernetes API at https://{} (kubectl --kubeconfig {} get pods)", https.local_addr(), https.kubeconfig().display());
+            }
             eprintln!("wasmpod: serving state directory {} at {}", runtime.state().path().display(), api.endpoint().display());
         }
         tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C").exit(Exit::Runtime)?;
         // No new requests while the pods stop.
+        drop(https);
         drop(api);
         eprintln!("\nwasmpod: stopping every pod... (Ctrl-C again to exit at once)");
         tokio::spawn(async {
