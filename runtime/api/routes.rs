@@ -156,6 +156,10 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             Route::Object { kind, namespace, name } => {
                 Some(table(super::tables::Printed::Other(*kind), objects::get_value(&ctx, *kind, namespace, name).map(|v| vec![v])))
             }
+            Route::Events { namespace } => {
+                let events = event_list(&ctx, namespace.as_deref(), &query);
+                Some(table(super::tables::Printed::Events, events.map(|evs| evs.iter().map(|e| serde_json::to_value(e).expect("an Event serializes")).collect())))
+            }
             _ => None,
         };
         if let Some(result) = printed {
@@ -400,19 +404,47 @@ fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<R
     Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain").body(body).expect("a valid response"))
 }
 
-fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
-    let name = selected_name(q, "involvedObject.name")?;
+/// The Events of the pods of `namespace` (all: none), narrowed by a
+/// fieldSelector on `involvedObject.{name,namespace,uid,kind}` (what
+/// `kubectl describe` sends).
+fn event_list(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Vec<k8s_openapi::api::core::v1::Event>, Error> {
+    let mut wanted: Vec<(&str, String)> = Vec::new();
+    if let Some(sel) = q.get("fieldSelector").filter(|s| !s.is_empty()) {
+        for term in sel.split(',') {
+            match term.split_once('=') {
+                Some((f @ ("involvedObject.name" | "involvedObject.namespace" | "involvedObject.uid" | "involvedObject.kind"), v)) => {
+                    wanted.push((f, v.trim_start_matches('=').to_owned()));
+                }
+                _ => return Err(Error::BadRequest(format!("field label not supported: {term}"))),
+            }
+        }
+    }
+    let field = |e: &k8s_openapi::api::core::v1::Event, f: &str| -> Option<String> {
+        let o = &e.involved_object;
+        match f {
+            "involvedObject.name" => o.name.clone(),
+            "involvedObject.namespace" => o.namespace.clone(),
+            "involvedObject.uid" => o.uid.clone(),
+            _ => o.kind.clone(),
+        }
+    };
+    let name = wanted.iter().find(|(f, _)| *f == "involvedObject.name").map(|(_, v)| v.clone());
     let mut items = Vec::new();
     for pod in ctx.runtime.list(namespace)? {
         let (ns, n) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         if name.as_ref().is_none_or(|want| *want == n) {
             match ctx.runtime.events(&ns, &n) {
-                Ok(evs) => items.extend(evs),
+                Ok(evs) => items.extend(evs.into_iter().filter(|e| wanted.iter().all(|(f, v)| field(e, f).as_deref() == Some(v.as_str())))),
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
     }
+    Ok(items)
+}
+
+fn events(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
+    let items = event_list(ctx, namespace, q)?;
     Ok(json_response(StatusCode::OK, &json!({"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": items})))
 }
 

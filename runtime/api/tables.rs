@@ -12,6 +12,7 @@ use super::table::{endpoint_slice_row, endpoints_row, network_policy_row, pod_ro
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Printed {
     Pods,
+    Events,
     Other(Resource),
 }
 
@@ -44,6 +45,18 @@ fn columns(of: Printed) -> Vec<Column> {
             ("Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
             ("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
         ],
+        Printed::Events => vec![
+            ("Last Seen", "string", "", "The last time this event was seen.", 0),
+            ("Type", "string", "", "Type of this event (Normal, Warning).", 0),
+            ("Reason", "string", "", "Why the action was taken.", 0),
+            ("Object", "string", "", "The object that this event is about.", 0),
+            ("Subobject", "string", "", "The field of the object this event is about.", 1),
+            ("Source", "string", "", "The component reporting this event.", 1),
+            ("Message", "string", "", "A human-readable description of the status of this operation.", 0),
+            ("First Seen", "string", "", "The first time this event was seen.", 1),
+            ("Count", "string", "", "The number of times this event has occurred.", 1),
+            ("Name", "string", "name", "The name of the event.", 1),
+        ],
         Printed::Other(Resource::Services) => vec![
             name,
             ("Type", "string", "", "type determines how the Service is exposed.", 0),
@@ -72,6 +85,27 @@ fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String
         Printed::Pods => {
             let r = pod_row(&serde_json::from_value(typed(object)).ok()?, now);
             vec![r.name, r.ready, r.status, r.restarts, r.age, r.ip, r.node, "<none>".into(), "<none>".into()]
+        }
+        Printed::Events => {
+            let e: k8s_openapi::api::core::v1::Event = serde_json::from_value(typed(object)).ok()?;
+            let since = |t: Option<jiff::Timestamp>| t.map_or_else(|| "<unknown>".to_owned(), |t| super::table::human_duration(now.duration_since(t)));
+            let first = e.first_timestamp.as_ref().map(|t| t.0).or_else(|| e.event_time.as_ref().map(|t| t.0));
+            let last = e.last_timestamp.as_ref().map(|t| t.0).or(first);
+            let o = &e.involved_object;
+            let kind = o.kind.clone().unwrap_or_default().to_ascii_lowercase();
+            let source = e.source.as_ref().and_then(|s| s.component.clone()).unwrap_or_default();
+            vec![
+                since(last),
+                e.type_.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                format!("{kind}/{}", o.name.clone().unwrap_or_default()),
+                o.field_path.clone().unwrap_or_default(),
+                source,
+                e.message.clone().unwrap_or_default(),
+                since(first),
+                e.count.unwrap_or(1).to_string(),
+                e.metadata.name.clone().unwrap_or_default(),
+            ]
         }
         Printed::Other(Resource::Services) => service_row(&serde_json::from_value(typed(object)).ok()?, now, true),
         Printed::Other(Resource::EndpointSlices) => endpoint_slice_row(&serde_json::from_value(typed(object)).ok()?, now),
