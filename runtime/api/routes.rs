@@ -158,7 +158,10 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             }
             Route::Events { namespace } => {
                 let events = event_list(&ctx, namespace.as_deref(), &query);
-                Some(table(super::tables::Printed::Events, events.map(|evs| evs.iter().map(|e| serde_json::to_value(e).expect("an Event serializes")).collect())))
+                Some(table(
+                    super::tables::Printed::Events,
+                    events.map(|evs| evs.iter().map(|e| serde_json::to_value(e).expect("an Event serializes")).collect()),
+                ))
             }
             _ => None,
         };
@@ -248,7 +251,11 @@ fn resources() -> serde_json::Value {
 fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Result<Response<Body>, Error> {
     let name = selected_name(q, "metadata.name")?;
     if flag(q, "watch") {
-        let mut watch = ctx.runtime.watch(namespace.as_deref(), name.as_deref());
+        let since = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
+        let mut watch = match since {
+            Some(rv) => ctx.runtime.watch_since(namespace.as_deref(), name.as_deref(), rv),
+            None => ctx.runtime.watch(namespace.as_deref(), name.as_deref()),
+        };
         let (tx, body) = channel();
         tokio::spawn(async move {
             while let Some(ev) = watch.next().await {
@@ -261,8 +268,11 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
         });
         return Ok(Response::builder().header(hyper::header::CONTENT_TYPE, "application/json").body(body).expect("a valid response"));
     }
+    // The version is taken before the list, so a deletion between the two
+    // is replayed by a watch from it rather than lost.
+    let version = ctx.runtime.resource_version();
     let pods = pods_of(ctx, namespace.as_deref(), q)?;
-    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ""}, "items": pods})))
+    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": version.to_string()}, "items": pods})))
 }
 
 /// The pods a list request asks for (`fieldSelector=metadata.name=`).

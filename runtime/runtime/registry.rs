@@ -40,11 +40,21 @@ pub(crate) struct PodRegistry {
     /// [`crate::Runtime::settle`] so a process never exits before.
     removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     generation: watch::Sender<u64>,
+    /// Recent deletions: (generation after it, the pod's last state).
+    deleted: Mutex<std::collections::VecDeque<(u64, Pod)>>,
 }
+
+/// How many deletions a watch can replay.
+const KEPT_DELETIONS: usize = 1024;
 
 impl PodRegistry {
     pub fn new() -> Self {
-        Self { pods: Mutex::new(HashMap::new()), removals: Mutex::new(Vec::new()), generation: watch::channel(0).0 }
+        Self {
+            pods: Mutex::new(HashMap::new()),
+            removals: Mutex::new(Vec::new()),
+            generation: watch::channel(0).0,
+            deleted: Mutex::new(std::collections::VecDeque::new()),
+        }
     }
 
     fn pods(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Registered>> {
@@ -91,11 +101,6 @@ impl PodRegistry {
         }
     }
 
-    pub fn remove(&self, namespace: &str, name: &str) {
-        self.pods().remove(&(namespace.to_owned(), name.to_owned()));
-        self.bump();
-    }
-
     /// Every pod this process still runs.
     pub fn running(&self) -> Vec<(Key, Registered)> {
         self.pods().iter().filter(|(_, r)| r.running()).map(|(k, r)| (k.clone(), r.clone())).collect()
@@ -105,7 +110,57 @@ impl PodRegistry {
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 
+    /// The generation now: the `resourceVersion` of a list, from which a
+    /// watch replays the deletions it would otherwise miss.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// A pod's record was removed (its last state `pod`): it leaves the
+    /// registry, and the deletion is kept for watches that start from an
+    /// earlier generation (the newest [`KEPT_DELETIONS`]).
+    pub fn deleted(&self, pod: Pod) {
+        let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+        self.pods().remove(&key);
+        let mut log = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
+        self.bump();
+        log.push_back((self.generation(), pod));
+        while log.len() > KEPT_DELETIONS {
+            log.pop_front();
+        }
+    }
+
+    /// The pods deleted after generation `since`, oldest first.
+    pub fn deleted_since(&self, since: u64) -> Vec<Pod> {
+        self.deleted.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(g, _)| *g > since).map(|(_, p)| p.clone()).collect()
+    }
+
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletions_after_a_generation_are_replayed_and_the_oldest_forgotten() {
+        let reg = PodRegistry::new();
+        let pod = |name: &str| {
+            let mut p = Pod::default();
+            p.metadata.name = Some(name.into());
+            p.metadata.namespace = Some("default".into());
+            p
+        };
+        reg.deleted(pod("a"));
+        let listed = reg.generation();
+        reg.deleted(pod("b"));
+        let names: Vec<String> = reg.deleted_since(listed).iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["b"], "only what was deleted after the list");
+        for i in 0..KEPT_DELETIONS + 5 {
+            reg.deleted(pod(&format!("p{i}")));
+        }
+        assert_eq!(reg.deleted_since(0).len(), KEPT_DELETIONS);
     }
 }

@@ -94,7 +94,7 @@ impl PodView {
         };
         let pod = dir.read_record()?;
         dir.remove(lock)?;
-        self.registry.remove(namespace, name);
+        self.registry.deleted(pod.clone());
         Ok(pod)
     }
 }

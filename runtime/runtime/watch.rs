@@ -51,9 +51,10 @@ pub struct PodWatch {
 }
 
 impl PodWatch {
-    pub(crate) fn start(view: PodView, namespace: Option<String>, name: Option<String>) -> Self {
+    pub(crate) fn start(view: PodView, namespace: Option<String>, name: Option<String>, since: Option<u64>) -> Self {
         let (tx, rx) = mpsc::channel(BUFFER);
         tokio::spawn(async move {
+            let mut since = since;
             let mut changes = view.registry.changes();
             let mut seen: BTreeMap<(String, String), Pod> = BTreeMap::new();
             let mut tick = tokio::time::interval(RESCAN);
@@ -87,6 +88,18 @@ impl PodWatch {
                             return;
                         }
                     }
+                    // A watch from a list's resourceVersion: the pods
+                    // deleted since that list, which this snapshot no
+                    // longer has, are DELETED (a client's cache holds them).
+                    if let Some(since) = since.take() {
+                        for pod in view.registry.deleted_since(since) {
+                            let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+                            let wanted = namespace.as_ref().is_none_or(|n| *n == key.0) && name.as_ref().is_none_or(|n| *n == key.1);
+                            if wanted && !now.contains_key(&key) && tx.send(WatchEvent { kind: WatchEventType::Deleted, object: pod }).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     seen = now;
                 }
                 tokio::select! {
@@ -110,6 +123,20 @@ impl super::Runtime {
     /// `name`: first an ADDED event per existing pod, then ADDED,
     /// MODIFIED and DELETED as they change.
     pub fn watch(&self, namespace: Option<&str>, name: Option<&str>) -> PodWatch {
-        PodWatch::start(self.view(), namespace.map(str::to_owned), name.map(str::to_owned))
+        PodWatch::start(self.view(), namespace.map(str::to_owned), name.map(str::to_owned), None)
+    }
+
+    /// [`Runtime::watch`] from a list's resourceVersion
+    /// ([`Runtime::resource_version`]): pods this process deleted since
+    /// then are DELETED too, after the first events, so a client whose
+    /// cache has them sees them go.
+    pub fn watch_since(&self, namespace: Option<&str>, name: Option<&str>, resource_version: u64) -> PodWatch {
+        PodWatch::start(self.view(), namespace.map(str::to_owned), name.map(str::to_owned), Some(resource_version))
+    }
+
+    /// The resourceVersion of a pod list taken now: this process's change
+    /// counter (pods of other processes are seen through their records).
+    pub fn resource_version(&self) -> u64 {
+        self.registry.generation()
     }
 }

