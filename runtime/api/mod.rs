@@ -30,6 +30,7 @@ mod table;
 mod tables;
 mod transport;
 mod upgrade;
+mod websocket;
 
 pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};

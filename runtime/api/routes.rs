@@ -374,6 +374,10 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
         }
     }
     let access = ctx.runtime.access(namespace, name)?;
+    // kubectl's WebSocket (v5/v4.channel.k8s.io), or wasmpod's own framing.
+    if super::websocket::is_websocket(&req) {
+        return Ok(super::websocket::exec(req, access, super::websocket::ExecParams { container, command, stdin }));
+    }
     Ok(super::upgrade::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
 }
 

@@ -126,8 +126,8 @@ impl super::Runtime {
         PodWatch::start(self.view(), namespace.map(str::to_owned), name.map(str::to_owned), None)
     }
 
-    /// [`Runtime::watch`] from a list's resourceVersion
-    /// ([`Runtime::resource_version`]): pods this process deleted since
+    /// [`Runtime::watch`](Self::watch) from a list's resourceVersion
+    /// ([`Runtime::resource_version`](Self::resource_version)): pods this process deleted since
     /// then are DELETED too, after the first events, so a client whose
     /// cache has them sees them go.
     pub fn watch_since(&self, namespace: Option<&str>, name: Option<&str>, resource_version: u64) -> PodWatch {

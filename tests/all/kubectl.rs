@@ -43,7 +43,8 @@ fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
 
 /// The two-tier example created through kubectl and running, for each
 /// kubectl: `get` prints kubectl's own columns (server-side Tables),
-/// `-o wide`, `-A`, jsonpath, `logs`, `describe` with events, `version`,
+/// `-o wide`, `-A`, jsonpath, `logs`, `describe` with events, `exec`
+/// (output, exit code, stdin), `version`,
 /// errors as the API server words them, and `delete` waiting until the pod
 /// is gone; a client without the certificate is Unauthorized.
 #[test]
@@ -117,9 +118,39 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
         assert!(events.contains("pod/store") && events.contains("Started container store"), "{who}: {events}");
         let out = kubectl(bin, &kubeconfig, &["get", "pod", "nope"]);
         assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), "Error from server (NotFound): pods \"nope\" not found\n".into()), "{who}");
+        // exec over WebSocket (v5.channel.k8s.io): output, exit codes, stdin.
+        let out = kubectl(bin, &kubeconfig, &["exec", "store", "--", "cat", "/data/records"]);
+        assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "3 records in the store\n".into()), "{who}: {}", text(&out.stderr));
+        let out = kubectl(bin, &kubeconfig, &["exec", "web", "-c", "server", "--", "sh", "-c", "echo oops >&2; exit 3"]);
+        assert_eq!((out.status.code(), text(&out.stderr)), (Some(3), "oops\ncommand terminated with exit code 3\n".into()), "{who}");
+        let mut child = Command::new(bin)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["exec", "-i", "store", "--", "wc", "-l"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"one\ntwo\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!((out.status.code(), text(&out.stdout).trim().to_owned()), (Some(0), "2".to_owned()), "{who}: exec -i");
         let out = kubectl(bin, &kubeconfig, &["version"]);
         assert!(text(&out.stdout).contains("Server Version: v1.35.0+wasmpod"), "{who}: {}", text(&out.stdout));
     }
+    // The seed's own kubectl command, unchanged.
+    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/security-context.yaml", "--validate=false"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    let listing = loop {
+        let out = kubectl(first, &kubeconfig, &["exec", "security-context-pod", "--", "ls", "-l", "/etc/directory"]);
+        if out.status.success() {
+            break text(&out.stdout);
+        }
+        assert!(std::time::Instant::now() < deadline, "the seed's exec never worked: {}", text(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(listing.starts_with("total ") && listing.contains(" 42 ") && listing.contains("file.txt"), "{listing}");
     // Without a client certificate: 401, as kube-apiserver answers.
     let anonymous = dir.path().join("anonymous");
     let config = std::fs::read_to_string(&kubeconfig).unwrap();
@@ -143,7 +174,8 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
 }
 
 /// The Python `kubernetes` client lists and reads pods and Services,
-/// reads a log, and gets a 404 ApiException for a missing pod.
+/// reads a log, gets a 404 ApiException for a missing pod, and execs a
+/// command (its WebSocket stream, v4.channel.k8s.io).
 #[test]
 fn the_python_client_lists_reads_and_gets_errors() {
     let python = match std::env::var_os("WASMPOD_PYTHON") {
@@ -186,11 +218,14 @@ except client.exceptions.ApiException as e:
     print("error", e.status, e.reason)
 time.sleep(1)
 print("log", v1.read_namespaced_pod_log("store", "default").splitlines()[0])
+from kubernetes.stream import stream
+out = stream(v1.connect_get_namespaced_pod_exec, "store", "default", command=["cat", "/data/records"], stderr=True, stdin=False, stdout=True, tty=False)
+print("exec", out.strip())
 "#;
     let out = Command::new(&python).arg("-c").arg(script).arg(state.join("kubeconfig")).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\n"
+        "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n"
     );
 }
