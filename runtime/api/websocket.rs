@@ -158,11 +158,7 @@ where
                 _ => continue,
             };
             match data.first() {
-                Some(&STDIN) if open => {
-                    if to_guest.write_all(&data[1..]).await.is_err() {
-                        open = false;
-                    }
-                }
+                Some(&STDIN) if open && to_guest.write_all(&data[1..]).await.is_err() => open = false,
                 Some(&CLOSE) if v5 && data.get(1) == Some(&STDIN) => {
                     open = false;
                     let _ = to_guest.shutdown().await;
