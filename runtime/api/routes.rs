@@ -140,8 +140,8 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
     };
     let method = req.method().clone();
     // kubectl's `get` asks for a Table (server-side printing).
-    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok());
-    if method == Method::GET && super::tables::wants_table(accept) && !flag(&query, "watch") {
+    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if method == Method::GET && super::tables::wants_table(accept.as_deref()) && !flag(&query, "watch") {
         let include = query.get("includeObject").map(String::as_str);
         let table = |of, items: Result<Vec<serde_json::Value>, Error>| {
             items.map(|items| json_response(StatusCode::OK, &super::tables::table(of, &items, include, jiff::Timestamp::now())))
@@ -197,7 +197,7 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             Err(e) => Err(e),
         },
         (&Method::DELETE, Route::Object { kind, namespace, name }) => objects::delete(&ctx, kind, &namespace, &name),
-        (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query),
+        (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query, super::tables::wants_table(accept.as_deref())),
         (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, req).await,
         (&Method::GET, Route::Pod { namespace, name }) => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "status" => {
@@ -248,7 +248,10 @@ fn resources() -> serde_json::Value {
     })
 }
 
-fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Result<Response<Body>, Error> {
+/// A pod list, or with `watch` a stream of watch events; `as_table`:
+/// each event's object is a one-row Table (kubectl's `get -w`), the first
+/// with the column definitions.
+fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table: bool) -> Result<Response<Body>, Error> {
     let name = selected_name(q, "metadata.name")?;
     if flag(q, "watch") {
         let since = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
@@ -257,9 +260,21 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query) -> Resul
             None => ctx.runtime.watch(namespace.as_deref(), name.as_deref()),
         };
         let (tx, body) = channel();
+        let include = q.get("includeObject").cloned();
         tokio::spawn(async move {
+            let mut first = true;
             while let Some(ev) = watch.next().await {
-                let mut line = serde_json::to_vec(&ev).expect("watch events serialize");
+                let mut value = serde_json::to_value(&ev).expect("watch events serialize");
+                if as_table {
+                    let pod = value["object"].take();
+                    let mut table = super::tables::table(super::tables::Printed::Pods, &[pod], include.as_deref(), jiff::Timestamp::now());
+                    if !first && let Some(t) = table.as_object_mut() {
+                        t.remove("columnDefinitions");
+                    }
+                    first = false;
+                    value["object"] = table;
+                }
+                let mut line = serde_json::to_vec(&value).expect("watch events serialize");
                 line.push(b'\n');
                 if tx.send(Bytes::from(line)).await.is_err() {
                     return;

@@ -166,9 +166,22 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
     let out = kubectl(first, &anonymous, &["get", "pods"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("Unauthorized"), "{}", text(&out.stderr));
-    // delete waits until the pod is gone.
+    // delete waits until the pod is gone; `get -w` follows it.
+    let watcher =
+        Command::new(first).arg("--kubeconfig").arg(&kubeconfig).args(["get", "pod", "web", "-w"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let out = kubectl(first, &kubeconfig, &["delete", "pod", "web", "--timeout=60s"]);
     assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "pod \"web\" deleted\n".into()), "{}", text(&out.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = Command::new("kill").arg(watcher.id().to_string()).status();
+    let watched = text(&watcher.wait_with_output().unwrap().stdout);
+    let lines: Vec<&str> = watched.lines().collect();
+    assert!(lines.first().is_some_and(|l| l.starts_with("NAME   READY   STATUS")), "{watched}");
+    // Running first, then its stop: its containers end at once (no stop
+    // handler: 143), so the pod shows Error as kubectl prints a deleted
+    // pod whose phase is terminal.
+    assert!(lines.get(1).is_some_and(|l| l.starts_with("web") && l.contains("Running")), "{watched}");
+    assert!(lines.iter().skip(2).any(|l| l.starts_with("web") && (l.contains("Error") || l.contains("Terminating"))), "get -w saw no stop: {watched}");
     let out = kubectl(first, &kubeconfig, &["get", "pod", "web"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
 }
