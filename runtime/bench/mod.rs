@@ -8,6 +8,7 @@
 //! directory (durable records included). Nothing is asserted: the report
 //! prints what was measured, and the targets beside it.
 
+mod api;
 mod baseline;
 mod density;
 mod network;
@@ -64,7 +65,7 @@ pub struct BenchOptions {
 }
 
 /// The scenario names, in the order they run.
-pub const SCENARIOS: [&str; 6] = ["start", "pull", "network", "probes", "baselines", "density"];
+pub const SCENARIOS: [&str; 7] = ["start", "pull", "network", "probes", "baselines", "density", "api"];
 
 impl BenchOptions {
     /// The full run (several minutes) or, with `quick`, the short one.
@@ -236,13 +237,17 @@ pub async fn run(options: BenchOptions, progress: &(dyn Fn(&str) + Sync)) -> any
         progress(&format!("density: sleeping pods until {} or a limit", options.density_max));
         density::run(&lab, &options, &mut report, progress).await?;
     }
+    if options.runs("api") {
+        progress("Kubernetes API: lists of 1,000 and 10,000 pods over HTTPS and the socket, watch fan-out, exec");
+        api::run(&lab, &mut report, progress).await?;
+    }
     Ok(report)
 }
 
 /// A runtime with a scratch state directory and a tap that hands each
 /// pod's log lines, with their arrival time, to whoever waits for them.
 pub(crate) struct Lab {
-    rt: Runtime,
+    rt: Arc<Runtime>,
     tap: Arc<LineTap>,
     base: PathBuf,
     cache: PathBuf,
@@ -280,7 +285,7 @@ impl Lab {
         let rt = Runtime::new(config)?;
         let base = scratch.join("images");
         std::fs::create_dir_all(&base)?;
-        Ok(Self { rt, tap, base, cache })
+        Ok(Self { rt: Arc::new(rt), tap, base, cache })
     }
 
     /// Lines of pod `name` (namespace default) from now on.

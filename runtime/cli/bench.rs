@@ -24,6 +24,9 @@ Scenarios (each in this process, through the same API as `run`):
   probes            CPU used by 1,000 pods with 1-second httpGet probes
   baselines         the same guest as one OS process per container, and a
                     native `true` spawn
+  api               the Kubernetes API: a list of 1,000 and of 10,000 pods
+                    over HTTPS (as kubectl) and the socket, a change reaching
+                    100 watchers, an exec's round trip
 
 Progress goes to stderr; the table (or with --json, one JSON object) to
 stdout. Targets: cached start p50 <= 1 ms; >= 10,000 pods at <= 200 KiB
@@ -56,7 +59,7 @@ pub(crate) struct BenchArgs {
     /// the bench never touches your pods.
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
-    /// Run only these scenarios: start, pull, network, probes, baselines, density.
+    /// Run only these scenarios: start, pull, network, probes, baselines, density, api.
     #[arg(long, value_name = "SCENARIO", value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(wasmpod::bench::SCENARIOS))]
     only: Vec<String>,
     /// A registry for the pull scenario (HOST:PORT; plain HTTP on a

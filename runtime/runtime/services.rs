@@ -276,28 +276,25 @@ impl Runtime {
     /// The EndpointSlices of `namespace`'s Services (all namespaces: none),
     /// as the EndpointSlice controller would write them now.
     pub fn endpoint_slices(&self, namespace: Option<&str>) -> Vec<EndpointSlice> {
-        let mut out = Vec::new();
-        for svc in self.services(namespace) {
-            let (ns, name) = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
-            if let Some((_, records)) = self.cluster.endpoint_records(&ns, &name)
-                && svc.spec.as_ref().is_some_and(|s| s.selector.is_some())
-            {
-                out.extend(super::endpoints::slices(&svc, &records, &self.node_name));
-            }
-        }
-        out
+        self.selecting(namespace).iter().flat_map(|(svc, records)| super::endpoints::slices(svc, records, &self.node_name)).collect()
     }
 
     /// The Endpoints (core/v1) of `namespace`'s Services (all: none), as
     /// the endpoints controller would write them now.
     pub fn endpoints(&self, namespace: Option<&str>) -> Vec<Endpoints> {
+        self.selecting(namespace).iter().map(|(svc, records)| super::endpoints::endpoints(svc, records, &self.node_name)).collect()
+    }
+
+    /// The Services of `namespace` with a selector (the ones controllers
+    /// manage endpoints of), each with the pods behind it now.
+    fn selecting(&self, namespace: Option<&str>) -> Vec<(Service, Vec<crate::net::EndpointRecord>)> {
         let mut out = Vec::new();
         for svc in self.services(namespace) {
             let (ns, name) = (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default());
             if let Some((_, records)) = self.cluster.endpoint_records(&ns, &name)
                 && svc.spec.as_ref().is_some_and(|s| s.selector.is_some())
             {
-                out.push(super::endpoints::endpoints(&svc, &records, &self.node_name));
+                out.push((svc, records));
             }
         }
         out

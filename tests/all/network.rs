@@ -505,13 +505,7 @@ impl Outside {
             files = self.files.display().to_string(),
             ip = self.ip
         );
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", &script])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 for the HTTPS server");
-        self.tls_server = Some(child);
+        self.tls_server = Some(self.python(&script));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect((self.ip.as_str(), 8443)).is_err() {
             assert!(std::time::Instant::now() < deadline, "the HTTPS server did not start");
@@ -523,6 +517,16 @@ impl Outside {
 
 #[cfg(target_os = "linux")]
 impl Outside {
+    /// Runs a python3 `script` in the namespace.
+    fn python(&self, script: &str) -> std::process::Child {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "python3", "-c", script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 in the outside namespace")
+    }
+
     /// Adds a UDP server on 5353 that answers each datagram with
     /// `echo:` and the datagram.
     fn start_udp_echo(&mut self) {
@@ -530,13 +534,7 @@ impl Outside {
             "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(({ip:?}, 5353))\nwhile True:\n d,a=s.recvfrom(65535); s.sendto(b'echo:'+d, a)",
             ip = self.ip
         );
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns, "python3", "-c", &script])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 for the UDP server");
-        self.udp_server = Some(child);
+        self.udp_server = Some(self.python(&script));
         // Up once it answers.
         let probe = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         probe.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
