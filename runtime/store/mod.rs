@@ -34,7 +34,6 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 pub(crate) use atomic::replace as replace_file;
-#[cfg(feature = "compiler")]
 pub use atomic::write_atomic;
 pub use events::EventLog;
 pub use lock::PodLock;
