@@ -77,7 +77,8 @@ pub(super) async fn run(lab: &Lab, report: &mut BenchReport, progress: &(dyn Fn(
     let tls = Https::new(&pki, https.local_addr())?;
     let client = Client::connect(lab.rt.state().path(), Target::Serve).await?;
     let mut pods = Vec::new();
-    let keys = [(1000, "api_list_1000_pods_https_ms", "api_list_1000_pods_socket_ms"), (10_000, "api_list_10000_pods_https_ms", "api_list_10000_pods_socket_ms")];
+    let keys =
+        [(1000, "api_list_1000_pods_https_ms", "api_list_1000_pods_socket_ms"), (10_000, "api_list_10000_pods_https_ms", "api_list_10000_pods_socket_ms")];
     for (size, https_key, socket_key) in keys {
         progress(&format!("  starting pods until {size}"));
         while pods.len() < size {

@@ -56,11 +56,8 @@ impl PodView {
 
     pub fn list(&self, namespace: Option<&str>) -> Result<Vec<Pod>, Error> {
         let mut out = Vec::new();
-        for dir in self.state.list()? {
+        for dir in self.state.list_in(namespace)? {
             let (ns, name) = dir.key();
-            if namespace.is_some_and(|n| n != ns) {
-                continue;
-            }
             match self.get(ns, name) {
                 Ok(p) => out.push(p),
                 Err(Error::NotFound { .. }) => {}

@@ -164,9 +164,24 @@ impl StateDir {
 
     /// Every pod record in the state directory, sorted by namespace and name.
     pub fn list(&self) -> Result<Vec<PodDir>, StoreError> {
+        self.list_in(None)
+    }
+
+    /// The pod records of `namespace` (every namespace: `None`), sorted by
+    /// namespace and name; only that namespace's directory is read.
+    pub fn list_in(&self, namespace: Option<&str>) -> Result<Vec<PodDir>, StoreError> {
         let mut out = Vec::new();
         let pods = self.root.join("pods");
-        for ns in read_dir_names(&pods)? {
+        let namespaces = match namespace {
+            // A namespace is a DNS label; anything else (`..`, a slash)
+            // names no directory of ours and has no pods.
+            Some(ns) if ns.is_empty() || ns.len() > 63 || !ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') => {
+                return Ok(Vec::new());
+            }
+            Some(ns) => vec![ns.to_owned()],
+            None => read_dir_names(&pods)?,
+        };
+        for ns in namespaces {
             for name in read_dir_names(&pods.join(&ns))? {
                 let dir = self.pod(&ns, &name);
                 if dir.record_path().exists() {
