@@ -242,3 +242,41 @@ print("exec", out.strip())
         "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n"
     );
 }
+
+/// `--merge-kubeconfig` adds cluster, user and context `wasmpod` to the
+/// user's kubeconfig ($KUBECONFIG's first file), keeps every other entry,
+/// replaces an older `wasmpod` one, and makes it the current context.
+#[test]
+fn merge_kubeconfig_adds_wasmpod_and_keeps_the_users_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("config");
+    std::fs::write(
+        &theirs,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster: {server: https://prod.example:6443}\n- name: wasmpod\n  cluster: {server: https://stale:1}\nusers:\n- name: me\n  user: {token: t}\ncontexts:\n- name: prod\n  context: {cluster: prod, user: me}\ncurrent-context: prod\n",
+    )
+    .unwrap();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: once}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [\"true\"]}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+        .arg("--state-dir")
+        .arg(dir.path().join("s"))
+        .args(["run", "--listen", "127.0.0.1:0", "--merge-kubeconfig"])
+        .arg(&pod)
+        .env("KUBECONFIG", &theirs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let merged: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&theirs).unwrap()).unwrap();
+    let names = |section: &str| -> Vec<String> { merged[section].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect() };
+    assert_eq!(names("clusters"), ["prod", "wasmpod"]);
+    assert_eq!(names("users"), ["me", "wasmpod"]);
+    assert_eq!(names("contexts"), ["prod", "wasmpod"]);
+    assert_eq!(merged["current-context"], "wasmpod");
+    let server = merged["clusters"][1]["cluster"]["server"].as_str().unwrap();
+    assert!(server.starts_with("https://127.0.0.1:") && !server.ends_with(":1"), "the stale entry was replaced: {server}");
+    assert!(merged["users"][1]["user"]["client-certificate-data"].is_string());
+}
