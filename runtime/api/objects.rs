@@ -35,6 +35,10 @@ pub enum Resource {
     NetworkPolicies,
     /// `endpointslices` (discovery.k8s.io/v1), read only.
     EndpointSlices,
+    /// `namespaces` (core/v1, cluster-scoped), read only: the namespaces
+    /// that exist implicitly (Kubernetes' four, and every one a pod,
+    /// Service or NetworkPolicy is in).
+    Namespaces,
 }
 
 impl Resource {
@@ -45,6 +49,7 @@ impl Resource {
             ("", "endpoints") => Resource::Endpoints,
             ("networking.k8s.io", "networkpolicies") => Resource::NetworkPolicies,
             ("discovery.k8s.io", "endpointslices") => Resource::EndpointSlices,
+            ("", "namespaces") => Resource::Namespaces,
             _ => return None,
         })
     }
@@ -58,7 +63,10 @@ impl Resource {
             Resource::Endpoints => ("/api/v1", "endpoints"),
             Resource::NetworkPolicies => ("/apis/networking.k8s.io/v1", "networkpolicies"),
             Resource::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices"),
+            Resource::Namespaces => ("/api/v1", "namespaces"),
         };
+        // Namespaces are not in one.
+        let namespace = namespace.filter(|_| self != Resource::Namespaces);
         let mut path = match namespace {
             Some(ns) => format!("{prefix}/namespaces/{}/{plural}", enc(ns)),
             None => format!("{prefix}/{plural}"),
@@ -78,6 +86,7 @@ impl Resource {
             Resource::Endpoints => "endpoints",
             Resource::NetworkPolicies => "networkpolicies.networking.k8s.io",
             Resource::EndpointSlices => "endpointslices.discovery.k8s.io",
+            Resource::Namespaces => "namespaces",
         }
     }
 
@@ -87,12 +96,13 @@ impl Resource {
             Resource::Endpoints => ("EndpointsList", "v1"),
             Resource::NetworkPolicies => ("NetworkPolicyList", "networking.k8s.io/v1"),
             Resource::EndpointSlices => ("EndpointSliceList", "discovery.k8s.io/v1"),
+            Resource::Namespaces => ("NamespaceList", "v1"),
         }
     }
 
     /// Written by controllers in Kubernetes: read only here.
     fn read_only(self) -> bool {
-        matches!(self, Resource::Endpoints | Resource::EndpointSlices)
+        matches!(self, Resource::Endpoints | Resource::EndpointSlices | Resource::Namespaces)
     }
 }
 
@@ -135,7 +145,29 @@ fn items(ctx: &ServerContext, kind: Resource, namespace: Option<&str>) -> Vec<Va
         Resource::NetworkPolicies => values(rt.network_policies(namespace)),
         Resource::EndpointSlices => values(rt.endpoint_slices(namespace)),
         Resource::Endpoints => values(rt.endpoints(namespace)),
+        Resource::Namespaces => namespaces(ctx).into_iter().filter(|n| namespace.is_none_or(|want| name_of(n) == Some(want))).collect(),
     }
+}
+
+/// The namespaces that exist: Kubernetes' own four, and those of the
+/// pods, Services and NetworkPolicies (namespaces are implicit here).
+fn namespaces(ctx: &ServerContext) -> Vec<Value> {
+    let mut names: std::collections::BTreeSet<String> = ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| (*s).to_owned()).collect();
+    names.extend(ctx.runtime.list(None).unwrap_or_default().into_iter().filter_map(|p| p.metadata.namespace));
+    names.extend(ctx.runtime.services(None).into_iter().filter_map(|s| s.metadata.namespace));
+    names.extend(ctx.runtime.network_policies(None).into_iter().filter_map(|p| p.metadata.namespace));
+    names
+        .into_iter()
+        .map(|name| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            })
+        })
+        .collect()
 }
 
 fn name_of(v: &Value) -> Option<&str> {
@@ -183,6 +215,7 @@ pub(crate) fn get_value(ctx: &ServerContext, kind: Resource, namespace: &str, na
         Resource::Services => serde_json::to_value(ctx.runtime.service(namespace, name)?).ok(),
         Resource::NetworkPolicies => serde_json::to_value(ctx.runtime.network_policy(namespace, name)?).ok(),
         Resource::EndpointSlices | Resource::Endpoints => items(ctx, kind, Some(namespace)).into_iter().find(|o| name_of(o) == Some(name)),
+        Resource::Namespaces => namespaces(ctx).into_iter().find(|o| name_of(o) == Some(name)),
     };
     found.ok_or_else(|| Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() })
 }

@@ -97,6 +97,7 @@ fn route(path: &str) -> Option<Route> {
         ["apis"] => Route::Groups,
         ["apis", group] => Route::Group { group: s(group) },
         ["apis", group, "v1"] => Route::GroupResources { group: s(group) },
+        ["api", "v1", "namespaces", name] => Route::Object { kind: Resource::Namespaces, namespace: String::new(), name: s(name) },
         ["api", "v1", res] => Route::Objects { kind: Resource::of("", res)?, namespace: None },
         ["api", "v1", "namespaces", ns, res] => Route::Objects { kind: Resource::of("", res)?, namespace: Some(s(ns)) },
         ["api", "v1", "namespaces", ns, res, name] => Route::Object { kind: Resource::of("", res)?, namespace: s(ns), name: s(name) },
@@ -244,6 +245,7 @@ fn resources() -> serde_json::Value {
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
             {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["svc"], "categories": ["all"]},
             {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
+            {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
         ],
     })
 }
@@ -494,6 +496,8 @@ mod tests {
         );
         assert_eq!(route("/apis/discovery.k8s.io/v1/namespaces/a/services"), None, "services are core");
         assert_eq!(route("/api/v1/namespaces/a/networkpolicies"), None);
+        assert_eq!(route("/api/v1/namespaces"), Some(Route::Objects { kind: Resource::Namespaces, namespace: None }));
+        assert_eq!(route("/api/v1/namespaces/shop"), Some(Route::Object { kind: Resource::Namespaces, namespace: String::new(), name: "shop".into() }));
         let q: Query = [("fieldSelector".to_string(), "metadata.name=x".to_string())].into();
         assert_eq!(selected_name(&q, "metadata.name").unwrap(), Some("x".into()));
         assert!(selected_name(&q, "involvedObject.name").is_err());

@@ -74,6 +74,7 @@ fn columns(of: Printed) -> Vec<Column> {
             age,
         ],
         Printed::Other(Resource::Endpoints) => vec![name, ("Endpoints", "string", "", "Endpoints of the service", 0), age],
+        Printed::Other(Resource::Namespaces) => vec![name, ("Status", "string", "", "The status of the namespace", 0), age],
         Printed::Other(_) => vec![name, ("Pod-Selector", "string", "", "Selects the pods to which this NetworkPolicy object applies.", 0), age],
     }
 }
@@ -109,6 +110,11 @@ fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String
         }
         Printed::Other(Resource::Services) => service_row(&serde_json::from_value(typed(object)).ok()?, now, true),
         Printed::Other(Resource::EndpointSlices) => endpoint_slice_row(&serde_json::from_value(typed(object)).ok()?, now),
+        Printed::Other(Resource::Namespaces) => {
+            let name = object.pointer("/metadata/name").and_then(Value::as_str)?.to_owned();
+            let phase = object.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Active").to_owned();
+            vec![name, phase, "<unknown>".into()]
+        }
         Printed::Other(Resource::Endpoints) => endpoints_row(&serde_json::from_value(typed(object)).ok()?, now),
         Printed::Other(_) => network_policy_row(&serde_json::from_value(typed(object)).ok()?, now),
     })

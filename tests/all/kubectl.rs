@@ -97,9 +97,12 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
         let svc = text(&out.stdout);
         assert_eq!(svc.lines().next(), Some("NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE   SELECTOR"), "{who}: {svc}");
         assert!(svc.lines().nth(1).is_some_and(|l| l.starts_with("store   ClusterIP   10.96.") && l.ends_with("tier=data")), "{who}: {svc}");
-        for (kind, needle) in
-            [("endpointslices", "   IPv4          6379    10.88."), ("networkpolicies", "store-from-front   tier=data"), ("endpoints", "store   10.88.")]
-        {
+        for (kind, needle) in [
+            ("endpointslices", "   IPv4          6379    10.88."),
+            ("networkpolicies", "store-from-front   tier=data"),
+            ("endpoints", "store   10.88."),
+            ("namespaces", "default           Active"),
+        ] {
             let out = kubectl(bin, &kubeconfig, &["get", kind]);
             assert!(text(&out.stdout).contains(needle), "{who} get {kind}: {}{}", text(&out.stdout), text(&out.stderr));
         }
