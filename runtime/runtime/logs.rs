@@ -85,10 +85,14 @@ pub struct LogStream {
     timestamps: bool,
     follow: bool,
     done: bool,
-    /// The last file read to its end when the current one could not be
-    /// opened after a rotation (Windows refuses it while the writer is
-    /// creating it): the next read catches up from there.
-    pending: Option<(u64, u64)>,
+    /// The rotation number (`<n>.log.<seq>`) of the newest rotated file
+    /// read to its end (or the one ours became): files at or below it are
+    /// never read again.
+    read_seq: Option<u64>,
+    /// The new current file could not be opened after a rotation (Windows
+    /// refuses it while the writer is creating it): the next read catches
+    /// up from `read_seq`.
+    pending: bool,
 }
 
 /// The container the log request names: `container`, or the only one.
@@ -159,16 +163,18 @@ impl LogStream {
             timestamps: options.timestamps,
             follow: options.follow && !options.previous,
             done: false,
-            pending: None,
+            read_seq: None,
+            pending: false,
         };
         // The rotated files older than the one just opened come first.
         let opened = stream.file.as_ref().and_then(file_id);
         let rotated = crate::store::rotated_files(&stream.path);
         let older = rotated.iter().position(|(_, p)| opened.is_some() && path_id(p) == opened).unwrap_or(rotated.len());
-        for (_, p) in &rotated[..older] {
+        for (seq, p) in &rotated[..older] {
             if let Ok(bytes) = std::fs::read(p) {
                 stream.feed(&bytes);
             }
+            stream.read_seq = Some(*seq);
         }
         stream.read_available();
         if let Some(n) = options.tail_lines {
@@ -225,7 +231,7 @@ impl LogStream {
         // Each pass moves to a newer file; the bound only keeps a guest
         // that rotates faster than we read from holding this reader.
         for _ in 0..64 {
-            let ours = match (self.file.take(), self.pending.take()) {
+            let ours = match (self.file.take(), self.pending) {
                 (Some(mut file), _) => {
                     let mut buf = Vec::new();
                     if file.read_to_end(&mut buf).is_err() {
@@ -243,10 +249,12 @@ impl LogStream {
                     }
                     ours
                 }
-                // The new current file could not be opened last time.
-                (None, Some(last)) => Some(last),
-                (None, None) => return,
+                // The new current file could not be opened last time: ours
+                // was read to its end then.
+                (None, true) => None,
+                (None, false) => return,
             };
+            self.pending = false;
             // Writes to our file ended with the rename, and all of it was
             // read above. Open the new current file before listing, so a
             // rotation in between shows up as a rotated file we read.
@@ -254,18 +262,27 @@ impl LogStream {
             let next_id = next.as_ref().and_then(file_id);
             let rotated = crate::store::rotated_files(&self.path);
             let ids: Vec<_> = rotated.iter().map(|(_, p)| path_id(p)).collect();
+            // Where to go on: after ours (found by its identity), and after
+            // every file already read (by rotation number, which Windows
+            // gives even when it refuses to open a file for its identity).
             // Ours may already be removed as the oldest: then every rotated
             // file left is newer.
-            let from = ids.iter().position(|id| *id == ours).map_or(0, |i| i + 1);
+            let by_id = ours.and_then(|o| ids.iter().position(|id| *id == Some(o)));
+            if let Some(i) = by_id {
+                self.read_seq = Some(self.read_seq.map_or(rotated[i].0, |s| s.max(rotated[i].0)));
+            }
+            let by_seq = self.read_seq.map(|s| rotated.iter().position(|(q, _)| *q > s).unwrap_or(rotated.len()));
+            let from = by_id.map(|i| i + 1).into_iter().chain(by_seq).max().unwrap_or(0);
             let to = ids.iter().position(|id| id.is_some() && *id == next_id).unwrap_or(rotated.len()).max(from);
-            for (_, p) in &rotated[from..to] {
+            for (seq, p) in &rotated[from..to] {
                 if let Ok(bytes) = std::fs::read(p) {
                     self.feed(&bytes);
                 }
+                self.read_seq = Some(*seq);
             }
             let Some(next) = next else {
-                // Try again from the newest file read at the next poll.
-                self.pending = rotated[from..to].last().and_then(|(_, p)| path_id(p)).or(ours);
+                // Try again at the next poll, from what was read.
+                self.pending = true;
                 return;
             };
             self.file = Some(next);
