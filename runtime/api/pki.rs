@@ -70,6 +70,18 @@ fn cert_err(what: &str) -> impl FnOnce(rcgen::Error) -> PkiError + '_ {
     move |source| PkiError::Certificate { what: what.to_owned(), source }
 }
 
+/// A certificate of `params` for a new key, signed by the CA `issuer`,
+/// with the usages and validity every leaf here has: its PEM and its
+/// key's.
+fn issue(mut params: CertificateParams, issuer: &Issuer<'_, KeyPair>, what: &str) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate().map_err(cert_err(what))?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    let cert = params.signed_by(&key, issuer).map_err(cert_err(what))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// The names the serving certificate is for: localhost, the loopback
 /// addresses, and `host` when it is a specific other address.
 fn serving_names(host: IpAddr) -> Vec<String> {
@@ -117,35 +129,27 @@ impl Pki {
         let (server_pem, server_key_pem) = match (read("apiserver.crt"), read("apiserver.key"), read("apiserver.hosts")) {
             (Some(cert), Some(key), Some(hosts)) if hosts.trim() == hosts_now => (cert, key),
             _ => {
-                let key = KeyPair::generate().map_err(cert_err("the serving key"))?;
                 let mut params = CertificateParams::new(names).map_err(cert_err("the serving certificate"))?;
                 params.distinguished_name.push(DnType::CommonName, "wasmpod-apiserver");
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-                params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-                params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-                params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-                let cert = params.signed_by(&key, &issuer).map_err(cert_err("the serving certificate"))?;
-                write("apiserver.key", &key.serialize_pem())?;
-                write("apiserver.crt", &cert.pem())?;
+                let (cert, key) = issue(params, &issuer, "the serving certificate")?;
+                write("apiserver.key", &key)?;
+                write("apiserver.crt", &cert)?;
                 write("apiserver.hosts", &hosts_now)?;
-                (cert.pem(), key.serialize_pem())
+                (cert, key)
             }
         };
         let (client_pem, client_key_pem) = match (read("admin.crt"), read("admin.key")) {
             (Some(cert), Some(key)) => (cert, key),
             _ => {
-                let key = KeyPair::generate().map_err(cert_err("the client key"))?;
                 let mut params = CertificateParams::default();
                 params.distinguished_name.push(DnType::CommonName, ADMIN_USER);
                 params.distinguished_name.push(DnType::OrganizationName, ADMIN_GROUP);
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-                params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-                params.not_before = rcgen::date_time_ymd(2025, 1, 1);
-                params.not_after = rcgen::date_time_ymd(2035, 1, 1);
-                let cert = params.signed_by(&key, &issuer).map_err(cert_err("the client certificate"))?;
-                write("admin.key", &key.serialize_pem())?;
-                write("admin.crt", &cert.pem())?;
-                (cert.pem(), key.serialize_pem())
+                let (cert, key) = issue(params, &issuer, "the client certificate")?;
+                write("admin.key", &key)?;
+                write("admin.crt", &cert)?;
+                (cert, key)
             }
         };
         Ok(Pki { ca_pem, server_pem, server_key_pem, client_pem, client_key_pem })
