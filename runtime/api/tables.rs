@@ -81,14 +81,16 @@ fn columns(of: Printed) -> Vec<Column> {
 
 /// One object's cells; `None` when it is not an object of that kind.
 fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String>> {
-    let typed = |v: &Value| v.clone();
+    // Read from the value in place (a &Value is a Deserializer): no copy
+    // of each object just to type it.
+    use serde::Deserialize;
     Some(match of {
         Printed::Pods => {
-            let r = pod_row(&serde_json::from_value(typed(object)).ok()?, now);
+            let r = pod_row(&Deserialize::deserialize(object).ok()?, now);
             vec![r.name, r.ready, r.status, r.restarts, r.age, r.ip, r.node, "<none>".into(), "<none>".into()]
         }
         Printed::Events => {
-            let e: k8s_openapi::api::core::v1::Event = serde_json::from_value(typed(object)).ok()?;
+            let e = k8s_openapi::api::core::v1::Event::deserialize(object).ok()?;
             let since = |t: Option<jiff::Timestamp>| t.map_or_else(|| "<unknown>".to_owned(), |t| super::table::human_duration(now.duration_since(t)));
             let first = e.first_timestamp.as_ref().map(|t| t.0).or_else(|| e.event_time.as_ref().map(|t| t.0));
             let last = e.last_timestamp.as_ref().map(|t| t.0).or(first);
@@ -108,15 +110,15 @@ fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String
                 e.metadata.name.clone().unwrap_or_default(),
             ]
         }
-        Printed::Other(Resource::Services) => service_row(&serde_json::from_value(typed(object)).ok()?, now, true),
-        Printed::Other(Resource::EndpointSlices) => endpoint_slice_row(&serde_json::from_value(typed(object)).ok()?, now),
+        Printed::Other(Resource::Services) => service_row(&Deserialize::deserialize(object).ok()?, now, true),
+        Printed::Other(Resource::EndpointSlices) => endpoint_slice_row(&Deserialize::deserialize(object).ok()?, now),
         Printed::Other(Resource::Namespaces) => {
             let name = object.pointer("/metadata/name").and_then(Value::as_str)?.to_owned();
             let phase = object.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Active").to_owned();
             vec![name, phase, "<unknown>".into()]
         }
-        Printed::Other(Resource::Endpoints) => endpoints_row(&serde_json::from_value(typed(object)).ok()?, now),
-        Printed::Other(_) => network_policy_row(&serde_json::from_value(typed(object)).ok()?, now),
+        Printed::Other(Resource::Endpoints) => endpoints_row(&Deserialize::deserialize(object).ok()?, now),
+        Printed::Other(_) => network_policy_row(&Deserialize::deserialize(object).ok()?, now),
     })
 }
 
