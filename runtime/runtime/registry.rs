@@ -130,6 +130,14 @@ impl PodRegistry {
         }
     }
 
+    /// The last state of pod `namespace/name` when its record was
+    /// removed, if that is among the kept deletions.
+    pub fn last_deleted(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let log = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
+        let is = |p: &Pod| p.metadata.namespace.as_deref() == Some(namespace) && p.metadata.name.as_deref() == Some(name);
+        log.iter().rev().find(|(_, p)| is(p)).map(|(_, p)| p.clone())
+    }
+
     /// The pods deleted after generation `since`, oldest first.
     pub fn deleted_since(&self, since: u64) -> Vec<Pod> {
         self.deleted.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(g, _)| *g > since).map(|(_, p)| p.clone()).collect()
@@ -158,6 +166,8 @@ mod tests {
         reg.deleted(pod("b"));
         let names: Vec<String> = reg.deleted_since(listed).iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         assert_eq!(names, ["b"], "only what was deleted after the list");
+        assert_eq!(reg.last_deleted("default", "b").and_then(|p| p.metadata.name), Some("b".into()));
+        assert!(reg.last_deleted("other", "b").is_none());
         for i in 0..KEPT_DELETIONS + 5 {
             reg.deleted(pod(&format!("p{i}")));
         }

@@ -84,7 +84,14 @@ impl PodWatch {
                         }
                     }
                     for (key, pod) in &seen {
-                        if !now.contains_key(key) && tx.send(WatchEvent { kind: WatchEventType::Deleted, object: pod.clone() }).await.is_err() {
+                        if now.contains_key(key) {
+                            continue;
+                        }
+                        // A DELETED event carries the pod's last state, as
+                        // its record had it when removed (the snapshot
+                        // before may predate its stop).
+                        let last = view.registry.last_deleted(&key.0, &key.1).filter(|p| p.metadata.uid == pod.metadata.uid).unwrap_or_else(|| pod.clone());
+                        if tx.send(WatchEvent { kind: WatchEventType::Deleted, object: last }).await.is_err() {
                             return;
                         }
                     }
