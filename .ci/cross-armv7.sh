@@ -17,8 +17,10 @@ cross_build $triple arm-linux-gnueabihf-gcc --no-default-features --features cli
 small=$target_dir/$triple/debug/wasmpod
 export QEMU_LD_PREFIX=/usr/arm-linux-gnueabihf
 
-# This machine's full build (README's test command built it).
-cargo build --bin wasmpod
+# This machine's full build: README's test command built it (building it
+# again here would recompile the dependencies whose features the tests
+# widen, a second copy on disk).
+[ -x target/debug/wasmpod ] || cargo build --bin wasmpod
 host=target/debug/wasmpod
 
 work=$(mktemp -d)

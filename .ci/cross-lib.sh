@@ -30,6 +30,9 @@ cross_build() {
 	local triple=$1 linker=$2
 	shift 2
 	rustup target add "$triple"
+	# Incremental caches (left by earlier runs) are gigabytes each and
+	# unused: .ci/run builds with CARGO_INCREMENTAL=0.
+	rm -rf "$target_dir/$triple/debug/incremental"
 	local upper
 	upper=$(tr 'a-z-' 'A-Z_' <<<"$triple")
 	env CARGO_TARGET_DIR="$target_dir" "CARGO_TARGET_${upper}_LINKER=$linker" "CC_${triple//-/_}=$linker" \

@@ -30,6 +30,7 @@ failures=0
 for arch in aarch64 x86_64; do
 	triple=$arch-apple-darwin
 	rustup target add "$triple"
+	rm -rf "$target_dir/$triple/debug/incremental"
 	CARGO_TARGET_DIR=$target_dir cargo zigbuild --target "$triple"
 	bin=$target_dir/$triple/debug/wasmpod
 	python3 .ci/macho.py "$bin" "$([ $arch = aarch64 ] && echo arm64 || echo x86_64)" "$MACOSX_DEPLOYMENT_TARGET" || failures=$((failures + 1))
