@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use super::Status;
 use super::body::{Body, json_response};
 use super::discovery::Role;
-use super::request::{Query, ServerContext, object_from_body};
+use super::request::{Query, ServerContext, object_from_body, with_warnings};
 use crate::Error;
+use crate::manifest::Validation;
 
 /// A resource served besides pods and events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,17 @@ impl Resource {
         }
     }
 
+    /// The API group and kind of its objects.
+    pub(crate) fn group_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Services => ("", "Service"),
+            Resource::Endpoints => ("", "Endpoints"),
+            Resource::NetworkPolicies => ("networking.k8s.io", "NetworkPolicy"),
+            Resource::EndpointSlices => ("discovery.k8s.io", "EndpointSlice"),
+            Resource::Namespaces => ("", "Namespace"),
+        }
+    }
+
     fn list_kind(self) -> (&'static str, &'static str) {
         match self {
             Resource::Services => ("ServiceList", "v1"),
@@ -126,7 +138,7 @@ pub(crate) fn group(name: &str) -> Option<Value> {
 pub(crate) fn group_resources(name: &str) -> Option<Value> {
     let resource = match name {
         "networking.k8s.io" => json!({"name": "networkpolicies", "singularName": "networkpolicy", "namespaced": true, "kind": "NetworkPolicy",
-            "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["netpol"]}),
+            "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["netpol"]}),
         "discovery.k8s.io" => json!({"name": "endpointslices", "singularName": "endpointslice", "namespaced": true, "kind": "EndpointSlice",
             "verbs": ["get", "list"]}),
         _ => return None,
@@ -221,8 +233,8 @@ pub(crate) fn get_value(ctx: &ServerContext, kind: Resource, namespace: &str, na
 }
 
 /// The one object of `kind` in a request body.
-fn one(kind: Resource, bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
-    let m = object_from_body(bytes, namespace)?;
+fn one(kind: Resource, bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
+    let m = object_from_body(bytes, namespace, validation)?;
     let count = m.pods.len() + m.config_maps.len() + m.secrets.len() + m.services.len() + m.network_policies.len();
     let matching = match kind {
         Resource::Services => m.services.len(),
@@ -265,19 +277,19 @@ fn apply(ctx: &ServerContext, m: &crate::manifest::Manifests) -> Result<Value, E
     Ok(serde_json::to_value(ctx.runtime.apply_network_policy(&m.network_policies[0])?).expect("a NetworkPolicy serializes"))
 }
 
-pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {
+pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
-    let m = one(kind, bytes, namespace)?;
+    let m = one(kind, bytes, namespace, validation)?;
     let created = match m.services.first() {
         Some(svc) => serde_json::to_value(ctx.runtime.create_service(svc)?),
         None => serde_json::to_value(ctx.runtime.create_network_policy(&m.network_policies[0])?),
     };
-    Ok(json_response(StatusCode::CREATED, &created.expect("API objects serialize")))
+    Ok(with_warnings(json_response(StatusCode::CREATED, &created.expect("API objects serialize")), &m.warnings))
 }
 
-pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8]) -> Result<Response<Body>, Error> {
+pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
-    let m = one(kind, bytes, namespace)?;
+    let m = one(kind, bytes, namespace, validation)?;
     let named = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata)).and_then(|m| m.name.clone()).unwrap_or_default();
     if named != name {
         return Err(Error::BadRequest(format!("the name of the object ({named}) does not match the name on the URL ({name})")));
@@ -285,7 +297,7 @@ pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name
     if !exists(ctx, kind, namespace, name) {
         return Err(Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() });
     }
-    Ok(json_response(StatusCode::OK, &apply(ctx, &m)?))
+    Ok(with_warnings(json_response(StatusCode::OK, &apply(ctx, &m)?), &m.warnings))
 }
 
 pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
@@ -296,7 +308,7 @@ pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name:
         Resource::Services => Ok(json_response(StatusCode::OK, &ctx.runtime.delete_service(namespace, name)?)),
         _ => {
             ctx.runtime.delete_network_policy(namespace, name)?;
-            let details = super::StatusDetails { name: Some(name.into()), kind: Some("networkpolicies".into()) };
+            let details = super::StatusDetails { name: Some(name.into()), kind: Some("networkpolicies".into()), causes: Vec::new() };
             Ok(json_response(StatusCode::OK, &Status::success(Some(details))))
         }
     }

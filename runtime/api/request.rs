@@ -29,10 +29,43 @@ pub(super) async fn read_body(req: Request<Incoming>) -> Result<(Option<String>,
     Ok((ctype, bytes))
 }
 
+/// The `fieldValidation` query parameter: what an unknown field in the
+/// body does. Absent: `Warn`, as kube-apiserver defaults it (kubectl
+/// sends `Strict`, and `Ignore` with `--validate=false`).
+pub(super) fn field_validation(q: &Query) -> Result<Validation, Error> {
+    match q.get("fieldValidation").map(String::as_str) {
+        None | Some("" | "Warn") => Ok(Validation::Warn),
+        Some("Strict") => Ok(Validation::Strict),
+        Some("Ignore") => Ok(Validation::Ignore),
+        Some(other) => Err(Error::BadRequest(format!("fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""))),
+    }
+}
+
+/// `resp` with a `Warning` header for each warning (kubectl prints them
+/// as `Warning: ...`).
+pub(super) fn with_warnings(mut resp: hyper::Response<super::body::Body>, warnings: &[String]) -> hyper::Response<super::body::Body> {
+    for w in warnings {
+        let value = format!("299 - {}", crate::manifest::go_quote(w));
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+            resp.headers_mut().append(hyper::header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// A Pod from a request body ([`object_from_body`]).
+pub(super) fn pod_from_body(bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
+    let m = object_from_body(bytes, namespace, validation)?;
+    if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
+        return Err(Error::BadRequest("the request body must be one Pod".into()));
+    }
+    Ok(m)
+}
+
 /// The object of a request body (JSON, or YAML with `application/yaml`),
 /// in `namespace` unless it names its own, through the same loading and
 /// validation as a manifest file.
-pub(super) fn object_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
+pub(super) fn object_from_body(bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
     // YAML is a superset of JSON, so one parser reads both.
     let mut value: serde_json::Value =
@@ -51,5 +84,5 @@ pub(super) fn object_from_body(bytes: &[u8], namespace: &str) -> Result<crate::m
         }
     }
     let json = serde_json::to_string(&value).expect("a JSON value serializes");
-    crate::manifest::load_str(&json, "request body", Validation::Strict).map_err(|e| Error::from_manifest(&name, e))
+    crate::manifest::load_str(&json, "request body", validation).map_err(|e| Error::from_manifest(&name, e))
 }

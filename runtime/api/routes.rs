@@ -19,16 +19,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::Status;
 use super::body::{Body, channel, full, json_response};
-use super::discovery::{Role, endpoints};
+use super::discovery::Role;
 use super::objects::{self, Resource};
-use super::request::{Query, ServerContext, object_from_body, read_body};
+use super::request::{Query, ServerContext, field_validation, pod_from_body, read_body, with_warnings};
 use crate::Error;
 use crate::runtime::LogOptions;
 
@@ -62,6 +61,12 @@ enum Route {
     GroupResources {
         group: String,
     },
+    /// `/openapi/v2`, `/openapi/v3`, `/openapi/v3/{group-version path}`.
+    OpenApiV2,
+    OpenApiV3Index,
+    OpenApiV3 {
+        group_version: String,
+    },
     /// Services, NetworkPolicies, EndpointSlices, Endpoints (`objects.rs`).
     Objects {
         kind: Resource,
@@ -94,6 +99,9 @@ fn route(path: &str) -> Option<Route> {
         ["api", "v1", "namespaces", ns, "events"] => Route::Events { namespace: Some(s(ns)) },
         ["api", "v1", "namespaces", ns, "pods", name] => Route::Pod { namespace: s(ns), name: s(name) },
         ["api", "v1", "namespaces", ns, "pods", name, sub] => Route::PodSub { namespace: s(ns), name: s(name), sub: s(sub) },
+        ["openapi", "v2"] => Route::OpenApiV2,
+        ["openapi", "v3"] => Route::OpenApiV3Index,
+        ["openapi", "v3", gv @ ..] => Route::OpenApiV3 { group_version: gv.join("/") },
         ["apis"] => Route::Groups,
         ["apis", group] => Route::Group { group: s(group) },
         ["apis", group, "v1"] => Route::GroupResources { group: s(group) },
@@ -187,24 +195,36 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             Some(g) => Ok(json_response(StatusCode::OK, &g)),
             None => return status_response(404, "NotFound", "the server could not find the requested resource".into()),
         },
+        (&Method::GET, Route::OpenApiV3Index) => Ok(json_response(StatusCode::OK, &super::openapi::v3_index())),
+        (&Method::GET, Route::OpenApiV3 { group_version }) => match super::openapi::v3_document(&group_version) {
+            Some(doc) => Ok(document(doc, "application/json")),
+            None => return status_response(404, "NotFound", "the server could not find the requested resource".into()),
+        },
+        // client-go asks for v2 in protobuf only; this server has it in JSON.
+        (&Method::GET, Route::OpenApiV2) if accepts_json(accept.as_deref()) => Ok(document(super::openapi::v2_document(), "application/json")),
+        (&Method::GET, Route::OpenApiV2) => {
+            return status_response(406, "NotAcceptable", "only application/json is served for /openapi/v2 (use /openapi/v3)".into());
+        }
+        (&Method::PATCH, Route::Object { kind, namespace, name }) => super::update::patch_object(&ctx, kind, &namespace, &name, &query, req).await,
+        (&Method::PATCH, Route::Pod { namespace, name }) => super::update::patch_pod(&ctx, &namespace, &name, &query, req).await,
         (&Method::GET, Route::Objects { kind, namespace }) => objects::list(&ctx, kind, namespace.as_deref(), &query),
         (&Method::POST, Route::Objects { kind, namespace: Some(ns) }) => match read_body(req).await {
-            Ok((_, bytes)) => objects::create(&ctx, kind, &ns, &bytes),
+            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::create(&ctx, kind, &ns, &bytes, v)),
             Err(e) => Err(e),
         },
         (&Method::GET, Route::Object { kind, namespace, name }) => objects::get(&ctx, kind, &namespace, &name),
         (&Method::PUT, Route::Object { kind, namespace, name }) => match read_body(req).await {
-            Ok((_, bytes)) => objects::replace(&ctx, kind, &namespace, &name, &bytes),
+            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::replace(&ctx, kind, &namespace, &name, &bytes, v)),
             Err(e) => Err(e),
         },
         (&Method::DELETE, Route::Object { kind, namespace, name }) => objects::delete(&ctx, kind, &namespace, &name),
         (&Method::GET, Route::Pods { namespace }) => list_pods(&ctx, namespace, &query, super::tables::wants_table(accept.as_deref())),
-        (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, req).await,
+        (&Method::POST, Route::Pods { namespace: Some(ns) }) => create(&ctx, &ns, &query, req).await,
         (&Method::GET, Route::Pod { namespace, name }) => ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p)),
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "status" => {
             ctx.runtime.get(&namespace, &name).map(|p| json_response(StatusCode::OK, &p))
         }
-        (&Method::PUT, Route::Pod { namespace, name }) => replace(&ctx, &namespace, &name, req).await,
+        (&Method::PUT, Route::Pod { namespace, name }) => super::update::replace_pod(&ctx, &namespace, &name, &query, req).await,
         (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
         (&Method::GET, Route::Events { namespace }) => events(&ctx, namespace.as_deref(), &query),
@@ -218,6 +238,16 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (m, r) => Err(Error::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// A static document.
+fn document(body: &'static [u8], content_type: &str) -> Response<Body> {
+    Response::builder().status(StatusCode::OK).header(hyper::header::CONTENT_TYPE, content_type).body(full(body)).expect("a valid response")
+}
+
+/// Whether an `Accept` header takes JSON (no header takes anything).
+fn accepts_json(accept: Option<&str>) -> bool {
+    accept.is_none_or(|a| a.split(',').any(|t| matches!(t.split(';').next().unwrap_or_default().trim(), "application/json" | "*/*" | "application/*")))
 }
 
 fn version() -> serde_json::Value {
@@ -234,7 +264,7 @@ fn version() -> serde_json::Value {
 }
 
 fn resources() -> serde_json::Value {
-    let verbs = json!(["create", "delete", "get", "list", "update", "watch"]);
+    let verbs = json!(["create", "delete", "get", "list", "patch", "update", "watch"]);
     json!({
         "kind": "APIResourceList",
         "groupVersion": "v1",
@@ -243,7 +273,7 @@ fn resources() -> serde_json::Value {
             {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
-            {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "update"], "shortNames": ["svc"], "categories": ["all"]},
+            {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["svc"], "categories": ["all"]},
             {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
             {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
         ],
@@ -302,16 +332,7 @@ fn pods_of(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Ve
     Ok(pods)
 }
 
-/// A Pod from a request body ([`object_from_body`]).
-fn pod_from_body(bytes: &[u8], namespace: &str) -> Result<crate::manifest::Manifests, Error> {
-    let m = object_from_body(bytes, namespace)?;
-    if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
-        return Err(Error::BadRequest("the request body must be one Pod".into()));
-    }
-    Ok(m)
-}
-
-async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+async fn create(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     if ctx.role == Role::Run {
         return Err(Error::NotAllowed(format!(
             "this is a `wasmpod run` process (pid {}), which runs only its own pods: start `wasmpod serve` to create pods",
@@ -319,29 +340,16 @@ async fn create(ctx: &ServerContext, namespace: &str, req: Request<Incoming>) ->
         )));
     }
     let (_, bytes) = read_body(req).await?;
-    let m = pod_from_body(&bytes, namespace)?;
+    let m = pod_from_body(&bytes, namespace, field_validation(q)?)?;
     // Relative image paths are the client's business (`apply` makes
     // them absolute); what is left resolves against the server's cwd.
     let base = std::env::current_dir().unwrap_or_default();
     let mut pods = ctx.runtime.create(&m, &base).await?;
-    Ok(json_response(StatusCode::CREATED, &pods.remove(0)))
-}
-
-async fn replace(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let (_, bytes) = read_body(req).await?;
-    let m = pod_from_body(&bytes, namespace)?;
-    let pod = &m.pods[0];
-    if pod.metadata.name.as_deref() != Some(name) {
-        return Err(Error::BadRequest(format!(
-            "the name of the object ({}) does not match the name on the URL ({name})",
-            pod.metadata.name.as_deref().unwrap_or_default()
-        )));
-    }
-    Ok(json_response(StatusCode::OK, &ctx.runtime.replace(pod)?))
+    Ok(with_warnings(json_response(StatusCode::CREATED, &pods.remove(0)), &m.warnings))
 }
 
 async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+    let held = super::update::Held::of(&req);
     let (_, bytes) = read_body(req).await?;
     let mut grace = match q.get("gracePeriodSeconds") {
         Some(g) => Some(g.parse::<i64>().map_err(|_| Error::BadRequest(format!("gracePeriodSeconds: Invalid value: {g:?}: must be an integer")))?),
@@ -356,21 +364,8 @@ async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
     }
     match ctx.runtime.delete(namespace, name, grace) {
         Ok(pod) => Ok(json_response(StatusCode::OK, &pod)),
-        Err(Error::RunningElsewhere { pid: Some(pid), namespace, name }) => {
-            // The process that runs the pod deletes it.
-            let Some(owner) = endpoints(ctx.runtime.state().path()).into_iter().find(|e| e.pid == pid) else {
-                return Err(Error::RunningElsewhere { namespace, name, pid: Some(pid) });
-            };
-            let mut fwd = Request::builder().method(method).uri(uri);
-            for (k, v) in &headers {
-                fwd = fwd.header(k, v);
-            }
-            let fwd = fwd.body(http_body_util::Full::new(bytes)).expect("a copied request is valid");
-            match super::client::send(&owner.path, fwd).await {
-                Ok(resp) => Ok(resp.map(|b| b.boxed())),
-                Err(_) => Err(Error::RunningElsewhere { namespace, name, pid: Some(pid) }),
-            }
-        }
+        // The process that runs the pod deletes it.
+        Err(e @ Error::RunningElsewhere { .. }) => super::update::forward(ctx, e, held, bytes).await,
         Err(e) => Err(e),
     }
 }

@@ -53,7 +53,7 @@ pub enum ExecEnd {
         exit_code: i32,
     },
     /// The command could not run.
-    Refused(Status),
+    Refused(Box<Status>),
 }
 
 /// Largest frame accepted; larger writes are split.
@@ -142,7 +142,7 @@ where
     let request = ExecRequest { container, command, stdin, stdout: Box::new(stdout), stderr: Box::new(stderr) };
     let end = match access.exec(request).await {
         Ok(ExecOutcome { exit_code, .. }) => ExecEnd::Exited { exit_code },
-        Err(e) => ExecEnd::Refused(Status::of(&Error::from(e))),
+        Err(e) => ExecEnd::Refused(Box::new(Status::of(&Error::from(e)))),
     };
     // The request (and the command's ends of its pipes) is gone: the pumps
     // drain the pipes, then the writer task what is queued.
@@ -207,7 +207,7 @@ where
                 let end: ExecEnd = serde_json::from_slice(&data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
                 break Ok(match end {
                     ExecEnd::Exited { exit_code } => Ok(exit_code),
-                    ExecEnd::Refused(status) => Err(status),
+                    ExecEnd::Refused(status) => Err(*status),
                 });
             }
             _ => {}
@@ -242,7 +242,7 @@ mod tests {
         let exited: ExecEnd = serde_json::from_str(r#"{"exitCode": 3}"#).unwrap();
         assert!(matches!(exited, ExecEnd::Exited { exit_code: 3 }));
         let status = Status::failure(400, "BadRequest", "container x is not valid for pod p".into(), None);
-        let refused: ExecEnd = serde_json::from_slice(&serde_json::to_vec(&ExecEnd::Refused(status)).unwrap()).unwrap();
+        let refused: ExecEnd = serde_json::from_slice(&serde_json::to_vec(&ExecEnd::Refused(Box::new(status))).unwrap()).unwrap();
         assert!(matches!(refused, ExecEnd::Refused(s) if s.message == "container x is not valid for pod p"));
     }
 }

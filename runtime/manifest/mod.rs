@@ -21,6 +21,7 @@ mod env;
 mod error;
 mod expand;
 mod go_quote;
+pub(crate) use go_quote::go_quote;
 mod load;
 mod port;
 mod quantity;

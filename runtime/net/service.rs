@@ -555,6 +555,13 @@ impl PodNetwork {
         self.endpoints_changed();
     }
 
+    /// Sets the pod's labels (an update of a running pod): Services and
+    /// NetworkPolicies select it by the new ones from now on.
+    pub fn set_labels(&self, labels: BTreeMap<String, String>) {
+        self.endpoint.lock().expect("pod network poisoned").labels = labels;
+        self.endpoints_changed();
+    }
+
     /// Services' cached endpoints are stale (see [`ClusterNetwork::serving`]).
     pub(super) fn endpoints_changed(&self) {
         if let Some(cluster) = self.cluster.upgrade() {

@@ -126,6 +126,15 @@ pub struct PodHandle {
     pub(crate) grace: GraceOverride,
     pub(crate) engine: std::sync::Arc<crate::sandbox::Engine>,
     pub(crate) ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
+    pub(crate) updates: tokio::sync::mpsc::UnboundedSender<PodUpdate>,
+}
+
+/// An update of a running pod, for its supervisor: the new object (its
+/// changes already checked by the runtime's `replace`), and where the
+/// pod as published after it goes.
+pub(crate) struct PodUpdate {
+    pub pod: Pod,
+    pub done: tokio::sync::oneshot::Sender<Pod>,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].
@@ -199,9 +208,21 @@ pub(crate) struct PodAccess {
     exec_targets: exec::ExecTargets,
     engine: std::sync::Arc<crate::sandbox::Engine>,
     ipc: std::sync::Arc<crate::ipc::IpcNamespace>,
+    updates: tokio::sync::mpsc::UnboundedSender<PodUpdate>,
 }
 
 impl PodAccess {
+    /// Applies what an update may change in a running pod (labels,
+    /// annotations, `activeDeadlineSeconds`, tolerations,
+    /// `terminationGracePeriodSeconds`) from `pod`, whose changes the
+    /// caller checked; the pod as published after it, or `None` when the
+    /// pod's task has ended.
+    pub(crate) async fn update(&self, pod: Pod) -> Option<Pod> {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.updates.send(PodUpdate { pod, done }).ok()?;
+        rx.await.ok()
+    }
+
     /// The pod's IPC objects now.
     pub(crate) fn ipc_objects(&self) -> Vec<crate::ipc::IpcObject> {
         self.ipc.objects()
@@ -279,6 +300,7 @@ impl PodHandle {
             exec_targets: self.exec_targets.clone(),
             engine: self.engine.clone(),
             ipc: self.ipc.clone(),
+            updates: self.updates.clone(),
         }
     }
 

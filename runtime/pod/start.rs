@@ -109,11 +109,12 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
 
     let (publish, status) = watch::channel(pod.clone());
     let (stop_tx, stop) = watch::channel(false);
+    let (updates_tx, updates) = tokio::sync::mpsc::unbounded_channel();
     let grace = super::GraceOverride::default();
     let exec_targets = super::exec::ExecTargets::default();
     let recorder = EventRecorder::new(&pod, rt.node_name);
-    let spec_deadline =
-        pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).map(|secs| tokio::time::Instant::now() + std::time::Duration::from_secs(secs.max(0) as u64));
+    let started = tokio::time::Instant::now();
+    let spec_deadline = super::supervisor::deadline(started, &pod);
     let mut sup = Supervisor {
         pod,
         dir,
@@ -141,6 +142,8 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         failed: None,
         // Counted from the pod's start (`status.startTime`), as the kubelet does.
         deadline: spec_deadline,
+        started,
+        updates: Some(updates),
     };
     let backoff = *rt.backoff;
     let usage_interval = rt.volume_usage_interval;
@@ -181,6 +184,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         grace,
         engine: rt.engine.clone(),
         ipc,
+        updates: updates_tx,
     })
 }
 

@@ -68,6 +68,16 @@ pub(crate) struct Supervisor {
     pub failed: Option<(&'static str, String)>,
     /// When `activeDeadlineSeconds` runs out (none: no deadline).
     pub deadline: Option<tokio::time::Instant>,
+    /// When the pod started here: its deadline counts from then.
+    pub started: tokio::time::Instant,
+    /// Updates of the running pod (taken by [`Supervisor::run`]).
+    pub updates: Option<mpsc::UnboundedReceiver<super::PodUpdate>>,
+}
+
+/// When `pod`'s `activeDeadlineSeconds`, counted from `started`, run out.
+pub(crate) fn deadline(started: tokio::time::Instant, pod: &Pod) -> Option<tokio::time::Instant> {
+    let secs = pod.spec.as_ref()?.active_deadline_seconds?;
+    Some(started + std::time::Duration::from_secs(secs.max(0) as u64))
 }
 
 impl Supervisor {
@@ -242,6 +252,7 @@ impl Supervisor {
         let mut lc = PodLifecycle::new(init_plans.iter().flatten().map(|p| p.sidecar).collect(), app_plans.len(), self.init_blocked);
         let mut stop = self.stop.clone();
         let mut storage_watch = self.storage_watch.take();
+        let mut updates = self.updates.take();
         let mut actions = lc.apply(Input::Begin { deleting: *self.stop.borrow() });
         'pod: loop {
             for action in std::mem::take(&mut actions) {
@@ -300,6 +311,7 @@ impl Supervisor {
                         actions.extend(lc.apply(Input::WorkerEnded { init, index, exit }));
                     }
                 }
+                Some(update) = next_update(&mut updates) => self.update(update, deleting),
                 _ = super::stop_requested(&mut stop), if !deleting => actions = lc.apply(Input::Stop),
                 Some(message) = over_limit(&mut storage_watch), if !deleting => actions = lc.apply(Input::Fail(Failure::Evicted(message))),
                 _ = past(self.deadline), if !deleting => actions = lc.apply(Input::Fail(Failure::DeadlineExceeded)),
@@ -326,6 +338,29 @@ impl Supervisor {
         (self.pod, self.store_errors)
     }
 
+    /// Takes what an update may change from `update.pod` (checked by the
+    /// runtime), persists and publishes the pod, and answers with it.
+    /// A new `activeDeadlineSeconds` counts from the pod's start, as the
+    /// kubelet counts it.
+    fn update(&mut self, update: super::PodUpdate, deleting: bool) {
+        let new = update.pod;
+        let meta = &mut self.pod.metadata;
+        meta.labels = new.metadata.labels.clone();
+        meta.annotations = new.metadata.annotations;
+        meta.owner_references = new.metadata.owner_references;
+        if let (Some(spec), Some(new)) = (self.pod.spec.as_mut(), new.spec) {
+            spec.active_deadline_seconds = new.active_deadline_seconds;
+            spec.tolerations = new.tolerations;
+            spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
+            if self.failed.is_none() {
+                self.deadline = deadline(self.started, &self.pod);
+            }
+        }
+        self.network.set_labels(new.metadata.labels.unwrap_or_default());
+        self.refresh(deleting);
+        let _ = update.done.send(self.pod.clone());
+    }
+
     /// What the lifecycle learns from the status now: the init container
     /// that reports started, and whether the phase is terminal.
     fn reported(&self, init_started: Option<usize>) -> Input {
@@ -346,6 +381,13 @@ impl Supervisor {
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// Resolves at `deadline`; never without one.
+async fn next_update(updates: &mut Option<mpsc::UnboundedReceiver<super::PodUpdate>>) -> Option<super::PodUpdate> {
+    match updates {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn past(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,

@@ -59,6 +59,24 @@ pub enum Error {
         /// Kubernetes' message.
         message: String,
     },
+    /// The update conflicts with the object as it is (409 Conflict), e.g.
+    /// a body whose uid is another object's.
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {message}")]
+    Conflict {
+        /// The resource: `pods`, `services`, ...
+        resource: String,
+        /// Name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// The request body's media type is not one the server takes for it
+    /// (415 UnsupportedMediaType), e.g. a PATCH of an unknown patch type.
+    #[error("{message}")]
+    UnsupportedMediaType {
+        /// The API server's message, naming the types it takes.
+        message: String,
+    },
     /// The request itself is wrong: body, query parameter, container (400 BadRequest).
     #[error("{0}")]
     BadRequest(String),
@@ -166,6 +184,11 @@ impl Error {
     pub(crate) fn from_manifest(name: &str, e: ManifestError) -> Self {
         match e {
             ManifestError::Invalid { .. } => Error::Invalid { name: name.to_owned(), message: full_message(&e) },
+            // As kube-apiserver's decoder words it.
+            ManifestError::UnknownFields { kind, fields, .. } => {
+                let list: Vec<String> = fields.iter().map(|f| format!("unknown field {}", crate::manifest::go_quote(f))).collect();
+                Error::BadRequest(format!("{kind} in version \"v1\" cannot be handled as a {kind}: strict decoding error: {}", list.join(", ")))
+            }
             other => Error::BadRequest(full_message(&other)),
         }
     }

@@ -88,6 +88,13 @@ impl PodRegistry {
         self.pods().get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
+    /// Replaces the submitted object of a pod (an update).
+    pub fn set_submitted(&self, namespace: &str, name: &str, pod: Pod) {
+        if let Some(r) = self.pods().get_mut(&(namespace.to_owned(), name.to_owned())) {
+            r.submitted = pod;
+        }
+    }
+
     /// Keeps a record-removal task until [`PodRegistry::settle`].
     pub fn add_removal(&self, task: tokio::task::JoinHandle<()>) {
         self.removals.lock().unwrap_or_else(|p| p.into_inner()).push(task);

@@ -1,8 +1,13 @@
-//! Replacing a pod (`apply` of an existing one): what may change. Kubernetes allows only a
-//! few spec fields to change (ValidatePodUpdate in
-//! pkg/apis/core/validation/validation.go); wasmpod applies none of them
-//! to a running pod yet, so any change is refused, with Kubernetes' own
-//! message where Kubernetes refuses it too.
+//! Updating a pod (`PUT`, `PATCH`, `apply` of an existing one): what may
+//! change, by Kubernetes' rules (ValidatePodUpdate in
+//! pkg/apis/core/validation/validation.go), and applying it. A running
+//! pod takes new labels (Services and NetworkPolicies select it by them at
+//! once), annotations, ownerReferences, a shorter `activeDeadlineSeconds`,
+//! added tolerations and a `terminationGracePeriodSeconds` raised from a
+//! negative value to 1, as the kubelet does; an ended pod's record takes
+//! them too. A new container image, which Kubernetes allows and the
+//! kubelet applies by restarting the container, is refused: wasmpod does
+//! not restart a container with another image yet.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
@@ -10,38 +15,67 @@ use serde_json::Value;
 use super::{Error, Runtime};
 
 impl Runtime {
-    /// Compares `pod` (defaulted and validated) with the existing pod of
-    /// its name, as `apply` does: the existing pod when nothing changes,
-    /// [`Error::Invalid`] with Kubernetes' message when something does.
-    pub fn replace(&self, pod: &Pod) -> Result<Pod, Error> {
+    /// Updates the pod of `pod`'s name to `pod` (defaulted and
+    /// validated): the pod as it is afterwards (unchanged when nothing
+    /// changes), [`Error::Invalid`] with Kubernetes' message for a change
+    /// an update may not make, [`Error::RunningElsewhere`] when another
+    /// process runs the pod.
+    pub async fn replace(&self, pod: &Pod) -> Result<Pod, Error> {
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
         let current = self.get(&ns, &name)?;
-        let old = self.registry().get(&ns, &name).map(|r| r.submitted).unwrap_or_else(|| current.clone());
-        check_update(&old, pod)?;
-        Ok(current)
+        let registered = self.registry().get(&ns, &name);
+        let old = registered.as_ref().map(|r| r.submitted.clone()).unwrap_or_else(|| current.clone());
+        if !check_update(&old, pod)? {
+            return Ok(current);
+        }
+        if let Some(r) = registered.filter(|r| r.running()) {
+            // The supervisor applies it; the pod may end meanwhile.
+            if let Some(updated) = r.access.update(pod.clone()).await {
+                self.registry().set_submitted(&ns, &name, pod.clone());
+                return Ok(updated);
+            }
+        }
+        self.view().update_record(&ns, &name, |record| take_updatable(record, pod))
+    }
+}
+
+/// Copies what an update may change from `new` into `record`.
+pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
+    record.metadata.labels = new.metadata.labels.clone();
+    record.metadata.annotations = new.metadata.annotations.clone();
+    record.metadata.owner_references = new.metadata.owner_references.clone();
+    if let (Some(spec), Some(new)) = (record.spec.as_mut(), new.spec.as_ref()) {
+        spec.active_deadline_seconds = new.active_deadline_seconds;
+        spec.tolerations = new.tolerations.clone();
+        spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
     }
 }
 
 /// The fields Kubernetes lets an update change, in its wording and order.
 const UPDATABLE: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
-/// `Ok` when `new` asks for nothing `old` does not already have;
-/// otherwise the 422 error Kubernetes (or wasmpod, for updates
-/// Kubernetes would allow) answers.
-pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<(), Error> {
+/// Whether `new` changes anything an update may change in `old`
+/// (`Ok(false)`: nothing changes); the 422 error Kubernetes (or wasmpod,
+/// for a new image) answers for a change it may not make.
+pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
     let name = new.metadata.name.clone().unwrap_or_default();
     let invalid = |body: String| Error::Invalid { name: name.clone(), message: format!("The Pod \"{name}\" is invalid: {body}") };
     let mut old_spec = spec_value(old);
     let new_spec = spec_value(new);
-    if old_spec != new_spec {
+    let spec_changed = old_spec != new_spec;
+    if spec_changed {
         let changed = changed_keys(&old_spec, &new_spec);
         // Carry the updatable fields over; what still differs is forbidden.
+        let mut images = Vec::new();
         for list in ["containers", "initContainers"] {
             let (Some(Value::Array(o)), Some(Value::Array(n))) = (old_spec.get_mut(list), new_spec.get(list)) else { continue };
             if o.len() == n.len() {
-                for (oc, nc) in o.iter_mut().zip(n) {
+                for (i, (oc, nc)) in o.iter_mut().zip(n).enumerate() {
                     if let (Value::Object(oc), Some(image)) = (oc, nc.get("image")) {
+                        if oc.get("image") != Some(image) {
+                            images.push(format!("spec.{list}[{i}].image"));
+                        }
                         oc.insert("image".into(), image.clone());
                     }
                 }
@@ -58,18 +92,44 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<(), Error> {
             let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
             return Err(invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", "))));
         }
-        let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
-        return Err(invalid(format!("{}: Forbidden: wasmpod does not update a pod in place yet; delete the pod and apply it again", fields.join(", "))));
-    }
-    for (field, o, n) in
-        [("metadata.labels", &old.metadata.labels, &new.metadata.labels), ("metadata.annotations", &old.metadata.annotations, &new.metadata.annotations)]
-    {
-        let empty = Default::default();
-        if o.as_ref().unwrap_or(&empty) != n.as_ref().unwrap_or(&empty) {
-            return Err(invalid(format!("{field}: Forbidden: wasmpod does not update a pod in place yet; delete the pod and apply it again")));
+        let (o, n) = (old.spec.clone().unwrap_or_default(), new.spec.clone().unwrap_or_default());
+        match (o.active_deadline_seconds, n.active_deadline_seconds) {
+            (Some(_), None) => {
+                return Err(invalid("spec.activeDeadlineSeconds: Invalid value: \"null\": must not update from a positive integer to nil value".into()));
+            }
+            (Some(a), Some(b)) if b > a => {
+                return Err(invalid(format!("spec.activeDeadlineSeconds: Invalid value: {b}: must be less than or equal to previous value")));
+            }
+            _ => {}
+        }
+        let old_tolerations = o.tolerations.unwrap_or_default();
+        let new_tolerations = n.tolerations.unwrap_or_default();
+        if let Some(gone) = old_tolerations.iter().find(|t| !new_tolerations.contains(t)) {
+            let key = gone.key.clone().unwrap_or_default();
+            return Err(invalid(format!("spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds (key {key:?})")));
+        }
+        if o.termination_grace_period_seconds != n.termination_grace_period_seconds
+            && !(o.termination_grace_period_seconds.is_some_and(|g| g < 0) && n.termination_grace_period_seconds == Some(1))
+        {
+            let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
+            return Err(invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", "))));
+        }
+        if !images.is_empty() {
+            return Err(invalid(format!(
+                "{}: Forbidden: wasmpod does not restart a container with a new image yet; delete the pod and create it again",
+                images.join(", ")
+            )));
         }
     }
-    Ok(())
+    let empty = Default::default();
+    let meta_changed = [(&old.metadata.labels, &new.metadata.labels), (&old.metadata.annotations, &new.metadata.annotations)]
+        .iter()
+        .any(|(o, n)| o.as_ref().unwrap_or(&empty) != n.as_ref().unwrap_or(&empty))
+        || old.metadata.owner_references.as_deref().unwrap_or_default() != new.metadata.owner_references.as_deref().unwrap_or_default();
+    if old.metadata.finalizers.as_deref().unwrap_or_default() != new.metadata.finalizers.as_deref().unwrap_or_default() {
+        return Err(invalid("metadata.finalizers: Forbidden: wasmpod does not hold pods for finalizers; a pod cannot be given any".into()));
+    }
+    Ok(spec_changed || meta_changed)
 }
 
 /// The spec as JSON without what the runtime fills in (nodeName).
@@ -104,16 +164,48 @@ mod tests {
         let old = pod(BASE);
         let mut recorded = old.clone();
         recorded.spec.as_mut().unwrap().node_name = Some("host".into());
-        check_update(&recorded, &old).unwrap();
+        assert!(!check_update(&recorded, &old).unwrap());
 
         let e = check_update(&old, &pod(&BASE.replace("Never", "Always"))).unwrap_err().to_string();
         assert!(e.starts_with("The Pod \"x\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{e}");
         assert!(e.ends_with("changed: spec.restartPolicy"), "{e}");
 
         let e = check_update(&old, &pod(&BASE.replace("image: alpine", "image: busybox"))).unwrap_err().to_string();
-        assert!(e.starts_with("The Pod \"x\" is invalid: spec.containers: Forbidden: wasmpod does not update"), "{e}");
+        assert!(e.starts_with("The Pod \"x\" is invalid: spec.containers[0].image: Forbidden: wasmpod does not restart"), "{e}");
+    }
 
-        let e = check_update(&old, &pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}"))).unwrap_err().to_string();
-        assert!(e.contains("metadata.labels: Forbidden"), "{e}");
+    #[test]
+    fn labels_annotations_and_a_shorter_deadline_are_updates() {
+        let old = pod(BASE);
+        assert!(check_update(&old, &pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}"))).unwrap());
+        assert!(check_update(&old, &pod(&BASE.replace("{name: x}", "{name: x, annotations: {a: b}}"))).unwrap());
+        let with = |secs: u32| pod(&BASE.replace("restartPolicy: Never", &format!("restartPolicy: Never\n  activeDeadlineSeconds: {secs}")));
+        assert!(check_update(&old, &with(60)).unwrap());
+        assert!(check_update(&with(60), &with(30)).unwrap());
+        let e = check_update(&with(30), &with(60)).unwrap_err().to_string();
+        assert!(e.ends_with("spec.activeDeadlineSeconds: Invalid value: 60: must be less than or equal to previous value"), "{e}");
+        let e = check_update(&with(30), &old).unwrap_err().to_string();
+        assert!(e.contains("must not update from a positive integer to nil value"), "{e}");
+        let e = check_update(&old, &pod(&BASE.replace("{name: x}", "{name: x, finalizers: [f]}"))).unwrap_err().to_string();
+        assert!(e.contains("metadata.finalizers: Forbidden"), "{e}");
+    }
+
+    #[test]
+    fn tolerations_may_only_be_added() {
+        let t1 = "  tolerations:\n  - {key: a, operator: Exists}\n";
+        let t2 = "  tolerations:\n  - {key: a, operator: Exists}\n  - {key: b, operator: Exists}\n";
+        let with = |t: &str| pod(&format!("{BASE}{t}"));
+        assert!(check_update(&with(t1), &with(t2)).unwrap());
+        let e = check_update(&with(t2), &with(t1)).unwrap_err().to_string();
+        assert!(e.contains("spec.tolerations: Forbidden: existing toleration can not be modified"), "{e}");
+    }
+
+    #[test]
+    fn an_update_takes_only_the_updatable_fields() {
+        let mut record = pod(BASE);
+        let new = pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}").replace("image: alpine", "image: other"));
+        take_updatable(&mut record, &new);
+        assert_eq!(record.metadata.labels.unwrap()["a"], "b");
+        assert_eq!(record.spec.unwrap().containers[0].image.as_deref(), Some("alpine"));
     }
 }

@@ -76,19 +76,36 @@ impl PodView {
         Ok(dir.events().read()?)
     }
 
-    /// Removes a pod that no process runs.
-    pub fn remove_record(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
+    /// Changes the record of a pod no process runs (an update of an
+    /// ended pod); [`Error::RunningElsewhere`] when one does.
+    pub fn update_record(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Pod)) -> Result<Pod, Error> {
+        let (dir, _lock) = self.idle_record(namespace, name)?;
+        let mut pod = dir.read_record()?;
+        change(&mut pod);
+        dir.write_record(&pod)?;
+        self.registry.bump();
+        Ok(pod)
+    }
+
+    /// The directory of a pod with a record that no process runs, locked
+    /// (no process starts it while the lock is held).
+    fn idle_record(&self, namespace: &str, name: &str) -> Result<(crate::store::PodDir, crate::store::PodLock), Error> {
         let dir = self.state.pod(namespace, name);
         if !dir.has_record() {
             return Err(Error::NotFound { namespace: namespace.to_owned(), name: name.to_owned() });
         }
-        let lock = match dir.lock() {
-            Ok(l) => l,
+        match dir.lock() {
+            Ok(lock) => Ok((dir, lock)),
             Err(StoreError::AlreadyRunning { .. }) => {
-                return Err(Error::RunningElsewhere { namespace: namespace.to_owned(), name: name.to_owned(), pid: dir.holder_pid() });
+                Err(Error::RunningElsewhere { namespace: namespace.to_owned(), name: name.to_owned(), pid: dir.holder_pid() })
             }
-            Err(e) => return Err(e.into()),
-        };
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a pod that no process runs.
+    pub fn remove_record(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
+        let (dir, lock) = self.idle_record(namespace, name)?;
         let pod = dir.read_record()?;
         dir.remove(lock)?;
         self.registry.deleted(pod.clone());

@@ -41,6 +41,20 @@ fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new(bin).arg("--kubeconfig").arg(kubeconfig).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
+/// The kubectls to drive, a temporary directory and a `serve` daemon with
+/// its kubeconfig there; `None` (the test did not run) without a kubectl.
+fn serve_for_kubectls() -> Option<(Vec<PathBuf>, tempfile::TempDir, Daemon, PathBuf)> {
+    let clients = kubectls();
+    if clients.is_empty() {
+        eprintln!("NOT RUN: no kubectl (CI installs them with .ci/clients.sh)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let daemon = Daemon::start(&state, &["serve", "--listen", "127.0.0.1:0"]);
+    Some((clients, dir, daemon, state.join("kubeconfig")))
+}
+
 /// The two-tier example created through kubectl and running, for each
 /// kubectl: `get` prints kubectl's own columns (server-side Tables),
 /// `-o wide`, `-A`, jsonpath, `logs`, `describe` with events, `exec`
@@ -49,19 +63,11 @@ fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
 /// is gone; a client without the certificate is Unauthorized.
 #[test]
 fn stock_kubectl_drives_pods_and_services_over_https() {
-    let clients = kubectls();
-    if clients.is_empty() {
-        eprintln!("NOT RUN: no kubectl (CI installs them with .ci/clients.sh)");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("s");
-    let _daemon = Daemon::start(&state, &["serve", "--listen", "127.0.0.1:0"]);
-    let kubeconfig = state.join("kubeconfig");
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
     let first = &clients[0];
-    // kubectl validates against the OpenAPI documents, which are not
-    // served yet: create without it.
-    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/two-tier.yaml", "--validate=false"]);
+    // kubectl validates with the server (the OpenAPI v3 documents say the
+    // kinds take `fieldValidation`).
+    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/two-tier.yaml"]);
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
         (Some(0), "service/store created\nnetworkpolicy.networking.k8s.io/store-from-front created\npod/store created\npod/web created\n".into()),
@@ -142,7 +148,7 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
         assert!(text(&out.stdout).contains("Server Version: v1.35.0+wasmpod"), "{who}: {}", text(&out.stdout));
     }
     // The seed's own kubectl command, unchanged.
-    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/security-context.yaml", "--validate=false"]);
+    let out = kubectl(first, &kubeconfig, &["create", "-f", "examples/security-context.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
     let listing = loop {
@@ -187,6 +193,124 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
     assert!(lines.iter().skip(2).any(|l| l.starts_with("web") && (l.contains("Error") || l.contains("Terminating"))), "get -w saw no stop: {watched}");
     let out = kubectl(first, &kubeconfig, &["get", "pod", "web"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+/// Updates in place, for each kubectl: `apply` of a changed pod
+/// (`configured`, a strategic merge patch), `label`, `annotate`, `patch`
+/// of each type, `edit`; a Service selecting the pod by its new label at
+/// once; Kubernetes' refusals of what an update may not change, word for
+/// word; server-side field validation (`Strict`, `--validate=false`); and
+/// `explain` from the OpenAPI v3 documents.
+#[test]
+fn kubectl_updates_pods_and_services_in_place() {
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
+    for (i, bin) in clients.iter().enumerate() {
+        let who = bin.display();
+        let run = |args: &[&str]| {
+            let out = kubectl(bin, &kubeconfig, args);
+            (out.status.code(), text(&out.stdout), text(&out.stderr))
+        };
+        let ok = |args: &[&str]| {
+            let (code, out, err) = run(args);
+            assert_eq!(code, Some(0), "{who} {args:?}: {out}{err}");
+            out
+        };
+        let name = format!("upd{i}");
+        let pod = |labels: &str, image: &str, extra: &str| {
+            let f = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(
+                &f,
+                format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{{labels}}}}}\nspec:\n  containers:\n  - {{name: c, image: {image}, args: [sleep, \"3600\"]}}\n{extra}"),
+            )
+            .unwrap();
+            f.to_str().unwrap().to_owned()
+        };
+        let f = pod("app: old", "busybox", "");
+        assert_eq!(ok(&["apply", "-f", &f]), format!("pod/{name} created\n"), "{who}");
+        assert_eq!(ok(&["apply", "-f", &f]), format!("pod/{name} unchanged\n"), "{who}");
+        let svc = dir.path().join(format!("svc{i}.yaml"));
+        std::fs::write(
+            &svc,
+            format!("apiVersion: v1\nkind: Service\nmetadata: {{name: sel{i}}}\nspec:\n  selector: {{app: new{i}}}\n  ports: [{{port: 80}}]\n"),
+        )
+        .unwrap();
+        assert_eq!(ok(&["apply", "-f", svc.to_str().unwrap()]), format!("service/sel{i} created\n"), "{who}");
+        // The Service selects the pod as soon as its label says so.
+        let f = pod(&format!("app: new{i}"), "busybox", "");
+        assert_eq!(ok(&["apply", "-f", &f]), format!("pod/{name} configured\n"), "{who}");
+        assert_eq!(ok(&["get", "pod", &name, "-o", "jsonpath={.metadata.labels.app}"]), format!("new{i}"), "{who}");
+        let ip = ok(&["get", "pod", &name, "-o", "jsonpath={.status.podIP}"]);
+        let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+        loop {
+            let slices =
+                ok(&["get", "endpointslices", "-l", &format!("kubernetes.io/service-name=sel{i}"), "-o", "jsonpath={.items[*].endpoints[*].addresses[*]}"]);
+            if !ip.is_empty() && slices.contains(&ip) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{who}: the Service never selected {name} ({ip}): {slices}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert_eq!(ok(&["label", "pod", &name, "tier=front"]), format!("pod/{name} labeled\n"), "{who}");
+        assert_eq!(ok(&["annotate", "pod", &name, "note=hello"]), format!("pod/{name} annotated\n"), "{who}");
+        assert_eq!(ok(&["label", "pod", &name, "tier-"]), format!("pod/{name} unlabeled\n"), "{who}");
+        assert_eq!(
+            ok(&["patch", "pod", &name, "--type=json", "-p", r#"[{"op":"add","path":"/metadata/labels/j","value":"1"}]"#]),
+            format!("pod/{name} patched\n")
+        );
+        assert_eq!(ok(&["patch", "pod", &name, "--type=merge", "-p", r#"{"metadata":{"labels":{"m":"2"}}}"#]), format!("pod/{name} patched\n"));
+        assert_eq!(ok(&["patch", "pod", &name, "-p", r#"{"spec":{"activeDeadlineSeconds":3000}}"#]), format!("pod/{name} patched\n"));
+        let out = std::process::Command::new(bin)
+            .env("EDITOR", "sed -i s/note:\\ hello/note:\\ edited/")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["edit", "pod", &name])
+            .output()
+            .unwrap();
+        assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), format!("pod/{name} edited\n")), "{who}: {}", text(&out.stderr));
+        let got = ok(&["get", "pod", &name, "-o", "jsonpath={.metadata.labels} {.metadata.annotations.note} {.spec.activeDeadlineSeconds} {.status.phase}"]);
+        assert!(got.starts_with(&format!("{{\"app\":\"new{i}\",\"j\":\"1\",\"m\":\"2\"}} edited 3000 Running")), "{who}: {got}");
+        // What an update may not change, as the API server refuses it.
+        let (code, _, err) = run(&["patch", "pod", &name, "-p", r#"{"spec":{"restartPolicy":"Never"}}"#]);
+        assert_eq!(code, Some(1), "{who}");
+        assert!(
+            err.starts_with(&format!(
+                "The Pod \"{name}\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+            )),
+            "{who}: {err}"
+        );
+        let (code, _, err) = run(&["patch", "pod", &name, "-p", r#"{"spec":{"activeDeadlineSeconds":4000}}"#]);
+        assert_eq!(
+            (code, err),
+            (
+                Some(1),
+                format!("The Pod \"{name}\" is invalid: spec.activeDeadlineSeconds: Invalid value: 4000: must be less than or equal to previous value\n")
+            ),
+            "{who}"
+        );
+        let (code, _, err) = run(&["patch", "pod", &name, "--type=merge", "-p", "[1]"]);
+        assert_eq!(code, Some(1), "{who}: {err}");
+        // Server-side validation, as kubectl asks for it.
+        let bad = pod("a: b", "busybox", "  foo: 1\n");
+        let bad_name = format!("bad{i}");
+        let bad_text = std::fs::read_to_string(&bad).unwrap().replace(&format!("name: {name}"), &format!("name: {bad_name}"));
+        std::fs::write(&bad, bad_text).unwrap();
+        let (code, _, err) = run(&["apply", "-f", &bad]);
+        assert_eq!(code, Some(1), "{who}");
+        assert!(err.ends_with("Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.foo\"\n"), "{who}: {err}");
+        assert_eq!(ok(&["create", "-f", &bad, "--validate=false"]), format!("pod/{bad_name} created\n"), "{who}");
+        // A Service changed by apply (a patch) and labeled.
+        std::fs::write(
+            &svc,
+            format!("apiVersion: v1\nkind: Service\nmetadata: {{name: sel{i}}}\nspec:\n  selector: {{app: new{i}}}\n  ports: [{{port: 81}}]\n"),
+        )
+        .unwrap();
+        assert_eq!(ok(&["apply", "-f", svc.to_str().unwrap()]), format!("service/sel{i} configured\n"), "{who}");
+        assert_eq!(ok(&["label", "svc", &format!("sel{i}"), "team=a"]), format!("service/sel{i} labeled\n"), "{who}");
+        assert_eq!(ok(&["get", "svc", &format!("sel{i}"), "-o", "jsonpath={.spec.ports[0].port} {.metadata.labels.team}"]), "81 a", "{who}");
+        // The schema, from /openapi/v3.
+        let explained = ok(&["explain", "pod.spec.containers"]);
+        assert!(explained.contains("FIELD: containers <[]Container>") && explained.contains("List of containers belonging to the pod."), "{who}: {explained}");
+    }
 }
 
 /// The Python `kubernetes` client lists and reads pods and Services,
