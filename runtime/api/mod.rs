@@ -24,6 +24,7 @@ mod objects;
 mod openapi;
 mod patch;
 mod pki;
+mod protobuf;
 mod request;
 mod routes;
 mod server;
@@ -43,5 +44,8 @@ pub use objects::Resource;
 pub use pki::{Pki, PkiError};
 pub use server::ApiServer;
 pub use stream::{ExecEnd, client_exec};
-pub use table::{PodRow, endpoint_slice_row, endpoints_row, event_age, human_duration, network_policy_row, pod_row, service_row};
+pub use table::{
+    PodRow, config_map_row, endpoint_slice_row, endpoints_row, event_age, human_duration, network_policy_row, pod_row, secret_row, service_account_row,
+    service_row,
+};
 pub use upgrade::Upgraded;

@@ -37,9 +37,15 @@ pub enum Resource {
     /// `endpointslices` (discovery.k8s.io/v1), read only.
     EndpointSlices,
     /// `namespaces` (core/v1, cluster-scoped), read only: the namespaces
-    /// that exist implicitly (Kubernetes' four, and every one a pod,
-    /// Service or NetworkPolicy is in).
+    /// that exist implicitly (Kubernetes' four, and every one an object
+    /// is in).
     Namespaces,
+    /// `configmaps` (core/v1).
+    ConfigMaps,
+    /// `secrets` (core/v1).
+    Secrets,
+    /// `serviceaccounts` (core/v1), read only: each namespace's `default`.
+    ServiceAccounts,
 }
 
 impl Resource {
@@ -51,6 +57,9 @@ impl Resource {
             ("networking.k8s.io", "networkpolicies") => Resource::NetworkPolicies,
             ("discovery.k8s.io", "endpointslices") => Resource::EndpointSlices,
             ("", "namespaces") => Resource::Namespaces,
+            ("", "configmaps") => Resource::ConfigMaps,
+            ("", "secrets") => Resource::Secrets,
+            ("", "serviceaccounts") => Resource::ServiceAccounts,
             _ => return None,
         })
     }
@@ -65,6 +74,9 @@ impl Resource {
             Resource::NetworkPolicies => ("/apis/networking.k8s.io/v1", "networkpolicies"),
             Resource::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices"),
             Resource::Namespaces => ("/api/v1", "namespaces"),
+            Resource::ConfigMaps => ("/api/v1", "configmaps"),
+            Resource::Secrets => ("/api/v1", "secrets"),
+            Resource::ServiceAccounts => ("/api/v1", "serviceaccounts"),
         };
         // Namespaces are not in one.
         let namespace = namespace.filter(|_| self != Resource::Namespaces);
@@ -88,6 +100,9 @@ impl Resource {
             Resource::NetworkPolicies => "networkpolicies.networking.k8s.io",
             Resource::EndpointSlices => "endpointslices.discovery.k8s.io",
             Resource::Namespaces => "namespaces",
+            Resource::ConfigMaps => "configmaps",
+            Resource::Secrets => "secrets",
+            Resource::ServiceAccounts => "serviceaccounts",
         }
     }
 
@@ -99,6 +114,9 @@ impl Resource {
             Resource::NetworkPolicies => ("networking.k8s.io", "NetworkPolicy"),
             Resource::EndpointSlices => ("discovery.k8s.io", "EndpointSlice"),
             Resource::Namespaces => ("", "Namespace"),
+            Resource::ConfigMaps => ("", "ConfigMap"),
+            Resource::Secrets => ("", "Secret"),
+            Resource::ServiceAccounts => ("", "ServiceAccount"),
         }
     }
 
@@ -109,12 +127,15 @@ impl Resource {
             Resource::NetworkPolicies => ("NetworkPolicyList", "networking.k8s.io/v1"),
             Resource::EndpointSlices => ("EndpointSliceList", "discovery.k8s.io/v1"),
             Resource::Namespaces => ("NamespaceList", "v1"),
+            Resource::ConfigMaps => ("ConfigMapList", "v1"),
+            Resource::Secrets => ("SecretList", "v1"),
+            Resource::ServiceAccounts => ("ServiceAccountList", "v1"),
         }
     }
 
     /// Written by controllers in Kubernetes: read only here.
     fn read_only(self) -> bool {
-        matches!(self, Resource::Endpoints | Resource::EndpointSlices | Resource::Namespaces)
+        matches!(self, Resource::Endpoints | Resource::EndpointSlices | Resource::Namespaces | Resource::ServiceAccounts)
     }
 }
 
@@ -158,6 +179,15 @@ fn items(ctx: &ServerContext, kind: Resource, namespace: Option<&str>) -> Vec<Va
         Resource::EndpointSlices => values(rt.endpoint_slices(namespace)),
         Resource::Endpoints => values(rt.endpoints(namespace)),
         Resource::Namespaces => namespaces(ctx).into_iter().filter(|n| namespace.is_none_or(|want| name_of(n) == Some(want))).collect(),
+        Resource::ConfigMaps => values(rt.config_maps(namespace)),
+        Resource::Secrets => values(rt.secrets(namespace)),
+        Resource::ServiceAccounts => {
+            let names: Vec<String> = match namespace {
+                Some(ns) => vec![ns.to_owned()],
+                None => namespaces(ctx).iter().filter_map(name_of).map(str::to_owned).collect(),
+            };
+            values(rt.service_accounts(&names))
+        }
     }
 }
 
@@ -168,6 +198,8 @@ fn namespaces(ctx: &ServerContext) -> Vec<Value> {
     names.extend(ctx.runtime.list(None).unwrap_or_default().into_iter().filter_map(|p| p.metadata.namespace));
     names.extend(ctx.runtime.services(None).into_iter().filter_map(|s| s.metadata.namespace));
     names.extend(ctx.runtime.network_policies(None).into_iter().filter_map(|p| p.metadata.namespace));
+    names.extend(ctx.runtime.config_maps(None).into_iter().filter_map(|c| c.metadata.namespace));
+    names.extend(ctx.runtime.secrets(None).into_iter().filter_map(|s| s.metadata.namespace));
     names
         .into_iter()
         .map(|name| {
@@ -228,6 +260,9 @@ pub(crate) fn get_value(ctx: &ServerContext, kind: Resource, namespace: &str, na
         Resource::NetworkPolicies => serde_json::to_value(ctx.runtime.network_policy(namespace, name)?).ok(),
         Resource::EndpointSlices | Resource::Endpoints => items(ctx, kind, Some(namespace)).into_iter().find(|o| name_of(o) == Some(name)),
         Resource::Namespaces => namespaces(ctx).into_iter().find(|o| name_of(o) == Some(name)),
+        Resource::ConfigMaps => serde_json::to_value(ctx.runtime.config_map(namespace, name)?).ok(),
+        Resource::Secrets => serde_json::to_value(ctx.runtime.secret(namespace, name)?).ok(),
+        Resource::ServiceAccounts => items(ctx, kind, Some(namespace)).into_iter().find(|o| name_of(o) == Some(name)),
     };
     found.ok_or_else(|| Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() })
 }
@@ -239,6 +274,8 @@ fn one(kind: Resource, bytes: &[u8], namespace: &str, validation: Validation) ->
     let matching = match kind {
         Resource::Services => m.services.len(),
         Resource::NetworkPolicies => m.network_policies.len(),
+        Resource::ConfigMaps => m.config_maps.len(),
+        Resource::Secrets => m.secrets.len(),
         _ => 0,
     };
     if count != 1 || matching != 1 {
@@ -250,7 +287,12 @@ fn one(kind: Resource, bytes: &[u8], namespace: &str, validation: Validation) ->
 
 fn writable(ctx: &ServerContext, kind: Resource) -> Result<(), Error> {
     if kind.read_only() {
-        return Err(Error::NotAllowed(format!("{} are computed from the pods behind each Service and cannot be written", kind.resource())));
+        let why = match kind {
+            Resource::Namespaces => "exist here as the namespaces objects are in, and cannot be written",
+            Resource::ServiceAccounts => "are each namespace's `default` here, and cannot be written",
+            _ => "are computed from the pods behind each Service and cannot be written",
+        };
+        return Err(Error::NotAllowed(format!("{} {why}", kind.resource())));
     }
     if ctx.role == Role::Run {
         return Err(Error::NotAllowed(format!(
@@ -262,42 +304,49 @@ fn writable(ctx: &ServerContext, kind: Resource) -> Result<(), Error> {
     Ok(())
 }
 
-fn exists(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> bool {
-    match kind {
-        Resource::Services => ctx.runtime.service(namespace, name).is_ok(),
-        Resource::NetworkPolicies => ctx.runtime.network_policy(namespace, name).is_ok(),
-        _ => false,
+/// Puts the one object of `m` (created: must be new).
+fn put(ctx: &ServerContext, m: &crate::manifest::Manifests, create: bool) -> Result<Value, Error> {
+    let rt = &ctx.runtime;
+    fn v<T: serde::Serialize>(r: Result<T, Error>) -> Result<Value, Error> {
+        r.map(|o| serde_json::to_value(o).expect("API objects serialize"))
     }
+    if let Some(svc) = m.services.first() {
+        return v(if create { rt.create_service(svc) } else { rt.apply_service(svc) });
+    }
+    if let Some(p) = m.network_policies.first() {
+        return v(if create { rt.create_network_policy(p) } else { rt.apply_network_policy(p) });
+    }
+    if let Some(cm) = m.config_maps.first() {
+        return v(if create { rt.create_config_map(cm) } else { rt.apply_config_map(cm) });
+    }
+    let secret = &m.secrets[0];
+    v(if create { rt.create_secret(secret) } else { rt.apply_secret(secret) })
 }
 
-fn apply(ctx: &ServerContext, m: &crate::manifest::Manifests) -> Result<Value, Error> {
-    if let Some(svc) = m.services.first() {
-        return Ok(serde_json::to_value(ctx.runtime.apply_service(svc)?).expect("a Service serializes"));
-    }
-    Ok(serde_json::to_value(ctx.runtime.apply_network_policy(&m.network_policies[0])?).expect("a NetworkPolicy serializes"))
+/// The name the one object of `m` has.
+fn name_in(m: &crate::manifest::Manifests) -> String {
+    let meta = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata));
+    let meta = meta.or(m.config_maps.first().map(|c| &c.metadata)).or(m.secrets.first().map(|s| &s.metadata));
+    meta.and_then(|m| m.name.clone()).unwrap_or_default()
 }
 
 pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
     let m = one(kind, bytes, namespace, validation)?;
-    let created = match m.services.first() {
-        Some(svc) => serde_json::to_value(ctx.runtime.create_service(svc)?),
-        None => serde_json::to_value(ctx.runtime.create_network_policy(&m.network_policies[0])?),
-    };
-    Ok(with_warnings(json_response(StatusCode::CREATED, &created.expect("API objects serialize")), &m.warnings))
+    Ok(with_warnings(json_response(StatusCode::CREATED, &put(ctx, &m, true)?), &m.warnings))
 }
 
 pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
     let m = one(kind, bytes, namespace, validation)?;
-    let named = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata)).and_then(|m| m.name.clone()).unwrap_or_default();
+    let named = name_in(&m);
     if named != name {
         return Err(Error::BadRequest(format!("the name of the object ({named}) does not match the name on the URL ({name})")));
     }
-    if !exists(ctx, kind, namespace, name) {
+    if get_value(ctx, kind, namespace, name).is_err() {
         return Err(Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() });
     }
-    Ok(with_warnings(json_response(StatusCode::OK, &apply(ctx, &m)?), &m.warnings))
+    Ok(with_warnings(json_response(StatusCode::OK, &put(ctx, &m, false)?), &m.warnings))
 }
 
 pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
@@ -306,6 +355,8 @@ pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name:
         // The API server answers a Service's deletion with the Service,
         // a NetworkPolicy's with a Success Status.
         Resource::Services => Ok(json_response(StatusCode::OK, &ctx.runtime.delete_service(namespace, name)?)),
+        Resource::ConfigMaps => Ok(json_response(StatusCode::OK, &ctx.runtime.delete_config_map(namespace, name)?)),
+        Resource::Secrets => Ok(json_response(StatusCode::OK, &ctx.runtime.delete_secret(namespace, name)?)),
         _ => {
             ctx.runtime.delete_network_policy(namespace, name)?;
             let details = super::StatusDetails { name: Some(name.into()), kind: Some("networkpolicies".into()), causes: Vec::new() };

@@ -52,6 +52,9 @@ const KINDS: &[Kind] = &[
     Kind { group: "", kind: "Endpoints", plural: "endpoints", namespaced: true, writable: false, schema: add::<core::Endpoints> },
     Kind { group: "", kind: "Event", plural: "events", namespaced: true, writable: false, schema: add::<core::Event> },
     Kind { group: "", kind: "Namespace", plural: "namespaces", namespaced: false, writable: false, schema: add::<core::Namespace> },
+    Kind { group: "", kind: "ConfigMap", plural: "configmaps", namespaced: true, writable: true, schema: add::<core::ConfigMap> },
+    Kind { group: "", kind: "Secret", plural: "secrets", namespaced: true, writable: true, schema: add::<core::Secret> },
+    Kind { group: "", kind: "ServiceAccount", plural: "serviceaccounts", namespaced: true, writable: false, schema: add::<core::ServiceAccount> },
     Kind {
         group: "networking.k8s.io",
         kind: "NetworkPolicy",

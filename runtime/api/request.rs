@@ -22,10 +22,15 @@ pub(crate) struct ServerContext {
     pub role: Role,
 }
 
+/// A request's body and content type; a protobuf body (kubectl's typed
+/// clients) is turned into JSON here (`protobuf.rs`).
 pub(super) async fn read_body(req: Request<Incoming>) -> Result<(Option<String>, Bytes), Error> {
     let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_BYTES);
     let bytes = limited.collect().await.map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?.to_bytes();
+    if super::protobuf::is_protobuf(ctype.as_deref()) {
+        return Ok((Some("application/json".into()), Bytes::from(super::protobuf::to_json(&bytes)?)));
+    }
     Ok((ctype, bytes))
 }
 

@@ -235,7 +235,12 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             .map(|items| json_response(StatusCode::OK, &json!({"kind": "IpcObjectList", "apiVersion": "wasmpod/v1", "items": items}))),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "exec" => exec(&ctx, &namespace, &name, req),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
-        (m, r) => Err(Error::NotAllowed(format!("the server does not allow this method on the requested resource ({m} {r:?})"))),
+        (&Method::POST, Route::Objects { kind: kind @ Resource::Namespaces, namespace: None }) => match read_body(req).await {
+            // Cluster-scoped kinds (namespaces): refused with why.
+            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::create(&ctx, kind, "", &bytes, v)),
+            Err(e) => Err(e),
+        },
+        _ => Err(Error::NotAllowed("the server does not allow this method on the requested resource".into())),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -276,6 +281,9 @@ fn resources() -> serde_json::Value {
             {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["svc"], "categories": ["all"]},
             {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
             {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
+            {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["cm"]},
+            {"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": ["create", "delete", "get", "list", "patch", "update"]},
+            {"name": "serviceaccounts", "singularName": "serviceaccount", "namespaced": true, "kind": "ServiceAccount", "verbs": ["get", "list"], "shortNames": ["sa"]},
         ],
     })
 }

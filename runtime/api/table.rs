@@ -243,6 +243,25 @@ pub fn network_policy_row(policy: &k8s_openapi::api::networking::v1::NetworkPoli
     vec![policy.metadata.name.clone().unwrap_or_default(), text, age(policy.metadata.creation_timestamp.as_ref(), now)]
 }
 
+/// A ConfigMap's row: NAME, DATA (keys of data and binaryData), AGE.
+pub fn config_map_row(cm: &k8s_openapi::api::core::v1::ConfigMap, now: Timestamp) -> Vec<String> {
+    let data = cm.data.as_ref().map_or(0, |d| d.len()) + cm.binary_data.as_ref().map_or(0, |d| d.len());
+    vec![cm.metadata.name.clone().unwrap_or_default(), data.to_string(), age(cm.metadata.creation_timestamp.as_ref(), now)]
+}
+
+/// A Secret's row: NAME, TYPE, DATA, AGE.
+pub fn secret_row(secret: &k8s_openapi::api::core::v1::Secret, now: Timestamp) -> Vec<String> {
+    let data = secret.data.as_ref().map_or(0, |d| d.len());
+    let kind = secret.type_.clone().unwrap_or_else(|| "Opaque".into());
+    vec![secret.metadata.name.clone().unwrap_or_default(), kind, data.to_string(), age(secret.metadata.creation_timestamp.as_ref(), now)]
+}
+
+/// A ServiceAccount's row: NAME, SECRETS, AGE.
+pub fn service_account_row(sa: &k8s_openapi::api::core::v1::ServiceAccount, now: Timestamp) -> Vec<String> {
+    let secrets = sa.secrets.as_ref().map_or(0, |s| s.len());
+    vec![sa.metadata.name.clone().unwrap_or_default(), secrets.to_string(), age(sa.metadata.creation_timestamp.as_ref(), now)]
+}
+
 /// A duration as kubectl shows ages (apimachinery's `duration.HumanDuration`):
 /// `45s`, `3m12s`, `25m`, `5h3m`, `2d4h`, `400d`, `3y20d`.
 pub fn human_duration(d: jiff::SignedDuration) -> String {

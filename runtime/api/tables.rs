@@ -75,6 +75,11 @@ fn columns(of: Printed) -> Vec<Column> {
         ],
         Printed::Other(Resource::Endpoints) => vec![name, ("Endpoints", "string", "", "Endpoints of the service", 0), age],
         Printed::Other(Resource::Namespaces) => vec![name, ("Status", "string", "", "The status of the namespace", 0), age],
+        Printed::Other(Resource::ConfigMaps) => vec![name, ("Data", "string", "", "Number of data entries.", 0), age],
+        Printed::Other(Resource::Secrets) => {
+            vec![name, ("Type", "string", "", "The type of the secret", 0), ("Data", "string", "", "The number of data entries in the secret", 0), age]
+        }
+        Printed::Other(Resource::ServiceAccounts) => vec![name, ("Secrets", "string", "", "Number of secrets", 0), age],
         Printed::Other(_) => vec![name, ("Pod-Selector", "string", "", "Selects the pods to which this NetworkPolicy object applies.", 0), age],
     }
 }
@@ -118,6 +123,9 @@ fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String
             vec![name, phase, "<unknown>".into()]
         }
         Printed::Other(Resource::Endpoints) => endpoints_row(&Deserialize::deserialize(object).ok()?, now),
+        Printed::Other(Resource::ConfigMaps) => super::table::config_map_row(&Deserialize::deserialize(object).ok()?, now),
+        Printed::Other(Resource::Secrets) => super::table::secret_row(&Deserialize::deserialize(object).ok()?, now),
+        Printed::Other(Resource::ServiceAccounts) => super::table::service_account_row(&Deserialize::deserialize(object).ok()?, now),
         Printed::Other(_) => network_policy_row(&Deserialize::deserialize(object).ok()?, now),
     })
 }

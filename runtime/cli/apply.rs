@@ -1,11 +1,12 @@
-//! `wasmpod apply -f FILE`: create (or replace) the file's NetworkPolicies,
-//! Services and pods in a `serve` daemon, in that order, so the pods'
-//! first connections are checked and their containers see the Services.
+//! `wasmpod apply -f FILE`: create (or replace) the file's ConfigMaps,
+//! Secrets, NetworkPolicies, Services and pods in a `serve` daemon, in that
+//! order, so the pods find their ConfigMaps and Secrets, their first
+//! connections are checked and their containers see the Services.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use wasmpod::absolute_image_paths;
@@ -17,7 +18,7 @@ use super::{Exit, ExitContext, Failure};
 
 #[derive(Args)]
 pub(crate) struct ApplyArgs {
-    /// The manifest file (Pods, Services, NetworkPolicies).
+    /// The manifest file (Pods, ConfigMaps, Secrets, Services, NetworkPolicies).
     #[arg(short = 'f', long = "filename", required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Unknown manifest fields: strict (error, default), warn, or false (ignore).
@@ -29,17 +30,15 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
     let mut pods = Vec::new();
     let mut services = Vec::new();
     let mut policies = Vec::new();
+    let mut config_maps = Vec::new();
+    let mut secrets = Vec::new();
     for file in &args.files {
         let m = manifest::load_file(file, args.validate).exit(Exit::Invalid)?;
         for w in &m.warnings {
             eprintln!("Warning: {w}");
         }
-        if !m.config_maps.is_empty() || !m.secrets.is_empty() {
-            return Err(Failure {
-                exit: Exit::Invalid,
-                error: anyhow::anyhow!("{}: ConfigMaps and Secrets are not served by the control API yet: run such files with `wasmpod run`", file.display()),
-            });
-        }
+        config_maps.extend(m.config_maps);
+        secrets.extend(m.secrets);
         services.extend(m.services);
         policies.extend(m.network_policies);
         let base = file.parent().map(Path::to_owned).unwrap_or_default();
@@ -54,6 +53,18 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
     let state = state_dir(state)?;
     tokio()?.block_on(async move {
         let client = live(&state, Target::Serve).await?;
+        for cm in &config_maps {
+            apply_object(&client, Resource::ConfigMaps, &cm.metadata, cm, |a: &ConfigMap, b: &ConfigMap| {
+                (&a.data, &a.binary_data, &a.metadata.labels) == (&b.data, &b.binary_data, &b.metadata.labels)
+            })
+            .await?;
+        }
+        for secret in &secrets {
+            apply_object(&client, Resource::Secrets, &secret.metadata, secret, |a: &Secret, b: &Secret| {
+                (&a.data, &a.type_, &a.metadata.labels) == (&b.data, &b.type_, &b.metadata.labels)
+            })
+            .await?;
+        }
         for policy in &policies {
             apply_object(&client, Resource::NetworkPolicies, &policy.metadata, policy, |a: &NetworkPolicy, b: &NetworkPolicy| a.spec == b.spec).await?;
         }
@@ -65,8 +76,10 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
             match client.create(pod).await {
                 Ok(_) => println!("pod/{name} created"),
                 Err(e) if e.status().is_some_and(|s| s.reason == "AlreadyExists") => {
-                    client.replace(pod).await.map_err(client_failure)?;
-                    println!("pod/{name} unchanged");
+                    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+                    let before = client.get(ns, &name).await.map_err(client_failure)?;
+                    let after = client.replace(pod).await.map_err(client_failure)?;
+                    println!("pod/{name} {}", if updatable(&before) == updatable(&after) { "unchanged" } else { "configured" });
                 }
                 Err(e) => return Err(client_failure(e)),
             }
@@ -78,6 +91,12 @@ pub(crate) fn run(state: Option<&Path>, args: ApplyArgs) -> Result<Exit, Failure
 /// Creates `object`, or replaces the one of its name: prints
 /// `service/web created`, `configured` (`same` says the stored object
 /// changed) or `unchanged`, as kubectl apply does.
+/// What an update may change in a pod (see `Runtime::replace`).
+fn updatable(pod: &Pod) -> serde_json::Value {
+    let spec = pod.spec.clone().unwrap_or_default();
+    serde_json::json!([pod.metadata.labels, pod.metadata.annotations, spec.active_deadline_seconds, spec.tolerations, spec.termination_grace_period_seconds])
+}
+
 async fn apply_object<T>(client: &Client, resource: Resource, meta: &ObjectMeta, object: &T, same: impl Fn(&T, &T) -> bool) -> Result<(), Failure>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,

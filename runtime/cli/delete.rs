@@ -16,8 +16,11 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Args)]
 pub(crate) struct DeleteArgs {
     /// The resource type: pod (pods, po), service (services, svc),
-    /// networkpolicy (networkpolicies, netpol).
-    #[arg(value_parser = ["pod", "pods", "po", "service", "services", "svc", "networkpolicy", "networkpolicies", "netpol"])]
+    /// networkpolicy (networkpolicies, netpol), configmap (configmaps, cm),
+    /// secret (secrets).
+    #[arg(value_parser = [
+        "pod", "pods", "po", "service", "services", "svc", "networkpolicy", "networkpolicies", "netpol", "configmap", "configmaps", "cm", "secret", "secrets",
+    ])]
     kind: String,
     /// Names.
     #[arg(required = true)]

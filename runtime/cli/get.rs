@@ -21,8 +21,12 @@ pub(crate) enum Output {
 #[derive(Args)]
 pub(crate) struct GetArgs {
     /// The resource type: pods (pod, po), services (service, svc),
-    /// endpointslices, endpoints (ep), networkpolicies (netpol).
-    #[arg(value_parser = ["pods", "pod", "po", "services", "service", "svc", "endpointslices", "endpointslice", "endpoints", "ep", "networkpolicies", "networkpolicy", "netpol"])]
+    /// endpointslices, endpoints (ep), networkpolicies (netpol), configmaps
+    /// (cm), secrets, serviceaccounts (sa).
+    #[arg(value_parser = [
+        "pods", "pod", "po", "services", "service", "svc", "endpointslices", "endpointslice", "endpoints", "ep", "networkpolicies", "networkpolicy", "netpol",
+        "configmaps", "configmap", "cm", "secrets", "secret", "serviceaccounts", "serviceaccount", "sa",
+    ])]
     kind: String,
     /// Only these pods.
     names: Vec<String>,

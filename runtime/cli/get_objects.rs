@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde_json::Value;
-use wasmpod::api::{Client, Resource, Target, endpoint_slice_row, endpoints_row, network_policy_row, service_row};
+use wasmpod::api::{
+    Client, Resource, Target, config_map_row, endpoint_slice_row, endpoints_row, network_policy_row, secret_row, service_account_row, service_row,
+};
 
 use super::get::{Output, Table, emit, to_json};
 use super::remote::{client_failure, live, namespace, tokio};
@@ -21,6 +23,9 @@ pub(crate) fn resource_of(kind: &str) -> Option<Resource> {
         "endpointslices" | "endpointslice" => Resource::EndpointSlices,
         "endpoints" | "ep" => Resource::Endpoints,
         "networkpolicies" | "networkpolicy" | "netpol" => Resource::NetworkPolicies,
+        "configmaps" | "configmap" | "cm" => Resource::ConfigMaps,
+        "secrets" | "secret" => Resource::Secrets,
+        "serviceaccounts" | "serviceaccount" | "sa" => Resource::ServiceAccounts,
         _ => return None,
     })
 }
@@ -33,6 +38,9 @@ pub(crate) fn kind_name(resource: Resource) -> &'static str {
         Resource::Endpoints => "endpoints",
         Resource::NetworkPolicies => "networkpolicy.networking.k8s.io",
         Resource::EndpointSlices => "endpointslice.discovery.k8s.io",
+        Resource::ConfigMaps => "configmap",
+        Resource::Secrets => "secret",
+        Resource::ServiceAccounts => "serviceaccount",
         _ => "object",
     }
 }
@@ -43,6 +51,9 @@ fn header(resource: Resource, wide: bool) -> Vec<&'static str> {
         Resource::Services => vec!["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
         Resource::EndpointSlices => vec!["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"],
         Resource::Endpoints => vec!["NAME", "ENDPOINTS", "AGE"],
+        Resource::ConfigMaps => vec!["NAME", "DATA", "AGE"],
+        Resource::Secrets => vec!["NAME", "TYPE", "DATA", "AGE"],
+        Resource::ServiceAccounts => vec!["NAME", "SECRETS", "AGE"],
         _ => vec!["NAME", "POD-SELECTOR", "AGE"],
     }
 }
@@ -54,6 +65,9 @@ fn row(resource: Resource, object: &Value, wide: bool) -> Vec<String> {
             Resource::Services => service_row(&serde_json::from_value::<Service>(object.clone()).ok()?, now, wide),
             Resource::EndpointSlices => endpoint_slice_row(&serde_json::from_value::<EndpointSlice>(object.clone()).ok()?, now),
             Resource::Endpoints => endpoints_row(&serde_json::from_value::<Endpoints>(object.clone()).ok()?, now),
+            Resource::ConfigMaps => config_map_row(&serde_json::from_value(object.clone()).ok()?, now),
+            Resource::Secrets => secret_row(&serde_json::from_value(object.clone()).ok()?, now),
+            Resource::ServiceAccounts => service_account_row(&serde_json::from_value(object.clone()).ok()?, now),
             _ => network_policy_row(&serde_json::from_value::<NetworkPolicy>(object.clone()).ok()?, now),
         })
     };

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "compiler")]
 mod compile;
+mod config;
 mod create;
 mod delete;
 mod endpoints;
@@ -161,6 +162,9 @@ pub struct Runtime {
     node_ports: services::NodePorts,
     /// The NetworkPolicies applied, as returned.
     policies: std::sync::Mutex<std::collections::BTreeMap<(String, String), k8s_openapi::api::networking::v1::NetworkPolicy>>,
+    /// The ConfigMaps and Secrets applied, as returned (`config.rs`).
+    config_maps: config::ObjectMap<k8s_openapi::api::core::v1::ConfigMap>,
+    secrets: config::ObjectMap<k8s_openapi::api::core::v1::Secret>,
     /// Whether applied objects are recorded ([`RuntimeConfig::record_objects`]).
     record_objects: bool,
 }
@@ -195,6 +199,8 @@ impl Runtime {
             services: Default::default(),
             node_ports: Default::default(),
             policies: Default::default(),
+            config_maps: Default::default(),
+            secrets: Default::default(),
             record_objects: config.record_objects,
         })
     }
@@ -228,7 +234,12 @@ impl Runtime {
     /// and hostPath unless [`RuntimeConfig::allow_host_path`], are refused
     /// ([`Error::Unsupported`]). Returns one plan per pod, in input order.
     pub async fn plan(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<PodPlan>, Error> {
-        let objects = Arc::new(EnvObjects { config_maps: manifests.config_maps.clone(), secrets: manifests.secrets.clone() });
+        // The input's own objects first: a lookup takes the first match.
+        let (stored_maps, stored_secrets) = self.stored_env_objects();
+        let objects = Arc::new(EnvObjects {
+            config_maps: manifests.config_maps.iter().cloned().chain(stored_maps).collect(),
+            secrets: manifests.secrets.iter().cloned().chain(stored_secrets).collect(),
+        });
         let mut plans = Vec::new();
         for pod in &manifests.pods {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();

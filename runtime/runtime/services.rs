@@ -13,6 +13,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::config::{Put, not_found};
 use super::{Error, Runtime};
 use crate::net::{Protocol, ServicePort, ServiceSpec, TargetPort};
 
@@ -229,8 +230,8 @@ impl Runtime {
         Ok(policies.remove(&key).expect("looked up above"))
     }
 
-    /// Serves again the Services and NetworkPolicies recorded in the state
-    /// directory ([`RuntimeConfig::record_objects`](super::RuntimeConfig)),
+    /// Serves again the ConfigMaps, Secrets, Services and NetworkPolicies
+    /// recorded in the state directory ([`RuntimeConfig::record_objects`](super::RuntimeConfig)),
     /// policies first; call it inside a tokio runtime (node ports listen).
     /// Returns what could not be restored, each with its file and why
     /// (a node port another process took meanwhile, a file that does not
@@ -254,8 +255,10 @@ impl Runtime {
             }
             out
         };
+        let config = (load(super::config::CONFIG_MAPS), load(super::config::SECRETS));
         let policies = load(NETWORK_POLICIES);
         let services = load(SERVICES);
+        failed.extend(self.restore_config(config.0, config.1));
         for (path, m) in &policies {
             for p in &m.network_policies {
                 if let Err(e) = self.put_network_policy(p, Put::Restore) {
@@ -308,23 +311,10 @@ impl Runtime {
     }
 }
 
-/// How an object is put: applied (created or replaced), created (must be
-/// new), or restored from its record (keeping its uid and creation time).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Put {
-    Apply,
-    Create,
-    Restore,
-}
-
 /// The resources as the API server names them in its messages and
 /// `objects/` names its folders.
 const SERVICES: &str = "services";
 const NETWORK_POLICIES: &str = "networkpolicies.networking.k8s.io";
-
-fn not_found(resource: &str, namespace: &str, name: &str) -> Error {
-    Error::ObjectNotFound { resource: resource.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
-}
 
 /// The node ports a Service was given: (port, protocol, nodePort).
 fn node_ports_of(svc: &Service) -> Vec<(u16, Protocol, u16)> {

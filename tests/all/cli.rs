@@ -443,6 +443,64 @@ fn services_and_policies_are_applied_listed_kept_across_a_kill_and_deleted_throu
     assert!(state.join("objects/services/default").read_dir().unwrap().next().is_none(), "the record went with the Service");
 }
 
+/// ConfigMaps and Secrets through `serve`: `apply` creates them before
+/// the file's pods, which read them; a daemon killed and started again
+/// keeps them for pods created later; `apply` of a pod with a new label
+/// configures it in place.
+#[cfg(unix)]
+#[test]
+fn config_maps_and_secrets_are_applied_kept_across_a_kill_and_read_by_later_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let daemon = Daemon::start(&state, &["serve"]);
+    let objects = dir.path().join("objects.yaml");
+    std::fs::write(
+        &objects,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {password: s3cret}\n",
+    )
+    .unwrap();
+    let out = wasmpod(&state, &["apply", "-f", objects.to_str().unwrap()]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "configmap/settings created\nsecret/creds created\n".into()), "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "cm"]);
+    assert!(text(&out.stdout).starts_with("NAME       DATA   AGE\nsettings   1      "), "{}", text(&out.stdout));
+    let out = wasmpod(&state, &["get", "secrets"]);
+    assert!(text(&out.stdout).starts_with("NAME    TYPE     DATA   AGE\ncreds   Opaque   1      "), "{}", text(&out.stdout));
+    daemon.kill();
+    let _daemon = Daemon::start(&state, &["serve"]);
+    let pod = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: reader, labels: {{{labels}}}}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    args: [sleep, \"3600\"]\n\
+             \x20   env: [{{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}}}]\n\
+             \x20   volumeMounts: [{{name: cfg, mountPath: /etc/cfg}}]\n  volumes: [{{name: cfg, configMap: {{name: settings}}}}]\n"
+        )
+    };
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, pod("app: a")).unwrap();
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "pod/reader created\n", "{}", text(&out.stderr));
+    let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+    let seen = loop {
+        let out = wasmpod(&state, &["exec", "reader", "--", "sh", "-c", "echo $PASSWORD; cat /etc/cfg/mode"]);
+        if out.status.success() {
+            break text(&out.stdout);
+        }
+        assert!(std::time::Instant::now() < deadline, "the reader never ran: {}", text(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(seen, "s3cret\nfast");
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "pod/reader unchanged\n");
+    std::fs::write(&file, pod("app: b")).unwrap();
+    let out = wasmpod(&state, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "pod/reader configured\n", "{}", text(&out.stderr));
+    let out = wasmpod(&state, &["get", "pod", "reader", "-o", "json"]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["metadata"]["labels"]["app"], "b");
+    let out = wasmpod(&state, &["delete", "cm", "settings"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "configmap \"settings\" deleted\n".into()), "{}", text(&out.stderr));
+    assert!(state.join("objects/configmaps/default").read_dir().unwrap().next().is_none(), "the record went with the ConfigMap");
+}
+
 /// With no pods, `-o json` and `-o yaml` print kubectl's empty `List` (and
 /// no "No resources found", which only tables say).
 #[test]

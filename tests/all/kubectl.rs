@@ -313,6 +313,68 @@ fn kubectl_updates_pods_and_services_in_place() {
     }
 }
 
+/// ConfigMaps and Secrets through kubectl reach the pods created after
+/// them: one file of a ConfigMap, a Secret and a pod using both (env and a
+/// volume); `create configmap|secret` (protobuf bodies); `get` with
+/// kubectl's columns; an immutable ConfigMap refused a change; the
+/// `default` ServiceAccount of each namespace.
+#[test]
+fn kubectl_configmaps_and_secrets_reach_pods() {
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
+    for (i, bin) in clients.iter().enumerate() {
+        let who = bin.display();
+        let ok = |args: &[&str]| {
+            let out = kubectl(bin, &kubeconfig, args);
+            assert_eq!(out.status.code(), Some(0), "{who} {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+            text(&out.stdout)
+        };
+        let file = dir.path().join(format!("app{i}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings{i}}}\ndata: {{greeting: hello, mode: fast}}\n---\n\
+                 apiVersion: v1\nkind: Secret\nmetadata: {{name: creds{i}}}\nstringData: {{password: s3cret}}\n---\n\
+                 apiVersion: v1\nkind: Pod\nmetadata: {{name: app{i}}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    args: [sleep, \"3600\"]\n\
+                 \x20   env:\n    - {{name: GREETING, valueFrom: {{configMapKeyRef: {{name: settings{i}, key: greeting}}}}}}\n\
+                 \x20   - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds{i}, key: password}}}}}}\n\
+                 \x20   volumeMounts: [{{name: cfg, mountPath: /etc/cfg}}]\n  volumes:\n  - {{name: cfg, configMap: {{name: settings{i}}}}}\n"
+            ),
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        assert_eq!(ok(&["apply", "-f", f]), format!("configmap/settings{i} created\nsecret/creds{i} created\npod/app{i} created\n"), "{who}");
+        let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+        let seen = loop {
+            let out = kubectl(bin, &kubeconfig, &["exec", &format!("app{i}"), "--", "sh", "-c", "echo $GREETING $PASSWORD; cat /etc/cfg/mode"]);
+            if out.status.success() {
+                break text(&out.stdout);
+            }
+            assert!(std::time::Instant::now() < deadline, "{who}: app{i} never ran: {}", text(&out.stderr));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(seen, "hello s3cret\nfast", "{who}");
+        // kubectl's typed clients send protobuf.
+        assert_eq!(ok(&["create", "configmap", &format!("lit{i}"), "--from-literal=a=b", "--from-literal=c=d"]), format!("configmap/lit{i} created\n"));
+        assert_eq!(ok(&["create", "secret", "generic", &format!("gen{i}"), "--from-literal=x=y"]), format!("secret/gen{i} created\n"));
+        assert_eq!(ok(&["get", "secret", &format!("gen{i}"), "-o", "jsonpath={.data.x} {.type}"]), "eQ== Opaque", "{who}");
+        let table = ok(&["get", "configmaps"]);
+        assert!(table.starts_with("NAME") && table.lines().any(|l| l.split_whitespace().take(2).eq([format!("lit{i}").as_str(), "2"])), "{who}: {table}");
+        let table = ok(&["get", "secrets"]);
+        assert!(table.lines().any(|l| l.split_whitespace().take(3).eq([format!("creds{i}").as_str(), "Opaque", "1"])), "{who}: {table}");
+        assert!(ok(&["get", "serviceaccounts", "-A"]).lines().any(|l| l.split_whitespace().take(3).eq(["kube-system", "default", "0"])), "{who}");
+        ok(&["patch", "configmap", &format!("lit{i}"), "-p", r#"{"immutable":true}"#]);
+        let out = kubectl(bin, &kubeconfig, &["patch", "configmap", &format!("lit{i}"), "-p", r#"{"data":{"a":"z"}}"#]);
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (Some(1), format!("The ConfigMap \"lit{i}\" is invalid: data: Forbidden: field is immutable when `immutable` is set\n")),
+            "{who}"
+        );
+        // kubectl 1.37 adds ` from default namespace`.
+        assert!(ok(&["delete", "secret", &format!("gen{i}")]).starts_with(&format!("secret \"gen{i}\" deleted")), "{who}");
+        assert_eq!(kubectl(bin, &kubeconfig, &["get", "secret", &format!("gen{i}")]).status.code(), Some(1), "{who}");
+    }
+}
+
 /// The Python `kubernetes` client lists and reads pods and Services,
 /// reads a log, gets a 404 ApiException for a missing pod, and execs a
 /// command (its WebSocket stream, v4.channel.k8s.io).
