@@ -401,9 +401,28 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
     Ok(super::upgrade::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
 }
 
-/// `portforward?ports=80`: connects into the pod first (a refusal is an
-/// error response), then upgrades and splices the bytes.
+/// kubectl's port-forward (SPDY, or SPDY tunnelled in a WebSocket:
+/// `portforward.rs`), or wasmpod's own `portforward?ports=80`, which
+/// connects into the pod first (a refusal is an error response), then
+/// upgrades and splices the bytes.
 fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    use super::portforward::{Dial, STREAM_PROTOCOL, TUNNEL_PROTOCOL, serve, untunnel};
+    let tunnel = super::websocket::is_websocket(&req) && super::websocket::offers(&req, TUNNEL_PROTOCOL);
+    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let spdy = header("upgrade").eq_ignore_ascii_case("SPDY/3.1") && header("x-stream-protocol-version").split(',').any(|p| p.trim() == STREAM_PROTOCOL);
+    if tunnel || spdy {
+        let access = ctx.runtime.access(namespace, name)?;
+        let uid = ctx.runtime.get(namespace, name)?.metadata.uid.unwrap_or_default();
+        let pod = name.to_owned();
+        // The kubelet's words for a port that cannot be reached.
+        let dial: Dial = Box::new(move |port| access.connect(port).map_err(|e| format!("error forwarding port {port} to pod {pod}, uid {uid}: {e}")));
+        if tunnel {
+            return Ok(super::websocket::accept(req, &[TUNNEL_PROTOCOL], move |ws, _| serve(untunnel(ws), dial)));
+        }
+        let mut resp = super::upgrade::upgrade(req, "SPDY/3.1", move |io| serve(io, dial));
+        resp.headers_mut().insert("x-stream-protocol-version", hyper::header::HeaderValue::from_static(STREAM_PROTOCOL));
+        return Ok(resp);
+    }
     let ports = q.get("ports").ok_or_else(|| Error::BadRequest("ports: Required value: a port to forward to".into()))?;
     let port: u16 = ports
         .parse()

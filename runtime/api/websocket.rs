@@ -39,8 +39,8 @@ pub(crate) fn is_websocket(req: &Request<Incoming>) -> bool {
     req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// The protocol to speak: the first of ours the client offers.
-fn negotiate(req: &Request<Incoming>) -> Option<&'static str> {
+/// The protocol to speak: the first of `ours` the client offers.
+fn negotiate(req: &Request<Incoming>, ours: &[&'static str]) -> Option<&'static str> {
     let offered: Vec<String> = req
         .headers()
         .get_all(hyper::header::SEC_WEBSOCKET_PROTOCOL)
@@ -49,7 +49,50 @@ fn negotiate(req: &Request<Incoming>) -> Option<&'static str> {
         .flat_map(|v| v.split(','))
         .map(|p| p.trim().to_owned())
         .collect();
-    PROTOCOLS.into_iter().find(|p| offered.iter().any(|o| o == p))
+    ours.iter().copied().find(|p| offered.iter().any(|o| o == p))
+}
+
+/// Whether the client offers `protocol`.
+pub(crate) fn offers(req: &Request<Incoming>, protocol: &'static str) -> bool {
+    negotiate(req, &[protocol]).is_some()
+}
+
+/// The WebSocket of an upgraded connection.
+pub(crate) type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Answers the WebSocket handshake with the first of `protocols` the
+/// client offers and runs `serve` on the upgraded connection; a request
+/// without one of them gets 400.
+pub(crate) fn accept<F, Fut>(req: Request<Incoming>, protocols: &[&'static str], serve: F) -> Response<Body>
+where
+    F: FnOnce(Socket, &'static str) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let refuse = |message: String| {
+        let status = super::Status::failure(400, "BadRequest", message, None);
+        json_response(StatusCode::BAD_REQUEST, &status)
+    };
+    let Some(protocol) = negotiate(&req, protocols) else {
+        return refuse(format!("unable to upgrade: none of the requested protocols is served ({})", protocols.join(", ")));
+    };
+    let Some(key) = req.headers().get(hyper::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()) else {
+        return refuse("unable to upgrade: missing Sec-WebSocket-Key".into());
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            serve(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await, protocol).await;
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(hyper::header::CONNECTION, "Upgrade")
+        .header(hyper::header::UPGRADE, "websocket")
+        .header(hyper::header::SEC_WEBSOCKET_ACCEPT, accept)
+        .header(hyper::header::SEC_WEBSOCKET_PROTOCOL, protocol)
+        .body(full(Bytes::new()))
+        .expect("a valid response")
 }
 
 /// What an exec asks for.
@@ -62,32 +105,7 @@ pub(crate) struct ExecParams {
 /// Answers the WebSocket handshake and runs the exec on the upgraded
 /// connection; a request without a protocol of ours gets 400.
 pub(crate) fn exec(req: Request<Incoming>, access: PodAccess, params: ExecParams) -> Response<Body> {
-    let refuse = |message: String| {
-        let status = super::Status::failure(400, "BadRequest", message, None);
-        json_response(StatusCode::BAD_REQUEST, &status)
-    };
-    let Some(protocol) = negotiate(&req) else {
-        return refuse(format!("unable to upgrade: none of the requested protocols is served ({})", PROTOCOLS.join(", ")));
-    };
-    let Some(key) = req.headers().get(hyper::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()) else {
-        return refuse("unable to upgrade: missing Sec-WebSocket-Key".into());
-    };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-    let on_upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
-            let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-            serve_exec(ws, access, params, protocol == PROTOCOLS[0]).await;
-        }
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(hyper::header::CONNECTION, "Upgrade")
-        .header(hyper::header::UPGRADE, "websocket")
-        .header(hyper::header::SEC_WEBSOCKET_ACCEPT, accept)
-        .header(hyper::header::SEC_WEBSOCKET_PROTOCOL, protocol)
-        .body(full(Bytes::new()))
-        .expect("a valid response")
+    accept(req, &PROTOCOLS, move |ws, protocol| serve_exec(ws, access, params, protocol == PROTOCOLS[0]))
 }
 
 /// The Status the error channel carries at the end.
