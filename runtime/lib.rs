@@ -83,7 +83,8 @@ pub use pod::{
 #[cfg(feature = "compiler")]
 pub use runtime::{CompiledImage, ImageCompiler};
 pub use runtime::{
-    Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType, absolute_image_paths,
+    Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Replay, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType,
+    absolute_image_paths,
 };
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream, write_atomic};
 pub use volume::{DEFAULT_USAGE_INTERVAL, VolumeError};

@@ -20,6 +20,7 @@ mod client;
 mod discovery;
 mod error;
 mod https;
+mod lists;
 mod objects;
 mod openapi;
 mod patch;

@@ -120,7 +120,7 @@ impl Resource {
         }
     }
 
-    fn list_kind(self) -> (&'static str, &'static str) {
+    pub(crate) fn list_kind(self) -> (&'static str, &'static str) {
         match self {
             Resource::Services => ("ServiceList", "v1"),
             Resource::Endpoints => ("EndpointsList", "v1"),
@@ -218,23 +218,20 @@ fn name_of(v: &Value) -> Option<&str> {
     v.pointer("/metadata/name").and_then(Value::as_str)
 }
 
-pub(crate) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Response<Body>, Error> {
-    let items = list_values(ctx, kind, namespace, q)?;
-    let (list_kind, api_version) = kind.list_kind();
-    Ok(json_response(StatusCode::OK, &json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": ""}, "items": items})))
-}
-
 /// The objects a list request asks for.
 pub(crate) fn list_values(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Vec<Value>, Error> {
-    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
-        return Err(Error::NotAllowed(format!("watch is not served for {} yet (pods have it)", kind.resource())));
-    }
+    selected(ctx, kind, namespace, q.get("labelSelector").map(String::as_str).unwrap_or_default())
+}
+
+/// The objects of `kind` in `namespace` (all: `None`) that `selector`
+/// (`k=v,k2=v2`; empty: all) selects.
+pub(crate) fn selected(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, Error> {
     let mut items = items(ctx, kind, namespace);
     // labelSelector=kubernetes.io/service-name=web, the one kubectl and
     // kube-proxy use for slices; other selectors are refused, not ignored.
-    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
+    if !selector.is_empty() {
         let mut terms = Vec::new();
-        for term in sel.split(',') {
+        for term in selector.split(',') {
             let refused = || Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served"));
             let (k, v) = term.split_once('=').ok_or_else(refused)?;
             let v = v.strip_prefix('=').unwrap_or(v);
@@ -269,7 +266,8 @@ pub(crate) fn get_value(ctx: &ServerContext, kind: Resource, namespace: &str, na
 
 /// The one object of `kind` in a request body.
 fn one(kind: Resource, bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
-    let m = object_from_body(bytes, namespace, validation)?;
+    let (list_kind, api_version) = kind.list_kind();
+    let m = object_from_body(bytes, namespace, (api_version, list_kind.trim_end_matches("List")), validation)?;
     let count = m.pods.len() + m.config_maps.len() + m.secrets.len() + m.services.len() + m.network_policies.len();
     let matching = match kind {
         Resource::Services => m.services.len(),

@@ -17,6 +17,7 @@ use crate::manifest::{MAX_MANIFEST_BYTES, Validation};
 pub(super) type Query = HashMap<String, String>;
 
 /// What the routes see of the server.
+#[derive(Clone)]
 pub(crate) struct ServerContext {
     pub runtime: Arc<crate::runtime::Runtime>,
     pub role: Role,
@@ -60,7 +61,7 @@ pub(super) fn with_warnings(mut resp: hyper::Response<super::body::Body>, warnin
 
 /// A Pod from a request body ([`object_from_body`]).
 pub(super) fn pod_from_body(bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
-    let m = object_from_body(bytes, namespace, validation)?;
+    let m = object_from_body(bytes, namespace, ("v1", "Pod"), validation)?;
     if m.pods.len() != 1 || !m.config_maps.is_empty() || !m.secrets.is_empty() || !m.services.is_empty() || !m.network_policies.is_empty() {
         return Err(Error::BadRequest("the request body must be one Pod".into()));
     }
@@ -70,11 +71,18 @@ pub(super) fn pod_from_body(bytes: &[u8], namespace: &str, validation: Validatio
 /// The object of a request body (JSON, or YAML with `application/yaml`),
 /// in `namespace` unless it names its own, through the same loading and
 /// validation as a manifest file.
-pub(super) fn object_from_body(bytes: &[u8], namespace: &str, validation: Validation) -> Result<crate::manifest::Manifests, Error> {
+/// `kind` (apiVersion, kind) is what the path names: a body without its
+/// own is taken as that (the API server infers it from the path, and the
+/// Python client leaves it out).
+pub(super) fn object_from_body(bytes: &[u8], namespace: &str, kind: (&str, &str), validation: Validation) -> Result<crate::manifest::Manifests, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
     // YAML is a superset of JSON, so one parser reads both.
     let mut value: serde_json::Value =
         serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("the request body is not a JSON or YAML object: {e}")))?;
+    if let Some(o) = value.as_object_mut() {
+        o.entry("apiVersion").or_insert_with(|| kind.0.into());
+        o.entry("kind").or_insert_with(|| kind.1.into());
+    }
     let meta = value.as_object_mut().and_then(|o| o.get_mut("metadata")).and_then(|m| m.as_object_mut());
     let name = meta.as_ref().and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or_default().to_owned();
     if let Some(meta) = meta {

@@ -152,8 +152,15 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
     let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if method == Method::GET && super::tables::wants_table(accept.as_deref()) && !flag(&query, "watch") {
         let include = query.get("includeObject").map(String::as_str);
+        // Taken before the objects are read, as for a list: `get -w`
+        // watches from it.
+        let version = ctx.runtime.resource_version().to_string();
         let table = |of, items: Result<Vec<serde_json::Value>, Error>| {
-            items.map(|items| json_response(StatusCode::OK, &super::tables::table(of, &items, include, jiff::Timestamp::now())))
+            items.map(|items| {
+                let mut t = super::tables::table(of, &items, include, jiff::Timestamp::now());
+                t["metadata"]["resourceVersion"] = version.clone().into();
+                json_response(StatusCode::OK, &t)
+            })
         };
         let values = |pods: Vec<k8s_openapi::api::core::v1::Pod>| pods.iter().map(|p| serde_json::to_value(p).expect("a Pod serializes")).collect::<Vec<_>>();
         let printed = match &r {
@@ -207,7 +214,10 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         }
         (&Method::PATCH, Route::Object { kind, namespace, name }) => super::update::patch_object(&ctx, kind, &namespace, &name, &query, req).await,
         (&Method::PATCH, Route::Pod { namespace, name }) => super::update::patch_pod(&ctx, &namespace, &name, &query, req).await,
-        (&Method::GET, Route::Objects { kind, namespace }) => objects::list(&ctx, kind, namespace.as_deref(), &query),
+        (&Method::GET, Route::Objects { kind, namespace }) if flag(&query, "watch") => {
+            super::lists::watch(&ctx, kind, namespace, &query, super::tables::wants_table(accept.as_deref()))
+        }
+        (&Method::GET, Route::Objects { kind, namespace }) => super::lists::list(&ctx, kind, namespace.as_deref(), &query),
         (&Method::POST, Route::Objects { kind, namespace: Some(ns) }) => match read_body(req).await {
             Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::create(&ctx, kind, &ns, &bytes, v)),
             Err(e) => Err(e),
@@ -327,7 +337,9 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
     // is replayed by a watch from it rather than lost.
     let version = ctx.runtime.resource_version();
     let pods = pods_of(ctx, namespace.as_deref(), q)?;
-    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": version.to_string()}, "items": pods})))
+    let key = |p: &k8s_openapi::api::core::v1::Pod| (p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default());
+    let page = super::lists::page(pods, key, q, version)?;
+    Ok(json_response(StatusCode::OK, &json!({"kind": "PodList", "apiVersion": "v1", "metadata": page.meta(version), "items": page.items})))
 }
 
 /// The pods a list request asks for (`fieldSelector=metadata.name=`).

@@ -28,6 +28,43 @@ pub(super) enum Put {
 /// Objects of one kind by namespace and name.
 pub(super) type ObjectMap<T> = Mutex<BTreeMap<(String, String), T>>;
 
+/// How many object deletions a watch can replay.
+const KEPT_DELETIONS: usize = 1024;
+
+/// Recent creations and deletions of objects other than pods, for
+/// watches that start from an earlier `resourceVersion`: (its version,
+/// resource, whether a deletion, the object (created: its key; deleted:
+/// its last state)), and the newest version no longer kept.
+#[derive(Default)]
+pub(super) struct DeletionLog {
+    entries: std::collections::VecDeque<(u64, String, bool, serde_json::Value)>,
+    floor: u64,
+}
+
+/// What a watch from a `resourceVersion` replays: the creations and
+/// deletions since then, or why it cannot.
+pub enum Replay {
+    /// The objects of the resource created after the version (namespace
+    /// and name), and those deleted after it (their last state), oldest
+    /// first.
+    Since {
+        /// Created since: `(namespace, name)`.
+        created: Vec<(String, String)>,
+        /// Deleted since.
+        deleted: Vec<serde_json::Value>,
+    },
+    /// Older than the deletions kept: 410 Expired, the client lists again.
+    Expired {
+        /// The oldest version a watch can start from.
+        oldest: u64,
+    },
+    /// Newer than this process has reached (e.g. from before a restart).
+    TooLarge {
+        /// The version now.
+        current: u64,
+    },
+}
+
 /// The resources as the API server names them in its messages and
 /// `objects/` names its folders.
 pub(super) const CONFIG_MAPS: &str = "configmaps";
@@ -44,13 +81,16 @@ fn key_of(meta: &ObjectMeta) -> (String, String) {
 
 /// `obj` as the API server returns it after a write: in its namespace,
 /// with the uid and creation time of the object it replaces (`old`) or
-/// new ones.
-pub(super) fn stamped<T: k8s_openapi::Metadata<Ty = ObjectMeta> + Clone>(obj: &T, old: Option<&T>) -> T {
+/// new ones, and resourceVersion `version` (`None`: the one it has).
+pub(super) fn stamped<T: k8s_openapi::Metadata<Ty = ObjectMeta> + Clone>(obj: &T, old: Option<&T>, version: Option<u64>) -> T {
     let mut out = obj.clone();
     let key = key_of(obj.metadata());
     let old = old.map(|o| o.metadata());
     let meta = out.metadata_mut();
     meta.namespace = Some(key.0);
+    if let Some(v) = version {
+        meta.resource_version = Some(v.to_string());
+    }
     meta.uid = old.and_then(|o| o.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
     meta.creation_timestamp = old.and_then(|o| o.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
     out
@@ -74,7 +114,10 @@ impl Runtime {
         if how != Put::Restore {
             check(old, obj)?;
         }
-        let out = stamped(obj, old);
+        let out = stamped(obj, old, self.version_for(how, obj.metadata()));
+        if old.is_none() {
+            self.log_creation(resource, &key);
+        }
         if self.record_objects {
             self.state.record_object(resource, &key.0, &key.1, &serde_json::to_value(&out).expect("API objects serialize"))?;
         }
@@ -93,7 +136,7 @@ impl Runtime {
     }
 
     /// Removes `namespace/name` from `map` and its record.
-    pub(super) fn delete_object<T>(&self, map: &ObjectMap<T>, resource: &str, namespace: &str, name: &str) -> Result<T, Error> {
+    pub(super) fn delete_object<T: serde::Serialize>(&self, map: &ObjectMap<T>, resource: &str, namespace: &str, name: &str) -> Result<T, Error> {
         let key = (namespace.to_owned(), name.to_owned());
         let mut objects = map.lock().unwrap_or_else(|p| p.into_inner());
         if !objects.contains_key(&key) {
@@ -102,7 +145,72 @@ impl Runtime {
         if self.record_objects {
             self.state.remove_object(resource, namespace, name)?;
         }
-        Ok(objects.remove(&key).expect("looked up above"))
+        let gone = objects.remove(&key).expect("looked up above");
+        self.log_deletion(resource, serde_json::to_value(&gone).expect("API objects serialize"));
+        Ok(gone)
+    }
+
+    /// The resourceVersion an object put `how` gets: the next one, or a
+    /// restored object's own (the counter moves past it).
+    pub(super) fn version_for(&self, how: Put, meta: &ObjectMeta) -> Option<u64> {
+        if how == Put::Restore {
+            let kept = meta.resource_version.as_deref().and_then(|v| v.parse().ok());
+            if let Some(v) = kept {
+                self.registry().advance_to(v);
+                return None;
+            }
+        }
+        Some(self.registry().next_version())
+    }
+
+    /// Keeps the deletion of an object of `resource` for watches.
+    pub(super) fn log_deletion(&self, resource: &str, last: serde_json::Value) {
+        let version = self.registry().next_version();
+        let mut log = self.deletions.lock().unwrap_or_else(|p| p.into_inner());
+        log.entries.push_back((version, resource.to_owned(), true, last));
+        while log.entries.len() > KEPT_DELETIONS {
+            if let Some((v, ..)) = log.entries.pop_front() {
+                log.floor = v;
+            }
+        }
+    }
+
+    /// Keeps the creation of object `key` of `resource` for watches (at
+    /// the version the creation just took).
+    pub(super) fn log_creation(&self, resource: &str, key: &(String, String)) {
+        let version = self.registry().generation();
+        let mut log = self.deletions.lock().unwrap_or_else(|p| p.into_inner());
+        log.entries.push_back((version, resource.to_owned(), false, serde_json::json!({"metadata": {"namespace": key.0, "name": key.1}})));
+        while log.entries.len() > KEPT_DELETIONS {
+            if let Some((v, ..)) = log.entries.pop_front() {
+                log.floor = v;
+            }
+        }
+    }
+
+    /// What a watch of `resource` (as `objects/` names it: `services`,
+    /// `networkpolicies.networking.k8s.io`, ...) from version `since`
+    /// replays.
+    pub fn replay_since(&self, resource: &str, since: u64) -> Replay {
+        let current = self.registry().generation();
+        if since > current {
+            return Replay::TooLarge { current };
+        }
+        let log = self.deletions.lock().unwrap_or_else(|p| p.into_inner());
+        if since < log.floor {
+            return Replay::Expired { oldest: log.floor };
+        }
+        let mut created = Vec::new();
+        let mut deleted = Vec::new();
+        for (_, _, gone, o) in log.entries.iter().filter(|(v, r, ..)| *v > since && r == resource) {
+            if *gone {
+                deleted.push(o.clone());
+            } else {
+                let s = |p: &str| o.pointer(p).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+                created.push((s("/metadata/namespace"), s("/metadata/name")));
+            }
+        }
+        Replay::Since { created, deleted }
     }
 
     /// Creates or replaces a ConfigMap (validated as `manifest::load_*`
@@ -258,9 +366,10 @@ mod tests {
 
     #[test]
     fn a_replacement_keeps_uid_and_creation_time() {
-        let first = stamped(&cm("a", false), None);
+        let first = stamped(&cm("a", false), None, Some(7));
+        assert_eq!(first.metadata.resource_version.as_deref(), Some("7"));
         assert_eq!(first.metadata.namespace.as_deref(), Some("default"));
-        let second = stamped(&cm("b", false), Some(&first));
+        let second = stamped(&cm("b", false), Some(&first), None);
         assert_eq!((second.metadata.uid, second.metadata.creation_timestamp), (first.metadata.uid, first.metadata.creation_timestamp));
     }
 }

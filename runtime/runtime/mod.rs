@@ -28,6 +28,7 @@ mod watch;
 
 #[cfg(feature = "compiler")]
 pub use compile::{CompiledImage, ImageCompiler};
+pub use config::Replay;
 pub use create::absolute_image_paths;
 pub use delete::FAILED_DELETE;
 pub use error::Error;
@@ -165,6 +166,8 @@ pub struct Runtime {
     /// The ConfigMaps and Secrets applied, as returned (`config.rs`).
     config_maps: config::ObjectMap<k8s_openapi::api::core::v1::ConfigMap>,
     secrets: config::ObjectMap<k8s_openapi::api::core::v1::Secret>,
+    /// Recent deletions of those objects, for watches (`config.rs`).
+    deletions: std::sync::Mutex<config::DeletionLog>,
     /// Whether applied objects are recorded ([`RuntimeConfig::record_objects`]).
     record_objects: bool,
 }
@@ -201,6 +204,7 @@ impl Runtime {
             policies: Default::default(),
             config_maps: Default::default(),
             secrets: Default::default(),
+            deletions: Default::default(),
             record_objects: config.record_objects,
         })
     }

@@ -117,6 +117,28 @@ impl PodRegistry {
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 
+    /// Bumps the generation and returns it: the `resourceVersion` of an
+    /// object written now (objects and pods share one counter).
+    pub fn next_version(&self) -> u64 {
+        let mut v = 0;
+        self.generation.send_modify(|g| {
+            *g = g.wrapping_add(1);
+            v = *g;
+        });
+        v
+    }
+
+    /// Moves the generation up to `v` (restored objects keep theirs).
+    pub fn advance_to(&self, v: u64) {
+        self.generation.send_if_modified(|g| {
+            let later = *g < v;
+            if later {
+                *g = v;
+            }
+            later
+        });
+    }
+
     /// The generation now: the `resourceVersion` of a list, from which a
     /// watch replays the deletions it would otherwise miss.
     pub fn generation(&self) -> u64 {

@@ -101,6 +101,12 @@ impl Runtime {
         let old = if how == Put::Restore { Some(svc) } else { previous.as_ref() };
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
+        if let Some(v) = self.version_for(how, &svc.metadata) {
+            out.metadata.resource_version = Some(v.to_string());
+        }
+        if old.is_none() {
+            self.log_creation(SERVICES, &(out.metadata.namespace.clone().unwrap_or_default(), out.metadata.name.clone().unwrap_or_default()));
+        }
         let s = out.spec.get_or_insert_with(Default::default);
         // An ExternalName Service has no address at all; a headless one "None".
         if s.type_.as_deref() != Some("ExternalName") {
@@ -157,7 +163,9 @@ impl Runtime {
         }
         self.cluster.remove_service(namespace, name);
         self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _, _), _| *k != key);
-        Ok(services.remove(&key).expect("looked up above"))
+        let gone = services.remove(&key).expect("looked up above");
+        self.log_deletion(SERVICES, serde_json::to_value(&gone).expect("a Service serializes"));
+        Ok(gone)
     }
 
     /// The endpoints of Service `namespace/name` now: the IP of each pod
@@ -193,6 +201,12 @@ impl Runtime {
         out.metadata.namespace = Some(key.0.clone());
         out.metadata.uid = old.and_then(|o| o.metadata.uid.clone()).or_else(|| Some(uuid::Uuid::new_v4().to_string()));
         out.metadata.creation_timestamp = old.and_then(|o| o.metadata.creation_timestamp.clone()).or_else(|| Some(Time(jiff::Timestamp::now())));
+        if let Some(v) = self.version_for(how, &policy.metadata) {
+            out.metadata.resource_version = Some(v.to_string());
+        }
+        if old.is_none() {
+            self.log_creation(NETWORK_POLICIES, &key);
+        }
         let generation = old.and_then(|o| o.metadata.generation).unwrap_or(0);
         out.metadata.generation = Some(if old.is_some_and(|o| o.spec == out.spec) { generation } else { generation + 1 });
         if self.record_objects {
@@ -227,7 +241,9 @@ impl Runtime {
             self.state.remove_object(NETWORK_POLICIES, namespace, name)?;
         }
         self.cluster.remove_network_policy(namespace, name);
-        Ok(policies.remove(&key).expect("looked up above"))
+        let gone = policies.remove(&key).expect("looked up above");
+        self.log_deletion(NETWORK_POLICIES, serde_json::to_value(&gone).expect("a NetworkPolicy serializes"));
+        Ok(gone)
     }
 
     /// Serves again the ConfigMaps, Secrets, Services and NetworkPolicies

@@ -146,4 +146,10 @@ impl super::Runtime {
     pub fn resource_version(&self) -> u64 {
         self.registry.generation()
     }
+
+    /// A receiver woken at every change of a pod of this process or of an
+    /// object (the resourceVersion counter).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.registry.changes()
+    }
 }

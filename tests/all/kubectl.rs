@@ -458,12 +458,30 @@ print("log", v1.read_namespaced_pod_log("store", "default").splitlines()[0])
 from kubernetes.stream import stream
 out = stream(v1.connect_get_namespaced_pod_exec, "store", "default", command=["cat", "/data/records"], stderr=True, stdin=False, stdout=True, tty=False)
 print("exec", out.strip())
+# Lists in pages, and a watch from a list's resourceVersion: what changed
+# after it, in order; then an expired version is an ERROR 410.
+for i in range(3):
+    v1.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"c{i}"), data={"k": str(i)}))
+first = v1.list_namespaced_config_map("default", limit=2)
+second = v1.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
+print("pages", [c.metadata.name for c in first.items], first.metadata.remaining_item_count, [c.metadata.name for c in second.items], second.metadata._continue)
+rv = second.metadata.resource_version
+v1.delete_namespaced_config_map("c0", "default")
+v1.patch_namespaced_config_map("c1", "default", {"data": {"k": "changed"}})
+v1.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c3")))
+from kubernetes import watch
+events = []
+for ev in watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=2):
+    events.append((ev["type"], ev["object"].metadata.name))
+print("watch", events)
 "#;
     let out = Command::new(&python).arg("-c").arg(script).arg(state.join("kubeconfig")).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n"
+        "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n\
+         pages ['c0', 'c1'] 1 ['c2'] None\n\
+         watch [('DELETED', 'c0'), ('MODIFIED', 'c1'), ('ADDED', 'c3')]\n"
     );
 }
 
