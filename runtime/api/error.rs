@@ -118,7 +118,7 @@ impl Status {
             Error::AlreadyExists { .. } | Error::ObjectExists { .. } => (409, "AlreadyExists"),
             Error::Invalid { .. } => (422, "Invalid"),
             Error::BadRequest(_) => (400, "BadRequest"),
-            Error::Conflict { .. } => (409, "Conflict"),
+            Error::Conflict { .. } | Error::ApplyConflict { .. } => (409, "Conflict"),
             Error::UnsupportedMediaType { .. } => (415, "UnsupportedMediaType"),
             Error::NotAllowed(_) => (405, "MethodNotAllowed"),
             Error::RunningElsewhere { .. } => (503, "ServiceUnavailable"),
@@ -149,7 +149,9 @@ impl Status {
             Error::NotFound { name, .. } | Error::AlreadyExists { name, .. } => {
                 Some(StatusDetails { name: Some(name.clone()), kind: Some("pods".into()), causes: Vec::new() })
             }
-            Error::Conflict { resource, name, .. } => Some(StatusDetails { name: Some(name.clone()), kind: Some(resource.clone()), causes: Vec::new() }),
+            Error::Conflict { resource, name, .. } | Error::ApplyConflict { resource, name, .. } => {
+                Some(StatusDetails { name: Some(name.clone()), kind: Some(resource.clone()), causes: Vec::new() })
+            }
             Error::ObjectNotFound { resource, name, .. } | Error::ObjectExists { resource, name, .. } => {
                 // The API server's details name the resource without its group.
                 Some(StatusDetails { name: Some(name.clone()), kind: Some(resource.split('.').next().unwrap_or_default().to_owned()), causes: Vec::new() })

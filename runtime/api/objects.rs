@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::Status;
 use super::body::{Body, json_response};
 use super::discovery::Role;
-use super::request::{Query, ServerContext, object_from_body, with_warnings};
+use super::request::{Query, ServerContext, field_manager, field_validation, object_from_body, with_warnings};
 use crate::Error;
 use crate::manifest::Validation;
 
@@ -321,6 +321,23 @@ fn put(ctx: &ServerContext, m: &crate::manifest::Manifests, create: bool) -> Res
     v(if create { rt.create_secret(secret) } else { rt.apply_secret(secret) })
 }
 
+/// Records the write of the one object of `m` by `manager` in its
+/// managedFields (`apply.rs`): what it set or changed from `old`.
+fn own(m: &mut crate::manifest::Manifests, kind: Resource, old: Option<&Value>, manager: &str) {
+    let (group, kind_name) = kind.group_kind();
+    let Some(schema) = super::openapi::schema_of(group, kind_name) else { return };
+    use super::request::owned;
+    if let Some(o) = m.services.first_mut() {
+        *o = owned(o, old, manager, schema);
+    } else if let Some(o) = m.network_policies.first_mut() {
+        *o = owned(o, old, manager, schema);
+    } else if let Some(o) = m.config_maps.first_mut() {
+        *o = owned(o, old, manager, schema);
+    } else if let Some(o) = m.secrets.first_mut() {
+        *o = owned(o, old, manager, schema);
+    }
+}
+
 /// The name the one object of `m` has.
 fn name_in(m: &crate::manifest::Manifests) -> String {
     let meta = m.services.first().map(|s| &s.metadata).or(m.network_policies.first().map(|p| &p.metadata));
@@ -328,21 +345,27 @@ fn name_in(m: &crate::manifest::Manifests) -> String {
     meta.and_then(|m| m.name.clone()).unwrap_or_default()
 }
 
-pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
+pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8], q: &Query) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
-    let m = one(kind, bytes, namespace, validation)?;
+    let mut m = one(kind, bytes, namespace, field_validation(q)?)?;
+    if field_manager(q) != super::request::APPLIED {
+        own(&mut m, kind, None, field_manager(q));
+    }
     Ok(with_warnings(json_response(StatusCode::CREATED, &put(ctx, &m, true)?), &m.warnings))
 }
 
-pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8], validation: Validation) -> Result<Response<Body>, Error> {
+pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8], q: &Query) -> Result<Response<Body>, Error> {
     writable(ctx, kind)?;
-    let m = one(kind, bytes, namespace, validation)?;
+    let mut m = one(kind, bytes, namespace, field_validation(q)?)?;
     let named = name_in(&m);
     if named != name {
         return Err(Error::BadRequest(format!("the name of the object ({named}) does not match the name on the URL ({name})")));
     }
-    if get_value(ctx, kind, namespace, name).is_err() {
+    let Ok(old) = get_value(ctx, kind, namespace, name) else {
         return Err(Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() });
+    };
+    if field_manager(q) != super::request::APPLIED {
+        own(&mut m, kind, Some(&old), field_manager(q));
     }
     Ok(with_warnings(json_response(StatusCode::OK, &put(ctx, &m, false)?), &m.warnings))
 }

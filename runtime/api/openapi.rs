@@ -108,7 +108,8 @@ pub(crate) const PATCH_STRATEGIES: &[(&str, &str, Option<&str>, &str)] = &[
 ];
 
 /// The patch types the server takes (`patch.rs`), as `Content-Type`s.
-pub(crate) const PATCH_TYPES: &[&str] = &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+pub(crate) const PATCH_TYPES: &[&str] =
+    &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"];
 
 /// One generation of every document.
 struct Documents {

@@ -47,6 +47,37 @@ pub(super) fn field_validation(q: &Query) -> Result<Validation, Error> {
     }
 }
 
+/// The field manager of a write: `fieldManager`, which
+/// the route handler defaults from the user agent as kube-apiserver does
+/// (`kubectl/v1.32.4 (linux/amd64) ...` -> `kubectl`).
+pub(super) fn field_manager(q: &Query) -> &str {
+    q.get("fieldManager").map(String::as_str).unwrap_or("unknown")
+}
+
+/// The field manager name that marks a write whose managedFields an
+/// apply already set (`Update` recording skips it).
+pub(super) const APPLIED: &str = "\0applied";
+
+/// Marks a query whose `fieldManager` the server defaulted (an apply must
+/// name its own).
+pub(super) const DEFAULTED_MANAGER: &str = "\0defaulted-fieldManager";
+
+/// The default field manager of a request from `user_agent`.
+pub(super) fn manager_from_user_agent(user_agent: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or_default();
+    let prefix: String = ua.split('/').next().unwrap_or_default().chars().take(128).collect();
+    if prefix.is_empty() { "unknown".into() } else { prefix }
+}
+
+/// The object `v` of schema `schema` with the fields this write by
+/// `manager` set or changed (from `old`) recorded as its own
+/// (`apply.rs`), through JSON.
+pub(super) fn owned<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T, old: Option<&serde_json::Value>, manager: &str, schema: &str) -> T {
+    let mut value = serde_json::to_value(v).expect("API objects serialize");
+    super::apply::record_update(old, &mut value, manager, schema);
+    serde_json::from_value(value).expect("an object with its managedFields deserializes")
+}
+
 /// `resp` with a `Warning` header for each warning (kubectl prints them
 /// as `Warning: ...`).
 pub(super) fn with_warnings(mut resp: hyper::Response<super::body::Body>, warnings: &[String]) -> hyper::Response<super::body::Body> {

@@ -143,7 +143,12 @@ fn status_response(code: u16, reason: &str, message: String) -> Response<Body> {
 }
 
 pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
-    let query: Query = req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let mut query: Query = req.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    if !query.contains_key("fieldManager") {
+        let ua = req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok());
+        query.insert("fieldManager".into(), super::request::manager_from_user_agent(ua));
+        query.insert(super::request::DEFAULTED_MANAGER.into(), String::new());
+    }
     let Some(r) = route(req.uri().path()) else {
         return status_response(404, "NotFound", "the server could not find the requested resource".into());
     };
@@ -219,12 +224,12 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         }
         (&Method::GET, Route::Objects { kind, namespace }) => super::lists::list(&ctx, kind, namespace.as_deref(), &query),
         (&Method::POST, Route::Objects { kind, namespace: Some(ns) }) => match read_body(req).await {
-            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::create(&ctx, kind, &ns, &bytes, v)),
+            Ok((_, bytes)) => objects::create(&ctx, kind, &ns, &bytes, &query),
             Err(e) => Err(e),
         },
         (&Method::GET, Route::Object { kind, namespace, name }) => objects::get(&ctx, kind, &namespace, &name),
         (&Method::PUT, Route::Object { kind, namespace, name }) => match read_body(req).await {
-            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::replace(&ctx, kind, &namespace, &name, &bytes, v)),
+            Ok((_, bytes)) => objects::replace(&ctx, kind, &namespace, &name, &bytes, &query),
             Err(e) => Err(e),
         },
         (&Method::DELETE, Route::Object { kind, namespace, name }) => objects::delete(&ctx, kind, &namespace, &name),
@@ -247,7 +252,7 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
         (&Method::POST, Route::Objects { kind: kind @ Resource::Namespaces, namespace: None }) => match read_body(req).await {
             // Cluster-scoped kinds (namespaces): refused with why.
-            Ok((_, bytes)) => field_validation(&query).and_then(|v| objects::create(&ctx, kind, "", &bytes, v)),
+            Ok((_, bytes)) => objects::create(&ctx, kind, "", &bytes, &query),
             Err(e) => Err(e),
         },
         _ => Err(Error::NotAllowed("the server does not allow this method on the requested resource".into())),
@@ -360,7 +365,8 @@ async fn create(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<In
         )));
     }
     let (_, bytes) = read_body(req).await?;
-    let m = pod_from_body(&bytes, namespace, field_validation(q)?)?;
+    let mut m = pod_from_body(&bytes, namespace, field_validation(q)?)?;
+    m.pods[0] = super::request::owned(&m.pods[0], None, super::request::field_manager(q), "io.k8s.api.core.v1.Pod");
     // Relative image paths are the client's business (`apply` makes
     // them absolute); what is left resolves against the server's cwd.
     let base = std::env::current_dir().unwrap_or_default();

@@ -348,6 +348,7 @@ impl Supervisor {
         meta.labels = new.metadata.labels.clone();
         meta.annotations = new.metadata.annotations;
         meta.owner_references = new.metadata.owner_references;
+        meta.managed_fields = new.metadata.managed_fields;
         if let (Some(spec), Some(new)) = (self.pod.spec.as_mut(), new.spec) {
             spec.active_deadline_seconds = new.active_deadline_seconds;
             spec.tolerations = new.tolerations;

@@ -70,6 +70,18 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A server-side apply would change fields other managers own (409
+    /// Conflict); `message` is kube-apiserver's `Apply failed with 1
+    /// conflict: conflict with "m": .spec.x`.
+    #[error("{message}")]
+    ApplyConflict {
+        /// The resource: `pods`, `services`, ...
+        resource: String,
+        /// Name.
+        name: String,
+        /// The conflicts.
+        message: String,
+    },
     /// The request body's media type is not one the server takes for it
     /// (415 UnsupportedMediaType), e.g. a PATCH of an unknown patch type.
     #[error("{message}")]

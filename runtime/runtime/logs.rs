@@ -241,7 +241,12 @@ impl LogStream {
                     self.feed(&buf);
                     let ours = file_id(&file);
                     let current = path_id(&self.path);
-                    if ours.is_none() || current.is_none() || ours == current {
+                    // A rotation renames our file to the next number: without
+                    // a rotated file newer than all read, a differing
+                    // identity is not one (wine's identities can differ for
+                    // one file).
+                    let rotated_since = crate::store::rotated_files(&self.path).iter().any(|(q, _)| self.read_seq.is_none_or(|s| *q > s));
+                    if ours.is_none() || current.is_none() || ours == current || !rotated_since {
                         // Not rotated (or the new file is not there yet: the next
                         // read sees it).
                         self.file = Some(file);
@@ -254,7 +259,7 @@ impl LogStream {
                 (None, true) => None,
                 (None, false) => return,
             };
-            self.pending = false;
+            let caught_up = std::mem::take(&mut self.pending);
             // Writes to our file ended with the rename, and all of it was
             // read above. Open the new current file before listing, so a
             // rotation in between shows up as a rotated file we read.
@@ -267,12 +272,20 @@ impl LogStream {
             // gives even when it refuses to open a file for its identity).
             // Ours may already be removed as the oldest: then every rotated
             // file left is newer.
+            // Ours by its identity, else by number: the rotation that
+            // ended our file gave it the number after the last one read
+            // (numbers start at 1), as rotations number files one by one.
+            // (Catching up after a failed open, ours was accounted then.)
             let by_id = ours.and_then(|o| ids.iter().position(|id| *id == Some(o)));
-            if let Some(i) = by_id {
-                self.read_seq = Some(self.read_seq.map_or(rotated[i].0, |s| s.max(rotated[i].0)));
+            let ours_seq = match by_id {
+                Some(i) => Some(rotated[i].0),
+                None if caught_up => None,
+                None => Some(self.read_seq.map_or(1, |s| s + 1)),
+            };
+            if let Some(o) = ours_seq {
+                self.read_seq = Some(self.read_seq.map_or(o, |s| s.max(o)));
             }
-            let by_seq = self.read_seq.map(|s| rotated.iter().position(|(q, _)| *q > s).unwrap_or(rotated.len()));
-            let from = by_id.map(|i| i + 1).into_iter().chain(by_seq).max().unwrap_or(0);
+            let from = rotated.iter().position(|(q, _)| Some(*q) > self.read_seq).unwrap_or(rotated.len());
             let to = ids.iter().position(|id| id.is_some() && *id == next_id).unwrap_or(rotated.len()).max(from);
             for (seq, p) in &rotated[from..to] {
                 if let Ok(bytes) = std::fs::read(p) {

@@ -45,6 +45,7 @@ pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
     record.metadata.labels = new.metadata.labels.clone();
     record.metadata.annotations = new.metadata.annotations.clone();
     record.metadata.owner_references = new.metadata.owner_references.clone();
+    record.metadata.managed_fields = new.metadata.managed_fields.clone();
     if let (Some(spec), Some(new)) = (record.spec.as_mut(), new.spec.as_ref()) {
         spec.active_deadline_seconds = new.active_deadline_seconds;
         spec.tolerations = new.tolerations.clone();
@@ -125,7 +126,8 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
     let meta_changed = [(&old.metadata.labels, &new.metadata.labels), (&old.metadata.annotations, &new.metadata.annotations)]
         .iter()
         .any(|(o, n)| o.as_ref().unwrap_or(&empty) != n.as_ref().unwrap_or(&empty))
-        || old.metadata.owner_references.as_deref().unwrap_or_default() != new.metadata.owner_references.as_deref().unwrap_or_default();
+        || old.metadata.owner_references.as_deref().unwrap_or_default() != new.metadata.owner_references.as_deref().unwrap_or_default()
+        || old.metadata.managed_fields != new.metadata.managed_fields;
     if old.metadata.finalizers.as_deref().unwrap_or_default() != new.metadata.finalizers.as_deref().unwrap_or_default() {
         return Err(invalid("metadata.finalizers: Forbidden: wasmpod does not hold pods for finalizers; a pod cannot be given any".into()));
     }

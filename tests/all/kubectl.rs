@@ -410,6 +410,69 @@ fn kubectl_configmaps_and_secrets_reach_pods() {
     }
 }
 
+/// Server-side apply, for each kubectl: `apply --server-side` creates and
+/// updates a pod and a ConfigMap; a label no longer applied goes; another
+/// field manager's different value is a conflict in kube-apiserver's
+/// words until `--force-conflicts` takes the field over; managedFields
+/// name both managers.
+#[test]
+fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
+    for (i, bin) in clients.iter().enumerate() {
+        let who = bin.display();
+        let run = |args: &[&str]| {
+            let out = kubectl(bin, &kubeconfig, args);
+            (out.status.code(), text(&out.stdout), text(&out.stderr))
+        };
+        let file = dir.path().join(format!("ssa{i}.yaml"));
+        let write = |labels: &str| {
+            std::fs::write(
+                &file,
+                format!(
+                    "apiVersion: v1\nkind: Pod\nmetadata: {{name: ssa{i}, labels: {{{labels}}}}}\nspec:\n  containers:\n  - {{name: c, image: busybox, args: [sleep, \"3600\"]}}\n\
+                     ---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: ssa{i}}}\ndata: {{k: v}}\n"
+                ),
+            )
+            .unwrap();
+            file.to_str().unwrap().to_owned()
+        };
+        let f = write("app: a, tier: t");
+        let applied = format!("pod/ssa{i} serverside-applied\nconfigmap/ssa{i} serverside-applied\n");
+        assert_eq!(run(&["apply", "--server-side", "-f", &f]), (Some(0), applied.clone(), String::new()), "{who}");
+        let f = write("app: a");
+        assert_eq!(run(&["apply", "--server-side", "-f", &f]).0, Some(0), "{who}");
+        let labels = run(&["get", "pod", &format!("ssa{i}"), "-o", "jsonpath={.metadata.labels}"]).1;
+        assert_eq!(labels, r#"{"app":"a"}"#, "{who}: the label no longer applied goes");
+        let f = write("app: b");
+        let (code, _, err) = run(&["apply", "--server-side", "--field-manager=other", "-f", &f]);
+        assert_eq!(code, Some(1), "{who}");
+        assert!(err.contains(r#"Apply failed with 1 conflict: conflict with "kubectl": .metadata.labels.app"#), "{who}: {err}");
+        assert_eq!(run(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", &f]).0, Some(0), "{who}");
+        let got = run(&[
+            "get",
+            "pod",
+            &format!("ssa{i}"),
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.labels.app} {range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+        ])
+        .1;
+        assert_eq!(got.trim_end(), "b kubectl:Apply other:Apply", "{who}");
+        // Ordinary writes own what they changed.
+        assert_eq!(run(&["label", "configmap", &format!("ssa{i}"), "x=y"]).0, Some(0), "{who}");
+        let got = run(&[
+            "get",
+            "configmap",
+            &format!("ssa{i}"),
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+        ])
+        .1;
+        assert_eq!(got.trim_end(), "kubectl:Apply other:Apply kubectl-label:Update", "{who}");
+    }
+}
+
 /// The Python `kubernetes` client lists and reads pods and Services,
 /// reads a log, gets a 404 ApiException for a missing pod, and execs a
 /// command (its WebSocket stream, v4.channel.k8s.io).
