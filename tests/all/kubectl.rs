@@ -41,6 +41,12 @@ fn kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new(bin).arg("--kubeconfig").arg(kubeconfig).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
+/// kubectl's exit code, stdout and stderr.
+fn run_kubectl(bin: &Path, kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = kubectl(bin, kubeconfig, args);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 /// The kubectls to drive, a temporary directory and a `serve` daemon with
 /// its kubeconfig there; `None` (the test did not run) without a kubectl.
 fn serve_for_kubectls() -> Option<(Vec<PathBuf>, tempfile::TempDir, Daemon, PathBuf)> {
@@ -241,10 +247,7 @@ fn kubectl_updates_pods_and_services_in_place() {
     let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
     for (i, bin) in clients.iter().enumerate() {
         let who = bin.display();
-        let run = |args: &[&str]| {
-            let out = kubectl(bin, &kubeconfig, args);
-            (out.status.code(), text(&out.stdout), text(&out.stderr))
-        };
+        let run = |args: &[&str]| run_kubectl(bin, &kubeconfig, args);
         let ok = |args: &[&str]| {
             let (code, out, err) = run(args);
             assert_eq!(code, Some(0), "{who} {args:?}: {out}{err}");
@@ -420,10 +423,7 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
     let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
     for (i, bin) in clients.iter().enumerate() {
         let who = bin.display();
-        let run = |args: &[&str]| {
-            let out = kubectl(bin, &kubeconfig, args);
-            (out.status.code(), text(&out.stdout), text(&out.stderr))
-        };
+        let run = |args: &[&str]| run_kubectl(bin, &kubeconfig, args);
         let file = dir.path().join(format!("ssa{i}.yaml"));
         let write = |labels: &str| {
             std::fs::write(
