@@ -15,6 +15,7 @@
 //! runs a pod (delete; later exec and port-forward) is forwarded to that
 //! process's endpoint.
 
+mod aggregated;
 mod apply;
 mod body;
 mod client;

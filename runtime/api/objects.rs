@@ -226,7 +226,12 @@ pub(crate) fn list_values(ctx: &ServerContext, kind: Resource, namespace: Option
 /// The objects of `kind` in `namespace` (all: `None`) that `selector`
 /// (`k=v,k2=v2`; empty: all) selects.
 pub(crate) fn selected(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, Error> {
-    let mut items = items(ctx, kind, namespace);
+    select_labels(items(ctx, kind, namespace), selector)
+}
+
+/// The objects of `items` that `selector` (`k=v,k2=v2`; empty: all)
+/// selects.
+pub(crate) fn select_labels(mut items: Vec<Value>, selector: &str) -> Result<Vec<Value>, Error> {
     // labelSelector=kubernetes.io/service-name=web, the one kubectl and
     // kube-proxy use for slices; other selectors are refused, not ignored.
     if !selector.is_empty() {

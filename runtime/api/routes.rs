@@ -193,6 +193,14 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
     let result = match (&method, r) {
         (&Method::GET, Route::Health) => return Response::new(full("ok")),
         (&Method::GET, Route::Version) => Ok(json_response(StatusCode::OK, &version())),
+        (&Method::GET, Route::ApiVersions) if super::aggregated::wanted(accept.as_deref()) => {
+            Ok(aggregated(super::aggregated::list(vec![super::aggregated::group("", &resources())])))
+        }
+        (&Method::GET, Route::Groups) if super::aggregated::wanted(accept.as_deref()) => {
+            let groups =
+                ["networking.k8s.io", "discovery.k8s.io"].iter().filter_map(|g| objects::group_resources(g).map(|r| super::aggregated::group(g, &r))).collect();
+            Ok(aggregated(super::aggregated::list(groups)))
+        }
         (&Method::GET, Route::ApiVersions) => Ok(json_response(
             StatusCode::OK,
             &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "localhost"}]}),
@@ -241,6 +249,8 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         }
         (&Method::PUT, Route::Pod { namespace, name }) => super::update::replace_pod(&ctx, &namespace, &name, &query, req).await,
         (&Method::DELETE, Route::Pod { namespace, name }) => delete(&ctx, &namespace, &name, &query, req).await,
+        (&Method::DELETE, Route::Pods { namespace: Some(ns) }) => delete_pods(&ctx, &ns, &query, req).await,
+        (&Method::POST, Route::PodSub { namespace, name, sub }) if sub == "eviction" => evict(&ctx, &namespace, &name, req).await,
         (&Method::GET, Route::PodSub { namespace, name, sub }) if sub == "log" => logs(&ctx, &namespace, &name, &query),
         (&Method::GET, Route::Events { namespace }) => events(&ctx, namespace.as_deref(), &query),
         // Not a Kubernetes subresource: the pod IPC namespace wasmpod adds.
@@ -258,6 +268,13 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         _ => Err(Error::NotAllowed("the server does not allow this method on the requested resource".into())),
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// An aggregated discovery answer, in its media type.
+fn aggregated(list: serde_json::Value) -> Response<Body> {
+    let mut resp = json_response(StatusCode::OK, &list);
+    resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(super::aggregated::CONTENT_TYPE));
+    resp
 }
 
 /// A static document.
@@ -284,7 +301,7 @@ fn version() -> serde_json::Value {
 }
 
 fn resources() -> serde_json::Value {
-    let verbs = json!(["create", "delete", "get", "list", "patch", "update", "watch"]);
+    let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
     json!({
         "kind": "APIResourceList",
         "groupVersion": "v1",
@@ -292,6 +309,9 @@ fn resources() -> serde_json::Value {
             {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": verbs, "shortNames": ["po"], "categories": ["all"]},
             {"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
+            {"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]},
+            {"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]},
+            {"name": "pods/portforward", "singularName": "", "namespaced": true, "kind": "PodPortForwardOptions", "verbs": ["create", "get"]},
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
             {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["svc"], "categories": ["all"]},
             {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
@@ -316,9 +336,16 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
         };
         let (tx, body) = channel();
         let include = q.get("includeObject").cloned();
+        let selector = q.get("labelSelector").filter(|s| !s.is_empty()).cloned();
+        if let Some(sel) = &selector {
+            selects(sel, &Default::default())?;
+        }
         tokio::spawn(async move {
             let mut first = true;
             while let Some(ev) = watch.next().await {
+                if selector.as_deref().is_some_and(|sel| !selects(sel, &ev.object).unwrap_or(false)) {
+                    continue;
+                }
                 let mut value = serde_json::to_value(&ev).expect("watch events serialize");
                 if as_table {
                     let pod = value["object"].take();
@@ -354,7 +381,18 @@ fn pods_of(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Ve
     if let Some(n) = name {
         pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
     }
+    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
+        pods.retain(|p| selects(sel, p).unwrap_or(false));
+        // A selector that does not parse is the request's error.
+        selects(sel, &Default::default())?;
+    }
     Ok(pods)
+}
+
+/// Whether `labelSelector` `sel` (`k=v,...`) selects `pod`.
+fn selects(sel: &str, pod: &k8s_openapi::api::core::v1::Pod) -> Result<bool, Error> {
+    let meta = json!({"metadata": {"labels": pod.metadata.labels}});
+    Ok(!objects::select_labels(vec![meta], sel)?.is_empty())
 }
 
 async fn create(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -374,20 +412,88 @@ async fn create(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<In
     Ok(with_warnings(json_response(StatusCode::CREATED, &pods.remove(0)), &m.warnings))
 }
 
-async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+/// `DELETE .../namespaces/{ns}/pods` (deletecollection): every pod the
+/// `labelSelector` (`k=v`) and `fieldSelector` (`metadata.name=`) select,
+/// each stopped as `delete` stops it (a pod another process runs, there);
+/// answered with the list of them as deletion began.
+async fn delete_pods(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let held = super::update::Held::of(&req);
     let (_, bytes) = read_body(req).await?;
+    let grace = grace_period(q, &bytes)?;
+    let mut pods = pods_of(ctx, Some(namespace), q)?;
+    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
+        let values: Vec<serde_json::Value> = pods.iter().map(|p| serde_json::to_value(p).expect("a Pod serializes")).collect();
+        let keep: Vec<String> =
+            objects::select_labels(values, sel)?.iter().filter_map(|v| v.pointer("/metadata/name").and_then(|n| n.as_str()).map(str::to_owned)).collect();
+        pods.retain(|p| p.metadata.name.as_ref().is_some_and(|n| keep.contains(n)));
+    }
+    let mut deleted = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        match ctx.runtime.delete(namespace, &name, grace) {
+            Ok(p) => deleted.push(serde_json::to_value(p).expect("a Pod serializes")),
+            Err(e @ Error::RunningElsewhere { .. }) => {
+                let one = super::update::Held::single(
+                    &held,
+                    &format!("/api/v1/namespaces/{namespace}/pods/{}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()),
+                );
+                super::update::forward(ctx, e, one, bytes.clone()).await?;
+                deleted.push(serde_json::to_value(pod).expect("a Pod serializes"));
+            }
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": ctx.runtime.resource_version().to_string()}, "items": deleted}),
+    ))
+}
+
+/// `POST .../pods/{name}/eviction` (an Eviction, policy/v1): the pod is
+/// deleted with the eviction's grace period; there are no
+/// PodDisruptionBudgets to refuse it. Answered as kube-apiserver does: a
+/// Success Status, 201.
+async fn evict(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let held = super::update::Held::of(&req);
+    let (_, bytes) = read_body(req).await?;
+    let eviction: serde_json::Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(format!("the request body is not an Eviction: {e}")))?
+    };
+    let grace = eviction.pointer("/deleteOptions/gracePeriodSeconds").and_then(serde_json::Value::as_i64);
+    match ctx.runtime.delete(namespace, name, grace) {
+        Ok(_) => {
+            let mut status = Status::success(None);
+            status.code = 201;
+            Ok(json_response(StatusCode::CREATED, &status))
+        }
+        Err(e @ Error::RunningElsewhere { .. }) => super::update::forward(ctx, e, held, bytes).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// The grace period of a delete: the query's, or the DeleteOptions body's.
+fn grace_period(q: &Query, bytes: &[u8]) -> Result<Option<i64>, Error> {
     let mut grace = match q.get("gracePeriodSeconds") {
         Some(g) => Some(g.parse::<i64>().map_err(|_| Error::BadRequest(format!("gracePeriodSeconds: Invalid value: {g:?}: must be an integer")))?),
         None => None,
     };
     if !bytes.is_empty() {
         // DeleteOptions
-        let opts: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(format!("the request body is not DeleteOptions: {e}")))?;
+        let opts: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("the request body is not DeleteOptions: {e}")))?;
         if let Some(g) = opts.get("gracePeriodSeconds").and_then(|g| g.as_i64()) {
             grace = Some(g);
         }
     }
+    Ok(grace)
+}
+
+async fn delete(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let held = super::update::Held::of(&req);
+    let (_, bytes) = read_body(req).await?;
+    let grace = grace_period(q, &bytes)?;
     match ctx.runtime.delete(namespace, name, grace) {
         Ok(pod) => Ok(json_response(StatusCode::OK, &pod)),
         // The process that runs the pod deletes it.

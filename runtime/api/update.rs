@@ -31,6 +31,15 @@ impl Held {
     pub(super) fn of<B>(req: &Request<B>) -> Held {
         Held { method: req.method().clone(), uri: req.uri().clone(), headers: req.headers().clone() }
     }
+
+    /// The same request to `path` (one pod of a collection).
+    pub(super) fn single(held: &Held, path: &str) -> Held {
+        let uri = match held.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        Held { method: held.method.clone(), uri: uri.parse().unwrap_or_else(|_| held.uri.clone()), headers: held.headers.clone() }
+    }
 }
 
 /// Sends the request to the process that runs the pod (`elsewhere` is

@@ -288,6 +288,9 @@ fn kubectl_updates_pods_and_services_in_place() {
             assert!(std::time::Instant::now() < deadline, "{who}: the Service never selected {name} ({ip}): {slices}");
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
+        // Label selectors select (and `delete -l` deletes only those).
+        assert_eq!(ok(&["get", "pods", "-l", &format!("app=new{i}"), "-o", "name"]), format!("pod/{name}\n"), "{who}");
+        assert_eq!(ok(&["get", "pods", "-l", "app=nothing", "-o", "name"]), "", "{who}");
         assert_eq!(ok(&["label", "pod", &name, "tier=front"]), format!("pod/{name} labeled\n"), "{who}");
         assert_eq!(ok(&["annotate", "pod", &name, "note=hello"]), format!("pod/{name} annotated\n"), "{who}");
         assert_eq!(ok(&["label", "pod", &name, "tier-"]), format!("pod/{name} unlabeled\n"), "{who}");
@@ -537,6 +540,13 @@ events = []
 for ev in watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=2):
     events.append((ev["type"], ev["object"].metadata.name))
 print("watch", events)
+# Selected by label; an eviction and a deletecollection delete pods.
+print("selected", [p.metadata.name for p in v1.list_namespaced_pod("default", label_selector="tier=data").items])
+v1.create_namespaced_pod_eviction("web", "default", client.V1Eviction(metadata=client.V1ObjectMeta(name="web"), delete_options=client.V1DeleteOptions(grace_period_seconds=0)))
+v1.delete_collection_namespaced_pod("default", label_selector="tier=data", grace_period_seconds=0)
+while time.time() < deadline and v1.list_namespaced_pod("default").items:
+    time.sleep(0.2)
+print("left", [p.metadata.name for p in v1.list_namespaced_pod("default").items])
 "#;
     let out = Command::new(&python).arg("-c").arg(script).arg(state.join("kubeconfig")).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -544,7 +554,9 @@ print("watch", events)
         text(&out.stdout),
         "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n\
          pages ['c0', 'c1'] 1 ['c2'] None\n\
-         watch [('DELETED', 'c0'), ('MODIFIED', 'c1'), ('ADDED', 'c3')]\n"
+         watch [('DELETED', 'c0'), ('MODIFIED', 'c1'), ('ADDED', 'c3')]\n\
+         selected ['store']\n\
+         left []\n"
     );
 }
 
