@@ -37,6 +37,7 @@ mod stream;
 mod table;
 mod tables;
 mod transport;
+mod tty;
 mod update;
 mod upgrade;
 mod websocket;

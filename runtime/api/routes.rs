@@ -509,18 +509,20 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
     let mut container = None;
     let mut command = Vec::new();
     let mut stdin = false;
+    let mut tty = false;
     for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
         match &*k {
             "container" if !v.is_empty() => container = Some(v.into_owned()),
             "command" => command.push(v.into_owned()),
             "stdin" => stdin = v == "true" || v == "1",
+            "tty" => tty = v == "true" || v == "1",
             _ => {}
         }
     }
     let access = ctx.runtime.access(namespace, name)?;
     // kubectl's WebSocket (v5/v4.channel.k8s.io), or wasmpod's own framing.
     if super::websocket::is_websocket(&req) {
-        return Ok(super::websocket::exec(req, access, super::websocket::ExecParams { container, command, stdin }));
+        return Ok(super::websocket::exec(req, access, super::websocket::ExecParams { container, command, stdin, tty }));
     }
     Ok(super::upgrade::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
 }

@@ -100,6 +100,9 @@ pub(crate) struct ExecParams {
     pub container: Option<String>,
     pub command: Vec<String>,
     pub stdin: bool,
+    /// `-t`: the client's terminal is raw; `tty.rs` stands in for a PTY
+    /// (echo, line editing, ONLCR), and stderr joins stdout, as with a PTY.
+    pub tty: bool,
 }
 
 /// Answers the WebSocket handshake and runs the exec on the upgraded
@@ -143,6 +146,7 @@ where
         let _ = sink.send(Message::Close(Some(normal))).await;
         let _ = sink.close().await;
     });
+    let tty = params.tty;
     let pump = |mut from: tokio::io::DuplexStream, channel: u8, frames: mpsc::Sender<Message>| {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];
@@ -151,8 +155,13 @@ where
                     break;
                 }
                 let mut m = Vec::with_capacity(n + 1);
-                m.push(channel);
-                m.extend_from_slice(&buf[..n]);
+                // With a terminal there is one stream, and newlines end lines.
+                m.push(if tty { STDOUT } else { channel });
+                if tty {
+                    m.extend_from_slice(&super::tty::onlcr(&buf[..n]));
+                } else {
+                    m.extend_from_slice(&buf[..n]);
+                }
                 if frames.send(Message::Binary(m.into())).await.is_err() {
                     break;
                 }
@@ -164,10 +173,12 @@ where
     let pumps = [pump(stdout_pipe, STDOUT, frames.clone()), pump(stderr_pipe, STDERR, frames.clone())];
     let (mut to_guest, from_client) = tokio::io::duplex(64 * 1024);
     let want_stdin = params.stdin;
+    let echo = frames.clone();
     // The client's messages: stdin, its close (v5), resizes; the stream's
     // end (or a close frame) ends stdin too.
     let reader = tokio::spawn(async move {
         let mut open = want_stdin;
+        let mut discipline = super::tty::LineDiscipline::default();
         while let Some(Ok(m)) = stream.next().await {
             let data = match m {
                 Message::Binary(b) => b,
@@ -176,6 +187,19 @@ where
                 _ => continue,
             };
             match data.first() {
+                Some(&STDIN) if open && tty => {
+                    let typed = discipline.typed(&data[1..]);
+                    if !typed.echo.is_empty() {
+                        let _ = echo.send(Message::Binary([&[STDOUT][..], &typed.echo].concat().into())).await;
+                    }
+                    if to_guest.write_all(&typed.input).await.is_err() {
+                        open = false;
+                    }
+                    if typed.end {
+                        open = false;
+                        let _ = to_guest.shutdown().await;
+                    }
+                }
                 Some(&STDIN) if open && to_guest.write_all(&data[1..]).await.is_err() => open = false,
                 Some(&CLOSE) if v5 && data.get(1) == Some(&STDIN) => {
                     open = false;
@@ -201,9 +225,12 @@ where
     let mut status = vec![ERROR];
     status.extend_from_slice(&serde_json::to_vec(&end_status(end)).expect("JSON serializes"));
     let _ = frames.send(Message::Binary(status.into())).await;
+    // The reader holds a sender (its echo): it goes first, or the writer
+    // would wait for it.
+    reader.abort();
+    let _ = reader.await;
     drop(frames);
     let _ = writer.await;
-    reader.abort();
 }
 
 #[cfg(test)]

@@ -61,6 +61,53 @@ fn serve_for_kubectls() -> Option<(Vec<PathBuf>, tempfile::TempDir, Daemon, Path
     Some((clients, dir, daemon, state.join("kubeconfig")))
 }
 
+/// `kubectl exec -it store -- sh` in a terminal (`script` gives kubectl
+/// one): `echo one` is answered before the next line is typed (the
+/// server's line discipline echoes and hands sh each line; sh runs each
+/// command as it reads it), then `exit 5`. kubectl's exit code, once the
+/// answer came; `None` when it never did.
+fn interactive_shell(bin: &Path, kubeconfig: &Path) -> Option<i32> {
+    use std::io::{Read, Write};
+    let command = format!("{} --kubeconfig {} exec -it store -- sh", bin.display(), kubeconfig.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stdin.write_all(b"echo one\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answered = loop {
+        // The echoed line, then the answer, each ending in CR LF.
+        if String::from_utf8_lossy(&seen.lock().unwrap()).contains("echo one\r\none\r\n") {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = stdin.write_all(b"exit 5\n");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let _ = reader.join();
+    answered.then(|| status.code()).flatten()
+}
+
 /// `kubectl port-forward pod/store :6379` (a free local port), one HTTP
 /// GET of `/records` through it, and the answer's body.
 fn port_forward_get(bin: &Path, kubeconfig: &Path, websockets: &str) -> String {
@@ -185,6 +232,7 @@ fn stock_kubectl_drives_pods_and_services_over_https() {
         for websockets in ["true", "false"] {
             assert_eq!(port_forward_get(bin, &kubeconfig, websockets), "3 records in the store\n", "{who}: port-forward (websockets {websockets})");
         }
+        assert_eq!(interactive_shell(bin, &kubeconfig), Some(5), "{who}: exec -it");
         let out = kubectl(bin, &kubeconfig, &["version"]);
         assert!(text(&out.stdout).contains("Server Version: v1.35.0+wasmpod"), "{who}: {}", text(&out.stdout));
     }

@@ -171,15 +171,21 @@ impl Shell {
     /// Runs a script as the main program of this shell, one complete
     /// command at a time; returns the exit status.
     pub fn run_script(&mut self, src: &str, io: &mut Io) -> i32 {
+        self.run_source(src, io).unwrap_or(self.status)
+    }
+
+    /// Runs the commands of `src`; `Some(status)` when the shell is to
+    /// stop (`exit`, a syntax error).
+    fn run_source(&mut self, src: &str, io: &mut Io) -> Option<i32> {
         let mut p = Parser::new(src);
         loop {
             match p.next_command() {
-                Ok(None) => break,
+                Ok(None) => return None,
                 Ok(Some(node)) => match self.exec(&node, io) {
                     Ok(s) => self.status = s,
                     Err(Ctl::Exit(s)) => {
                         self.status = s;
-                        return s;
+                        return Some(s);
                     }
                     Err(Ctl::Return(s)) => self.status = s,
                     Err(_) => {}
@@ -187,11 +193,39 @@ impl Shell {
                 Err(e) => {
                     io.err("sh", format_args!("syntax error: {e}"));
                     self.status = 2;
-                    return 2;
+                    return Some(2);
                 }
             }
         }
-        self.status
+    }
+
+    /// Runs the commands on stdin as sh does: each complete command as
+    /// soon as its lines are read, so an interactive user (`kubectl exec
+    /// -it`) sees each answer at once, and a command that reads stdin
+    /// gets the lines after it.
+    pub fn run_stdin(&mut self, io: &mut Io) -> i32 {
+        let mut pending = String::new();
+        loop {
+            let mut line = Vec::new();
+            let n = match io.stdin.read_until(b'\n', &mut line) {
+                Ok(n) => n,
+                Err(e) => {
+                    io.err("sh", errmsg(&e));
+                    return 2;
+                }
+            };
+            pending.push_str(&String::from_utf8_lossy(&line));
+            if n > 0 && incomplete(&pending) {
+                continue;
+            }
+            let chunk = std::mem::take(&mut pending);
+            if let Some(stop) = self.run_source(&chunk, io) {
+                return stop;
+            }
+            if n == 0 {
+                return self.status;
+            }
+        }
     }
 
     /// Runs the EXIT trap, if any, when the shell is about to exit.
@@ -276,14 +310,22 @@ pub fn sh_main(argv: &[String], io: &mut Io) -> i32 {
     } else {
         sh.arg0 = base;
         sh.params = rest.to_vec();
-        match io.stdin.read_all() {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                io.err("sh", errmsg(&e));
-                return 2;
-            }
-        }
+        let st = sh.run_stdin(io);
+        return sh.finish(st, io);
     };
     let st = sh.run_script(&script, io);
     sh.finish(st, io)
+}
+
+/// Whether `src` ends inside a command (an open quote, `if` without
+/// `fi`, ...): more lines must be read before it can run.
+fn incomplete(src: &str) -> bool {
+    let mut p = Parser::new(src);
+    loop {
+        match p.next_command() {
+            Ok(None) => return false,
+            Ok(Some(_)) => {}
+            Err(e) => return e.contains("unexpected end of file") || e.contains("unterminated"),
+        }
+    }
 }
