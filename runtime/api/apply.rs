@@ -23,6 +23,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use super::openapi::{ListMerge, item_type, list_merge, property, ref_name};
+
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Step {
@@ -37,8 +39,6 @@ pub(crate) enum Step {
 /// Leaf field paths.
 pub(crate) type Fields = BTreeSet<Vec<Step>>;
 
-const REFS: &str = "#/components/schemas/";
-
 /// Fields that belong to the system, never to a manager.
 fn ignored(path: &[Step]) -> bool {
     match path {
@@ -51,40 +51,6 @@ fn ignored(path: &[Step]) -> bool {
         }
         [Step::Field(f), ..] => f == "status",
         _ => false,
-    }
-}
-
-fn schemas() -> &'static Map<String, Value> {
-    super::openapi::schemas()
-}
-
-fn ref_name(prop: &Value) -> Option<&str> {
-    fn direct(v: &Value) -> Option<&str> {
-        v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REFS))
-    }
-    direct(prop).or_else(|| prop.get("allOf")?.as_array()?.iter().find_map(direct))
-}
-
-/// The schema of field `key` of type `ty`.
-fn property(ty: Option<&str>, key: &str) -> Option<&'static Value> {
-    schemas().get(ty?)?.get("properties")?.get(key)
-}
-
-/// How a list field merges: by a key, as a set, or whole.
-enum ListKind<'a> {
-    Keyed(&'a str),
-    Set,
-    Atomic,
-}
-
-fn list_kind(prop: Option<&'static Value>) -> ListKind<'static> {
-    let strategy = prop.and_then(|p| p.get("x-kubernetes-patch-strategy")).and_then(Value::as_str).unwrap_or_default();
-    if !strategy.split(',').any(|s| s == "merge") {
-        return ListKind::Atomic;
-    }
-    match prop.and_then(|p| p.get("x-kubernetes-patch-merge-key")).and_then(Value::as_str) {
-        Some(k) => ListKind::Keyed(k),
-        None => ListKind::Set,
     }
 }
 
@@ -115,9 +81,9 @@ fn walk(v: &Value, ty: Option<&str>, path: &mut Vec<Step>, out: &mut Fields) {
         path.push(Step::Field(k.clone()));
         match child {
             Value::Object(_) => walk(child, prop.and_then(ref_name), path, out),
-            Value::Array(items) => match list_kind(prop) {
-                ListKind::Keyed(key) => {
-                    let item_ty = prop.and_then(|p| p.get("items")).and_then(ref_name);
+            Value::Array(items) => match list_merge(prop) {
+                ListMerge::Keyed(key) => {
+                    let item_ty = item_type(prop);
                     for item in items {
                         match key_step(item, key) {
                             Some(step) => {
@@ -133,14 +99,14 @@ fn walk(v: &Value, ty: Option<&str>, path: &mut Vec<Step>, out: &mut Fields) {
                         }
                     }
                 }
-                ListKind::Set => {
+                ListMerge::Set => {
                     for item in items {
                         path.push(Step::Value(item.to_string()));
                         out.insert(path.clone());
                         path.pop();
                     }
                 }
-                ListKind::Atomic => {
+                ListMerge::Atomic => {
                     out.insert(path.clone());
                 }
             },
@@ -444,9 +410,9 @@ fn merge(target: &mut Value, config: &Value, ty: Option<&str>) {
                 let slot = t.entry(k.clone()).or_insert_with(|| json!({}));
                 merge(slot, v, prop.and_then(ref_name));
             }
-            Value::Array(items) => match list_kind(prop) {
-                ListKind::Keyed(key) => {
-                    let item_ty = prop.and_then(|p| p.get("items")).and_then(ref_name);
+            Value::Array(items) => match list_merge(prop) {
+                ListMerge::Keyed(key) => {
+                    let item_ty = item_type(prop);
                     let slot = t.entry(k.clone()).or_insert_with(|| json!([]));
                     if !slot.is_array() {
                         *slot = json!([]);
@@ -459,7 +425,7 @@ fn merge(target: &mut Value, config: &Value, ty: Option<&str>) {
                         }
                     }
                 }
-                ListKind::Set => {
+                ListMerge::Set => {
                     let slot = t.entry(k.clone()).or_insert_with(|| json!([]));
                     if let Some(have) = slot.as_array_mut() {
                         for item in items {
@@ -469,7 +435,7 @@ fn merge(target: &mut Value, config: &Value, ty: Option<&str>) {
                         }
                     }
                 }
-                ListKind::Atomic => {
+                ListMerge::Atomic => {
                     t.insert(k.clone(), v.clone());
                 }
             },

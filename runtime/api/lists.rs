@@ -96,10 +96,6 @@ pub(super) fn list(ctx: &ServerContext, kind: Resource, namespace: Option<&str>,
     // is sent again by a watch from it rather than lost.
     let version = ctx.runtime.resource_version();
     let items = objects::list_values(ctx, kind, namespace, q)?;
-    let key = |v: &Value| {
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-        (s("/metadata/namespace"), s("/metadata/name"))
-    };
     let page = page(items, key, q, version)?;
     let (list_kind, api_version) = kind.list_kind();
     Ok(json_response(StatusCode::OK, &json!({"kind": list_kind, "apiVersion": api_version, "metadata": page.meta(version), "items": page.items})))

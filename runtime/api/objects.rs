@@ -232,11 +232,20 @@ pub(crate) fn selected(ctx: &ServerContext, kind: Resource, namespace: Option<&s
 /// The objects of `items` that `selector` (`k=v,k2=v2`; empty: all)
 /// selects.
 pub(crate) fn select_labels(mut items: Vec<Value>, selector: &str) -> Result<Vec<Value>, Error> {
-    // labelSelector=kubernetes.io/service-name=web, the one kubectl and
-    // kube-proxy use for slices; other selectors are refused, not ignored.
-    if !selector.is_empty() {
+    let selector = LabelSelector::parse(selector)?;
+    items.retain(|o| selector.selects(|k| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str)));
+    Ok(items)
+}
+
+/// A `labelSelector` of `k=v` (or `k==v`) terms; empty selects all.
+/// kubernetes.io/service-name=web is the one kubectl and kube-proxy use
+/// for slices; set-based terms are refused, not ignored.
+pub(crate) struct LabelSelector(Vec<(String, String)>);
+
+impl LabelSelector {
+    pub(crate) fn parse(selector: &str) -> Result<Self, Error> {
         let mut terms = Vec::new();
-        for term in selector.split(',') {
+        for term in selector.split(',').filter(|_| !selector.is_empty()) {
             let refused = || Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served"));
             let (k, v) = term.split_once('=').ok_or_else(refused)?;
             let v = v.strip_prefix('=').unwrap_or(v);
@@ -246,9 +255,19 @@ pub(crate) fn select_labels(mut items: Vec<Value>, selector: &str) -> Result<Vec
             }
             terms.push((k.to_owned(), v.to_owned()));
         }
-        items.retain(|o| terms.iter().all(|(k, v)| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.as_str())));
+        Ok(LabelSelector(terms))
     }
-    Ok(items)
+
+    /// Whether labels (looked up by `label`) match every term.
+    pub(crate) fn selects<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.0.iter().all(|(k, v)| label(k) == Some(v.as_str()))
+    }
+
+    /// Whether `pod`'s labels match.
+    pub(crate) fn selects_pod(&self, pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+        let labels = pod.metadata.labels.as_ref();
+        self.selects(|k| labels.and_then(|l| l.get(k)).map(String::as_str))
+    }
 }
 
 pub(crate) fn get(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {

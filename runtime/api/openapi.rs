@@ -139,6 +139,45 @@ pub(crate) fn schema_of(group: &str, kind: &str) -> Option<&'static str> {
     Some(documents().names[i].as_str())
 }
 
+/// How a list field merges in a strategic merge patch or an apply: by a
+/// key, as a set of values, or whole.
+pub(crate) enum ListMerge {
+    Keyed(&'static str),
+    Set,
+    Atomic,
+}
+
+/// The v3 schema of field `key` of the type named `ty`.
+pub(crate) fn property(ty: Option<&str>, key: &str) -> Option<&'static Value> {
+    schemas().get(ty?)?.get("properties")?.get(key)
+}
+
+/// The type name a property schema refers to (directly, or through
+/// `allOf` as a ref with a description is written).
+pub(crate) fn ref_name(prop: &Value) -> Option<&str> {
+    fn direct(v: &Value) -> Option<&str> {
+        v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REFS_V3))
+    }
+    direct(prop).or_else(|| prop.get("allOf")?.as_array()?.iter().find_map(direct))
+}
+
+/// The type name of a list property's items.
+pub(crate) fn item_type(prop: Option<&'static Value>) -> Option<&'static str> {
+    prop?.get("items").and_then(ref_name)
+}
+
+/// How the list field `prop` merges, by its patch strategy and merge key.
+pub(crate) fn list_merge(prop: Option<&'static Value>) -> ListMerge {
+    let strategy = prop.and_then(|p| p.get("x-kubernetes-patch-strategy")).and_then(Value::as_str).unwrap_or_default();
+    if !strategy.split(',').any(|s| s == "merge") {
+        return ListMerge::Atomic;
+    }
+    match prop.and_then(|p| p.get("x-kubernetes-patch-merge-key")).and_then(Value::as_str) {
+        Some(k) => ListMerge::Keyed(k),
+        None => ListMerge::Set,
+    }
+}
+
 /// `/openapi/v3`: `{"paths": {"api/v1": {"serverRelativeURL": ...}}}`.
 pub(crate) fn v3_index() -> Value {
     let paths: Map<String, Value> =
@@ -163,11 +202,14 @@ fn build() -> Documents {
     for k in KINDS {
         (k.schema)(&mut v2);
     }
+    // The lists made in `decorate` refer to ListMeta.
+    for g in [&mut v3, &mut v2] {
+        g.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
+    }
     let mut schemas = v3.take_definitions(true);
     let mut definitions = v2.take_definitions(true);
-    for defs in [&mut schemas, &mut definitions] {
-        decorate(defs, &names);
-    }
+    decorate(&mut schemas, &names, REFS_V3);
+    decorate(&mut definitions, &names, REFS_V2);
     let docs = GROUP_VERSIONS
         .iter()
         .map(|(gv, group)| {
@@ -181,8 +223,7 @@ fn build() -> Documents {
 
 /// Adds the GVK of each kind (and its list, made here: k8s-openapi's
 /// `List<T>` has no schema) and the patch strategies.
-fn decorate(defs: &mut Map<String, Value>, names: &[String]) {
-    let ref_prefix = if defs.values().any(|s| s.to_string().contains("#/components/schemas/")) { "#/components/schemas/" } else { "#/definitions/" };
+fn decorate(defs: &mut Map<String, Value>, names: &[String], ref_prefix: &str) {
     for (k, name) in KINDS.iter().zip(names) {
         let gvk = json!([{"group": k.group, "version": "v1", "kind": k.kind}]);
         if let Some(Value::Object(s)) = defs.get_mut(name) {
@@ -204,12 +245,6 @@ fn decorate(defs: &mut Map<String, Value>, names: &[String]) {
                 "x-kubernetes-group-version-kind": [{"group": k.group, "version": "v1", "kind": format!("{}List", k.kind)}],
             }),
         );
-    }
-    // ListMeta is referred to by the lists above.
-    if !defs.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta") {
-        let mut g = if ref_prefix.starts_with("#/components") { SchemaSettings::openapi3() } else { SchemaSettings::draft07() }.into_generator();
-        g.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
-        defs.extend(g.take_definitions(true));
     }
     for (schema, field, key, strategy) in PATCH_STRATEGIES {
         if let Some(Value::Object(prop)) = defs.get_mut(*schema).and_then(|s| s.get_mut("properties")).and_then(|p| p.get_mut(*field)) {

@@ -15,6 +15,8 @@
 
 use serde_json::{Map, Value};
 
+use super::openapi::{ListMerge, item_type, list_merge, property, ref_name};
+
 /// A patch's kind, by its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PatchType {
@@ -65,9 +67,8 @@ pub(crate) fn apply(kind: PatchType, target: Value, patch: &[u8], schema: &str) 
             if !target.is_object() {
                 target = Value::Object(Map::new());
             }
-            let schemas = super::openapi::schemas();
             let t = target.as_object_mut().expect("made an object");
-            match strategic_object(t, p, Some(schema), schemas)? {
+            match strategic_object(t, p, Some(schema))? {
                 Outcome::Keep => Ok(target),
                 Outcome::Delete => Err(PatchError::Invalid("a strategic merge patch cannot delete the object itself".into())),
             }
@@ -182,28 +183,7 @@ enum Outcome {
     Delete,
 }
 
-const REFS: &str = "#/components/schemas/";
-
-/// The type name a property schema refers to (directly, through `allOf`,
-/// or for a list, through its items).
-fn ref_name(prop: &Value) -> Option<&str> {
-    fn direct(v: &Value) -> Option<&str> {
-        v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix(REFS))
-    }
-    direct(prop).or_else(|| prop.get("allOf")?.as_array()?.iter().find_map(direct))
-}
-
-/// The schema of field `key` of type `ty`.
-fn property<'a>(schemas: &'a Map<String, Value>, ty: Option<&str>, key: &str) -> Option<&'a Value> {
-    schemas.get(ty?)?.get("properties")?.get(key)
-}
-
-fn strategic_object(
-    target: &mut Map<String, Value>,
-    patch: &Map<String, Value>,
-    ty: Option<&str>,
-    schemas: &Map<String, Value>,
-) -> Result<Outcome, PatchError> {
+fn strategic_object(target: &mut Map<String, Value>, patch: &Map<String, Value>, ty: Option<&str>) -> Result<Outcome, PatchError> {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("delete") => return Ok(Outcome::Delete),
         Some("replace") => {
@@ -227,7 +207,7 @@ fn strategic_object(
             target.remove(key);
             continue;
         }
-        let prop = property(schemas, ty, key);
+        let prop = property(ty, key);
         match value {
             Value::Object(p) => {
                 // A typed object, or a map (labels): both merge by key.
@@ -236,25 +216,19 @@ fn strategic_object(
                 if !slot.is_object() {
                     *slot = Value::Object(Map::new());
                 }
-                if let Outcome::Delete = strategic_object(slot.as_object_mut().expect("made an object"), p, child_ty, schemas)? {
+                if let Outcome::Delete = strategic_object(slot.as_object_mut().expect("made an object"), p, child_ty)? {
                     target.remove(key);
                 }
             }
             Value::Array(items) => {
-                let strategy = prop.and_then(|p| p.get("x-kubernetes-patch-strategy")).and_then(Value::as_str).unwrap_or_default();
-                let merge_key = prop.and_then(|p| p.get("x-kubernetes-patch-merge-key")).and_then(Value::as_str);
-                let item_ty = prop.and_then(|p| p.get("items")).and_then(ref_name);
-                let merged = if strategy.split(',').any(|s| s == "merge") {
-                    let have = match target.remove(key) {
-                        Some(Value::Array(a)) => a,
-                        _ => Vec::new(),
-                    };
-                    match merge_key {
-                        Some(mk) => merge_by_key(have, items, mk, item_ty, schemas)?,
-                        None => merge_primitives(have, items),
-                    }
-                } else {
-                    items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect()
+                let mut have = || match target.remove(key) {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                let merged = match list_merge(prop) {
+                    ListMerge::Keyed(mk) => merge_by_key(have(), items, mk, item_type(prop))?,
+                    ListMerge::Set => merge_primitives(have(), items),
+                    ListMerge::Atomic => items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect(),
                 };
                 target.insert(key.clone(), Value::Array(merged));
             }
@@ -265,7 +239,10 @@ fn strategic_object(
     }
     for (key, order) in patch {
         if let (Some(list), Value::Array(order)) = (key.strip_prefix("$setElementOrder/"), order) {
-            let mk = property(schemas, ty, list).and_then(|p| p.get("x-kubernetes-patch-merge-key")).and_then(Value::as_str);
+            let mk = match list_merge(property(ty, list)) {
+                ListMerge::Keyed(k) => Some(k),
+                _ => None,
+            };
             if let Some(Value::Array(have)) = target.get_mut(list) {
                 set_order(have, order, mk);
             }
@@ -277,7 +254,7 @@ fn strategic_object(
     Ok(Outcome::Keep)
 }
 
-fn merge_by_key(mut have: Vec<Value>, items: &[Value], key: &str, ty: Option<&str>, schemas: &Map<String, Value>) -> Result<Vec<Value>, PatchError> {
+fn merge_by_key(mut have: Vec<Value>, items: &[Value], key: &str, ty: Option<&str>) -> Result<Vec<Value>, PatchError> {
     // `{"$patch": "replace"}` among the items: the others are the list.
     if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace") && i.get(key).is_none()) {
         return Ok(items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect());
@@ -289,7 +266,7 @@ fn merge_by_key(mut have: Vec<Value>, items: &[Value], key: &str, ty: Option<&st
             Some(i) => {
                 let slot = have[i].as_object_mut();
                 let outcome = match slot {
-                    Some(o) => strategic_object(o, p, ty, schemas)?,
+                    Some(o) => strategic_object(o, p, ty)?,
                     None => Outcome::Keep,
                 };
                 if let Outcome::Delete = outcome {
@@ -299,7 +276,7 @@ fn merge_by_key(mut have: Vec<Value>, items: &[Value], key: &str, ty: Option<&st
             None if p.get("$patch").and_then(Value::as_str) == Some("delete") => {}
             None => {
                 let mut fresh = Map::new();
-                strategic_object(&mut fresh, p, ty, schemas)?;
+                strategic_object(&mut fresh, p, ty)?;
                 have.push(Value::Object(fresh));
             }
         }

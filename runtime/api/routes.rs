@@ -336,14 +336,11 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
         };
         let (tx, body) = channel();
         let include = q.get("includeObject").cloned();
-        let selector = q.get("labelSelector").filter(|s| !s.is_empty()).cloned();
-        if let Some(sel) = &selector {
-            selects(sel, &Default::default())?;
-        }
+        let selector = objects::LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
         tokio::spawn(async move {
             let mut first = true;
             while let Some(ev) = watch.next().await {
-                if selector.as_deref().is_some_and(|sel| !selects(sel, &ev.object).unwrap_or(false)) {
+                if !selector.selects_pod(&ev.object) {
                     continue;
                 }
                 let mut value = serde_json::to_value(&ev).expect("watch events serialize");
@@ -381,18 +378,9 @@ fn pods_of(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Ve
     if let Some(n) = name {
         pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
     }
-    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
-        pods.retain(|p| selects(sel, p).unwrap_or(false));
-        // A selector that does not parse is the request's error.
-        selects(sel, &Default::default())?;
-    }
+    let selector = objects::LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+    pods.retain(|p| selector.selects_pod(p));
     Ok(pods)
-}
-
-/// Whether `labelSelector` `sel` (`k=v,...`) selects `pod`.
-fn selects(sel: &str, pod: &k8s_openapi::api::core::v1::Pod) -> Result<bool, Error> {
-    let meta = json!({"metadata": {"labels": pod.metadata.labels}});
-    Ok(!objects::select_labels(vec![meta], sel)?.is_empty())
 }
 
 async fn create(ctx: &ServerContext, namespace: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -420,13 +408,7 @@ async fn delete_pods(ctx: &ServerContext, namespace: &str, q: &Query, req: Reque
     let held = super::update::Held::of(&req);
     let (_, bytes) = read_body(req).await?;
     let grace = grace_period(q, &bytes)?;
-    let mut pods = pods_of(ctx, Some(namespace), q)?;
-    if let Some(sel) = q.get("labelSelector").filter(|s| !s.is_empty()) {
-        let values: Vec<serde_json::Value> = pods.iter().map(|p| serde_json::to_value(p).expect("a Pod serializes")).collect();
-        let keep: Vec<String> =
-            objects::select_labels(values, sel)?.iter().filter_map(|v| v.pointer("/metadata/name").and_then(|n| n.as_str()).map(str::to_owned)).collect();
-        pods.retain(|p| p.metadata.name.as_ref().is_some_and(|n| keep.contains(n)));
-    }
+    let pods = pods_of(ctx, Some(namespace), q)?;
     let mut deleted = Vec::new();
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();

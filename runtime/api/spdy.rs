@@ -361,17 +361,12 @@ impl Encoder {
                 p.put_slice(&self.compress(headers));
                 control(out, 1, fin(*f), &p);
             }
-            Frame::SynReply { stream, fin: f, headers } => {
+            Frame::SynReply { stream, fin: f, headers } | Frame::Headers { stream, fin: f, headers } => {
+                let kind = if matches!(frame, Frame::SynReply { .. }) { 2 } else { 8 };
                 let mut p = BytesMut::new();
                 p.put_u32(*stream);
                 p.put_slice(&self.compress(headers));
-                control(out, 2, fin(*f), &p);
-            }
-            Frame::Headers { stream, fin: f, headers } => {
-                let mut p = BytesMut::new();
-                p.put_u32(*stream);
-                p.put_slice(&self.compress(headers));
-                control(out, 8, fin(*f), &p);
+                control(out, kind, fin(*f), &p);
             }
             Frame::RstStream { stream, status } => control(out, 3, 0, &[stream.to_be_bytes(), status.to_be_bytes()].concat()),
             Frame::Settings => control(out, 4, 0, &0u32.to_be_bytes()),

@@ -129,6 +129,20 @@ pub struct PodHandle {
     pub(crate) updates: tokio::sync::mpsc::UnboundedSender<PodUpdate>,
 }
 
+/// Copies what an update may change from `new` into `record`: a running
+/// pod's supervisor and an ended pod's record take the same fields.
+pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
+    record.metadata.labels = new.metadata.labels.clone();
+    record.metadata.annotations = new.metadata.annotations.clone();
+    record.metadata.owner_references = new.metadata.owner_references.clone();
+    record.metadata.managed_fields = new.metadata.managed_fields.clone();
+    if let (Some(spec), Some(new)) = (record.spec.as_mut(), new.spec.as_ref()) {
+        spec.active_deadline_seconds = new.active_deadline_seconds;
+        spec.tolerations = new.tolerations.clone();
+        spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
+    }
+}
+
 /// An update of a running pod, for its supervisor: the new object (its
 /// changes already checked by the runtime's `replace`), and where the
 /// pod as published after it goes.

@@ -344,18 +344,9 @@ impl Supervisor {
     /// kubelet counts it.
     fn update(&mut self, update: super::PodUpdate, deleting: bool) {
         let new = update.pod;
-        let meta = &mut self.pod.metadata;
-        meta.labels = new.metadata.labels.clone();
-        meta.annotations = new.metadata.annotations;
-        meta.owner_references = new.metadata.owner_references;
-        meta.managed_fields = new.metadata.managed_fields;
-        if let (Some(spec), Some(new)) = (self.pod.spec.as_mut(), new.spec) {
-            spec.active_deadline_seconds = new.active_deadline_seconds;
-            spec.tolerations = new.tolerations;
-            spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
-            if self.failed.is_none() {
-                self.deadline = deadline(self.started, &self.pod);
-            }
+        super::take_updatable(&mut self.pod, &new);
+        if self.failed.is_none() {
+            self.deadline = deadline(self.started, &self.pod);
         }
         self.network.set_labels(new.metadata.labels.unwrap_or_default());
         self.refresh(deleting);

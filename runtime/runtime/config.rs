@@ -41,6 +41,18 @@ pub(super) struct DeletionLog {
     floor: u64,
 }
 
+impl DeletionLog {
+    /// Keeps an entry, forgetting the oldest past [`KEPT_DELETIONS`].
+    fn push(&mut self, version: u64, resource: &str, deleted: bool, object: serde_json::Value) {
+        self.entries.push_back((version, resource.to_owned(), deleted, object));
+        while self.entries.len() > KEPT_DELETIONS {
+            if let Some((v, ..)) = self.entries.pop_front() {
+                self.floor = v;
+            }
+        }
+    }
+}
+
 /// What a watch from a `resourceVersion` replays: the creations and
 /// deletions since then, or why it cannot.
 pub enum Replay {
@@ -166,26 +178,15 @@ impl Runtime {
     /// Keeps the deletion of an object of `resource` for watches.
     pub(super) fn log_deletion(&self, resource: &str, last: serde_json::Value) {
         let version = self.registry().next_version();
-        let mut log = self.deletions.lock().unwrap_or_else(|p| p.into_inner());
-        log.entries.push_back((version, resource.to_owned(), true, last));
-        while log.entries.len() > KEPT_DELETIONS {
-            if let Some((v, ..)) = log.entries.pop_front() {
-                log.floor = v;
-            }
-        }
+        self.deletions.lock().unwrap_or_else(|p| p.into_inner()).push(version, resource, true, last);
     }
 
     /// Keeps the creation of object `key` of `resource` for watches (at
     /// the version the creation just took).
     pub(super) fn log_creation(&self, resource: &str, key: &(String, String)) {
         let version = self.registry().generation();
-        let mut log = self.deletions.lock().unwrap_or_else(|p| p.into_inner());
-        log.entries.push_back((version, resource.to_owned(), false, serde_json::json!({"metadata": {"namespace": key.0, "name": key.1}})));
-        while log.entries.len() > KEPT_DELETIONS {
-            if let Some((v, ..)) = log.entries.pop_front() {
-                log.floor = v;
-            }
-        }
+        let object = serde_json::json!({"metadata": {"namespace": key.0, "name": key.1}});
+        self.deletions.lock().unwrap_or_else(|p| p.into_inner()).push(version, resource, false, object);
     }
 
     /// What a watch of `resource` (as `objects/` names it: `services`,

@@ -36,20 +36,7 @@ impl Runtime {
                 return Ok(updated);
             }
         }
-        self.view().update_record(&ns, &name, |record| take_updatable(record, pod))
-    }
-}
-
-/// Copies what an update may change from `new` into `record`.
-pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
-    record.metadata.labels = new.metadata.labels.clone();
-    record.metadata.annotations = new.metadata.annotations.clone();
-    record.metadata.owner_references = new.metadata.owner_references.clone();
-    record.metadata.managed_fields = new.metadata.managed_fields.clone();
-    if let (Some(spec), Some(new)) = (record.spec.as_mut(), new.spec.as_ref()) {
-        spec.active_deadline_seconds = new.active_deadline_seconds;
-        spec.tolerations = new.tolerations.clone();
-        spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
+        self.view().update_record(&ns, &name, |record| crate::pod::take_updatable(record, pod))
     }
 }
 
@@ -67,6 +54,10 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
     let spec_changed = old_spec != new_spec;
     if spec_changed {
         let changed = changed_keys(&old_spec, &new_spec);
+        let forbidden = || {
+            let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
+            invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", ")))
+        };
         // Carry the updatable fields over; what still differs is forbidden.
         let mut images = Vec::new();
         for list in ["containers", "initContainers"] {
@@ -90,8 +81,7 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
             };
         }
         if old_spec != new_spec {
-            let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
-            return Err(invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", "))));
+            return Err(forbidden());
         }
         let (o, n) = (old.spec.clone().unwrap_or_default(), new.spec.clone().unwrap_or_default());
         match (o.active_deadline_seconds, n.active_deadline_seconds) {
@@ -112,8 +102,7 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
         if o.termination_grace_period_seconds != n.termination_grace_period_seconds
             && !(o.termination_grace_period_seconds.is_some_and(|g| g < 0) && n.termination_grace_period_seconds == Some(1))
         {
-            let fields: Vec<String> = changed.iter().map(|k| format!("spec.{k}")).collect();
-            return Err(invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", "))));
+            return Err(forbidden());
         }
         if !images.is_empty() {
             return Err(invalid(format!(
@@ -206,7 +195,7 @@ mod tests {
     fn an_update_takes_only_the_updatable_fields() {
         let mut record = pod(BASE);
         let new = pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}").replace("image: alpine", "image: other"));
-        take_updatable(&mut record, &new);
+        crate::pod::take_updatable(&mut record, &new);
         assert_eq!(record.metadata.labels.unwrap()["a"], "b");
         assert_eq!(record.spec.unwrap().containers[0].image.as_deref(), Some("alpine"));
     }
