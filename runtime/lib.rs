@@ -77,15 +77,15 @@ pub use net::{Connection, Egress, ForwardEvent, NetError, PipeReader, PipeWriter
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
 pub use pod::{
-    EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper,
+    EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper, StdinWriter,
     unimplemented_fields,
+};
+pub use runtime::{
+    Attach, Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Replay, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType,
+    absolute_image_paths,
 };
 #[cfg(feature = "compiler")]
 pub use runtime::{CompiledImage, ImageCompiler};
-pub use runtime::{
-    Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Replay, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType,
-    absolute_image_paths,
-};
 pub use store::{LogRotation, LogTap, STATE_DIR_ENV, StateDir, StoreError, Stream, write_atomic};
 pub use volume::{DEFAULT_USAGE_INTERVAL, VolumeError};
 

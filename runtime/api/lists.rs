@@ -112,13 +112,50 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(l)
 }
 
+/// A watch's options beyond its start: `sendInitialEvents`'s end marker,
+/// `allowWatchBookmarks`, `timeoutSeconds`.
+pub(super) struct WatchOptions {
+    pub initial_end: bool,
+    pub bookmarks: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl WatchOptions {
+    pub(super) fn of(q: &Query) -> Self {
+        Self {
+            initial_end: flag(q, "sendInitialEvents"),
+            bookmarks: flag(q, "allowWatchBookmarks"),
+            timeout: q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).filter(|t| *t > 0).map(Duration::from_secs),
+        }
+    }
+
+    /// When the watch ends (`timeoutSeconds`).
+    pub(super) fn ends(&self) -> Option<tokio::time::Instant> {
+        self.timeout.map(|t| tokio::time::Instant::now() + t)
+    }
+
+    /// The bookmarks' clock, first after [`BOOKMARK_EVERY`].
+    pub(super) fn bookmarks(&self) -> tokio::time::Interval {
+        tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY)
+    }
+}
+
+/// A BOOKMARK event at `version`; `initial_end`: the one that ends the
+/// initial events of `sendInitialEvents`.
+pub(super) fn bookmark(kind: &str, api_version: &str, version: u64, initial_end: bool) -> Bytes {
+    let mut meta = json!({"resourceVersion": version.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    line("BOOKMARK", json!({"kind": kind, "apiVersion": api_version, "metadata": meta}))
+}
+
 /// A watch of `kind` in `namespace` (all: `None`).
 pub(super) fn watch(ctx: &ServerContext, kind: Resource, namespace: Option<String>, q: &Query, as_table: bool) -> Result<Response<Body>, Error> {
     let since = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
-    let initial = flag(q, "sendInitialEvents") || since.is_none();
-    let end_marker = flag(q, "sendInitialEvents");
-    let bookmarks = flag(q, "allowWatchBookmarks");
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).filter(|t| *t > 0).map(Duration::from_secs);
+    let options = WatchOptions::of(q);
+    let initial = options.initial_end || since.is_none();
+    let (end_marker, bookmarks) = (options.initial_end, options.bookmarks);
     let include = q.get("includeObject").cloned();
     // Checked now: a bad selector is the request's error, not the stream's.
     let selector = q.get("labelSelector").cloned().unwrap_or_default();
@@ -150,12 +187,7 @@ pub(super) fn watch(ctx: &ServerContext, kind: Resource, namespace: Option<Strin
         if initial {
             out.extend(seen.values().map(|o| line("ADDED", wrap(o.clone()))));
             if end_marker {
-                let version = ctx.runtime.resource_version().to_string();
-                out.push(line(
-                    "BOOKMARK",
-                    json!({"kind": object_kind, "apiVersion": api_version,
-                        "metadata": {"resourceVersion": version, "annotations": {"k8s.io/initial-events-end": "true"}}}),
-                ));
+                out.push(bookmark(&object_kind, &api_version, ctx.runtime.resource_version(), true));
             }
         } else if let Some(since) = since {
             match ctx.runtime.replay_since(kind.resource(), since) {
@@ -187,17 +219,15 @@ pub(super) fn watch(ctx: &ServerContext, kind: Resource, namespace: Option<Strin
                 return;
             }
         }
-        let ends = timeout.map(|t| tokio::time::Instant::now() + t);
+        let ends = options.ends();
         let mut rescan = tokio::time::interval(RESCAN);
-        let mut bookmark = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut marks = options.bookmarks();
         loop {
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
                 _ = rescan.tick() => {}
-                _ = bookmark.tick(), if bookmarks => {
-                    let version = ctx.runtime.resource_version().to_string();
-                    let mark = json!({"kind": object_kind, "apiVersion": api_version, "metadata": {"resourceVersion": version}});
-                    if tx.send(line("BOOKMARK", mark)).await.is_err() {
+                _ = marks.tick(), if bookmarks => {
+                    if tx.send(bookmark(&object_kind, &api_version, ctx.runtime.resource_version(), false)).await.is_err() {
                         return;
                     }
                     continue;

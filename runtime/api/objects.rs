@@ -388,10 +388,27 @@ pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name
     let Ok(old) = get_value(ctx, kind, namespace, name) else {
         return Err(Error::ObjectNotFound { resource: kind.resource().into(), namespace: namespace.into(), name: name.into() });
     };
+    if let Ok(sent) = serde_saphyr::from_str::<Value>(std::str::from_utf8(bytes).unwrap_or_default()) {
+        precondition(kind.resource(), name, &sent, old["metadata"]["resourceVersion"].as_str())?;
+    }
     if field_manager(q) != super::request::APPLIED {
         own(&mut m, kind, Some(&old), field_manager(q));
     }
     Ok(with_warnings(json_response(StatusCode::OK, &put(ctx, &m, false)?), &m.warnings))
+}
+
+/// An update's optimistic-concurrency check: a body that names a
+/// `resourceVersion` applies only to the object at that version (409
+/// Conflict, in kube-apiserver's words, otherwise).
+pub(crate) fn precondition(resource: &str, name: &str, sent: &Value, current: Option<&str>) -> Result<(), Error> {
+    match sent["metadata"]["resourceVersion"].as_str().filter(|v| !v.is_empty()) {
+        Some(v) if Some(v) != current => Err(Error::Conflict {
+            resource: resource.into(),
+            name: name.into(),
+            message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {

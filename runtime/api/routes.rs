@@ -27,6 +27,7 @@ use super::Status;
 use super::body::{Body, channel, full, json_response};
 use super::discovery::Role;
 use super::objects::{self, Resource};
+use super::remotecommand::{Session, Wanted};
 use super::request::{Query, ServerContext, field_validation, pod_from_body, read_body, with_warnings};
 use crate::Error;
 use crate::runtime::LogOptions;
@@ -259,6 +260,7 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
             .ipc_objects(&namespace, &name)
             .map(|items| json_response(StatusCode::OK, &json!({"kind": "IpcObjectList", "apiVersion": "wasmpod/v1", "items": items}))),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "exec" => exec(&ctx, &namespace, &name, req),
+        (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "attach" => attach(&ctx, &namespace, &name, req),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
         (&Method::POST, Route::Objects { kind: kind @ Resource::Namespaces, namespace: None }) => match read_body(req).await {
             // Cluster-scoped kinds (namespaces): refused with why.
@@ -311,6 +313,7 @@ fn resources() -> serde_json::Value {
             {"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]},
             {"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]},
             {"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]},
+            {"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]},
             {"name": "pods/portforward", "singularName": "", "namespaced": true, "kind": "PodPortForwardOptions", "verbs": ["create", "get"]},
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
             {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["svc"], "categories": ["all"]},
@@ -337,9 +340,31 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
         let (tx, body) = channel();
         let include = q.get("includeObject").cloned();
         let selector = objects::LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+        let options = super::lists::WatchOptions::of(q);
+        let runtime = ctx.runtime.clone();
         tokio::spawn(async move {
             let mut first = true;
-            while let Some(ev) = watch.next().await {
+            let mut bookmark = options.bookmarks();
+            let ends = options.ends();
+            loop {
+                let ev = tokio::select! {
+                    ev = watch.next_or_synced() => ev,
+                    _ = bookmark.tick(), if options.bookmarks => {
+                        let _ = tx.send(super::lists::bookmark("Pod", "v1", runtime.resource_version(), false)).await;
+                        continue;
+                    }
+                    _ = async { match ends { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => return,
+                };
+                let ev = match ev {
+                    None => return,
+                    Some(None) => {
+                        if options.initial_end && tx.send(super::lists::bookmark("Pod", "v1", runtime.resource_version(), true)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Some(Some(ev)) => ev,
+                };
                 if !selector.selects_pod(&ev.object) {
                     continue;
                 }
@@ -492,8 +517,10 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
     let mut command = Vec::new();
     let mut stdin = false;
     let mut tty = false;
+    let mut stderr = true;
     for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
         match &*k {
+            "stderr" => stderr = v == "true" || v == "1",
             "container" if !v.is_empty() => container = Some(v.into_owned()),
             "command" => command.push(v.into_owned()),
             "stdin" => stdin = v == "true" || v == "1",
@@ -502,11 +529,34 @@ fn exec(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>
         }
     }
     let access = ctx.runtime.access(namespace, name)?;
-    // kubectl's WebSocket (v5/v4.channel.k8s.io), or wasmpod's own framing.
+    let wanted = Wanted { stdin, tty, stderr };
+    // kubectl's WebSocket (v5/v4.channel.k8s.io) or SPDY, or wasmpod's
+    // own framing.
     if super::websocket::is_websocket(&req) {
-        return Ok(super::websocket::exec(req, access, super::websocket::ExecParams { container, command, stdin, tty }));
+        return Ok(super::websocket::session(req, Session::Exec { access, container, command }, wanted));
+    }
+    if super::spdy_exec::is_spdy(&req) {
+        return super::spdy_exec::session(req, Session::Exec { access, container, command }, wanted);
     }
     Ok(super::upgrade::upgrade(req, super::stream::EXEC_PROTOCOL, move |io| super::stream::serve_exec(io, access, container, command, stdin)))
+}
+
+/// `attach?container=c&stdin=true&stdout=true&tty=true`: the container's
+/// own output from now on, and its stdin (`stdin: true`), over kubectl's
+/// WebSocket or SPDY.
+fn attach(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let q: Query = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let on = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
+    let container = q.get("container").filter(|c| !c.is_empty()).map(String::as_str);
+    let wanted = Wanted { stdin: on("stdin"), tty: on("tty"), stderr: q.get("stderr").is_none_or(|_| on("stderr")) };
+    let session = Session::Attach(ctx.runtime.attach(namespace, name, container, wanted.stdin)?);
+    if super::websocket::is_websocket(&req) {
+        return Ok(super::websocket::session(req, session, wanted));
+    }
+    if super::spdy_exec::is_spdy(&req) {
+        return super::spdy_exec::session(req, session, wanted);
+    }
+    Err(Error::BadRequest("attach needs a WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1 upgrade".into()))
 }
 
 /// kubectl's port-forward (SPDY, or SPDY tunnelled in a WebSocket:

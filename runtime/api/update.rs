@@ -214,8 +214,11 @@ async fn apply_pod(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, 
 
 /// A pod's new object, from a PUT body or a patched one.
 async fn update_pod(ctx: &ServerContext, namespace: &str, name: &str, bytes: &[u8], q: &Query) -> Result<Response<Body>, Error> {
-    let mut m = pod_from_body(&strip_server_fields(bytes)?, namespace, field_validation(q)?)?;
+    let body = strip_server_fields(bytes)?;
+    let mut m = pod_from_body(&body, namespace, field_validation(q)?)?;
     let current = ctx.runtime.get(namespace, name)?;
+    let sent: Value = serde_json::from_slice(&body).expect("a stripped body is JSON");
+    objects::precondition("pods", name, &sent, current.metadata.resource_version.as_deref())?;
     if field_manager(q) != APPLIED {
         let old = serde_json::to_value(&current).expect("a Pod serializes");
         m.pods[0] = owned(&m.pods[0], Some(&old), field_manager(q), POD);

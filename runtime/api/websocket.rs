@@ -1,6 +1,6 @@
-//! kubectl's exec stream: a WebSocket with the channel protocols of
-//! Kubernetes' remotecommand (`v5.channel.k8s.io`, `v4.channel.k8s.io`),
-//! as kubectl 1.30+ speaks it to the API server. Every binary message
+//! kubectl's exec and attach streams: a WebSocket with the channel
+//! protocols of Kubernetes' remotecommand (`v5.channel.k8s.io`,
+//! `v4.channel.k8s.io`), as kubectl 1.30+ speaks it to the API server. Every binary message
 //! starts with its channel byte: 0 stdin (client to server), 1 stdout,
 //! 2 stderr, 3 the error channel (one Status when the command ended:
 //! Success, or `NonZeroExitCode` with the code as its cause), 4 terminal
@@ -12,7 +12,6 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,17 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::body::{Body, full, json_response};
-use crate::pod::PodAccess;
-use crate::{Error, ExecOutcome, ExecRequest};
+use super::remotecommand::{Input, Output, STDIN, Session, Wanted};
 
 /// The channel protocols served, best first.
 const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
 
 /// Whether `req` asks for a WebSocket.
@@ -95,48 +88,28 @@ where
         .expect("a valid response")
 }
 
-/// What an exec asks for.
-pub(crate) struct ExecParams {
-    pub container: Option<String>,
-    pub command: Vec<String>,
-    pub stdin: bool,
-    /// `-t`: the client's terminal is raw; `tty.rs` stands in for a PTY
-    /// (echo, line editing, ONLCR), and stderr joins stdout, as with a PTY.
-    pub tty: bool,
+/// Answers the WebSocket handshake and runs the exec or attach on the
+/// upgraded connection; a request without a protocol of ours gets 400.
+pub(crate) fn session(req: Request<Incoming>, session: Session, wanted: Wanted) -> Response<Body> {
+    accept(req, &PROTOCOLS, move |ws, protocol| serve_session(ws, session, wanted, protocol == PROTOCOLS[0]))
 }
 
-/// Answers the WebSocket handshake and runs the exec on the upgraded
-/// connection; a request without a protocol of ours gets 400.
-pub(crate) fn exec(req: Request<Incoming>, access: PodAccess, params: ExecParams) -> Response<Body> {
-    accept(req, &PROTOCOLS, move |ws, protocol| serve_exec(ws, access, params, protocol == PROTOCOLS[0]))
-}
-
-/// The Status the error channel carries at the end.
-fn end_status(end: Result<i32, Error>) -> serde_json::Value {
-    match end {
-        Ok(0) => serde_json::json!({"metadata": {}, "status": "Success"}),
-        Ok(code) => serde_json::json!({
-            "metadata": {},
-            "status": "Failure",
-            "message": format!("command terminated with non-zero exit code: exit status {code}"),
-            "reason": "NonZeroExitCode",
-            "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
-        }),
-        Err(e) => serde_json::to_value(super::Status::of(&e)).expect("a Status serializes"),
-    }
-}
-
-async fn serve_exec<S>(ws: WebSocketStream<S>, access: PodAccess, params: ExecParams, v5: bool)
+/// Runs a remotecommand session (`remotecommand.rs`) on a WebSocket:
+/// binary messages carry a channel byte, then data.
+pub(crate) async fn serve_session<S>(ws: WebSocketStream<S>, session: Session, wanted: Wanted, v5: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sink, mut stream) = ws.split();
     // One task writes, so messages of the channels never interleave; the
     // bounded queue slows a chatty command down to the client's pace.
-    let (frames, mut queue) = mpsc::channel::<Message>(16);
+    let (out, mut queue) = mpsc::channel::<Output>(16);
     let writer = tokio::spawn(async move {
-        while let Some(m) = queue.recv().await {
-            if sink.send(m).await.is_err() {
+        while let Some((channel, data)) = queue.recv().await {
+            let mut m = Vec::with_capacity(data.len() + 1);
+            m.push(channel);
+            m.extend_from_slice(&data);
+            if sink.send(Message::Binary(m.into())).await.is_err() {
                 return;
             }
         }
@@ -146,39 +119,10 @@ where
         let _ = sink.send(Message::Close(Some(normal))).await;
         let _ = sink.close().await;
     });
-    let tty = params.tty;
-    let pump = |mut from: tokio::io::DuplexStream, channel: u8, frames: mpsc::Sender<Message>| {
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            while let Ok(n) = from.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                let mut m = Vec::with_capacity(n + 1);
-                // With a terminal there is one stream, and newlines end lines.
-                m.push(if tty { STDOUT } else { channel });
-                if tty {
-                    m.extend_from_slice(&super::tty::onlcr(&buf[..n]));
-                } else {
-                    m.extend_from_slice(&buf[..n]);
-                }
-                if frames.send(Message::Binary(m.into())).await.is_err() {
-                    break;
-                }
-            }
-        })
-    };
-    let (stdout, stdout_pipe) = tokio::io::duplex(64 * 1024);
-    let (stderr, stderr_pipe) = tokio::io::duplex(64 * 1024);
-    let pumps = [pump(stdout_pipe, STDOUT, frames.clone()), pump(stderr_pipe, STDERR, frames.clone())];
-    let (mut to_guest, from_client) = tokio::io::duplex(64 * 1024);
-    let want_stdin = params.stdin;
-    let echo = frames.clone();
-    // The client's messages: stdin, its close (v5), resizes; the stream's
-    // end (or a close frame) ends stdin too.
+    // The client's messages: stdin, its close (v5), resizes (accepted and
+    // ignored); the stream's end (or a close frame) ends stdin too.
+    let (input, from_client) = mpsc::channel(16);
     let reader = tokio::spawn(async move {
-        let mut open = want_stdin;
-        let mut discipline = super::tty::LineDiscipline::default();
         while let Some(Ok(m)) = stream.next().await {
             let data = match m {
                 Message::Binary(b) => b,
@@ -186,63 +130,19 @@ where
                 Message::Close(_) => break,
                 _ => continue,
             };
-            match data.first() {
-                Some(&STDIN) if open && tty => {
-                    let typed = discipline.typed(&data[1..]);
-                    if !typed.echo.is_empty() {
-                        let _ = echo.send(Message::Binary([&[STDOUT][..], &typed.echo].concat().into())).await;
-                    }
-                    if to_guest.write_all(&typed.input).await.is_err() {
-                        open = false;
-                    }
-                    if typed.end {
-                        open = false;
-                        let _ = to_guest.shutdown().await;
-                    }
-                }
-                Some(&STDIN) if open && to_guest.write_all(&data[1..]).await.is_err() => open = false,
-                Some(&CLOSE) if v5 && data.get(1) == Some(&STDIN) => {
-                    open = false;
-                    let _ = to_guest.shutdown().await;
-                }
-                Some(&RESIZE) => {}
-                _ => {}
+            let sent = match data.first() {
+                Some(&STDIN) => input.send(Input::Stdin(data.slice(1..))).await,
+                Some(&CLOSE) if v5 && data.get(1) == Some(&STDIN) => input.send(Input::StdinEnd).await,
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                break;
             }
         }
-        let _ = to_guest.shutdown().await;
+        let _ = input.send(Input::StdinEnd).await;
     });
-    let request = ExecRequest {
-        container: params.container,
-        command: params.command,
-        stdin: want_stdin.then(|| Box::new(from_client) as Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin>),
-        stdout: Box::new(stdout),
-        stderr: Box::new(stderr),
-    };
-    let end = access.exec(request).await.map(|ExecOutcome { exit_code, .. }| exit_code).map_err(Error::from);
-    for p in pumps {
-        let _ = p.await;
-    }
-    let mut status = vec![ERROR];
-    status.extend_from_slice(&serde_json::to_vec(&end_status(end)).expect("JSON serializes"));
-    let _ = frames.send(Message::Binary(status.into())).await;
-    // The reader holds a sender (its echo): it goes first, or the writer
-    // would wait for it.
+    super::remotecommand::run(session, wanted, from_client, out).await;
     reader.abort();
     let _ = reader.await;
-    drop(frames);
     let _ = writer.await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_error_channel_says_how_the_command_ended() {
-        assert_eq!(end_status(Ok(0))["status"], "Success");
-        let failed = end_status(Ok(3));
-        assert_eq!((failed["reason"].as_str(), failed["details"]["causes"][0]["message"].as_str()), (Some("NonZeroExitCode"), Some("3")));
-        let refused = end_status(Err(Error::BadRequest("container \"x\" not found".into())));
-        assert_eq!((refused["status"].as_str(), refused["code"].as_i64()), (Some("Failure"), Some(400)));
-    }
 }

@@ -84,6 +84,8 @@ pub(crate) struct ContainerPlan {
     /// Containers in the pod (init and app): their termination messages
     /// share 12 KiB.
     pub pod_containers: usize,
+    /// `stdin: true`: what attach sessions type, read by each instance.
+    pub stdin: Option<Arc<super::attach::StdinHub>>,
 }
 
 /// How a container's registry image is pulled and its template made.
@@ -334,8 +336,11 @@ impl Worker {
         };
         let began = Instant::now();
         let signal = StopSignal::new();
-        let stdio =
-            Stdio { stdin: None, stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)), stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)) };
+        let stdio = Stdio {
+            stdin: self.plan.stdin.as_ref().map(|h| Arc::new(wasmtime_wasi::cli::AsyncStdinStream::new(h.reader())) as _),
+            stdout: Arc::new(LogStream::new(log.clone(), Stream::Stdout)),
+            stderr: Arc::new(LogStream::new(log.clone(), Stream::Stderr)),
+        };
         let spec = t.spec(self.plan.args.clone(), mounts.clone(), stdio, signal.clone(), tcp_ports(&self.plan.container));
         // The probes of this instance; a restart gets fresh ones with
         // their initial results, as the kubelet's new prober workers.

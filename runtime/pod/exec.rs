@@ -27,21 +27,40 @@ pub(crate) struct ExecTarget {
     pub instance: Arc<InstanceTemplate>,
 }
 
-/// The exec targets of one pod, shared by its supervisor and handle.
+/// The exec targets of one pod, shared by its supervisor and handle,
+/// and the stdins of its containers with `stdin: true` (attach).
 #[derive(Clone, Default)]
-pub(crate) struct ExecTargets(Arc<Mutex<Vec<ExecTarget>>>);
+pub(crate) struct ExecTargets {
+    targets: Arc<Mutex<Vec<ExecTarget>>>,
+    stdins: Arc<Mutex<Vec<NamedStdin>>>,
+}
+
+/// A container's name and its stdin.
+type NamedStdin = (String, Arc<super::attach::StdinHub>);
 
 impl ExecTargets {
     /// Adds the container, or replaces its template (a registry image
     /// pulled again).
     pub(crate) fn add(&self, target: ExecTarget) {
-        let mut targets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         targets.retain(|t| t.name != target.name);
         targets.push(target);
     }
 
     fn get(&self, name: &str) -> Option<ExecTarget> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|t| t.name == name).cloned()
+        self.targets.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|t| t.name == name).cloned()
+    }
+
+    /// Makes the stdin of container `name` (`stdin: true`).
+    pub(crate) fn add_stdin(&self, name: &str, once: bool) -> Arc<super::attach::StdinHub> {
+        let hub = super::attach::StdinHub::new(once);
+        self.stdins.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_owned(), hub.clone()));
+        hub
+    }
+
+    /// The stdin of container `name`, if it has one.
+    pub(crate) fn stdin(&self, name: &str) -> Option<Arc<super::attach::StdinHub>> {
+        self.stdins.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == name).map(|(_, h)| h.clone())
     }
 }
 

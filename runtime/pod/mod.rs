@@ -3,6 +3,7 @@
 //! (phase, conditions, back-off).
 
 mod allocatable;
+mod attach;
 pub mod backoff;
 pub mod conditions;
 mod container;
@@ -31,8 +32,10 @@ use tokio::sync::watch;
 
 pub use crate::sandbox::{EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED};
 pub(crate) use allocatable::Allocatable;
+pub use attach::StdinWriter;
 pub(crate) use dns::DnsHost;
 pub(crate) use events::{EventRecorder, PodEvent};
+pub(crate) use exec::default_container;
 pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use pull::{ImagePuller, RegistryImage};
 pub(crate) use start::{PodContext, start};
@@ -240,6 +243,16 @@ impl PodAccess {
     /// The pod's IPC objects now.
     pub(crate) fn ipc_objects(&self) -> Vec<crate::ipc::IpcObject> {
         self.ipc.objects()
+    }
+
+    /// The stdin of container `container` (`stdin: true`), for attach.
+    pub(crate) fn stdin(&self, container: &str) -> Option<std::sync::Arc<attach::StdinHub>> {
+        self.exec_targets.stdin(container)
+    }
+
+    /// The pod as it is now.
+    pub(crate) fn pod(&self) -> Pod {
+        self.status.borrow().clone()
     }
 
     /// See [`PodHandle::exec`].

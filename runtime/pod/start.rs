@@ -392,6 +392,7 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 log_rotation,
                 sidecar: kind == ContainerKind::Init && super::restart::is_sidecar(c),
                 pod_containers: spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len),
+                stdin: (c.stdin == Some(true)).then(|| sup.exec_targets.add_stdin(&c.name, c.stdin_once == Some(true))),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

@@ -46,8 +46,8 @@ fn container_fields(c: &Container, at: &str, out: &mut Vec<String>) {
     // Probes run (probe/) and hooks run; a custom stop signal has no
     // meaning without signals.
     flag(c.lifecycle.as_ref().is_some_and(|l| l.stop_signal.is_some()), "lifecycle.stopSignal");
-    flag(c.stdin == Some(true), "stdin");
-    flag(c.tty == Some(true), "tty");
+    // stdin is a pipe attach sessions write to (attach.rs); a tty is
+    // stood in for by the API's line discipline.
     // There is one mount namespace per container and no host mounts to
     // propagate.
     flag(c.volume_mounts.iter().flatten().any(|m| m.mount_propagation.as_deref().is_some_and(|p| p != "None")), "volumeMounts[].mountPropagation");

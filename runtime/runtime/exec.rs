@@ -1,7 +1,22 @@
-//! Reaching into a running pod: exec, port-forward connections, its IPC
-//! objects.
+//! Reaching into a running pod: exec, attach, port-forward connections,
+//! its IPC objects.
 
-use super::{Error, Runtime};
+use super::{Error, LogOptions, LogStream, Runtime};
+
+/// An attach session to a running container: its output from now on,
+/// and its stdin when it has one (`stdin: true`) and the session asked.
+#[non_exhaustive]
+pub struct Attach {
+    /// The container (the defaulted one when none was named).
+    pub container: String,
+    /// What it writes from now on; ends when the instance ends.
+    pub output: LogStream,
+    /// Its stdin; `None` without `stdin: true`, or once a `stdinOnce`
+    /// stdin was closed.
+    pub stdin: Option<crate::StdinWriter>,
+    /// The container asked for a terminal (`tty: true`).
+    pub tty: bool,
+}
 
 impl Runtime {
     /// The running pod `namespace/name` of this process, for exec and
@@ -26,6 +41,32 @@ impl Runtime {
     pub async fn exec(&self, namespace: &str, name: &str, request: crate::ExecRequest) -> Result<crate::ExecOutcome, Error> {
         let access = self.access(namespace, name)?;
         access.exec(request).await.map_err(Error::from)
+    }
+
+    /// Attaches to container `container` (the default one when `None`)
+    /// of the running pod `namespace/name`: its output from now on, and
+    /// with `stdin`, its stdin, as the kubelet's attach.
+    pub fn attach(&self, namespace: &str, name: &str, container: Option<&str>, stdin: bool) -> Result<Attach, Error> {
+        let access = self.access(namespace, name).map_err(|e| match e {
+            Error::BadRequest(m) => Error::BadRequest(m.replace("exec into or forward to", "attach to")),
+            other => other,
+        })?;
+        let pod = access.pod();
+        let container = match container {
+            Some(c) => c.to_owned(),
+            None => crate::pod::default_container(&pod).unwrap_or_default(),
+        };
+        let spec = pod.spec.as_ref().and_then(|s| s.containers.iter().chain(s.init_containers.iter().flatten()).find(|c| c.name == container).cloned());
+        let Some(spec) = spec else {
+            return Err(Error::BadRequest(format!("container {container} is not valid for pod {name}")));
+        };
+        let all = pod.status.iter().flat_map(|s| s.container_statuses.iter().flatten().chain(s.init_container_statuses.iter().flatten()));
+        if !all.clone().any(|s| s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some())) {
+            return Err(Error::BadRequest(format!("unable to upgrade connection: container not found (\"{container}\")")));
+        }
+        let output = self.logs(namespace, name, &LogOptions::default().container(Some(container.clone())).follow(true).tail_lines(Some(0)))?;
+        let stdin = if stdin { access.stdin(&container).and_then(|h| h.attach()) } else { None };
+        Ok(Attach { container, output, stdin, tty: spec.tty == Some(true) })
     }
 
     /// The IPC objects (queues, segments) of the running pod

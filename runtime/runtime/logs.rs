@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 use super::Error;
 use super::view::PodView;
+use crate::store::Stream;
 
 /// How often a followed log is checked for new lines. The log is a file
 /// any process of the state directory may be writing; 100 ms keeps
@@ -81,7 +82,7 @@ pub struct LogStream {
     partial: Vec<u8>,
     /// A line split into P records, waiting for its F record.
     joined: Vec<u8>,
-    ready: std::collections::VecDeque<Vec<u8>>,
+    ready: std::collections::VecDeque<(Stream, Vec<u8>)>,
     timestamps: bool,
     follow: bool,
     done: bool,
@@ -194,6 +195,11 @@ impl LogStream {
     /// The next line, newline included; `None` at the end (for a followed
     /// log: once the container instance ended and its last line was read).
     pub async fn next_line(&mut self) -> Option<Vec<u8>> {
+        self.next_entry().await.map(|(_, line)| line)
+    }
+
+    /// [`LogStream::next_line`] with the stream that wrote it.
+    pub async fn next_entry(&mut self) -> Option<(Stream, Vec<u8>)> {
         loop {
             if let Some(l) = self.ready.pop_front() {
                 return Some(l);
@@ -315,7 +321,8 @@ impl LogStream {
     /// One CRI record: `<timestamp> <stream> <P|F> <text>`.
     fn record(&mut self, rec: &[u8]) {
         let mut parts = rec.splitn(4, |&b| b == b' ');
-        let (Some(ts), Some(_stream), Some(tag)) = (parts.next(), parts.next(), parts.next()) else { return };
+        let (Some(ts), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next()) else { return };
+        let stream = if stream == b"stderr" { Stream::Stderr } else { Stream::Stdout };
         let text = parts.next().unwrap_or_default();
         if self.joined.is_empty() && self.timestamps {
             self.joined.extend_from_slice(ts);
@@ -325,7 +332,7 @@ impl LogStream {
         if tag == b"F" {
             let mut line = std::mem::take(&mut self.joined);
             line.push(b'\n');
-            self.ready.push_back(line);
+            self.ready.push_back((stream, line));
         }
     }
 

@@ -32,6 +32,7 @@ pub use config::Replay;
 pub use create::absolute_image_paths;
 pub use delete::FAILED_DELETE;
 pub use error::Error;
+pub use exec::Attach;
 pub use image_gc::ImageGcTask;
 pub use logs::{LogOptions, LogStream};
 use registry::PodRegistry;

@@ -4,10 +4,12 @@
 //! into the supervisor: the status watch (its sender closes when the pod
 //! task ends), a stopper, and the object as it was submitted (apply
 //! compares a new manifest against it). A generation counter is bumped
-//! on every change of any pod, so watchers wake without polling.
+//! on every change of any pod, so watchers wake without polling; the
+//! generation of a pod's last change is its `resourceVersion`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::watch;
@@ -25,12 +27,19 @@ pub(crate) struct Registered {
     pub stopper: PodStopper,
     /// Exec and port-forward into the pod.
     pub access: crate::pod::PodAccess,
+    /// The generation of the pod's last change: its `resourceVersion`.
+    version: std::sync::Arc<AtomicU64>,
 }
 
 impl Registered {
     /// Whether the pod's task still runs (its status sender is alive).
     pub fn running(&self) -> bool {
         self.status.has_changed().is_ok()
+    }
+
+    /// The pod's `resourceVersion`.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 }
 
@@ -42,6 +51,10 @@ pub(crate) struct PodRegistry {
     generation: watch::Sender<u64>,
     /// Recent deletions: (generation after it, the pod's last state).
     deleted: Mutex<std::collections::VecDeque<(u64, Pod)>>,
+    /// The `resourceVersion` of pods this process does not run: the
+    /// generation of their last update here, else of when it first saw
+    /// their record.
+    records: Mutex<HashMap<Key, u64>>,
 }
 
 /// How many deletions a watch can replay.
@@ -54,6 +67,7 @@ impl PodRegistry {
             removals: Mutex::new(Vec::new()),
             generation: watch::channel(0).0,
             deleted: Mutex::new(std::collections::VecDeque::new()),
+            records: Mutex::new(HashMap::new()),
         }
     }
 
@@ -65,10 +79,11 @@ impl PodRegistry {
     /// called within a tokio runtime.
     pub fn insert(self: &std::sync::Arc<Self>, submitted: Pod, handle: &PodHandle) {
         let key = (handle.namespace().to_owned(), handle.name().to_owned());
-        let entry = Registered { submitted, status: handle.watch(), stopper: handle.stopper(), access: handle.access() };
+        let version = std::sync::Arc::new(AtomicU64::new(0));
+        let entry = Registered { submitted, status: handle.watch(), stopper: handle.stopper(), access: handle.access(), version: version.clone() };
         let mut changes = handle.watch();
         self.pods().insert(key, entry);
-        self.bump();
+        version.store(self.next_version(), Ordering::Release);
         let me = std::sync::Arc::downgrade(self);
         tokio::spawn(async move {
             // Ends with the pod's task (the sender closes); the last bump
@@ -76,7 +91,7 @@ impl PodRegistry {
             loop {
                 let alive = changes.changed().await.is_ok();
                 let Some(reg) = me.upgrade() else { return };
-                reg.bump();
+                version.store(reg.next_version(), Ordering::Release);
                 if !alive {
                     return;
                 }
@@ -88,11 +103,34 @@ impl PodRegistry {
         self.pods().get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
-    /// Replaces the submitted object of a pod (an update).
+    /// Replaces the submitted object of a pod (an update; the pod's
+    /// status change that follows gives it a new version).
     pub fn set_submitted(&self, namespace: &str, name: &str, pod: Pod) {
         if let Some(r) = self.pods().get_mut(&(namespace.to_owned(), name.to_owned())) {
             r.submitted = pod;
         }
+    }
+
+    /// The `resourceVersion` of pod `namespace/name`, which this process
+    /// runs or ran, else whose record it read.
+    pub fn version_of(&self, namespace: &str, name: &str) -> u64 {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(r) = self.pods().get(&key) {
+            return r.version();
+        }
+        *self.records.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert_with(|| self.generation())
+    }
+
+    /// A record of a pod this process does not run changed.
+    pub fn record_changed(&self, namespace: &str, name: &str) {
+        let v = self.next_version();
+        let key = (namespace.to_owned(), name.to_owned());
+        // An ended pod this process ran keeps its entry.
+        if let Some(r) = self.pods().get(&key) {
+            r.version.store(v, Ordering::Release);
+            return;
+        }
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).insert(key, v);
     }
 
     /// Keeps a record-removal task until [`PodRegistry::settle`].
@@ -148,12 +186,14 @@ impl PodRegistry {
     /// A pod's record was removed (its last state `pod`): it leaves the
     /// registry, and the deletion is kept for watches that start from an
     /// earlier generation (the newest [`KEPT_DELETIONS`]).
-    pub fn deleted(&self, pod: Pod) {
+    pub fn deleted(&self, mut pod: Pod) {
         let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         self.pods().remove(&key);
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         let mut log = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
-        self.bump();
-        log.push_back((self.generation(), pod));
+        let version = self.next_version();
+        pod.metadata.resource_version = Some(version.to_string());
+        log.push_back((version, pod));
         while log.len() > KEPT_DELETIONS {
             log.pop_front();
         }

@@ -31,8 +31,17 @@ impl Runtime {
         }
         if let Some(r) = registered.filter(|r| r.running()) {
             // The supervisor applies it; the pod may end meanwhile.
-            if let Some(updated) = r.access.update(pod.clone()).await {
+            let before = r.version();
+            if let Some(mut updated) = r.access.update(pod.clone()).await {
                 self.registry().set_submitted(&ns, &name, pod.clone());
+                // The supervisor published the change; the registry gives
+                // it a resourceVersion as it sees it, which the answer
+                // carries (a client sends it back with its next update).
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+                while r.version() == before && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                updated.metadata.resource_version = Some(r.version().to_string());
                 return Ok(updated);
             }
         }

@@ -23,7 +23,9 @@ pub(crate) struct PodView {
 impl PodView {
     pub fn get(&self, namespace: &str, name: &str) -> Result<Pod, Error> {
         if let Some(r) = self.registry.get(namespace, name).filter(|r| r.running()) {
-            return Ok(r.status.borrow().clone());
+            let mut pod = r.status.borrow().clone();
+            pod.metadata.resource_version = Some(r.version().to_string());
+            return Ok(pod);
         }
         let not_found = || Error::NotFound { namespace: namespace.to_owned(), name: name.to_owned() };
         let dir = self.state.pod(namespace, name);
@@ -51,6 +53,7 @@ impl PodView {
                 c.status = "False".into();
             }
         }
+        pod.metadata.resource_version = Some(self.registry.version_of(namespace, name).to_string());
         Ok(pod)
     }
 
@@ -83,7 +86,8 @@ impl PodView {
         let mut pod = dir.read_record()?;
         change(&mut pod);
         dir.write_record(&pod)?;
-        self.registry.bump();
+        self.registry.record_changed(namespace, name);
+        pod.metadata.resource_version = Some(self.registry.version_of(namespace, name).to_string());
         Ok(pod)
     }
 

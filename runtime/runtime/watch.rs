@@ -47,7 +47,8 @@ pub struct WatchEvent {
 
 /// A stream of [`WatchEvent`]s; dropping it ends the watch.
 pub struct PodWatch {
-    rx: mpsc::Receiver<WatchEvent>,
+    /// Events; `None` marks the end of the first snapshot's ADDED events.
+    rx: mpsc::Receiver<Option<WatchEvent>>,
 }
 
 impl PodWatch {
@@ -55,6 +56,7 @@ impl PodWatch {
         let (tx, rx) = mpsc::channel(BUFFER);
         tokio::spawn(async move {
             let mut since = since;
+            let mut synced = false;
             let mut changes = view.registry.changes();
             let mut seen: BTreeMap<(String, String), Pod> = BTreeMap::new();
             let mut tick = tokio::time::interval(RESCAN);
@@ -78,7 +80,7 @@ impl PodWatch {
                             Some(_) => None,
                         };
                         if let Some(kind) = kind
-                            && tx.send(WatchEvent { kind, object: pod.clone() }).await.is_err()
+                            && tx.send(Some(WatchEvent { kind, object: pod.clone() })).await.is_err()
                         {
                             return;
                         }
@@ -91,7 +93,7 @@ impl PodWatch {
                         // its record had it when removed (the snapshot
                         // before may predate its stop).
                         let last = view.registry.last_deleted(&key.0, &key.1).filter(|p| p.metadata.uid == pod.metadata.uid).unwrap_or_else(|| pod.clone());
-                        if tx.send(WatchEvent { kind: WatchEventType::Deleted, object: last }).await.is_err() {
+                        if tx.send(Some(WatchEvent { kind: WatchEventType::Deleted, object: last })).await.is_err() {
                             return;
                         }
                     }
@@ -102,10 +104,13 @@ impl PodWatch {
                         for pod in view.registry.deleted_since(since) {
                             let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
                             let wanted = namespace.as_ref().is_none_or(|n| *n == key.0) && name.as_ref().is_none_or(|n| *n == key.1);
-                            if wanted && !now.contains_key(&key) && tx.send(WatchEvent { kind: WatchEventType::Deleted, object: pod }).await.is_err() {
+                            if wanted && !now.contains_key(&key) && tx.send(Some(WatchEvent { kind: WatchEventType::Deleted, object: pod })).await.is_err() {
                                 return;
                             }
                         }
+                    }
+                    if !std::mem::replace(&mut synced, true) && tx.send(None).await.is_err() {
+                        return;
                     }
                     seen = now;
                 }
@@ -121,6 +126,17 @@ impl PodWatch {
 
     /// The next event; `None` when the watch ended.
     pub async fn next(&mut self) -> Option<WatchEvent> {
+        loop {
+            if let Some(ev) = self.rx.recv().await? {
+                return Some(ev);
+            }
+        }
+    }
+
+    /// The next event, or `Some(None)` once after the events of the pods
+    /// that existed when the watch began (`sendInitialEvents`' marker);
+    /// `None` when the watch ended.
+    pub(crate) async fn next_or_synced(&mut self) -> Option<Option<WatchEvent>> {
         self.rx.recv().await
     }
 }

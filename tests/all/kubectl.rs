@@ -527,6 +527,106 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
 /// The Python `kubernetes` client lists and reads pods and Services,
 /// reads a log, gets a 404 ApiException for a missing pod, and execs a
 /// command (its WebSocket stream, v4.channel.k8s.io).
+/// kubectl with `stdin` fed from `input` and extra environment; its exit
+/// code, stdout and stderr.
+fn kubectl_with_input(bin: &Path, kubeconfig: &Path, env: &[(&str, &str)], input: &[u8], args: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .envs(env.iter().copied())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    // Left open a moment: kubectl attaches after the pod runs, and a
+    // closed stdin would end the session before anything was typed.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `kubectl run -i --rm` (create, attach to the container's stdin,
+/// delete), `kubectl attach` to a running container's own streams, and
+/// exec and attach over SPDY/3.1 as well as WebSockets, for each kubectl;
+/// `kubectl replace` of a stale copy is a Conflict.
+#[test]
+fn kubectl_attaches_and_streams_over_websockets_and_spdy() {
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
+    // One pod per kubectl and transport: the attach below ends its
+    // container (restartPolicy Never).
+    let mut pods = String::new();
+    for i in 0..clients.len() {
+        for websockets in ["true", "false"] {
+            pods.push_str(&format!(
+                r#"---
+apiVersion: v1
+kind: Pod
+metadata: {{name: talker-{i}-{websockets}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "while read l; do if [ \"$l\" = quit ]; then exit 0; fi; echo got $l; echo err $l >&2; done"]
+    stdin: true
+"#
+            ));
+        }
+    }
+    let file = dir.path().join("talkers.yaml");
+    std::fs::write(&file, pods).unwrap();
+    let (code, _, err) = run_kubectl(&clients[0], &kubeconfig, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run_kubectl(&clients[0], &kubeconfig, &["wait", "--for=condition=Ready", "pods", "--all", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    // Optimistic concurrency: a copy of a running pod taken before a
+    // change is refused.
+    let (_, old, _) = run_kubectl(&clients[0], &kubeconfig, &["get", "pod", "talker-0-true", "-o", "json"]);
+    let stale = dir.path().join("stale.json");
+    std::fs::write(&stale, &old).unwrap();
+    let (code, _, err) = run_kubectl(&clients[0], &kubeconfig, &["label", "pod", "talker-0-true", "changed=yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run_kubectl(&clients[0], &kubeconfig, &["replace", "-f", stale.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(r#"Operation cannot be fulfilled on pods "talker-0-true": the object has been modified; please apply your changes to the latest version and try again"#),
+        "{err}"
+    );
+    for (i, bin) in clients.iter().enumerate() {
+        let who = bin.display();
+        for websockets in ["true", "false"] {
+            let env = [("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", websockets)];
+            let talker = format!("talker-{i}-{websockets}");
+            let (code, out, err) =
+                kubectl_with_input(bin, &kubeconfig, &env, b"typed", &["exec", "-i", &talker, "--", "sh", "-c", "cat; echo; echo oops >&2; exit 3"]);
+            assert_eq!((code, out.as_str()), (Some(3), "typed\n"), "{who} exec (websockets {websockets}): {err}");
+            assert!(err.contains("oops") && err.contains("command terminated with exit code 3"), "{who}: {err}");
+            // The container's own streams: what it prints after the attach,
+            // on stdout and stderr; its exit ends the session.
+            let (code, out, err) = kubectl_with_input(bin, &kubeconfig, &env, b"one\nquit\n", &["attach", "-i", &talker, "-c", "c"]);
+            assert_eq!((code, out.as_str()), (Some(0), "got one\n"), "{who} attach (websockets {websockets}): {err}");
+            assert!(err.contains("err one"), "{who} attach: stderr has the container's stderr: {err}");
+            let name = format!("r{i}{websockets}");
+            let (code, out, err) = kubectl_with_input(
+                bin,
+                &kubeconfig,
+                &env,
+                b"hello\n",
+                &["run", &name, "-i", "--rm", "--restart=Never", "--image=busybox", "--", "sh", "-c", "read l; echo got $l; exit 2"],
+            );
+            assert_eq!((code, out.contains("got hello")), (Some(2), true), "{who} run -i (websockets {websockets}): {out}{err}");
+            let (_, pods, _) = run_kubectl(bin, &kubeconfig, &["get", "pods", "-o", "name"]);
+            assert!(!pods.contains(&format!("pod/{name}\n")), "{who}: --rm deleted the pod: {pods}");
+        }
+    }
+}
+
 #[test]
 fn the_python_client_lists_reads_and_gets_errors() {
     let python = match std::env::var_os("WASMPOD_PYTHON") {
