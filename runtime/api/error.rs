@@ -121,6 +121,7 @@ impl Status {
             Error::Conflict { .. } | Error::ApplyConflict { .. } => (409, "Conflict"),
             Error::UnsupportedMediaType { .. } => (415, "UnsupportedMediaType"),
             Error::NotAllowed(_) => (405, "MethodNotAllowed"),
+            Error::Forbidden(_) => (403, "Forbidden"),
             Error::RunningElsewhere { .. } => (503, "ServiceUnavailable"),
             Error::Exec(crate::ExecError::Sandbox { .. }) => (500, "InternalError"),
             Error::Exec(_) => (400, "BadRequest"),

@@ -159,7 +159,8 @@ pub(super) fn watch(ctx: &ServerContext, kind: Resource, namespace: Option<Strin
     let include = q.get("includeObject").cloned();
     // Checked now: a bad selector is the request's error, not the stream's.
     let selector = q.get("labelSelector").cloned().unwrap_or_default();
-    objects::selected(ctx, kind, None, &selector)?;
+    let fields = q.get("fieldSelector").cloned().unwrap_or_default();
+    objects::selected(ctx, kind, None, &selector, &fields)?;
     let ctx = ctx.clone();
     let (list_kind, api_version) = kind.list_kind();
     let object_kind = list_kind.trim_end_matches("List").to_owned();
@@ -180,7 +181,7 @@ pub(super) fn watch(ctx: &ServerContext, kind: Resource, namespace: Option<Strin
         };
         let mut changes = ctx.runtime.changes();
         let current = |ctx: &ServerContext| -> BTreeMap<(String, String), Value> {
-            objects::selected(ctx, kind, namespace.as_deref(), &selector).unwrap_or_default().into_iter().map(|o| (key(&o), o)).collect()
+            objects::selected(ctx, kind, namespace.as_deref(), &selector, &fields).unwrap_or_default().into_iter().map(|o| (key(&o), o)).collect()
         };
         let mut seen = current(&ctx);
         let mut out: Vec<Bytes> = Vec::new();

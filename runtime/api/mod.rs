@@ -32,6 +32,7 @@ mod protobuf;
 mod remotecommand;
 mod request;
 mod routes;
+mod selectors;
 mod server;
 mod spdy;
 mod spdy_exec;

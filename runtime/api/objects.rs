@@ -21,6 +21,7 @@ use super::Status;
 use super::body::{Body, json_response};
 use super::discovery::Role;
 use super::request::{Query, ServerContext, field_manager, field_validation, object_from_body, with_warnings};
+use super::selectors::{FieldSelector, Fields, LabelSelector};
 use crate::Error;
 use crate::manifest::Validation;
 
@@ -191,27 +192,9 @@ fn items(ctx: &ServerContext, kind: Resource, namespace: Option<&str>) -> Vec<Va
     }
 }
 
-/// The namespaces that exist: Kubernetes' own four, and those of the
-/// pods, Services and NetworkPolicies (namespaces are implicit here).
+/// The namespaces that exist (`runtime/namespaces.rs`).
 fn namespaces(ctx: &ServerContext) -> Vec<Value> {
-    let mut names: std::collections::BTreeSet<String> = ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| (*s).to_owned()).collect();
-    names.extend(ctx.runtime.list(None).unwrap_or_default().into_iter().filter_map(|p| p.metadata.namespace));
-    names.extend(ctx.runtime.services(None).into_iter().filter_map(|s| s.metadata.namespace));
-    names.extend(ctx.runtime.network_policies(None).into_iter().filter_map(|p| p.metadata.namespace));
-    names.extend(ctx.runtime.config_maps(None).into_iter().filter_map(|c| c.metadata.namespace));
-    names.extend(ctx.runtime.secrets(None).into_iter().filter_map(|s| s.metadata.namespace));
-    names
-        .into_iter()
-        .map(|name| {
-            json!({
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"},
-            })
-        })
-        .collect()
+    ctx.runtime.namespaces().into_iter().map(|n| serde_json::to_value(n).expect("API objects serialize")).collect()
 }
 
 fn name_of(v: &Value) -> Option<&str> {
@@ -220,54 +203,18 @@ fn name_of(v: &Value) -> Option<&str> {
 
 /// The objects a list request asks for.
 pub(crate) fn list_values(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, q: &Query) -> Result<Vec<Value>, Error> {
-    selected(ctx, kind, namespace, q.get("labelSelector").map(String::as_str).unwrap_or_default())
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    selected(ctx, kind, namespace, get("labelSelector"), get("fieldSelector"))
 }
 
-/// The objects of `kind` in `namespace` (all: `None`) that `selector`
-/// (`k=v,k2=v2`; empty: all) selects.
-pub(crate) fn selected(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, Error> {
-    select_labels(items(ctx, kind, namespace), selector)
-}
-
-/// The objects of `items` that `selector` (`k=v,k2=v2`; empty: all)
-/// selects.
-pub(crate) fn select_labels(mut items: Vec<Value>, selector: &str) -> Result<Vec<Value>, Error> {
-    let selector = LabelSelector::parse(selector)?;
-    items.retain(|o| selector.selects(|k| o.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str)));
+/// The objects of `kind` in `namespace` (all: `None`) that the label
+/// and field selectors (`selectors.rs`; empty: all) select.
+pub(crate) fn selected(ctx: &ServerContext, kind: Resource, namespace: Option<&str>, labels: &str, fields: &str) -> Result<Vec<Value>, Error> {
+    let labels = LabelSelector::parse(labels)?;
+    let fields = FieldSelector::parse(fields, Fields::Objects)?;
+    let mut items = items(ctx, kind, namespace);
+    items.retain(|o| labels.selects_value(o) && fields.selects(o, Fields::Objects));
     Ok(items)
-}
-
-/// A `labelSelector` of `k=v` (or `k==v`) terms; empty selects all.
-/// kubernetes.io/service-name=web is the one kubectl and kube-proxy use
-/// for slices; set-based terms are refused, not ignored.
-pub(crate) struct LabelSelector(Vec<(String, String)>);
-
-impl LabelSelector {
-    pub(crate) fn parse(selector: &str) -> Result<Self, Error> {
-        let mut terms = Vec::new();
-        for term in selector.split(',').filter(|_| !selector.is_empty()) {
-            let refused = || Error::BadRequest(format!("unable to parse requirement: {term}: only key=value selectors are served"));
-            let (k, v) = term.split_once('=').ok_or_else(refused)?;
-            let v = v.strip_prefix('=').unwrap_or(v);
-            let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-            if k.is_empty() || !plain(k) || !plain(v) {
-                return Err(refused());
-            }
-            terms.push((k.to_owned(), v.to_owned()));
-        }
-        Ok(LabelSelector(terms))
-    }
-
-    /// Whether labels (looked up by `label`) match every term.
-    pub(crate) fn selects<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
-        self.0.iter().all(|(k, v)| label(k) == Some(v.as_str()))
-    }
-
-    /// Whether `pod`'s labels match.
-    pub(crate) fn selects_pod(&self, pod: &k8s_openapi::api::core::v1::Pod) -> bool {
-        let labels = pod.metadata.labels.as_ref();
-        self.selects(|k| labels.and_then(|l| l.get(k)).map(String::as_str))
-    }
 }
 
 pub(crate) fn get(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
@@ -310,12 +257,17 @@ fn one(kind: Resource, bytes: &[u8], namespace: &str, validation: Validation) ->
 fn writable(ctx: &ServerContext, kind: Resource) -> Result<(), Error> {
     if kind.read_only() {
         let why = match kind {
-            Resource::Namespaces => "exist here as the namespaces objects are in, and cannot be written",
+            Resource::Namespaces => "are created and deleted here, not changed",
             Resource::ServiceAccounts => "are each namespace's `default` here, and cannot be written",
             _ => "are computed from the pods behind each Service and cannot be written",
         };
         return Err(Error::NotAllowed(format!("{} {why}", kind.resource())));
     }
+    served_here(ctx, kind)
+}
+
+/// Writes go to a `serve` daemon, not a `run` process.
+fn served_here(ctx: &ServerContext, kind: Resource) -> Result<(), Error> {
     if ctx.role == Role::Run {
         return Err(Error::NotAllowed(format!(
             "this is a `wasmpod run` process (pid {}), which serves only its own objects: start `wasmpod serve` to create {}",
@@ -370,6 +322,10 @@ fn name_in(m: &crate::manifest::Manifests) -> String {
 }
 
 pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes: &[u8], q: &Query) -> Result<Response<Body>, Error> {
+    if kind == Resource::Namespaces {
+        served_here(ctx, kind)?;
+        return Ok(json_response(StatusCode::CREATED, &ctx.runtime.create_namespace(&namespace_from(bytes)?)?));
+    }
     writable(ctx, kind)?;
     let mut m = one(kind, bytes, namespace, field_validation(q)?)?;
     if field_manager(q) != super::request::APPLIED {
@@ -378,7 +334,26 @@ pub(crate) fn create(ctx: &ServerContext, kind: Resource, namespace: &str, bytes
     Ok(with_warnings(json_response(StatusCode::CREATED, &put(ctx, &m, true)?), &m.warnings))
 }
 
+/// A Namespace request body.
+fn namespace_from(bytes: &[u8]) -> Result<k8s_openapi::api::core::v1::Namespace, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::BadRequest("the request body is not UTF-8".into()))?;
+    serde_saphyr::from_str(text).map_err(|e| Error::BadRequest(format!("Namespace in version \"v1\" cannot be handled as a Namespace: {e}")))
+}
+
 pub(crate) fn replace(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str, bytes: &[u8], q: &Query) -> Result<Response<Body>, Error> {
+    if kind == Resource::Namespaces {
+        served_here(ctx, kind)?;
+        let ns = namespace_from(bytes)?;
+        if ns.metadata.name.as_deref() != Some(name) {
+            return Err(Error::BadRequest(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                ns.metadata.name.unwrap_or_default()
+            )));
+        }
+        let old = ctx.runtime.namespace(name)?;
+        precondition("namespaces", name, &serde_json::to_value(&ns).expect("API objects serialize"), old.metadata.resource_version.as_deref())?;
+        return Ok(json_response(StatusCode::OK, &ctx.runtime.replace_namespace(&ns)?));
+    }
     writable(ctx, kind)?;
     let mut m = one(kind, bytes, namespace, field_validation(q)?)?;
     let named = name_in(&m);
@@ -412,6 +387,10 @@ pub(crate) fn precondition(resource: &str, name: &str, sent: &Value, current: Op
 }
 
 pub(crate) fn delete(ctx: &ServerContext, kind: Resource, namespace: &str, name: &str) -> Result<Response<Body>, Error> {
+    if kind == Resource::Namespaces {
+        served_here(ctx, kind)?;
+        return Ok(json_response(StatusCode::OK, &ctx.runtime.delete_namespace(name)?));
+    }
     writable(ctx, kind)?;
     match kind {
         // The API server answers a Service's deletion with the Service,

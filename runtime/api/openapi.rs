@@ -51,7 +51,7 @@ const KINDS: &[Kind] = &[
     Kind { group: "", kind: "Service", plural: "services", namespaced: true, writable: true, schema: add::<core::Service> },
     Kind { group: "", kind: "Endpoints", plural: "endpoints", namespaced: true, writable: false, schema: add::<core::Endpoints> },
     Kind { group: "", kind: "Event", plural: "events", namespaced: true, writable: false, schema: add::<core::Event> },
-    Kind { group: "", kind: "Namespace", plural: "namespaces", namespaced: false, writable: false, schema: add::<core::Namespace> },
+    Kind { group: "", kind: "Namespace", plural: "namespaces", namespaced: false, writable: true, schema: add::<core::Namespace> },
     Kind { group: "", kind: "ConfigMap", plural: "configmaps", namespaced: true, writable: true, schema: add::<core::ConfigMap> },
     Kind { group: "", kind: "Secret", plural: "secrets", namespaced: true, writable: true, schema: add::<core::Secret> },
     Kind { group: "", kind: "ServiceAccount", plural: "serviceaccounts", namespaced: true, writable: false, schema: add::<core::ServiceAccount> },

@@ -29,6 +29,7 @@ use super::discovery::Role;
 use super::objects::{self, Resource};
 use super::remotecommand::{Session, Wanted};
 use super::request::{Query, ServerContext, field_validation, pod_from_body, read_body, with_warnings};
+use super::selectors::{FieldSelector, Fields, LabelSelector};
 use crate::Error;
 use crate::runtime::LogOptions;
 
@@ -119,19 +120,6 @@ fn route(path: &str) -> Option<Route> {
 
 fn flag(q: &Query, key: &str) -> bool {
     q.get(key).is_some_and(|v| v == "true" || v == "1")
-}
-
-/// `metadata.name=x` (or `involvedObject.name=x`) from a fieldSelector.
-fn selected_name(q: &Query, field: &str) -> Result<Option<String>, Error> {
-    let Some(sel) = q.get("fieldSelector").filter(|s| !s.is_empty()) else { return Ok(None) };
-    let mut name = None;
-    for term in sel.split(',') {
-        match term.split_once('=') {
-            Some((f, v)) if f == field => name = Some(v.trim_start_matches('=').to_owned()),
-            _ => return Err(Error::BadRequest(format!("field label not supported: {term}"))),
-        }
-    }
-    Ok(name)
 }
 
 fn error_response(e: &Error) -> Response<Body> {
@@ -263,7 +251,6 @@ pub(crate) async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> R
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "attach" => attach(&ctx, &namespace, &name, req),
         (&Method::POST | &Method::GET, Route::PodSub { namespace, name, sub }) if sub == "portforward" => port_forward(&ctx, &namespace, &name, &query, req),
         (&Method::POST, Route::Objects { kind: kind @ Resource::Namespaces, namespace: None }) => match read_body(req).await {
-            // Cluster-scoped kinds (namespaces): refused with why.
             Ok((_, bytes)) => objects::create(&ctx, kind, "", &bytes, &query),
             Err(e) => Err(e),
         },
@@ -318,7 +305,7 @@ fn resources() -> serde_json::Value {
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["list"], "shortNames": ["ev"]},
             {"name": "services", "singularName": "service", "namespaced": true, "kind": "Service", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["svc"], "categories": ["all"]},
             {"name": "endpoints", "singularName": "endpoints", "namespaced": true, "kind": "Endpoints", "verbs": ["get", "list"], "shortNames": ["ep"]},
-            {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["get", "list"], "shortNames": ["ns"]},
+            {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": ["create", "delete", "get", "list", "watch"], "shortNames": ["ns"]},
             {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": ["create", "delete", "get", "list", "patch", "update"], "shortNames": ["cm"]},
             {"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": ["create", "delete", "get", "list", "patch", "update"]},
             {"name": "serviceaccounts", "singularName": "serviceaccount", "namespaced": true, "kind": "ServiceAccount", "verbs": ["get", "list"], "shortNames": ["sa"]},
@@ -330,7 +317,8 @@ fn resources() -> serde_json::Value {
 /// each event's object is a one-row Table (kubectl's `get -w`), the first
 /// with the column definitions.
 fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table: bool) -> Result<Response<Body>, Error> {
-    let name = selected_name(q, "metadata.name")?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), Fields::Pods)?;
+    let name = fields.name().map(str::to_owned);
     if flag(q, "watch") {
         let since = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0);
         let mut watch = match since {
@@ -339,7 +327,7 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
         };
         let (tx, body) = channel();
         let include = q.get("includeObject").cloned();
-        let selector = objects::LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+        let selector = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
         let options = super::lists::WatchOptions::of(q);
         let runtime = ctx.runtime.clone();
         tokio::spawn(async move {
@@ -365,10 +353,10 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
                     }
                     Some(Some(ev)) => ev,
                 };
-                if !selector.selects_pod(&ev.object) {
+                let mut value = serde_json::to_value(&ev).expect("watch events serialize");
+                if !selector.selects_pod(&ev.object) || !fields.selects(&value["object"], Fields::Pods) {
                     continue;
                 }
-                let mut value = serde_json::to_value(&ev).expect("watch events serialize");
                 if as_table {
                     let pod = value["object"].take();
                     let mut table = super::tables::table(super::tables::Printed::Pods, &[pod], include.as_deref(), jiff::Timestamp::now());
@@ -398,13 +386,10 @@ fn list_pods(ctx: &ServerContext, namespace: Option<String>, q: &Query, as_table
 
 /// The pods a list request asks for (`fieldSelector=metadata.name=`).
 fn pods_of(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Vec<k8s_openapi::api::core::v1::Pod>, Error> {
-    let name = selected_name(q, "metadata.name")?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), Fields::Pods)?;
+    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
     let mut pods = ctx.runtime.list(namespace)?;
-    if let Some(n) = name {
-        pods.retain(|p| p.metadata.name.as_deref() == Some(n.as_str()));
-    }
-    let selector = objects::LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
-    pods.retain(|p| selector.selects_pod(p));
+    pods.retain(|p| labels.selects_pod(p) && fields.selects(&serde_json::to_value(p).expect("a Pod serializes"), Fields::Pods));
     Ok(pods)
 }
 
@@ -619,33 +604,14 @@ fn logs(ctx: &ServerContext, namespace: &str, name: &str, q: &Query) -> Result<R
 /// fieldSelector on `involvedObject.{name,namespace,uid,kind}` (what
 /// `kubectl describe` sends).
 fn event_list(ctx: &ServerContext, namespace: Option<&str>, q: &Query) -> Result<Vec<k8s_openapi::api::core::v1::Event>, Error> {
-    let mut wanted: Vec<(&str, String)> = Vec::new();
-    if let Some(sel) = q.get("fieldSelector").filter(|s| !s.is_empty()) {
-        for term in sel.split(',') {
-            match term.split_once('=') {
-                Some((f @ ("involvedObject.name" | "involvedObject.namespace" | "involvedObject.uid" | "involvedObject.kind"), v)) => {
-                    wanted.push((f, v.trim_start_matches('=').to_owned()));
-                }
-                _ => return Err(Error::BadRequest(format!("field label not supported: {term}"))),
-            }
-        }
-    }
-    let field = |e: &k8s_openapi::api::core::v1::Event, f: &str| -> Option<String> {
-        let o = &e.involved_object;
-        match f {
-            "involvedObject.name" => o.name.clone(),
-            "involvedObject.namespace" => o.namespace.clone(),
-            "involvedObject.uid" => o.uid.clone(),
-            _ => o.kind.clone(),
-        }
-    };
-    let name = wanted.iter().find(|(f, _)| *f == "involvedObject.name").map(|(_, v)| v.clone());
+    let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), Fields::Events)?;
+    let name = fields.involved_name().map(str::to_owned);
     let mut items = Vec::new();
     for pod in ctx.runtime.list(namespace)? {
         let (ns, n) = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
         if name.as_ref().is_none_or(|want| *want == n) {
             match ctx.runtime.events(&ns, &n) {
-                Ok(evs) => items.extend(evs.into_iter().filter(|e| wanted.iter().all(|(f, v)| field(e, f).as_deref() == Some(v.as_str())))),
+                Ok(evs) => items.extend(evs.into_iter().filter(|e| fields.selects(&serde_json::to_value(e).expect("an Event serializes"), Fields::Events))),
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -678,8 +644,5 @@ mod tests {
         assert_eq!(route("/api/v1/namespaces/a/networkpolicies"), None);
         assert_eq!(route("/api/v1/namespaces"), Some(Route::Objects { kind: Resource::Namespaces, namespace: None }));
         assert_eq!(route("/api/v1/namespaces/shop"), Some(Route::Object { kind: Resource::Namespaces, namespace: String::new(), name: "shop".into() }));
-        let q: Query = [("fieldSelector".to_string(), "metadata.name=x".to_string())].into();
-        assert_eq!(selected_name(&q, "metadata.name").unwrap(), Some("x".into()));
-        assert!(selected_name(&q, "involvedObject.name").is_err());
     }
 }

@@ -120,7 +120,8 @@ fn cells(of: Printed, object: &Value, now: jiff::Timestamp) -> Option<Vec<String
         Printed::Other(Resource::Namespaces) => {
             let name = object.pointer("/metadata/name").and_then(Value::as_str)?.to_owned();
             let phase = object.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Active").to_owned();
-            vec![name, phase, "<unknown>".into()]
+            let created = object.pointer("/metadata/creationTimestamp").and_then(Value::as_str).and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            vec![name, phase, created.map(|t| super::table::human_duration(now.duration_since(t))).unwrap_or_else(|| "<unknown>".into())]
         }
         Printed::Other(Resource::Endpoints) => endpoints_row(&Deserialize::deserialize(object).ok()?, now),
         Printed::Other(Resource::ConfigMaps) => super::table::config_map_row(&Deserialize::deserialize(object).ok()?, now),

@@ -28,6 +28,12 @@ mod quantity;
 mod strict;
 mod validate;
 
+/// Why `name` is not a DNS-1123 label (a namespace's name), in the API
+/// server's words; `None` when it is one.
+pub(crate) fn dns_label_problem(name: &str) -> Option<String> {
+    validate::format::dns1123_label(name).into_iter().next()
+}
+
 use std::path::Path;
 use std::str::FromStr;
 

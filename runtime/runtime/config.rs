@@ -118,6 +118,9 @@ impl Runtime {
         T: k8s_openapi::Metadata<Ty = ObjectMeta> + Clone + serde::Serialize,
     {
         let key = key_of(obj.metadata());
+        if how != Put::Restore {
+            self.open_namespace(&key.0)?;
+        }
         let mut objects = map.lock().unwrap_or_else(|p| p.into_inner());
         if how == Put::Create && objects.contains_key(&key) {
             return Err(Error::ObjectExists { resource: resource.into(), namespace: key.0, name: key.1 });

@@ -35,6 +35,7 @@ impl Runtime {
             if self.state().pod(&ns, &name).has_record() {
                 return Err(Error::AlreadyExists { namespace: ns, name });
             }
+            self.open_namespace(&ns)?;
         }
         let started = self.start_all(self.plan(manifests, base_dir).await?).await?;
         Ok(started.iter().map(|h| h.current()).collect())

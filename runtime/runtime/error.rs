@@ -92,6 +92,10 @@ pub enum Error {
     /// The request itself is wrong: body, query parameter, container (400 BadRequest).
     #[error("{0}")]
     BadRequest(String),
+    /// The request is refused (403 Forbidden), e.g. new content in a
+    /// namespace being deleted.
+    #[error("{0}")]
+    Forbidden(String),
     /// This process does not take the request (405 MethodNotAllowed), e.g.
     /// a `run` process asked to create a pod.
     #[error("{0}")]

@@ -18,6 +18,7 @@ mod exec;
 mod get;
 mod image_gc;
 mod logs;
+mod namespaces;
 mod registry;
 mod replace;
 mod services;
@@ -171,6 +172,11 @@ pub struct Runtime {
     deletions: std::sync::Mutex<config::DeletionLog>,
     /// Whether applied objects are recorded ([`RuntimeConfig::record_objects`]).
     record_objects: bool,
+    /// Namespaces created or being deleted (`namespaces.rs`).
+    namespace_map: namespaces::NamespaceMap,
+    /// When this runtime started: the creation time shown for implicit
+    /// namespaces.
+    started: jiff::Timestamp,
 }
 
 impl Runtime {
@@ -207,6 +213,8 @@ impl Runtime {
             secrets: Default::default(),
             deletions: Default::default(),
             record_objects: config.record_objects,
+            namespace_map: Default::default(),
+            started: jiff::Timestamp::now(),
         })
     }
 

@@ -39,6 +39,9 @@ impl Runtime {
 
     fn put_service(&self, svc: &Service, how: Put) -> Result<Service, Error> {
         let spec = service_spec(svc)?;
+        if how != Put::Restore {
+            self.open_namespace(&spec.namespace)?;
+        }
         let name = spec.name.clone();
         let key = (spec.namespace.clone(), name.clone());
         let mut out = svc.clone();
@@ -192,6 +195,9 @@ impl Runtime {
 
     fn put_network_policy(&self, policy: &NetworkPolicy, how: Put) -> Result<NetworkPolicy, Error> {
         let key = (policy.metadata.namespace.clone().unwrap_or_else(|| "default".into()), policy.metadata.name.clone().unwrap_or_default());
+        if how != Put::Restore {
+            self.open_namespace(&key.0)?;
+        }
         let mut policies = self.policies.lock().unwrap_or_else(|p| p.into_inner());
         if how == Put::Create && policies.contains_key(&key) {
             return Err(Error::ObjectExists { resource: NETWORK_POLICIES.into(), namespace: key.0, name: key.1 });
@@ -289,6 +295,7 @@ impl Runtime {
                 }
             }
         }
+        failed.extend(self.restore_namespaces());
         failed
     }
 

@@ -627,6 +627,91 @@ spec:
     }
 }
 
+/// Namespaces created, listed, labelled and deleted with what is in
+/// them (new content refused while one terminates; `default` may not be
+/// deleted), and set-based label selectors and field selectors, for each
+/// kubectl.
+#[test]
+fn kubectl_namespaces_and_selectors() {
+    let Some((clients, dir, _daemon, kubeconfig)) = serve_for_kubectls() else { return };
+    for (i, bin) in clients.iter().enumerate() {
+        let who = bin.display();
+        let ns = format!("shop{i}");
+        let run = |args: &[&str]| run_kubectl(bin, &kubeconfig, args);
+        let (code, out, err) = run(&["create", "namespace", &ns]);
+        assert_eq!((code, out.trim()), (Some(0), format!("namespace/{ns} created").as_str()), "{who}: {err}");
+        let (code, _, err) = run(&["create", "namespace", &ns]);
+        assert_eq!(code, Some(1));
+        assert!(err.contains(&format!(r#"namespaces "{ns}" already exists"#)), "{who}: {err}");
+        let (code, _, err) = run(&["label", "namespace", &ns, "team=a"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        let (_, out, _) = run(&["get", "namespaces", "-l", "team in (a,b)", "--no-headers"]);
+        assert!(out.starts_with(&format!("{ns}   Active   ")), "{who}: {out}");
+        // Pods with labels, one with a preStop hook that keeps it
+        // terminating a moment.
+        let pods = format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata: {{name: a, namespace: {ns}, labels: {{app: web, tier: front}}}}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    lifecycle: {{preStop: {{exec: {{command: ["sleep", "2"]}}}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: b, namespace: {ns}, labels: {{app: db}}}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: c, image: busybox, command: ["true"]}}
+"#
+        );
+        let file = dir.path().join(format!("pods{i}.yaml"));
+        std::fs::write(&file, pods).unwrap();
+        let (code, _, err) = run(&["apply", "-f", file.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        let (code, _, err) = run(&["-n", &ns, "wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/b", "--timeout=60s"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        let (code, _, err) = run(&["-n", &ns, "wait", "--for=condition=Ready", "pod/a", "--timeout=60s"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        for (selector, want) in
+            [("app in (web,db)", "a b"), ("app notin (web)", "b"), ("tier", "a"), ("!tier", "b"), ("app!=web", "b"), ("app=web,tier=front", "a")]
+        {
+            let (_, out, err) = run(&["-n", &ns, "get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+            assert_eq!(out, want, "{who} -l {selector}: {err}");
+        }
+        for (selector, want) in [("status.phase=Running", "a"), ("status.phase!=Running", "b"), ("metadata.name=b", "b")] {
+            let (_, out, err) = run(&["-n", &ns, "get", "pods", "--field-selector", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+            assert_eq!(out, want, "{who} --field-selector {selector}: {err}");
+        }
+        let (code, _, err) = run(&["-n", &ns, "get", "pods", "--field-selector", "spec.containers=x"]);
+        assert_eq!(code, Some(1));
+        assert!(err.contains("field label not supported: spec.containers"), "{who}: {err}");
+        let (code, _, err) = run(&["-n", &ns, "create", "configmap", "c", "--from-literal=k=v"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        // Deleting the namespace deletes what is in it; it terminates
+        // until its last pod is gone.
+        let (code, _, err) = run(&["delete", "namespace", &ns, "--wait=false"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        let (_, out, _) = run(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"]);
+        assert_eq!(out, "Terminating", "{who}");
+        let (code, _, err) = run(&["-n", &ns, "create", "configmap", "d", "--from-literal=k=v"]);
+        assert_eq!(code, Some(1));
+        assert!(err.contains(&format!("unable to create new content in namespace {ns} because it is being terminated")), "{who}: {err}");
+        let (code, _, err) = run(&["wait", "--for=delete", &format!("namespace/{ns}"), "--timeout=60s"]);
+        assert_eq!(code, Some(0), "{who}: {err}");
+        let (_, out, _) = run(&["-n", &ns, "get", "pods,configmaps", "-o", "name"]);
+        assert_eq!(out, "", "{who}: everything in it went with it");
+        let (code, _, err) = run(&["delete", "namespace", "default"]);
+        assert_eq!(code, Some(1));
+        assert!(err.contains(r#"namespaces "default" is forbidden: this namespace may not be deleted"#), "{who}: {err}");
+    }
+}
+
 #[test]
 fn the_python_client_lists_reads_and_gets_errors() {
     let python = match std::env::var_os("WASMPOD_PYTHON") {
