@@ -171,6 +171,93 @@ async fn pump(conn: crate::Connection, stream: u32, err_stream: Option<u32>, mut
     }
 }
 
+/// The WebSocket channel protocol of port-forward (the kubelet's older
+/// form, which the Python client speaks): for the i-th port of `ports=`,
+/// channel 2i carries its bytes and 2i+1 its errors; each channel's first
+/// message from the server is the port number (two bytes, little-endian).
+pub(crate) const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
+
+/// Serves the channel protocol for `ports`: one connection into the pod
+/// per port, for as long as the WebSocket lasts.
+pub(crate) async fn serve_channels<S>(ws: tokio_tungstenite::WebSocketStream<S>, ports: Vec<u16>, dial: Dial)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, mut source) = ws.split();
+    let (out, mut queue) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = queue.recv().await {
+            if sink.send(Message::Binary(m.into())).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut to_pod = Vec::new();
+    let mut pumps = tokio::task::JoinSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let (data, error) = ((2 * i) as u8, (2 * i + 1) as u8);
+        let announce = |channel: u8| [&[channel][..], &port.to_le_bytes()].concat();
+        if out.send(announce(data)).await.is_err() || out.send(announce(error)).await.is_err() {
+            break;
+        }
+        match dial(*port) {
+            Err(why) => {
+                let _ = out.send([&[error][..], why.as_bytes()].concat()).await;
+                to_pod.push(None);
+            }
+            Ok(conn) => {
+                let (mut from, to) = tokio::io::split(conn);
+                to_pod.push(Some(to));
+                let out = out.clone();
+                pumps.spawn(async move {
+                    let mut chunk = vec![0u8; 32 * 1024];
+                    loop {
+                        match from.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if out.send([&[data][..], &chunk[..n]].concat()).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+    // The client's messages: a channel byte, then bytes for that port;
+    // the session ends when every port's connection has ended (the
+    // protocol cannot close one channel), or the client goes.
+    loop {
+        let msg = tokio::select! {
+            m = source.next() => m,
+            done = pumps.join_next() => match done {
+                Some(_) => continue,
+                None => break,
+            },
+        };
+        let b = match msg {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            Some(Ok(_)) => continue,
+        };
+        let Some((&channel, rest)) = b.split_first() else { continue };
+        if channel % 2 == 0
+            && let Some(Some(w)) = to_pod.get_mut(usize::from(channel / 2))
+            && w.write_all(rest).await.is_err()
+        {
+            to_pod[usize::from(channel / 2)] = None;
+        }
+    }
+    for w in to_pod.iter_mut().flatten() {
+        let _ = w.shutdown().await;
+    }
+    pumps.abort_all();
+    drop(out);
+    let _ = writer.await;
+}
+
 /// The byte stream inside a tunnelling WebSocket: each binary message in
 /// is written to the returned stream's reader side, what is written to
 /// it goes out as binary messages.

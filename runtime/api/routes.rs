@@ -549,11 +549,12 @@ fn attach(ctx: &ServerContext, namespace: &str, name: &str, req: Request<Incomin
 /// connects into the pod first (a refusal is an error response), then
 /// upgrades and splices the bytes.
 fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    use super::portforward::{Dial, STREAM_PROTOCOL, TUNNEL_PROTOCOL, serve, untunnel};
+    use super::portforward::{CHANNEL_PROTOCOL, Dial, STREAM_PROTOCOL, TUNNEL_PROTOCOL, serve, serve_channels, untunnel};
     let tunnel = super::websocket::is_websocket(&req) && super::websocket::offers(&req, TUNNEL_PROTOCOL);
+    let channels = !tunnel && super::websocket::is_websocket(&req) && super::websocket::offers(&req, CHANNEL_PROTOCOL);
     let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let spdy = header("upgrade").eq_ignore_ascii_case("SPDY/3.1") && header("x-stream-protocol-version").split(',').any(|p| p.trim() == STREAM_PROTOCOL);
-    if tunnel || spdy {
+    if tunnel || spdy || channels {
         let access = ctx.runtime.access(namespace, name)?;
         let uid = ctx.runtime.get(namespace, name)?.metadata.uid.unwrap_or_default();
         let pod = name.to_owned();
@@ -561,6 +562,19 @@ fn port_forward(ctx: &ServerContext, namespace: &str, name: &str, q: &Query, req
         let dial: Dial = Box::new(move |port| access.connect(port).map_err(|e| format!("error forwarding port {port} to pod {pod}, uid {uid}: {e}")));
         if tunnel {
             return Ok(super::websocket::accept(req, &[TUNNEL_PROTOCOL], move |ws, _| serve(untunnel(ws), dial)));
+        }
+        if channels {
+            let mut ports = Vec::new();
+            for p in q.get("ports").map(String::as_str).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+                match p.trim().parse::<u16>() {
+                    Ok(n) if n > 0 => ports.push(n),
+                    _ => return Err(Error::BadRequest(format!("ports: Invalid value: {p:?}: must be a port number between 1 and 65535"))),
+                }
+            }
+            if ports.is_empty() {
+                return Err(Error::BadRequest("ports: Required value: at least one port to forward".into()));
+            }
+            return Ok(super::websocket::accept(req, &[CHANNEL_PROTOCOL], move |ws, _| serve_channels(ws, ports, dial)));
         }
         let mut resp = super::upgrade::upgrade(req, "SPDY/3.1", move |io| serve(io, dial));
         resp.headers_mut().insert("x-stream-protocol-version", hyper::header::HeaderValue::from_static(STREAM_PROTOCOL));

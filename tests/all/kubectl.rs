@@ -757,6 +757,27 @@ print("log", v1.read_namespaced_pod_log("store", "default").splitlines()[0])
 from kubernetes.stream import stream
 out = stream(v1.connect_get_namespaced_pod_exec, "store", "default", command=["cat", "/data/records"], stderr=True, stdin=False, stdout=True, tty=False)
 print("exec", out.strip())
+# Port-forward over the channel WebSocket protocol the client speaks: one
+# port reached, one refused on its error channel.
+from kubernetes.stream import portforward
+pf = portforward(v1.connect_get_namespaced_pod_portforward, "store", "default", ports="6379,9999")
+s = pf.socket(6379)
+s.setblocking(True)
+s.sendall(b"GET /records HTTP/1.0\r\nHost: store\r\n\r\n")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print("forward", data.split(b"\r\n\r\n", 1)[1].decode().strip(), "|", pf.error(9999).split(",")[0])
+# Optimistic concurrency: a replace of a copy older than a change is a 409.
+stale = v1.read_namespaced_pod("store", "default")
+v1.patch_namespaced_pod("store", "default", {"metadata": {"labels": {"seen": "yes"}}})
+try:
+    v1.replace_namespaced_pod("store", "default", stale)
+except client.exceptions.ApiException as e:
+    print("stale", e.status, e.reason)
 # Lists in pages, and a watch from a list's resourceVersion: what changed
 # after it, in order; then an expired version is an ERROR 410.
 for i in range(3):
@@ -786,6 +807,8 @@ print("left", [p.metadata.name for p in v1.list_namespaced_pod("default").items]
     assert_eq!(
         text(&out.stdout),
         "pod store Running True\npod web Running True\nservice store True 80\nerror 404 Not Found\nlog Serving HTTP on 0.0.0.0 port 6379 (http://0.0.0.0:6379/) ...\nexec 3 records in the store\n\
+         forward 3 records in the store | error forwarding port 9999 to pod store\n\
+         stale 409 Conflict\n\
          pages ['c0', 'c1'] 1 ['c2'] None\n\
          watch [('DELETED', 'c0'), ('MODIFIED', 'c1'), ('ADDED', 'c3')]\n\
          selected ['store']\n\
