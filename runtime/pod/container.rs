@@ -86,6 +86,19 @@ pub(crate) struct ContainerPlan {
     pub pod_containers: usize,
     /// `stdin: true`: what attach sessions type, read by each instance.
     pub stdin: Option<Arc<super::attach::StdinHub>>,
+    /// What a new image of the container is made into a template with.
+    pub reimage: Arc<Reimage>,
+    /// New images from pod updates; each restarts the container.
+    pub new_images: Option<mpsc::UnboundedReceiver<super::NewImage>>,
+}
+
+/// What the worker needs to take a new image: the template's other parts
+/// and, for a registry image, how it is pulled.
+pub(crate) struct Reimage {
+    pub setup: super::instance::InstanceSetup,
+    pub keyring: crate::registry::Keyring,
+    pub puller: Arc<super::pull::ImagePuller>,
+    pub exec_targets: super::exec::ExecTargets,
 }
 
 /// How a container's registry image is pulled and its template made.
@@ -123,6 +136,8 @@ pub(crate) struct Worker {
     pub stop: watch::Receiver<bool>,
     /// Whether the image's files are in the container's root already.
     pub seeded: bool,
+    /// A new image received while an instance ran, taken once it ended.
+    pub pending_image: Option<super::NewImage>,
 }
 
 impl Worker {
@@ -172,6 +187,7 @@ impl Worker {
     /// (`lifecycle/container.rs`) decides and feeds back what happened.
     /// Returns the last exit code, if it ran.
     pub(crate) async fn run(mut self) -> Option<i32> {
+        let mut new_images = self.plan.new_images.take();
         let p = &self.plan;
         let names = Names::new(p.kind, &p.container.name, &p.pod_name, &p.pod_namespace, &p.pod_uid);
         let rule = RestartRule::of(&p.container, p.kind, p.pod_restart);
@@ -183,7 +199,12 @@ impl Worker {
             let mut next = None;
             for action in actions {
                 match action {
-                    Action::Create => next = Some(self.run_instance(&mut lc).await),
+                    Action::Create => {
+                        next = Some(self.run_instance(&mut lc, &mut new_images).await);
+                        if let Some(image) = self.pending_image.take() {
+                            self.take_image(image, &mut lc);
+                        }
+                    }
                     Action::Pull => next = Some(self.pull().await),
                     Action::Event(ev) => self.event(ev),
                     Action::Report(r) => self.report(self.status(r.state, r.last, r.restarts, Health::DOWN)),
@@ -192,6 +213,11 @@ impl Worker {
                         next = Some(tokio::select! {
                             _ = tokio::time::sleep(delay) => Input::BackOffOver,
                             _ = super::stop_requested(&mut stop) => Input::Stop,
+                            // A new image ends the wait: it starts at once.
+                            Some(image) = next_image(&mut new_images) => {
+                                self.take_image(image, &mut lc);
+                                Input::BackOffOver
+                            }
                         });
                     }
                     Action::AwaitStop => {
@@ -206,6 +232,33 @@ impl Worker {
             // Every action list ends in one that waits for what happens next.
             let input = next?;
             actions = lc.apply(input);
+        }
+    }
+
+    /// Takes a new image for the next instances: a local one's template
+    /// now, a registry one pulled before each start.
+    fn take_image(&mut self, new: super::NewImage, lc: &mut ContainerLifecycle) {
+        let r = self.plan.reimage.clone();
+        let name = self.plan.container.name.clone();
+        match new.planned {
+            super::PlannedImage::Local { image, loaded } => {
+                let (template, argv) = r.setup.build(&image.config, loaded.program.clone());
+                let template = Arc::new(template);
+                r.exec_targets.add(super::exec::ExecTarget { name, instance: template.clone() });
+                self.plan.image_id = format!("wasmpod://{}", new.written);
+                self.plan.image_ref = new.written;
+                self.plan.instance = Some(template);
+                self.plan.args = argv;
+                self.plan.pull = None;
+                lc.set_pulls(None);
+            }
+            super::PlannedImage::Registry(image) => {
+                self.plan.image_ref = image.written.clone();
+                lc.set_pulls(Some(super::lifecycle::container::Pulls::new(&image.written, self.plan.backoff)));
+                let pull =
+                    RegistryPlan { image, keyring: r.keyring.clone(), puller: r.puller.clone(), setup: r.setup.clone(), exec_targets: r.exec_targets.clone() };
+                self.plan.pull = Some(Arc::new(pull));
+            }
         }
     }
 
@@ -255,7 +308,7 @@ impl Worker {
     /// lifecycle (`Stop` before anything was created, `CreateFailed`, or
     /// `Ended`). The instance's start and stop are stepped here, where the
     /// instance is.
-    async fn run_instance(&mut self, lc: &mut ContainerLifecycle) -> Input {
+    async fn run_instance(&mut self, lc: &mut ContainerLifecycle, new_images: &mut Option<mpsc::UnboundedReceiver<super::NewImage>>) -> Input {
         if self.stopping() {
             return Input::Stop;
         }
@@ -378,6 +431,7 @@ impl Worker {
         };
         tokio::pin!(post_start);
         let mut kill_grace = None;
+        let mut changed_image = None;
         // What ends the instance: its own exit, or a stop the lifecycle
         // asked for (the pod's stop, a probe, the postStart hook).
         let end = loop {
@@ -387,6 +441,11 @@ impl Worker {
                 // killed as the kernel's OOM killer would.
                 message = memory_exceeded(t.sandbox.memory.as_deref()) => break Ending::OutOfMemory(message),
                 _ = super::stop_requested(&mut stop) => Input::Stop,
+                Some(image) = next_image(new_images) => {
+                    // Taken once the instance is stopped.
+                    changed_image = Some(image);
+                    Input::Kill(Kill::Changed)
+                }
                 done = &mut post_start, if !post_start_done => {
                     post_start_done = true;
                     match done {
@@ -453,6 +512,8 @@ impl Worker {
                 }
             }
         };
+        // Taken by `run` before the next instance.
+        self.pending_image = changed_image.take();
         if let Some(line) = &end.log_line {
             log.write(Stream::Stderr, format!("{line}\n").as_bytes());
         }
@@ -567,6 +628,14 @@ fn tcp_ports(c: &Container) -> Vec<u16> {
 async fn memory_exceeded(account: Option<&crate::limits::MemoryAccount>) -> String {
     match account {
         Some(a) => a.exceeded().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next new image of a pod update; never without a channel.
+async fn next_image(images: &mut Option<mpsc::UnboundedReceiver<super::NewImage>>) -> Option<super::NewImage> {
+    match images {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -143,6 +143,13 @@ pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
         spec.active_deadline_seconds = new.active_deadline_seconds;
         spec.tolerations = new.tolerations.clone();
         spec.termination_grace_period_seconds = new.termination_grace_period_seconds;
+        let images: Vec<(String, Option<String>)> =
+            new.init_containers.iter().flatten().chain(&new.containers).map(|c| (c.name.clone(), c.image.clone())).collect();
+        for c in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
+            if let Some((_, image)) = images.iter().find(|(n, _)| *n == c.name) {
+                c.image = image.clone();
+            }
+        }
     }
 }
 
@@ -151,7 +158,17 @@ pub(crate) fn take_updatable(record: &mut Pod, new: &Pod) {
 /// pod as published after it goes.
 pub(crate) struct PodUpdate {
     pub pod: Pod,
+    /// The containers with a new image, resolved: each is restarted
+    /// with it.
+    pub images: Vec<NewImage>,
     pub done: tokio::sync::oneshot::Sender<Pod>,
+}
+
+/// A container's new image: as written, and resolved.
+pub(crate) struct NewImage {
+    pub container: String,
+    pub written: String,
+    pub planned: PlannedImage,
 }
 
 /// Stops a pod; see [`PodHandle::stop`].
@@ -234,9 +251,9 @@ impl PodAccess {
     /// `terminationGracePeriodSeconds`) from `pod`, whose changes the
     /// caller checked; the pod as published after it, or `None` when the
     /// pod's task has ended.
-    pub(crate) async fn update(&self, pod: Pod) -> Option<Pod> {
+    pub(crate) async fn update(&self, pod: Pod, images: Vec<NewImage>) -> Option<Pod> {
         let (done, rx) = tokio::sync::oneshot::channel();
-        self.updates.send(PodUpdate { pod, done }).ok()?;
+        self.updates.send(PodUpdate { pod, images, done }).ok()?;
         rx.await.ok()
     }
 

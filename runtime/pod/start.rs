@@ -132,6 +132,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         app: Vec::new(),
         init_blocked: false,
         sidecar_stops: Default::default(),
+        image_updates: Default::default(),
         store_errors: Vec::new(),
         running: HashMap::new(),
         volumes: PodVolumes::default(),
@@ -356,6 +357,14 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let service_links = (spec.enable_service_links != Some(false)).then(|| sup.network.clone());
             let setup =
                 InstanceSetup { env, command, args, working_dir: c.working_dir.clone(), hostname: sup.network.hostname().to_owned(), sandbox, service_links };
+            let reimage = std::sync::Arc::new(super::container::Reimage {
+                setup: setup.clone(),
+                keyring: keyring.clone(),
+                puller: puller.clone(),
+                exec_targets: sup.exec_targets.clone(),
+            });
+            let (image_tx, new_images) = tokio::sync::mpsc::unbounded_channel();
+            sup.image_updates.insert(c.name.clone(), image_tx);
             let (instance, argv, pull) = match planned {
                 PlannedImage::Local { image, loaded } => {
                     let (template, argv) = setup.build(&image.config, loaded.program.clone());
@@ -393,6 +402,8 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 sidecar: kind == ContainerKind::Init && super::restart::is_sidecar(c),
                 pod_containers: spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len),
                 stdin: (c.stdin == Some(true)).then(|| sup.exec_targets.add_stdin(&c.name, c.stdin_once == Some(true))),
+                reimage,
+                new_images: Some(new_images),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

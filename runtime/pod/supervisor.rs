@@ -46,6 +46,8 @@ pub(crate) struct Supervisor {
     /// App containers that could not be prepared are simply absent from
     /// `app`; the others run, as in Kubernetes.
     pub init_blocked: bool,
+    /// Where each container's new images go (its worker), by name.
+    pub image_updates: std::collections::HashMap<String, mpsc::UnboundedSender<super::NewImage>>,
     /// The stop channels of the native sidecars started, by index.
     pub sidecar_stops: std::collections::HashMap<usize, watch::Sender<bool>>,
     pub store_errors: Vec<StoreError>,
@@ -194,7 +196,16 @@ impl Supervisor {
         } else {
             self.stop.clone()
         };
-        let worker = Worker { plan, engine: self.engine.clone(), dir: self.dir.clone(), tap: self.tap.clone(), reports: reports.clone(), stop, seeded: false };
+        let worker = Worker {
+            plan,
+            engine: self.engine.clone(),
+            dir: self.dir.clone(),
+            tap: self.tap.clone(),
+            reports: reports.clone(),
+            stop,
+            seeded: false,
+            pending_image: None,
+        };
         let handle = workers.spawn(async move { (kind, index, worker.run().await) });
         self.running.insert(handle.id(), (kind, index, container.name, image));
     }
@@ -345,6 +356,11 @@ impl Supervisor {
     fn update(&mut self, update: super::PodUpdate, deleting: bool) {
         let new = update.pod;
         super::take_updatable(&mut self.pod, &new);
+        for image in update.images {
+            if let Some(worker) = self.image_updates.get(&image.container) {
+                let _ = worker.send(image);
+            }
+        }
         if self.failed.is_none() {
             self.deadline = deadline(self.started, &self.pod);
         }

@@ -262,35 +262,37 @@ impl Runtime {
             let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
             for (list, containers) in lists {
                 for (i, c) in containers.iter().enumerate() {
-                    let image = c.image.as_deref().unwrap_or_default();
-                    let field = format!("{list}[{i}]");
-                    let resolved = match self.images.resolve(image, base_dir) {
-                        // Not a file, builtin or alias: a registry image,
-                        // pulled when its container starts.
-                        Err(crate::image::ImageError::Unknown { .. }) => {
-                            images.insert(c.name.clone(), PlannedImage::Registry(crate::pod::RegistryImage::new(image, c)));
-                            continue;
-                        }
-                        other => other,
-                    }
-                    .map_err(|source| Error::Image {
-                        pod: pod_name.clone(),
-                        container: c.name.clone(),
-                        field: field.clone(),
-                        source: Box::new(source),
-                    })?;
-                    let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| Error::Compile {
-                        pod: pod_name.clone(),
-                        container: c.name.clone(),
-                        field,
-                        source: Box::new(source),
-                    })?;
-                    images.insert(c.name.clone(), PlannedImage::Local { image: resolved, loaded });
+                    images.insert(c.name.clone(), self.plan_image(&pod_name, c, &format!("{list}[{i}]"), base_dir).await?);
                 }
             }
             plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });
         }
         Ok(plans)
+    }
+
+    /// Resolves container `c`'s image (`field` names it in errors): a
+    /// file, builtin or alias loaded (compiled), else a registry image
+    /// pulled when the container starts.
+    pub(crate) async fn plan_image(
+        &self,
+        pod_name: &str,
+        c: &k8s_openapi::api::core::v1::Container,
+        field: &str,
+        base_dir: &Path,
+    ) -> Result<PlannedImage, Error> {
+        let image = c.image.as_deref().unwrap_or_default();
+        let resolved = match self.images.resolve(image, base_dir) {
+            Err(crate::image::ImageError::Unknown { .. }) => return Ok(PlannedImage::Registry(crate::pod::RegistryImage::new(image, c))),
+            other => other,
+        }
+        .map_err(|source| Error::Image { pod: pod_name.to_owned(), container: c.name.clone(), field: field.to_owned(), source: Box::new(source) })?;
+        let loaded = self.engine.load(image, resolved.bytes.clone(), resolved.digest).await.map_err(|source| Error::Compile {
+            pod: pod_name.to_owned(),
+            container: c.name.clone(),
+            field: field.to_owned(),
+            source: Box::new(source),
+        })?;
+        Ok(PlannedImage::Local { image: resolved, loaded })
     }
 
     /// Starts a planned pod. Fails at once if the pod is already running

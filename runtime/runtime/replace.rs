@@ -5,9 +5,9 @@
 //! once), annotations, ownerReferences, a shorter `activeDeadlineSeconds`,
 //! added tolerations and a `terminationGracePeriodSeconds` raised from a
 //! negative value to 1, as the kubelet does; an ended pod's record takes
-//! them too. A new container image, which Kubernetes allows and the
-//! kubelet applies by restarting the container, is refused: wasmpod does
-//! not restart a container with another image yet.
+//! them too. A new container image is resolved (and compiled, or pulled
+//! when its container starts again) here, and the container is restarted
+//! with it, as the kubelet restarts a container whose definition changed.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
@@ -30,9 +30,21 @@ impl Runtime {
             return Ok(current);
         }
         if let Some(r) = registered.filter(|r| r.running()) {
+            // New images are resolved (compiled) before anything changes:
+            // one that cannot be is the update's error.
+            let mut images = Vec::new();
+            let base = std::env::current_dir().unwrap_or_default();
+            let spec = pod.spec.clone().unwrap_or_default();
+            for (container, written) in changed_images(&old, pod) {
+                let lists = [("initContainers", spec.init_containers.clone().unwrap_or_default()), ("containers", spec.containers.clone())];
+                let found = lists.iter().find_map(|(list, cs)| cs.iter().position(|c| c.name == container).map(|i| (format!("{list}[{i}]"), cs[i].clone())));
+                let Some((field, c)) = found else { continue };
+                let planned = self.plan_image(&name, &c, &field, &base).await?;
+                images.push(crate::pod::NewImage { container, written, planned });
+            }
             // The supervisor applies it; the pod may end meanwhile.
             let before = r.version();
-            if let Some(mut updated) = r.access.update(pod.clone()).await {
+            if let Some(mut updated) = r.access.update(pod.clone(), images).await {
                 self.registry().set_submitted(&ns, &name, pod.clone());
                 // The supervisor published the change; the registry gives
                 // it a resourceVersion as it sees it, which the answer
@@ -68,15 +80,11 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
             invalid(format!("spec: Forbidden: pod updates may not change fields other than {UPDATABLE}\nchanged: {}", fields.join(", ")))
         };
         // Carry the updatable fields over; what still differs is forbidden.
-        let mut images = Vec::new();
         for list in ["containers", "initContainers"] {
             let (Some(Value::Array(o)), Some(Value::Array(n))) = (old_spec.get_mut(list), new_spec.get(list)) else { continue };
             if o.len() == n.len() {
-                for (i, (oc, nc)) in o.iter_mut().zip(n).enumerate() {
+                for (oc, nc) in o.iter_mut().zip(n) {
                     if let (Value::Object(oc), Some(image)) = (oc, nc.get("image")) {
-                        if oc.get("image") != Some(image) {
-                            images.push(format!("spec.{list}[{i}].image"));
-                        }
                         oc.insert("image".into(), image.clone());
                     }
                 }
@@ -113,12 +121,6 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
         {
             return Err(forbidden());
         }
-        if !images.is_empty() {
-            return Err(invalid(format!(
-                "{}: Forbidden: wasmpod does not restart a container with a new image yet; delete the pod and create it again",
-                images.join(", ")
-            )));
-        }
     }
     let empty = Default::default();
     let meta_changed = [(&old.metadata.labels, &new.metadata.labels), (&old.metadata.annotations, &new.metadata.annotations)]
@@ -130,6 +132,17 @@ pub(crate) fn check_update(old: &Pod, new: &Pod) -> Result<bool, Error> {
         return Err(invalid("metadata.finalizers: Forbidden: wasmpod does not hold pods for finalizers; a pod cannot be given any".into()));
     }
     Ok(spec_changed || meta_changed)
+}
+
+/// The containers (init and app) whose image `new` changes: each name
+/// and its new image.
+pub(crate) fn changed_images(old: &Pod, new: &Pod) -> Vec<(String, String)> {
+    let containers = |p: &Pod| -> Vec<(String, String)> {
+        let spec = p.spec.clone().unwrap_or_default();
+        spec.init_containers.unwrap_or_default().into_iter().chain(spec.containers).map(|c| (c.name, c.image.unwrap_or_default())).collect()
+    };
+    let before = containers(old);
+    containers(new).into_iter().filter(|(name, image)| before.iter().any(|(n, i)| n == name && i != image)).collect()
 }
 
 /// The spec as JSON without what the runtime fills in (nodeName).
@@ -170,8 +183,10 @@ mod tests {
         assert!(e.starts_with("The Pod \"x\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{e}");
         assert!(e.ends_with("changed: spec.restartPolicy"), "{e}");
 
-        let e = check_update(&old, &pod(&BASE.replace("image: alpine", "image: busybox"))).unwrap_err().to_string();
-        assert!(e.starts_with("The Pod \"x\" is invalid: spec.containers[0].image: Forbidden: wasmpod does not restart"), "{e}");
+        let new = pod(&BASE.replace("image: alpine", "image: busybox"));
+        assert!(check_update(&old, &new).unwrap(), "a new image is an update");
+        assert_eq!(changed_images(&old, &new), [("c".to_owned(), "busybox".to_owned())]);
+        assert!(changed_images(&old, &old).is_empty());
     }
 
     #[test]
@@ -203,9 +218,11 @@ mod tests {
     #[test]
     fn an_update_takes_only_the_updatable_fields() {
         let mut record = pod(BASE);
-        let new = pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}").replace("image: alpine", "image: other"));
+        let new = pod(&BASE.replace("{name: x}", "{name: x, labels: {a: b}}").replace("image: alpine", "image: other").replace("Never", "Always"));
         crate::pod::take_updatable(&mut record, &new);
         assert_eq!(record.metadata.labels.unwrap()["a"], "b");
-        assert_eq!(record.spec.unwrap().containers[0].image.as_deref(), Some("alpine"));
+        let spec = record.spec.unwrap();
+        assert_eq!(spec.containers[0].image.as_deref(), Some("other"), "the image is updatable");
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"), "the restart policy is not");
     }
 }

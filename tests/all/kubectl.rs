@@ -378,6 +378,26 @@ fn kubectl_updates_pods_and_services_in_place() {
         );
         let (code, _, err) = run(&["patch", "pod", &name, "--type=merge", "-p", "[1]"]);
         assert_eq!(code, Some(1), "{who}: {err}");
+        // A new image: the container restarts with it, as the kubelet
+        // restarts a container whose definition changed; the old
+        // instance's log stays as the previous one.
+        assert_eq!(ok(&["set", "image", &format!("pod/{name}"), "c=alpine"]), format!("pod/{name} image updated\n"), "{who}");
+        let deadline = std::time::Instant::now() + crate::harness::DEADLINE;
+        let path = "jsonpath={.spec.containers[0].image} {.status.containerStatuses[0].image} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}";
+        loop {
+            let got = ok(&["get", "pod", &name, "-o", path]);
+            if got == "alpine alpine 1 true" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{who}: the container never ran its new image: {got}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let events = ok(&["get", "events", "--field-selector", &format!("involvedObject.name={name}"), "-o", "jsonpath={.items[*].message}"]);
+        assert!(events.contains("Container c definition changed, will be restarted"), "{who}: {events}");
+        let (code, _, err) = run(&["set", "image", &format!("pod/{name}"), "c=./no-such.wasm"]);
+        assert_eq!(code, Some(1), "{who}: an image that cannot be resolved changes nothing");
+        assert!(err.contains("no-such.wasm"), "{who}: {err}");
+        assert_eq!(ok(&["get", "pod", &name, "-o", "jsonpath={.spec.containers[0].image}"]), "alpine", "{who}");
         // Server-side validation, as kubectl asks for it.
         let bad = pod("a: b", "busybox", "  foo: 1\n");
         let bad_name = format!("bad{i}");

@@ -21,12 +21,12 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage: testcluster COMMAND [flags]
 
 commands:
-  up --dir DIR [--port P]            certificates, kubeconfigs and a running control plane in DIR
-  node-cert --dir DIR --name NAME    a node client certificate and kubeconfig in DIR/nodes
-  etcd [flags]                       embedded etcd (single member, for tests)
+  up --dir DIR [--port P]             certificates, kubeconfigs and a running control plane in DIR
+  node-cert --dir DIR --name NAME     a node client certificate and kubeconfig in DIR/nodes
+  etcd [flags]                        embedded etcd (single member, for tests)
 `)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-33s upstream %s (see %s --help)\n", n+" [flags]", n, n)
+		fmt.Fprintf(os.Stderr, "  %-34s upstream %s (see %s --help)\n", n+" [flags]", n, n)
 	}
 }
 

@@ -48,7 +48,7 @@ func runNodeCert(args []string) int {
 		}
 		sans = append(sans, ip)
 	}
-	c, err := loadOrCreateCA(dir)
+	c, err := clusterCA(dir)
 	if err != nil {
 		return fail("CA: %v", err)
 	}

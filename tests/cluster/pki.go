@@ -47,6 +47,12 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// clusterCA is the cluster's CA: DIR/ca.crt and DIR/ca.key. It signs every
+// client and serving certificate, and the controller-manager signs CSRs with it.
+func clusterCA(dir string) (*ca, error) {
+	return loadOrCreateCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"), "wasmpod-testcluster-ca")
+}
+
 // writeFile writes atomically (temp file + rename) so a reader never sees half a file.
 func writeFile(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -130,9 +136,8 @@ func decodeCert(data []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(b.Bytes)
 }
 
-// loadOrCreateCA returns the CA in DIR/ca.crt + DIR/ca.key, creating both if absent.
-func loadOrCreateCA(dir string) (*ca, error) {
-	certPath, keyPath := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+// loadOrCreateCA returns the CA in certPath + keyPath, creating both if absent.
+func loadOrCreateCA(certPath, keyPath, cn string) (*ca, error) {
 	if fileExists(certPath) && fileExists(keyPath) {
 		certPEM, err := os.ReadFile(certPath)
 		if err != nil {
@@ -156,7 +161,7 @@ func loadOrCreateCA(dir string) (*ca, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "wasmpod-testcluster-ca"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(certValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -40,9 +40,9 @@ echo "ready after $((($(date +%s%N) - start) / 1000000)) ms"
 k() { "$kubectl" --kubeconfig "$dir/admin.kubeconfig" "$@"; }
 
 step "processes and RSS"
-pids="$up_pid $(pgrep -P "$up_pid" | tr '\n' ' ')"
-ps -o pid,rss,args -p "${pids// /,}" | cut -c1-110
-ps -o rss= -p "${pids// /,}" | awk '{s += $1} END {printf "total RSS %.0f MiB\n", s / 1024}'
+pids=$(printf '%s\n' "$up_pid" $(pgrep -P "$up_pid") | paste -sd,)
+ps -o pid,rss,args -p "$pids" | cut -c1-110
+ps -o rss= -p "$pids" | awk '{s += $1} END {printf "total RSS %.0f MiB\n", s / 1024}'
 
 step "readyz, namespaces, nodes"
 k get --raw /readyz

@@ -148,6 +148,8 @@ type pkiFiles struct {
 	caCrt, caKey, saKey, saPub         string
 	apiserverCrt, apiserverKey         string
 	kubeletClientCrt, kubeletClientKey string
+	frontProxyCACrt, frontProxyCAKey   string
+	frontProxyCrt, frontProxyKey       string
 	adminKubeconfig                    string
 	cmKubeconfig, schedKubeconfig      string
 }
@@ -158,6 +160,8 @@ func newPKIFiles(dir string) pkiFiles {
 		dir: dir, caCrt: p("ca.crt"), caKey: p("ca.key"), saKey: p("sa.key"), saPub: p("sa.pub"),
 		apiserverCrt: p("pki/apiserver.crt"), apiserverKey: p("pki/apiserver.key"),
 		kubeletClientCrt: p("pki/apiserver-kubelet-client.crt"), kubeletClientKey: p("pki/apiserver-kubelet-client.key"),
+		frontProxyCACrt: p("pki/front-proxy-ca.crt"), frontProxyCAKey: p("pki/front-proxy-ca.key"),
+		frontProxyCrt: p("pki/front-proxy-client.crt"), frontProxyKey: p("pki/front-proxy-client.key"),
 		adminKubeconfig: p("admin.kubeconfig"),
 		cmKubeconfig:    p("controller-manager.kubeconfig"), schedKubeconfig: p("scheduler.kubeconfig"),
 	}
@@ -167,7 +171,7 @@ func newPKIFiles(dir string) pkiFiles {
 // and the service-account key, and (re)writes the kubeconfigs for server.
 // It returns the admin client certificate and key.
 func ensurePKI(f pkiFiles, server string, serviceIP net.IP) (c *ca, adminCert tls.Certificate, err error) {
-	if c, err = loadOrCreateCA(f.dir); err != nil {
+	if c, err = clusterCA(f.dir); err != nil {
 		return
 	}
 	if err = ensureServiceAccountKey(f.dir); err != nil {
@@ -186,6 +190,16 @@ func ensurePKI(f pkiFiles, server string, serviceIP net.IP) (c *ca, adminCert tl
 	if _, _, err = c.issue(f.kubeletClientCrt, f.kubeletClientKey, certSpec{
 		cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}, client: true,
 	}); err != nil {
+		return
+	}
+	// Request-header authentication (the aggregation layer): a CA of its own
+	// and the client certificate the apiserver presents to extension servers.
+	// Without it the components log "missing content for CA bundle" errors.
+	fp, err := loadOrCreateCA(f.frontProxyCACrt, f.frontProxyCAKey, "wasmpod-testcluster-front-proxy-ca")
+	if err != nil {
+		return
+	}
+	if _, _, err = fp.issue(f.frontProxyCrt, f.frontProxyKey, certSpec{cn: "front-proxy-client", client: true}); err != nil {
 		return
 	}
 	users := []struct {
@@ -355,6 +369,14 @@ func runUp(args []string) int {
 			"--authorization-mode=Node,RBAC",
 			"--enable-admission-plugins=NodeRestriction",
 			"--allow-privileged=true",
+			"--requestheader-client-ca-file=" + f.frontProxyCACrt,
+			"--requestheader-allowed-names=front-proxy-client",
+			"--requestheader-username-headers=X-Remote-User",
+			"--requestheader-uid-headers=X-Remote-Uid",
+			"--requestheader-group-headers=X-Remote-Group",
+			"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+			"--proxy-client-cert-file=" + f.frontProxyCrt,
+			"--proxy-client-key-file=" + f.frontProxyKey,
 			v,
 		}
 		if ip := net.ParseIP(*advertise); ip != nil && ip.IsLoopback() {

@@ -125,6 +125,9 @@ pub(crate) enum Kill {
     Probe(ProbeKind),
     /// Its postStart hook failed, with this message.
     PostStart(String),
+    /// Its definition (image) changed: it restarts with the new one
+    /// whatever the restart policy, without a back-off.
+    Changed,
 }
 
 /// What happened, as the worker tells it.
@@ -300,6 +303,8 @@ pub(crate) struct ContainerLifecycle {
     names: Names,
     /// Set for a registry image: every start pulls first.
     pulls: Option<Pulls>,
+    /// The definition changed: the instance being stopped restarts.
+    changed: bool,
 }
 
 impl ContainerLifecycle {
@@ -324,6 +329,12 @@ impl ContainerLifecycle {
             out.push(Action::Create);
             Stage::Creating
         }
+    }
+
+    /// The container's image changed: later starts pull `pulls` (a
+    /// registry image) or none (a local one).
+    pub(crate) fn set_pulls(&mut self, pulls: Option<Pulls>) {
+        self.pulls = pulls;
     }
 
     /// The current stage.
@@ -407,6 +418,10 @@ impl ContainerLifecycle {
                         out.push(self.event(true, "FailedPostStartHook", format!("PostStartHook failed: {why}")));
                         format!("Stopping container {name}")
                     }
+                    Kill::Changed => {
+                        self.changed = true;
+                        format!("Container {name} definition changed, will be restarted")
+                    }
                 };
                 out.push(self.event(false, "Killing", message));
                 out.push(Action::StopInstance);
@@ -479,6 +494,11 @@ impl ContainerLifecycle {
         };
         out.push(self.report(terminated.clone()));
         self.last_code = Some(end.code);
+        if !self.stopping && std::mem::take(&mut self.changed) {
+            self.last = Some(terminated);
+            self.restarts += 1;
+            return self.start_next(out);
+        }
         if self.stopping || !self.restart.restarts_after(end.code) {
             out.push(Action::Finish(self.last_code));
             return Stage::Done;
@@ -726,6 +746,24 @@ mod tests {
         lc.apply(started());
         let Action::Event(e) = &lc.apply(Input::Kill(Kill::Probe(ProbeKind::Startup)))[0] else { panic!() };
         assert_eq!(e.message, "Container c failed startup probe, will be restarted");
+    }
+
+    #[test]
+    fn a_changed_definition_restarts_the_container_whatever_its_policy() {
+        let (_, steps) = run(
+            lifecycle(ContainerKind::App, None, RestartPolicy::Never),
+            vec![
+                started(),
+                Input::Kill(Kill::Changed),
+                Input::Ended { end: Termination::ended_by_runtime(137), ran_for: Duration::from_secs(3), at: t(3), pod_stopping: false },
+            ],
+        );
+        assert_eq!(steps[1], ["event:Killing", "stop"]);
+        assert_eq!(steps[2], ["report:terminated(137)", "create"], "restarted at once under Never");
+        let mut lc = lifecycle(ContainerKind::App, None, RestartPolicy::Always);
+        lc.apply(started());
+        let Action::Event(e) = &lc.apply(Input::Kill(Kill::Changed))[0] else { panic!() };
+        assert_eq!(e.message, "Container c definition changed, will be restarted");
     }
 
     #[test]
