@@ -25,12 +25,20 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
 mkdir -p "$GOCACHE" "$(dirname "$out")"
 
 start=$(date +%s%N)
-echo "cluster-build: $(go version) building $out" >&2
 cd "$repo/tests/cluster"
+# The upstream release build stamps the version into k8s.io/component-base/version
+# (what /version, `kubectl version` and the components' --version report);
+# without it they say v0.0.0-master. Take it from go.mod.
+k8s=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
+minor=${k8s#v1.}
+minor=${minor%%.*}
+v=k8s.io/component-base/version
+ldflags="-s -w -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitVersion=$k8s -X $v.gitCommit= -X $v.gitTreeState=clean"
+echo "cluster-build: $(go version), Kubernetes $k8s, building $out" >&2
 # -trimpath keeps cache keys and the binary independent of the clone's path;
 # -s -w drops the symbol table and DWARF (a third smaller, quicker to link).
 # nice: never slow down other builds running on the same cores.
-nice -n 19 go build -trimpath -ldflags='-s -w' -o "$out" .
+nice -n 19 go build -trimpath -ldflags="$ldflags" -o "$out" .
 elapsed=$((($(date +%s%N) - start) / 1000000))
 echo "cluster-build: done in $((elapsed / 1000)).$(printf %03d $((elapsed % 1000)))s ($(du -h "$out" | cut -f1))" >&2
 echo "$out"

@@ -25,40 +25,219 @@ enum Requirement {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LabelSelector(Vec<Requirement>);
 
-/// The requirements of `selector`: split at commas outside parentheses.
-fn terms(selector: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&selector[start..]);
-    out.into_iter().map(str::trim).collect()
-}
-
 /// A label key or value: what a label may hold (values may be empty).
 fn plain(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
 }
 
+/// A token of a label selector, as apimachinery's lexer splits one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Identifier(String),
+    /// `!`
+    Not,
+    /// `=`
+    Equals,
+    /// `==`
+    DoubleEquals,
+    /// `!=`
+    NotEquals,
+    /// `>`
+    Greater,
+    /// `<`
+    Less,
+    Open,
+    Close,
+    Comma,
+    End,
+}
+
+impl Token {
+    /// The text the parser's messages quote.
+    fn literal(&self) -> &str {
+        match self {
+            Token::Identifier(s) => s,
+            Token::Not => "!",
+            Token::Equals => "=",
+            Token::DoubleEquals => "==",
+            Token::NotEquals => "!=",
+            Token::Greater => ">",
+            Token::Less => "<",
+            Token::Open => "(",
+            Token::Close => ")",
+            Token::Comma => ",",
+            Token::End => "",
+        }
+    }
+}
+
+/// The tokens of `selector`: runs of characters other than blanks and
+/// `!=<>(),` are identifiers (`in` and `notin` among them).
+fn tokens(selector: &str) -> Vec<Token> {
+    let special = |c: char| "!=<>(),".contains(c);
+    let mut out = Vec::new();
+    let mut chars = selector.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if special(c) {
+            chars.next();
+            let doubled = chars.peek() == Some(&'=');
+            out.push(match c {
+                '!' | '=' if doubled => {
+                    chars.next();
+                    if c == '!' { Token::NotEquals } else { Token::DoubleEquals }
+                }
+                '!' => Token::Not,
+                '=' => Token::Equals,
+                '>' => Token::Greater,
+                '<' => Token::Less,
+                '(' => Token::Open,
+                ')' => Token::Close,
+                _ => Token::Comma,
+            });
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek().filter(|c| !c.is_whitespace() && !special(**c)) {
+            word.push(c);
+            chars.next();
+        }
+        out.push(Token::Identifier(word));
+    }
+    out.push(Token::End);
+    out
+}
+
+/// A parse of a label selector's tokens, with apimachinery's messages.
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        &self.tokens[self.at.min(self.tokens.len() - 1)]
+    }
+
+    fn next(&mut self) -> Token {
+        let t = self.peek().clone();
+        self.at += 1;
+        t
+    }
+
+    fn selector(&mut self) -> Result<Vec<Requirement>, String> {
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                Token::Identifier(_) | Token::Not => {
+                    out.push(self.requirement().map_err(|e| format!("unable to parse requirement: {e}"))?);
+                    match self.next() {
+                        Token::End => return Ok(out),
+                        Token::Comma => {
+                            if !matches!(self.peek(), Token::Identifier(_) | Token::Not) {
+                                return Err(format!("found '{}', expected: identifier after ','", self.peek().literal()));
+                            }
+                        }
+                        t => return Err(format!("found '{}', expected: ',' or 'end of string'", t.literal())),
+                    }
+                }
+                Token::End => return Ok(out),
+                t => return Err(format!("found '{}', expected: !, identifier, or 'end of string'", t.literal())),
+            }
+        }
+    }
+
+    fn requirement(&mut self) -> Result<Requirement, String> {
+        let mut not = false;
+        let mut t = self.next();
+        if t == Token::Not {
+            not = true;
+            t = self.next();
+        }
+        let Token::Identifier(key) = t else { return Err(format!("found '{}', expected: identifier", t.literal())) };
+        if !plain(&key) {
+            return Err(format!("invalid label key {key:?}"));
+        }
+        if matches!(self.peek(), Token::End | Token::Comma) {
+            return Ok(if not { Requirement::NotExists(key) } else { Requirement::Exists(key) });
+        }
+        if not {
+            return Err(format!("found '{}', expected: ',' or 'end of string'", self.peek().literal()));
+        }
+        let op = self.next();
+        match op {
+            Token::Identifier(w) if w == "in" || w == "notin" => {
+                let values = self.values()?;
+                Ok(if w == "in" { Requirement::In(key, values) } else { Requirement::NotIn(key, values) })
+            }
+            Token::Equals | Token::DoubleEquals | Token::NotEquals | Token::Greater | Token::Less => {
+                let value = match self.peek() {
+                    Token::End | Token::Comma => String::new(),
+                    Token::Identifier(v) => {
+                        let v = v.clone();
+                        self.next();
+                        v
+                    }
+                    t => return Err(format!("found '{}', expected: identifier", t.literal())),
+                };
+                if !plain(&value) {
+                    return Err(format!("invalid label value: {value:?}"));
+                }
+                let number = || value.parse::<i64>().map_err(|_| "for 'Gt', 'Lt' operators, the value must be an integer".to_owned());
+                Ok(match op {
+                    Token::NotEquals => Requirement::NotEquals(key, value),
+                    Token::Greater => Requirement::GreaterThan(key, number()?),
+                    Token::Less => Requirement::LessThan(key, number()?),
+                    _ => Requirement::Equals(key, value),
+                })
+            }
+            t => Err(format!("found '{}', expected: in, notin, =, ==, !=, gt, lt", t.literal())),
+        }
+    }
+
+    /// `(a, b, ...)`.
+    fn values(&mut self) -> Result<Vec<String>, String> {
+        let t = self.next();
+        if t != Token::Open {
+            return Err(format!("found '{}' expected: '('", t.literal()));
+        }
+        let mut values = Vec::new();
+        if self.peek() == &Token::Close {
+            self.next();
+            return Ok(values);
+        }
+        loop {
+            match self.next() {
+                Token::Identifier(v) => {
+                    if !plain(&v) {
+                        return Err(format!("invalid label value: {v:?}"));
+                    }
+                    values.push(v);
+                    match self.next() {
+                        Token::Comma => {}
+                        Token::Close => return Ok(values),
+                        t => return Err(format!("found '{}', expected: ',' or ')'", t.literal())),
+                    }
+                }
+                // An empty value between commas, or before the end.
+                Token::Comma => values.push(String::new()),
+                Token::Close => {
+                    values.push(String::new());
+                    return Ok(values);
+                }
+                t => return Err(format!("found '{}', expected: ',', or identifier", t.literal())),
+            }
+        }
+    }
+}
+
 impl LabelSelector {
     pub(crate) fn parse(selector: &str) -> Result<Self, Error> {
-        let mut reqs = Vec::new();
-        if selector.trim().is_empty() {
-            return Ok(Self(reqs));
-        }
-        for term in terms(selector) {
-            reqs.push(requirement(term).ok_or_else(|| Error::BadRequest(format!("unable to parse requirement: {term:?}: not a label selector requirement")))?);
-        }
-        Ok(Self(reqs))
+        let mut parser = Parser { tokens: tokens(selector), at: 0 };
+        parser.selector().map(Self).map_err(Error::BadRequest)
     }
 
     /// Whether labels (looked up by `label`) meet every requirement.
@@ -85,42 +264,6 @@ impl LabelSelector {
     pub(crate) fn selects_value(&self, object: &Value) -> bool {
         self.selects(|k| object.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str))
     }
-}
-
-fn requirement(term: &str) -> Option<Requirement> {
-    let key_ok = |k: &str| !k.is_empty() && plain(k);
-    if let Some(k) = term.strip_prefix('!') {
-        let k = k.trim();
-        return key_ok(k).then(|| Requirement::NotExists(k.to_owned()));
-    }
-    for (op, make) in [("!=", 0), ("==", 1), ("=", 1), (">", 2), ("<", 3)] {
-        if let Some((k, v)) = term.split_once(op) {
-            let (k, v) = (k.trim(), v.trim());
-            if !key_ok(k) {
-                return None;
-            }
-            return match make {
-                0 if plain(v) => Some(Requirement::NotEquals(k.into(), v.into())),
-                1 if plain(v) => Some(Requirement::Equals(k.into(), v.into())),
-                2 => v.parse().ok().map(|n| Requirement::GreaterThan(k.into(), n)),
-                3 => v.parse().ok().map(|n| Requirement::LessThan(k.into(), n)),
-                _ => None,
-            };
-        }
-    }
-    // `k in (a,b)`, `k notin (a,b)`, or `k`.
-    let mut words = term.splitn(2, char::is_whitespace);
-    let k = words.next()?.trim();
-    let Some(rest) = words.next().map(str::trim) else {
-        return key_ok(k).then(|| Requirement::Exists(k.to_owned()));
-    };
-    let (notin, list) = if let Some(l) = rest.strip_prefix("notin") { (true, l) } else { (false, rest.strip_prefix("in")?) };
-    let inner = list.trim().strip_prefix('(')?.strip_suffix(')')?;
-    let values: Vec<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
-    if !key_ok(k) || values.iter().any(|v| !plain(v)) {
-        return None;
-    }
-    Some(if notin { Requirement::NotIn(k.into(), values) } else { Requirement::In(k.into(), values) })
 }
 
 /// One `fieldSelector` term: the field, whether it must equal, the value.
@@ -192,7 +335,12 @@ impl FieldSelector {
                 return Err(Error::BadRequest(format!("invalid selector: '{selector}'; can't understand '{term}'")));
             };
             if fields.pointer(field).is_none() {
-                return Err(Error::BadRequest(format!("field label not supported: {field}")));
+                // kube-apiserver's words: the kinds that select only by
+                // name and namespace say so.
+                return Err(Error::BadRequest(match fields {
+                    Fields::Objects => format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+                    _ => format!("field label not supported: {field}"),
+                }));
             }
             out.push(FieldTerm { field: field.to_owned(), equal, value: value.to_owned() });
         }
@@ -252,6 +400,8 @@ mod tests {
         for bad in ["app in web", "a b c", "=x", "app=(x)", "rank>x", "app in (web"] {
             assert!(LabelSelector::parse(bad).is_err(), "{bad}");
         }
+        let e = LabelSelector::parse("app in (web").unwrap_err().to_string();
+        assert_eq!(e, "unable to parse requirement: found '', expected: ',' or ')'", "kube-apiserver's words");
     }
 
     #[test]

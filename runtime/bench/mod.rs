@@ -62,6 +62,10 @@ pub struct BenchOptions {
     /// A registry (`host:port`, plain HTTP on loopback) the pull scenario
     /// pushes to and pulls from; without one it is skipped.
     pub registry: Option<String>,
+    /// The kubeconfig of a real kube-apiserver (its first cluster and
+    /// user, client-certificate credentials): the api scenario measures
+    /// the same lists and watch fan-out there, beside wasmpod's.
+    pub kube_apiserver: Option<PathBuf>,
 }
 
 /// The scenario names, in the order they run.
@@ -85,6 +89,7 @@ impl BenchOptions {
             scratch: None,
             only: Vec::new(),
             registry: None,
+            kube_apiserver: None,
         }
     }
 
@@ -240,6 +245,9 @@ pub async fn run(options: BenchOptions, progress: &(dyn Fn(&str) + Sync)) -> any
     if options.runs("api") {
         progress("Kubernetes API: lists of 1,000 and 10,000 pods over HTTPS and the socket, watch fan-out, exec");
         api::run(&lab, &mut report, progress).await?;
+        if let Some(kubeconfig) = &options.kube_apiserver {
+            api::run_kube_apiserver(kubeconfig, &mut report, progress).await?;
+        }
     }
     Ok(report)
 }

@@ -67,6 +67,12 @@ pub(crate) struct BenchArgs {
     /// that scenario is skipped.
     #[arg(long, value_name = "HOST:PORT")]
     registry: Option<String>,
+    /// The kubeconfig of a real kube-apiserver (client-certificate
+    /// credentials, such as tests/cluster's admin.kubeconfig): the api
+    /// scenario measures the same lists and watch fan-out there too. It
+    /// creates pods in its namespaces wasmpod-bench and wasmpod-fanout.
+    #[arg(long, value_name = "KUBECONFIG")]
+    kube_apiserver: Option<PathBuf>,
 }
 
 pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Failure> {
@@ -91,6 +97,7 @@ pub(crate) fn run(_state_dir: Option<&Path>, args: BenchArgs) -> Result<Exit, Fa
     }
     options.only = args.only;
     options.registry = args.registry;
+    options.kube_apiserver = args.kube_apiserver;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime").exit(Exit::Runtime)?;
     let started = std::time::Instant::now();
     let progress = |what: &str| eprintln!("wasmpod bench [{:>5.1}s] {what}", started.elapsed().as_secs_f64());

@@ -2,6 +2,7 @@
 //! One test binary (linking wasmtime once), one module per area.
 
 mod api;
+mod apiserver;
 mod cli;
 mod env;
 mod escape;

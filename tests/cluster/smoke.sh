@@ -45,6 +45,7 @@ ps -o pid,rss,args -p "$pids" | cut -c1-110
 ps -o rss= -p "$pids" | awk '{s += $1} END {printf "total RSS %.0f MiB\n", s / 1024}'
 
 step "readyz, namespaces, nodes"
+k version
 k get --raw /readyz
 echo
 k get ns
