@@ -59,6 +59,7 @@ mod ipc;
 mod limits;
 pub mod manifest;
 mod net;
+pub mod node;
 mod pod;
 mod probe;
 pub mod registry;

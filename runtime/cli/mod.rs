@@ -14,6 +14,7 @@ mod get_objects;
 mod images;
 mod kubeconfig;
 mod logs;
+mod node;
 mod port_forward;
 mod remote;
 mod run;
@@ -65,6 +66,9 @@ enum Command {
     /// Run pods created through the control API (`apply`) until Ctrl-C.
     #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Join a Kubernetes cluster as a node and run the pods it binds here.
+    #[command(after_help = node::AFTER_HELP)]
+    Node(node::NodeArgs),
     /// Create the pods of a manifest in the `wasmpod serve` daemon.
     Apply(apply::ApplyArgs),
     /// List pods, as `kubectl get pods`.
@@ -124,6 +128,7 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(cli.state_dir.as_deref(), args),
         Command::Serve(args) => serve::run(cli.state_dir.as_deref(), args),
+        Command::Node(args) => node::run(cli.state_dir.as_deref(), args),
         Command::Apply(args) => apply::run(cli.state_dir.as_deref(), args),
         Command::Get(args) => get::run(cli.state_dir.as_deref(), args),
         Command::Describe(args) => describe::run(cli.state_dir.as_deref(), args),

@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use crate::cli::Daemon;
 
 /// A running control plane; stopped (with its children) when dropped.
-struct ControlPlane {
+pub(crate) struct ControlPlane {
     child: Child,
-    kubeconfig: PathBuf,
+    pub(crate) kubeconfig: PathBuf,
 }
 
 impl Drop for ControlPlane {
@@ -28,7 +28,7 @@ impl Drop for ControlPlane {
     }
 }
 
-fn testcluster() -> Option<PathBuf> {
+pub(crate) fn testcluster() -> Option<PathBuf> {
     let path = std::env::var_os("WASMPOD_TESTCLUSTER")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/wasmpod/testcluster/testcluster")));
@@ -41,7 +41,7 @@ fn testcluster() -> Option<PathBuf> {
 
 /// The kubectl of the control plane's minor version (1.37): the newest
 /// of `WASMPOD_KUBECTLS`.
-fn newest_kubectl() -> Option<PathBuf> {
+pub(crate) fn newest_kubectl() -> Option<PathBuf> {
     let named: Vec<PathBuf> = std::env::var("WASMPOD_KUBECTLS").unwrap_or_default().split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
     named.into_iter().filter(|k| k.is_file()).max_by_key(|k| {
         let out = Command::new(k).args(["version", "--client", "-o", "json"]).output().ok();
@@ -50,7 +50,7 @@ fn newest_kubectl() -> Option<PathBuf> {
     })
 }
 
-fn start_control_plane(bin: &Path, dir: &Path) -> ControlPlane {
+pub(crate) fn start_control_plane(bin: &Path, dir: &Path) -> ControlPlane {
     let mut child = Command::new(bin).args(["up", "--dir"]).arg(dir).args(["--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
@@ -61,13 +61,13 @@ fn start_control_plane(bin: &Path, dir: &Path) -> ControlPlane {
 }
 
 /// kubectl's exit code, stdout and stderr.
-fn run(kubectl: &Path, kubeconfig: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn run(kubectl: &Path, kubeconfig: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(kubectl).arg("--kubeconfig").arg(kubeconfig).args(args).current_dir(dir).output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Polls until `args` succeeds (a minute at most).
-fn until_ok(kubectl: &Path, kubeconfig: &Path, dir: &Path, args: &[&str]) {
+pub(crate) fn until_ok(kubectl: &Path, kubeconfig: &Path, dir: &Path, args: &[&str]) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (code, _, err) = run(kubectl, kubeconfig, dir, args);

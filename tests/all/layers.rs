@@ -17,7 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["probe"],
     &["pod"],
     &["runtime"],
-    &["api"],
+    // The front ends: the Kubernetes-shaped API, and the node agent of a
+    // real cluster.
+    &["api", "node"],
     // `wasmpod bench` measures the API too.
     &["bench"],
 ];

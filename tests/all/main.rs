@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod logs;
 mod network;
+mod node;
 mod preemption;
 mod probes;
 mod registry;

@@ -1,0 +1,75 @@
+//! `wasmpod node`: this machine joins a Kubernetes cluster as a node and
+//! runs the pods the cluster binds to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use wasmpod::Runtime;
+use wasmpod::node::{ApiClient, NodeAgent, NodeConfig};
+
+use super::remote::{state_dir, tokio};
+use super::{Exit, ExitContext, Failure};
+
+pub(crate) const AFTER_HELP: &str = "\
+Registers a Node (labelled and tainted wasmpod.dev/runtime=true, so only
+pods that tolerate it land here: examples/runtimeclass.yaml gives them the
+toleration and node selector through `runtimeClassName: wasmpod`), renews
+its Lease every 10 s, runs the pods bound to it, reports their status, and
+ends their graceful deletion. The kubeconfig names the API server and the
+node's client certificate (CN=system:node:NAME, O=system:nodes).
+Ctrl-C stops every pod and exits; the cluster then sees the node go
+NotReady and moves its pods elsewhere.
+
+Not yet: the kubelet API (logs, exec and port-forward through the API
+server), projected service-account volumes (run pods with
+automountServiceAccountToken: false), pod IPs from the Node's podCIDR, and
+pod networking between nodes.";
+
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// The cluster and the node's credentials (client certificate).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: PathBuf,
+    /// The Node's name (default: this machine's hostname).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The address the cluster reaches this node at (InternalIP).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    address: String,
+    /// The port of the node's kubelet API, as the Node announces it.
+    #[arg(long, value_name = "PORT", default_value_t = 10250)]
+    kubelet_port: u16,
+    /// Pods the node takes (its `capacity.pods`).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_pods: u32,
+    #[command(flatten)]
+    runtime: super::runtime_args::RuntimeArgs,
+}
+
+pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure> {
+    super::raise_open_file_limit();
+    let state = state_dir(state)?;
+    let mut config = args.runtime.config(state)?;
+    let api = ApiClient::from_kubeconfig(&args.kubeconfig).exit(Exit::Usage)?;
+    let name = args.name.unwrap_or_else(|| gethostname::gethostname().to_string_lossy().to_lowercase());
+    // Events and statuses name the node as the cluster knows it.
+    config.node_name = name.clone();
+    let node = NodeConfig { name: name.clone(), address: args.address, kubelet_port: args.kubelet_port, pods: args.max_pods };
+    tokio()?.block_on(async move {
+        let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
+        let agent = NodeAgent::new(api, runtime.clone(), node);
+        let uid = agent.register().await.with_context(|| format!("cannot register node {name}")).exit(Exit::Runtime)?;
+        if !args.runtime.quiet {
+            eprintln!("wasmpod: node {name} registered; running the pods the cluster binds to it (Ctrl-C stops them)");
+        }
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        agent.run(uid, stop).await;
+        eprintln!("\nwasmpod: stopping every pod of node {name}...");
+        runtime.shutdown().await;
+        Ok(Exit::Interrupted)
+    })
+}

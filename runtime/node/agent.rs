@@ -1,0 +1,367 @@
+//! The node agent: registers the Node, keeps its Lease and Ready condition
+//! fresh, runs the pods the scheduler binds to it through the `Runtime`,
+//! tells the cluster their status, and ends their graceful deletion.
+//!
+//! ```text
+//! kube-apiserver --watch pods spec.nodeName=N--> reconcile --> Runtime::create / delete
+//! Runtime::watch --each change--> PATCH pods/{name}/status
+//! every 10 s --> PUT Lease kube-node-lease/N, PATCH nodes/N/status (conditions)
+//! a deleted pod's local end --> DELETE pods/{name} (grace 0, uid precondition)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::client::{ApiClient, ClientError, is};
+use super::object::{self, LEASE_SECONDS, NodeFacts};
+use crate::Runtime;
+
+/// How a node presents itself.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The Node's name.
+    pub name: String,
+    /// The address the cluster reaches it at (InternalIP, pods' hostIP).
+    pub address: String,
+    /// The port of its kubelet API (`daemonEndpoints`).
+    pub kubelet_port: u16,
+    /// Pods it takes (`capacity.pods`).
+    pub pods: u32,
+}
+
+/// The pods bound to this node: their cluster uid, by namespace and name,
+/// and those this process started.
+#[derive(Default)]
+struct Bound {
+    uids: HashMap<(String, String), String>,
+    started: HashSet<(String, String)>,
+    deleting: HashSet<(String, String)>,
+}
+
+/// A wasmpod node of a Kubernetes cluster.
+pub struct NodeAgent {
+    api: ApiClient,
+    runtime: Arc<Runtime>,
+    config: NodeConfig,
+    bound: Arc<Mutex<Bound>>,
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn now_micro() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+}
+
+fn key_of(pod: &Value) -> (String, String) {
+    let s = |p: &str| pod.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+    (s("/metadata/namespace"), s("/metadata/name"))
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl NodeAgent {
+    /// A node named `config.name` of the cluster `api` reaches, running
+    /// its pods in `runtime`.
+    pub fn new(api: ApiClient, runtime: Arc<Runtime>, config: NodeConfig) -> Self {
+        Self { api, runtime, config, bound: Arc::default() }
+    }
+
+    fn facts(&self) -> NodeFacts {
+        let memory = u64::try_from(crate::pod::Allocatable::here(self.runtime.state().path()).memory_bytes).unwrap_or(0);
+        NodeFacts {
+            name: self.config.name.clone(),
+            address: self.config.address.clone(),
+            kubelet_port: self.config.kubelet_port,
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory,
+            pods: self.config.pods,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// Creates the Node, or brings an existing one's labels, taint and
+    /// status up to date; its uid.
+    pub async fn register(&self) -> Result<String, ClientError> {
+        let node = object::node(&self.facts(), &now());
+        let created = self.api.request(Method::POST, "/api/v1/nodes", Some(&node), "application/json").await;
+        let found = match created {
+            Ok(n) => n,
+            Err(e) if is(&e, StatusCode::CONFLICT) => {
+                // Its labels; the taint stays as registered (a node may not
+                // change its taints: NodeRestriction).
+                let path = format!("/api/v1/nodes/{}", enc(&self.config.name));
+                let meta = json!({"metadata": {"labels": node["metadata"]["labels"]}});
+                self.api.request(Method::PATCH, &path, Some(&meta), "application/merge-patch+json").await?;
+                let status = json!({"status": node["status"]});
+                self.api.request(Method::PATCH, &format!("{path}/status"), Some(&status), "application/merge-patch+json").await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(found["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Renews the Lease (created when missing) and the Ready condition.
+    async fn heartbeat(&self, node_uid: &str) -> Result<(), ClientError> {
+        let name = enc(&self.config.name);
+        let path = format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}");
+        let lease = object::lease(&self.config.name, Some(node_uid), &now_micro());
+        let renewal = json!({"spec": lease["spec"]});
+        match self.api.request(Method::PATCH, &path, Some(&renewal), "application/merge-patch+json").await {
+            Err(e) if is(&e, StatusCode::NOT_FOUND) => {
+                self.api.request(Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some(&lease), "application/json").await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        let status = json!({"status": {"conditions": object::conditions(&now())}});
+        self.api.request(Method::PATCH, &format!("/api/v1/nodes/{name}/status"), Some(&status), "application/strategic-merge-patch+json").await?;
+        Ok(())
+    }
+
+    /// Runs the node registered as `node_uid` ([`NodeAgent::register`])
+    /// until `stop` resolves: the heartbeat, the status reports and the
+    /// pods. The pods keep running on the way out only as far as the
+    /// caller's runtime shutdown lets them.
+    pub async fn run(self, node_uid: String, stop: impl std::future::Future<Output = ()>) {
+        let me = Arc::new(self);
+        let beat = {
+            let me = me.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(LEASE_SECONDS / 4));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = me.heartbeat(&node_uid).await {
+                        eprintln!("wasmpod node: heartbeat: {e}");
+                    }
+                }
+            })
+        };
+        let reports = tokio::spawn(me.clone().report_status());
+        let pods = tokio::spawn(me.clone().sync_pods());
+        stop.await;
+        beat.abort();
+        reports.abort();
+        pods.abort();
+    }
+
+    /// Lists and watches the pods bound to the node, again whenever the
+    /// watch ends.
+    async fn sync_pods(self: Arc<Self>) {
+        let selector = enc(&format!("spec.nodeName={}", self.config.name));
+        loop {
+            let list = match self.api.get(&format!("/api/v1/pods?fieldSelector={selector}")).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("wasmpod node: listing pods: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            let listed: HashSet<(String, String)> = items.iter().map(key_of).collect();
+            for pod in items {
+                self.reconcile(pod).await;
+            }
+            // Pods deleted from the cluster while the node was away.
+            for local in self.runtime.list(None).unwrap_or_default() {
+                let key = (local.metadata.namespace.clone().unwrap_or_default(), local.metadata.name.clone().unwrap_or_default());
+                if !listed.contains(&key) {
+                    let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+                }
+            }
+            let version = list["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
+            let path = format!("/api/v1/pods?fieldSelector={selector}&watch=1&allowWatchBookmarks=true&resourceVersion={version}");
+            let mut events = match self.api.watch(&path).await {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("wasmpod node: watching pods: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            while let Some(ev) = events.recv().await {
+                match ev["type"].as_str() {
+                    Some("ADDED" | "MODIFIED") => self.reconcile(ev["object"].clone()).await,
+                    Some("DELETED") => {
+                        let key = key_of(&ev["object"]);
+                        self.bound.lock().unwrap_or_else(|p| p.into_inner()).uids.remove(&key);
+                        let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+                    }
+                    Some("ERROR") => break,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Brings the local pod in line with the cluster's `pod`.
+    async fn reconcile(&self, pod: Value) {
+        let key = key_of(&pod);
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+        let (started, deleting) = {
+            let mut b = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+            b.uids.insert(key.clone(), uid.clone());
+            (b.started.contains(&key), b.deleting.contains(&key))
+        };
+        if pod["metadata"]["deletionTimestamp"].is_string() {
+            if !deleting {
+                self.bound.lock().unwrap_or_else(|p| p.into_inner()).deleting.insert(key.clone());
+                let grace = pod["metadata"]["deletionGracePeriodSeconds"].as_i64();
+                let _ = self.runtime.delete(&key.0, &key.1, grace);
+                self.finish_deletion(key, uid);
+            }
+            return;
+        }
+        if started {
+            return;
+        }
+        // A record from an earlier process of this node: its pod went with
+        // that process; it runs again here.
+        if self.runtime.get(&key.0, &key.1).is_ok() {
+            let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while self.runtime.get(&key.0, &key.1).is_ok() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        self.bound.lock().unwrap_or_else(|p| p.into_inner()).started.insert(key.clone());
+        if let Err(why) = self.start(&pod).await {
+            // Never half-run: the pod ends Failed with the reason.
+            let status = json!({"status": {"phase": "Failed", "reason": "UnsupportedByWasmpod", "message": why, "hostIP": self.config.address}});
+            let path = format!("/api/v1/namespaces/{}/pods/{}/status", enc(&key.0), enc(&key.1));
+            if let Err(e) = self.api.request(Method::PATCH, &path, Some(&status), "application/merge-patch+json").await {
+                eprintln!("wasmpod node: pod {}/{}: cannot report its failure: {e}", key.0, key.1);
+            }
+        }
+    }
+
+    /// Starts the cluster's `pod` here, after the ConfigMaps and Secrets
+    /// it names are fetched; why it cannot run.
+    async fn start(&self, pod: &Value) -> Result<(), String> {
+        let (ns, _) = key_of(pod);
+        let typed: Pod = serde_json::from_value(pod.clone()).map_err(|e| format!("the pod cannot be read: {e}"))?;
+        let (maps, secrets) = referenced(&typed);
+        for name in maps {
+            if let Ok(cm) = self.api.get(&format!("/api/v1/namespaces/{}/configmaps/{}", enc(&ns), enc(&name))).await
+                && let Ok(cm) = serde_json::from_value(cm)
+            {
+                let _ = self.runtime.apply_config_map(&cm);
+            }
+        }
+        for name in secrets {
+            if let Ok(s) = self.api.get(&format!("/api/v1/namespaces/{}/secrets/{}", enc(&ns), enc(&name))).await
+                && let Ok(s) = serde_json::from_value(s)
+            {
+                let _ = self.runtime.apply_secret(&s);
+            }
+        }
+        // What the API server filled in stays the cluster's; the manifest
+        // is the pod's spec and metadata.
+        let mut manifest = pod.clone();
+        if let Some(o) = manifest.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(m) = manifest["metadata"].as_object_mut() {
+            for k in ["managedFields", "resourceVersion", "creationTimestamp", "generation", "ownerReferences"] {
+                m.remove(k);
+            }
+        }
+        let text = serde_json::to_string(&manifest).expect("JSON serializes");
+        let m = crate::manifest::load_str(&text, "the cluster", crate::Validation::Ignore).map_err(|e| crate::error_text::full_message(&e))?;
+        let base = std::env::current_dir().unwrap_or_default();
+        self.runtime.create(&m, &base).await.map(drop).map_err(|e| crate::error_text::full_message(&e))
+    }
+
+    /// Once the local pod is gone, deletes the cluster's pod for good
+    /// (grace 0, only if it is still the same pod), so nothing is left
+    /// Terminating.
+    fn finish_deletion(&self, key: (String, String), uid: String) {
+        let (api, runtime, bound) = (self.api.clone(), self.runtime.clone(), self.bound.clone());
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+            while runtime.get(&key.0, &key.1).is_ok() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let path = format!("/api/v1/namespaces/{}/pods/{}", enc(&key.0), enc(&key.1));
+            let options = json!({"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
+            if let Err(e) = api.request(Method::DELETE, &path, Some(&options), "application/json").await
+                && !is(&e, StatusCode::NOT_FOUND)
+                && !is(&e, StatusCode::CONFLICT)
+            {
+                eprintln!("wasmpod node: pod {}/{}: cannot finish its deletion: {e}", key.0, key.1);
+            }
+            let mut b = bound.lock().unwrap_or_else(|p| p.into_inner());
+            b.started.remove(&key);
+            b.deleting.remove(&key);
+        });
+    }
+
+    /// Tells the cluster each status change of a pod bound here.
+    async fn report_status(self: Arc<Self>) {
+        let mut watch = self.runtime.watch(None, None);
+        while let Some(ev) = watch.next().await {
+            if ev.kind == crate::WatchEventType::Deleted {
+                continue;
+            }
+            let pod = ev.object;
+            let key = (pod.metadata.namespace.clone().unwrap_or_default(), pod.metadata.name.clone().unwrap_or_default());
+            let uid = self.bound.lock().unwrap_or_else(|p| p.into_inner()).uids.get(&key).cloned();
+            let Some(uid) = uid else { continue };
+            let status = serde_json::to_value(pod.status.unwrap_or_default()).expect("a PodStatus serializes");
+            let patch = json!({"metadata": {"uid": uid}, "status": object::pod_status(&status, &self.config.address)});
+            let path = format!("/api/v1/namespaces/{}/pods/{}/status", enc(&key.0), enc(&key.1));
+            if let Err(e) = self.api.request(Method::PATCH, &path, Some(&patch), "application/merge-patch+json").await
+                && !is(&e, StatusCode::NOT_FOUND)
+            {
+                eprintln!("wasmpod node: pod {}/{}: status: {e}", key.0, key.1);
+            }
+        }
+    }
+}
+
+/// The ConfigMaps and Secrets `pod` names (env, envFrom, volumes).
+fn referenced(pod: &Pod) -> (Vec<String>, Vec<String>) {
+    let (mut maps, mut secrets) = (Vec::new(), Vec::new());
+    let Some(spec) = &pod.spec else { return (maps, secrets) };
+    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+            if let Some(r) = &e.config_map_key_ref {
+                maps.push(r.name.clone());
+            }
+            if let Some(r) = &e.secret_key_ref {
+                secrets.push(r.name.clone());
+            }
+        }
+        for f in c.env_from.iter().flatten() {
+            if let Some(r) = &f.config_map_ref {
+                maps.push(r.name.clone());
+            }
+            if let Some(r) = &f.secret_ref {
+                secrets.push(r.name.clone());
+            }
+        }
+    }
+    for v in spec.volumes.iter().flatten() {
+        if let Some(c) = &v.config_map {
+            maps.push(c.name.clone());
+        }
+        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            secrets.push(s);
+        }
+    }
+    maps.sort();
+    maps.dedup();
+    secrets.sort();
+    secrets.dedup();
+    (maps, secrets)
+}

@@ -1,0 +1,14 @@
+//! Joining a real Kubernetes cluster as a node (the virtual-kubelet
+//! pattern): `wasmpod node` registers a Node, renews its Lease, runs the
+//! pods the cluster binds to it through the same [`crate::Runtime`] and
+//! reports their status (`agent.rs`), over a small client of the API
+//! server (`client.rs`), writing objects built by pure functions
+//! (`object.rs`).
+
+mod agent;
+mod client;
+mod object;
+
+pub use agent::{NodeAgent, NodeConfig};
+pub use client::{ApiClient, ClientError};
+pub use object::{RUNTIME_LABEL, arch};

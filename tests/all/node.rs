@@ -1,0 +1,106 @@
+//! `wasmpod node` against a real control plane (`tests/cluster`): the node
+//! registers and turns Ready with a Lease; a Deployment through the
+//! `wasmpod` RuntimeClass runs on it and rolls out (the node reports its
+//! pods' status); a pod it cannot run ends Failed with the reason; a
+//! deleted Deployment's pods end their graceful deletion and are gone.
+
+#![cfg(unix)]
+
+use std::process::{Child, Command, Stdio};
+
+use crate::apiserver::{newest_kubectl, run, start_control_plane, testcluster, until_ok};
+
+/// The node process; killed when dropped.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
+    let Some(bin) = testcluster() else {
+        eprintln!("NOT RUN: no testcluster binary (CI builds it with .ci/cluster-build.sh)");
+        return;
+    };
+    let Some(kubectl) = newest_kubectl() else {
+        eprintln!("NOT RUN: no kubectl in WASMPOD_KUBECTLS (CI installs them with .ci/clients.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let cluster = work.join("cluster");
+    let plane = start_control_plane(&bin, &cluster);
+    let admin = plane.kubeconfig.clone();
+    let out = Command::new(&bin).args(["node-cert", "--dir"]).arg(&cluster).args(["--name", "wp-1"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let node_kubeconfig = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let _node = Node(
+        Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+            .arg("--state-dir")
+            .arg(work.join("node-state"))
+            .args(["node", "--kubeconfig", &node_kubeconfig, "--name", "wp-1", "--listen", "none"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(work.join("node.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let k = |args: &[&str]| run(&kubectl, &admin, work, args);
+    let log = || std::fs::read_to_string(work.join("node.log")).unwrap_or_default();
+    until_ok(&kubectl, &admin, work, &["get", "node", "wp-1"]);
+    until_ok(&kubectl, &admin, work, &["-n", "kube-node-lease", "get", "lease", "wp-1"]);
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "node/wp-1", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, holder, _) = k(&["-n", "kube-node-lease", "get", "lease", "wp-1", "-o", "jsonpath={.spec.holderIdentity}"]);
+    assert_eq!(holder, "wp-1");
+    let (_, taint, _) = k(&["get", "node", "wp-1", "-o", "jsonpath={.spec.taints[0].key}={.spec.taints[0].effect} {.status.nodeInfo.containerRuntimeVersion}"]);
+    assert!(taint.starts_with("wasmpod.dev/runtime=NoSchedule wasmpod://"), "{taint}");
+
+    // A Deployment through the RuntimeClass: scheduled here, run here,
+    // rolled out by the status the node reports.
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    for file in ["runtimeclass.yaml", "hello-deployment.yaml"] {
+        let (code, _, err) = k(&["apply", "-f", examples.join(file).to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{file}: {err}");
+    }
+    until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
+    let (code, out, err) = k(&["rollout", "status", "deployment/hello", "--timeout=120s"]);
+    assert_eq!(code, Some(0), "{out}{err}\nnode: {}", log());
+    let (_, pods, _) = k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=hello",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase} {.status.podIP} {.status.hostIP}{\"\\n\"}{end}",
+    ]);
+    let lines: Vec<&str> = pods.lines().collect();
+    assert_eq!(lines.len(), 2, "{pods}");
+    for l in &lines {
+        let f: Vec<&str> = l.split(' ').collect();
+        assert_eq!((f[0], f[1], f[3]), ("wp-1", "Running", "127.0.0.1"), "{pods}");
+        assert!(f[2].starts_with("10."), "a pod IP: {pods}");
+    }
+
+    // A pod that asks for what wasmpod cannot give (the projected
+    // service-account token the cluster adds when automounting) ends
+    // Failed with why, and never half-runs.
+    let unsupported = "apiVersion: v1\nkind: Pod\nmetadata: {name: needs-token}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [\"true\"]}\n";
+    std::fs::write(work.join("needs-token.yaml"), unsupported).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "needs-token.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.phase}=Failed", "pod/needs-token", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
+    let (_, why, _) = k(&["get", "pod", "needs-token", "-o", "jsonpath={.status.reason}: {.status.message}"]);
+    assert!(why.starts_with("UnsupportedByWasmpod: ") && why.contains("projected"), "{why}");
+
+    // Graceful deletion ends: the pods go, none is left Terminating.
+    let (code, _, err) = k(&["delete", "deployment", "hello"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=delete", "pods", "-l", "app=hello", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    drop(plane);
+}
