@@ -22,10 +22,13 @@ node's client certificate (CN=system:node:NAME, O=system:nodes).
 Ctrl-C stops every pod and exits; the cluster then sees the node go
 NotReady and moves its pods elsewhere.
 
-Not yet: the kubelet API (logs, exec and port-forward through the API
-server), projected service-account volumes (run pods with
-automountServiceAccountToken: false), pod IPs from the Node's podCIDR, and
-pod networking between nodes.";
+The kubelet API (--kubelet-port) serves `kubectl logs`, `exec`, `attach`
+and `port-forward` through the API server, to clients with a certificate
+of the cluster's CA.
+
+Not yet: projected service-account volumes (run pods with
+automountServiceAccountToken: false), pod IPs from the Node's podCIDR, pod
+networking between nodes, Events posted to the cluster.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
@@ -59,7 +62,8 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
     let node = NodeConfig { name: name.clone(), address: args.address, kubelet_port: args.kubelet_port, pods: args.max_pods };
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
-        let agent = NodeAgent::new(api, runtime.clone(), node);
+        let mut agent = NodeAgent::new(api, runtime.clone(), node);
+        let _kubelet = agent.serve_kubelet_api().with_context(|| format!("cannot serve the kubelet API of node {name}")).exit(Exit::Runtime)?;
         let uid = agent.register().await.with_context(|| format!("cannot register node {name}")).exit(Exit::Runtime)?;
         if !args.runtime.quiet {
             eprintln!("wasmpod: node {name} registered; running the pods the cluster binds to it (Ctrl-C stops them)");

@@ -75,6 +75,20 @@ impl NodeAgent {
         Self { api, runtime, config, bound: Arc::default() }
     }
 
+    /// Serves the node's kubelet API (logs, exec, attach, port-forward
+    /// for the API server) on its address's port `kubelet_port` of all
+    /// interfaces (0: a free one, which the Node then announces), with a
+    /// serving certificate of the state directory's CA.
+    pub fn serve_kubelet_api(&mut self) -> Result<crate::api::KubeletServer, crate::api::HttpsError> {
+        let ip: std::net::IpAddr = self.config.address.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        let pki = crate::api::Pki::load_or_create(self.runtime.state().path(), ip)?;
+        let tls = crate::api::KubeletTls { cert_pem: pki.server_pem, key_pem: pki.server_key_pem, client_ca_pem: self.api.ca_pem().to_owned() };
+        let any = std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), self.config.kubelet_port);
+        let server = crate::api::KubeletServer::start(self.runtime.clone(), any, &tls)?;
+        self.config.kubelet_port = server.local_addr().port();
+        Ok(server)
+    }
+
     fn facts(&self) -> NodeFacts {
         let memory = u64::try_from(crate::pod::Allocatable::here(self.runtime.state().path()).memory_bytes).unwrap_or(0);
         NodeFacts {

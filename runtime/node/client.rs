@@ -64,6 +64,7 @@ impl ClientError {
 #[derive(Clone)]
 pub struct ApiClient {
     connector: tokio_rustls::TlsConnector,
+    ca_pem: String,
     host: String,
     port: u16,
     server_name: rustls::pki_types::ServerName<'static>,
@@ -107,9 +108,16 @@ impl ApiClient {
             _ => (authority.trim_matches(|c| c == '[' || c == ']').to_owned(), 443),
         };
         let server_name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| bad(format!("bad host in {server}")))?;
-        let connector = connector(&field(&cluster, "certificate-authority")?, &field(&user, "client-certificate")?, &field(&user, "client-key")?)
+        let ca_pem = field(&cluster, "certificate-authority")?;
+        let connector = connector(&ca_pem, &field(&user, "client-certificate")?, &field(&user, "client-key")?)
             .map_err(|e| bad(format!("its credentials cannot be used: {e}")))?;
-        Ok(Self { connector, host, port, server_name })
+        Ok(Self { connector, ca_pem, host, port, server_name })
+    }
+
+    /// The cluster's CA (PEM): the kubelet API accepts the clients it
+    /// signed.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     async fn send(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {

@@ -17,11 +17,10 @@ const LAYERS: &[&[&str]] = &[
     &["probe"],
     &["pod"],
     &["runtime"],
-    // The front ends: the Kubernetes-shaped API, and the node agent of a
-    // real cluster.
-    &["api", "node"],
-    // `wasmpod bench` measures the API too.
-    &["bench"],
+    &["api"],
+    // The node agent of a real cluster serves its kubelet API with the
+    // API's streams; `wasmpod bench` measures the API too.
+    &["node", "bench"],
 ];
 
 fn root() -> PathBuf {

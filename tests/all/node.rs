@@ -10,6 +10,34 @@ use std::process::{Child, Command, Stdio};
 
 use crate::apiserver::{newest_kubectl, run, start_control_plane, testcluster, until_ok};
 
+/// `kubectl port-forward TARGET :PORT`, one HTTP GET of `path` through it,
+/// and the answer's body.
+fn forward_get(kubectl: &std::path::Path, kubeconfig: &std::path::Path, target: &str, port: u16, path: &str) -> String {
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["port-forward", target, &format!(":{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let local = first.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split(' ').next()).map(str::to_owned);
+    let body = local.map(|local| {
+        let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{local}")).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or(answer)
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    body.unwrap_or_else(|| format!("no forwarding: {first} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
 /// The node process; killed when dropped.
 struct Node(Child);
 
@@ -42,7 +70,7 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
         Command::new(env!("CARGO_BIN_EXE_wasmpod"))
             .arg("--state-dir")
             .arg(work.join("node-state"))
-            .args(["node", "--kubeconfig", &node_kubeconfig, "--name", "wp-1", "--listen", "none"])
+            .args(["node", "--kubeconfig", &node_kubeconfig, "--name", "wp-1", "--kubelet-port", "0", "--listen", "none"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(work.join("node.log")).unwrap())
             .spawn()
@@ -84,6 +112,25 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
         assert_eq!((f[0], f[1], f[3]), ("wp-1", "Running", "127.0.0.1"), "{pods}");
         assert!(f[2].starts_with("10."), "a pod IP: {pods}");
     }
+
+    // Logs and exec through the API server, which calls the node's
+    // kubelet API (exec arrives there over SPDY, translated by the API
+    // server from kubectl's WebSocket).
+    let (_, names, _) = k(&["get", "pods", "-l", "app=hello", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let (code, out, err) = k(&["logs", &names]);
+    assert_eq!((code, out.as_str()), (Some(0), format!("hello from {names}\n").as_str()), "{err}\nnode: {}", log());
+    let (code, out, err) = k(&["exec", &names, "--", "sh", "-c", "echo $HOSTNAME; exit 3"]);
+    assert_eq!((code, out.as_str()), (Some(3), format!("{names}\n").as_str()), "{err}\nnode: {}", log());
+
+    // port-forward through the API server to a pod's port.
+    let web = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  runtimeClassName: wasmpod\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, \"mkdir -p /srv && echo served > /srv/x && python -m http.server 8080 -d /srv\"]\n    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n";
+    std::fs::write(work.join("web.yaml"), web).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "web.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
+    let body = forward_get(&kubectl, &admin, "pod/web", 8080, "/x");
+    assert_eq!(body, "served\n", "node: {}", log());
 
     // A pod that asks for what wasmpod cannot give (the projected
     // service-account token the cluster adds when automounting) ends

@@ -362,6 +362,9 @@ func runUp(args []string) int {
 			"--client-ca-file=" + f.caCrt,
 			"--kubelet-client-certificate=" + f.kubeletClientCrt,
 			"--kubelet-client-key=" + f.kubeletClientKey,
+			// As kubeadm sets it: nodes are reached at their InternalIP (a
+			// node's name need not resolve).
+			"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 			"--service-account-key-file=" + f.saPub,
 			"--service-account-signing-key-file=" + f.saKey,

@@ -1,0 +1,192 @@
+//! The kubelet API of a wasmpod node, which kube-apiserver calls for
+//! `kubectl logs`, `exec`, `attach` and `port-forward`: HTTPS on the
+//! node's kubelet port, clients authenticated by a certificate of the
+//! cluster's CA (the API server's kubelet-client certificate).
+//!
+//! Each kubelet path is the pod subresource of the control API under
+//! another name, so a request is rewritten and served by the same routes
+//! (`routes.rs`): the same log streams, remotecommand sessions over
+//! WebSocket or SPDY, and port-forward streams.
+//!
+//! | kubelet | served as |
+//! |---|---|
+//! | `GET /healthz` | `ok` |
+//! | `GET /pods` | the node's pods (a PodList) |
+//! | `GET /containerLogs/{ns}/{pod}/{container}` | `.../pods/{pod}/log?container=` |
+//! | `/exec/{ns}/{pod}[/{uid}]/{container}?command=&input=&output=&error=&tty=` | `.../pods/{pod}/exec` |
+//! | `/attach/{ns}/{pod}[/{uid}]/{container}` | `.../pods/{pod}/attach` |
+//! | `/portForward/{ns}/{pod}[/{uid}]` | `.../pods/{pod}/portforward` |
+//!
+//! Authorization is by the certificate alone: every client the cluster's
+//! CA signed may use every path (the kubelet asks the API server with a
+//! SubjectAccessReview; wasmpod does not yet).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use super::body::{Body, full, json_response};
+use super::discovery::Role;
+use super::https::HttpsError;
+use super::request::ServerContext;
+use crate::runtime::Runtime;
+
+/// The kubelet API of one node. Dropping it stops accepting connections.
+pub struct KubeletServer {
+    addr: SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+/// The kubelet API's TLS credentials: its serving certificate and key,
+/// and the CA whose client certificates it accepts (PEM).
+pub struct KubeletTls {
+    /// The serving certificate chain.
+    pub cert_pem: String,
+    /// Its key.
+    pub key_pem: String,
+    /// The cluster's CA.
+    pub client_ca_pem: String,
+}
+
+impl KubeletServer {
+    /// Listens on `addr` (port 0: a free one). Must be called within a
+    /// tokio runtime.
+    pub fn start(runtime: Arc<Runtime>, addr: SocketAddr, tls: &KubeletTls) -> Result<Self, HttpsError> {
+        let config = server_config(tls).map_err(HttpsError::Tls)?;
+        let listen = |source| HttpsError::Listen { addr, source };
+        let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+        std_listener.set_nonblocking(true).map_err(listen)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
+        let local = listener.local_addr().map_err(listen)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let ctx = Arc::new(ServerContext { runtime, role: Role::Serve });
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let (acceptor, ctx) = (acceptor.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    // The handshake requires a client certificate of the CA.
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let ctx = ctx.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(ctx, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).with_upgrades().await;
+                });
+            }
+        });
+        Ok(Self { addr: local, accept })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for KubeletServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+fn server_config(tls: &KubeletTls) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(tls.client_ca_pem.as_bytes()) {
+        roots.add(cert.map_err(|e| format!("the cluster CA: {e}"))?).map_err(|e| format!("the cluster CA: {e}"))?;
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().map_err(|e| format!("client verifier: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The control API path and query a kubelet path stands for; `None` for
+/// a path the kubelet API does not have.
+fn rewrite(path: &str, query: &str) -> Option<String> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let mut q: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let pod = |ns: &str, pod: &str, sub: &str| format!("/api/v1/namespaces/{ns}/pods/{pod}/{sub}");
+    let (target, container) = match parts.as_slice() {
+        ["containerLogs", ns, p, c] => (pod(ns, p, "log"), Some(*c)),
+        [kind @ ("exec" | "attach"), ns, p, c] | [kind @ ("exec" | "attach"), ns, p, _, c] => {
+            // The kubelet's names of the streams.
+            for (k, _) in q.iter_mut() {
+                let renamed = match k.as_str() {
+                    "input" => "stdin",
+                    "output" => "stdout",
+                    "error" => "stderr",
+                    _ => continue,
+                };
+                *k = renamed.into();
+            }
+            for (k, v) in q.iter_mut() {
+                if ["stdin", "stdout", "stderr", "tty"].contains(&k.as_str()) && v == "1" {
+                    *v = "true".into();
+                }
+            }
+            (pod(ns, p, kind), Some(*c))
+        }
+        ["portForward", ns, p] | ["portForward", ns, p, _] => (pod(ns, p, "portforward"), None),
+        _ => return None,
+    };
+    if let Some(c) = container {
+        q.push(("container".into(), c.to_owned()));
+    }
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+    Some(format!("{target}?{query}"))
+}
+
+async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    match path.trim_end_matches('/') {
+        "/healthz" => return Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain").body(full("ok")).expect("a valid response"),
+        "/pods" => {
+            let pods = ctx.runtime.list(None).unwrap_or_default();
+            return json_response(StatusCode::OK, &serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}));
+        }
+        _ => {}
+    }
+    let Some(target) = rewrite(&path, req.uri().query().unwrap_or_default()) else {
+        let status = super::Status::failure(404, "NotFound", format!("the kubelet API has no {path}"), None);
+        return json_response(StatusCode::NOT_FOUND, &status);
+    };
+    let (mut parts, body) = req.into_parts();
+    parts.uri = target.parse().expect("a rewritten path is a URI");
+    super::routes::handle(ctx, Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_paths_are_the_pod_subresources() {
+        assert_eq!(rewrite("/containerLogs/default/web/c", "follow=true").as_deref(), Some("/api/v1/namespaces/default/pods/web/log?follow=true&container=c"));
+        assert_eq!(
+            rewrite("/exec/default/web/c", "command=ls&command=-l&input=1&output=1&tty=1").as_deref(),
+            Some("/api/v1/namespaces/default/pods/web/exec?command=ls&command=-l&stdin=true&stdout=true&tty=true&container=c")
+        );
+        assert_eq!(rewrite("/attach/ns/p/uid-1/c", "output=1").as_deref(), Some("/api/v1/namespaces/ns/pods/p/attach?stdout=true&container=c"));
+        assert_eq!(rewrite("/portForward/ns/p", "").as_deref(), Some("/api/v1/namespaces/ns/pods/p/portforward?"));
+        assert_eq!(rewrite("/configz", ""), None);
+    }
+}
