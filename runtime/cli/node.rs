@@ -26,9 +26,8 @@ The kubelet API (--kubelet-port) serves `kubectl logs`, `exec`, `attach`
 and `port-forward` through the API server, to clients with a certificate
 of the cluster's CA.
 
-Not yet: projected service-account volumes (run pods with
-automountServiceAccountToken: false), pod IPs from the Node's podCIDR, pod
-networking between nodes, Events posted to the cluster.";
+Not yet: pod IPs from the Node's podCIDR, pod networking between nodes,
+Events posted to the cluster, refreshing service-account tokens.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {

@@ -282,6 +282,7 @@ impl NodeAgent {
         // What the API server filled in stays the cluster's; the manifest
         // is the pod's spec and metadata.
         let mut manifest = pod.clone();
+        self.project_volumes(&mut manifest).await?;
         if let Some(o) = manifest.as_object_mut() {
             o.remove("status");
         }
@@ -294,6 +295,115 @@ impl NodeAgent {
         let m = crate::manifest::load_str(&text, "the cluster", crate::Validation::Ignore).map_err(|e| crate::error_text::full_message(&e))?;
         let base = std::env::current_dir().unwrap_or_default();
         self.runtime.create(&m, &base).await.map(drop).map_err(|e| crate::error_text::full_message(&e))
+    }
+
+    /// Makes each projected volume of `pod` (the service-account token
+    /// volume the cluster adds to nearly every pod, among others) a
+    /// Secret of this process holding its files (a token from the
+    /// TokenRequest API bound to the pod, ConfigMap and Secret keys,
+    /// downward API fields), and the volume that Secret's.
+    async fn project_volumes(&self, pod: &mut Value) -> Result<(), String> {
+        let (ns, name) = key_of(pod);
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+        let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").to_owned();
+        let volumes = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for mut v in volumes {
+            let Some(projected) = v.get("projected").cloned() else {
+                out.push(v);
+                continue;
+            };
+            let vol = v["name"].as_str().unwrap_or_default().to_owned();
+            let mut files: Vec<(String, String)> = Vec::new();
+            for source in projected["sources"].as_array().into_iter().flatten() {
+                if let Some(t) = source.get("serviceAccountToken") {
+                    let mut spec = json!({"expirationSeconds": t["expirationSeconds"].as_i64().unwrap_or(3600),
+                        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}});
+                    if let Some(aud) = t["audience"].as_str() {
+                        spec["audiences"] = json!([aud]);
+                    }
+                    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
+                    let path = format!("/api/v1/namespaces/{}/serviceaccounts/{}/token", enc(&ns), enc(&account));
+                    let answer = self
+                        .api
+                        .request(Method::POST, &path, Some(&request), "application/json")
+                        .await
+                        .map_err(|e| format!("volume {vol}: a service-account token: {e}"))?;
+                    let token = answer["status"]["token"].as_str().ok_or_else(|| format!("volume {vol}: the TokenRequest gave no token"))?;
+                    files.push((t["path"].as_str().unwrap_or("token").to_owned(), token.to_owned()));
+                }
+                for (kind, resource) in [("configMap", "configmaps"), ("secret", "secrets")] {
+                    let Some(s) = source.get(kind) else { continue };
+                    let object_name = s["name"].as_str().unwrap_or_default();
+                    let optional = s["optional"].as_bool() == Some(true);
+                    let object = match self.api.get(&format!("/api/v1/namespaces/{}/{resource}/{}", enc(&ns), enc(object_name))).await {
+                        Ok(o) => o,
+                        Err(_) if optional => continue,
+                        Err(e) => return Err(format!("volume {vol}: {e}")),
+                    };
+                    let value = |key: &str| -> Option<String> {
+                        if kind == "secret" {
+                            use base64::Engine;
+                            let raw = object["data"][key].as_str()?;
+                            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(raw).ok()?).ok()
+                        } else {
+                            object["data"][key].as_str().map(str::to_owned)
+                        }
+                    };
+                    match s["items"].as_array() {
+                        Some(items) => {
+                            for i in items {
+                                let key = i["key"].as_str().unwrap_or_default();
+                                let v = value(key).ok_or_else(|| format!("volume {vol}: {kind} {object_name} has no key {key}"))?;
+                                files.push((i["path"].as_str().unwrap_or(key).to_owned(), v));
+                            }
+                        }
+                        None => {
+                            for key in object["data"].as_object().map(|d| d.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                                if let Some(v) = value(&key) {
+                                    files.push((key, v));
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Some(d) = source.get("downwardAPI") {
+                    for i in d["items"].as_array().into_iter().flatten() {
+                        let field = i["fieldRef"]["fieldPath"].as_str().unwrap_or_default();
+                        let v = match field {
+                            "metadata.namespace" => ns.clone(),
+                            "metadata.name" => name.clone(),
+                            "metadata.uid" => uid.clone(),
+                            other => return Err(format!("volume {vol}: the projected downward API field {other} is not supported")),
+                        };
+                        files.push((i["path"].as_str().unwrap_or_default().to_owned(), v));
+                    }
+                }
+            }
+            // The Secret's keys cannot hold `/`: each file is an item.
+            let secret_name = format!("wasmpod-projected-{name}-{vol}");
+            let mut data = serde_json::Map::new();
+            let mut items = Vec::new();
+            for (i, (path, value)) in files.iter().enumerate() {
+                use base64::Engine;
+                let key = format!("f{i}");
+                data.insert(key.clone(), json!(base64::engine::general_purpose::STANDARD.encode(value)));
+                items.push(json!({"key": key, "path": path}));
+            }
+            let secret: k8s_openapi::api::core::v1::Secret =
+                serde_json::from_value(json!({"metadata": {"name": secret_name, "namespace": ns}, "data": data})).map_err(|e| e.to_string())?;
+            self.runtime.apply_secret(&secret).map_err(|e| format!("volume {vol}: {}", crate::error_text::full_message(&e)))?;
+            let mut secret_volume = json!({"secretName": secret_name, "items": items});
+            if let Some(mode) = projected.get("defaultMode") {
+                secret_volume["defaultMode"] = mode.clone();
+            }
+            v = json!({"name": vol, "secret": secret_volume});
+            out.push(v);
+        }
+        if pod["spec"]["volumes"].is_array() {
+            pod["spec"]["volumes"] = Value::Array(out);
+        }
+        Ok(())
     }
 
     /// Once the local pod is gone, deletes the cluster's pod for good

@@ -132,17 +132,29 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let body = forward_get(&kubectl, &admin, "pod/web", 8080, "/x");
     assert_eq!(body, "served\n", "node: {}", log());
 
-    // A pod that asks for what wasmpod cannot give (the projected
-    // service-account token the cluster adds when automounting) ends
-    // Failed with why, and never half-runs.
-    let unsupported = "apiVersion: v1\nkind: Pod\nmetadata: {name: needs-token}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, command: [\"true\"]}\n";
-    std::fs::write(work.join("needs-token.yaml"), unsupported).unwrap();
-    let (code, _, err) = k(&["apply", "-f", "needs-token.yaml"]);
+    // The projected service-account volume the cluster adds: a token
+    // from the TokenRequest API, the cluster's CA, the namespace.
+    let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
+    std::fs::write(work.join("with-token.yaml"), token).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "with-token.yaml"]);
     assert_eq!(code, Some(0), "{err}");
-    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.phase}=Failed", "pod/needs-token", "--timeout=60s"]);
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/with-token", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}\nnode: {}", log());
-    let (_, why, _) = k(&["get", "pod", "needs-token", "-o", "jsonpath={.status.reason}: {.status.message}"]);
-    assert!(why.starts_with("UnsupportedByWasmpod: ") && why.contains("projected"), "{why}");
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let (code, out, err) =
+        k(&["exec", "with-token", "--", "sh", "-c", &format!("cat {sa}/namespace; echo; head -c 27 {sa}/ca.crt; echo; cut -c1-3 {sa}/token")]);
+    assert_eq!((code, out.as_str()), (Some(0), "default\n-----BEGIN CERTIFICATE-----\neyJ\n"), "{err}\nnode: {}", log());
+
+    // A pod that asks for what wasmpod cannot give (an NFS volume) ends
+    // Failed with why, and never half-runs.
+    let unsupported = "apiVersion: v1\nkind: Pod\nmetadata: {name: nfs}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  volumes:\n  - {name: v, nfs: {server: nfs.example, path: /}}\n  containers:\n  - {name: c, image: busybox, command: [\"true\"], volumeMounts: [{name: v, mountPath: /v}]}\n";
+    std::fs::write(work.join("nfs.yaml"), unsupported).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "nfs.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.phase}=Failed", "pod/nfs", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
+    let (_, why, _) = k(&["get", "pod", "nfs", "-o", "jsonpath={.status.reason}: {.status.message}"]);
+    assert!(why.starts_with("UnsupportedByWasmpod: ") && why.contains("nfs"), "{why}");
 
     // Graceful deletion ends: the pods go, none is left Terminating.
     let (code, _, err) = k(&["delete", "deployment", "hello"]);
