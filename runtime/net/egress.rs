@@ -111,7 +111,7 @@ impl PodNetwork {
     pub(crate) fn is_egress(&self, to: SocketAddr) -> bool {
         let Some(cluster) = self.cluster.upgrade() else { return false };
         let (egress, range) = cluster.egress();
-        egress == Egress::Allow && !self.is_self(to.ip()) && !forbidden(to.ip(), range)
+        egress == Egress::Allow && !self.is_self(to.ip()) && !forbidden(to.ip(), range) && !forbidden(to.ip(), cluster.pod_subnet())
     }
 
     /// Connects to `to` as the pod would: in the runtime at once, out

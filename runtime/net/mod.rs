@@ -137,6 +137,8 @@ struct ClusterInner {
     policies: HashMap<(String, String), Arc<k8s_openapi::api::networking::v1::NetworkPolicy>>,
     /// UDP flows entering through node ports (`udp_out.rs`).
     node_udp: udp_out::NodeUdpFlows,
+    /// Where pod IPs come from: 10.88.0.0/16, or a node's podCIDR.
+    pod_subnet: (Ipv4Addr, u8),
 }
 
 impl Default for ClusterInner {
@@ -153,6 +155,7 @@ impl Default for ClusterInner {
             egress: Egress::Allow,
             policies: HashMap::new(),
             node_udp: Default::default(),
+            pod_subnet: (Ipv4Addr::from(POD_SUBNET), 16),
         }
     }
 }
@@ -168,7 +171,6 @@ pub(crate) fn ip_v4(ip: IpAddr) -> Option<Ipv4Addr> {
 /// Pod IPs come from 10.88.0.0/16 (the CNI bridge default), skipping .0
 /// and .1 as a real bridge would.
 const POD_SUBNET: u32 = u32::from_be_bytes([10, 88, 0, 0]);
-const POD_SUBNET_HOSTS: u32 = 1 << 16;
 
 impl ClusterNetwork {
     /// A new, empty cluster network.
@@ -181,10 +183,12 @@ impl ClusterNetwork {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
         inner.pods.retain(|_, p| p.strong_count() > 0);
         inner.names.retain(|_, p| p.strong_count() > 0);
+        let (base, bits) = inner.pod_subnet;
+        let hosts = 1u32 << (32 - u32::from(bits));
         let ip = loop {
-            let host = 2 + inner.next_host % (POD_SUBNET_HOSTS - 3);
+            let host = 2 + inner.next_host % (hosts - 3);
             inner.next_host = inner.next_host.wrapping_add(1);
-            let ip = Ipv4Addr::from(POD_SUBNET + host);
+            let ip = Ipv4Addr::from(u32::from(base) + host);
             if !inner.pods.contains_key(&ip) {
                 break ip;
             }
@@ -206,6 +210,27 @@ impl ClusterNetwork {
         inner.pods.insert(ip, Arc::downgrade(&pod));
         self.endpoints_epoch.fetch_add(1, std::sync::atomic::Ordering::Release);
         pod
+    }
+
+    /// Takes pod IPs from `base/bits` (a node's podCIDR, /8 to /28)
+    /// instead of 10.88.0.0/16, for the pods attached from now on.
+    pub fn set_pod_subnet(&self, base: Ipv4Addr, bits: u8) {
+        let bits = bits.clamp(8, 28);
+        let mask = u32::MAX << (32 - u32::from(bits));
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        inner.pod_subnet = (Ipv4Addr::from(u32::from(base) & mask), bits);
+        inner.next_host = 0;
+    }
+
+    /// Where pod IPs come from.
+    pub(crate) fn pod_subnet(&self) -> (Ipv4Addr, u8) {
+        self.inner.lock().expect("cluster network poisoned").pod_subnet
+    }
+
+    /// The node's address on the pod network (the subnet's first), the
+    /// source of NodePort traffic.
+    pub(crate) fn node_address(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.pod_subnet().0) + 1)
     }
 
     /// Whether pods reach addresses outside the runtime (default: they do).

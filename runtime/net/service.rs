@@ -286,7 +286,7 @@ impl ClusterNetwork {
     /// (10.88.0.1), as kube-proxy masquerades NodePort traffic.
     pub fn connect_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<super::Connection, super::NetError> {
         let entry = self.service(namespace, name).ok_or(super::NetError::ConnectionRefused)?;
-        let node = Ipv4Addr::from(super::POD_SUBNET + 1);
+        let node = self.node_address();
         let (pod, target) = self.pick(&entry, port, Protocol::Tcp, node).ok_or(super::NetError::ConnectionRefused)?;
         if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node)), &super::policy::Peer::Pod(&pod), target, Protocol::Tcp) {
             return Err(super::NetError::Unreachable);

@@ -156,11 +156,6 @@ impl NodeUdpFlows {
     }
 }
 
-/// The node's address on the pod network, NodePort traffic's source.
-pub(super) fn node_address() -> Ipv4Addr {
-    Ipv4Addr::from(super::POD_SUBNET + 1)
-}
-
 impl ClusterNetwork {
     /// A datagram from `client` to UDP node port `node_port` (received on
     /// `socket`), for `service`'s (namespace, name, port): delivered to an
@@ -186,12 +181,12 @@ impl ClusterNetwork {
                 }
             }
         };
-        let from = SocketAddr::new(IpAddr::V4(node_address()), source_port);
+        let from = SocketAddr::new(IpAddr::V4(self.node_address()), source_port);
         let to = SocketAddr::new(IpAddr::V4(entry.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), port);
         // The flow through the Service, as a pod's: same endpoint while it
         // serves, replies rewritten.
         let Some(Ok((pod, target))) = self.udp_flow(&entry, from, to) else { return };
-        if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node_address())), &super::policy::Peer::Pod(&pod), target, Protocol::Udp) {
+        if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(self.node_address())), &super::policy::Peer::Pod(&pod), target, Protocol::Udp) {
             return;
         }
         if let Some(f) = self.inner.lock().expect("cluster network poisoned").node_udp.by_port.get_mut(&source_port) {
@@ -206,7 +201,7 @@ impl ClusterNetwork {
     /// node port when `sender` is the endpoint the flow went to (any other
     /// is dropped). Whether it was addressed to the node.
     pub(super) fn udp_to_node(&self, sender: SocketAddr, to: SocketAddr, data: &[u8]) -> bool {
-        if super::ip_v4(to.ip()) != Some(node_address()) {
+        if super::ip_v4(to.ip()) != Some(self.node_address()) {
             return false;
         }
         let mut inner = self.inner.lock().expect("cluster network poisoned");
@@ -287,7 +282,7 @@ mod tests {
         client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         cluster.udp_to_service(&node_socket, node_port, client.local_addr().unwrap(), ("default", "dns", 53), b"q".to_vec());
         let got = inbox.recv().await.unwrap();
-        assert_eq!((got.data.as_slice(), got.from.ip()), (&b"q"[..], IpAddr::V4(node_address())));
+        assert_eq!((got.data.as_slice(), got.from.ip()), (&b"q"[..], IpAddr::V4(cluster.node_address())));
         // Another pod guessing the flow's port is dropped; the endpoint is heard.
         intruder.send_udp(9999, b"forged".to_vec(), got.from).unwrap();
         server.send_udp(5353, b"answer".to_vec(), got.from).unwrap();

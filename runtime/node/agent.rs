@@ -168,9 +168,30 @@ impl NodeAgent {
         pods.abort();
     }
 
+    /// Waits (a minute at most) for the cluster to give the node a pod
+    /// CIDR (kube-controller-manager's `--allocate-node-cidrs`), and takes
+    /// pod IPs from it; clusters that give none keep wasmpod's range.
+    async fn take_pod_cidr(&self) {
+        let path = format!("/api/v1/nodes/{}", enc(&self.config.name));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(node) = self.api.get(&path).await
+                && let Some(cidr) = node["spec"]["podCIDR"].as_str()
+            {
+                if let Err(e) = self.runtime.set_pod_cidr(cidr) {
+                    eprintln!("wasmpod node: {e}; pod IPs stay in 10.88.0.0/16");
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        eprintln!("wasmpod node: the cluster gave node {} no podCIDR; pod IPs come from 10.88.0.0/16", self.config.name);
+    }
+
     /// Lists and watches the pods bound to the node, again whenever the
     /// watch ends.
     async fn sync_pods(self: Arc<Self>) {
+        self.take_pod_cidr().await;
         let selector = enc(&format!("spec.nodeName={}", self.config.name));
         loop {
             let list = match self.api.get(&format!("/api/v1/pods?fieldSelector={selector}")).await {

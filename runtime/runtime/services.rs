@@ -299,6 +299,18 @@ impl Runtime {
         failed
     }
 
+    /// Takes pod IPs from `cidr` (`a.b.c.d/n`, IPv4, /8 to /28: a node's
+    /// `spec.podCIDR`) for the pods started from now on, instead of
+    /// 10.88.0.0/16.
+    pub fn set_pod_cidr(&self, cidr: &str) -> Result<(), Error> {
+        let bad = || Error::BadRequest(format!("pod CIDR {cidr:?}: expected an IPv4 a.b.c.d/n with n from 8 to 28"));
+        let (ip, bits) = cidr.split_once('/').ok_or_else(bad)?;
+        let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+        let bits: u8 = bits.parse().ok().filter(|b| (8..=28).contains(b)).ok_or_else(bad)?;
+        self.cluster.set_pod_subnet(ip, bits);
+        Ok(())
+    }
+
     /// The EndpointSlices of `namespace`'s Services (all namespaces: none),
     /// as the EndpointSlice controller would write them now.
     pub fn endpoint_slices(&self, namespace: Option<&str>) -> Vec<EndpointSlice> {

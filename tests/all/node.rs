@@ -107,10 +107,13 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     ]);
     let lines: Vec<&str> = pods.lines().collect();
     assert_eq!(lines.len(), 2, "{pods}");
+    // Pod IPs from the node's podCIDR (a /24 of 10.244.0.0/16 here).
+    let (_, cidr, _) = k(&["get", "node", "wp-1", "-o", "jsonpath={.spec.podCIDR}"]);
+    let prefix = cidr.strip_suffix("0/24").unwrap_or_else(|| panic!("a /24 podCIDR: {cidr:?}"));
     for l in &lines {
         let f: Vec<&str> = l.split(' ').collect();
         assert_eq!((f[0], f[1], f[3]), ("wp-1", "Running", "127.0.0.1"), "{pods}");
-        assert!(f[2].starts_with("10."), "a pod IP: {pods}");
+        assert!(f[2].starts_with(prefix), "a pod IP in {cidr}: {pods}");
     }
 
     // Logs and exec through the API server, which calls the node's
