@@ -51,7 +51,13 @@ pub(crate) fn newest_kubectl() -> Option<PathBuf> {
 }
 
 pub(crate) fn start_control_plane(bin: &Path, dir: &Path) -> ControlPlane {
-    let mut child = Command::new(bin).args(["up", "--dir"]).arg(dir).args(["--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    start_control_plane_with(bin, dir, &[])
+}
+
+/// A control plane with extra `up` flags (`--controller-manager-arg=...`).
+pub(crate) fn start_control_plane_with(bin: &Path, dir: &Path, extra: &[&str]) -> ControlPlane {
+    let mut child =
+        Command::new(bin).args(["up", "--dir"]).arg(dir).args(["--port", "0"]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();

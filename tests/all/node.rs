@@ -8,7 +8,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::apiserver::{newest_kubectl, run, start_control_plane, testcluster, until_ok};
+use crate::apiserver::{newest_kubectl, run, start_control_plane, start_control_plane_with, testcluster, until_ok};
 
 /// `kubectl port-forward TARGET :PORT`, one HTTP GET of `path` through it,
 /// and the answer's body.
@@ -165,4 +165,145 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let (code, _, err) = k(&["wait", "--for=delete", "pods", "-l", "app=hello", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
     drop(plane);
+}
+
+/// Starts `wasmpod node` NAME with its own state directory under `work`.
+fn start_node(bin: &std::path::Path, cluster: &std::path::Path, work: &std::path::Path, name: &str) -> Node {
+    let out = Command::new(bin).args(["node-cert", "--dir"]).arg(cluster).args(["--name", name]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kubeconfig = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(work.join(format!("{name}.log"))).unwrap();
+    Node(
+        Command::new(env!("CARGO_BIN_EXE_wasmpod"))
+            .arg("--state-dir")
+            .arg(work.join(format!("{name}-state")))
+            .args(["node", "--kubeconfig", &kubeconfig, "--name", name, "--kubelet-port", "0", "--listen", "none"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+const SPREAD: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      runtimeClassName: wasmpod
+      terminationGracePeriodSeconds: 2
+      # Moved off an unreachable node after 2 s instead of 300.
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: spread}}}
+      containers:
+      - {name: c, image: busybox, command: [sleep, "3600"]}
+"#;
+
+/// Six replicas over three wasmpod nodes, two each; a node that stops
+/// (`kill -STOP`) turns NotReady and its pods are made again on the
+/// others; when it comes back it ends the pods deleted meanwhile. A node
+/// killed (`kill -9`) and started again runs its pods again, and the
+/// cluster keeps them (no eviction).
+#[test]
+fn pods_spread_over_three_nodes_and_move_when_one_stops() {
+    let Some(bin) = testcluster() else {
+        eprintln!("NOT RUN: no testcluster binary (CI builds it with .ci/cluster-build.sh)");
+        return;
+    };
+    let Some(kubectl) = newest_kubectl() else {
+        eprintln!("NOT RUN: no kubectl in WASMPOD_KUBECTLS (CI installs them with .ci/clients.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let cluster = work.join("cluster");
+    // A node is NotReady 20 s after its last Lease renewal (50 s by default).
+    let _plane = start_control_plane_with(&bin, &cluster, &["--controller-manager-arg=--node-monitor-grace-period=20s"]);
+    let admin = cluster.join("admin.kubeconfig");
+    let k = |args: &[&str]| run(&kubectl, &admin, work, args);
+    let mut nodes: Vec<Node> = ["wp-1", "wp-2", "wp-3"].iter().map(|n| start_node(&bin, &cluster, work, n)).collect();
+    for n in ["wp-1", "wp-2", "wp-3"] {
+        until_ok(&kubectl, &admin, work, &["get", "node", n]);
+    }
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    let (code, _, err) = k(&["apply", "-f", examples.join("runtimeclass.yaml").to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(work.join("spread.yaml"), SPREAD).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "spread.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = k(&["rollout", "status", "deployment/spread", "--timeout=120s"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let running_on = || -> Vec<String> {
+        let (_, out, _) = k(&[
+            "get",
+            "pods",
+            "-l",
+            "app=spread",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.nodeName}{\" \"}{.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ]);
+        out.lines().filter(|l| l.split(' ').nth(1).is_none_or(str::is_empty)).map(|l| l.split(' ').next().unwrap_or_default().to_owned()).collect()
+    };
+    let spread = running_on();
+    for n in ["wp-1", "wp-2", "wp-3"] {
+        assert_eq!(spread.iter().filter(|s| *s == n).count(), 2, "two pods on {n}: {spread:?}");
+    }
+
+    // wp-3 stops answering: NotReady, its pods made again elsewhere.
+    let stopped = nodes[2].0.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &stopped]).status().unwrap().success());
+    let (code, _, err) = k(&["wait", "--for=condition=Ready=Unknown", "node/wp-3", "--timeout=90s"]);
+    assert_eq!(code, Some(0), "wp-3 never turned NotReady: {err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = running_on();
+        if now.len() == 6 && !now.iter().any(|n| n == "wp-3") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pods never moved off wp-3: {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Back: it ends the pods the cluster deleted while it was away.
+    assert!(Command::new("kill").args(["-CONT", &stopped]).status().unwrap().success());
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "node/wp-3", "--timeout=90s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, left, _) = k(&["get", "pods", "-l", "app=spread", "--field-selector", "spec.nodeName=wp-3", "-o", "name"]);
+        if left.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "wp-3's old pods were never ended: {left}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    // wp-1 killed and started again at once: its pods run again there,
+    // the same pods (the cluster did not evict them).
+    let (_, before, _) = k(&["get", "pods", "-l", "app=spread", "--field-selector", "spec.nodeName=wp-1", "-o", "name"]);
+    assert!(!before.is_empty(), "wp-1 runs pods");
+    let _ = nodes[0].0.kill();
+    let _ = nodes[0].0.wait();
+    nodes[0] = start_node(&bin, &cluster, work, "wp-1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, after, _) = k(&["get", "pods", "-l", "app=spread", "--field-selector", "spec.nodeName=wp-1,status.phase=Running", "-o", "name"]);
+        let (_, ready, _) = k(&["get", "deployment", "spread", "-o", "jsonpath={.status.readyReplicas}"]);
+        if after == before && ready == "6" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "wp-1's pods did not run again: {before} / {after} ({ready} ready)");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
