@@ -26,8 +26,10 @@ The kubelet API (--kubelet-port) serves `kubectl logs`, `exec`, `attach`
 and `port-forward` through the API server, to clients with a certificate
 of the cluster's CA.
 
-Not yet: pod IPs from the Node's podCIDR, pod networking between nodes,
-Events posted to the cluster, refreshing service-account tokens.";
+Pod IPs come from the Node's spec.podCIDR; the pods' events are posted to
+the cluster.
+
+Not yet: pod networking between nodes, refreshing service-account tokens.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
@@ -58,6 +60,8 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
     let name = args.name.unwrap_or_else(|| gethostname::gethostname().to_string_lossy().to_lowercase());
     // Events and statuses name the node as the cluster knows it.
     config.node_name = name.clone();
+    let (tap, events) = wasmpod::node::event_tap(config.tap.take());
+    config.tap = Some(tap);
     let node = NodeConfig { name: name.clone(), address: args.address, kubelet_port: args.kubelet_port, pods: args.max_pods };
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
@@ -70,7 +74,7 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        agent.run(uid, stop).await;
+        agent.run(uid, Some(events), stop).await;
         eprintln!("\nwasmpod: stopping every pod of node {name}...");
         runtime.shutdown().await;
         Ok(Exit::Interrupted)

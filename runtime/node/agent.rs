@@ -146,8 +146,11 @@ impl NodeAgent {
     /// until `stop` resolves: the heartbeat, the status reports and the
     /// pods. The pods keep running on the way out only as far as the
     /// caller's runtime shutdown lets them.
-    pub async fn run(self, node_uid: String, stop: impl std::future::Future<Output = ()>) {
+    /// `events` (from [`super::event_tap`]) are posted about the cluster's
+    /// pods.
+    pub async fn run(self, node_uid: String, events: Option<super::NodeEvents>, stop: impl std::future::Future<Output = ()>) {
         let me = Arc::new(self);
+        let poster = events.map(|e| tokio::spawn(me.clone().post_events(e)));
         let beat = {
             let me = me.clone();
             tokio::spawn(async move {
@@ -163,6 +166,9 @@ impl NodeAgent {
         let reports = tokio::spawn(me.clone().report_status());
         let pods = tokio::spawn(me.clone().sync_pods());
         stop.await;
+        if let Some(p) = poster {
+            p.abort();
+        }
         beat.abort();
         reports.abort();
         pods.abort();
@@ -449,6 +455,28 @@ impl NodeAgent {
             b.started.remove(&key);
             b.deleting.remove(&key);
         });
+    }
+
+    /// Posts the runtime's events about pods bound here (a repeat
+    /// updates the event's count), as the kubelet does.
+    async fn post_events(self: Arc<Self>, mut events: super::NodeEvents) {
+        while let Some(e) = events.0.recv().await {
+            let o = &e.involved_object;
+            let key = (o.namespace.clone().unwrap_or_default(), o.name.clone().unwrap_or_default());
+            let uid = self.bound.lock().unwrap_or_else(|p| p.into_inner()).uids.get(&key).cloned();
+            let Some(uid) = uid else { continue };
+            let body = super::events::cluster_event(&e, &uid, &self.config.name);
+            let path = format!("/api/v1/namespaces/{}/events", enc(&key.0));
+            match self.api.request(Method::POST, &path, Some(&body), "application/json").await {
+                Err(err) if is(&err, StatusCode::CONFLICT) => {
+                    let name = e.metadata.name.clone().unwrap_or_default();
+                    let repeat = json!({"count": body["count"], "lastTimestamp": body["lastTimestamp"], "message": body["message"]});
+                    let _ = self.api.request(Method::PATCH, &format!("{path}/{}", enc(&name)), Some(&repeat), "application/merge-patch+json").await;
+                }
+                Err(err) => eprintln!("wasmpod node: event about {}/{}: {err}", key.0, key.1),
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Tells the cluster each status change of a pod bound here.

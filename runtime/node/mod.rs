@@ -7,8 +7,10 @@
 
 mod agent;
 mod client;
+mod events;
 mod object;
 
 pub use agent::{NodeAgent, NodeConfig};
 pub use client::{ApiClient, ClientError};
+pub use events::{NodeEvents, event_tap};
 pub use object::{RUNTIME_LABEL, arch};

@@ -120,6 +120,18 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     // kubelet API (exec arrives there over SPDY, translated by the API
     // server from kubectl's WebSocket).
     let (_, names, _) = k(&["get", "pods", "-l", "app=hello", "-o", "jsonpath={.items[0].metadata.name}"]);
+    // The kubelet's events, posted by the node about the cluster's pod.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let selector = format!("involvedObject.name={names},reason=Started");
+        let (_, from, _) =
+            k(&["get", "events", "--field-selector", &selector, "-o", "jsonpath={.items[0].source.component}/{.items[0].source.host} {.items[0].message}"]);
+        if from == "kubelet/wp-1 Started container hello" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no Started event from the node: {from:?}\nnode: {}", log());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     let (code, out, err) = k(&["logs", &names]);
     assert_eq!((code, out.as_str()), (Some(0), format!("hello from {names}\n").as_str()), "{err}\nnode: {}", log());
     let (code, out, err) = k(&["exec", &names, "--", "sh", "-c", "echo $HOSTNAME; exit 3"]);
