@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::spdy::{Decoder, Encoder, Frame, PROTOCOL_ERROR};
+use super::spdy::{Decoder, Frame, PROTOCOL_ERROR};
 
 /// The WebSocket subprotocol of the tunnelled form.
 pub(crate) const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
@@ -32,23 +32,8 @@ pub(crate) async fn serve<S>(io: S, dial: Dial)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(io);
-    let (out, mut frames) = mpsc::channel::<Frame>(64);
-    let write = tokio::spawn(async move {
-        let mut enc = Encoder::default();
-        let mut buf = BytesMut::new();
-        while let Some(f) = frames.recv().await {
-            enc.encode(&f, &mut buf);
-            // Send what is queued together.
-            while let Ok(f) = frames.try_recv() {
-                enc.encode(&f, &mut buf);
-            }
-            if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
-                return;
-            }
-            buf.clear();
-        }
-    });
+    let (mut reader, writer) = tokio::io::split(io);
+    let (out, write) = super::spdy::spawn_writer(writer);
     let mut dec = Decoder::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // Data streams' inbound halves, and each request's error stream.
@@ -304,6 +289,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::spdy::Encoder;
     use super::*;
 
     fn syn(stream: u32, kind: &str, port: &str) -> Frame {

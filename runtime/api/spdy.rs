@@ -401,6 +401,34 @@ impl Encoder {
     }
 }
 
+/// Writes the frames sent to the returned queue to `writer`, those
+/// already queued together, until every sender is gone; then shuts the
+/// writer down. One task writes, so frames of several streams never
+/// interleave.
+pub(crate) fn spawn_writer<W>(mut writer: W) -> (tokio::sync::mpsc::Sender<Frame>, tokio::task::JoinHandle<()>)
+where
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let (frames, mut queue) = tokio::sync::mpsc::channel::<Frame>(64);
+    let task = tokio::spawn(async move {
+        let mut enc = Encoder::default();
+        let mut buf = BytesMut::new();
+        while let Some(f) = queue.recv().await {
+            enc.encode(&f, &mut buf);
+            while let Ok(f) = queue.try_recv() {
+                enc.encode(&f, &mut buf);
+            }
+            if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+            buf.clear();
+        }
+        let _ = writer.shutdown().await;
+    });
+    (frames, task)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::body::Body;
 use super::remotecommand::{ERROR, Input, Output, STDERR, STDOUT, Session, Wanted};
-use super::spdy::{Decoder, Encoder, Frame};
+use super::spdy::{Decoder, Frame};
 use crate::Error;
 
 /// The channel protocols served over SPDY, best first; v5 adds nothing
@@ -87,23 +87,8 @@ async fn serve<S>(io: S, session: Session, wanted: Wanted, json: bool)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(io);
-    let (frames, mut queue) = mpsc::channel::<Frame>(64);
-    let write = tokio::spawn(async move {
-        let mut enc = Encoder::default();
-        let mut buf = BytesMut::new();
-        while let Some(f) = queue.recv().await {
-            enc.encode(&f, &mut buf);
-            while let Ok(f) = queue.try_recv() {
-                enc.encode(&f, &mut buf);
-            }
-            if writer.write_all(&buf).await.is_err() || writer.flush().await.is_err() {
-                return;
-            }
-            buf.clear();
-        }
-        let _ = writer.shutdown().await;
-    });
+    let (mut reader, writer) = tokio::io::split(io);
+    let (frames, write) = super::spdy::spawn_writer(writer);
     let mut dec = Decoder::default();
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut streams: HashMap<&'static str, u32> = HashMap::new();

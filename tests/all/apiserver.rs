@@ -89,19 +89,26 @@ const POD: &str =
     "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: web}}\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
 const BAD_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec:\n  containers:\n  - {name: Bad_Name, image: busybox}\n";
 
-/// The requests: each a kubectl command line, and what of its answer is
-/// compared (the error text, a first line, a JSON Status).
-#[test]
-fn wasmpod_answers_as_kube_apiserver_does() {
+/// The testcluster binary and the kubectl of its version; `None` (the
+/// test did not run, said on stderr) without them.
+pub(crate) fn cluster_tools() -> Option<(PathBuf, PathBuf)> {
     let Some(bin) = testcluster() else {
         eprintln!("NOT RUN: no testcluster binary (CI builds it with .ci/cluster-build.sh)");
-        return;
+        return None;
     };
     let Some(kubectl) = newest_kubectl() else {
         assert!(std::env::var_os("WASMPOD_REQUIRE_CLIENTS").is_none(), "WASMPOD_REQUIRE_CLIENTS is set but no kubectl is named");
         eprintln!("NOT RUN: no kubectl in WASMPOD_KUBECTLS (CI installs them with .ci/clients.sh)");
-        return;
+        return None;
     };
+    Some((bin, kubectl))
+}
+
+/// The requests: each a kubectl command line, and what of its answer is
+/// compared (the error text, a first line, a JSON Status).
+#[test]
+fn wasmpod_answers_as_kube_apiserver_does() {
+    let Some((bin, kubectl)) = cluster_tools() else { return };
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     std::fs::write(work.join("pod.yaml"), POD).unwrap();

@@ -111,31 +111,7 @@ fn interactive_shell(bin: &Path, kubeconfig: &Path) -> Option<i32> {
 /// `kubectl port-forward pod/store :6379` (a free local port), one HTTP
 /// GET of `/records` through it, and the answer's body.
 fn port_forward_get(bin: &Path, kubeconfig: &Path, websockets: &str) -> String {
-    use std::io::{BufRead, Read, Write};
-    let mut child = Command::new(bin)
-        .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", websockets)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["port-forward", "pod/store", ":6379"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    // "Forwarding from 127.0.0.1:PORT -> 6379"
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let port = first.strip_prefix("Forwarding from 127.0.0.1:").and_then(|r| r.split(' ').next()).map(str::to_owned);
-    let body = port.map(|port| {
-        let mut conn = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
-        conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-        conn.write_all(b"GET /records HTTP/1.0\r\nHost: store\r\n\r\n").unwrap();
-        let mut answer = String::new();
-        let _ = conn.read_to_string(&mut answer);
-        answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(answer)
-    });
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    body.unwrap_or_else(|| format!("no forwarding: {first} {}", text(&out.stderr)))
+    crate::node::forward_get(bin, kubeconfig, &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", websockets)], "pod/store", 6379, "/records")
 }
 
 /// The two-tier example created through kubectl and running, for each

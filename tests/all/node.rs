@@ -8,13 +8,14 @@
 
 use std::process::{Child, Command, Stdio};
 
-use crate::apiserver::{newest_kubectl, run, start_control_plane, start_control_plane_with, testcluster, until_ok};
+use crate::apiserver::{cluster_tools, run, start_control_plane, start_control_plane_with, until_ok};
 
-/// `kubectl port-forward TARGET :PORT`, one HTTP GET of `path` through it,
-/// and the answer's body.
-fn forward_get(kubectl: &std::path::Path, kubeconfig: &std::path::Path, target: &str, port: u16, path: &str) -> String {
+/// `kubectl port-forward TARGET :PORT` (with `env`), one HTTP GET of
+/// `path` through it, and the answer's body.
+pub(crate) fn forward_get(kubectl: &std::path::Path, kubeconfig: &std::path::Path, env: &[(&str, &str)], target: &str, port: u16, path: &str) -> String {
     use std::io::{BufRead, Read, Write};
     let mut child = Command::new(kubectl)
+        .envs(env.iter().copied())
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["port-forward", target, &format!(":{port}")])
@@ -50,34 +51,15 @@ impl Drop for Node {
 
 #[test]
 fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
-    let Some(bin) = testcluster() else {
-        eprintln!("NOT RUN: no testcluster binary (CI builds it with .ci/cluster-build.sh)");
-        return;
-    };
-    let Some(kubectl) = newest_kubectl() else {
-        eprintln!("NOT RUN: no kubectl in WASMPOD_KUBECTLS (CI installs them with .ci/clients.sh)");
-        return;
-    };
+    let Some((bin, kubectl)) = cluster_tools() else { return };
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let cluster = work.join("cluster");
     let plane = start_control_plane(&bin, &cluster);
     let admin = plane.kubeconfig.clone();
-    let out = Command::new(&bin).args(["node-cert", "--dir"]).arg(&cluster).args(["--name", "wp-1"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let node_kubeconfig = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let _node = Node(
-        Command::new(env!("CARGO_BIN_EXE_wasmpod"))
-            .arg("--state-dir")
-            .arg(work.join("node-state"))
-            .args(["node", "--kubeconfig", &node_kubeconfig, "--name", "wp-1", "--kubelet-port", "0", "--listen", "none"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work.join("node.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _node = start_node(&bin, &cluster, work, "wp-1");
     let k = |args: &[&str]| run(&kubectl, &admin, work, args);
-    let log = || std::fs::read_to_string(work.join("node.log")).unwrap_or_default();
+    let log = || std::fs::read_to_string(work.join("wp-1.log")).unwrap_or_default();
     until_ok(&kubectl, &admin, work, &["get", "node", "wp-1"]);
     until_ok(&kubectl, &admin, work, &["-n", "kube-node-lease", "get", "lease", "wp-1"]);
     let (code, _, err) = k(&["wait", "--for=condition=Ready", "node/wp-1", "--timeout=60s"]);
@@ -144,7 +126,7 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}\nnode: {}", log());
-    let body = forward_get(&kubectl, &admin, "pod/web", 8080, "/x");
+    let body = forward_get(&kubectl, &admin, &[], "pod/web", 8080, "/x");
     assert_eq!(body, "served\n", "node: {}", log());
 
     // The projected service-account volume the cluster adds: a token
@@ -225,14 +207,7 @@ spec:
 /// cluster keeps them (no eviction).
 #[test]
 fn pods_spread_over_three_nodes_and_move_when_one_stops() {
-    let Some(bin) = testcluster() else {
-        eprintln!("NOT RUN: no testcluster binary (CI builds it with .ci/cluster-build.sh)");
-        return;
-    };
-    let Some(kubectl) = newest_kubectl() else {
-        eprintln!("NOT RUN: no kubectl in WASMPOD_KUBECTLS (CI installs them with .ci/clients.sh)");
-        return;
-    };
+    let Some((bin, kubectl)) = cluster_tools() else { return };
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let cluster = work.join("cluster");
