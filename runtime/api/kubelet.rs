@@ -17,9 +17,12 @@
 //! | `/attach/{ns}/{pod}[/{uid}]/{container}` | `.../pods/{pod}/attach` |
 //! | `/portForward/{ns}/{pod}[/{uid}]` | `.../pods/{pod}/portforward` |
 //!
-//! Authorization is by the certificate alone: every client the cluster's
-//! CA signed may use every path (the kubelet asks the API server with a
-//! SubjectAccessReview; wasmpod does not yet).
+//! Each request is authorized as the kubelet authorizes it: the client
+//! certificate's CN is the user and its O the groups, the HTTP method the
+//! verb (`get`, `create`, ...), and the path a subresource of the node
+//! (`proxy` for all of these paths), decided by an [`Authorizer`] (the
+//! node agent asks the API server with a SubjectAccessReview). Without
+//! one, every client the cluster's CA signed may use every path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +37,61 @@ use super::discovery::Role;
 use super::https::HttpsError;
 use super::request::ServerContext;
 use crate::runtime::Runtime;
+
+/// Who a client of the kubelet API is: its certificate's CN and O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletUser {
+    /// The user name (CN).
+    pub name: String,
+    /// Its groups (O).
+    pub groups: Vec<String>,
+}
+
+/// What a kubelet API request asks, in the terms of a SubjectAccessReview
+/// on the node: `verb` on `nodes/<subresource>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletAccess {
+    /// `get`, `create`, `update`, `patch` or `delete`.
+    pub verb: String,
+    /// `proxy`, `log`, `stats`, `metrics` or `spec`.
+    pub subresource: String,
+}
+
+/// Decides whether a user may make a request (`Ok(false)`: 403).
+pub type Authorizer = Arc<dyn Fn(KubeletUser, KubeletAccess) -> futures_util::future::BoxFuture<'static, Result<bool, String>> + Send + Sync>;
+
+/// The user a DER client certificate names.
+fn user_of(der: &[u8]) -> Option<KubeletUser> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let name = subject.iter_common_name().next()?.as_str().ok()?.to_owned();
+    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok().map(str::to_owned)).collect();
+    Some(KubeletUser { name, groups })
+}
+
+/// The access a request asks for, as the kubelet names it.
+fn access_of(method: &hyper::Method, path: &str) -> KubeletAccess {
+    let verb = match *method {
+        hyper::Method::POST => "create",
+        hyper::Method::PUT => "update",
+        hyper::Method::PATCH => "patch",
+        hyper::Method::DELETE => "delete",
+        _ => "get",
+    };
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    let subresource = if under("/stats") {
+        "stats"
+    } else if under("/metrics") {
+        "metrics"
+    } else if under("/logs") {
+        "log"
+    } else if under("/spec") {
+        "spec"
+    } else {
+        "proxy"
+    };
+    KubeletAccess { verb: verb.into(), subresource: subresource.into() }
+}
 
 /// The kubelet API of one node. Dropping it stops accepting connections.
 pub struct KubeletServer {
@@ -55,7 +113,7 @@ pub struct KubeletTls {
 impl KubeletServer {
     /// Listens on `addr` (port 0: a free one). Must be called within a
     /// tokio runtime.
-    pub fn start(runtime: Arc<Runtime>, addr: SocketAddr, tls: &KubeletTls) -> Result<Self, HttpsError> {
+    pub fn start(runtime: Arc<Runtime>, addr: SocketAddr, tls: &KubeletTls, authorizer: Option<Authorizer>) -> Result<Self, HttpsError> {
         let config = server_config(tls).map_err(HttpsError::Tls)?;
         let listen = |source| HttpsError::Listen { addr, source };
         let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
@@ -70,13 +128,36 @@ impl KubeletServer {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let (acceptor, ctx) = (acceptor.clone(), ctx.clone());
+                let (acceptor, ctx, authorizer) = (acceptor.clone(), ctx.clone(), authorizer.clone());
                 tokio::spawn(async move {
                     // The handshake requires a client certificate of the CA.
                     let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
+                    let user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| user_of(c));
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let ctx = ctx.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(ctx, req).await) }
+                        let (ctx, authorizer, user) = (ctx.clone(), authorizer.clone(), user.clone());
+                        async move {
+                            if let Some(authorize) = authorizer.filter(|_| req.uri().path() != "/healthz") {
+                                let access = access_of(req.method(), req.uri().path());
+                                let Some(user) = user else { return Ok(forbidden("unknown", &access)) };
+                                match authorize(user.clone(), access.clone()).await {
+                                    Ok(true) => {}
+                                    Ok(false) => return Ok(forbidden(&user.name, &access)),
+                                    Err(why) => {
+                                        let status = super::Status::failure(
+                                            500,
+                                            "InternalError",
+                                            format!(
+                                                "Authorization error (user={}, verb={}, resource=nodes, subresource={}): {why}",
+                                                user.name, access.verb, access.subresource
+                                            ),
+                                            None,
+                                        );
+                                        return Ok::<_, std::convert::Infallible>(json_response(StatusCode::INTERNAL_SERVER_ERROR, &status));
+                                    }
+                                }
+                            }
+                            Ok::<_, std::convert::Infallible>(handle(ctx, req).await)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).with_upgrades().await;
                 });
@@ -95,6 +176,12 @@ impl Drop for KubeletServer {
     fn drop(&mut self) {
         self.accept.abort();
     }
+}
+
+/// The kubelet's refusal.
+fn forbidden(user: &str, access: &KubeletAccess) -> Response<Body> {
+    let text = format!("Forbidden (user={user}, verb={}, resource=nodes, subresource={})", access.verb, access.subresource);
+    Response::builder().status(StatusCode::FORBIDDEN).header(hyper::header::CONTENT_TYPE, "text/plain").body(full(text)).expect("a valid response")
 }
 
 fn server_config(tls: &KubeletTls) -> Result<rustls::ServerConfig, String> {
@@ -188,5 +275,15 @@ mod tests {
         assert_eq!(rewrite("/attach/ns/p/uid-1/c", "output=1").as_deref(), Some("/api/v1/namespaces/ns/pods/p/attach?stdout=true&container=c"));
         assert_eq!(rewrite("/portForward/ns/p", "").as_deref(), Some("/api/v1/namespaces/ns/pods/p/portforward?"));
         assert_eq!(rewrite("/configz", ""), None);
+    }
+
+    #[test]
+    fn requests_are_authorized_as_the_kubelet_names_them() {
+        let a = access_of(&hyper::Method::POST, "/exec/default/web/c");
+        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("create", "proxy"));
+        let a = access_of(&hyper::Method::GET, "/stats/summary");
+        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("get", "stats"));
+        assert_eq!(access_of(&hyper::Method::GET, "/containerLogs/ns/p/c").subresource, "proxy");
+        assert_eq!(access_of(&hyper::Method::GET, "/statsx").subresource, "proxy");
     }
 }

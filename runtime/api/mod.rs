@@ -50,7 +50,7 @@ pub use client::{Client, ClientError, LogLines, PodEvents, Target};
 pub use discovery::{Endpoint, Role};
 pub use error::{Status, StatusCause, StatusDetails};
 pub use https::{HttpsError, HttpsServer, kubeconfig_path};
-pub use kubelet::{KubeletServer, KubeletTls};
+pub use kubelet::{Authorizer, KubeletAccess, KubeletServer, KubeletTls, KubeletUser};
 pub use objects::Resource;
 pub use pki::{Pki, PkiError};
 pub use server::ApiServer;

@@ -84,7 +84,22 @@ impl NodeAgent {
         let pki = crate::api::Pki::load_or_create(self.runtime.state().path(), ip)?;
         let tls = crate::api::KubeletTls { cert_pem: pki.server_pem, key_pem: pki.server_key_pem, client_ca_pem: self.api.ca_pem().to_owned() };
         let any = std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), self.config.kubelet_port);
-        let server = crate::api::KubeletServer::start(self.runtime.clone(), any, &tls)?;
+        // Each request as the kubelet authorizes it: a SubjectAccessReview.
+        let (api, node) = (self.api.clone(), self.config.name.clone());
+        let authorizer: crate::api::Authorizer = Arc::new(move |user, access| {
+            let (api, node) = (api.clone(), node.clone());
+            Box::pin(async move {
+                let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+                    "user": user.name, "groups": user.groups,
+                    "resourceAttributes": {"verb": access.verb, "resource": "nodes", "subresource": access.subresource, "name": node}}});
+                let answer = api
+                    .request(Method::POST, "/apis/authorization.k8s.io/v1/subjectaccessreviews", Some(&review), "application/json")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(answer["status"]["allowed"].as_bool() == Some(true))
+            })
+        });
+        let server = crate::api::KubeletServer::start(self.runtime.clone(), any, &tls, Some(authorizer))?;
         self.config.kubelet_port = server.local_addr().port();
         Ok(server)
     }

@@ -129,6 +129,22 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let body = forward_get(&kubectl, &admin, &[], "pod/web", 8080, "/x");
     assert_eq!(body, "served\n", "node: {}", log());
 
+    // The kubelet API authorizes each request with a SubjectAccessReview:
+    // another node's identity may not read this node's pods, the API
+    // server's kubelet client may.
+    let (_, port, _) = k(&["get", "node", "wp-1", "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"]);
+    let out = Command::new(&bin).args(["node-cert", "--dir"]).arg(&cluster).args(["--name", "wp-9"]).output().unwrap();
+    assert!(out.status.success());
+    let get_pods = |cert: &str, key: &str| -> String {
+        let script = "import ssl, sys, http.client\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\nctx.load_cert_chain(sys.argv[2], sys.argv[3])\nc = http.client.HTTPSConnection('127.0.0.1', int(sys.argv[1]), context=ctx)\nc.request('GET', '/pods')\nr = c.getresponse()\nprint(r.status, r.read().decode()[:120])\n";
+        let out = Command::new("python3").arg("-c").arg(script).arg(&port).arg(cluster.join(cert)).arg(cluster.join(key)).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let other = get_pods("nodes/wp-9.crt", "nodes/wp-9.key");
+    assert_eq!(other, "403 Forbidden (user=system:node:wp-9, verb=get, resource=nodes, subresource=proxy)", "node: {}", log());
+    let apiserver = get_pods("pki/apiserver-kubelet-client.crt", "pki/apiserver-kubelet-client.key");
+    assert!(apiserver.starts_with("200 {\"apiVersion\":\"v1\",\"items\":[{"), "{apiserver}");
+
     // The projected service-account volume the cluster adds: a token
     // from the TokenRequest API, the cluster's CA, the namespace.
     let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
