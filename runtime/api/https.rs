@@ -67,11 +67,7 @@ impl HttpsServer {
         let state = runtime.state().path().to_owned();
         let pki = Pki::load_or_create(&state, addr.ip())?;
         let config = pki.server_config().map_err(HttpsError::Tls)?;
-        let listen = |source| HttpsError::Listen { addr, source };
-        let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
-        std_listener.set_nonblocking(true).map_err(listen)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
-        let local = listener.local_addr().map_err(listen)?;
+        let (listener, local) = listen(addr)?;
         // A wildcard address is reached through loopback.
         let host = if local.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { local.ip() };
         let server = format!("https://{}", SocketAddr::new(host, local.port()));
@@ -108,6 +104,16 @@ impl HttpsServer {
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
+}
+
+/// A listener on `addr` (port 0: a free one), and the address it got.
+pub(super) fn listen(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), HttpsError> {
+    let failed = |source| HttpsError::Listen { addr, source };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(failed)?;
+    std_listener.set_nonblocking(true).map_err(failed)?;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    Ok((listener, local))
 }
 
 impl Drop for HttpsServer {

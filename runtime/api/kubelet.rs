@@ -115,11 +115,7 @@ impl KubeletServer {
     /// tokio runtime.
     pub fn start(runtime: Arc<Runtime>, addr: SocketAddr, tls: &KubeletTls, authorizer: Option<Authorizer>) -> Result<Self, HttpsError> {
         let config = server_config(tls).map_err(HttpsError::Tls)?;
-        let listen = |source| HttpsError::Listen { addr, source };
-        let std_listener = std::net::TcpListener::bind(addr).map_err(listen)?;
-        std_listener.set_nonblocking(true).map_err(listen)?;
-        let listener = tokio::net::TcpListener::from_std(std_listener).map_err(listen)?;
-        let local = listener.local_addr().map_err(listen)?;
+        let (listener, local) = super::https::listen(addr)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let ctx = Arc::new(ServerContext { runtime, role: Role::Serve });
         let accept = tokio::spawn(async move {
@@ -185,25 +181,8 @@ fn forbidden(user: &str, access: &KubeletAccess) -> Response<Body> {
 }
 
 fn server_config(tls: &KubeletTls) -> Result<rustls::ServerConfig, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(tls.client_ca_pem.as_bytes()) {
-        roots.add(cert.map_err(|e| format!("the cluster CA: {e}"))?).map_err(|e| format!("the cluster CA: {e}"))?;
-    }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().map_err(|e| format!("client verifier: {e}"))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(|e| e.to_string())?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    let names = super::pki::ServedNames { ca: "the cluster CA", cert: "the kubelet API's certificate", key: "its key" };
+    super::pki::tls_server_config(&tls.client_ca_pem, &tls.cert_pem, &tls.key_pem, false, names)
 }
 
 /// The control API path and query a kubelet path stands for; `None` for

@@ -192,29 +192,43 @@ preferences: {{}}
     /// without one is answered 401, as kube-apiserver answers it),
     /// HTTP/1.1.
     pub(crate) fn server_config(&self) -> Result<rustls::ServerConfig, String> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-            roots.add(cert.map_err(|e| format!("pki/ca.crt: {e}"))?).map_err(|e| format!("pki/ca.crt: {e}"))?;
-        }
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| format!("client verifier: {e}"))?;
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(self.server_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| format!("pki/apiserver.crt: {e}"))?;
-        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).map_err(|e| format!("pki/apiserver.key: {e}"))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .map_err(|e| format!("pki/apiserver.crt: {e}"))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
+        let names = ServedNames { ca: "pki/ca.crt", cert: "pki/apiserver.crt", key: "pki/apiserver.key" };
+        tls_server_config(&self.ca_pem, &self.server_pem, &self.server_key_pem, true, names)
     }
+}
+
+/// What a server's credentials are called in its errors.
+pub(crate) struct ServedNames {
+    pub ca: &'static str,
+    pub cert: &'static str,
+    pub key: &'static str,
+}
+
+/// A TLS server (HTTP/1.1) presenting `cert` and `key` (PEM) and checking
+/// client certificates against `client_ca`; with `allow_anonymous`, a
+/// client without one is let through (and answered 401 by the routes).
+pub(crate) fn tls_server_config(client_ca: &str, cert: &str, key: &str, allow_anonymous: bool, names: ServedNames) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(client_ca.as_bytes()) {
+        roots.add(c.map_err(|e| format!("{}: {e}", names.ca))?).map_err(|e| format!("{}: {e}", names.ca))?;
+    }
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider.clone());
+    let builder = if allow_anonymous { builder.allow_unauthenticated() } else { builder };
+    let verifier = builder.build().map_err(|e| format!("client verifier: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| format!("{}: {e}", names.cert))?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| format!("{}: {e}", names.key))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("{}: {e}", names.cert))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 #[cfg(test)]

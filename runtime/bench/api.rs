@@ -39,87 +39,44 @@ struct Https {
 
 impl Https {
     fn new(pki: &Pki, addr: std::net::SocketAddr) -> anyhow::Result<Self> {
-        Self::with(&pki.ca_pem, &pki.client_pem, &pki.client_key_pem, addr)
-    }
-
-    /// A client of the server at `addr` that trusts `ca` and presents
-    /// `cert` and `key` (PEM).
-    fn with(ca: &str, cert: &str, key: &str, addr: std::net::SocketAddr) -> anyhow::Result<Self> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-            roots.add(cert?)?;
-        }
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<_, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())?;
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)?;
-        Ok(Self { connector: tokio_rustls::TlsConnector::from(Arc::new(config)), addr })
+        let connector = crate::node::connector(&pki.ca_pem, &pki.client_pem, &pki.client_key_pem).map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        Ok(Self { connector, addr })
     }
 
     /// GETs `path`; the body's length.
     async fn get(&self, path: &str) -> anyhow::Result<usize> {
-        let resp = self.send(hyper::Method::GET, path, None).await?;
-        Ok(resp.into_body().collect().await?.to_bytes().len())
-    }
-
-    /// Sends a request (`body`: JSON) and checks that it succeeded.
-    async fn send(&self, method: hyper::Method, path: &str, body: Option<String>) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let tcp = tokio::net::TcpStream::connect(self.addr).await?;
         let tls = self.connector.connect(rustls::pki_types::ServerName::try_from("localhost")?, tcp).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        let req = hyper::Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(hyper::header::HOST, "localhost")
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let req = hyper::Request::get(path).header(hyper::header::HOST, "localhost").body(http_body_util::Empty::<Bytes>::new())?;
         let resp = sender.send_request(req).await?;
-        anyhow::ensure!(resp.status().is_success() || resp.status() == hyper::StatusCode::CONFLICT, "{method} {path}: {}", resp.status());
-        Ok(resp)
+        anyhow::ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        Ok(resp.into_body().collect().await?.to_bytes().len())
     }
 }
 
-/// The server and credentials of a kubeconfig's first cluster and user
-/// (inline `-data` fields or files).
-fn kubeconfig_client(path: &std::path::Path) -> anyhow::Result<Https> {
-    use base64::Engine;
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let v: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not a kubeconfig: {e}", path.display()))?;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let field = |obj: &serde_json::Value, name: &str| -> anyhow::Result<String> {
-        if let Some(d) = obj[format!("{name}-data")].as_str() {
-            return Ok(String::from_utf8(base64::engine::general_purpose::STANDARD.decode(d)?)?);
-        }
-        let file = obj[name].as_str().ok_or_else(|| anyhow::anyhow!("{}: no {name} or {name}-data", path.display()))?;
-        Ok(std::fs::read_to_string(dir.join(file))?)
-    };
-    let cluster = &v["clusters"][0]["cluster"];
-    let user = &v["users"][0]["user"];
-    let server = cluster["server"].as_str().ok_or_else(|| anyhow::anyhow!("{}: no server", path.display()))?;
-    let authority = server.trim_start_matches("https://").trim_end_matches('/');
-    let addr = authority.parse().map_err(|_| anyhow::anyhow!("{}: the server must be https://IP:PORT, not {server}", path.display()))?;
-    Https::with(&field(cluster, "certificate-authority")?, &field(user, "client-certificate")?, &field(user, "client-key")?, addr)
-}
-
 /// A pod for the real API server (it stays Pending without a node).
-fn pod_json(name: &str) -> String {
+fn pod_json(name: &str) -> serde_json::Value {
     serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "86400"]}]}})
-    .to_string()
 }
 
-/// The same lists and fan-out against a real kube-apiserver.
+/// The same lists and fan-out against a real kube-apiserver, through
+/// the node agent's client of it.
 pub(super) async fn run_kube_apiserver(kubeconfig: &std::path::Path, report: &mut BenchReport, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
-    let api = Arc::new(kubeconfig_client(kubeconfig)?);
+    use crate::node::ApiClient;
+    use hyper::Method;
+    let api = Arc::new(ApiClient::from_kubeconfig(kubeconfig)?);
+    let post = |api: Arc<ApiClient>, path: &'static str, body: serde_json::Value| async move {
+        api.request(Method::POST, path, Some(&body), "application/json").await
+    };
     for ns in ["wasmpod-bench", "wasmpod-fanout"] {
-        let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}).to_string();
-        api.send(hyper::Method::POST, "/api/v1/namespaces", Some(body)).await?;
+        let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        match post(api.clone(), "/api/v1/namespaces", namespace).await {
+            Err(e) if e.code() != Some(409) => return Err(e.into()),
+            _ => {}
+        }
     }
     // Pods can be made once the namespace's default ServiceAccount is.
     let deadline = Instant::now() + READY_WITHIN;
@@ -135,10 +92,7 @@ pub(super) async fn run_kube_apiserver(kubeconfig: &std::path::Path, report: &mu
             // Eight at a time, as a controller's workers would.
             let mut batch = tokio::task::JoinSet::new();
             for i in made..(made + 8).min(size) {
-                let api = api.clone();
-                batch.spawn(async move {
-                    api.send(hyper::Method::POST, "/api/v1/namespaces/wasmpod-bench/pods", Some(pod_json(&format!("api-{i}")))).await.map(drop)
-                });
+                batch.spawn(post(api.clone(), "/api/v1/namespaces/wasmpod-bench/pods", pod_json(&format!("api-{i}"))));
             }
             while let Some(r) = batch.join_next().await {
                 r??;
@@ -149,48 +103,37 @@ pub(super) async fn run_kube_apiserver(kubeconfig: &std::path::Path, report: &mu
         let mut bytes = 0;
         for _ in 0..LISTS {
             let t = Instant::now();
-            bytes = api.get("/api/v1/namespaces/wasmpod-bench/pods").await?;
+            bytes = api.get_bytes("/api/v1/namespaces/wasmpod-bench/pods").await?.len();
             lists.push(t.elapsed());
         }
         report.push(key, ms(percentile(&mut lists, 50.0)), "ms");
         report.notes.push(format!("kube-apiserver: a list of {size} Pending pods is {} KiB of JSON", bytes >> 10));
     }
     progress(&format!("  kube-apiserver: {WATCHERS} watchers"));
-    let mut watchers = tokio::task::JoinSet::new();
-    let (ready_tx, mut ready) = tokio::sync::mpsc::channel::<()>(WATCHERS);
-    let started = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+    let mut watches = Vec::new();
     for _ in 0..WATCHERS {
-        let (api, ready_tx, started) = (api.clone(), ready_tx.clone(), started.clone());
-        watchers.spawn(async move {
-            let resp = api.send(hyper::Method::GET, "/api/v1/namespaces/wasmpod-fanout/pods?watch=1", None).await?;
-            let _ = ready_tx.send(()).await;
-            let mut body = resp.into_body();
-            let mut seen = Vec::new();
-            while let Some(frame) = body.frame().await {
-                if let Ok(data) = frame?.into_data() {
-                    seen.extend_from_slice(&data);
-                    if String::from_utf8_lossy(&seen).contains("\"name\":\"watched\"") {
-                        let at = started.get().copied().unwrap_or_else(Instant::now);
-                        return Ok::<Duration, anyhow::Error>(at.elapsed());
-                    }
+        watches.push(api.watch("/api/v1/namespaces/wasmpod-fanout/pods?watch=1").await?);
+    }
+    let started = Instant::now();
+    post(api.clone(), "/api/v1/namespaces/wasmpod-fanout/pods", pod_json("watched")).await?;
+    let mut arrivals = Vec::new();
+    for w in &mut watches {
+        let seen = tokio::time::timeout(READY_WITHIN, async {
+            while let Some(ev) = w.recv().await {
+                if ev["object"]["metadata"]["name"] == "watched" {
+                    return true;
                 }
             }
-            anyhow::bail!("a watch ended before the pod came")
-        });
-    }
-    for _ in 0..WATCHERS {
-        ready.recv().await;
-    }
-    let _ = started.set(Instant::now());
-    api.send(hyper::Method::POST, "/api/v1/namespaces/wasmpod-fanout/pods", Some(pod_json("watched"))).await?;
-    let mut arrivals = Vec::new();
-    while let Some(r) = tokio::time::timeout(READY_WITHIN, watchers.join_next()).await? {
-        arrivals.push(r??);
+            false
+        })
+        .await;
+        anyhow::ensure!(matches!(seen, Ok(true)), "a watcher of kube-apiserver never saw the pod");
+        arrivals.push(started.elapsed());
     }
     report.push("kube_apiserver_watch_fanout_100_p50_ms", ms(percentile(&mut arrivals.clone(), 50.0)), "ms");
     report.push("kube_apiserver_watch_fanout_100_max_ms", ms(percentile(&mut arrivals, 100.0)), "ms");
     for ns in ["wasmpod-bench", "wasmpod-fanout"] {
-        api.send(hyper::Method::DELETE, &format!("/api/v1/namespaces/{ns}"), None).await?;
+        api.request(Method::DELETE, &format!("/api/v1/namespaces/{ns}"), None, "application/json").await?;
     }
     Ok(())
 }

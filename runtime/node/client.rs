@@ -152,12 +152,14 @@ impl ApiClient {
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>, content_type: &str) -> Result<Value, ClientError> {
         let body = body.map(|b| (content_type, serde_json::to_vec(b).expect("JSON serializes")));
         let resp = self.send(method.clone(), path, body).await?;
-        let bytes = resp.into_body().collect().await.map_err(|e| ClientError::Transport {
-            method: method.to_string(),
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        Ok(serde_json::from_slice(&bytes.to_bytes()).unwrap_or_default())
+        let bytes = collect(&method, path, resp).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// `GET path`: the answer's bytes, not parsed.
+    pub async fn get_bytes(&self, path: &str) -> Result<Bytes, ClientError> {
+        let resp = self.send(Method::GET, path, None).await?;
+        collect(&Method::GET, path, resp).await
     }
 
     /// `GET path`.
@@ -190,8 +192,15 @@ impl ApiClient {
     }
 }
 
+/// The body of the answer to `method path`.
+async fn collect(method: &Method, path: &str, resp: hyper::Response<hyper::body::Incoming>) -> Result<Bytes, ClientError> {
+    let body =
+        resp.into_body().collect().await.map_err(|e| ClientError::Transport { method: method.to_string(), path: path.to_owned(), message: e.to_string() })?;
+    Ok(body.to_bytes())
+}
+
 /// A TLS connector that trusts `ca` and presents `cert` and `key` (PEM).
-fn connector(ca: &str, cert: &str, key: &str) -> Result<tokio_rustls::TlsConnector, String> {
+pub(crate) fn connector(ca: &str, cert: &str, key: &str) -> Result<tokio_rustls::TlsConnector, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());

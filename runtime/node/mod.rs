@@ -11,6 +11,7 @@ mod events;
 mod object;
 
 pub use agent::{NodeAgent, NodeConfig};
+pub(crate) use client::connector;
 pub use client::{ApiClient, ClientError};
 pub use events::{NodeEvents, event_tap};
 pub use object::{RUNTIME_LABEL, arch};

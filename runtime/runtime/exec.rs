@@ -24,6 +24,12 @@ impl Runtime {
     /// [`Error::RunningElsewhere`] (its clients connect there); an
     /// ended pod is refused as the API server refuses it.
     pub(crate) fn access(&self, namespace: &str, name: &str) -> Result<crate::pod::PodAccess, Error> {
+        self.access_for(namespace, name, "exec into or forward to")
+    }
+
+    /// [`Runtime::access`], refusing an ended pod with what the caller
+    /// was `doing` (`attach to`), in the API server's sentence.
+    fn access_for(&self, namespace: &str, name: &str, doing: &str) -> Result<crate::pod::PodAccess, Error> {
         if let Some(r) = self.registry().get(namespace, name).filter(|r| r.running()) {
             return Ok(r.access);
         }
@@ -33,7 +39,7 @@ impl Runtime {
         }
         let pod = self.get(namespace, name)?;
         let phase = pod.status.and_then(|s| s.phase).unwrap_or_else(|| "Unknown".into());
-        Err(Error::BadRequest(format!("cannot exec into or forward to a container in a completed pod; current phase is {phase}")))
+        Err(Error::BadRequest(format!("cannot {doing} a container in a completed pod; current phase is {phase}")))
     }
 
     /// Runs a command in a container of the running pod `namespace/name`
@@ -47,10 +53,7 @@ impl Runtime {
     /// of the running pod `namespace/name`: its output from now on, and
     /// with `stdin`, its stdin, as the kubelet's attach.
     pub fn attach(&self, namespace: &str, name: &str, container: Option<&str>, stdin: bool) -> Result<Attach, Error> {
-        let access = self.access(namespace, name).map_err(|e| match e {
-            Error::BadRequest(m) => Error::BadRequest(m.replace("exec into or forward to", "attach to")),
-            other => other,
-        })?;
+        let access = self.access_for(namespace, name, "attach to")?;
         let pod = access.pod();
         let container = match container {
             Some(c) => c.to_owned(),
