@@ -27,9 +27,14 @@ and `port-forward` through the API server, to clients with a certificate
 of the cluster's CA.
 
 Pod IPs come from the Node's spec.podCIDR; the pods' events are posted to
-the cluster.
+the cluster. The cluster's Services are served to the pods at their
+ClusterIPs with the endpoints of their EndpointSlices, and by name through
+the pods' cluster DNS (the node's identity needs list and watch of
+endpointslices: bind the system:node-proxier ClusterRole to it). With
+--pod-network routed (Linux) pods of other nodes reach this node's pods at
+their IPs; --host-gw-routes adds the routes between nodes on one segment.
 
-Not yet: pod networking between nodes, refreshing service-account tokens.";
+Not yet: UDP between nodes, refreshing service-account tokens.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
@@ -48,6 +53,17 @@ pub(crate) struct NodeArgs {
     /// Pods the node takes (its `capacity.pods`).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_pods: u32,
+    /// How other nodes reach this node's pods: `routed` makes the node's
+    /// podCIDR the host's own (Linux, CAP_NET_ADMIN: a `local` route), so
+    /// pods are reached at their IPs and connect from them; `none` leaves
+    /// them reachable only from this node, connecting out from the node's
+    /// address.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["routed", "none"])]
+    pod_network: String,
+    /// Adds a host route to each other node's podCIDR through its
+    /// InternalIP (nodes on one network segment; Linux, CAP_NET_ADMIN).
+    #[arg(long)]
+    host_gw_routes: bool,
     #[command(flatten)]
     runtime: super::runtime_args::RuntimeArgs,
 }
@@ -62,7 +78,14 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
     config.node_name = name.clone();
     let (tap, events) = wasmpod::node::event_tap(config.tap.take());
     config.tap = Some(tap);
-    let node = NodeConfig { name: name.clone(), address: args.address, kubelet_port: args.kubelet_port, pods: args.max_pods };
+    let node = NodeConfig {
+        name: name.clone(),
+        address: args.address,
+        kubelet_port: args.kubelet_port,
+        pods: args.max_pods,
+        routed: args.pod_network == "routed",
+        host_gw_routes: args.host_gw_routes,
+    };
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);
         let mut agent = NodeAgent::new(api, runtime.clone(), node);

@@ -111,7 +111,11 @@ impl PodNetwork {
     pub(crate) fn is_egress(&self, to: SocketAddr) -> bool {
         let Some(cluster) = self.cluster.upgrade() else { return false };
         let (egress, range) = cluster.egress();
-        egress == Egress::Allow && !self.is_self(to.ip()) && !forbidden(to.ip(), range) && !forbidden(to.ip(), cluster.pod_subnet())
+        egress == Egress::Allow
+            && !self.is_self(to.ip())
+            && !forbidden(to.ip(), range)
+            && !forbidden(to.ip(), cluster.pod_subnet())
+            && !super::ip_v4(to.ip()).is_some_and(|ip| self.is_remote_pod(ip) || cluster.service_at(ip).is_some())
     }
 
     /// Connects to `to` as the pod would: in the runtime at once, out
@@ -121,10 +125,15 @@ impl PodNetwork {
         if self.is_egress(to) {
             return self.clone().connect_out(None, to).await.map(|(conn, binding, _)| (conn, binding));
         }
-        self.connect(to)
+        match self.destination(to, super::Protocol::Tcp)? {
+            super::Endpoint::Pod(target, port) => self.connect_pod(None, to, target, port).map(|(conn, binding, _)| (conn, binding)),
+            super::Endpoint::Remote(addr) => self.clone().connect_out(None, addr).await.map(|(conn, binding, _)| (conn, binding)),
+        }
     }
 
-    /// Connects out to `to` through a host socket (see [`Self::is_egress`]),
+    /// Connects out to `to` through a host socket (see [`Self::is_egress`];
+    /// also a pod of another node, or a Service endpoint that is no pod
+    /// here),
     /// from `local` (an ephemeral port of the pod when none): the guest's
     /// end of the connection, the port it holds, and its local address.
     pub(crate) async fn connect_out(self: Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
@@ -134,7 +143,8 @@ impl PodNetwork {
         {
             return Err(NetError::Unreachable);
         }
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(to)).await {
+        // A pod of another node sees this pod's own address (routed mode).
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, super::routed::connect_host(to, self.routed_source(to))).await {
             Err(_) => return Err(NetError::TimedOut),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(NetError::ConnectionRefused),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => return Err(NetError::TimedOut),

@@ -26,6 +26,7 @@ mod names;
 mod outgoing_http;
 mod pipe;
 mod policy;
+mod routed;
 mod service;
 mod socket;
 mod tcp;
@@ -41,7 +42,8 @@ pub use host::{PodSockets, PodSocketsView, SocketPolicy};
 pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
-pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, TargetPort};
+pub(crate) use service::Endpoint;
+pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, SliceEndpoint, TargetPort};
 pub(crate) use udp_out::serve_udp_node_port;
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB
@@ -139,6 +141,11 @@ struct ClusterInner {
     node_udp: udp_out::NodeUdpFlows,
     /// Where pod IPs come from: 10.88.0.0/16, or a node's podCIDR.
     pod_subnet: (Ipv4Addr, u8),
+    /// Services' endpoints as a node's cluster lists them (`service.rs`).
+    slices: HashMap<(String, String), Arc<Vec<service::SliceEndpoint>>>,
+    /// Pods of other nodes, and whether this node's pods have their own
+    /// addresses on the host (`routed.rs`).
+    routing: routed::Routing,
 }
 
 impl Default for ClusterInner {
@@ -156,6 +163,8 @@ impl Default for ClusterInner {
             policies: HashMap::new(),
             node_udp: Default::default(),
             pod_subnet: (Ipv4Addr::from(POD_SUBNET), 16),
+            slices: HashMap::new(),
+            routing: routed::Routing::default(),
         }
     }
 }
@@ -311,6 +320,8 @@ pub struct Listener {
     /// A connection taken off the queue by [`Listener::ready`], handed out
     /// by the next accept.
     next: Option<Incoming>,
+    /// Its host listener in routed mode (`routed.rs`).
+    exposed: Option<routed::Exposed>,
 }
 
 impl PodNetwork {
@@ -358,6 +369,7 @@ impl PodNetwork {
                     .filter(|a| !a.is_empty())
                     .or_else(|| cluster.named(n).map(|p| vec![p.ip]))
                     .or_else(|| cluster.headless_pod(n).map(|ip| vec![ip]))
+                    .or_else(|| cluster.sliced_hostname(n).map(|ip| vec![ip]))
             })
             .unwrap_or_default()
     }
@@ -428,21 +440,25 @@ impl PodNetwork {
         v4.zip(self.cluster.upgrade()).is_some_and(|(ip, c)| c.service_at(ip).is_some())
     }
 
-    /// The pod and port traffic to `to` goes to: a Service's ClusterIP
-    /// picks one of its endpoints (refused when none serves), else the
-    /// pod the address routes to.
-    pub(crate) fn destination(self: &Arc<Self>, to: SocketAddr, protocol: Protocol) -> Result<(Arc<PodNetwork>, u16), NetError> {
-        let v4 = match to.ip() {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped(),
-        };
+    /// Where traffic to `to` goes: a Service's ClusterIP picks one of its
+    /// endpoints (refused when none serves), else the pod the address
+    /// routes to; for TCP also a pod of another node (`routed.rs`), or a
+    /// Service endpoint that is no pod here, reached through the host.
+    pub(crate) fn destination(self: &Arc<Self>, to: SocketAddr, protocol: Protocol) -> Result<Endpoint, NetError> {
+        let v4 = ip_v4(to.ip());
         if let Some(ip) = v4
             && let Some(cluster) = self.cluster.upgrade()
             && let Some(service) = cluster.service_at(ip)
         {
-            return cluster.pick(&service, to.port(), protocol, self.ip).ok_or(NetError::ConnectionRefused);
+            return cluster.pick_any(&service, to.port(), protocol, self.ip, protocol == Protocol::Tcp).ok_or(NetError::ConnectionRefused);
         }
-        Ok((self.route(to.ip())?, to.port()))
+        match self.route(to.ip()) {
+            Ok(pod) => Ok(Endpoint::Pod(pod, to.port())),
+            Err(e) => match v4 {
+                Some(ip) if protocol == Protocol::Tcp && self.is_remote_pod(ip) => Ok(Endpoint::Remote(SocketAddr::new(IpAddr::V4(ip), to.port()))),
+                _ => Err(e),
+            },
+        }
     }
 
     /// A connection from `peer` outside the pod network into this pod's
@@ -464,8 +480,24 @@ impl PodNetwork {
 
     /// Connects from `local` (an ephemeral port when `None`) to `to`;
     /// returns the connection, the port it holds, and its local address.
+    /// A destination outside this runtime (see [`Self::destination`]) is
+    /// unreachable here; connecting there is asynchronous.
     pub fn connect_from(self: &Arc<Self>, local: Option<Binding>, to: SocketAddr) -> Result<(Connection, Binding, SocketAddr), NetError> {
-        let (target, target_port) = self.destination(to, Protocol::Tcp)?;
+        match self.destination(to, Protocol::Tcp)? {
+            Endpoint::Pod(target, port) => self.connect_pod(local, to, target, port),
+            Endpoint::Remote(_) => Err(NetError::Unreachable),
+        }
+    }
+
+    /// Connects from `local` to `to`, which [`Self::destination`] found to
+    /// be pod `target`'s `target_port`.
+    pub(crate) fn connect_pod(
+        self: &Arc<Self>,
+        local: Option<Binding>,
+        to: SocketAddr,
+        target: Arc<PodNetwork>,
+        target_port: u16,
+    ) -> Result<(Connection, Binding, SocketAddr), NetError> {
         // NetworkPolicy, after a Service picked its endpoint: a blocked
         // connection is rejected as unreachable.
         if let Some(cluster) = self.cluster.upgrade()
@@ -510,7 +542,7 @@ impl Binding {
     pub fn listen(self, backlog: usize, v6: bool) -> Listener {
         let (tx, rx) = mpsc::channel(backlog.max(1));
         self.pod.ports.lock().expect("port table poisoned").bound.insert(self.port, Some(Acceptor { queue: tx, v6 }));
-        Listener { binding: self, incoming: rx, next: None }
+        Listener { binding: self, incoming: rx, next: None, exposed: None }
     }
 }
 

@@ -7,7 +7,11 @@
 //!
 //! Endpoints are not stored: they are the pods attached to the network
 //! right now whose labels, readiness and ports say they serve, so a pod
-//! that turns unready, terminates or goes leaves at once.
+//! that turns unready, terminates or goes leaves at once. On a node of a
+//! real cluster the cluster's EndpointSlices say instead
+//! ([`ClusterNetwork::set_slice_endpoints`]), and an endpoint that is no
+//! pod of this runtime is reached through the host (`routed.rs`): this is
+//! the node's kube-proxy.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -84,6 +88,51 @@ pub struct ServiceSpec {
     pub publish_not_ready: bool,
     /// `type: ExternalName`: the name is an alias (a CNAME) of this one.
     pub external_name: Option<String>,
+}
+
+/// An endpoint of a Service as the cluster's EndpointSlices name it
+/// (node mode): an address, its conditions, and its ports by the
+/// Service port's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceEndpoint {
+    /// Its address (a pod's, on any node, or any other).
+    pub ip: Ipv4Addr,
+    /// `hostname` (a headless Service's per-pod DNS name).
+    pub hostname: Option<String>,
+    /// `conditions.ready`.
+    pub ready: bool,
+    /// `conditions.serving`.
+    pub serving: bool,
+    /// `conditions.terminating`.
+    pub terminating: bool,
+    /// The slice's ports: (the Service port's name, the port, protocol).
+    pub ports: Vec<(String, u16, Protocol)>,
+}
+
+/// Where a connection to a Service goes: a pod of this runtime, or an
+/// address reached through the host (a pod of another node).
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    /// A pod here, at this port.
+    Pod(Arc<PodNetwork>, u16),
+    /// Elsewhere.
+    Remote(SocketAddr),
+}
+
+impl Endpoint {
+    fn ip(&self) -> Ipv4Addr {
+        match self {
+            Endpoint::Pod(pod, _) => pod.ip,
+            Endpoint::Remote(addr) => super::ip_v4(addr.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+
+    fn local(self) -> Option<(Arc<PodNetwork>, u16)> {
+        match self {
+            Endpoint::Pod(pod, port) => Some((pod, port)),
+            Endpoint::Remote(_) => None,
+        }
+    }
 }
 
 /// A Service with its ClusterIP.
@@ -216,6 +265,64 @@ impl ClusterNetwork {
         Ok(ip)
     }
 
+    /// Adds (or replaces) a Service of the cluster this node belongs to,
+    /// at the ClusterIP the cluster gave it (none: headless or
+    /// ExternalName), whatever this network's own service range; a
+    /// Service of this network at that address gives it up.
+    pub fn add_cluster_service(&self, spec: ServiceSpec, ip: Option<Ipv4Addr>) {
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        let key = (spec.namespace.clone(), spec.name.clone());
+        if let Some(old) = inner.services.get(&key).and_then(|s| s.ip).filter(|o| Some(*o) != ip) {
+            inner.service_ips.remove(&old);
+        }
+        if let Some(ip) = ip
+            && let Some(other) = inner.service_ips.insert(ip, key.clone()).filter(|k| *k != key)
+        {
+            inner.services.remove(&other);
+        }
+        let entry = ServiceEntry { spec, ip, next: Default::default(), sticky: Default::default(), serving: Default::default() };
+        inner.services.insert(key, Arc::new(entry));
+    }
+
+    /// Gives Service `namespace/name` the endpoints the cluster's
+    /// EndpointSlices list (`None`: back to the pods its selector matches
+    /// here). Kept apart from the Service, so either may come first.
+    pub fn set_slice_endpoints(&self, namespace: &str, name: &str, endpoints: Option<Vec<SliceEndpoint>>) {
+        let mut inner = self.inner.lock().expect("cluster network poisoned");
+        let key = (namespace.to_owned(), name.to_owned());
+        match endpoints {
+            Some(e) => inner.slices.insert(key, Arc::new(e)),
+            None => inner.slices.remove(&key),
+        };
+    }
+
+    /// The EndpointSlices' endpoints of `entry`, when the cluster gives them.
+    fn sliced(&self, entry: &ServiceEntry) -> Option<Arc<Vec<SliceEndpoint>>> {
+        self.inner.lock().expect("cluster network poisoned").slices.get(&(entry.spec.namespace.clone(), entry.spec.name.clone())).cloned()
+    }
+
+    /// The endpoints to use of a sliced Service, as kube-proxy picks them:
+    /// the ready ones, or when none is, the serving ones that terminate.
+    fn usable(endpoints: &[SliceEndpoint]) -> Vec<&SliceEndpoint> {
+        let ready: Vec<&SliceEndpoint> = endpoints.iter().filter(|e| e.ready).collect();
+        if ready.is_empty() { endpoints.iter().filter(|e| e.serving && e.terminating).collect() } else { ready }
+    }
+
+    /// The addresses (and hostnames) DNS gives for a headless Service's
+    /// endpoints.
+    fn dns_endpoints(&self, entry: &ServiceEntry) -> Vec<(Ipv4Addr, Option<String>)> {
+        match self.sliced(entry) {
+            Some(e) => {
+                let mut out: Vec<(Ipv4Addr, Option<String>)> =
+                    e.iter().filter(|e| e.ready || entry.spec.publish_not_ready).map(|e| (e.ip, e.hostname.clone())).collect();
+                out.sort();
+                out.dedup();
+                out
+            }
+            None => self.serving(entry).iter().map(|p| (p.ip, None)).collect(),
+        }
+    }
+
     /// Removes a Service; whether it was there.
     pub fn remove_service(&self, namespace: &str, name: &str) -> bool {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
@@ -238,6 +345,12 @@ impl ClusterNetwork {
     /// IP, with whether it is ready.
     pub fn endpoints(&self, namespace: &str, name: &str) -> Vec<(Ipv4Addr, bool)> {
         let Some(entry) = self.service(namespace, name) else { return Vec::new() };
+        if let Some(sliced) = self.sliced(&entry) {
+            let mut out: Vec<(Ipv4Addr, bool)> = sliced.iter().map(|e| (e.ip, e.ready)).collect();
+            out.sort();
+            out.dedup();
+            return out;
+        }
         let mut out: Vec<_> = self.serving(&entry).iter().map(|p| (p.ip, p.is_ready())).collect();
         out.sort();
         out
@@ -338,11 +451,31 @@ impl ClusterNetwork {
     }
 
     /// The pod and port a connection from `client` to Service `entry`'s
-    /// `port` goes to; none when no endpoint serves that port.
+    /// `port` goes to, among the pods of this runtime; none when no
+    /// endpoint here serves that port.
     pub(super) fn pick(&self, entry: &ServiceEntry, port: u16, protocol: Protocol, client: Ipv4Addr) -> Option<(Arc<PodNetwork>, u16)> {
+        self.pick_any(entry, port, protocol, client, false).and_then(Endpoint::local)
+    }
+
+    /// The endpoint a connection from `client` to Service `entry`'s `port`
+    /// goes to (`remote`: also endpoints that are no pod of this runtime,
+    /// which the EndpointSlices of a node's cluster name); none when no
+    /// endpoint serves that port.
+    pub(super) fn pick_any(&self, entry: &ServiceEntry, port: u16, protocol: Protocol, client: Ipv4Addr, remote: bool) -> Option<Endpoint> {
         let sp = entry.spec.ports.iter().find(|p| p.port == port && p.protocol == protocol)?;
-        let candidates: Vec<(Arc<PodNetwork>, u16)> =
-            self.serving(entry).into_iter().filter_map(|pod| pod.target_port(&sp.target, protocol).map(|p| (pod, p))).collect();
+        let candidates: Vec<Endpoint> = match self.sliced(entry) {
+            Some(sliced) => Self::usable(&sliced)
+                .into_iter()
+                .filter_map(|e| {
+                    let (_, target, _) = e.ports.iter().find(|(name, _, proto)| *name == sp.name && *proto == protocol)?;
+                    match self.pod(e.ip) {
+                        Some(pod) => Some(Endpoint::Pod(pod, *target)),
+                        None => remote.then(|| Endpoint::Remote(SocketAddr::new(IpAddr::V4(e.ip), *target))),
+                    }
+                })
+                .collect(),
+            None => self.serving(entry).into_iter().filter_map(|pod| pod.target_port(&sp.target, protocol).map(|p| Endpoint::Pod(pod, p))).collect(),
+        };
         if candidates.is_empty() {
             return None;
         }
@@ -351,7 +484,7 @@ impl ClusterNetwork {
             let now = Instant::now();
             if let Some((ip, at)) = sticky.get(&client).copied()
                 && now.duration_since(at) < timeout
-                && let Some(c) = candidates.iter().find(|(p, _)| p.ip == ip)
+                && let Some(c) = candidates.iter().find(|e| e.ip() == ip)
             {
                 sticky.insert(client, (ip, now));
                 return Some(c.clone());
@@ -360,7 +493,7 @@ impl ClusterNetwork {
             if sticky.len() >= 4096 {
                 sticky.retain(|_, (_, at)| now.duration_since(*at) < timeout);
             }
-            sticky.insert(client, (chosen.0.ip, now));
+            sticky.insert(client, (chosen.ip(), now));
             return Some(chosen);
         }
         Some(candidates[entry.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % candidates.len()].clone())
@@ -382,7 +515,18 @@ impl ClusterNetwork {
         let rest = service.strip_suffix(".svc.cluster.local")?;
         let (name, namespace) = rest.split_once('.')?;
         let entry = self.service(namespace, name)?;
-        (entry.ip.is_none() && entry.spec.external_name.is_none() && self.serving(&entry).iter().any(|p| p.ip == ip)).then_some(ip)
+        (entry.ip.is_none() && entry.spec.external_name.is_none() && self.dns_endpoints(&entry).iter().any(|(p, _)| *p == ip)).then_some(ip)
+    }
+
+    /// A headless Service's endpoint by the hostname its EndpointSlice
+    /// gives (`<hostname>.<svc>.<ns>.svc.cluster.local`, node mode).
+    pub(super) fn sliced_hostname(&self, fqdn: &str) -> Option<Ipv4Addr> {
+        let (host, service) = fqdn.split_once('.')?;
+        let rest = service.strip_suffix(".svc.cluster.local")?;
+        let (name, namespace) = rest.split_once('.')?;
+        let entry = self.service(namespace, name)?;
+        self.sliced(&entry)?;
+        self.dns_endpoints(&entry).into_iter().find(|(_, h)| h.as_deref() == Some(host)).map(|(ip, _)| ip)
     }
 
     /// The SRV records of `fqdn`: `_<port>._<proto>.<svc>.<ns>.svc.cluster.local`
@@ -412,8 +556,18 @@ impl ClusterNetwork {
         if let Some(ip) = entry.ip {
             return Some(ports.iter().map(|p| SrvRecord { port: p.port, weight: 100, target: service_fqdn.clone(), addresses: vec![ip] }).collect());
         }
-        let pods = self.serving(&entry);
         let mut records = Vec::new();
+        if let Some(sliced) = self.sliced(&entry) {
+            // The cluster's endpoints: each one's hostname, else its dashed address.
+            for p in &ports {
+                for e in Self::usable(&sliced) {
+                    let Some((_, port, _)) = e.ports.iter().find(|(n, _, proto)| *n == p.name && *proto == p.protocol) else { continue };
+                    let host = e.hostname.clone().unwrap_or_else(|| e.ip.to_string().replace('.', "-"));
+                    records.push(SrvRecord { port: *port, weight: 0, target: format!("{host}.{service_fqdn}"), addresses: vec![e.ip] });
+                }
+            }
+        }
+        let pods = if records.is_empty() && self.sliced(&entry).is_none() { self.serving(&entry) } else { Vec::new() };
         for p in &ports {
             for pod in &pods {
                 let Some(target) = pod.target_port(&p.target, p.protocol) else { continue };
@@ -446,7 +600,7 @@ impl ClusterNetwork {
         }
         match entry.ip {
             Some(ip) => Some(vec![ip]),
-            None => Some(self.serving(&entry).iter().map(|p| p.ip).collect()),
+            None => Some(self.dns_endpoints(&entry).into_iter().map(|(ip, _)| ip).collect()),
         }
     }
 }
@@ -764,5 +918,66 @@ mod tests {
         assert_eq!(cluster.add_service(spec).unwrap(), Some(Ipv4Addr::new(10, 96, 5, 5)));
         assert!(cluster.remove_service("default", "web"));
         assert!(cluster.service_at(Ipv4Addr::new(10, 96, 5, 5)).is_none());
+    }
+
+    #[test]
+    fn a_cluster_service_takes_the_clusters_address_and_its_slices_endpoints_here_and_elsewhere() {
+        let cluster = ClusterNetwork::new();
+        cluster.set_pod_subnet(Ipv4Addr::new(10, 244, 1, 0), 24);
+        let here = cluster.attach("here", "default");
+        let mut spec = web(&[("app", "web")]);
+        spec.ports[0].name = "http".into();
+        // k3s's service range, outside this network's own.
+        let ip = Ipv4Addr::new(10, 43, 0, 7);
+        cluster.add_cluster_service(spec.clone(), Some(ip));
+        let entry = cluster.service_at(ip).unwrap();
+        let slice = |ip: Ipv4Addr, ready: bool, terminating: bool| SliceEndpoint {
+            ip,
+            hostname: None,
+            ready,
+            serving: ready || terminating,
+            terminating,
+            ports: vec![("http".into(), 8080, Protocol::Tcp)],
+        };
+        let remote = Ipv4Addr::new(10, 244, 2, 9);
+        let client = Ipv4Addr::new(10, 244, 1, 50);
+        // Before its slices: nothing serves (the labels of pods here do not count).
+        cluster.set_slice_endpoints("default", "web", Some(vec![]));
+        assert!(cluster.pick_any(&entry, 80, Protocol::Tcp, client, true).is_none());
+        cluster.set_slice_endpoints("default", "web", Some(vec![slice(here.ip(), true, false), slice(remote, true, false)]));
+        let picks: Vec<String> = (0..4)
+            .map(|_| match cluster.pick_any(&entry, 80, Protocol::Tcp, client, true).unwrap() {
+                Endpoint::Pod(p, port) => format!("here {} {port}", p.ip()),
+                Endpoint::Remote(a) => format!("remote {a}"),
+            })
+            .collect();
+        assert_eq!(picks[0..2], picks[2..4], "round robin");
+        assert!(picks.contains(&format!("here {} 8080", here.ip())) && picks.contains(&"remote 10.244.2.9:8080".to_owned()), "{picks:?}");
+        // UDP, node ports and tests of this runtime pick only pods here.
+        assert!((0..4).all(|_| cluster.pick(&entry, 80, Protocol::Tcp, client).is_some_and(|(p, _)| p.ip() == here.ip())));
+        // Unready endpoints are out; with none ready, the terminating ones that still serve.
+        cluster.set_slice_endpoints("default", "web", Some(vec![slice(here.ip(), false, false), slice(remote, false, true)]));
+        assert!(matches!(cluster.pick_any(&entry, 80, Protocol::Tcp, client, true), Some(Endpoint::Remote(a)) if a.ip() == IpAddr::V4(remote)));
+        assert_eq!(cluster.service_addresses("web.default.svc.cluster.local"), Some(vec![ip]));
+        // Headless: DNS gives the ready endpoints, also by their hostnames.
+        let mut headless = spec.clone();
+        headless.name = "db".into();
+        headless.headless = true;
+        cluster.add_cluster_service(headless, None);
+        let mut named = slice(remote, true, false);
+        named.hostname = Some("db-0".into());
+        cluster.set_slice_endpoints("default", "db", Some(vec![named, slice(Ipv4Addr::new(10, 244, 3, 3), false, false)]));
+        assert_eq!(cluster.service_addresses("db.default.svc.cluster.local"), Some(vec![remote]));
+        assert_eq!(cluster.sliced_hostname("db-0.db.default.svc.cluster.local"), Some(remote));
+        assert_eq!(cluster.headless_pod("10-244-2-9.db.default.svc.cluster.local"), Some(remote));
+        assert_eq!(cluster.headless_pod("10-244-3-3.db.default.svc.cluster.local"), None, "not ready");
+        let srv = cluster.srv_records("_http._tcp.db.default.svc.cluster.local").unwrap();
+        assert_eq!((srv.len(), srv[0].port, srv[0].target.as_str()), (1, 8080, "db-0.db.default.svc.cluster.local"));
+        // Another cluster Service at the same address takes it over.
+        let mut other = spec;
+        other.name = "other".into();
+        cluster.add_cluster_service(other, Some(ip));
+        assert_eq!(cluster.service_at(ip).unwrap().spec.name, "other");
+        assert!(cluster.service("default", "web").is_none());
     }
 }

@@ -160,7 +160,7 @@ impl TcpSocket {
         if remote.ip().is_unspecified() || remote.port() == 0 {
             return Err(SocketError::InvalidArgument);
         }
-        let local = match std::mem::replace(&mut self.state, TcpState::Closed) {
+        let mut local = match std::mem::replace(&mut self.state, TcpState::Closed) {
             TcpState::Unbound => None,
             TcpState::Bound { binding, .. } => Some(binding),
             other => {
@@ -168,19 +168,33 @@ impl TcpSocket {
                 return Err(SocketError::InvalidState);
             }
         };
-        if self.net.is_egress(remote) {
-            // Out of the runtime: the host connects; finish-connect waits.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let net = self.net.clone();
-            tokio::spawn(async move {
-                let result = net.connect_out(local, remote).await.map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
-                let _ = tx.send(result);
-            });
-            self.in_progress = Some(Operation::Connecting(rx));
-            return Ok(());
+        // Out of the runtime (egress; a pod of another node, or a Service
+        // endpoint that is no pod here): the host connects, finish-connect
+        // waits; the guest still sees the address it dialled.
+        let out = if self.net.is_egress(remote) {
+            Ok(remote)
+        } else {
+            match self.net.destination(remote, super::Protocol::Tcp) {
+                Ok(super::Endpoint::Remote(addr)) => Ok(addr),
+                Ok(super::Endpoint::Pod(target, port)) => Err(self.net.connect_pod(local.take(), remote, target, port)),
+                Err(e) => Err(Err(e)),
+            }
+        };
+        match out {
+            Ok(addr) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let net = self.net.clone();
+                tokio::spawn(async move {
+                    let result = net.connect_out(local, addr).await.map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
+                    let _ = tx.send(result);
+                });
+                self.in_progress = Some(Operation::Connecting(rx));
+            }
+            Err(result) => {
+                let result = result.map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
+                self.in_progress = Some(Operation::Connect(result));
+            }
         }
-        let result = self.net.connect_from(local, remote).map(|(conn, binding, local)| connected(conn, local, remote, Some(binding)));
-        self.in_progress = Some(Operation::Connect(result));
         Ok(())
     }
 
@@ -213,7 +227,12 @@ impl TcpSocket {
         self.idle()?;
         match std::mem::replace(&mut self.state, TcpState::Closed) {
             TcpState::Bound { binding, addr } => {
-                self.state = TcpState::Listening { listener: binding.listen(self.backlog, self.v6), addr };
+                let mut listener = binding.listen(self.backlog, self.v6);
+                // Pods of other nodes reach what listens beyond loopback.
+                if !self.v6 && !addr.ip().is_loopback() {
+                    listener.expose();
+                }
+                self.state = TcpState::Listening { listener, addr };
                 self.in_progress = Some(Operation::Listen);
                 Ok(())
             }

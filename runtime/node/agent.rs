@@ -32,6 +32,12 @@ pub struct NodeConfig {
     pub kubelet_port: u16,
     /// Pods it takes (`capacity.pods`).
     pub pods: u32,
+    /// Routed mode: the node's podCIDR is made the host's own, so other
+    /// nodes reach its pods at their IPs (`net/routed.rs`; Linux).
+    pub routed: bool,
+    /// Host-gw routes: a host route to each other node's podCIDR through
+    /// its InternalIP (nodes on one segment; Linux).
+    pub host_gw_routes: bool,
 }
 
 /// The pods bound to this node: their cluster uid, by namespace and name,
@@ -179,7 +185,7 @@ impl NodeAgent {
             })
         };
         let reports = tokio::spawn(me.clone().report_status());
-        let pods = tokio::spawn(me.clone().sync_pods());
+        let pods = tokio::spawn(me.clone().pods_and_network());
         stop.await;
         if let Some(p) = poster {
             p.abort();
@@ -189,10 +195,30 @@ impl NodeAgent {
         pods.abort();
     }
 
+    /// Takes the node's pod CIDR, then follows the cluster's network (its
+    /// Services, the other nodes' pods) and runs the node's pods.
+    async fn pods_and_network(self: Arc<Self>) {
+        let cidr = self.take_pod_cidr().await;
+        if self.config.routed {
+            match cidr.as_deref() {
+                Some(cidr) => match super::routes::own_pod_cidr(cidr).await {
+                    Ok(()) => self.runtime.set_routed(true),
+                    Err(e) => eprintln!("wasmpod node: routed mode is off: {e}"),
+                },
+                None => eprintln!("wasmpod node: routed mode is off: the node has no podCIDR"),
+            }
+        }
+        let routes = self.config.host_gw_routes.then(super::routes::HostRoutes::default);
+        let proxy = tokio::spawn(super::network::proxy(self.api.clone(), self.runtime.clone()));
+        let nodes = tokio::spawn(super::network::follow_nodes(self.api.clone(), self.runtime.clone(), self.config.name.clone(), routes));
+        let _network = super::network::AbortOnDrop(vec![proxy, nodes]);
+        self.sync_pods().await;
+    }
+
     /// Waits (a minute at most) for the cluster to give the node a pod
     /// CIDR (kube-controller-manager's `--allocate-node-cidrs`), and takes
     /// pod IPs from it; clusters that give none keep wasmpod's range.
-    async fn take_pod_cidr(&self) {
+    async fn take_pod_cidr(&self) -> Option<String> {
         let path = format!("/api/v1/nodes/{}", enc(&self.config.name));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::time::Instant::now() < deadline {
@@ -201,18 +227,19 @@ impl NodeAgent {
             {
                 if let Err(e) = self.runtime.set_pod_cidr(cidr) {
                     eprintln!("wasmpod node: {e}; pod IPs stay in 10.88.0.0/16");
+                    return None;
                 }
-                return;
+                return Some(cidr.to_owned());
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         eprintln!("wasmpod node: the cluster gave node {} no podCIDR; pod IPs come from 10.88.0.0/16", self.config.name);
+        None
     }
 
     /// Lists and watches the pods bound to the node, again whenever the
     /// watch ends.
-    async fn sync_pods(self: Arc<Self>) {
-        self.take_pod_cidr().await;
+    async fn sync_pods(&self) {
         let selector = enc(&format!("spec.nodeName={}", self.config.name));
         loop {
             let list = match self.api.get(&format!("/api/v1/pods?fieldSelector={selector}")).await {

@@ -8,7 +8,9 @@
 mod agent;
 mod client;
 mod events;
+mod network;
 mod object;
+mod routes;
 
 pub use agent::{NodeAgent, NodeConfig};
 pub(crate) use client::connector;

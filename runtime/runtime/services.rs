@@ -303,12 +303,44 @@ impl Runtime {
     /// `spec.podCIDR`) for the pods started from now on, instead of
     /// 10.88.0.0/16.
     pub fn set_pod_cidr(&self, cidr: &str) -> Result<(), Error> {
-        let bad = || Error::BadRequest(format!("pod CIDR {cidr:?}: expected an IPv4 a.b.c.d/n with n from 8 to 28"));
-        let (ip, bits) = cidr.split_once('/').ok_or_else(bad)?;
-        let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
-        let bits: u8 = bits.parse().ok().filter(|b| (8..=28).contains(b)).ok_or_else(bad)?;
+        let (ip, bits) = parse_cidr(cidr, 8..=28)?;
         self.cluster.set_pod_subnet(ip, bits);
         Ok(())
+    }
+
+    /// Routed mode (node mode): this node's pod addresses are the host's
+    /// own (on Linux a `local` route of its podCIDR), so pods of other
+    /// nodes reach its pods at their IPs, and its pods connect to theirs
+    /// from their own (`net/routed.rs`).
+    pub fn set_routed(&self, routed: bool) {
+        self.cluster.set_routed(routed);
+    }
+
+    /// The podCIDRs of the cluster's other nodes (`a.b.c.d/n`, IPv4; the
+    /// others are skipped): connections to their addresses go through the
+    /// host, whatever the egress setting.
+    pub fn set_remote_pod_cidrs(&self, cidrs: &[String]) {
+        self.cluster.set_remote_pod_cidrs(cidrs.iter().filter_map(|c| parse_cidr(c, 1..=32).ok()).collect());
+    }
+
+    /// Serves a Service of the cluster this node belongs to, as its
+    /// kube-proxy and cluster DNS would: at the ClusterIP the cluster gave
+    /// it, with the endpoints its EndpointSlices list (IPv4 slices; pods of
+    /// this runtime in memory, others through the host). Not one of this
+    /// runtime's own Services: no node ports, not listed, not recorded.
+    pub fn serve_cluster_service(&self, svc: &Service, slices: &[EndpointSlice]) -> Result<(), Error> {
+        let mut spec = service_spec(svc)?;
+        let ip = spec.cluster_ip.take();
+        let (ns, name) = (spec.namespace.clone(), spec.name.clone());
+        self.cluster.add_cluster_service(spec, ip);
+        self.cluster.set_slice_endpoints(&ns, &name, Some(slice_endpoints(slices)));
+        Ok(())
+    }
+
+    /// Stops serving the cluster's Service `namespace/name`.
+    pub fn forget_cluster_service(&self, namespace: &str, name: &str) {
+        self.cluster.remove_service(namespace, name);
+        self.cluster.set_slice_endpoints(namespace, name, None);
     }
 
     /// The EndpointSlices of `namespace`'s Services (all namespaces: none),
@@ -453,6 +485,52 @@ async fn serve_node_port(listener: std::net::TcpListener, cluster: std::sync::Ar
 }
 
 /// What the network serves of `svc`.
+/// `a.b.c.d/n` (IPv4) with `n` in `bits`.
+fn parse_cidr(cidr: &str, bits: std::ops::RangeInclusive<u8>) -> Result<(Ipv4Addr, u8), Error> {
+    let bad = || Error::BadRequest(format!("pod CIDR {cidr:?}: expected an IPv4 a.b.c.d/n with n from {} to {}", bits.start(), bits.end()));
+    let (ip, n) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let n: u8 = n.parse().ok().filter(|b| bits.contains(b)).ok_or_else(bad)?;
+    Ok((ip, n))
+}
+
+/// The endpoints of a Service's EndpointSlices (IPv4 ones), with the
+/// API's defaults: conditions left out are ready and serving, and not
+/// terminating.
+fn slice_endpoints(slices: &[EndpointSlice]) -> Vec<crate::net::SliceEndpoint> {
+    let mut out = Vec::new();
+    for slice in slices.iter().filter(|s| s.address_type == "IPv4") {
+        let ports: Vec<(String, u16, Protocol)> = slice
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| {
+                let protocol = match p.protocol.as_deref().unwrap_or("TCP") {
+                    "TCP" => Protocol::Tcp,
+                    "UDP" => Protocol::Udp,
+                    _ => return None,
+                };
+                Some((p.name.clone().unwrap_or_default(), u16::try_from(p.port?).ok()?, protocol))
+            })
+            .collect();
+        for e in &slice.endpoints {
+            let c = e.conditions.clone().unwrap_or_default();
+            let ready = c.ready.unwrap_or(true);
+            for ip in e.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok()) {
+                out.push(crate::net::SliceEndpoint {
+                    ip,
+                    hostname: e.hostname.clone(),
+                    ready,
+                    serving: c.serving.unwrap_or(ready),
+                    terminating: c.terminating.unwrap_or(false),
+                    ports: ports.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let unsupported = |field: &str, reason: String| Error::ServiceUnsupported { service: name.clone(), field: field.to_owned(), reason };

@@ -63,7 +63,9 @@ pub(super) async fn serve(engine: &Engine, proxy: &ProxyPre<ComponentState>, spe
     let mut listeners = Vec::new();
     for &port in &spec.http_ports {
         let binding = net.bind(port).map_err(|e| SandboxError::Serve(format!("cannot listen on port {port}: {e}")))?;
-        listeners.push(binding.listen(BACKLOG, false));
+        let mut listener = binding.listen(BACKLOG, false);
+        listener.expose();
+        listeners.push(listener);
     }
     // Every task below ends when this sender is dropped with the future;
     // they hold receivers only, which do not keep it open.

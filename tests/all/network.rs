@@ -555,7 +555,7 @@ impl Outside {
 /// missing one fails the test); elsewhere only as root with iproute2,
 /// python3 and openssl at hand, else the test says it did not run.
 #[cfg(target_os = "linux")]
-fn outside_possible(what: &str) -> bool {
+pub(crate) fn outside_possible(what: &str) -> bool {
     if std::env::var_os("WASMPOD_REQUIRE_NETNS").is_some() {
         return true;
     }

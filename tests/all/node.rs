@@ -310,3 +310,220 @@ fn pods_spread_over_three_nodes_and_move_when_one_stops() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// Hosts modelled as network namespaces on one segment: a bridge in this
+/// namespace (the control plane's host, at `.1`) and a namespace per
+/// host, each with its own address (`.11`, `.12`, ...). Removed when
+/// dropped.
+#[cfg(target_os = "linux")]
+struct Lan {
+    bridge: String,
+    hosts: Vec<String>,
+    subnet: String,
+}
+
+#[cfg(target_os = "linux")]
+impl Lan {
+    fn new(hosts: usize) -> Self {
+        let id = std::process::id() % 200;
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("the ip command (iproute2)");
+            assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        };
+        let lan = Lan { bridge: format!("wpl{id}"), hosts: (0..hosts).map(|k| format!("wpl{id}h{k}")).collect(), subnet: format!("10.251.{id}") };
+        lan.remove();
+        ip(&["link", "add", &lan.bridge, "type", "bridge"]);
+        ip(&["addr", "add", &format!("{}.1/24", lan.subnet), "dev", &lan.bridge]);
+        ip(&["link", "set", &lan.bridge, "up"]);
+        for (k, ns) in lan.hosts.iter().enumerate() {
+            let veth = format!("wpl{id}v{k}");
+            ip(&["netns", "add", ns]);
+            ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+            ip(&["link", "set", &veth, "master", &lan.bridge, "up"]);
+            ip(&["-n", ns, "addr", "add", &format!("{}/24", lan.address(k)), "dev", "eth0"]);
+            ip(&["-n", ns, "link", "set", "eth0", "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        lan
+    }
+
+    /// The control plane's address (on the bridge).
+    fn gateway(&self) -> String {
+        format!("{}.1", self.subnet)
+    }
+
+    fn address(&self, host: usize) -> String {
+        format!("{}.{}", self.subnet, 11 + host)
+    }
+
+    fn remove(&self) {
+        for ns in &self.hosts {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).output();
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Lan {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[cfg(target_os = "linux")]
+const CROSS: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  runtimeClassName: wasmpod
+  nodeSelector: {kubernetes.io/hostname: wpn-2}
+  containers:
+  - name: web
+    image: python
+    command: [sh, -c, "mkdir -p /srv && echo served by $HOSTNAME > /srv/index.html && cd /srv && python -m http.server 8080"]
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  runtimeClassName: wasmpod
+  nodeSelector: {kubernetes.io/hostname: wpn-1}
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: c
+    image: busybox
+    command: [sleep, "3600"]
+    lifecycle:
+      preStop: {exec: {command: [wget, -q, -O, /dev/null, "http://web/prestop"]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other}
+spec:
+  runtimeClassName: wasmpod
+  nodeSelector: {kubernetes.io/hostname: wpn-1}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox, command: [sleep, "3600"]}
+"#;
+
+/// Two wasmpod nodes on two hosts (network namespaces on one segment) in
+/// routed mode with host-gw routes: a pod on one reaches a pod on the
+/// other by its pod IP, through its Service's ClusterIP (endpoints from
+/// the cluster's EndpointSlices) and by the Service's DNS name, and the
+/// server sees the client's own pod IP. Deleting the client runs its
+/// preStop hook (a request to the server) before it goes; a deleted
+/// server is out of the Service's rotation.
+#[cfg(target_os = "linux")]
+#[test]
+fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
+    let Some((bin, kubectl)) = cluster_tools() else { return };
+    if !crate::network::outside_possible("cross-node network") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let cluster = work.join("cluster");
+    let lan = Lan::new(2);
+    let advertise = format!("--advertise-address={}", lan.gateway());
+    let _plane = start_control_plane_with(&bin, &cluster, &[&advertise]);
+    let admin = cluster.join("admin.kubeconfig");
+    let k = |args: &[&str]| run(&kubectl, &admin, work, args);
+    // The API server as the hosts reach it.
+    let config = std::fs::read_to_string(&admin).unwrap();
+    let port = config.split("https://127.0.0.1:").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).unwrap().to_owned();
+    let server = format!("https://{}:{port}", lan.gateway());
+    let _nodes: Vec<Node> = (0..2)
+        .map(|h| {
+            let name = format!("wpn-{}", h + 1);
+            let address = lan.address(h);
+            let out =
+                Command::new(&bin).args(["node-cert", "--dir"]).arg(&cluster).args(["--name", &name, "--server", &server, "--ip", &address]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let kubeconfig = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let log = std::fs::File::create(work.join(format!("{name}.log"))).unwrap();
+            Node(
+                Command::new("ip")
+                    .args(["netns", "exec", &lan.hosts[h], env!("CARGO_BIN_EXE_wasmpod"), "--state-dir"])
+                    .arg(work.join(format!("{name}-state")))
+                    .args(["node", "--kubeconfig", &kubeconfig, "--name", &name, "--address", &address, "--kubelet-port", "10250", "--listen", "none"])
+                    .args(["--pod-network", "routed", "--host-gw-routes"])
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for n in ["wpn-1", "wpn-2"] {
+        until_ok(&kubectl, &admin, work, &["get", "node", n]);
+    }
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    // The nodes' kube-proxy reads EndpointSlices, as kube-proxy's own
+    // identity may (kubeadm binds it to kube-proxy's service account).
+    let (code, _, err) = k(&["create", "clusterrolebinding", "wasmpod-node-proxier", "--clusterrole=system:node-proxier", "--group=system:nodes"]);
+    assert_eq!(code, Some(0), "{err}");
+    until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    let (code, _, err) = k(&["apply", "-f", examples.join("runtimeclass.yaml").to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(work.join("cross.yaml"), CROSS).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "cross.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/web", "pod/client", "pod/other", "--timeout=90s"]);
+    let logs = |n: &str| std::fs::read_to_string(work.join(format!("{n}.log"))).unwrap_or_default();
+    assert_eq!(code, Some(0), "{err}\nwpn-1: {}\nwpn-2: {}", logs("wpn-1"), logs("wpn-2"));
+    let field = |pod: &str, path: &str| k(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]).1;
+    let (web_ip, client_ip) = (field("web", "{.status.podIP}"), field("client", "{.status.podIP}"));
+    assert_ne!(field("web", "{.spec.nodeName}"), field("client", "{.spec.nodeName}"));
+    let cluster_ip = k(&["get", "service", "web", "-o", "jsonpath={.spec.clusterIP}"]).1;
+    let wget = |url: &str| {
+        // Until the node has seen the Service and its EndpointSlice.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (code, out, err) = k(&["exec", "client", "--", "wget", "-q", "-T", "5", "-O", "-", url]);
+            if code == Some(0) || std::time::Instant::now() > deadline {
+                return (code, out, err);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    for url in [format!("http://{web_ip}:8080/"), format!("http://{cluster_ip}/"), "http://web.default.svc.cluster.local/".to_owned(), "http://web/".to_owned()]
+    {
+        let (code, out, err) = wget(&url);
+        assert_eq!((code, out.trim()), (Some(0), "served by web"), "{url}: {err}\nwpn-1: {}\nwpn-2: {}", logs("wpn-1"), logs("wpn-2"));
+    }
+    // The server saw the client's own pod IP (routed mode), not a node's.
+    let (_, served, _) = k(&["logs", "web"]);
+    assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
+    assert_eq!(served.lines().filter(|l| l.contains("GET /")).count(), 4, "{served}");
+    // Graceful deletion runs the preStop hook, then the pod is gone.
+    let (code, _, err) = k(&["delete", "pod", "client", "--wait=true", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, served, _) = k(&["logs", "web"]);
+    assert!(served.lines().any(|l| l.starts_with(&format!("{client_ip} ")) && l.contains("GET /prestop")), "no preStop request: {served}");
+    // A pod that is no endpoint any more is out of rotation.
+    let (code, _, err) = k(&["delete", "pod", "web", "--wait=true", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (code, _, err) = k(&["exec", "other", "--", "wget", "-q", "-T", "5", "-O", "-", &format!("http://{cluster_ip}/")]);
+        if code != Some(0) {
+            assert!(err.contains("refused") || err.contains("error"), "{err}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the deleted pod still serves the Service");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

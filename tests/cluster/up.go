@@ -170,18 +170,21 @@ func newPKIFiles(dir string) pkiFiles {
 // ensurePKI creates (or reuses) the CA, the serving and client certificates
 // and the service-account key, and (re)writes the kubeconfigs for server.
 // It returns the admin client certificate and key.
-func ensurePKI(f pkiFiles, server string, serviceIP net.IP) (c *ca, adminCert tls.Certificate, err error) {
+func ensurePKI(f pkiFiles, server string, serviceIP net.IP, advertise net.IP) (c *ca, adminCert tls.Certificate, err error) {
 	if c, err = clusterCA(f.dir); err != nil {
 		return
 	}
 	if err = ensureServiceAccountKey(f.dir); err != nil {
 		return
 	}
-	loopback := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP}
+	if advertise != nil && !advertise.IsLoopback() {
+		ips = append(ips, advertise)
+	}
 	if _, _, err = c.issue(f.apiserverCrt, f.apiserverKey, certSpec{
 		cn:     "kube-apiserver",
 		dns:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		ips:    append(loopback, serviceIP),
+		ips:    ips,
 		server: true,
 	}); err != nil {
 		return
@@ -248,7 +251,7 @@ func runUp(args []string) int {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	dirFlag := fs.String("dir", "", "state directory: certificates, kubeconfigs, etcd data, logs (required)")
 	port := fs.Int("port", 6443, "apiserver secure port on 127.0.0.1 (0 = pick a free port)")
-	advertise := fs.String("advertise-address", "127.0.0.1", "apiserver advertise address")
+	advertise := fs.String("advertise-address", "127.0.0.1", "apiserver advertise address (not loopback: it also listens there, and its certificate names it)")
 	serviceCIDR := fs.String("service-cluster-ip-range", "10.96.0.0/12", "service CIDR (its first address is the kubernetes service IP)")
 	clusterCIDR := fs.String("cluster-cidr", "10.244.0.0/16", "pod CIDR that node podCIDRs are allocated from")
 	nodeMask := fs.Int("node-cidr-mask-size", 24, "prefix length of each node's podCIDR")
@@ -315,7 +318,11 @@ func runUp(args []string) int {
 
 	server := fmt.Sprintf("https://127.0.0.1:%d", *port)
 	f := newPKIFiles(dir)
-	c, adminCert, err := ensurePKI(f, server, serviceIP)
+	advertiseIP := net.ParseIP(*advertise)
+	if advertiseIP == nil {
+		return fail("--advertise-address %q: not an IP address", *advertise)
+	}
+	c, adminCert, err := ensurePKI(f, server, serviceIP, advertiseIP)
 	if err != nil {
 		return fail("certificates: %v", err)
 	}
@@ -352,9 +359,15 @@ func runUp(args []string) int {
 			return err
 		}
 
+		// Loopback only, unless the cluster is advertised elsewhere (nodes
+		// in other network namespaces then reach it there).
+		bind := "127.0.0.1"
+		if !advertiseIP.IsLoopback() {
+			bind = "0.0.0.0"
+		}
 		api := []string{
 			"--etcd-servers=" + etcdURL,
-			"--bind-address=127.0.0.1",
+			"--bind-address=" + bind,
 			"--secure-port=" + strconv.Itoa(*port),
 			"--advertise-address=" + *advertise,
 			"--tls-cert-file=" + f.apiserverCrt,
