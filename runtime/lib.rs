@@ -78,12 +78,12 @@ pub use net::{Connection, Egress, ForwardEvent, NetError, PipeReader, PipeWriter
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
 pub use pod::{
-    EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper, StdinWriter,
-    unimplemented_fields,
+    ContainerUsage, EXIT_KILLED, EXIT_TERMINATED, EXIT_TRAPPED, ExecError, ExecOutcome, ExecOutput, ExecRequest, PodHandle, PodOutcome, PodPlan, PodStopper,
+    StdinWriter, unimplemented_fields,
 };
 pub use runtime::{
-    Attach, Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodWatch, Replay, Runtime, RuntimeConfig, StateView, WatchEvent, WatchEventType,
-    absolute_image_paths,
+    Attach, Error, FAILED_DELETE, ImageGcTask, LogOptions, LogStream, PodUsage, PodWatch, Replay, Runtime, RuntimeConfig, StateView, WatchEvent,
+    WatchEventType, absolute_image_paths,
 };
 #[cfg(feature = "compiler")]
 pub use runtime::{CompiledImage, ImageCompiler};

@@ -16,6 +16,8 @@
 //! | `/exec/{ns}/{pod}[/{uid}]/{container}?command=&input=&output=&error=&tty=` | `.../pods/{pod}/exec` |
 //! | `/attach/{ns}/{pod}[/{uid}]/{container}` | `.../pods/{pod}/attach` |
 //! | `/portForward/{ns}/{pod}[/{uid}]` | `.../pods/{pod}/portforward` |
+//! | `GET /stats/summary` | the Summary API (`kubelet_stats.rs`) |
+//! | `GET /metrics/resource` | the resource metrics (`kubelet_stats.rs`) |
 //!
 //! Each request is authorized as the kubelet authorizes it: the client
 //! certificate's CN is the user and its O the groups, the HTTP method the
@@ -118,19 +120,20 @@ impl KubeletServer {
         let (listener, local) = super::https::listen(addr)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let ctx = Arc::new(ServerContext { runtime, role: Role::Serve });
+        let stats = Arc::new((super::kubelet_stats::Rates::default(), jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let (acceptor, ctx, authorizer) = (acceptor.clone(), ctx.clone(), authorizer.clone());
+                let (acceptor, ctx, authorizer, stats) = (acceptor.clone(), ctx.clone(), authorizer.clone(), stats.clone());
                 tokio::spawn(async move {
                     // The handshake requires a client certificate of the CA.
                     let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
                     let user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| user_of(c));
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (ctx, authorizer, user) = (ctx.clone(), authorizer.clone(), user.clone());
+                        let (ctx, authorizer, user, stats) = (ctx.clone(), authorizer.clone(), user.clone(), stats.clone());
                         async move {
                             if let Some(authorize) = authorizer.filter(|_| req.uri().path() != "/healthz") {
                                 let access = access_of(req.method(), req.uri().path());
@@ -152,7 +155,7 @@ impl KubeletServer {
                                     }
                                 }
                             }
-                            Ok::<_, std::convert::Infallible>(handle(ctx, req).await)
+                            Ok::<_, std::convert::Infallible>(handle(ctx, &stats, req).await)
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).with_upgrades().await;
@@ -221,9 +224,21 @@ fn rewrite(path: &str, query: &str) -> Option<String> {
     Some(format!("{target}?{query}"))
 }
 
-async fn handle(ctx: Arc<ServerContext>, req: Request<Incoming>) -> Response<Body> {
+/// CPU rates between scrapes, and when the server started (the node's
+/// `startTime`).
+type Stats = (super::kubelet_stats::Rates, String);
+
+async fn handle(ctx: Arc<ServerContext>, stats: &Stats, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     match path.trim_end_matches('/') {
+        "/stats/summary" => {
+            let usage = ctx.runtime.usage();
+            return json_response(StatusCode::OK, &super::kubelet_stats::summary(ctx.runtime.node_name(), &stats.1, &usage, &stats.0));
+        }
+        "/metrics/resource" => {
+            let text = super::kubelet_stats::resource_metrics(&ctx.runtime.usage());
+            return Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4").body(full(text)).expect("a valid response");
+        }
         "/healthz" => return Response::builder().header(hyper::header::CONTENT_TYPE, "text/plain").body(full("ok")).expect("a valid response"),
         "/pods" => {
             let pods = ctx.runtime.list(None).unwrap_or_default();

@@ -23,6 +23,7 @@ mod discovery;
 mod error;
 mod https;
 mod kubelet;
+mod kubelet_stats;
 mod lists;
 mod objects;
 mod openapi;

@@ -20,6 +20,7 @@
 //! tick; the overrun is carried into the next window as debt (as CFS's
 //! runtime goes negative), so the long-run share still matches the limit.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,14 @@ use wasmtime::{CallHook, Store, UpdateDeadline};
 /// The accounting window, CFS's default period.
 pub const CPU_PERIOD: Duration = Duration::from_millis(100);
 
-/// The CPU time one container may use per window, and what it used.
+/// The CPU time one container may use per window (none: unlimited), and
+/// what it used, per window and in all (the kubelet's stats).
 #[derive(Debug)]
 pub struct CpuAccount {
-    quota: Duration,
+    quota: Option<Duration>,
     window: Mutex<Window>,
+    /// Nanoseconds used since the container started.
+    total: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -45,11 +49,32 @@ impl CpuAccount {
     /// An account for `millicores` thousandths of one core.
     pub fn new(millicores: u64) -> Arc<Self> {
         let quota = CPU_PERIOD * u32::try_from(millicores).unwrap_or(u32::MAX) / 1000;
-        Arc::new(Self { quota, window: Mutex::new(Window { end: Instant::now() + CPU_PERIOD, used: Duration::ZERO }) })
+        Self::with_quota(Some(quota))
+    }
+
+    /// An account without a limit, which only counts: at each epoch tick
+    /// a store running wasm adds the tick's length (the kernel's
+    /// tick-based accounting), so no call hook costs anything in between.
+    pub fn unlimited() -> Arc<Self> {
+        Self::with_quota(None)
+    }
+
+    fn with_quota(quota: Option<Duration>) -> Arc<Self> {
+        Arc::new(Self { quota, window: Mutex::new(Window { end: Instant::now() + CPU_PERIOD, used: Duration::ZERO }), total: AtomicU64::new(0) })
+    }
+
+    /// The CPU time the container's instances used so far.
+    pub fn used(&self) -> Duration {
+        Duration::from_nanos(self.total.load(Ordering::Relaxed))
+    }
+
+    fn count(&self, ran: Duration) {
+        self.total.fetch_add(u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Adds `ran` to the current window.
     fn charge(&self, ran: Duration, now: Instant) {
+        self.count(ran);
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         self.roll(&mut w, now);
         w.used += ran;
@@ -58,9 +83,10 @@ impl CpuAccount {
     /// How long a store must sleep before running on: until the window
     /// ends if the quota is used up, else nothing.
     fn throttle(&self, now: Instant) -> Option<Duration> {
+        let quota = self.quota?;
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         self.roll(&mut w, now);
-        (w.used >= self.quota).then(|| w.end.saturating_duration_since(now).max(Duration::from_millis(1)))
+        (w.used >= quota).then(|| w.end.saturating_duration_since(now).max(Duration::from_millis(1)))
     }
 
     /// Starts the windows that began since the last look, each giving back
@@ -71,7 +97,7 @@ impl CpuAccount {
         }
         let behind = now.duration_since(w.end).as_nanos() / CPU_PERIOD.as_nanos() + 1;
         let behind = u32::try_from(behind).unwrap_or(u32::MAX);
-        w.used = w.used.saturating_sub(self.quota.saturating_mul(behind));
+        w.used = w.used.saturating_sub(self.quota.unwrap_or_default().saturating_mul(behind));
         w.end += CPU_PERIOD.saturating_mul(behind);
     }
 }
@@ -94,14 +120,24 @@ impl StoreClock {
     }
 }
 
-/// Makes `store` yield to tokio at every epoch tick and, with an account,
-/// run only within the container's CPU quota.
-pub(crate) fn schedule<T: 'static>(store: &mut Store<T>, account: Option<&Arc<CpuAccount>>) {
+/// Makes `store` yield to tokio at every epoch tick (`tick` apart) and,
+/// with an account, count its CPU time there and run only within the
+/// container's CPU quota, if it has one.
+pub(crate) fn schedule<T: 'static>(store: &mut Store<T>, account: Option<&Arc<CpuAccount>>, tick: Duration) {
     let Some(account) = account else {
-        // Unlimited: yield at each tick so other tasks get the thread.
+        // Yield at each tick so other tasks get the thread.
         store.epoch_deadline_async_yield_and_update(1);
         return;
     };
+    if account.quota.is_none() {
+        // Unlimited: it ran wasm through this tick; yield.
+        let account = account.clone();
+        store.epoch_deadline_callback(move |_| {
+            account.count(tick);
+            Ok(UpdateDeadline::Yield(1))
+        });
+        return;
+    }
     let clock = Arc::new(StoreClock { account: account.clone(), running_since: Mutex::new(None) });
     let hook_clock = clock.clone();
     store.call_hook(move |_, hook| {
@@ -138,9 +174,9 @@ mod tests {
 
     #[test]
     fn the_quota_is_the_share_of_the_period() {
-        assert_eq!(CpuAccount::new(500).quota, Duration::from_millis(50));
-        assert_eq!(CpuAccount::new(200).quota, Duration::from_millis(20));
-        assert_eq!(CpuAccount::new(2000).quota, Duration::from_millis(200));
+        assert_eq!(CpuAccount::new(500).quota, Some(Duration::from_millis(50)));
+        assert_eq!(CpuAccount::new(200).quota, Some(Duration::from_millis(20)));
+        assert_eq!(CpuAccount::new(2000).quota, Some(Duration::from_millis(200)));
     }
 
     #[test]
@@ -163,5 +199,8 @@ mod tests {
         assert_eq!(a.throttle(at(1001)), None);
         a.charge(Duration::from_millis(1), at(1002));
         assert!(a.throttle(at(1002)).is_some());
+        // Everything it ran counts for the stats.
+        assert_eq!(a.used(), Duration::from_millis(60));
+        assert_eq!(CpuAccount::unlimited().throttle(at(0)), None, "unlimited never waits");
     }
 }

@@ -58,10 +58,40 @@ impl ExecTargets {
         hub
     }
 
+    /// What each container that has started used so far.
+    pub(crate) fn usage(&self) -> Vec<ContainerUsage> {
+        let targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        targets
+            .iter()
+            .map(|t| {
+                let sb = &t.instance.sandbox;
+                ContainerUsage {
+                    name: t.name.clone(),
+                    cpu: sb.cpu.as_ref().map(|a| a.used()).unwrap_or_default(),
+                    memory_bytes: sb.memory.as_ref().map(|a| a.used()).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
     /// The stdin of container `name`, if it has one.
     pub(crate) fn stdin(&self, name: &str) -> Option<Arc<super::attach::StdinHub>> {
         self.stdins.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == name).map(|(_, h)| h.clone())
     }
+}
+
+/// What one container's instances used (the kubelet's stats): CPU time
+/// since it started (exact with a CPU limit, else counted at the 10 ms
+/// epoch ticks), and memory now (linear memory of its live instances and
+/// its files in memory-backed volumes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerUsage {
+    /// The container's name.
+    pub name: String,
+    /// CPU time used.
+    pub cpu: std::time::Duration,
+    /// Bytes in use now.
+    pub memory_bytes: u64,
 }
 
 /// Standard output and error of an exec'd command.

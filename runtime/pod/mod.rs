@@ -36,7 +36,7 @@ pub use attach::StdinWriter;
 pub(crate) use dns::DnsHost;
 pub(crate) use events::{EventRecorder, PodEvent};
 pub(crate) use exec::default_container;
-pub use exec::{ExecError, ExecOutcome, ExecOutput, ExecRequest};
+pub use exec::{ContainerUsage, ExecError, ExecOutcome, ExecOutput, ExecRequest};
 pub(crate) use pull::{ImagePuller, RegistryImage};
 pub(crate) use start::{PodContext, start};
 pub use warnings::unimplemented_fields;
@@ -246,6 +246,11 @@ pub(crate) struct PodAccess {
 }
 
 impl PodAccess {
+    /// What each of the pod's started containers used so far.
+    pub(crate) fn usage(&self) -> Vec<exec::ContainerUsage> {
+        self.exec_targets.usage()
+    }
+
     /// Applies what an update may change in a running pod (labels,
     /// annotations, `activeDeadlineSeconds`, tolerations,
     /// `terminationGracePeriodSeconds`) from `pod`, whose changes the

@@ -334,13 +334,15 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
             let root_owners = std::sync::Arc::new(crate::volume::OwnerBook::new(rootfs.clone(), (0, 0)));
             root_owners.add_writer((identity.uid, identity.gid));
             let read_only_root = crate::security::read_only_root(c);
-            let memory = memory_limit(c).map(crate::limits::MemoryAccount::new);
+            // Every container has its accounts, limited or not: they are
+            // also its usage for the kubelet's stats.
+            let memory = Some(crate::limits::MemoryAccount::new(memory_limit(c).unwrap_or(u64::MAX)));
             if let (Some(files), Some(account)) = (&memory_files, &memory) {
                 for root in sup.volumes.writable_memory_roots(&mounts) {
                     files.add_writer(root, account);
                 }
             }
-            let cpu = cpu_limit(c).map(crate::limits::CpuAccount::new);
+            let cpu = Some(cpu_limit(c).map_or_else(crate::limits::CpuAccount::unlimited, crate::limits::CpuAccount::new));
             let sandbox = std::sync::Arc::new(ContainerSandbox {
                 rootfs,
                 read_only_root,

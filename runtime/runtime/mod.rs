@@ -24,6 +24,7 @@ mod replace;
 mod services;
 mod shutdown;
 mod state_view;
+mod usage;
 mod view;
 mod watch;
 
@@ -38,6 +39,7 @@ pub use image_gc::ImageGcTask;
 pub use logs::{LogOptions, LogStream};
 use registry::PodRegistry;
 pub use state_view::StateView;
+pub use usage::PodUsage;
 use view::PodView;
 pub use watch::{PodWatch, WatchEvent, WatchEventType};
 

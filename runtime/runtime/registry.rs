@@ -99,6 +99,11 @@ impl PodRegistry {
         });
     }
 
+    /// Every pod this process runs or ran and has not removed.
+    pub fn all(&self) -> Vec<Registered> {
+        self.pods().values().cloned().collect()
+    }
+
     pub fn get(&self, namespace: &str, name: &str) -> Option<Registered> {
         self.pods().get(&(namespace.to_owned(), name.to_owned())).cloned()
     }

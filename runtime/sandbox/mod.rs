@@ -232,7 +232,7 @@ fn component_store(engine: &wasmtime::Engine, spec: &SandboxSpec) -> Result<Stor
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    crate::limits::schedule(&mut store, spec.cpu.as_ref());
+    crate::limits::schedule(&mut store, spec.cpu.as_ref(), crate::engine::EPOCH_TICK);
     Ok(store)
 }
 
@@ -278,7 +278,7 @@ pub async fn run(engine: &Engine, program: &Program, spec: SandboxSpec) -> Resul
             };
             let mut store = Store::new(engine.engine(), state);
             store.limiter(|s| &mut s.limiter);
-            crate::limits::schedule(&mut store, spec.cpu.as_ref());
+            crate::limits::schedule(&mut store, spec.cpu.as_ref(), crate::engine::EPOCH_TICK);
             let instance = match pre.instantiate_async(&mut store).await {
                 Ok(i) => i,
                 Err(e) if crate::limits::is_out_of_memory(&e) => return Ok(GuestExit::OomKilled(format!("{e:#}"))),

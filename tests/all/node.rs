@@ -145,6 +145,22 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let apiserver = get_pods("pki/apiserver-kubelet-client.crt", "pki/apiserver-kubelet-client.key");
     assert!(apiserver.starts_with("200 {\"apiVersion\":\"v1\",\"items\":[{"), "{apiserver}");
 
+    // Resource stats through the API server's node proxy, where
+    // metrics-server reads them: the Summary API and the resource metrics.
+    let (code, summary, err) = k(&["get", "--raw", "/api/v1/nodes/wp-1/proxy/stats/summary"]);
+    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "wp-1");
+    let hello = summary["pods"].as_array().unwrap().iter().find(|p| p["podRef"]["name"] == names.as_str()).expect("the hello pod in the summary").clone();
+    assert_eq!(hello["containers"][0]["name"], "hello", "{hello}");
+    assert!(hello["containers"][0]["memory"]["workingSetBytes"].as_u64().is_some_and(|b| b > 0), "{hello}");
+    assert!(hello["containers"][0]["cpu"]["usageCoreNanoSeconds"].is_u64(), "{hello}");
+    assert!(summary["node"]["memory"]["workingSetBytes"].as_u64() >= hello["memory"]["workingSetBytes"].as_u64(), "{summary}");
+    let (code, metrics, err) = k(&["get", "--raw", "/api/v1/nodes/wp-1/proxy/metrics/resource"]);
+    assert_eq!(code, Some(0), "{err}");
+    let series = format!("container_memory_working_set_bytes{{container=\"hello\",namespace=\"default\",pod=\"{names}\"}} ");
+    assert!(metrics.contains(&series) && metrics.contains("# TYPE node_cpu_usage_seconds_total counter"), "{metrics}");
+
     // The projected service-account volume the cluster adds: a token
     // from the TokenRequest API, the cluster's CA, the namespace.
     let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
