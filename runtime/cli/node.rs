@@ -64,6 +64,11 @@ pub(crate) struct NodeArgs {
     /// InternalIP (nodes on one network segment; Linux, CAP_NET_ADMIN).
     #[arg(long)]
     host_gw_routes: bool,
+    /// The CA whose client certificates the kubelet API accepts (the API
+    /// server's kubelet client; default: the kubeconfig's cluster CA). k3s
+    /// signs clients with a CA of their own: its server/tls/client-ca.crt.
+    #[arg(long, value_name = "FILE")]
+    client_ca_file: Option<PathBuf>,
     #[command(flatten)]
     runtime: super::runtime_args::RuntimeArgs,
 }
@@ -73,6 +78,10 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
     let state = state_dir(state)?;
     let mut config = args.runtime.config(state)?;
     let api = ApiClient::from_kubeconfig(&args.kubeconfig).exit(Exit::Usage)?;
+    let client_ca = match &args.client_ca_file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--client-ca-file {}", f.display())).exit(Exit::Usage)?),
+        None => None,
+    };
     let name = args.name.unwrap_or_else(|| gethostname::gethostname().to_string_lossy().to_lowercase());
     // Events and statuses name the node as the cluster knows it.
     config.node_name = name.clone();
@@ -85,6 +94,7 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
         pods: args.max_pods,
         routed: args.pod_network == "routed",
         host_gw_routes: args.host_gw_routes,
+        client_ca,
     };
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);

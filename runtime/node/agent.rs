@@ -38,6 +38,9 @@ pub struct NodeConfig {
     /// Host-gw routes: a host route to each other node's podCIDR through
     /// its InternalIP (nodes on one segment; Linux).
     pub host_gw_routes: bool,
+    /// The CA whose client certificates the kubelet API accepts (PEM; the
+    /// kubelet's `--client-ca-file`); none: the kubeconfig's cluster CA.
+    pub client_ca: Option<String>,
 }
 
 /// The pods bound to this node: their cluster uid, by namespace and name,
@@ -88,7 +91,8 @@ impl NodeAgent {
     pub fn serve_kubelet_api(&mut self) -> Result<crate::api::KubeletServer, crate::api::HttpsError> {
         let ip: std::net::IpAddr = self.config.address.parse().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         let pki = crate::api::Pki::load_or_create(self.runtime.state().path(), ip)?;
-        let tls = crate::api::KubeletTls { cert_pem: pki.server_pem, key_pem: pki.server_key_pem, client_ca_pem: self.api.ca_pem().to_owned() };
+        let client_ca_pem = self.config.client_ca.clone().unwrap_or_else(|| self.api.ca_pem().to_owned());
+        let tls = crate::api::KubeletTls { cert_pem: pki.server_pem, key_pem: pki.server_key_pem, client_ca_pem };
         let any = std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), self.config.kubelet_port);
         // Each request as the kubelet authorizes it: a SubjectAccessReview.
         let (api, node) = (self.api.clone(), self.config.name.clone());

@@ -37,18 +37,26 @@ enum Change {
 
 /// Lists `path` and watches it from the list's version, again whenever
 /// the watch ends or fails, sending each change to `out` tagged `kind`;
-/// returns when `out` closes.
+/// returns when `out` closes. A failing list is said once (until it
+/// changes) and tried again in 2 s, or 30 s when it is forbidden.
 async fn reflect<K: Copy + Send + 'static>(api: ApiClient, path: String, kind: K, out: mpsc::Sender<(K, Change)>) {
     let sep = if path.contains('?') { '&' } else { '?' };
+    let mut said = String::new();
     loop {
         let list = match api.get(&path).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("wasmpod node: listing {path}: {e}");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                let why = e.to_string();
+                if why != said {
+                    eprintln!("wasmpod node: listing {path}: {why}");
+                    said = why;
+                }
+                let forbidden = super::client::is(&e, hyper::StatusCode::FORBIDDEN);
+                tokio::time::sleep(Duration::from_secs(if forbidden { 30 } else { 2 })).await;
                 continue;
             }
         };
+        said.clear();
         let items = list["items"].as_array().cloned().unwrap_or_default();
         if out.send((kind, Change::Listed(items))).await.is_err() {
             return;

@@ -57,7 +57,10 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let cluster = work.join("cluster");
     let plane = start_control_plane(&bin, &cluster);
     let admin = plane.kubeconfig.clone();
-    let _node = start_node(&bin, &cluster, work, "wp-1");
+    // The node's identity by the manual path README gives: a CSR the
+    // cluster signs, and a kubeconfig made with kubectl.
+    let kubeconfig = identity_by_csr(&kubectl, &admin, work, "wp-1");
+    let _node = run_node(&kubeconfig, work, "wp-1");
     let k = |args: &[&str]| run(&kubectl, &admin, work, args);
     let log = || std::fs::read_to_string(work.join("wp-1.log")).unwrap_or_default();
     until_ok(&kubectl, &admin, work, &["get", "node", "wp-1"]);
@@ -145,22 +148,6 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let apiserver = get_pods("pki/apiserver-kubelet-client.crt", "pki/apiserver-kubelet-client.key");
     assert!(apiserver.starts_with("200 {\"apiVersion\":\"v1\",\"items\":[{"), "{apiserver}");
 
-    // Resource stats through the API server's node proxy, where
-    // metrics-server reads them: the Summary API and the resource metrics.
-    let (code, summary, err) = k(&["get", "--raw", "/api/v1/nodes/wp-1/proxy/stats/summary"]);
-    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
-    assert_eq!(summary["node"]["nodeName"], "wp-1");
-    let hello = summary["pods"].as_array().unwrap().iter().find(|p| p["podRef"]["name"] == names.as_str()).expect("the hello pod in the summary").clone();
-    assert_eq!(hello["containers"][0]["name"], "hello", "{hello}");
-    assert!(hello["containers"][0]["memory"]["workingSetBytes"].as_u64().is_some_and(|b| b > 0), "{hello}");
-    assert!(hello["containers"][0]["cpu"]["usageCoreNanoSeconds"].is_u64(), "{hello}");
-    assert!(summary["node"]["memory"]["workingSetBytes"].as_u64() >= hello["memory"]["workingSetBytes"].as_u64(), "{summary}");
-    let (code, metrics, err) = k(&["get", "--raw", "/api/v1/nodes/wp-1/proxy/metrics/resource"]);
-    assert_eq!(code, Some(0), "{err}");
-    let series = format!("container_memory_working_set_bytes{{container=\"hello\",namespace=\"default\",pod=\"{names}\"}} ");
-    assert!(metrics.contains(&series) && metrics.contains("# TYPE node_cpu_usage_seconds_total counter"), "{metrics}");
-
     // The projected service-account volume the cluster adds: a token
     // from the TokenRequest API, the cluster's CA, the namespace.
     let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
@@ -198,12 +185,59 @@ fn start_node(bin: &std::path::Path, cluster: &std::path::Path, work: &std::path
     let out = Command::new(bin).args(["node-cert", "--dir"]).arg(cluster).args(["--name", name]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let kubeconfig = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    run_node(std::path::Path::new(&kubeconfig), work, name)
+}
+
+/// A node identity made as README's "Joining an existing cluster" makes
+/// it, with openssl and the admin's kubectl: a key, a CSR for
+/// `system:node:NAME` the cluster signs once approved, and a kubeconfig.
+fn identity_by_csr(kubectl: &std::path::Path, admin: &std::path::Path, work: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let sh = |script: &str| {
+        let out = Command::new("sh").arg("-ec").arg(script).env("NODE", name).env("KUBECTL", kubectl).env("ADMIN", admin).current_dir(work).output().unwrap();
+        assert!(out.status.success(), "{script}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    sh(
+        r#"openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $NODE.key -subj "/O=system:nodes/CN=system:node:$NODE" -out $NODE.csr 2>/dev/null
+printf 'apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: %s}
+spec:
+  request: %s
+  signerName: kubernetes.io/kube-apiserver-client-kubelet
+  usages: [digital signature, client auth]
+' $NODE $(base64 -w0 < $NODE.csr) | $KUBECTL --kubeconfig $ADMIN apply -f -
+$KUBECTL --kubeconfig $ADMIN certificate approve $NODE"#,
+    );
+    // The controller-manager signs it shortly after the approval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, cert, _) = run(kubectl, admin, work, &["get", "csr", name, "-o", "jsonpath={.status.certificate}"]);
+        if !cert.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the CSR was never signed");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    sh(r#"$KUBECTL --kubeconfig $ADMIN get csr $NODE -o jsonpath='{.status.certificate}' | base64 -d > $NODE.crt
+$KUBECTL --kubeconfig $ADMIN config view --raw --minify --flatten -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > ca.crt
+SERVER=$($KUBECTL --kubeconfig $ADMIN config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+export KUBECONFIG=$NODE.kubeconfig
+$KUBECTL config set-cluster c --server=$SERVER --certificate-authority=ca.crt --embed-certs
+$KUBECTL config set-credentials n --client-certificate=$NODE.crt --client-key=$NODE.key --embed-certs
+$KUBECTL config set-context c --cluster=c --user=n && $KUBECTL config use-context c"#);
+    work.join(format!("{name}.kubeconfig"))
+}
+
+/// Starts `wasmpod node` NAME with `kubeconfig` and its own state
+/// directory under `work`.
+fn run_node(kubeconfig: &std::path::Path, work: &std::path::Path, name: &str) -> Node {
+    let kubeconfig = kubeconfig.to_str().unwrap();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(work.join(format!("{name}.log"))).unwrap();
     Node(
         Command::new(env!("CARGO_BIN_EXE_wasmpod"))
             .arg("--state-dir")
             .arg(work.join(format!("{name}-state")))
-            .args(["node", "--kubeconfig", &kubeconfig, "--name", name, "--kubelet-port", "0", "--listen", "none"])
+            .args(["node", "--kubeconfig", kubeconfig, "--name", name, "--kubelet-port", "0", "--listen", "none"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -524,6 +558,22 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     let (_, served, _) = k(&["logs", "web"]);
     assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
     assert_eq!(served.lines().filter(|l| l.contains("GET /")).count(), 4, "{served}");
+    // Resource stats through the API server's node proxy (which refuses
+    // loopback nodes), where metrics-server reads them: the Summary API
+    // and the resource metrics.
+    let (code, summary, err) = k(&["get", "--raw", "/api/v1/nodes/wpn-2/proxy/stats/summary"]);
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "wpn-2");
+    let web = summary["pods"].as_array().unwrap().iter().find(|p| p["podRef"]["name"] == "web").expect("the web pod in the summary").clone();
+    assert_eq!(web["containers"][0]["name"], "web", "{web}");
+    assert!(web["containers"][0]["memory"]["workingSetBytes"].as_u64().is_some_and(|b| b > 0), "{web}");
+    assert!(web["containers"][0]["cpu"]["usageCoreNanoSeconds"].is_u64(), "{web}");
+    assert!(summary["node"]["memory"]["workingSetBytes"].as_u64() >= web["memory"]["workingSetBytes"].as_u64(), "{summary}");
+    let (code, metrics, err) = k(&["get", "--raw", "/api/v1/nodes/wpn-2/proxy/metrics/resource"]);
+    assert_eq!(code, Some(0), "{err}");
+    let series = "container_memory_working_set_bytes{container=\"web\",namespace=\"default\",pod=\"web\"} ";
+    assert!(metrics.contains(series) && metrics.contains("# TYPE node_cpu_usage_seconds_total counter"), "{metrics}");
     // Graceful deletion runs the preStop hook, then the pod is gone.
     let (code, _, err) = k(&["delete", "pod", "client", "--wait=true", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
