@@ -34,7 +34,10 @@ endpointslices: bind the system:node-proxier ClusterRole to it). With
 --pod-network routed (Linux) pods of other nodes reach this node's pods at
 their IPs; --host-gw-routes adds the routes between nodes on one segment.
 
-Not yet: UDP between nodes, refreshing service-account tokens.";
+Projected service-account tokens are renewed once 80 % of their lifetime
+has passed (--token-refresh-percent), as the kubelet renews them.
+
+Not yet: UDP between nodes, the bootstrap-token flow.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
@@ -69,6 +72,11 @@ pub(crate) struct NodeArgs {
     /// signs clients with a CA of their own: its server/tls/client-ca.crt.
     #[arg(long, value_name = "FILE")]
     client_ca_file: Option<PathBuf>,
+    /// Renews a projected service-account token once this share of its
+    /// lifetime has passed (percent; the kubelet's 80, at the latest after
+    /// 24 hours).
+    #[arg(long, value_name = "PERCENT", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    token_refresh_percent: u8,
     #[command(flatten)]
     runtime: super::runtime_args::RuntimeArgs,
 }
@@ -95,6 +103,7 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
         routed: args.pod_network == "routed",
         host_gw_routes: args.host_gw_routes,
         client_ca,
+        token_refresh_percent: args.token_refresh_percent,
     };
     tokio()?.block_on(async move {
         let runtime = Arc::new(Runtime::new(config).exit(Exit::Runtime)?);

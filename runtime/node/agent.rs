@@ -41,6 +41,23 @@ pub struct NodeConfig {
     /// The CA whose client certificates the kubelet API accepts (PEM; the
     /// kubelet's `--client-ca-file`); none: the kubeconfig's cluster CA.
     pub client_ca: Option<String>,
+    /// When a projected service-account token is renewed, in percent of
+    /// its lifetime (the kubelet's 80; at the latest after 24 h).
+    pub token_refresh_percent: u8,
+}
+
+/// A projected service-account token a pod holds, to renew in time.
+#[derive(Debug, Clone)]
+struct Token {
+    /// Its volume and its file's path there.
+    volume: String,
+    path: String,
+    /// The TokenRequest's path and body.
+    request_path: String,
+    request: Value,
+    /// When it was issued and when it expires.
+    issued: jiff::Timestamp,
+    expires: jiff::Timestamp,
 }
 
 /// The pods bound to this node: their cluster uid, by namespace and name,
@@ -50,6 +67,8 @@ struct Bound {
     uids: HashMap<(String, String), String>,
     started: HashSet<(String, String)>,
     deleting: HashSet<(String, String)>,
+    /// The service-account tokens of the pods it started.
+    tokens: HashMap<(String, String), Vec<Token>>,
 }
 
 /// A wasmpod node of a Kubernetes cluster.
@@ -189,6 +208,7 @@ impl NodeAgent {
             })
         };
         let reports = tokio::spawn(me.clone().report_status());
+        let tokens = tokio::spawn(me.clone().renew_tokens());
         let pods = tokio::spawn(me.clone().pods_and_network());
         stop.await;
         if let Some(p) = poster {
@@ -196,6 +216,7 @@ impl NodeAgent {
         }
         beat.abort();
         reports.abort();
+        tokens.abort();
         pods.abort();
     }
 
@@ -381,6 +402,7 @@ impl NodeAgent {
         let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").to_owned();
         let volumes = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
         let mut out = Vec::new();
+        let mut tokens = Vec::new();
         for mut v in volumes {
             let Some(projected) = v.get("projected").cloned() else {
                 out.push(v);
@@ -397,13 +419,17 @@ impl NodeAgent {
                     }
                     let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
                     let path = format!("/api/v1/namespaces/{}/serviceaccounts/{}/token", enc(&ns), enc(&account));
+                    let issued = jiff::Timestamp::now();
                     let answer = self
                         .api
                         .request(Method::POST, &path, Some(&request), "application/json")
                         .await
                         .map_err(|e| format!("volume {vol}: a service-account token: {e}"))?;
                     let token = answer["status"]["token"].as_str().ok_or_else(|| format!("volume {vol}: the TokenRequest gave no token"))?;
-                    files.push((t["path"].as_str().unwrap_or("token").to_owned(), token.to_owned()));
+                    let file = t["path"].as_str().unwrap_or("token").to_owned();
+                    files.push((file.clone(), token.to_owned()));
+                    let expires = answer["status"]["expirationTimestamp"].as_str().and_then(|e| e.parse().ok()).unwrap_or(issued);
+                    tokens.push(Token { volume: vol.clone(), path: file, request_path: path, request, issued, expires });
                 }
                 for (kind, resource) in [("configMap", "configmaps"), ("secret", "secrets")] {
                     let Some(s) = source.get(kind) else { continue };
@@ -476,7 +502,62 @@ impl NodeAgent {
         if pod["spec"]["volumes"].is_array() {
             pod["spec"]["volumes"] = Value::Array(out);
         }
+        self.bound.lock().unwrap_or_else(|p| p.into_inner()).tokens.insert((ns, name), tokens);
         Ok(())
+    }
+
+    /// Renews each pod's projected service-account tokens as the kubelet
+    /// does: once the configured share of a token's lifetime has passed
+    /// (80 %, at the latest after 24 h), a new TokenRequest, written over
+    /// the volume's file.
+    async fn renew_tokens(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = jiff::Timestamp::now();
+            let percent = i64::from(self.config.token_refresh_percent.clamp(1, 100));
+            let due: Vec<((String, String), usize, Token)> = {
+                let mut b = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+                let live = b.uids.clone();
+                b.tokens.retain(|k, _| live.contains_key(k));
+                b.tokens
+                    .iter()
+                    .flat_map(|(k, ts)| ts.iter().enumerate().map(move |(i, t)| (k.clone(), i, t.clone())))
+                    .filter(|(_, _, t)| {
+                        let life = t.expires.as_second() - t.issued.as_second();
+                        let after = (life * percent / 100).min(24 * 3600);
+                        now.as_second() >= t.issued.as_second() + after
+                    })
+                    .collect()
+            };
+            for (key, i, mut t) in due {
+                let issued = jiff::Timestamp::now();
+                let renewed = match self.api.request(Method::POST, &t.request_path, Some(&t.request), "application/json").await {
+                    Ok(answer) => answer["status"]["token"].as_str().map(|tok| (tok.to_owned(), answer["status"]["expirationTimestamp"].clone())),
+                    Err(e) => {
+                        eprintln!("wasmpod node: pod {}/{}: renewing its token in volume {}: {e}", key.0, key.1, t.volume);
+                        None
+                    }
+                };
+                let Some((token, expires)) = renewed else { continue };
+                match self.runtime.rewrite_volume_file(&key.0, &key.1, &t.volume, &t.path, token.as_bytes()) {
+                    Ok(()) => {
+                        t.issued = issued;
+                        t.expires = expires.as_str().and_then(|e| e.parse().ok()).unwrap_or(issued);
+                        if let Some(ts) = self.bound.lock().unwrap_or_else(|p| p.into_inner()).tokens.get_mut(&key)
+                            && let Some(slot) = ts.get_mut(i)
+                        {
+                            *slot = t;
+                        }
+                    }
+                    Err(e) => {
+                        // Not running (any more): nothing to renew.
+                        eprintln!("wasmpod node: pod {}/{}: {}", key.0, key.1, crate::error_text::full_message(&e));
+                        self.bound.lock().unwrap_or_else(|p| p.into_inner()).tokens.remove(&key);
+                    }
+                }
+            }
+        }
     }
 
     /// Once the local pod is gone, deletes the cluster's pod for good

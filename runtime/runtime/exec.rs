@@ -19,6 +19,28 @@ pub struct Attach {
 }
 
 impl Runtime {
+    /// Replaces file `file` (a relative path the volume already has) of
+    /// volume `volume` of the running pod `namespace/name`, atomically and
+    /// with the file's permissions kept, as the kubelet refreshes a
+    /// projected service-account token: instances that open it from now
+    /// on read the new contents.
+    pub fn rewrite_volume_file(&self, namespace: &str, name: &str, volume: &str, file: &str, contents: &[u8]) -> Result<(), Error> {
+        self.access_for(namespace, name, "write a volume of")?;
+        let bad = |why: &str| Error::BadRequest(format!("pod {namespace}/{name}: volume {volume:?} file {file:?}: {why}"));
+        let relative = std::path::Path::new(file);
+        let plain = |p: &std::path::Path| p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if file.is_empty() || !plain(relative) || !plain(std::path::Path::new(volume)) || volume.is_empty() {
+            return Err(bad("not a plain relative path"));
+        }
+        let path = self.state.pod(namespace, name).path().join("volumes").join(volume).join(relative);
+        // Only a file the volume has, never through a link.
+        let before = std::fs::symlink_metadata(&path).map_err(|_| bad("no such file in the volume"))?;
+        if !before.is_file() {
+            return Err(bad("not a regular file"));
+        }
+        crate::store::write_atomic(&path, contents).and_then(|()| std::fs::set_permissions(&path, before.permissions())).map_err(|e| bad(&e.to_string()))
+    }
+
     /// The running pod `namespace/name` of this process, for exec and
     /// port-forward. A pod another process runs is
     /// [`Error::RunningElsewhere`] (its clients connect there); an

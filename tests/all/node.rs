@@ -149,8 +149,9 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     assert!(apiserver.starts_with("200 {\"apiVersion\":\"v1\",\"items\":[{"), "{apiserver}");
 
     // The projected service-account volume the cluster adds: a token
-    // from the TokenRequest API, the cluster's CA, the namespace.
-    let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"]}\n";
+    // from the TokenRequest API, the cluster's CA, the namespace; and a
+    // token of 10 minutes, renewed once 1 % of its life has passed.
+    let token = "apiVersion: v1\nkind: Pod\nmetadata: {name: with-token}\nspec:\n  runtimeClassName: wasmpod\n  volumes:\n  - {name: short, projected: {sources: [{serviceAccountToken: {path: token, expirationSeconds: 600}}]}}\n  containers:\n  - {name: c, image: busybox, command: [sleep, \"3600\"], volumeMounts: [{name: short, mountPath: /short}]}\n";
     std::fs::write(work.join("with-token.yaml"), token).unwrap();
     let (code, _, err) = k(&["apply", "-f", "with-token.yaml"]);
     assert_eq!(code, Some(0), "{err}");
@@ -160,6 +161,17 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     let (code, out, err) =
         k(&["exec", "with-token", "--", "sh", "-c", &format!("cat {sa}/namespace; echo; head -c 27 {sa}/ca.crt; echo; cut -c1-3 {sa}/token")]);
     assert_eq!((code, out.as_str()), (Some(0), "default\n-----BEGIN CERTIFICATE-----\neyJ\n"), "{err}\nnode: {}", log());
+    let (code, first, err) = k(&["exec", "with-token", "--", "cat", "/short/token"]);
+    assert!(code == Some(0) && first.starts_with("eyJ"), "{first}{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, now, _) = k(&["exec", "with-token", "--", "cat", "/short/token"]);
+        if now.starts_with("eyJ") && now != first {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the token was never renewed\nnode: {}", log());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 
     // A pod that asks for what wasmpod cannot give (an NFS volume) ends
     // Failed with why, and never half-runs.
@@ -238,6 +250,8 @@ fn run_node(kubeconfig: &std::path::Path, work: &std::path::Path, name: &str) ->
             .arg("--state-dir")
             .arg(work.join(format!("{name}-state")))
             .args(["node", "--kubeconfig", kubeconfig, "--name", name, "--kubelet-port", "0", "--listen", "none"])
+            // Short-lived projected tokens are renewed within seconds.
+            .args(["--token-refresh-percent", "1"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
