@@ -86,6 +86,10 @@ pub fn node(f: &NodeFacts, now: &str) -> Value {
                 "architecture": arch(),
             },
             "conditions": conditions(now),
+            // Its kubelet API takes exec, attach and port-forward
+            // WebSockets as they come (the same code as the control API's),
+            // so the API server need not translate them to SPDY.
+            "declaredFeatures": ["ExtendWebSocketsToKubelet"],
         },
     })
 }

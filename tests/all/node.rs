@@ -121,6 +121,27 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     assert_eq!((code, out.as_str()), (Some(0), format!("hello from {names}\n").as_str()), "{err}\nnode: {}", log());
     let (code, out, err) = k(&["exec", &names, "--", "sh", "-c", "echo $HOSTNAME; exit 3"]);
     assert_eq!((code, out.as_str()), (Some(3), format!("{names}\n").as_str()), "{err}\nnode: {}", log());
+    // The node declares ExtendWebSocketsToKubelet, so the API server hands
+    // it kubectl's WebSocket as it is; SPDY from older clients is proxied
+    // as SPDY.
+    let (_, declared, _) = k(&["get", "node", "wp-1", "-o", "jsonpath={.status.declaredFeatures}"]);
+    assert_eq!(declared, "[\"ExtendWebSocketsToKubelet\"]");
+    let spdy = Command::new(&kubectl)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .args(["exec", "-i", &names, "--", "sh", "-c", "cat; exit 4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"over spdy\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!((spdy.status.code(), String::from_utf8_lossy(&spdy.stdout).as_ref()), (Some(4), "over spdy\n"), "{}", String::from_utf8_lossy(&spdy.stderr));
 
     // port-forward through the API server to a pod's port.
     let web = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  runtimeClassName: wasmpod\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, \"mkdir -p /srv && echo served > /srv/x && python -m http.server 8080 -d /srv\"]\n    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n";
