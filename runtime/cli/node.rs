@@ -37,7 +37,8 @@ their IPs; --host-gw-routes adds the routes between nodes on one segment.
 Projected service-account tokens are renewed once 80 % of their lifetime
 has passed (--token-refresh-percent), as the kubelet renews them.
 
-Not yet: UDP between nodes, the bootstrap-token flow.";
+Not yet: UDP Services with endpoints on other nodes, the bootstrap-token
+flow.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {

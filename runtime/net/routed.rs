@@ -18,6 +18,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Weak};
 
+use super::udp::{Datagram, MAX_DATAGRAM};
 use super::{ClusterNetwork, Listener, PodNetwork, Protocol, policy};
 
 /// How pods of this runtime and of other nodes reach each other.
@@ -118,6 +119,83 @@ impl Listener {
     }
 }
 
+/// A pod UDP port's host socket in routed mode, and the task that brings
+/// what arrives there into the pod; dropping it closes both.
+pub(super) struct ExposedUdp {
+    /// The socket, to send on at once (see `udp_out.rs`'s `sender`).
+    sender: Arc<std::net::UdpSocket>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ExposedUdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ExposedUdp {
+    pub(super) fn sender(&self) -> Arc<std::net::UdpSocket> {
+        self.sender.clone()
+    }
+}
+
+impl PodNetwork {
+    /// In routed mode, a host UDP socket at the pod's address and `port`
+    /// whose datagrams (NetworkPolicy permitting) enter the pod's port as
+    /// from their sender; nothing otherwise, or when the host refuses it
+    /// (said once).
+    pub(super) fn expose_udp(self: &Arc<Self>, port: u16) -> Option<ExposedUdp> {
+        if !self.cluster.upgrade().is_some_and(|c| c.routed()) {
+            return None;
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let addr = SocketAddr::new(IpAddr::V4(self.ip), port);
+        let bound = std::net::UdpSocket::bind(addr).and_then(|s| s.set_nonblocking(true).map(|()| s));
+        let socket = match bound.and_then(|s| Ok((s.try_clone()?, s))) {
+            Ok(pair) => pair,
+            Err(e) => {
+                eprintln!("wasmpod: pod {}/{}: cannot bind UDP {addr} on the host: {e}", self.namespace, self.hostname);
+                return None;
+            }
+        };
+        let (sender, receiver) = socket;
+        let receiver = {
+            let _guard = handle.enter();
+            tokio::net::UdpSocket::from_std(receiver).ok()?
+        };
+        let pod = Arc::downgrade(self);
+        let task = handle.spawn(async move {
+            let mut buf = vec![0; MAX_DATAGRAM];
+            loop {
+                let Ok((n, from)) = receiver.recv_from(&mut buf).await else { continue };
+                let Some(pod) = pod.upgrade() else { return };
+                let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                let Some(cluster) = pod.cluster.upgrade() else { return };
+                let to = SocketAddr::new(IpAddr::V4(pod.ip), port);
+                let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(from, to);
+                if reply || cluster.policy_allows(&policy::Peer::Outside(from.ip()), &policy::Peer::Pod(&pod), port, Protocol::Udp) {
+                    pod.deliver_udp(port, false, Datagram { data: buf[..n].to_vec(), from });
+                }
+            }
+        });
+        Some(ExposedUdp { sender: Arc::new(sender), task })
+    }
+
+    /// Sends `data` to `to`, a pod of another node, from `socket` (this
+    /// pod's port's host socket), NetworkPolicy permitting; its replies
+    /// pass the way back as a flow's.
+    pub(super) fn send_routed_udp(&self, socket: &std::net::UdpSocket, data: &[u8], to: SocketAddr) {
+        let Some(cluster) = self.cluster.upgrade() else { return };
+        if !cluster.policy_allows(&policy::Peer::Pod(self), &policy::Peer::Outside(to.ip()), to.port(), Protocol::Udp) {
+            return;
+        }
+        if let Ok(local) = socket.local_addr() {
+            cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(local, to);
+        }
+        let _ = socket.send_to(data, to);
+    }
+}
+
 fn host_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -200,5 +278,25 @@ mod tests {
         tokio::task::yield_now().await;
         let refused = connect_host(SocketAddr::new(IpAddr::V4(server.ip()), port), None).await;
         assert!(refused.is_err(), "the host listener went with the pod's");
+    }
+
+    #[tokio::test]
+    async fn udp_between_a_pod_and_a_pod_of_another_node_uses_both_pods_own_addresses() {
+        let cluster = ClusterNetwork::new();
+        cluster.set_pod_subnet(Ipv4Addr::new(127, 78, 1, 0), 24);
+        cluster.set_remote_pod_cidrs(vec![(Ipv4Addr::new(127, 78, 2, 0), 24)]);
+        cluster.set_routed(true);
+        let pod = cluster.attach("server", "default");
+        let mut port = pod.bind_udp(0, false).unwrap();
+        // "A pod of another node" sends from its own address.
+        let remote = tokio::net::UdpSocket::bind((Ipv4Addr::new(127, 78, 2, 7), 0)).await.unwrap();
+        remote.send_to(b"ping", (pod.ip(), port.port())).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), port.recv()).await.unwrap().unwrap();
+        assert_eq!((got.data.as_slice(), got.from), (&b"ping"[..], remote.local_addr().unwrap()));
+        // The answer leaves from the pod's own address and port.
+        pod.send_udp(port.port(), b"pong".to_vec(), got.from).unwrap();
+        let mut buf = [0; 16];
+        let (n, from) = tokio::time::timeout(std::time::Duration::from_secs(5), remote.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!((&buf[..n], from), (&b"pong"[..], SocketAddr::new(IpAddr::V4(pod.ip()), port.port())));
     }
 }

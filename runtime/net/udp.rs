@@ -36,6 +36,8 @@ pub(super) struct UdpPorts {
 struct UdpEndpoint {
     queue: mpsc::Sender<Datagram>,
     v6: bool,
+    /// Its host socket in routed mode (`routed.rs`).
+    exposed: Option<super::routed::ExposedUdp>,
 }
 
 /// A bound UDP port and its receive queue; dropping it frees the port.
@@ -56,7 +58,9 @@ impl PodNetwork {
         let table = &mut *table;
         let port = super::claim_port(port, &mut table.next_ephemeral, |p| table.bound.contains_key(&p))?;
         let (tx, rx) = mpsc::channel(RECEIVE_QUEUE);
-        table.bound.insert(port, UdpEndpoint { queue: tx, v6 });
+        // Pods of other nodes reach an IPv4 port at the pod's address.
+        let exposed = if v6 { None } else { self.expose_udp(port) };
+        table.bound.insert(port, UdpEndpoint { queue: tx, v6, exposed });
         Ok(UdpBinding { pod: self.clone(), port, queue: rx })
     }
 
@@ -77,6 +81,19 @@ impl PodNetwork {
         // Out of the runtime, through a host socket.
         if self.is_egress(to) {
             self.send_out_udp(from_port, &data, to);
+            return Ok(());
+        }
+        // A pod of another node: from the port's own host socket in routed
+        // mode (the peer sees this pod's address), else as egress.
+        if let Some(ip) = super::ip_v4(to.ip())
+            && self.is_remote_pod(ip)
+        {
+            let to = SocketAddr::new(std::net::IpAddr::V4(ip), to.port());
+            let exposed = self.udp().bound.get(&from_port).and_then(|e| e.exposed.as_ref().map(|x| x.sender()));
+            match exposed {
+                Some(socket) => self.send_routed_udp(&socket, &data, to),
+                None => self.send_out_udp(from_port, &data, to),
+            }
             return Ok(());
         }
         // The sender's own address, as the flow tables key it; the

@@ -589,6 +589,30 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
         let (code, out, err) = wget(&url);
         assert_eq!((code, out.trim()), (Some(0), "served by web"), "{url}: {err}\nwpn-1: {}\nwpn-2: {}", logs("wpn-1"), logs("wpn-2"));
     }
+    // UDP between the nodes' pods: an echo server on wpn-2 answers a pod
+    // of wpn-1, each seeing the other's own address.
+    let nettest = std::path::Path::new(wasmpod::testing::GUESTS_DIR).join("nettest.wasm");
+    let udp_pod = |name: &str, node: &str, args: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  nodeSelector: {{kubernetes.io/hostname: {node}}}\n  containers:\n  - {{name: c, image: {}, args: {args}}}\n",
+            nettest.display()
+        )
+    };
+    std::fs::write(work.join("echo.yaml"), udp_pod("echo", "wpn-2", "[udp-echo, \"5353\", \"1\"]")).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "echo.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.podIP}", "pod/echo", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let echo_ip = field("echo", "{.status.podIP}");
+    std::fs::write(work.join("send.yaml"), udp_pod("send", "wpn-1", &format!("[udp-send, \"{echo_ip}:5353\", hi, \"30\"]"))).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "send.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/send", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nwpn-1: {}\nwpn-2: {}", logs("wpn-1"), logs("wpn-2"));
+    let send_ip = field("send", "{.status.podIP}");
+    assert_eq!(k(&["logs", "send"]).1, format!("udp hi from {send_ip}\n"));
+    assert!(k(&["logs", "echo"]).1.contains(&format!("udp got hi from {send_ip}")));
+
     // The server saw the client's own pod IP (routed mode), not a node's.
     let (_, served, _) = k(&["logs", "web"]);
     assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
