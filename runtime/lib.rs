@@ -74,7 +74,7 @@ pub use image::{Alias, AliasTarget, ImageConfig, ImageError, parse_alias_file, p
 pub use ipc::{IpcObject, IpcObjectKind, PodIpc};
 pub use limits::DEFAULT_MAX_OPEN_FILES;
 pub use manifest::Validation;
-pub use net::{Connection, Egress, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome};
+pub use net::{Connection, Egress, ForwardEvent, NetError, PipeReader, PipeWriter, ReadOutcome, RemotePod};
 pub use pod::backoff::BackoffConfig;
 pub use pod::phase::PodPhase;
 pub use pod::{

@@ -29,8 +29,10 @@ of the cluster's CA.
 Pod IPs come from the Node's spec.podCIDR; the pods' events are posted to
 the cluster. The cluster's Services are served to the pods at their
 ClusterIPs with the endpoints of their EndpointSlices, and by name through
-the pods' cluster DNS (the node's identity needs list and watch of
-endpointslices: bind the system:node-proxier ClusterRole to it). With
+the pods' cluster DNS, and the cluster's NetworkPolicies are enforced on
+its pods (the node's identity needs what examples/cluster/node-rbac.yaml
+grants: list and watch of Services, EndpointSlices, Nodes, pods,
+namespaces and NetworkPolicies). With
 --pod-network routed (Linux) pods of other nodes reach this node's pods at
 their IPs; --host-gw-routes adds the routes between nodes on one segment.
 

@@ -42,6 +42,7 @@ pub use host::{PodSockets, PodSocketsView, SocketPolicy};
 pub(crate) use names::resolve;
 pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
+pub use policy::RemotePod;
 pub(crate) use service::Endpoint;
 pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, SliceEndpoint, TargetPort};
 pub(crate) use udp_out::serve_udp_node_port;
@@ -146,6 +147,8 @@ struct ClusterInner {
     /// Pods of other nodes, and whether this node's pods have their own
     /// addresses on the host (`routed.rs`).
     routing: routed::Routing,
+    /// Other nodes' pods and the namespaces' labels, for NetworkPolicy.
+    view: policy::ClusterView,
 }
 
 impl Default for ClusterInner {
@@ -165,6 +168,7 @@ impl Default for ClusterInner {
             pod_subnet: (Ipv4Addr::from(POD_SUBNET), 16),
             slices: HashMap::new(),
             routing: routed::Routing::default(),
+            view: policy::ClusterView::default(),
         }
     }
 }

@@ -21,6 +21,42 @@ use super::{ClusterNetwork, PodNetwork, Protocol};
 /// Namespace objects to add others).
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// A pod of another node, as the cluster lists it (node mode): what
+/// NetworkPolicy peers and named ports select it by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemotePod {
+    /// Its namespace.
+    pub namespace: String,
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Named container ports: (name, port, protocol).
+    pub ports: Vec<(String, u16, Protocol)>,
+}
+
+/// What policies know of the cluster beyond this runtime's pods (node
+/// mode): other nodes' pods by address, and namespaces' labels.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ClusterView {
+    pub remote_pods: Arc<std::collections::HashMap<std::net::Ipv4Addr, RemotePod>>,
+    pub namespaces: Arc<std::collections::HashMap<String, std::collections::BTreeMap<String, String>>>,
+}
+
+impl ClusterView {
+    /// A namespace's labels: the cluster's, and always its name label.
+    fn namespace_labels(&self, ns: &str) -> std::collections::BTreeMap<String, String> {
+        let mut labels = self.namespaces.get(ns).cloned().unwrap_or_default();
+        labels.insert(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned());
+        labels
+    }
+
+    fn remote(&self, ip: IpAddr) -> Option<&RemotePod> {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => self.remote_pods.get(&v4),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
 /// One side of a connection.
 pub(crate) enum Peer<'a> {
     /// A pod on the network.
@@ -77,26 +113,30 @@ fn in_cidr(cidr: &str, ip: IpAddr) -> bool {
     }
 }
 
-fn namespace_labels(ns: &str) -> std::collections::BTreeMap<String, String> {
-    [(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())].into()
-}
-
-/// Whether `peer` matches `rule_peer` of a policy in `policy_ns`.
-fn peer_matches(rule_peer: &NetworkPolicyPeer, policy_ns: &str, peer: &Peer<'_>) -> bool {
+/// Whether `peer` matches `rule_peer` of a policy in `policy_ns`; an
+/// address outside the runtime that is a pod of another node matches as
+/// that pod.
+fn peer_matches(rule_peer: &NetworkPolicyPeer, policy_ns: &str, peer: &Peer<'_>, view: &ClusterView) -> bool {
     if let Some(block) = &rule_peer.ip_block {
         return in_block(block, peer.ip());
     }
-    let Peer::Pod(pod) = peer else { return false };
-    let namespace_ok = match &rule_peer.namespace_selector {
-        Some(sel) => selects(sel, &namespace_labels(&pod.namespace)),
-        None => pod.namespace == policy_ns,
+    let (namespace, labels) = match peer {
+        Peer::Pod(pod) => (pod.namespace.clone(), pod.endpoint_labels()),
+        Peer::Outside(ip) => match view.remote(*ip) {
+            Some(r) => (r.namespace.clone(), r.labels.clone()),
+            None => return false,
+        },
     };
-    let pod_ok = rule_peer.pod_selector.as_ref().is_none_or(|sel| selects(sel, &pod.endpoint_labels()));
+    let namespace_ok = match &rule_peer.namespace_selector {
+        Some(sel) => selects(sel, &view.namespace_labels(&namespace)),
+        None => namespace == policy_ns,
+    };
+    let pod_ok = rule_peer.pod_selector.as_ref().is_none_or(|sel| selects(sel, &labels));
     namespace_ok && pod_ok
 }
 
 /// Whether `port`/`protocol` on the destination `dst` matches a rule's port.
-fn port_matches(rule_port: &NetworkPolicyPort, dst: &Peer<'_>, port: u16, protocol: Protocol) -> bool {
+fn port_matches(rule_port: &NetworkPolicyPort, dst: &Peer<'_>, port: u16, protocol: Protocol, view: &ClusterView) -> bool {
     if rule_port.protocol.as_deref().unwrap_or("TCP") != protocol.as_str() {
         return false;
     }
@@ -108,7 +148,7 @@ fn port_matches(rule_port: &NetworkPolicyPort, dst: &Peer<'_>, port: u16, protoc
         }
         Some(IntOrString::String(name)) => match dst {
             Peer::Pod(pod) => pod.named_port(name, protocol) == Some(port),
-            Peer::Outside(_) => false,
+            Peer::Outside(ip) => view.remote(*ip).is_some_and(|r| r.ports.iter().any(|(n, p, proto)| n == name && *p == port && *proto == protocol)),
         },
     }
 }
@@ -135,6 +175,16 @@ impl ClusterNetwork {
         self.inner.lock().expect("cluster network poisoned").policies.insert(key, Arc::new(policy));
     }
 
+    /// What policies know of other nodes' pods (by address) and of the
+    /// cluster's namespaces' labels (node mode).
+    pub fn set_cluster_view(
+        &self,
+        remote_pods: std::collections::HashMap<std::net::Ipv4Addr, RemotePod>,
+        namespaces: std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+    ) {
+        self.inner.lock().expect("cluster network poisoned").view = ClusterView { remote_pods: Arc::new(remote_pods), namespaces: Arc::new(namespaces) };
+    }
+
     /// Removes a NetworkPolicy; whether it was there.
     pub fn remove_network_policy(&self, namespace: &str, name: &str) -> bool {
         self.inner.lock().expect("cluster network poisoned").policies.remove(&(namespace.to_owned(), name.to_owned())).is_some()
@@ -147,7 +197,10 @@ impl ClusterNetwork {
         {
             return true;
         }
-        let policies: Vec<Arc<NetworkPolicy>> = self.inner.lock().expect("cluster network poisoned").policies.values().cloned().collect();
+        let (policies, view) = {
+            let inner = self.inner.lock().expect("cluster network poisoned");
+            (inner.policies.values().cloned().collect::<Vec<Arc<NetworkPolicy>>>(), inner.view.clone())
+        };
         if policies.is_empty() {
             return true;
         }
@@ -162,8 +215,8 @@ impl ClusterNetwork {
         // A rule allows when its peers (none listed: all) hold `other` and
         // its ports (none listed: all) hold the destination's port.
         let rule_allows = |peers: Option<&[NetworkPolicyPeer]>, ports: Option<&[NetworkPolicyPort]>, ns: &str, other: &Peer<'_>| {
-            let peers_ok = peers.is_none_or(|list| list.is_empty() || list.iter().any(|peer| peer_matches(peer, ns, other)));
-            let ports_ok = ports.is_none_or(|list| list.is_empty() || list.iter().any(|rp| port_matches(rp, dst, port, protocol)));
+            let peers_ok = peers.is_none_or(|list| list.is_empty() || list.iter().any(|peer| peer_matches(peer, ns, other, &view)));
+            let ports_ok = ports.is_none_or(|list| list.is_empty() || list.iter().any(|rp| port_matches(rp, dst, port, protocol, &view)));
             peers_ok && ports_ok
         };
         // A pod no policy selects for `direction` allows all of it; a
@@ -279,5 +332,32 @@ mod tests {
         assert!(at_server.try_recv().is_some());
         server.send_udp(53, b"answer".to_vec(), client_addr).unwrap();
         assert_eq!(at_client.recv().await.unwrap().data, b"answer");
+    }
+
+    #[test]
+    fn pods_of_other_nodes_match_peers_by_their_labels_namespace_and_named_ports() {
+        let cluster = ClusterNetwork::new();
+        let db = pod(&cluster, "db", "default", "db");
+        let (web_ip, stranger_ip, prod_ip) = ("10.244.2.5".parse().unwrap(), "10.244.2.6".parse().unwrap(), "10.244.3.7".parse().unwrap());
+        let remote = |ns: &str, app: &str| RemotePod {
+            namespace: ns.into(),
+            labels: [("app".to_owned(), app.to_owned())].into(),
+            ports: vec![("metrics".into(), 9090, Protocol::Tcp)],
+        };
+        cluster.set_cluster_view(
+            [(web_ip, remote("default", "web")), (stranger_ip, remote("default", "x")), (prod_ip, remote("prod", "web"))].into(),
+            [("prod".to_owned(), [("env".to_owned(), "production".to_owned())].into())].into(),
+        );
+        cluster.add_network_policy(policy(
+            "metadata: {name: db, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {env: production}}}]\n  egress:\n  - ports: [{port: metrics}]\n",
+        ));
+        let from = |ip: IpAddr| cluster.policy_allows(&Peer::Outside(ip), &Peer::Pod(&db), 5432, Protocol::Tcp);
+        assert!(from(IpAddr::V4(web_ip)), "a web pod of another node");
+        assert!(!from(IpAddr::V4(stranger_ip)), "another pod of another node");
+        assert!(from(IpAddr::V4(prod_ip)), "its namespace's labels are the cluster's");
+        assert!(!from("10.244.9.9".parse().unwrap()), "an address nobody knows");
+        // Egress by a named port of the remote destination.
+        let to = |ip: IpAddr, port| cluster.policy_allows(&Peer::Pod(&db), &Peer::Outside(ip), port, Protocol::Tcp);
+        assert!(to(IpAddr::V4(web_ip), 9090) && !to(IpAddr::V4(web_ip), 9091));
     }
 }

@@ -236,7 +236,8 @@ impl NodeAgent {
         let routes = self.config.host_gw_routes.then(super::routes::HostRoutes::default);
         let proxy = tokio::spawn(super::network::proxy(self.api.clone(), self.runtime.clone()));
         let nodes = tokio::spawn(super::network::follow_nodes(self.api.clone(), self.runtime.clone(), self.config.name.clone(), routes));
-        let _network = super::network::AbortOnDrop(vec![proxy, nodes]);
+        let policies = tokio::spawn(super::network::enforce_policies(self.api.clone(), self.runtime.clone(), self.config.name.clone()));
+        let _network = super::network::AbortOnDrop(vec![proxy, nodes, policies]);
         self.sync_pods().await;
     }
 

@@ -109,6 +109,30 @@ struct Proxy {
     slices: HashMap<(String, String), Value>,
 }
 
+/// Applies `change` to `table` (objects by namespace and name); every
+/// object it touched, as it was before and as it is now.
+fn apply_to(table: &mut HashMap<(String, String), Value>, change: Change) -> Vec<Value> {
+    let mut touched = Vec::new();
+    match change {
+        Change::Listed(items) => {
+            touched.extend(table.drain().map(|(_, o)| o));
+            for o in items {
+                touched.push(o.clone());
+                table.insert(key(&o), o);
+            }
+        }
+        Change::Applied(o) => {
+            touched.extend(table.insert(key(&o), o.clone()));
+            touched.push(o);
+        }
+        Change::Deleted(o) => {
+            touched.extend(table.remove(&key(&o)));
+            touched.push(o);
+        }
+    }
+    touched
+}
+
 impl Proxy {
     /// Applies `change`; the Services whose endpoints or spec it touched.
     fn apply(&mut self, kind: Kind, change: Change) -> Vec<(String, String)> {
@@ -116,32 +140,13 @@ impl Proxy {
             Kind::Service => &mut self.services,
             Kind::Slice => &mut self.slices,
         };
-        let service_of = |kind: Kind, o: &Value| match kind {
-            Kind::Service => Some(key(o)),
-            Kind::Slice => owner(o),
-        };
-        let mut touched = Vec::new();
-        match change {
-            Change::Listed(items) => {
-                touched.extend(table.values().filter_map(|o| service_of(kind, o)));
-                table.clear();
-                for o in items {
-                    touched.extend(service_of(kind, &o));
-                    table.insert(key(&o), o);
-                }
-            }
-            Change::Applied(o) => {
-                if let Some(old) = table.get(&key(&o)) {
-                    touched.extend(service_of(kind, old));
-                }
-                touched.extend(service_of(kind, &o));
-                table.insert(key(&o), o);
-            }
-            Change::Deleted(o) => {
-                touched.extend(service_of(kind, &o));
-                table.remove(&key(&o));
-            }
-        }
+        let mut touched: Vec<(String, String)> = apply_to(table, change)
+            .iter()
+            .filter_map(|o| match kind {
+                Kind::Service => Some(key(o)),
+                Kind::Slice => owner(o),
+            })
+            .collect();
         touched.sort();
         touched.dedup();
         touched
@@ -192,6 +197,90 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         for t in &self.0 {
             t.abort();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    Policy,
+    Namespace,
+    Pod,
+}
+
+/// Other nodes' pods by address, as NetworkPolicy peers: pods with an IP
+/// of their own (not `hostNetwork`) bound to a node but `me`.
+fn remote_pods(pods: &HashMap<(String, String), Value>, me: &str) -> HashMap<std::net::Ipv4Addr, crate::RemotePod> {
+    let mut out = HashMap::new();
+    for p in pods.values() {
+        let node = p["spec"]["nodeName"].as_str().unwrap_or_default();
+        if node.is_empty() || node == me || p["spec"]["hostNetwork"] == true {
+            continue;
+        }
+        let Some(ip) = p["status"]["podIP"].as_str().and_then(|ip| ip.parse().ok()) else { continue };
+        let labels =
+            p["metadata"]["labels"].as_object().map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()).unwrap_or_default();
+        let ports = p["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|port| {
+                let protocol = match port["protocol"].as_str().unwrap_or("TCP") {
+                    "TCP" => crate::net::Protocol::Tcp,
+                    "UDP" => crate::net::Protocol::Udp,
+                    _ => return None,
+                };
+                Some((port["name"].as_str()?.to_owned(), u16::try_from(port["containerPort"].as_u64()?).ok()?, protocol))
+            })
+            .collect();
+        out.insert(ip, crate::RemotePod { namespace: key(p).0, labels, ports });
+    }
+    out
+}
+
+/// Enforces the cluster's NetworkPolicies on the node's pods, with other
+/// nodes' pods and the namespaces' labels for their peers; until the task
+/// is dropped.
+pub(super) async fn enforce_policies(api: ApiClient, runtime: Arc<Runtime>, me: String) {
+    let (tx, mut rx) = mpsc::channel(256);
+    let _abort = AbortOnDrop(vec![
+        tokio::spawn(reflect(api.clone(), "/apis/networking.k8s.io/v1/networkpolicies".into(), Seen::Policy, tx.clone())),
+        tokio::spawn(reflect(api.clone(), "/api/v1/namespaces".into(), Seen::Namespace, tx.clone())),
+        tokio::spawn(reflect(api, "/api/v1/pods".into(), Seen::Pod, tx)),
+    ]);
+    let (mut policies, mut namespaces, mut pods) = (HashMap::new(), HashMap::new(), HashMap::new());
+    while let Some(first) = rx.recv().await {
+        // What arrived meanwhile is taken at once: the view is made once.
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut view_changed = false;
+        for (seen, change) in batch {
+            match seen {
+                Seen::Policy => {
+                    let touched: Vec<(String, String)> = apply_to(&mut policies, change).iter().map(key).collect();
+                    for k in touched {
+                        match policies.get(&k).and_then(|p| serde_json::from_value(p.clone()).ok()) {
+                            Some(p) => runtime.serve_cluster_network_policy(&p),
+                            None => runtime.forget_cluster_network_policy(&k.0, &k.1),
+                        }
+                    }
+                }
+                Seen::Namespace => view_changed |= !apply_to(&mut namespaces, change).is_empty(),
+                Seen::Pod => view_changed |= !apply_to(&mut pods, change).is_empty(),
+            }
+        }
+        if view_changed {
+            let labels = namespaces
+                .values()
+                .map(|n| {
+                    let l = n["metadata"]["labels"].as_object().map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect());
+                    (key(n).1, l.unwrap_or_default())
+                })
+                .collect();
+            runtime.set_cluster_view(remote_pods(&pods, &me), labels);
         }
     }
 }

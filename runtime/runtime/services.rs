@@ -337,6 +337,30 @@ impl Runtime {
         Ok(())
     }
 
+    /// What NetworkPolicies know of the cluster this node belongs to: the
+    /// pods of other nodes by address (so podSelector and namespaceSelector
+    /// peers match them, and named ports resolve), and each namespace's
+    /// labels.
+    pub fn set_cluster_view(
+        &self,
+        remote_pods: std::collections::HashMap<Ipv4Addr, crate::RemotePod>,
+        namespaces: std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+    ) {
+        self.cluster.set_cluster_view(remote_pods, namespaces);
+    }
+
+    /// Enforces a NetworkPolicy of the cluster this node belongs to on its
+    /// pods, as a CNI plugin would (validated by the cluster's API server;
+    /// not one of this runtime's own objects: not listed, not recorded).
+    pub fn serve_cluster_network_policy(&self, policy: &NetworkPolicy) {
+        self.cluster.add_network_policy(policy.clone());
+    }
+
+    /// Stops enforcing the cluster's NetworkPolicy `namespace/name`.
+    pub fn forget_cluster_network_policy(&self, namespace: &str, name: &str) {
+        self.cluster.remove_network_policy(namespace, name);
+    }
+
     /// Stops serving the cluster's Service `namespace/name`.
     pub fn forget_cluster_service(&self, namespace: &str, name: &str) {
         self.cluster.remove_service(namespace, name);

@@ -479,7 +479,7 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: client}
+metadata: {name: client, labels: {role: client}}
 spec:
   runtimeClassName: wasmpod
   nodeSelector: {kubernetes.io/hostname: wpn-1}
@@ -555,14 +555,14 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     }
     let (code, _, err) = k(&["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
-    // The nodes' kube-proxy reads EndpointSlices, as kube-proxy's own
-    // identity may (kubeadm binds it to kube-proxy's service account).
-    let (code, _, err) = k(&["create", "clusterrolebinding", "wasmpod-node-proxier", "--clusterrole=system:node-proxier", "--group=system:nodes"]);
-    assert_eq!(code, Some(0), "{err}");
-    until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
+    // What the nodes read beyond the Node authorizer's rules (Services,
+    // EndpointSlices, Nodes, and for NetworkPolicy pods and namespaces).
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
-    let (code, _, err) = k(&["apply", "-f", examples.join("runtimeclass.yaml").to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{err}");
+    for file in ["node-rbac.yaml", "runtimeclass.yaml"] {
+        let (code, _, err) = k(&["apply", "-f", examples.join(file).to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{file}: {err}");
+    }
+    until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
     std::fs::write(work.join("cross.yaml"), CROSS).unwrap();
     let (code, _, err) = k(&["apply", "-f", "cross.yaml"]);
     assert_eq!(code, Some(0), "{err}");
@@ -617,6 +617,26 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     let (_, served, _) = k(&["logs", "web"]);
     assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
     assert_eq!(served.lines().filter(|l| l.contains("GET /")).count(), 4, "{served}");
+    // The cluster's NetworkPolicy, on the server's node: only pods labelled
+    // role=client (on the other node) may reach it. Before it, any may.
+    let (code, out, err) = k(&["exec", "other", "--", "wget", "-q", "-T", "5", "-O", "-", "http://web/"]);
+    assert_eq!((code, out.trim()), (Some(0), "served by web"), "{err}");
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-from-clients}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {role: client}}}]\n";
+    std::fs::write(work.join("policy.yaml"), policy).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "policy.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (code, _, _) = k(&["exec", "other", "--", "wget", "-q", "-T", "3", "-O", "-", "http://web/"]);
+        if code != Some(0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the NetworkPolicy never took effect\nwpn-2: {}", logs("wpn-2"));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let (code, out, err) = wget("http://web/");
+    assert_eq!((code, out.trim()), (Some(0), "served by web"), "a pod the policy allows: {err}");
+
     // Resource stats through the API server's node proxy (which refuses
     // loopback nodes), where metrics-server reads them: the Summary API
     // and the resource metrics.
