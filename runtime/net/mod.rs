@@ -192,20 +192,33 @@ impl ClusterNetwork {
     }
 
     /// Gives a new pod an address and its own port table.
+    #[cfg(test)]
     pub fn attach(self: &Arc<Self>, hostname: &str, namespace: &str) -> Arc<PodNetwork> {
+        self.attach_preferring(hostname, namespace, None)
+    }
+
+    /// [`ClusterNetwork::attach`], at `preferred` (a resumed pod's earlier
+    /// address) when it is a free host address of the pod range.
+    pub fn attach_preferring(self: &Arc<Self>, hostname: &str, namespace: &str, preferred: Option<Ipv4Addr>) -> Arc<PodNetwork> {
         let mut inner = self.inner.lock().expect("cluster network poisoned");
         inner.pods.retain(|_, p| p.strong_count() > 0);
         inner.names.retain(|_, p| p.strong_count() > 0);
         let (base, bits) = inner.pod_subnet;
         let hosts = 1u32 << (32 - u32::from(bits));
-        let ip = loop {
-            let host = 2 + inner.next_host % (hosts - 3);
-            inner.next_host = inner.next_host.wrapping_add(1);
-            let ip = Ipv4Addr::from(u32::from(base) + host);
-            if !inner.pods.contains_key(&ip) {
-                break ip;
-            }
+        let usable = |ip: Ipv4Addr| {
+            let host = u32::from(ip).wrapping_sub(u32::from(base));
+            (2..hosts - 1).contains(&host)
         };
+        let ip = preferred.filter(|ip| usable(*ip) && !inner.pods.contains_key(ip)).unwrap_or_else(|| {
+            loop {
+                let host = 2 + inner.next_host % (hosts - 3);
+                inner.next_host = inner.next_host.wrapping_add(1);
+                let ip = Ipv4Addr::from(u32::from(base) + host);
+                if !inner.pods.contains_key(&ip) {
+                    break ip;
+                }
+            }
+        });
         let pod = Arc::new(PodNetwork {
             ip,
             hostname: hostname.to_ascii_lowercase(),

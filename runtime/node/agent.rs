@@ -334,10 +334,18 @@ impl NodeAgent {
         if started {
             return;
         }
+        // A pod that ended for good (Succeeded or Failed) is not run again,
+        // as a kubelet that comes back leaves it be.
+        if matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+            self.bound.lock().unwrap_or_else(|p| p.into_inner()).started.insert(key);
+            return;
+        }
         // A record from an earlier process of this node: its pod went with
-        // that process; it runs again here.
+        // that process; it runs again here, where it was (create_resumed).
         if self.runtime.get(&key.0, &key.1).is_ok() {
-            let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+            if let Err(e) = self.runtime.delete(&key.0, &key.1, Some(0)) {
+                eprintln!("wasmpod node: pod {}/{}: its earlier record: {}", key.0, key.1, crate::error_text::full_message(&e));
+            }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while self.runtime.get(&key.0, &key.1).is_ok() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -345,6 +353,7 @@ impl NodeAgent {
         }
         self.bound.lock().unwrap_or_else(|p| p.into_inner()).started.insert(key.clone());
         if let Err(why) = self.start(&pod).await {
+            eprintln!("wasmpod node: pod {}/{}: {why}", key.0, key.1);
             // Never half-run: the pod ends Failed with the reason.
             let status = json!({"status": {"phase": "Failed", "reason": "UnsupportedByWasmpod", "message": why, "hostIP": self.config.address}});
             let path = format!("/api/v1/namespaces/{}/pods/{}/status", enc(&key.0), enc(&key.1));
@@ -377,6 +386,9 @@ impl NodeAgent {
         // What the API server filled in stays the cluster's; the manifest
         // is the pod's spec and metadata.
         let mut manifest = pod.clone();
+        // A list's items carry no kind (a watch's objects do).
+        manifest["apiVersion"] = json!("v1");
+        manifest["kind"] = json!("Pod");
         self.project_volumes(&mut manifest).await?;
         if let Some(o) = manifest.as_object_mut() {
             o.remove("status");
@@ -389,7 +401,10 @@ impl NodeAgent {
         let text = serde_json::to_string(&manifest).expect("JSON serializes");
         let m = crate::manifest::load_str(&text, "the cluster", crate::Validation::Ignore).map_err(|e| crate::error_text::full_message(&e))?;
         let base = std::env::current_dir().unwrap_or_default();
-        self.runtime.create(&m, &base).await.map(drop).map_err(|e| crate::error_text::full_message(&e))
+        // A pod that ran here before (an earlier process of this node)
+        // goes on where it was: its IP, start time and restart counts.
+        let earlier = typed.status.as_ref().filter(|s| s.pod_ip.is_some() && s.container_statuses.is_some());
+        self.runtime.create_resumed(&m, &base, earlier).await.map(drop).map_err(|e| crate::error_text::full_message(&e))
     }
 
     /// Makes each projected volume of `pod` (the service-account token

@@ -90,6 +90,8 @@ pub(crate) struct ContainerPlan {
     pub reimage: Arc<Reimage>,
     /// New images from pod updates; each restarts the container.
     pub new_images: Option<mpsc::UnboundedReceiver<super::NewImage>>,
+    /// Restarts before this run (a resumed pod's; else 0).
+    pub restarts: i32,
 }
 
 /// What the worker needs to take a new image: the template's other parts
@@ -195,6 +197,7 @@ impl Worker {
             Some(r) => ContainerLifecycle::pulling(names, rule, RestartBackoff::new(p.backoff), Pulls::new(&r.image.written, p.backoff)),
             None => ContainerLifecycle::new(names, rule, RestartBackoff::new(p.backoff)),
         };
+        lc.count_restarts_from(p.restarts);
         loop {
             let mut next = None;
             for action in actions {

@@ -106,12 +106,38 @@ pub struct PodPlan {
     pub(crate) pod: Pod,
     pub(crate) images: HashMap<String, PlannedImage>,
     pub(crate) objects: std::sync::Arc<EnvObjects>,
+    pub(crate) resume: Option<Resume>,
+}
+
+/// What a pod started again keeps of its earlier run (see
+/// [`PodPlan::resume_from`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resume {
+    pub pod_ip: Option<std::net::Ipv4Addr>,
+    pub start_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    /// Each container's restart count for this run.
+    pub restarts: HashMap<String, i32>,
 }
 
 impl PodPlan {
     /// The pod as it will be started.
     pub fn pod(&self) -> &Pod {
         &self.pod
+    }
+
+    /// Starts the pod as the continuation of an earlier run whose last
+    /// status was `status` (a node agent started again finds the pods the
+    /// cluster bound to it): the same pod IP when it is free and in the
+    /// pod range, the same `startTime`, and each container that had run
+    /// restarted once more (its instance went with the earlier process),
+    /// as a kubelet that comes back finds containers that died meanwhile.
+    pub fn resume_from(&mut self, status: &k8s_openapi::api::core::v1::PodStatus) {
+        let statuses = status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+        let restarts = statuses
+            .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some()) || s.restart_count > 0)
+            .map(|s| (s.name.clone(), s.restart_count.saturating_add(1)))
+            .collect();
+        self.resume = Some(Resume { pod_ip: status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()), start_time: status.start_time.clone(), restarts });
     }
 }
 

@@ -50,14 +50,15 @@ pub(crate) struct PodContext<'a> {
 
 /// Locks and records the pod, then spawns its task.
 pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::net::TcpListener, u16)>) -> Result<PodHandle, StoreError> {
-    let PodPlan { mut pod, images, objects } = plan;
+    let PodPlan { mut pod, images, objects, resume } = plan;
+    let resume = resume.unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
     let name = pod.metadata.name.clone().unwrap_or_default();
     let dir = rt.state.pod(&namespace, &name);
     let lock = dir.lock()?;
     let spec_ref = pod.spec.as_ref();
     let hostname = spec_ref.and_then(|s| s.hostname.clone()).filter(|h| !h.is_empty()).unwrap_or_else(|| name.clone());
-    let network = rt.cluster.attach(&hostname, &namespace);
+    let network = rt.cluster.attach_preferring(&hostname, &namespace, resume.pod_ip);
     // What the pod offers Services: its labels and named container ports.
     let named_ports = spec_ref.iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten())).flat_map(|c| c.ports.iter().flatten());
     network.set_endpoint_info(crate::net::EndpointInfo {
@@ -91,7 +92,11 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(rt.node_name.to_owned());
     let has_init = spec.init_containers.as_ref().is_some_and(|c| !c.is_empty());
-    let initial = |c: &Container, reason: &str| bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, None));
+    let initial = |c: &Container, reason: &str| {
+        let mut s = bare_status(&c.name, c.image.as_deref().unwrap_or_default(), waiting_state(reason, None));
+        s.restart_count = resume.restarts.get(&c.name).copied().unwrap_or(0);
+        s
+    };
     let app_reason = if has_init { "PodInitializing" } else { "ContainerCreating" };
     pod.status = Some(PodStatus {
         phase: Some("Pending".into()),
@@ -99,7 +104,7 @@ pub(crate) fn start(rt: &PodContext<'_>, plan: PodPlan, host_ports: Vec<(std::ne
         host_ips: Some(vec![k8s_openapi::api::core::v1::HostIP { ip: "127.0.0.1".into() }]),
         pod_ip: Some(pod_ip.clone()),
         pod_ips: Some(vec![k8s_openapi::api::core::v1::PodIP { ip: pod_ip }]),
-        start_time: Some(now),
+        start_time: Some(resume.start_time.clone().unwrap_or(now)),
         init_container_statuses: spec.init_containers.as_ref().map(|cs| cs.iter().map(|c| initial(c, "PodInitializing")).collect()),
         container_statuses: Some(spec.containers.iter().map(|c| initial(c, app_reason)).collect()),
         qos_class: Some(super::qos::pod_qos(spec).to_owned()),
@@ -406,6 +411,14 @@ async fn prepare(sup: &mut Supervisor, images: &HashMap<String, PlannedImage>, o
                 stdin: (c.stdin == Some(true)).then(|| sup.exec_targets.add_stdin(&c.name, c.stdin_once == Some(true))),
                 reimage,
                 new_images: Some(new_images),
+                // A resumed pod's containers count on from the earlier run.
+                restarts: sup
+                    .pod
+                    .status
+                    .iter()
+                    .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
+                    .find(|s| s.name == c.name)
+                    .map_or(0, |s| s.restart_count),
             };
             match kind {
                 ContainerKind::Init => sup.init.push(plan),

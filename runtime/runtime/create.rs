@@ -29,6 +29,20 @@ impl Runtime {
     /// stopped. A name that has a record already (running or ended) is
     /// [`Error::AlreadyExists`]. Returns the pods as first recorded.
     pub async fn create(&self, manifests: &Manifests, base_dir: &Path) -> Result<Vec<Pod>, Error> {
+        self.create_resumed(manifests, base_dir, None).await
+    }
+
+    /// [`Runtime::create`], each pod started as the continuation of an
+    /// earlier run whose last status was `earlier` (see
+    /// [`crate::PodPlan::resume_from`]): a node agent started again runs
+    /// the pods the cluster bound to it with their IPs, start times and
+    /// restart counts.
+    pub async fn create_resumed(
+        &self,
+        manifests: &Manifests,
+        base_dir: &Path,
+        earlier: Option<&k8s_openapi::api::core::v1::PodStatus>,
+    ) -> Result<Vec<Pod>, Error> {
         for pod in &manifests.pods {
             let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
             let name = pod.metadata.name.clone().unwrap_or_default();
@@ -37,7 +51,11 @@ impl Runtime {
             }
             self.open_namespace(&ns)?;
         }
-        let started = self.start_all(self.plan(manifests, base_dir).await?).await?;
+        let mut plans = self.plan(manifests, base_dir).await?;
+        if let Some(status) = earlier {
+            plans.iter_mut().for_each(|p| p.resume_from(status));
+        }
+        let started = self.start_all(plans).await?;
         Ok(started.iter().map(|h| h.current()).collect())
     }
 

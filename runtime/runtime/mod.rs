@@ -267,7 +267,7 @@ impl Runtime {
                     images.insert(c.name.clone(), self.plan_image(&pod_name, c, &format!("{list}[{i}]"), base_dir).await?);
                 }
             }
-            plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone() });
+            plans.push(PodPlan { pod: pod.clone(), images, objects: objects.clone(), resume: None });
         }
         Ok(plans)
     }

@@ -536,3 +536,33 @@ async fn pods_run_with_instances_mapped_on_demand_or_from_a_chosen_pool() {
         assert_eq!(h.stdout("chosen", "main"), ["allocated"]);
     }
 }
+
+/// A pod resumed from an earlier run's status (a node agent started
+/// again): the same IP and start time, each container that had run
+/// restarted once more.
+#[tokio::test]
+async fn a_resumed_pod_keeps_its_ip_and_start_time_and_counts_a_restart() {
+    let h = Harness::new();
+    let earlier: k8s_openapi::api::core::v1::PodStatus = serde_json::from_value(serde_json::json!({
+        "podIP": "10.88.7.7",
+        "startTime": "2026-12-01T10:00:00Z",
+        "containerStatuses": [{"name": "main", "image": "busybox", "imageID": "", "ready": true, "restartCount": 2, "state": {"running": {}}}],
+    }))
+    .unwrap();
+    let m = wasmpod::manifest::load_str(&shell_pod("again", "Always", "sleep 60"), "test.yaml", wasmpod::Validation::Strict).unwrap();
+    h.runtime.create_resumed(&m, h.base(), Some(&earlier)).await.unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let pod = h.runtime.get("default", "again").unwrap();
+        let status = pod.status.clone().unwrap();
+        if phase(&pod) == "Running" {
+            assert_eq!(status.pod_ip.as_deref(), Some("10.88.7.7"));
+            assert_eq!(status.start_time.unwrap().0.to_string(), "2026-12-01T10:00:00Z");
+            assert_eq!(container(&pod, "main").restart_count, 3);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    h.runtime.delete("default", "again", Some(0)).unwrap();
+}

@@ -381,6 +381,20 @@ fn pods_spread_over_three_nodes_and_move_when_one_stops() {
     // the same pods (the cluster did not evict them).
     let (_, before, _) = k(&["get", "pods", "-l", "app=spread", "--field-selector", "spec.nodeName=wp-1", "-o", "name"]);
     assert!(!before.is_empty(), "wp-1 runs pods");
+    let ips_and_restarts = || {
+        k(&[
+            "get",
+            "pods",
+            "-l",
+            "app=spread",
+            "--field-selector",
+            "spec.nodeName=wp-1",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.podIP} {.status.startTime} {.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
+        ])
+        .1
+    };
+    let earlier = ips_and_restarts();
     let _ = nodes[0].0.kill();
     let _ = nodes[0].0.wait();
     nodes[0] = start_node(&bin, &cluster, work, "wp-1");
@@ -394,6 +408,31 @@ fn pods_spread_over_three_nodes_and_move_when_one_stops() {
         assert!(std::time::Instant::now() < deadline, "wp-1's pods did not run again: {before} / {after} ({ready} ready)");
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    // Resumed where they were, as the new process reports them: the same
+    // IPs and start times, each container restarted once (its instance
+    // went with the process).
+    let expected: String = earlier
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            format!("{} {} {} {}\n", f[0], f[1], f[2], f[3].parse::<i32>().unwrap() + 1)
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = ips_and_restarts();
+        if now == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not resumed: {now}, expected {expected}\nwp-1: {}",
+            std::fs::read_to_string(work.join("wp-1.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let (_, ready, _) = k(&["get", "deployment", "spread", "-o", "jsonpath={.status.readyReplicas}"]);
+    assert_eq!(ready, "6");
 }
 
 /// Hosts modelled as network namespaces on one segment: a bridge in this

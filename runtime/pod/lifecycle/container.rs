@@ -314,6 +314,12 @@ impl ContainerLifecycle {
         (Self { names, restart, backoff, ..Self::default() }, vec![Action::Create])
     }
 
+    /// Counts restarts from `earlier` (a pod resumed after its process
+    /// went: the instances of the earlier run count).
+    pub(crate) fn count_restarts_from(&mut self, earlier: i32) {
+        self.restarts = earlier.max(0);
+    }
+
     /// A container whose registry image is pulled (as its policy says)
     /// before each instance, and the action that does it first.
     pub(crate) fn pulling(names: Names, restart: RestartRule, backoff: RestartBackoff, pulls: Pulls) -> (Self, Vec<Action>) {
