@@ -44,7 +44,7 @@ pub use outgoing_http::PodHttpHooks;
 pub use pipe::{Connection, PipeReader, PipeWriter, ReadOutcome, connection_pair};
 pub use policy::RemotePod;
 pub(crate) use service::Endpoint;
-pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceSpec, SliceEndpoint, TargetPort};
+pub use service::{DEFAULT_SERVICE_RANGE, EndpointInfo, EndpointRecord, Protocol, ServicePort, ServiceRoute, ServiceSpec, SliceEndpoint, TargetPort};
 pub(crate) use udp_out::serve_udp_node_port;
 
 /// Bytes buffered in each direction of an in-memory connection. 256 KiB

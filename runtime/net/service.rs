@@ -109,6 +109,14 @@ pub struct SliceEndpoint {
     pub ports: Vec<(String, u16, Protocol)>,
 }
 
+/// Where a connection from outside the pod network to a Service goes.
+pub enum ServiceRoute {
+    /// A pod here: the connection, delivered.
+    Here(super::Connection),
+    /// An endpoint elsewhere, to connect to through the host.
+    Elsewhere(SocketAddr),
+}
+
 /// Where a connection to a Service goes: a pod of this runtime, or an
 /// address reached through the host (a pod of another node).
 #[derive(Clone)]
@@ -398,13 +406,31 @@ impl ClusterNetwork {
     /// and the connection delivered to it as coming from the node's address
     /// (10.88.0.1), as kube-proxy masquerades NodePort traffic.
     pub fn connect_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<super::Connection, super::NetError> {
+        match self.route(namespace, name, port, false)? {
+            ServiceRoute::Here(conn) => Ok(conn),
+            ServiceRoute::Elsewhere(_) => Err(super::NetError::Unreachable),
+        }
+    }
+
+    /// [`ClusterNetwork::connect_to_service`], also to an endpoint that is
+    /// no pod here (a cluster Service's, node mode), which the caller
+    /// connects to through the host.
+    pub fn route_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<ServiceRoute, super::NetError> {
+        self.route(namespace, name, port, true)
+    }
+
+    fn route(&self, namespace: &str, name: &str, port: u16, remote: bool) -> Result<ServiceRoute, super::NetError> {
         let entry = self.service(namespace, name).ok_or(super::NetError::ConnectionRefused)?;
         let node = self.node_address();
-        let (pod, target) = self.pick(&entry, port, Protocol::Tcp, node).ok_or(super::NetError::ConnectionRefused)?;
-        if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node)), &super::policy::Peer::Pod(&pod), target, Protocol::Tcp) {
-            return Err(super::NetError::Unreachable);
+        match self.pick_any(&entry, port, Protocol::Tcp, node, remote).ok_or(super::NetError::ConnectionRefused)? {
+            Endpoint::Pod(pod, target) => {
+                if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(node)), &super::policy::Peer::Pod(&pod), target, Protocol::Tcp) {
+                    return Err(super::NetError::Unreachable);
+                }
+                pod.accept_from(SocketAddr::new(IpAddr::V4(node), 0), target).map(ServiceRoute::Here)
+            }
+            Endpoint::Remote(addr) => Ok(ServiceRoute::Elsewhere(addr)),
         }
-        pod.accept_from(SocketAddr::new(IpAddr::V4(node), 0), target)
     }
 
     pub(super) fn service(&self, namespace: &str, name: &str) -> Option<Arc<ServiceEntry>> {

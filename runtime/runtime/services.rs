@@ -334,7 +334,37 @@ impl Runtime {
         let (ns, name) = (spec.namespace.clone(), spec.name.clone());
         self.cluster.add_cluster_service(spec, ip);
         self.cluster.set_slice_endpoints(&ns, &name, Some(slice_endpoints(slices)));
+        self.cluster_node_ports(svc, (ns, name));
         Ok(())
+    }
+
+    /// A cluster Service's TCP node ports (NodePort and LoadBalancer
+    /// types) on every address of the host, as kube-proxy opens them: each
+    /// connection goes to an endpoint here or on another node. Ports the
+    /// Service no longer has close; one the host refuses is said.
+    fn cluster_node_ports(&self, svc: &Service, key: (String, String)) {
+        let kind = svc.spec.as_ref().and_then(|s| s.type_.as_deref()).unwrap_or("ClusterIP");
+        let wanted: Vec<(u16, u16)> = if matches!(kind, "NodePort" | "LoadBalancer") {
+            node_ports_of(svc).into_iter().filter(|(_, proto, _)| *proto == Protocol::Tcp).map(|(port, _, node_port)| (port, node_port)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut tasks = self.node_ports.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|(k, proto, n), _| *k != key || (*proto == Protocol::Tcp && wanted.iter().any(|(_, w)| w == n)));
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        for (port, node_port) in wanted {
+            if tasks.contains_key(&(key.clone(), Protocol::Tcp, node_port)) {
+                continue;
+            }
+            let listener = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, node_port)).and_then(|l| l.set_nonblocking(true).map(|()| l));
+            match listener {
+                Ok(l) => {
+                    let task = handle.spawn(serve_cluster_node_port(l, self.cluster.clone(), key.clone(), port));
+                    tasks.insert((key.clone(), Protocol::Tcp, node_port), NodePortTask(task));
+                }
+                Err(e) => eprintln!("wasmpod: Service {}/{}: node port {node_port}: {e}", key.0, key.1),
+            }
+        }
     }
 
     /// What NetworkPolicies know of the cluster this node belongs to: the
@@ -365,6 +395,8 @@ impl Runtime {
     pub fn forget_cluster_service(&self, namespace: &str, name: &str) {
         self.cluster.remove_service(namespace, name);
         self.cluster.set_slice_endpoints(namespace, name, None);
+        let key = (namespace.to_owned(), name.to_owned());
+        self.node_ports.lock().unwrap_or_else(|p| p.into_inner()).retain(|(k, _, _), _| *k != key);
     }
 
     /// The EndpointSlices of `namespace`'s Services (all namespaces: none),
@@ -508,7 +540,6 @@ async fn serve_node_port(listener: std::net::TcpListener, cluster: std::sync::Ar
     }
 }
 
-/// What the network serves of `svc`.
 /// `a.b.c.d/n` (IPv4) with `n` in `bits`.
 fn parse_cidr(cidr: &str, bits: std::ops::RangeInclusive<u8>) -> Result<(Ipv4Addr, u8), Error> {
     let bad = || Error::BadRequest(format!("pod CIDR {cidr:?}: expected an IPv4 a.b.c.d/n with n from {} to {}", bits.start(), bits.end()));
@@ -555,6 +586,29 @@ fn slice_endpoints(slices: &[EndpointSlice]) -> Vec<crate::net::SliceEndpoint> {
     out
 }
 
+/// Accepts on a cluster Service's node port and splices each connection
+/// to an endpoint: a pod here in memory, or another node's through the
+/// host (from the node's address, as kube-proxy masquerades it).
+async fn serve_cluster_node_port(listener: std::net::TcpListener, cluster: std::sync::Arc<crate::net::ClusterNetwork>, key: (String, String), port: u16) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    while let Ok((mut host, _)) = listener.accept().await {
+        let route = cluster.route_to_service(&key.0, &key.1, port);
+        tokio::spawn(async move {
+            match route {
+                Ok(crate::net::ServiceRoute::Here(mut conn)) => drop(tokio::io::copy_bidirectional(&mut host, &mut conn).await),
+                Ok(crate::net::ServiceRoute::Elsewhere(addr)) => {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(addr).await {
+                        let _ = tokio::io::copy_bidirectional(&mut host, &mut out).await;
+                    }
+                }
+                // No endpoint: the connection closes at once, as a reject would.
+                Err(_) => {}
+            }
+        });
+    }
+}
+
+/// What the network serves of `svc`.
 fn service_spec(svc: &Service) -> Result<ServiceSpec, Error> {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let unsupported = |field: &str, reason: String| Error::ServiceUnsupported { service: name.clone(), field: field.to_owned(), reason };

@@ -513,8 +513,9 @@ apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
+  type: NodePort
   selector: {app: web}
-  ports: [{port: 80, targetPort: http}]
+  ports: [{port: 80, targetPort: http, nodePort: 30080}]
 ---
 apiVersion: v1
 kind: Pod
@@ -656,6 +657,19 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     let (_, served, _) = k(&["logs", "web"]);
     assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
     assert_eq!(served.lines().filter(|l| l.contains("GET /")).count(), 4, "{served}");
+    // The Service's node port on both hosts, as kube-proxy opens it: the
+    // server's node reaches its pod in memory, the other node through
+    // the host.
+    for host in [lan.address(0), lan.address(1)] {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect((host.as_str(), 30080)).unwrap_or_else(|e| panic!("{host}:30080: {e}"));
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        assert!(answer.ends_with("served by web\n"), "{host}:30080: {answer:?}");
+    }
+
     // The cluster's NetworkPolicy, on the server's node: only pods labelled
     // role=client (on the other node) may reach it. Before it, any may.
     let (code, out, err) = k(&["exec", "other", "--", "wget", "-q", "-T", "5", "-O", "-", "http://web/"]);
