@@ -266,48 +266,29 @@ impl NodeAgent {
     /// Lists and watches the pods bound to the node, again whenever the
     /// watch ends.
     async fn sync_pods(&self) {
-        let selector = enc(&format!("spec.nodeName={}", self.config.name));
-        loop {
-            let list = match self.api.get(&format!("/api/v1/pods?fieldSelector={selector}")).await {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("wasmpod node: listing pods: {e}");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    continue;
-                }
-            };
-            let items = list["items"].as_array().cloned().unwrap_or_default();
-            let listed: HashSet<(String, String)> = items.iter().map(key_of).collect();
-            for pod in items {
-                self.reconcile(pod).await;
-            }
-            // Pods deleted from the cluster while the node was away.
-            for local in self.runtime.list(None).unwrap_or_default() {
-                let key = (local.metadata.namespace.clone().unwrap_or_default(), local.metadata.name.clone().unwrap_or_default());
-                if !listed.contains(&key) {
-                    let _ = self.runtime.delete(&key.0, &key.1, Some(0));
-                }
-            }
-            let version = list["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
-            let path = format!("/api/v1/pods?fieldSelector={selector}&watch=1&allowWatchBookmarks=true&resourceVersion={version}");
-            let mut events = match self.api.watch(&path).await {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("wasmpod node: watching pods: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            while let Some(ev) = events.recv().await {
-                match ev["type"].as_str() {
-                    Some("ADDED" | "MODIFIED") => self.reconcile(ev["object"].clone()).await,
-                    Some("DELETED") => {
-                        let key = key_of(&ev["object"]);
-                        self.bound.lock().unwrap_or_else(|p| p.into_inner()).uids.remove(&key);
-                        let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+        let path = format!("/api/v1/pods?fieldSelector={}", enc(&format!("spec.nodeName={}", self.config.name)));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let _reflect = super::network::AbortOnDrop(vec![tokio::spawn(super::network::reflect(self.api.clone(), path, (), tx))]);
+        while let Some(((), change)) = rx.recv().await {
+            match change {
+                super::network::Change::Listed(items) => {
+                    let listed: HashSet<(String, String)> = items.iter().map(key_of).collect();
+                    for pod in items {
+                        self.reconcile(pod).await;
                     }
-                    Some("ERROR") => break,
-                    _ => {}
+                    // Pods deleted from the cluster while the node was away.
+                    for local in self.runtime.list(None).unwrap_or_default() {
+                        let key = (local.metadata.namespace.clone().unwrap_or_default(), local.metadata.name.clone().unwrap_or_default());
+                        if !listed.contains(&key) {
+                            let _ = self.runtime.delete(&key.0, &key.1, Some(0));
+                        }
+                    }
+                }
+                super::network::Change::Applied(pod) => self.reconcile(pod).await,
+                super::network::Change::Deleted(pod) => {
+                    let key = key_of(&pod);
+                    self.bound.lock().unwrap_or_else(|p| p.into_inner()).uids.remove(&key);
+                    let _ = self.runtime.delete(&key.0, &key.1, Some(0));
                 }
             }
         }

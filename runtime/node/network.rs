@@ -26,7 +26,7 @@ use crate::Runtime;
 
 /// What a list-and-watch of one resource saw.
 #[derive(Debug)]
-enum Change {
+pub(super) enum Change {
     /// A (re)list: every object there is now.
     Listed(Vec<Value>),
     /// An object added or changed.
@@ -39,7 +39,7 @@ enum Change {
 /// the watch ends or fails, sending each change to `out` tagged `kind`;
 /// returns when `out` closes. A failing list is said once (until it
 /// changes) and tried again in 2 s, or 30 s when it is forbidden.
-async fn reflect<K: Copy + Send + 'static>(api: ApiClient, path: String, kind: K, out: mpsc::Sender<(K, Change)>) {
+pub(super) async fn reflect<K: Copy + Send + 'static>(api: ApiClient, path: String, kind: K, out: mpsc::Sender<(K, Change)>) {
     let sep = if path.contains('?') { '&' } else { '?' };
     let mut said = String::new();
     loop {
