@@ -14,7 +14,7 @@ use super::{Exit, ExitContext, Failure};
 
 pub(crate) const AFTER_HELP: &str = "\
 Registers a Node (labelled and tainted wasmpod.dev/runtime=true, so only
-pods that tolerate it land here: examples/runtimeclass.yaml gives them the
+pods that tolerate it land here: examples/cluster/runtimeclass.yaml gives the
 toleration and node selector through `runtimeClassName: wasmpod`), renews
 its Lease every 10 s, runs the pods bound to it, reports their status, and
 ends their graceful deletion. The kubeconfig names the API server and the
@@ -23,8 +23,9 @@ Ctrl-C stops every pod and exits; the cluster then sees the node go
 NotReady and moves its pods elsewhere.
 
 The kubelet API (--kubelet-port) serves `kubectl logs`, `exec`, `attach`
-and `port-forward` through the API server, to clients with a certificate
-of the cluster's CA.
+and `port-forward` through the API server, and /stats/summary and
+/metrics/resource, to clients with a certificate of the cluster's CA (or
+--client-ca-file's), each request authorized by a SubjectAccessReview.
 
 Pod IPs come from the Node's spec.podCIDR; the pods' events are posted to
 the cluster. The cluster's Services are served to the pods at their
@@ -32,15 +33,20 @@ ClusterIPs with the endpoints of their EndpointSlices, and by name through
 the pods' cluster DNS, and the cluster's NetworkPolicies are enforced on
 its pods (the node's identity needs what examples/cluster/node-rbac.yaml
 grants: list and watch of Services, EndpointSlices, Nodes, pods,
-namespaces and NetworkPolicies). With
---pod-network routed (Linux) pods of other nodes reach this node's pods at
-their IPs; --host-gw-routes adds the routes between nodes on one segment.
+namespaces and NetworkPolicies). With --pod-network routed (Linux) pods
+of other nodes reach this node's pods at their IPs (TCP and UDP);
+--host-gw-routes adds the routes between nodes on one segment. NodePort
+Services get their TCP node ports on every address of this machine.
+
+A node agent started again resumes its pods: the same pod IPs and start
+times, each container's restart count one higher.
 
 Projected service-account tokens are renewed once 80 % of their lifetime
 has passed (--token-refresh-percent), as the kubelet renews them.
 
-Not yet: UDP Services with endpoints on other nodes, the bootstrap-token
-flow.";
+Not yet: UDP Services with endpoints on other nodes, UDP node ports, the
+bootstrap-token flow (README's manual path makes a node identity through
+the cluster's CSR API).";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
