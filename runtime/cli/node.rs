@@ -44,8 +44,8 @@ times, each container's restart count one higher.
 Projected service-account tokens are renewed once 80 % of their lifetime
 has passed (--token-refresh-percent), as the kubelet renews them.
 
-Not yet: UDP Services with endpoints on other nodes, UDP node ports, the
-bootstrap-token flow (README's manual path makes a node identity through
+Not yet: UDP node ports, UDP Services with endpoints on other nodes
+without routed mode, the bootstrap-token flow (README's manual path makes a node identity through
 the cluster's CSR API).";
 
 #[derive(Args)]

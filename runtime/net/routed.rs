@@ -174,7 +174,9 @@ impl PodNetwork {
                 let to = SocketAddr::new(IpAddr::V4(pod.ip), port);
                 let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(from, to);
                 if reply || cluster.policy_allows(&policy::Peer::Outside(from.ip()), &policy::Peer::Pod(&pod), port, Protocol::Udp) {
-                    pod.deliver_udp(port, false, Datagram { data: buf[..n].to_vec(), from });
+                    // A Service endpoint's reply shows the Service's address.
+                    let shown = pod.udp_reply_source(from, to).unwrap_or(from);
+                    pod.deliver_udp(port, false, Datagram { data: buf[..n].to_vec(), from: shown });
                 }
             }
         });
@@ -298,5 +300,52 @@ mod tests {
         let mut buf = [0; 16];
         let (n, from) = tokio::time::timeout(std::time::Duration::from_secs(5), remote.recv_from(&mut buf)).await.unwrap().unwrap();
         assert_eq!((&buf[..n], from), (&b"pong"[..], SocketAddr::new(IpAddr::V4(pod.ip()), port.port())));
+    }
+
+    #[tokio::test]
+    async fn a_udp_service_endpoint_on_another_node_answers_from_the_services_address() {
+        let cluster = ClusterNetwork::new();
+        cluster.set_pod_subnet(Ipv4Addr::new(127, 79, 1, 0), 24);
+        cluster.set_remote_pod_cidrs(vec![(Ipv4Addr::new(127, 79, 2, 0), 24)]);
+        cluster.set_routed(true);
+        let remote = tokio::net::UdpSocket::bind((Ipv4Addr::new(127, 79, 2, 9), 0)).await.unwrap();
+        let spec = super::super::ServiceSpec {
+            namespace: "default".into(),
+            name: "dns".into(),
+            cluster_ip: None,
+            headless: false,
+            ports: vec![super::super::ServicePort {
+                name: "dns".into(),
+                port: 53,
+                protocol: Protocol::Udp,
+                target: super::super::TargetPort::Name("dns".into()),
+            }],
+            selector: Default::default(),
+            affinity: None,
+            publish_not_ready: false,
+            external_name: None,
+        };
+        let service_ip = Ipv4Addr::new(10, 43, 0, 10);
+        cluster.add_cluster_service(spec, Some(service_ip));
+        let endpoint_port = remote.local_addr().unwrap().port();
+        let endpoint = super::super::SliceEndpoint {
+            ip: Ipv4Addr::new(127, 79, 2, 9),
+            hostname: None,
+            ready: true,
+            serving: true,
+            terminating: false,
+            ports: vec![("dns".into(), endpoint_port, Protocol::Udp)],
+        };
+        cluster.set_slice_endpoints("default", "dns", Some(vec![endpoint]));
+        let pod = cluster.attach("client", "default");
+        let mut port = pod.bind_udp(0, false).unwrap();
+        let service = SocketAddr::new(IpAddr::V4(service_ip), 53);
+        pod.send_udp(port.port(), b"query".to_vec(), service).unwrap();
+        let mut buf = [0; 16];
+        let (n, from) = tokio::time::timeout(std::time::Duration::from_secs(5), remote.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!((&buf[..n], from), (&b"query"[..], SocketAddr::new(IpAddr::V4(pod.ip()), port.port())), "from the pod's own address");
+        remote.send_to(b"answer", from).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), port.recv()).await.unwrap().unwrap();
+        assert_eq!((got.data.as_slice(), got.from), (&b"answer"[..], service), "the reply shows the Service's address");
     }
 }

@@ -135,6 +135,7 @@ impl Endpoint {
         }
     }
 
+    #[cfg(test)]
     fn local(self) -> Option<(Arc<PodNetwork>, u16)> {
         match self {
             Endpoint::Pod(pod, port) => Some((pod, port)),
@@ -479,6 +480,7 @@ impl ClusterNetwork {
     /// The pod and port a connection from `client` to Service `entry`'s
     /// `port` goes to, among the pods of this runtime; none when no
     /// endpoint here serves that port.
+    #[cfg(test)]
     pub(super) fn pick(&self, entry: &ServiceEntry, port: u16, protocol: Protocol, client: Ipv4Addr) -> Option<(Arc<PodNetwork>, u16)> {
         self.pick_any(entry, port, protocol, client, false).and_then(Endpoint::local)
     }
@@ -666,7 +668,7 @@ impl PodNetwork {
     /// For a datagram from `from` to a Service's address `to`: the pod and
     /// port its flow goes to (picked for a new flow); none when `to` is no
     /// Service; refused when no endpoint serves it.
-    pub(super) fn udp_destination(self: &Arc<Self>, from: SocketAddr, to: SocketAddr) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
+    pub(super) fn udp_destination(self: &Arc<Self>, from: SocketAddr, to: SocketAddr) -> Option<Result<Endpoint, super::NetError>> {
         let cluster = self.cluster.upgrade()?;
         let service = cluster.service_at(super::ip_v4(to.ip())?)?;
         cluster.udp_flow(&service, from, to)
@@ -674,16 +676,13 @@ impl PodNetwork {
 }
 
 impl ClusterNetwork {
-    /// The pod and port the UDP flow `from` -> `to` (Service `service`'s
+    /// The endpoint the UDP flow `from` -> `to` (Service `service`'s
     /// address) goes to: the flow's endpoint while it serves, else one
     /// picked for `from`'s address (and recorded, both ways, so replies
-    /// come from `to`); refused when no endpoint serves it.
-    pub(super) fn udp_flow(
-        self: &Arc<Self>,
-        service: &ServiceEntry,
-        from: SocketAddr,
-        to: SocketAddr,
-    ) -> Option<Result<(Arc<PodNetwork>, u16), super::NetError>> {
+    /// come from `to`); refused when no endpoint serves it. Endpoints on
+    /// other nodes only in routed mode, where their replies come back to
+    /// the sending port's own host socket.
+    pub(super) fn udp_flow(self: &Arc<Self>, service: &ServiceEntry, from: SocketAddr, to: SocketAddr) -> Option<Result<Endpoint, super::NetError>> {
         let cluster = self;
         let v4 = super::ip_v4;
         let now = Instant::now();
@@ -695,23 +694,35 @@ impl ClusterNetwork {
                 *endpoint
             })
         };
-        // A flow keeps its endpoint while that pod still serves the Service
+        // A flow keeps its endpoint while it still serves the Service
         // (kube-proxy clears conntrack entries of endpoints that go).
-        if let Some(endpoint) = known
-            && let Some(pod) = v4(endpoint.ip()).and_then(|ip| cluster.pod(ip))
-            && cluster.serving(service).iter().any(|p| Arc::ptr_eq(p, &pod))
-        {
-            return Some(Ok((pod, endpoint.port())));
+        let remote = cluster.routed();
+        if let Some(endpoint) = known {
+            let ip = v4(endpoint.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let still = match cluster.sliced(service) {
+                Some(sliced) => {
+                    Self::usable(&sliced).iter().any(|e| e.ip == ip && e.ports.iter().any(|(_, p, proto)| *p == endpoint.port() && *proto == Protocol::Udp))
+                }
+                None => cluster.pod(ip).is_some_and(|pod| cluster.serving(service).iter().any(|p| Arc::ptr_eq(p, &pod))),
+            };
+            match cluster.pod(ip) {
+                Some(pod) if still => return Some(Ok(Endpoint::Pod(pod, endpoint.port()))),
+                None if still && remote => return Some(Ok(Endpoint::Remote(SocketAddr::new(IpAddr::V4(ip), endpoint.port())))),
+                _ => {}
+            }
         }
         let client = v4(from.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let Some((pod, port)) = cluster.pick(service, to.port(), Protocol::Udp, client) else {
+        let Some(picked) = cluster.pick_any(service, to.port(), Protocol::Udp, client, remote) else {
             return Some(Err(super::NetError::ConnectionRefused));
         };
-        let endpoint = SocketAddr::new(pod.ip_like(to), port);
+        let endpoint = match &picked {
+            Endpoint::Pod(pod, port) => SocketAddr::new(pod.ip_like(to), *port),
+            Endpoint::Remote(addr) => *addr,
+        };
         let mut inner = cluster.inner.lock().expect("cluster network poisoned");
         inner.udp_flows.out.insert((from, to), (endpoint, now));
         inner.udp_flows.back.insert((endpoint, from), (to, now));
-        Some(Ok((pod, port)))
+        Some(Ok(picked))
     }
 }
 

@@ -102,7 +102,16 @@ impl PodNetwork {
         // Through a Service, a flow keeps its endpoint, and the endpoint's
         // replies come from the Service's address (kube-proxy's conntrack).
         let (target, port, from) = match self.udp_destination(sender, to) {
-            Some(Ok((pod, port))) => (pod, port, sender),
+            Some(Ok(super::Endpoint::Pod(pod, port))) => (pod, port, sender),
+            // An endpoint on another node (routed mode): from this port's
+            // host socket, whose replies show the Service's address.
+            Some(Ok(super::Endpoint::Remote(endpoint))) => {
+                let exposed = self.udp().bound.get(&from_port).and_then(|e| e.exposed.as_ref().map(|x| x.sender()));
+                if let Some(socket) = exposed {
+                    self.send_routed_udp(&socket, &data, endpoint);
+                }
+                return Ok(());
+            }
             // No endpoint: dropped (kube-proxy's reject comes back as ICMP,
             // which a send does not see).
             Some(Err(_)) => return Ok(()),

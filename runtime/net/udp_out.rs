@@ -185,7 +185,7 @@ impl ClusterNetwork {
         let to = SocketAddr::new(IpAddr::V4(entry.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)), port);
         // The flow through the Service, as a pod's: same endpoint while it
         // serves, replies rewritten.
-        let Some(Ok((pod, target))) = self.udp_flow(&entry, from, to) else { return };
+        let Some(Ok(super::Endpoint::Pod(pod, target))) = self.udp_flow(&entry, from, to) else { return };
         if !self.policy_allows(&super::policy::Peer::Outside(IpAddr::V4(self.node_address())), &super::policy::Peer::Pod(&pod), target, Protocol::Udp) {
             return;
         }

@@ -634,11 +634,13 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     let nettest = std::path::Path::new(wasmpod::testing::GUESTS_DIR).join("nettest.wasm");
     let udp_pod = |name: &str, node: &str, args: &str| {
         format!(
-            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  nodeSelector: {{kubernetes.io/hostname: {node}}}\n  containers:\n  - {{name: c, image: {}, args: {args}}}\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: {name}}}}}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  nodeSelector: {{kubernetes.io/hostname: {node}}}\n  containers:\n  - {{name: c, image: {}, args: {args}}}\n",
             nettest.display()
         )
     };
-    std::fs::write(work.join("echo.yaml"), udp_pod("echo", "wpn-2", "[udp-echo, \"5353\", \"1\"]")).unwrap();
+    let echo = udp_pod("echo", "wpn-2", "[udp-echo, \"5353\", \"2\"]")
+        + "---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec:\n  selector: {app: echo}\n  ports: [{port: 53, targetPort: 5353, protocol: UDP}]\n";
+    std::fs::write(work.join("echo.yaml"), echo).unwrap();
     let (code, _, err) = k(&["apply", "-f", "echo.yaml"]);
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = k(&["wait", "--for=jsonpath={.status.podIP}", "pod/echo", "--timeout=60s"]);
@@ -652,6 +654,15 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     let send_ip = field("send", "{.status.podIP}");
     assert_eq!(k(&["logs", "send"]).1, format!("udp hi from {send_ip}\n"));
     assert!(k(&["logs", "echo"]).1.contains(&format!("udp got hi from {send_ip}")));
+    // And through its Service's ClusterIP: the endpoint is on the other node.
+    let echo_service = k(&["get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"]).1;
+    std::fs::write(work.join("send2.yaml"), udp_pod("send2", "wpn-1", &format!("[udp-send, \"{echo_service}:53\", again, \"30\"]"))).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "send2.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/send2", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nwpn-1: {}\nwpn-2: {}", logs("wpn-1"), logs("wpn-2"));
+    let send2_ip = field("send2", "{.status.podIP}");
+    assert_eq!(k(&["logs", "send2"]).1, format!("udp again from {send2_ip}\n"));
 
     // The server saw the client's own pod IP (routed mode), not a node's.
     let (_, served, _) = k(&["logs", "web"]);
