@@ -44,15 +44,24 @@ times, each container's restart count one higher.
 Projected service-account tokens are renewed once 80 % of their lifetime
 has passed (--token-refresh-percent), as the kubelet renews them.
 
+With --bootstrap-kubeconfig, a node without its kubeconfig gets its client
+certificate through the cluster's CSR API, as the kubelet's TLS bootstrap.
+
 Not yet: UDP node ports, UDP Services with endpoints on other nodes
-without routed mode, the bootstrap-token flow (README's manual path makes a node identity through
-the cluster's CSR API).";
+without routed mode, rotating the node's client certificate.";
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
-    /// The cluster and the node's credentials (client certificate).
+    /// The cluster and the node's credentials (client certificate). With
+    /// --bootstrap-kubeconfig, written there once the cluster signs the
+    /// node's request, unless it exists.
     #[arg(long, value_name = "FILE")]
     kubeconfig: PathBuf,
+    /// A kubeconfig with a bootstrap token: when --kubeconfig does not
+    /// exist, the node asks the cluster for its client certificate with a
+    /// CertificateSigningRequest (TLS bootstrap, as the kubelet's flag).
+    #[arg(long, value_name = "FILE")]
+    bootstrap_kubeconfig: Option<PathBuf>,
     /// The Node's name (default: this machine's hostname).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
@@ -94,12 +103,24 @@ pub(crate) fn run(state: Option<&Path>, args: NodeArgs) -> Result<Exit, Failure>
     super::raise_open_file_limit();
     let state = state_dir(state)?;
     let mut config = args.runtime.config(state)?;
+    let name = args.name.clone().unwrap_or_else(|| gethostname::gethostname().to_string_lossy().to_lowercase());
+    if let Some(bootstrap) = &args.bootstrap_kubeconfig {
+        let quiet = args.runtime.quiet;
+        let say = |what: &str| {
+            if !quiet {
+                eprintln!("wasmpod: {what}");
+            }
+        };
+        tokio()?
+            .block_on(wasmpod::node::bootstrap(bootstrap, &args.kubeconfig, &name, &say))
+            .with_context(|| format!("node {name}: TLS bootstrap with {}", bootstrap.display()))
+            .exit(Exit::Runtime)?;
+    }
     let api = ApiClient::from_kubeconfig(&args.kubeconfig).exit(Exit::Usage)?;
     let client_ca = match &args.client_ca_file {
         Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--client-ca-file {}", f.display())).exit(Exit::Usage)?),
         None => None,
     };
-    let name = args.name.unwrap_or_else(|| gethostname::gethostname().to_string_lossy().to_lowercase());
     // Events and statuses name the node as the cluster knows it.
     config.node_name = name.clone();
     let (tap, events) = wasmpod::node::event_tap(config.tap.take());

@@ -1,6 +1,7 @@
 //! A small client of a real kube-apiserver, from a kubeconfig: HTTPS with
 //! the cluster's CA and a client certificate (the node's identity,
-//! `system:node:<name>`), JSON requests, and watches read line by line.
+//! `system:node:<name>`) or a bearer token (a bootstrap token, for the
+//! node's first CSR), JSON requests, and watches read line by line.
 //! One TLS connection per request, as the node's traffic is a heartbeat
 //! every few seconds and a patch per pod change.
 
@@ -68,12 +69,16 @@ pub struct ApiClient {
     host: String,
     port: u16,
     server_name: rustls::pki_types::ServerName<'static>,
+    /// A bearer token instead of a client certificate.
+    token: Option<String>,
+    /// The server's URL, as the kubeconfig gives it.
+    server: String,
 }
 
 impl ApiClient {
     /// The client of a kubeconfig's current context (else its first
     /// cluster and user), with client-certificate credentials (inline
-    /// `-data` fields or files relative to the kubeconfig).
+    /// `-data` fields or files relative to the kubeconfig) or a `token`.
     pub fn from_kubeconfig(path: &Path) -> Result<Self, ClientError> {
         let bad = |message: String| ClientError::Kubeconfig { path: path.display().to_string(), message };
         let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
@@ -96,7 +101,7 @@ impl ApiClient {
                 let bytes = base64::engine::general_purpose::STANDARD.decode(d).map_err(|e| bad(format!("{name}-data is not base64: {e}")))?;
                 return String::from_utf8(bytes).map_err(|_| bad(format!("{name}-data is not PEM")));
             }
-            let file = obj[name].as_str().ok_or_else(|| bad(format!("no {name} or {name}-data (only client certificates are supported)")))?;
+            let file = obj[name].as_str().ok_or_else(|| bad(format!("no {name} or {name}-data (client certificates and tokens are supported)")))?;
             std::fs::read_to_string(dir.join(file)).map_err(|e| bad(format!("cannot read {file}: {e}")))
         };
         let server = cluster["server"].as_str().ok_or_else(|| bad("its cluster has no server".into()))?;
@@ -109,9 +114,19 @@ impl ApiClient {
         };
         let server_name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| bad(format!("bad host in {server}")))?;
         let ca_pem = field(&cluster, "certificate-authority")?;
-        let connector = connector(&ca_pem, &field(&user, "client-certificate")?, &field(&user, "client-key")?)
+        let token = user["token"].as_str().map(str::to_owned);
+        let identity = match &token {
+            Some(_) => None,
+            None => Some((field(&user, "client-certificate")?, field(&user, "client-key")?)),
+        };
+        let connector = connector_for(&ca_pem, identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str())))
             .map_err(|e| bad(format!("its credentials cannot be used: {e}")))?;
-        Ok(Self { connector, ca_pem, host, port, server_name })
+        Ok(Self { connector, ca_pem, host, port, server_name, token, server: server.to_owned() })
+    }
+
+    /// The server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The cluster's CA (PEM): the kubelet API accepts the clients it
@@ -127,7 +142,11 @@ impl ApiClient {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| failed(e.to_string()))?;
         tokio::spawn(conn);
         let (ctype, bytes) = body.unwrap_or(("application/json", Vec::new()));
-        let req = hyper::Request::builder()
+        let mut req = hyper::Request::builder();
+        if let Some(token) = &self.token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = req
             .method(method.clone())
             .uri(path)
             .header(hyper::header::HOST, format!("{}:{}", self.host, self.port))
@@ -201,6 +220,12 @@ async fn collect(method: &Method, path: &str, resp: hyper::Response<hyper::body:
 
 /// A TLS connector that trusts `ca` and presents `cert` and `key` (PEM).
 pub(crate) fn connector(ca: &str, cert: &str, key: &str) -> Result<tokio_rustls::TlsConnector, String> {
+    connector_for(ca, Some((cert, key)))
+}
+
+/// A TLS connector that trusts `ca`, presenting a client certificate and
+/// key (PEM) when given.
+fn connector_for(ca: &str, identity: Option<(&str, &str)>) -> Result<tokio_rustls::TlsConnector, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -208,14 +233,16 @@ pub(crate) fn connector(ca: &str, cert: &str, key: &str) -> Result<tokio_rustls:
     for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
         roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| e.to_string())?;
+    let builder =
+        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().map_err(|e| e.to_string())?.with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| e.to_string())?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| e.to_string())?
+        }
+        None => builder.with_no_client_auth(),
+    };
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 

@@ -6,6 +6,7 @@
 //! (`object.rs`).
 
 mod agent;
+mod bootstrap;
 mod client;
 mod events;
 mod network;
@@ -13,6 +14,7 @@ mod object;
 mod routes;
 
 pub use agent::{NodeAgent, NodeConfig};
+pub use bootstrap::{BootstrapError, bootstrap};
 pub(crate) use client::connector;
 pub use client::{ApiClient, ClientError};
 pub use events::{NodeEvents, event_tap};

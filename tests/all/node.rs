@@ -261,9 +261,34 @@ $KUBECTL config set-context c --cluster=c --user=n && $KUBECTL config use-contex
     work.join(format!("{name}.kubeconfig"))
 }
 
+/// A bootstrap token the cluster accepts (kube-system's
+/// `bootstrap-token-<id>` Secret), RBAC that lets bootstrappers ask for
+/// node certificates and has those requests approved, as kubeadm sets it
+/// up, and a kubeconfig with the token.
+fn bootstrap_kubeconfig(kubectl: &std::path::Path, admin: &std::path::Path, work: &std::path::Path) -> std::path::PathBuf {
+    let objects = "apiVersion: v1\nkind: Secret\nmetadata: {name: bootstrap-token-wpboot, namespace: kube-system}\ntype: bootstrap.kubernetes.io/token\nstringData: {token-id: wpboot, token-secret: 0123456789abcdef, usage-bootstrap-authentication: \"true\"}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: wasmpod-bootstrap}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: \"system:node-bootstrapper\"}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: \"system:bootstrappers\"}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: wasmpod-bootstrap-approve}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: \"system:certificates.k8s.io:certificatesigningrequests:nodeclient\"}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: \"system:bootstrappers\"}]\n";
+    std::fs::write(work.join("bootstrap.yaml"), objects).unwrap();
+    let (code, _, err) = run(kubectl, admin, work, &["apply", "-f", "bootstrap.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let script = r#"$KUBECTL --kubeconfig $ADMIN config view --raw --minify --flatten -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > boot-ca.crt
+SERVER=$($KUBECTL --kubeconfig $ADMIN config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+export KUBECONFIG=bootstrap.kubeconfig
+$KUBECTL config set-cluster c --server=$SERVER --certificate-authority=boot-ca.crt --embed-certs
+$KUBECTL config set-credentials b --token=wpboot.0123456789abcdef
+$KUBECTL config set-context c --cluster=c --user=b && $KUBECTL config use-context c"#;
+    let out = Command::new("sh").arg("-ec").arg(script).env("KUBECTL", kubectl).env("ADMIN", admin).current_dir(work).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    work.join("bootstrap.kubeconfig")
+}
+
 /// Starts `wasmpod node` NAME with `kubeconfig` and its own state
 /// directory under `work`.
 fn run_node(kubeconfig: &std::path::Path, work: &std::path::Path, name: &str) -> Node {
+    run_node_with(kubeconfig, work, name, &[])
+}
+
+/// [`run_node`] with more flags.
+fn run_node_with(kubeconfig: &std::path::Path, work: &std::path::Path, name: &str, extra: &[&str]) -> Node {
     let kubeconfig = kubeconfig.to_str().unwrap();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(work.join(format!("{name}.log"))).unwrap();
     Node(
@@ -273,6 +298,7 @@ fn run_node(kubeconfig: &std::path::Path, work: &std::path::Path, name: &str) ->
             .args(["node", "--kubeconfig", kubeconfig, "--name", name, "--kubelet-port", "0", "--listen", "none"])
             // Short-lived projected tokens are renewed within seconds.
             .args(["--token-refresh-percent", "1"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -313,15 +339,30 @@ fn pods_spread_over_three_nodes_and_move_when_one_stops() {
     let work = dir.path();
     let cluster = work.join("cluster");
     // A node is NotReady 20 s after its last Lease renewal (50 s by default).
-    let _plane = start_control_plane_with(&bin, &cluster, &["--controller-manager-arg=--node-monitor-grace-period=20s"]);
+    // Bootstrap tokens let wp-2 join as a kubelet's TLS bootstrap does.
+    let _plane = start_control_plane_with(
+        &bin,
+        &cluster,
+        &["--controller-manager-arg=--node-monitor-grace-period=20s", "--apiserver-arg=--enable-bootstrap-token-auth=true"],
+    );
     let admin = cluster.join("admin.kubeconfig");
     let k = |args: &[&str]| run(&kubectl, &admin, work, args);
-    let mut nodes: Vec<Node> = ["wp-1", "wp-2", "wp-3"].iter().map(|n| start_node(&bin, &cluster, work, n)).collect();
+    let bootstrap = bootstrap_kubeconfig(&kubectl, &admin, work);
+    let mut nodes: Vec<Node> = vec![
+        start_node(&bin, &cluster, work, "wp-1"),
+        run_node_with(&work.join("wp-2.kubeconfig"), work, "wp-2", &["--bootstrap-kubeconfig", bootstrap.to_str().unwrap()]),
+        start_node(&bin, &cluster, work, "wp-3"),
+    ];
     for n in ["wp-1", "wp-2", "wp-3"] {
         until_ok(&kubectl, &admin, work, &["get", "node", n]);
     }
     let (code, _, err) = k(&["wait", "--for=condition=Ready", "nodes", "--all", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
+    // wp-2's identity came from its bootstrap token's CSR, approved and
+    // signed by the cluster.
+    let (_, csrs, _) = k(&["get", "csr", "-o", "jsonpath={range .items[*]}{.spec.username} {.status.conditions[0].type}{\"\\n\"}{end}"]);
+    assert!(csrs.lines().any(|l| l == "system:bootstrap:wpboot Approved"), "{csrs}");
+    assert!(std::fs::read_to_string(work.join("wp-2.kubeconfig")).unwrap().contains("client-certificate-data"));
     until_ok(&kubectl, &admin, work, &["get", "serviceaccount", "default"]);
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
     let (code, _, err) = k(&["apply", "-f", examples.join("runtimeclass.yaml").to_str().unwrap()]);
