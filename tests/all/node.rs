@@ -194,6 +194,62 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 
+    // An image from an OCI registry (Debian's docker-registry), with a
+    // ConfigMap and a Secret of the cluster as volumes and env.
+    let reg = crate::registry::TestRegistry::start(None);
+    let image = format!("{}/wp/toolbox:v1", reg.host());
+    let toolbox = std::path::Path::new(env!("WASMPOD_GUESTS_DIR")).join("toolbox.wasm");
+    let out = crate::registry::wasmpod(&work.join("publisher"), &["push", toolbox.to_str().unwrap(), &image]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for args in
+        [&["create", "configmap", "settings", "--from-literal=color=blue"][..], &["create", "secret", "generic", "creds", "--from-literal=password=s3cret"]]
+    {
+        let (code, _, err) = k(args);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let configured = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: configured}}\nspec:\n  runtimeClassName: wasmpod\n  volumes:\n  - {{name: settings, configMap: {{name: settings}}}}\n  - {{name: creds, secret: {{secretName: creds}}}}\n  containers:\n  - name: c\n    image: {image}\n    command: [sh, -c, \"echo from the registry; sleep 3600\"]\n    env: [{{name: COLOR, valueFrom: {{configMapKeyRef: {{name: settings, key: color}}}}}}]\n    volumeMounts: [{{name: settings, mountPath: /etc/settings}}, {{name: creds, mountPath: /etc/creds}}]\n"
+    );
+    std::fs::write(work.join("configured.yaml"), configured).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "configured.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/configured", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}\nnode: {}", log());
+    let (code, out, err) = k(&["exec", "configured", "--", "sh", "-c", "cat /etc/settings/color; echo; cat /etc/creds/password; echo; echo $COLOR"]);
+    assert_eq!((code, out.as_str()), (Some(0), "blue\ns3cret\nblue\n"), "{err}");
+    assert_eq!(k(&["logs", "configured"]).1, "from the registry\n");
+    let (_, image_id, _) = k(&["get", "pod", "configured", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
+    assert!(image_id.contains("sha256:"), "the pulled manifest's digest: {image_id}");
+    drop(reg);
+
+    // kubectl attach through the API server, to a container's stdin.
+    let attach = "apiVersion: v1\nkind: Pod\nmetadata: {name: attach-me}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  containers:\n  - {name: c, image: busybox, stdin: true, stdinOnce: true, command: [sh, -c, \"read l; echo got $l\"]}\n";
+    std::fs::write(work.join("attach.yaml"), attach).unwrap();
+    let (code, _, err) = k(&["apply", "-f", "attach.yaml"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/attach-me", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let attached = Command::new(&kubectl)
+        .arg("--kubeconfig")
+        .arg(&admin)
+        .args(["attach", "-i", "attach-me"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"hello\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&attached.stdout).contains("got hello"),
+        "{}{}",
+        String::from_utf8_lossy(&attached.stdout),
+        String::from_utf8_lossy(&attached.stderr)
+    );
+
     // A pod that asks for what wasmpod cannot give (an NFS volume) ends
     // Failed with why, and never half-runs.
     let unsupported = "apiVersion: v1\nkind: Pod\nmetadata: {name: nfs}\nspec:\n  runtimeClassName: wasmpod\n  restartPolicy: Never\n  volumes:\n  - {name: v, nfs: {server: nfs.example, path: /}}\n  containers:\n  - {name: c, image: busybox, command: [\"true\"], volumeMounts: [{name: v, mountPath: /v}]}\n";

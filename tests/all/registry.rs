@@ -21,7 +21,7 @@ fn registry_binary() -> PathBuf {
 }
 
 /// A docker-registry process on 127.0.0.1, killed on drop.
-struct TestRegistry {
+pub(crate) struct TestRegistry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -36,7 +36,7 @@ impl Drop for TestRegistry {
 
 impl TestRegistry {
     /// Starts one; with `user` and `password`, behind htpasswd (bcrypt).
-    fn start(login: Option<(&str, &str)>) -> Self {
+    pub(crate) fn start(login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut config = format!(
@@ -65,7 +65,7 @@ impl TestRegistry {
         reg
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -133,7 +133,7 @@ impl TestRegistry {
     }
 }
 
-fn wasmpod(state: &Path, args: &[&str]) -> Output {
+pub(crate) fn wasmpod(state: &Path, args: &[&str]) -> Output {
     // No user credentials leak in from the machine.
     Command::new(env!("CARGO_BIN_EXE_wasmpod")).arg("--state-dir").arg(state).args(args).env("DOCKER_CONFIG", state.join("no-docker-config")).output().unwrap()
 }
