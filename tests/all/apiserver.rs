@@ -56,22 +56,32 @@ pub(crate) fn start_control_plane(bin: &Path, dir: &Path) -> ControlPlane {
 
 /// A control plane with extra `up` flags (`--controller-manager-arg=...`).
 pub(crate) fn start_control_plane_with(bin: &Path, dir: &Path, extra: &[&str]) -> ControlPlane {
-    // Its own messages go to a file beside it, shown if it fails.
+    // Its own messages go to a file beside it, shown if it fails. Its
+    // free ports are picked before its components bind them, so another
+    // process may take one meanwhile: a second try, in the same directory
+    // (its certificates are kept), says why the first failed.
     std::fs::create_dir_all(dir).unwrap();
     let messages = dir.with_extension("up.log");
-    let log = std::fs::File::create(&messages).unwrap();
-    let mut child = Command::new(bin).args(["up", "--dir"]).arg(dir).args(["--port", "0"]).args(extra).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    if !line.starts_with("ready https://127.0.0.1:") {
+    let mut failures = Vec::new();
+    for _ in 0..2 {
+        let log = std::fs::File::create(&messages).unwrap();
+        let mut child = Command::new(bin).args(["up", "--dir"]).arg(dir).args(["--port", "0"]).args(extra).stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        if line.starts_with("ready https://127.0.0.1:") {
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            return ControlPlane { child, kubeconfig: dir.join("admin.kubeconfig") };
+        }
+        let _ = child.kill();
         let _ = child.wait();
         let said = std::fs::read_to_string(&messages).unwrap_or_default();
         let tail: Vec<&str> = said.lines().rev().take(30).collect();
-        panic!("the control plane did not come up: {line:?}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        let why = format!("the control plane did not come up: {line:?}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        eprintln!("{why}");
+        failures.push(why);
     }
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    ControlPlane { child, kubeconfig: dir.join("admin.kubeconfig") }
+    panic!("{}", failures.join("\n---\n"))
 }
 
 /// kubectl's exit code, stdout and stderr.
