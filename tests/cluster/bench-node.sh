@@ -43,6 +43,9 @@ coproc UP { exec "$tc" up --dir "$dir/c" --port 0 2>"$dir/up.log"; }
 up_pid=$UP_PID
 read -r -t 300 line <&"${UP[0]}" || { cat "$dir/up.log" >&2; exit 1; }
 k() { "$kubectl" --kubeconfig "$dir/c/admin.kubeconfig" "$@"; }
+# What the agents read (Services, EndpointSlices, Nodes, pods, namespaces,
+# NetworkPolicies): their idle figures include those watches.
+k apply -f "$repo/examples/cluster/node-rbac.yaml" >/dev/null
 for i in $(seq "$nodes"); do
 	kc=$("$tc" node-cert --dir "$dir/c" --name "wp-$i")
 	"$wasmpod" --state-dir "$dir/wp-$i" node --kubeconfig "$kc" --name "wp-$i" --kubelet-port 0 --listen none --quiet >"$dir/wp-$i.log" 2>&1 &
