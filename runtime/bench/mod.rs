@@ -296,20 +296,6 @@ impl Lab {
         Ok(Self { rt: Arc::new(rt), tap, base, cache })
     }
 
-    /// Another runtime beside this one (another "node" of the same
-    /// process), with its own state directory and the same compile cache.
-    pub(crate) fn beside(&self, name: &str) -> anyhow::Result<Self> {
-        let scratch = self.base.parent().map(|p| p.join(name)).ok_or_else(|| anyhow::anyhow!("no scratch directory"))?;
-        let tap = Arc::new(LineTap::default());
-        let mut config = RuntimeConfig::new(scratch.join("state"));
-        config.compile_cache = Some(self.cache.clone());
-        config.tap = Some(tap.clone());
-        config.node_name = name.into();
-        let base = scratch.join("images");
-        std::fs::create_dir_all(&base)?;
-        Ok(Self { rt: Arc::new(Runtime::new(config)?), tap, base, cache: self.cache.clone() })
-    }
-
     /// Lines of pod `name` (namespace default) from now on.
     pub(crate) fn lines(&self, name: &str) -> mpsc::UnboundedReceiver<Line> {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -115,64 +115,6 @@ pub(super) async fn run(lab: &Lab, options: &BenchOptions, report: &mut BenchRep
         options.net_bytes >> 20,
         options.rtt_rounds
     ));
-    #[cfg(target_os = "linux")]
-    routed(lab, options, report).await?;
-    Ok(())
-}
-
-/// Pods of two nodes in routed mode (`wasmpod node --pod-network routed`):
-/// two runtimes of this process whose podCIDRs are in 127.0.0.0/8, which
-/// Linux treats as local as an AnyIP route makes a real podCIDR, so
-/// traffic between them takes the host's TCP as between nodes (without
-/// a wire). Linux only: elsewhere 127.0.0.0/8 beyond 127.0.0.1 is not the
-/// host's.
-#[cfg(target_os = "linux")]
-async fn routed(lab: &Lab, options: &BenchOptions, report: &mut BenchReport) -> anyhow::Result<()> {
-    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let other = lab.beside("node-b")?;
-    let (here, there) = ("127.81.1.0/24", "127.81.2.0/24");
-    lab.rt.set_pod_cidr(here)?;
-    other.rt.set_pod_cidr(there)?;
-    for (rt, remote) in [(&lab.rt, there), (&other.rt, here)] {
-        rt.set_routed(true);
-        rt.set_remote_pod_cidrs(&[remote.to_owned()]);
-    }
-    let result = async {
-        let mut lines = lab.lines("routed-server");
-        let server = lab
-            .start(&pod(
-                "routed-server",
-                &[container("sink", &s(&["rate-sink", "9000"])), container("conn", &s(&["accept-loop", "9100"])), container("pong", &s(&["pong", "9001"]))],
-            ))
-            .await?;
-        line_starting(&mut lines, "listening", WITHIN).await?;
-        let ip = server.pod_ip();
-        let (bytes, rounds, conns) = (options.net_bytes.to_string(), options.rtt_rounds.to_string(), (options.rtt_rounds / 10).max(100).to_string());
-        let client = other.start(&pod("routed-send", &[container("send", &s(&["send", &format!("{ip}:9000"), &bytes, "30"]))])).await?;
-        let gbps_routed = gbps(&line_starting(&mut lines, "rate-sink", WITHIN).await?.text)?;
-        stop_all(vec![client]).await;
-        let mut client_lines = other.lines("routed-conn");
-        let client = other.start(&pod("routed-conn", &[container("c", &s(&["connect-rate", &format!("{ip}:9100"), &conns, "30"]))])).await?;
-        let line = line_starting(&mut client_lines, "connect-rate", WITHIN).await?;
-        let rate = field(&line.text, "conns")? / field(&line.text, "ns")? * 1e9;
-        stop_all(vec![client]).await;
-        let mut ping_lines = other.lines("routed-ping");
-        let client = other.start(&pod("routed-ping", &[container("ping", &s(&["ping", &format!("{ip}:9001"), &rounds, "30"]))])).await?;
-        let rtt = rtt_us(&line_starting(&mut ping_lines, "ping", WITHIN).await?.text)?;
-        stop_all(vec![client, server]).await;
-        anyhow::Ok((gbps_routed, rate, rtt))
-    }
-    .await;
-    // The lab's runtime goes back to one machine's network.
-    lab.rt.set_routed(false);
-    lab.rt.set_remote_pod_cidrs(&[]);
-    lab.rt.set_pod_cidr("10.88.0.0/16")?;
-    other.rt.shutdown().await;
-    let (gbps_routed, rate, rtt) = result?;
-    report.push("routed_pod_to_pod_gbps", (gbps_routed * 100.0).round() / 100.0, "Gbps");
-    report.push("routed_connections_per_s", rate.round(), "conn/s");
-    report.push("routed_rtt_us", rtt, "us");
-    report.notes.push("routed: pods of two runtimes in routed mode over the host's loopback TCP (podCIDRs 127.81.1.0/24 and 127.81.2.0/24), what a connection between nodes costs beyond the wire".into());
     Ok(())
 }
 
