@@ -2,10 +2,13 @@
 //! (separate from TCP's, as on a host); a datagram goes to the socket
 //! bound to its destination port, in this pod or, by pod IP, another.
 //! As on a real network, a datagram nobody receives, or one arriving at a
-//! full receive queue, is dropped without an error.
+//! full receive queue, is dropped without an error. In routed mode (a node
+//! of a cluster, `routed.rs`) each bound IPv4 port is also a host socket at
+//! the pod's address ([`ExposedUdp`]), which pods of other nodes reach and
+//! which sends to them.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -37,7 +40,7 @@ struct UdpEndpoint {
     queue: mpsc::Sender<Datagram>,
     v6: bool,
     /// Its host socket in routed mode (`routed.rs`).
-    exposed: Option<super::routed::ExposedUdp>,
+    exposed: Option<ExposedUdp>,
 }
 
 /// A bound UDP port and its receive queue; dropping it frees the port.
@@ -142,6 +145,85 @@ impl PodNetwork {
         if let Some(queue) = queue {
             let _ = queue.try_send(datagram);
         }
+    }
+}
+
+/// A pod UDP port's host socket in routed mode, and the task that brings
+/// what arrives there into the pod; dropping it closes both.
+pub(super) struct ExposedUdp {
+    /// The socket, to send on at once (see `udp_out.rs`'s `sender`).
+    sender: Arc<std::net::UdpSocket>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ExposedUdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ExposedUdp {
+    pub(super) fn sender(&self) -> Arc<std::net::UdpSocket> {
+        self.sender.clone()
+    }
+}
+
+impl PodNetwork {
+    /// In routed mode, a host UDP socket at the pod's address and `port`
+    /// whose datagrams (NetworkPolicy permitting) enter the pod's port as
+    /// from their sender; nothing otherwise, or when the host refuses it
+    /// (said once).
+    pub(super) fn expose_udp(self: &Arc<Self>, port: u16) -> Option<ExposedUdp> {
+        if !self.cluster.upgrade().is_some_and(|c| c.routed()) {
+            return None;
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let addr = SocketAddr::new(IpAddr::V4(self.ip), port);
+        let bound = std::net::UdpSocket::bind(addr).and_then(|s| s.set_nonblocking(true).map(|()| s));
+        let socket = match bound.and_then(|s| Ok((s.try_clone()?, s))) {
+            Ok(pair) => pair,
+            Err(e) => {
+                eprintln!("wasmpod: pod {}/{}: cannot bind UDP {addr} on the host: {e}", self.namespace, self.hostname);
+                return None;
+            }
+        };
+        let (sender, receiver) = socket;
+        let receiver = {
+            let _guard = handle.enter();
+            tokio::net::UdpSocket::from_std(receiver).ok()?
+        };
+        let pod = Arc::downgrade(self);
+        let task = handle.spawn(async move {
+            let mut buf = vec![0; MAX_DATAGRAM];
+            loop {
+                let Ok((n, from)) = receiver.recv_from(&mut buf).await else { continue };
+                let Some(pod) = pod.upgrade() else { return };
+                let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                let Some(cluster) = pod.cluster.upgrade() else { return };
+                let to = SocketAddr::new(IpAddr::V4(pod.ip), port);
+                let reply = cluster.inner.lock().expect("cluster network poisoned").udp_flows.is_reply(from, to);
+                if reply || cluster.policy_allows(&super::policy::Peer::Outside(from.ip()), &super::policy::Peer::Pod(&pod), port, super::Protocol::Udp) {
+                    // A Service endpoint's reply shows the Service's address.
+                    let shown = pod.udp_reply_source(from, to).unwrap_or(from);
+                    pod.deliver_udp(port, false, Datagram { data: buf[..n].to_vec(), from: shown });
+                }
+            }
+        });
+        Some(ExposedUdp { sender: Arc::new(sender), task })
+    }
+
+    /// Sends `data` to `to`, a pod of another node, from `socket` (this
+    /// pod's port's host socket), NetworkPolicy permitting; its replies
+    /// pass the way back as a flow's.
+    pub(super) fn send_routed_udp(&self, socket: &std::net::UdpSocket, data: &[u8], to: SocketAddr) {
+        let Some(cluster) = self.cluster.upgrade() else { return };
+        if !cluster.policy_allows(&super::policy::Peer::Pod(self), &super::policy::Peer::Outside(to.ip()), to.port(), super::Protocol::Udp) {
+            return;
+        }
+        if let Ok(local) = socket.local_addr() {
+            cluster.inner.lock().expect("cluster network poisoned").udp_flows.allow(local, to);
+        }
+        let _ = socket.send_to(data, to);
     }
 }
 
