@@ -217,6 +217,10 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     assert_eq!(code, Some(0), "{err}\nnode: {}", log());
     let (code, out, err) = k(&["exec", "configured", "--", "sh", "-c", "cat /etc/settings/color; echo; cat /etc/creds/password; echo; echo $COLOR"]);
     assert_eq!((code, out.as_str()), (Some(0), "blue\ns3cret\nblue\n"), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while k(&["logs", "configured"]).1.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     assert_eq!(k(&["logs", "configured"]).1, "from the registry\n");
     let (_, image_id, _) = k(&["get", "pod", "configured", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
     assert!(image_id.contains("sha256:"), "the pulled manifest's digest: {image_id}");
@@ -528,8 +532,17 @@ fn pods_spread_over_three_nodes_and_move_when_one_stops() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    let (_, ready, _) = k(&["get", "deployment", "spread", "-o", "jsonpath={.status.readyReplicas}"]);
-    assert_eq!(ready, "6");
+    // Ready again once the restarted containers are (the Deployment's
+    // count follows the pods' reports).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, ready, _) = k(&["get", "deployment", "spread", "-o", "jsonpath={.status.readyReplicas}"]);
+        if ready == "6" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ready} ready replicas after the restart");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Hosts modelled as network namespaces on one segment: a bridge in this
@@ -762,9 +775,16 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     assert_eq!(k(&["logs", "send2"]).1, format!("udp again from {send2_ip}\n"));
 
     // The server saw the client's own pod IP (routed mode), not a node's.
-    let (_, served, _) = k(&["logs", "web"]);
+    // (Each request's line is written once it is answered.)
+    let gets = |text: &str| text.lines().filter(|l| l.contains("GET /")).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut served = k(&["logs", "web"]).1;
+    while gets(&served) < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        served = k(&["logs", "web"]).1;
+    }
     assert!(served.lines().filter(|l| l.contains("GET /")).all(|l| l.starts_with(&format!("{client_ip} "))), "{served}");
-    assert_eq!(served.lines().filter(|l| l.contains("GET /")).count(), 4, "{served}");
+    assert_eq!(gets(&served), 4, "{served}");
     // The Service's node port on both hosts, as kube-proxy opens it: the
     // server's node reaches its pod in memory, the other node through
     // the host.
@@ -817,8 +837,14 @@ fn pods_on_two_hosts_reach_each_other_by_pod_ip_cluster_ip_and_name() {
     // Graceful deletion runs the preStop hook, then the pod is gone.
     let (code, _, err) = k(&["delete", "pod", "client", "--wait=true", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
-    let (_, served, _) = k(&["logs", "web"]);
-    assert!(served.lines().any(|l| l.starts_with(&format!("{client_ip} ")) && l.contains("GET /prestop")), "no preStop request: {served}");
+    let prestop = |text: &str| text.lines().any(|l| l.starts_with(&format!("{client_ip} ")) && l.contains("GET /prestop"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut served = k(&["logs", "web"]).1;
+    while !prestop(&served) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        served = k(&["logs", "web"]).1;
+    }
+    assert!(prestop(&served), "no preStop request: {served}");
     // A pod that is no endpoint any more is out of rotation.
     let (code, _, err) = k(&["delete", "pod", "web", "--wait=true", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
