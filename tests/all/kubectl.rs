@@ -525,7 +525,7 @@ fn kubectl_server_side_apply_owns_fields_and_reports_conflicts() {
 /// command (its WebSocket stream, v4.channel.k8s.io).
 /// kubectl with `stdin` fed from `input` and extra environment; its exit
 /// code, stdout and stderr.
-fn kubectl_with_input(bin: &Path, kubeconfig: &Path, env: &[(&str, &str)], input: &[u8], args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn kubectl_with_input(bin: &Path, kubeconfig: &Path, env: &[(&str, &str)], input: &[u8], args: &[&str]) -> (Option<i32>, String, String) {
     use std::io::Write;
     let mut child = Command::new(bin)
         .envs(env.iter().copied())

@@ -126,22 +126,14 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     // as SPDY.
     let (_, declared, _) = k(&["get", "node", "wp-1", "-o", "jsonpath={.status.declaredFeatures}"]);
     assert_eq!(declared, "[\"ExtendWebSocketsToKubelet\"]");
-    let spdy = Command::new(&kubectl)
-        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
-        .arg("--kubeconfig")
-        .arg(&admin)
-        .args(["exec", "-i", &names, "--", "sh", "-c", "cat; exit 4"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"over spdy\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert_eq!((spdy.status.code(), String::from_utf8_lossy(&spdy.stdout).as_ref()), (Some(4), "over spdy\n"), "{}", String::from_utf8_lossy(&spdy.stderr));
+    let spdy = crate::kubectl::kubectl_with_input(
+        &kubectl,
+        &admin,
+        &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")],
+        b"over spdy\n",
+        &["exec", "-i", &names, "--", "sh", "-c", "cat; exit 4"],
+    );
+    assert_eq!((spdy.0, spdy.1.as_str()), (Some(4), "over spdy\n"), "{}", spdy.2);
 
     // port-forward through the API server to a pod's port.
     let web = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  runtimeClassName: wasmpod\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, \"mkdir -p /srv && echo served > /srv/x && python -m http.server 8080 -d /srv\"]\n    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n";
@@ -233,26 +225,8 @@ fn a_wasmpod_node_joins_the_cluster_and_runs_a_deployment() {
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = k(&["wait", "--for=condition=Ready", "pod/attach-me", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{err}");
-    let attached = Command::new(&kubectl)
-        .arg("--kubeconfig")
-        .arg(&admin)
-        .args(["attach", "-i", "attach-me"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"hello\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&attached.stdout).contains("got hello"),
-        "{}{}",
-        String::from_utf8_lossy(&attached.stdout),
-        String::from_utf8_lossy(&attached.stderr)
-    );
+    let (_, attached, err) = crate::kubectl::kubectl_with_input(&kubectl, &admin, &[], b"hello\n", &["attach", "-i", "attach-me"]);
+    assert!(attached.contains("got hello"), "{attached}{err}");
 
     // A pod that asks for what wasmpod cannot give (an NFS volume) ends
     // Failed with why, and never half-runs.
