@@ -47,8 +47,6 @@ impl std::str::FromStr for Egress {
 pub(crate) fn forbidden(ip: IpAddr, service_range: (Ipv4Addr, u8)) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
-            let (base, bits) = service_range;
-            let mask = |bits: u8| if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
             // Cloud metadata and host-agent services outside link-local:
             // Alibaba's, and Azure's WireServer.
             const METADATA: [Ipv4Addr; 2] = [Ipv4Addr::new(100, 100, 100, 200), Ipv4Addr::new(168, 63, 129, 16)];
@@ -59,8 +57,8 @@ pub(crate) fn forbidden(ip: IpAddr, service_range: (Ipv4Addr, u8)) -> bool {
                 || v4.is_unspecified()
                 || v4.octets()[0] == 0
                 || METADATA.contains(&v4)
-                || u32::from(v4) & mask(16) == POD_SUBNET
-                || u32::from(v4) & mask(bits) == u32::from(base) & mask(bits)
+                || super::in_subnet(v4, (Ipv4Addr::from(POD_SUBNET), 16))
+                || super::in_subnet(v4, service_range)
         }
         IpAddr::V6(v6) => {
             let seg = v6.segments();

@@ -173,6 +173,12 @@ impl Default for ClusterInner {
     }
 }
 
+/// Whether `ip` is in the subnet `base/bits`.
+pub(crate) fn in_subnet(ip: Ipv4Addr, (base, bits): (Ipv4Addr, u8)) -> bool {
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits.min(32))) };
+    u32::from(ip) & mask == u32::from(base) & mask
+}
+
 /// `ip` as IPv4, also from its IPv4-mapped IPv6 form.
 pub(crate) fn ip_v4(ip: IpAddr) -> Option<Ipv4Addr> {
     match ip {

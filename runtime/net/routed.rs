@@ -29,11 +29,6 @@ pub(super) struct Routing {
     remote: Vec<(Ipv4Addr, u8)>,
 }
 
-fn contains((base, bits): (Ipv4Addr, u8), ip: Ipv4Addr) -> bool {
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits.min(32))) };
-    u32::from(ip) & mask == u32::from(base) & mask
-}
-
 impl ClusterNetwork {
     /// Routed mode: this node's pod addresses are the host's own, so pods
     /// are reached at them from other nodes, and connect from them.
@@ -59,7 +54,7 @@ impl PodNetwork {
     pub(crate) fn is_remote_pod(&self, ip: Ipv4Addr) -> bool {
         let Some(cluster) = self.cluster.upgrade() else { return false };
         let inner = cluster.inner.lock().expect("cluster network poisoned");
-        !contains(inner.pod_subnet, ip) && inner.routing.remote.iter().any(|c| contains(*c, ip))
+        !super::in_subnet(ip, inner.pod_subnet) && inner.routing.remote.iter().any(|c| super::in_subnet(ip, *c))
     }
 
     /// The address a host connection to `to` comes from: the pod's own
@@ -98,8 +93,8 @@ impl Listener {
     /// In routed mode, also listens on the host at the pod's address and
     /// this port (IPv4), for pods of other nodes and anything else the
     /// cluster routes there. Nothing when routed mode is off, or outside a
-    /// tokio runtime; a port the host refuses is reported once and left
-    /// to the pod network.
+    /// tokio runtime; a port the host refuses is reported and left to the
+    /// pod network.
     pub(crate) fn expose(&mut self) {
         let pod = &self.binding.pod;
         if !pod.cluster.upgrade().is_some_and(|c| c.routed()) {

@@ -248,7 +248,7 @@ impl ClusterNetwork {
             Some(match (spec.cluster_ip, old) {
                 (Some(want), _) => {
                     let (base, bits) = inner.service_range;
-                    if !in_range(want, base, bits) {
+                    if !super::in_subnet(want, (base, bits)) {
                         return Err(ServiceError::OutOfRange { ip: want, range: format!("{base}/{bits}") });
                     }
                     // The cluster DNS server's address is taken by the
@@ -406,21 +406,9 @@ impl ClusterNetwork {
     /// the host) to Service `namespace/name`'s `port`: an endpoint picked,
     /// and the connection delivered to it as coming from the node's address
     /// (10.88.0.1), as kube-proxy masquerades NodePort traffic.
-    pub fn connect_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<super::Connection, super::NetError> {
-        match self.route(namespace, name, port, false)? {
-            ServiceRoute::Here(conn) => Ok(conn),
-            ServiceRoute::Elsewhere(_) => Err(super::NetError::Unreachable),
-        }
-    }
-
-    /// [`ClusterNetwork::connect_to_service`], also to an endpoint that is
-    /// no pod here (a cluster Service's, node mode), which the caller
-    /// connects to through the host.
-    pub fn route_to_service(&self, namespace: &str, name: &str, port: u16) -> Result<ServiceRoute, super::NetError> {
-        self.route(namespace, name, port, true)
-    }
-
-    fn route(&self, namespace: &str, name: &str, port: u16, remote: bool) -> Result<ServiceRoute, super::NetError> {
+    /// With `remote`, also to an endpoint that is no pod here (a cluster
+    /// Service's, node mode), which the caller connects to through the host.
+    pub fn route_to_service(&self, namespace: &str, name: &str, port: u16, remote: bool) -> Result<ServiceRoute, super::NetError> {
         let entry = self.service(namespace, name).ok_or(super::NetError::ConnectionRefused)?;
         let node = self.node_address();
         match self.pick_any(&entry, port, Protocol::Tcp, node, remote).ok_or(super::NetError::ConnectionRefused)? {
@@ -585,17 +573,18 @@ impl ClusterNetwork {
             return Some(ports.iter().map(|p| SrvRecord { port: p.port, weight: 100, target: service_fqdn.clone(), addresses: vec![ip] }).collect());
         }
         let mut records = Vec::new();
-        if let Some(sliced) = self.sliced(&entry) {
+        let sliced = self.sliced(&entry);
+        if let Some(sliced) = &sliced {
             // The cluster's endpoints: each one's hostname, else its dashed address.
             for p in &ports {
-                for e in Self::usable(&sliced) {
+                for e in Self::usable(sliced) {
                     let Some((_, port, _)) = e.ports.iter().find(|(n, _, proto)| *n == p.name && *proto == p.protocol) else { continue };
                     let host = e.hostname.clone().unwrap_or_else(|| e.ip.to_string().replace('.', "-"));
                     records.push(SrvRecord { port: *port, weight: 0, target: format!("{host}.{service_fqdn}"), addresses: vec![e.ip] });
                 }
             }
         }
-        let pods = if records.is_empty() && self.sliced(&entry).is_none() { self.serving(&entry) } else { Vec::new() };
+        let pods = if sliced.is_none() { self.serving(&entry) } else { Vec::new() };
         for p in &ports {
             for pod in &pods {
                 let Some(target) = pod.target_port(&p.target, p.protocol) else { continue };
@@ -699,13 +688,14 @@ impl ClusterNetwork {
         let remote = cluster.routed();
         if let Some(endpoint) = known {
             let ip = v4(endpoint.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let pod = cluster.pod(ip);
             let still = match cluster.sliced(service) {
                 Some(sliced) => {
                     Self::usable(&sliced).iter().any(|e| e.ip == ip && e.ports.iter().any(|(_, p, proto)| *p == endpoint.port() && *proto == Protocol::Udp))
                 }
-                None => cluster.pod(ip).is_some_and(|pod| cluster.serving(service).iter().any(|p| Arc::ptr_eq(p, &pod))),
+                None => pod.as_ref().is_some_and(|pod| cluster.serving(service).iter().any(|p| Arc::ptr_eq(p, pod))),
             };
-            match cluster.pod(ip) {
+            match pod {
                 Some(pod) if still => return Some(Ok(Endpoint::Pod(pod, endpoint.port()))),
                 None if still && remote => return Some(Ok(Endpoint::Remote(SocketAddr::new(IpAddr::V4(ip), endpoint.port())))),
                 _ => {}
@@ -794,11 +784,6 @@ impl PodNetwork {
     }
 }
 
-fn in_range(ip: Ipv4Addr, base: Ipv4Addr, bits: u8) -> bool {
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
-    u32::from(ip) & mask == u32::from(base) & mask
-}
-
 /// The next free address of the range, skipping its network address, the
 /// first host (the `kubernetes` Service's) and the tenth (cluster DNS's),
 /// as clusters keep them.
@@ -852,7 +837,7 @@ mod tests {
     fn ready_pods_the_selector_matches_are_picked_in_turn_and_unready_ones_leave() {
         let cluster = ClusterNetwork::new();
         let ip = cluster.add_service(web(&[("app", "web")])).unwrap().unwrap();
-        assert!(in_range(ip, Ipv4Addr::new(10, 96, 0, 0), 12) && ip != Ipv4Addr::new(10, 96, 0, 1));
+        assert!(super::super::in_subnet(ip, (Ipv4Addr::new(10, 96, 0, 0), 12)) && ip != Ipv4Addr::new(10, 96, 0, 1));
         let (a, b, other) = (backend(&cluster, "a", "web", 8080), backend(&cluster, "b", "web", 9090), backend(&cluster, "c", "db", 8080));
         for p in [&a, &b, &other] {
             p.set_ready(true);

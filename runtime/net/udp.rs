@@ -92,7 +92,7 @@ impl PodNetwork {
             && self.is_remote_pod(ip)
         {
             let to = SocketAddr::new(std::net::IpAddr::V4(ip), to.port());
-            let exposed = self.udp().bound.get(&from_port).and_then(|e| e.exposed.as_ref().map(|x| x.sender()));
+            let exposed = self.exposed_udp(from_port);
             match exposed {
                 Some(socket) => self.send_routed_udp(&socket, &data, to),
                 None => self.send_out_udp(from_port, &data, to),
@@ -109,7 +109,7 @@ impl PodNetwork {
             // An endpoint on another node (routed mode): from this port's
             // host socket, whose replies show the Service's address.
             Some(Ok(super::Endpoint::Remote(endpoint))) => {
-                let exposed = self.udp().bound.get(&from_port).and_then(|e| e.exposed.as_ref().map(|x| x.sender()));
+                let exposed = self.exposed_udp(from_port);
                 if let Some(socket) = exposed {
                     self.send_routed_udp(&socket, &data, endpoint);
                 }
@@ -162,9 +162,10 @@ impl Drop for ExposedUdp {
     }
 }
 
-impl ExposedUdp {
-    pub(super) fn sender(&self) -> Arc<std::net::UdpSocket> {
-        self.sender.clone()
+impl PodNetwork {
+    /// The host socket of this pod's UDP `port` in routed mode.
+    fn exposed_udp(&self, port: u16) -> Option<Arc<std::net::UdpSocket>> {
+        self.udp().bound.get(&port).and_then(|e| e.exposed.as_ref()).map(|x| x.sender.clone())
     }
 }
 

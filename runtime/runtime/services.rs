@@ -136,7 +136,7 @@ impl Runtime {
         for (port, listener) in listeners {
             let (node_port, proto) = (listener.port(), listener.protocol());
             let task = match listener {
-                NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port)),
+                NodeListener::Tcp(l) => tokio::spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port, false)),
                 NodeListener::Udp { socket, sender } => {
                     let cluster = std::sync::Arc::downgrade(&self.cluster);
                     tokio::spawn(crate::net::serve_udp_node_port(socket, sender, cluster, key.0.clone(), key.1.clone(), port))
@@ -359,7 +359,7 @@ impl Runtime {
             let listener = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, node_port)).and_then(|l| l.set_nonblocking(true).map(|()| l));
             match listener {
                 Ok(l) => {
-                    let task = handle.spawn(serve_cluster_node_port(l, self.cluster.clone(), key.clone(), port));
+                    let task = handle.spawn(serve_node_port(l, self.cluster.clone(), key.clone(), port, true));
                     tasks.insert((key.clone(), Protocol::Tcp, node_port), NodePortTask(task));
                 }
                 Err(e) => eprintln!("wasmpod: Service {}/{}: node port {node_port}: {e}", key.0, key.1),
@@ -527,15 +527,23 @@ fn bind_node_port(asked: Option<u16>, protocol: Protocol, index: usize, service:
 }
 
 /// Accepts on a NodePort's listener and splices each connection to an
-/// endpoint of the Service.
-async fn serve_node_port(listener: std::net::TcpListener, cluster: std::sync::Arc<crate::net::ClusterNetwork>, key: (String, String), port: u16) {
+/// endpoint of the Service: a pod here in memory, or (`remote`: a cluster
+/// Service's, node mode) another node's through the host, from the node's
+/// address as kube-proxy masquerades it.
+async fn serve_node_port(listener: std::net::TcpListener, cluster: std::sync::Arc<crate::net::ClusterNetwork>, key: (String, String), port: u16, remote: bool) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     while let Ok((mut host, _)) = listener.accept().await {
         // No endpoint: the connection closes at once, as a reject would.
-        if let Ok(mut conn) = cluster.connect_to_service(&key.0, &key.1, port) {
-            tokio::spawn(async move {
+        match cluster.route_to_service(&key.0, &key.1, port, remote) {
+            Ok(crate::net::ServiceRoute::Here(mut conn)) => drop(tokio::spawn(async move {
                 let _ = tokio::io::copy_bidirectional(&mut host, &mut conn).await;
-            });
+            })),
+            Ok(crate::net::ServiceRoute::Elsewhere(addr)) => drop(tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(addr).await {
+                    let _ = tokio::io::copy_bidirectional(&mut host, &mut out).await;
+                }
+            })),
+            Err(_) => {}
         }
     }
 }
@@ -584,28 +592,6 @@ fn slice_endpoints(slices: &[EndpointSlice]) -> Vec<crate::net::SliceEndpoint> {
         }
     }
     out
-}
-
-/// Accepts on a cluster Service's node port and splices each connection
-/// to an endpoint: a pod here in memory, or another node's through the
-/// host (from the node's address, as kube-proxy masquerades it).
-async fn serve_cluster_node_port(listener: std::net::TcpListener, cluster: std::sync::Arc<crate::net::ClusterNetwork>, key: (String, String), port: u16) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-    while let Ok((mut host, _)) = listener.accept().await {
-        let route = cluster.route_to_service(&key.0, &key.1, port);
-        tokio::spawn(async move {
-            match route {
-                Ok(crate::net::ServiceRoute::Here(mut conn)) => drop(tokio::io::copy_bidirectional(&mut host, &mut conn).await),
-                Ok(crate::net::ServiceRoute::Elsewhere(addr)) => {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(addr).await {
-                        let _ = tokio::io::copy_bidirectional(&mut host, &mut out).await;
-                    }
-                }
-                // No endpoint: the connection closes at once, as a reject would.
-                Err(_) => {}
-            }
-        });
-    }
 }
 
 /// What the network serves of `svc`.
